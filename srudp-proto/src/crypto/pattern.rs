@@ -1,0 +1,51 @@
+//! Which Noise handshake pattern a connection uses (spec §4.1).
+
+use std::fmt;
+
+/// The Noise handshake pattern of a connection.
+///
+/// Both patterns use X25519, ChaCha20-Poly1305 and BLAKE2s and run through the
+/// same code; only what they authenticate differs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum HandshakePattern {
+    /// `Noise_NK`: the initiator knows the responder's static key and
+    /// authenticates it; the initiator stays anonymous.
+    #[default]
+    NK,
+    /// `Noise_IK`: as NK, and the initiator also sends its own static key
+    /// (encrypted), so both sides are authenticated.
+    IK,
+}
+
+impl HandshakePattern {
+    /// The code of this pattern on the wire.
+    pub fn to_wire(self) -> u8 {
+        match self {
+            HandshakePattern::NK => 0,
+            HandshakePattern::IK => 1,
+        }
+    }
+
+    /// The pattern for a wire code, if it is one we know.
+    pub fn from_wire(code: u8) -> Option<Self> {
+        match code {
+            0 => Some(HandshakePattern::NK),
+            1 => Some(HandshakePattern::IK),
+            _ => None,
+        }
+    }
+
+    /// The full Noise protocol name.
+    pub fn noise_name(self) -> &'static str {
+        match self {
+            HandshakePattern::NK => "Noise_NK_25519_ChaChaPoly_BLAKE2s",
+            HandshakePattern::IK => "Noise_IK_25519_ChaChaPoly_BLAKE2s",
+        }
+    }
+}
+
+impl fmt::Display for HandshakePattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.noise_name())
+    }
+}
