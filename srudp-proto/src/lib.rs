@@ -1,8 +1,126 @@
-//! srudp-proto (skeleton; crate docs are written with the endpoint).
+//! # srudp-proto — the sans-IO core of srudp
+//!
+//! srudp (Secure Reliable UDP) gives two programs, possibly both behind NATs,
+//! an encrypted, reliable, ordered byte stream over UDP. This crate is the
+//! whole protocol as a state machine: you feed it datagrams and the current
+//! time; it hands back datagrams to send, the next deadline, and events. It
+//! never touches a socket, a clock, a thread or global randomness, so it runs
+//! the same under any event loop — and under the deterministic network
+//! simulator in [`sim`] (feature `sim`).
+//!
+//! The wire format and state machines are specified in `protocol-spec.md` at
+//! the repository root; code comments refer to its sections as "spec §N".
+//!
+//! ## The calling contract
+//!
+//! One [`Endpoint`] serves one UDP socket and any number of connections,
+//! each named by a [`ConnectionHandle`]. Its methods come in four kinds:
+//!
+//! * **Inputs** — [`Endpoint::handle_datagram`]`(now, from, bytes)` for every
+//!   datagram the socket receives, and [`Endpoint::handle_timeout`]`(now)` when
+//!   the deadline from `poll_timeout` has passed.
+//! * **Commands** from the application — [`Endpoint::connect`] (toward a peer
+//!   whose public key you know, at one or more candidate addresses; both
+//!   sides may connect to each other at once), [`Endpoint::write`],
+//!   [`Endpoint::read`], [`Endpoint::finish`] (graceful end of our direction),
+//!   [`Endpoint::close`] (abrupt, with a code the peer receives),
+//!   [`Endpoint::release`] (forget a handle). Incoming handshakes are
+//!   accepted or refused by the [`AcceptPolicy`] in the [`EndpointConfig`].
+//! * **Outputs**, to drain after *every* input or command, in this order:
+//!   1. [`Endpoint::poll_transmit`]`(now, buf)` until it returns `None`: each
+//!      call writes one datagram (at most [`wire::MAX_DATAGRAM_SIZE`] = 1200
+//!      bytes) into your buffer and returns its destination and length;
+//!   2. [`Endpoint::poll_event`] until `None`: [`Event`]s such as `Connected`,
+//!      `Readable`, `Writable`, `PeerFinished`, `AllDataAcked`, `PathChanged`, `Closed`;
+//!   3. [`Endpoint::poll_timeout`]: the exact instant at which to call
+//!      `handle_timeout` next (`None`: no timer is armed).
+//! * **Getters** — [`Endpoint::stats`], [`Endpoint::remote_address`],
+//!   [`Endpoint::peer_identity`], [`Endpoint::is_closed`], [`Endpoint::public_key`].
+//!
+//! Every input takes `now`; time never goes backwards between calls.
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//! use srudp_proto::{Endpoint, EndpointConfig, Event, Keypair, Rng};
+//!
+//! let mut rng = Rng::from_seed(1);
+//! let mut alice = Endpoint::new(EndpointConfig::new(Keypair::generate(&mut rng))).unwrap();
+//! let mut bob = Endpoint::new(EndpointConfig::new(Keypair::generate(&mut rng))).unwrap();
+//! let (a_addr, b_addr) = ("192.0.2.1:4000".parse().unwrap(), "192.0.2.2:4000".parse().unwrap());
+//!
+//! let mut now = Instant::now();
+//! let conn = alice.connect(now, bob.public_key(), &[b_addr]).unwrap();
+//! alice.write(conn, b"hello").unwrap();
+//!
+//! // A tiny run loop: carry every datagram straight across until neither
+//! // side has anything to send, then jump the clock to the next deadline.
+//! let mut buf = [0u8; 1200];
+//! let mut received = Vec::new();
+//! for _ in 0..100 {
+//!     let mut moved = true;
+//!     while moved {
+//!         moved = false;
+//!         while let Some(t) = alice.poll_transmit(now, &mut buf) {
+//!             bob.handle_datagram(now, a_addr, &buf[..t.size]);
+//!             moved = true;
+//!         }
+//!         while let Some(t) = bob.poll_transmit(now, &mut buf) {
+//!             alice.handle_datagram(now, b_addr, &buf[..t.size]);
+//!             moved = true;
+//!         }
+//!     }
+//!     while let Some((handle, event)) = bob.poll_event() {
+//!         if event == Event::Readable {
+//!             let mut chunk = [0u8; 64];
+//!             while let Ok(n) = bob.read(handle, &mut chunk) {
+//!                 if n == 0 { break; }
+//!                 received.extend_from_slice(&chunk[..n]);
+//!             }
+//!         }
+//!     }
+//!     if received == b"hello" { break; }
+//!     let next = [alice.poll_timeout(), bob.poll_timeout()].into_iter().flatten().min();
+//!     now = next.unwrap_or(now + Duration::from_millis(1)).max(now);
+//!     alice.handle_timeout(now);
+//!     bob.handle_timeout(now);
+//! }
+//! assert_eq!(received, b"hello");
+//! ```
+//!
+//! ## Determinism
+//!
+//! All randomness (connection ids, ephemeral keys, path challenges) comes
+//! from an [`Rng`] seeded by [`EndpointConfig::rng_seed`] (from the OS when
+//! `None`). With fixed seeds and the same inputs, every output is identical.
+//!
+//! ## Robustness
+//!
+//! Anything from the network is hostile. Parsers return typed errors and
+//! never panic; a datagram that does not parse or authenticate is dropped
+//! and changes no connection state; unauthenticated senders cannot make the
+//! endpoint hold more than a fixed, configurable amount of state
+//! ([`EndpointConfig::max_pending_handshakes`], [`EndpointConfig::max_connections`]).
+//! Misuse of the API (writing after finish, using a released handle) returns
+//! an error.
 #![forbid(unsafe_code)]
 
+pub mod config;
+pub mod congestion;
+pub mod connection;
 pub mod crypto;
+mod endpoint;
+mod event;
+pub mod keys;
+mod random;
 pub mod range_set;
-pub mod wire;
 #[cfg(feature = "sim")]
 pub mod sim;
+pub mod wire;
+
+pub use config::{AcceptPolicy, ConfigError, EndpointConfig, TransportConfig};
+pub use connection::{ConnectError, ConnectionStats, ReadError, Transmit, WriteError};
+pub use crypto::HandshakePattern;
+pub use endpoint::{ConnectOptions, Endpoint, EndpointStats};
+pub use event::{close_code, CloseReason, ConnectionHandle, Event};
+pub use keys::{KeyParseError, Keypair, PublicKey, SecretKey};
+pub use random::Rng;

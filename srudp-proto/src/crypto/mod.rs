@@ -1,6 +1,142 @@
-//! Noise handshakes, packet protection and replay protection.
+//! Noise handshakes, packet protection and replay protection (spec §4–§5).
+mod handshake;
 mod pattern;
 pub mod replay_window;
+mod resolver;
+mod session;
 
+pub(crate) use handshake::Handshake;
 pub use pattern::HandshakePattern;
 pub use replay_window::ReplayWindow;
+pub(crate) use session::Session;
+
+/// A cryptographic failure.
+#[derive(Debug, thiserror::Error)]
+pub enum CryptoError {
+    /// snow refused an operation (bad parameters or buffer sizes).
+    #[error("noise: {0}")]
+    Noise(snow::Error),
+    /// A handshake message did not authenticate (wrong key, tampering, garbage).
+    #[error("handshake message failed to authenticate")]
+    HandshakeAuthentication,
+    /// A packet did not authenticate.
+    #[error("packet failed to authenticate")]
+    PacketAuthentication,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::Keypair;
+    use crate::random::Rng;
+    use crate::wire::ConnectionId;
+
+    fn run_handshake(
+        pattern: HandshakePattern,
+    ) -> (Session, Session, Option<crate::keys::PublicKey>) {
+        let mut rng = Rng::from_seed(1);
+        let server = Keypair::generate(&mut rng);
+        let client = Keypair::generate(&mut rng);
+        let cid = ConnectionId(42);
+        let mut i =
+            Handshake::initiator(pattern, &client, &server.public(), cid, rng.seed32()).unwrap();
+        let mut r = Handshake::responder(pattern, &server, cid, rng.seed32()).unwrap();
+        let mut m1 = [0u8; 512];
+        let n1 = i.write(b"hello", &mut m1).unwrap();
+        let mut p = [0u8; 512];
+        let np = r.read(&m1[..n1], &mut p).unwrap();
+        assert_eq!(&p[..np], b"hello");
+        let seen = r.remote_static();
+        let mut m2 = [0u8; 512];
+        let n2 = r.write(b"world", &mut m2).unwrap();
+        let np = i.read(&m2[..n2], &mut p).unwrap();
+        assert_eq!(&p[..np], b"world");
+        assert_eq!(i.remote_static(), Some(server.public()));
+        (i.into_session().unwrap(), r.into_session().unwrap(), seen)
+    }
+
+    #[test]
+    fn nk_handshake_authenticates_only_the_responder() {
+        let (i, r, seen) = run_handshake(HandshakePattern::NK);
+        assert_eq!(seen, None);
+        let mut c = [0u8; 64];
+        let n = i.seal(7, b"data", &mut c).unwrap();
+        let mut out = [0u8; 64];
+        assert_eq!(r.open(7, &c[..n], &mut out).unwrap(), 4);
+        assert!(
+            r.open(8, &c[..n], &mut out).is_err(),
+            "wrong packet number must fail"
+        );
+    }
+
+    #[test]
+    fn ik_handshake_reveals_the_initiator() {
+        let (_, _, seen) = run_handshake(HandshakePattern::IK);
+        assert!(seen.is_some());
+    }
+
+    #[test]
+    fn handshake_to_the_wrong_key_fails_at_the_responder() {
+        let mut rng = Rng::from_seed(2);
+        let server = Keypair::generate(&mut rng);
+        let other = Keypair::generate(&mut rng);
+        let cid = ConnectionId(1);
+        let mut i = Handshake::initiator(
+            HandshakePattern::NK,
+            &other,
+            &other.public(),
+            cid,
+            rng.seed32(),
+        )
+        .unwrap();
+        let mut r = Handshake::responder(HandshakePattern::NK, &server, cid, rng.seed32()).unwrap();
+        let mut m1 = [0u8; 512];
+        let n1 = i.write(b"", &mut m1).unwrap();
+        let mut p = [0u8; 512];
+        assert!(matches!(
+            r.read(&m1[..n1], &mut p),
+            Err(CryptoError::HandshakeAuthentication)
+        ));
+    }
+
+    #[test]
+    fn changed_prologue_fails_the_handshake() {
+        let mut rng = Rng::from_seed(3);
+        let server = Keypair::generate(&mut rng);
+        let mut i = Handshake::initiator(
+            HandshakePattern::NK,
+            &server,
+            &server.public(),
+            ConnectionId(1),
+            rng.seed32(),
+        )
+        .unwrap();
+        let mut r =
+            Handshake::responder(HandshakePattern::NK, &server, ConnectionId(2), rng.seed32())
+                .unwrap();
+        let mut m1 = [0u8; 512];
+        let n1 = i.write(b"x", &mut m1).unwrap();
+        let mut p = [0u8; 512];
+        assert!(r.read(&m1[..n1], &mut p).is_err());
+    }
+
+    #[test]
+    fn same_seed_same_handshake_bytes() {
+        let make = || {
+            let mut rng = Rng::from_seed(9);
+            let server = Keypair::generate(&mut rng);
+            let mut i = Handshake::initiator(
+                HandshakePattern::NK,
+                &server,
+                &server.public(),
+                ConnectionId(5),
+                rng.seed32(),
+            )
+            .unwrap();
+            let mut m1 = [0u8; 512];
+            let n = i.write(b"p", &mut m1).unwrap();
+            m1[..n].to_vec()
+        };
+        assert_eq!(make(), make());
+    }
+}

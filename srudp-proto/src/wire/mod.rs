@@ -1,1 +1,96 @@
-//! placeholder: written by helper
+//! The wire format: datagrams (packets) and the frames inside Data packets.
+//!
+//! Everything here is sans-IO and zero-copy: parsers borrow from the
+//! datagram, emitters write into a caller-provided buffer. No parser panics
+//! on any input, and no emitter panics on any buffer; failures are reported
+//! as [`WireError`]. The byte layouts are specified in `WIRE-SPEC.md` at the
+//! root of the workspace.
+//!
+//! * [`coding`]: big-endian integers and QUIC-style varints ([`Reader`],
+//!   [`Writer`]).
+//! * [`packet`]: the four datagram types ([`Packet`]).
+//! * [`frame`] and [`ack`]: the frames carried in a Data packet's plaintext
+//!   ([`Frame`], [`FrameIter`]).
+
+pub mod ack;
+pub mod coding;
+pub mod frame;
+pub mod packet;
+mod varint;
+
+pub use ack::{ack_frame_len, emit_ack, AckFrame, AckRanges};
+pub use coding::{Reader, Writer};
+pub use frame::{
+    CloseFrame, Frame, FrameIter, StreamFrame, STREAM_FRAME_MAX_OVERHEAD, STREAM_FRAME_MIN_OVERHEAD,
+};
+pub use packet::{
+    ConnectionId, CookieReply, DataHeader, HandshakeInit, HandshakeResponse, Packet,
+    COOKIE_NONCE_LEN, COOKIE_REPLY_HEADER_LEN, DATA_HEADER_LEN, HANDSHAKE_INIT_HEADER_LEN,
+    HANDSHAKE_RESPONSE_HEADER_LEN, MAX_DATA_PLAINTEXT,
+};
+pub use varint::{varint_len, VARINT_MAX};
+
+/// The protocol version carried in the first byte of every datagram.
+pub const VERSION: u8 = 1;
+
+/// The largest datagram this protocol ever sends or accepts, in bytes.
+pub const MAX_DATAGRAM_SIZE: usize = 1200;
+
+/// The largest number of data bytes in one STREAM / STREAM_FIN frame.
+pub const MAX_STREAM_PAYLOAD: usize = 1024;
+
+/// The exact size of every HandshakeInit datagram (anti-amplification
+/// padding: a HandshakeResponse is never larger than the init it answers).
+pub const HANDSHAKE_INIT_SIZE: usize = 1200;
+
+/// The length of an AEAD (ChaCha20-Poly1305) authentication tag.
+pub const TAG_LEN: usize = 16;
+
+/// The largest number of ranges (first range included) in one ACK frame.
+pub const MAX_ACK_RANGES: usize = 64;
+
+/// The largest reason phrase in a CLOSE frame, in bytes.
+pub const MAX_CLOSE_REASON: usize = 256;
+
+/// Why a datagram or frame could not be parsed or emitted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WireError {
+    /// The input ended before a field was complete.
+    #[error("truncated input")]
+    Truncated,
+    /// The datagram's version byte is not [`VERSION`].
+    #[error("unsupported protocol version {0}")]
+    UnsupportedVersion(u8),
+    /// The datagram's type byte is not a known packet type.
+    #[error("unknown packet type {0}")]
+    UnknownPacketType(u8),
+    /// A HandshakeInit names a handshake pattern we do not know.
+    #[error("unknown handshake pattern {0}")]
+    UnknownPattern(u8),
+    /// A frame type we do not know.
+    #[error("unknown frame type {0:#x}")]
+    UnknownFrameType(u64),
+    /// A value above `2^62 - 1` cannot be encoded as a varint.
+    #[error("value too large for a varint")]
+    VarintOverflow,
+    /// A length field exceeds its limit or the bytes that remain (or, on
+    /// emit, a field is longer than the format allows).
+    #[error("invalid length field")]
+    InvalidLength,
+    /// A HandshakeInit datagram is not exactly [`HANDSHAKE_INIT_SIZE`] bytes.
+    #[error("handshake init of {0} bytes (must be exactly {HANDSHAKE_INIT_SIZE})")]
+    InvalidHandshakeSize(usize),
+    /// An ACK frame's ranges underflow below zero (or an ACK has no range).
+    #[error("invalid ack ranges")]
+    InvalidAckRanges,
+    /// An ACK frame announces more ranges than [`MAX_ACK_RANGES`] allows
+    /// (the value is the additional-range count read from the wire).
+    #[error("too many ack ranges ({0} additional)")]
+    TooManyAckRanges(u64),
+    /// The output buffer cannot hold what is being emitted.
+    #[error("output buffer too small")]
+    BufferTooSmall,
+    /// A datagram exceeds [`MAX_DATAGRAM_SIZE`].
+    #[error("datagram larger than {MAX_DATAGRAM_SIZE} bytes")]
+    TooLarge,
+}

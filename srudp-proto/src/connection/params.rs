@@ -1,0 +1,93 @@
+//! Transport parameters: the payload of both handshake messages (spec §4.3).
+
+use crate::wire::coding::{Reader, Writer};
+use crate::wire::{ConnectionId, WireError};
+
+/// Largest max_ack_delay a peer may announce, in milliseconds (2^14, as in QUIC).
+pub(crate) const MAX_ACK_DELAY_LIMIT_MS: u64 = 1 << 14;
+
+/// Limits and choices each side announces in its handshake message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TransportParams {
+    /// The responder refuses the connection (response only).
+    pub(crate) refused: bool,
+    /// The sender's own connection id (must match the packet header).
+    pub(crate) cid: ConnectionId,
+    /// Initial flow-control limit: the peer may send stream bytes below this offset.
+    pub(crate) max_data: u64,
+    /// The sender's idle timeout in milliseconds (0: none).
+    pub(crate) idle_timeout_ms: u64,
+    /// How long the sender may delay acknowledgments, in milliseconds.
+    pub(crate) max_ack_delay_ms: u64,
+}
+
+impl TransportParams {
+    pub(crate) fn encode(&self, buf: &mut [u8]) -> Result<usize, WireError> {
+        let mut w = Writer::new(buf);
+        w.put_u8(u8::from(self.refused))?;
+        w.put_u64(self.cid.0)?;
+        w.put_varint(self.max_data)?;
+        w.put_varint(self.idle_timeout_ms)?;
+        w.put_varint(self.max_ack_delay_ms)?;
+        Ok(w.len())
+    }
+
+    /// Parses the parameters; unknown trailing bytes are ignored so later
+    /// versions can add fields.
+    pub(crate) fn decode(buf: &[u8]) -> Result<Self, WireError> {
+        let mut r = Reader::new(buf);
+        let flags = r.u8()?;
+        let cid = ConnectionId(r.u64()?);
+        let max_data = r.varint()?;
+        let idle_timeout_ms = r.varint()?;
+        let max_ack_delay_ms = r.varint()?;
+        if max_ack_delay_ms > MAX_ACK_DELAY_LIMIT_MS {
+            return Err(WireError::InvalidLength);
+        }
+        Ok(TransportParams {
+            refused: flags & 1 != 0,
+            cid,
+            max_data,
+            idle_timeout_ms,
+            max_ack_delay_ms,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn params_round_trip_through_literal_bytes() {
+        let p = TransportParams {
+            refused: false,
+            cid: ConnectionId(0x0102030405060708),
+            max_data: 4 << 20,
+            idle_timeout_ms: 30_000,
+            max_ack_delay_ms: 25,
+        };
+        let mut buf = [0u8; 64];
+        let n = p.encode(&mut buf).unwrap();
+        assert_eq!(
+            &buf[..n],
+            &[0x00, 1, 2, 3, 4, 5, 6, 7, 8, 0x80, 0x40, 0x00, 0x00, 0x80, 0x00, 0x75, 0x30, 25]
+        );
+        assert_eq!(TransportParams::decode(&buf[..n]).unwrap(), p);
+    }
+
+    #[test]
+    fn absurd_ack_delay_is_rejected() {
+        let mut buf = [0u8; 64];
+        let p = TransportParams {
+            refused: true,
+            cid: ConnectionId(1),
+            max_data: 1,
+            idle_timeout_ms: 1,
+            max_ack_delay_ms: 1 << 20,
+        };
+        let n = p.encode(&mut buf).unwrap();
+        assert!(TransportParams::decode(&buf[..n]).is_err());
+        assert!(TransportParams::decode(&buf[..3]).is_err());
+    }
+}

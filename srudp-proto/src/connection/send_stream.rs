@@ -1,0 +1,348 @@
+//! The sending half of a connection's byte stream: buffering, chunking into
+//! frames, acknowledgment and retransmission bookkeeping (spec §6.3).
+
+use std::collections::VecDeque;
+
+use crate::range_set::RangeSet;
+
+/// A piece of the stream carried by one STREAM frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct StreamChunk {
+    pub(crate) offset: u64,
+    pub(crate) len: u16,
+    pub(crate) fin: bool,
+}
+
+impl StreamChunk {
+    pub(crate) fn end(&self) -> u64 {
+        self.offset + u64::from(self.len)
+    }
+}
+
+/// Why a write was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum WriteError {
+    /// The send buffer is full; wait for [`Event::Writable`](crate::Event::Writable).
+    #[error("send buffer full")]
+    Blocked,
+    /// The stream was already finished.
+    #[error("the stream was finished: no more writes")]
+    Finished,
+    /// The connection is closed.
+    #[error("the connection is closed")]
+    Closed,
+    /// No such connection (never existed or already released).
+    #[error("unknown connection handle")]
+    UnknownConnection,
+}
+
+#[derive(Debug)]
+pub(crate) struct SendStream {
+    /// Bytes `[base, written)`; everything below `base` is acknowledged.
+    buf: VecDeque<u8>,
+    base: u64,
+    written: u64,
+    /// Next offset never sent before.
+    next_new: u64,
+    /// Acknowledged ranges at or above `base`.
+    acked: RangeSet,
+    /// Unacknowledged ranges to send again.
+    lost: RangeSet,
+    capacity: u64,
+    final_offset: Option<u64>,
+    fin_pending: bool,
+    fin_acked: bool,
+    /// A write was refused or partial: tell the app when room frees up.
+    writer_blocked: bool,
+}
+
+impl SendStream {
+    pub(crate) fn new(capacity: u64) -> Self {
+        SendStream {
+            buf: VecDeque::new(),
+            base: 0,
+            written: 0,
+            next_new: 0,
+            acked: RangeSet::new(),
+            lost: RangeSet::new(),
+            capacity,
+            final_offset: None,
+            fin_pending: false,
+            fin_acked: false,
+            writer_blocked: false,
+        }
+    }
+
+    /// Buffers as much of `data` as fits; returns how much.
+    pub(crate) fn write(&mut self, data: &[u8]) -> Result<usize, WriteError> {
+        if self.final_offset.is_some() {
+            return Err(WriteError::Finished);
+        }
+        let room = self.capacity.saturating_sub(self.written - self.base);
+        let n = (data.len() as u64).min(room) as usize;
+        if n < data.len() {
+            self.writer_blocked = true;
+        }
+        if n == 0 {
+            return if data.is_empty() {
+                Ok(0)
+            } else {
+                Err(WriteError::Blocked)
+            };
+        }
+        self.buf.extend(&data[..n]);
+        self.written += n as u64;
+        Ok(n)
+    }
+
+    pub(crate) fn finish(&mut self) -> Result<(), WriteError> {
+        if self.final_offset.is_some() {
+            return Err(WriteError::Finished);
+        }
+        self.final_offset = Some(self.written);
+        self.fin_pending = true;
+        Ok(())
+    }
+
+    pub(crate) fn is_finished(&self) -> bool {
+        self.final_offset.is_some()
+    }
+
+    /// Everything written, including the end of stream, was acknowledged.
+    pub(crate) fn is_fully_acked(&self) -> bool {
+        self.fin_acked && self.base == self.written
+    }
+
+    /// Whether there is something to send (new data up to `flow_limit`, a
+    /// retransmission, or the FIN).
+    pub(crate) fn has_data(&self, flow_limit: u64) -> bool {
+        !self.lost.is_empty()
+            || (self.next_new < self.written && self.next_new < flow_limit)
+            || (self.fin_pending && self.next_new == self.written)
+    }
+
+    /// Whether unsent new data is waiting on the peer's flow-control limit.
+    #[cfg(test)]
+    fn flow_blocked(&self, flow_limit: u64) -> bool {
+        self.next_new < self.written && self.next_new >= flow_limit
+    }
+
+    /// Picks the next chunk to send, at most `max_len` bytes, retransmissions
+    /// first. The flag tells whether the chunk is a retransmission.
+    pub(crate) fn next_chunk(
+        &mut self,
+        max_len: usize,
+        flow_limit: u64,
+    ) -> Option<(StreamChunk, bool)> {
+        let max_len = max_len.min(usize::from(u16::MAX)) as u64;
+        let first_lost = self.lost.iter().next();
+        if let Some(range) = first_lost {
+            let end = range.end.min(range.start + max_len);
+            self.lost.remove(range.start..end);
+            let fin = self.final_offset == Some(end) && self.fin_pending;
+            if fin {
+                self.fin_pending = false;
+            }
+            return Some((
+                StreamChunk {
+                    offset: range.start,
+                    len: (end - range.start) as u16,
+                    fin,
+                },
+                true,
+            ));
+        }
+        let limit = self.written.min(flow_limit);
+        if self.next_new < limit {
+            let end = limit.min(self.next_new + max_len);
+            let offset = self.next_new;
+            self.next_new = end;
+            let fin = self.fin_pending && self.final_offset == Some(end);
+            if fin {
+                self.fin_pending = false;
+            }
+            return Some((
+                StreamChunk {
+                    offset,
+                    len: (end - offset) as u16,
+                    fin,
+                },
+                false,
+            ));
+        }
+        if self.fin_pending && self.next_new == self.written {
+            self.fin_pending = false;
+            return Some((
+                StreamChunk {
+                    offset: self.written,
+                    len: 0,
+                    fin: true,
+                },
+                false,
+            ));
+        }
+        None
+    }
+
+    /// Copies the bytes of `chunk` into `out` (which is `chunk.len` long).
+    pub(crate) fn copy(&self, chunk: StreamChunk, out: &mut [u8]) {
+        let start = (chunk.offset - self.base) as usize;
+        let (a, b) = self.buf.as_slices();
+        for (i, byte) in out.iter_mut().enumerate().take(usize::from(chunk.len)) {
+            let idx = start + i;
+            *byte = if idx < a.len() {
+                a[idx]
+            } else {
+                b[idx - a.len()]
+            };
+        }
+    }
+
+    /// Whether every byte of `chunk` is still buffered (not yet acknowledged
+    /// and dropped), so it can be copied.
+    pub(crate) fn holds(&self, chunk: StreamChunk) -> bool {
+        chunk.offset >= self.base && chunk.end() <= self.written
+    }
+
+    /// A packet carrying `chunk` was acknowledged. Returns true if the writer
+    /// was blocked and room was freed.
+    pub(crate) fn on_acked(&mut self, chunk: StreamChunk) -> bool {
+        if chunk.fin {
+            self.fin_acked = true;
+            self.fin_pending = false;
+        }
+        let start = chunk.offset.max(self.base);
+        if start >= chunk.end() {
+            return false;
+        }
+        self.acked.insert(start..chunk.end());
+        self.lost.remove(start..chunk.end());
+        let new_base = self.acked.contiguous_prefix_end(self.base);
+        if new_base > self.base {
+            self.acked.remove(self.base..new_base);
+            let n = (new_base - self.base) as usize;
+            self.buf.drain(..n);
+            self.base = new_base;
+            if self.buf.is_empty() {
+                // Give memory back once the stream is idle.
+                self.buf.shrink_to(0);
+            }
+            if self.writer_blocked {
+                self.writer_blocked = false;
+                return true;
+            }
+        }
+        false
+    }
+
+    /// A packet carrying `chunk` was declared lost: queue what is still unacknowledged.
+    pub(crate) fn on_lost(&mut self, chunk: StreamChunk) {
+        if chunk.fin && !self.fin_acked {
+            self.fin_pending = true;
+        }
+        let start = chunk.offset.max(self.base);
+        if start >= chunk.end() {
+            return;
+        }
+        self.lost.insert(start..chunk.end());
+        for acked in self.acked.iter().collect::<Vec<_>>() {
+            if acked.start < chunk.end() && acked.end > start {
+                self.lost.remove(acked);
+            }
+        }
+    }
+
+    /// The peer closed with NO_ERROR, which it does only after receiving our
+    /// whole stream: treat everything as acknowledged.
+    pub(crate) fn on_peer_closed_gracefully(&mut self) {
+        if self.final_offset == Some(self.written) && self.next_new == self.written {
+            self.fin_acked = true;
+            self.fin_pending = false;
+            self.buf.clear();
+            self.buf.shrink_to(0);
+            self.base = self.written;
+            self.acked = RangeSet::new();
+            self.lost = RangeSet::new();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_are_limited_by_capacity_and_freed_by_acks() {
+        let mut s = SendStream::new(2048);
+        assert_eq!(s.write(&[1; 3000]).unwrap(), 2048);
+        assert_eq!(s.write(&[1; 10]), Err(WriteError::Blocked));
+        let c = s.next_chunk(1024, u64::MAX).unwrap().0;
+        assert_eq!(
+            c,
+            StreamChunk {
+                offset: 0,
+                len: 1024,
+                fin: false
+            }
+        );
+        assert!(s.on_acked(c), "room freed for a blocked writer");
+        assert_eq!(s.write(&[2; 2000]).unwrap(), 1024);
+    }
+
+    #[test]
+    fn lost_chunks_are_resent_before_new_data() {
+        let mut s = SendStream::new(1 << 20);
+        s.write(&[0; 4096]).unwrap();
+        let a = s.next_chunk(1024, u64::MAX).unwrap().0;
+        let b = s.next_chunk(1024, u64::MAX).unwrap().0;
+        s.on_lost(a);
+        s.on_acked(b);
+        assert_eq!(s.next_chunk(1024, u64::MAX).unwrap().0, a);
+        assert_eq!(s.next_chunk(1024, u64::MAX).unwrap().0.offset, 2048);
+    }
+
+    #[test]
+    fn flow_control_limit_stops_new_data() {
+        let mut s = SendStream::new(1 << 20);
+        s.write(&[0; 4096]).unwrap();
+        assert_eq!(s.next_chunk(1024, 1500).unwrap().0.len, 1024);
+        assert_eq!(s.next_chunk(1024, 1500).unwrap().0.len, 476);
+        assert!(s.next_chunk(1024, 1500).is_none());
+        assert!(s.flow_blocked(1500));
+    }
+
+    #[test]
+    fn fin_rides_on_the_last_chunk_and_is_resent_when_lost() {
+        let mut s = SendStream::new(1 << 20);
+        s.write(b"hello").unwrap();
+        s.finish().unwrap();
+        assert_eq!(s.write(b"x"), Err(WriteError::Finished));
+        let c = s.next_chunk(1024, u64::MAX).unwrap().0;
+        assert_eq!(
+            c,
+            StreamChunk {
+                offset: 0,
+                len: 5,
+                fin: true
+            }
+        );
+        assert!(s.next_chunk(1024, u64::MAX).is_none());
+        s.on_lost(c);
+        assert_eq!(s.next_chunk(1024, u64::MAX).unwrap().0, c);
+        s.on_acked(c);
+        assert!(s.is_fully_acked());
+    }
+
+    #[test]
+    fn copy_reads_the_right_bytes_after_partial_acks() {
+        let mut s = SendStream::new(1 << 20);
+        let data: Vec<u8> = (0..3000u32).map(|i| i as u8).collect();
+        s.write(&data).unwrap();
+        let a = s.next_chunk(1000, u64::MAX).unwrap().0;
+        let b = s.next_chunk(1000, u64::MAX).unwrap().0;
+        s.on_acked(a);
+        let mut out = vec![0; 1000];
+        s.copy(b, &mut out);
+        assert_eq!(out, &data[1000..2000]);
+    }
+}

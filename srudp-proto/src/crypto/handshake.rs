@@ -1,0 +1,118 @@
+//! One Noise handshake (NK or IK), two messages long (spec §4).
+
+use snow::{Builder, HandshakeState};
+
+use super::resolver::SeededResolver;
+use super::session::Session;
+use super::{CryptoError, HandshakePattern};
+use crate::keys::{Keypair, PublicKey, KEY_LEN};
+use crate::wire::ConnectionId;
+
+/// Bytes mixed into the handshake hash before the first message: the protocol
+/// label, the pattern and the initiator's connection id, so neither can be
+/// changed in flight without the handshake failing.
+pub(crate) fn prologue(pattern: HandshakePattern, initiator_cid: ConnectionId) -> [u8; 17] {
+    let mut p = [0u8; 17];
+    p[..8].copy_from_slice(b"srudp/1\0");
+    p[8] = pattern.to_wire();
+    p[9..17].copy_from_slice(&initiator_cid.0.to_be_bytes());
+    p
+}
+
+/// The state of a handshake in progress.
+pub(crate) struct Handshake {
+    state: HandshakeState,
+}
+
+impl std::fmt::Debug for Handshake {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Handshake").finish_non_exhaustive()
+    }
+}
+
+impl Handshake {
+    /// Starts a handshake toward `remote`, whose static key we must know.
+    pub(crate) fn initiator(
+        pattern: HandshakePattern,
+        local: &Keypair,
+        remote: &PublicKey,
+        initiator_cid: ConnectionId,
+        rng_seed: [u8; 32],
+    ) -> Result<Handshake, CryptoError> {
+        let prologue = prologue(pattern, initiator_cid);
+        let builder = Builder::with_resolver(
+            pattern.noise_name().parse().map_err(CryptoError::Noise)?,
+            Box::new(SeededResolver::new(rng_seed)),
+        )
+        .prologue(&prologue)
+        .map_err(CryptoError::Noise)?
+        .remote_public_key(&remote.0)
+        .map_err(CryptoError::Noise)?;
+        let builder = match pattern {
+            HandshakePattern::NK => builder,
+            HandshakePattern::IK => builder
+                .local_private_key(local.secret().as_bytes())
+                .map_err(CryptoError::Noise)?,
+        };
+        let state = builder.build_initiator().map_err(CryptoError::Noise)?;
+        Ok(Handshake { state })
+    }
+
+    /// Starts the responder's side of a handshake with our static key.
+    pub(crate) fn responder(
+        pattern: HandshakePattern,
+        local: &Keypair,
+        initiator_cid: ConnectionId,
+        rng_seed: [u8; 32],
+    ) -> Result<Handshake, CryptoError> {
+        let prologue = prologue(pattern, initiator_cid);
+        let state = Builder::with_resolver(
+            pattern.noise_name().parse().map_err(CryptoError::Noise)?,
+            Box::new(SeededResolver::new(rng_seed)),
+        )
+        .prologue(&prologue)
+        .map_err(CryptoError::Noise)?
+        .local_private_key(local.secret().as_bytes())
+        .map_err(CryptoError::Noise)?
+        .build_responder()
+        .map_err(CryptoError::Noise)?;
+        Ok(Handshake { state })
+    }
+
+    /// Writes the next handshake message carrying `payload` into `out`.
+    pub(crate) fn write(&mut self, payload: &[u8], out: &mut [u8]) -> Result<usize, CryptoError> {
+        self.state
+            .write_message(payload, out)
+            .map_err(CryptoError::Noise)
+    }
+
+    /// Reads a handshake message, writing its payload into `payload`.
+    /// A failure leaves the handshake as it was.
+    pub(crate) fn read(
+        &mut self,
+        message: &[u8],
+        payload: &mut [u8],
+    ) -> Result<usize, CryptoError> {
+        self.state
+            .read_message(message, payload)
+            .map_err(|_| CryptoError::HandshakeAuthentication)
+    }
+
+    /// The peer's static key, once the handshake revealed it (always for the
+    /// initiator; for the responder only with IK).
+    pub(crate) fn remote_static(&self) -> Option<PublicKey> {
+        let raw = self.state.get_remote_static()?;
+        let mut key = [0u8; KEY_LEN];
+        key.copy_from_slice(raw.get(..KEY_LEN)?);
+        Some(PublicKey(key))
+    }
+
+    /// Turns a finished handshake into the packet protection keys.
+    pub(crate) fn into_session(self) -> Result<Session, CryptoError> {
+        let transport = self
+            .state
+            .into_stateless_transport_mode()
+            .map_err(CryptoError::Noise)?;
+        Ok(Session::new(transport))
+    }
+}

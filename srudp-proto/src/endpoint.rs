@@ -1,0 +1,683 @@
+//! The endpoint: one per UDP socket. Routes datagrams to connections by
+//! connection id, answers handshakes, and resolves simultaneous opens
+//! (spec §3–§4). See the crate docs for the calling contract.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tracing::{debug, trace};
+
+use crate::config::{AcceptPolicy, ConfigError, EndpointConfig};
+use crate::connection::{
+    ConnectError, Connection, ConnectionStats, InitiatorSetup, ReadError, ResponderSetup, Transmit,
+    TransportParams, WriteError, MAX_CANDIDATES,
+};
+use crate::crypto::{Handshake, HandshakePattern};
+use crate::event::{ConnectionHandle, Event};
+use crate::keys::PublicKey;
+use crate::random::Rng;
+use crate::wire::{
+    ConnectionId, HandshakeInit, HandshakeResponse, Packet, HANDSHAKE_INIT_SIZE, MAX_DATAGRAM_SIZE,
+};
+
+/// Most stateless datagrams (refusals) queued at once; more are dropped.
+const MAX_STATELESS_QUEUE: usize = 64;
+
+/// Counters of an endpoint, for operators and tests.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EndpointStats {
+    /// Datagrams that did not parse.
+    pub dropped_malformed: u64,
+    /// Data packets or responses for no known connection.
+    pub dropped_unknown_connection: u64,
+    /// Handshake initiations that did not authenticate.
+    pub dropped_bad_handshake: u64,
+    /// Initiations dropped because of the pending-handshake or connection limit.
+    pub dropped_over_limit: u64,
+    /// Initiations refused by the accept policy.
+    pub refused: u64,
+    /// Connections accepted.
+    pub accepted: u64,
+}
+
+/// Options of [`Endpoint::connect_with`].
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    /// The peer's static public key: only it can answer.
+    pub peer: PublicKey,
+    /// Addresses at which the peer may be reached; all are punched, the first
+    /// that answers wins.
+    pub candidates: Vec<SocketAddr>,
+    /// Handshake pattern; `None` uses the endpoint's default.
+    pub pattern: Option<HandshakePattern>,
+}
+
+struct Slot {
+    conn: Connection,
+    /// Ephemeral key of the initiation we answered (responders), to spot duplicates.
+    init_key: Option<[u8; 32]>,
+    released: bool,
+}
+
+/// A srudp endpoint: the whole protocol for one UDP socket, without the socket.
+pub struct Endpoint {
+    config: Arc<EndpointConfig>,
+    rng: Rng,
+    connections: BTreeMap<ConnectionHandle, Slot>,
+    by_cid: HashMap<ConnectionId, ConnectionHandle>,
+    by_init: HashMap<[u8; 32], ConnectionHandle>,
+    next_handle: u64,
+    events: VecDeque<(ConnectionHandle, Event)>,
+    stateless: VecDeque<(SocketAddr, Box<[u8]>)>,
+    scratch: Box<[u8]>,
+    cursor: Option<ConnectionHandle>,
+    stats: EndpointStats,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("public_key", &self.config.keypair.public())
+            .field("connections", &self.connections.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Endpoint {
+    /// An endpoint with this configuration.
+    pub fn new(config: EndpointConfig) -> Result<Endpoint, ConfigError> {
+        config.validate()?;
+        let rng = match config.rng_seed {
+            Some(seed) => Rng::from_seed(seed),
+            None => Rng::from_os(),
+        };
+        Ok(Endpoint {
+            config: Arc::new(config),
+            rng,
+            connections: BTreeMap::new(),
+            by_cid: HashMap::new(),
+            by_init: HashMap::new(),
+            next_handle: 0,
+            events: VecDeque::new(),
+            stateless: VecDeque::new(),
+            scratch: vec![0u8; MAX_DATAGRAM_SIZE].into_boxed_slice(),
+            cursor: None,
+            stats: EndpointStats::default(),
+        })
+    }
+
+    // ----- getters -------------------------------------------------------
+
+    /// This endpoint's public key: what peers pass to `connect`.
+    pub fn public_key(&self) -> PublicKey {
+        self.config.keypair.public()
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &EndpointConfig {
+        &self.config
+    }
+
+    /// Counters.
+    pub fn endpoint_stats(&self) -> &EndpointStats {
+        &self.stats
+    }
+
+    /// Connections held (including closed ones not yet released).
+    pub fn connection_count(&self) -> usize {
+        self.connections.len()
+    }
+
+    /// Counters of one connection.
+    pub fn stats(&self, handle: ConnectionHandle) -> Option<ConnectionStats> {
+        self.visible(handle).map(Connection::stats)
+    }
+
+    /// The peer address the connection currently uses.
+    pub fn remote_address(&self, handle: ConnectionHandle) -> Option<SocketAddr> {
+        self.visible(handle).map(Connection::remote_address)
+    }
+
+    /// The peer's static key, when authenticated (see [`Event::Connected`]).
+    pub fn peer_identity(&self, handle: ConnectionHandle) -> Option<PublicKey> {
+        self.visible(handle).and_then(Connection::peer_identity)
+    }
+
+    /// Whether the connection is closing or closed (or unknown).
+    pub fn is_closed(&self, handle: ConnectionHandle) -> bool {
+        self.visible(handle).is_none_or(Connection::is_closed)
+    }
+
+    fn visible(&self, handle: ConnectionHandle) -> Option<&Connection> {
+        self.connections
+            .get(&handle)
+            .filter(|s| !s.released && s.conn.is_app_visible())
+            .map(|s| &s.conn)
+    }
+
+    fn visible_mut(&mut self, handle: ConnectionHandle) -> Option<&mut Connection> {
+        self.connections
+            .get_mut(&handle)
+            .filter(|s| !s.released && s.conn.is_app_visible())
+            .map(|s| &mut s.conn)
+    }
+
+    // ----- commands --------------------------------------------------------
+
+    /// Opens a connection to `peer`, punching every candidate address, with
+    /// the endpoint's default handshake pattern.
+    pub fn connect(
+        &mut self,
+        now: Instant,
+        peer: PublicKey,
+        candidates: &[SocketAddr],
+    ) -> Result<ConnectionHandle, ConnectError> {
+        self.connect_with(
+            now,
+            ConnectOptions {
+                peer,
+                candidates: candidates.to_vec(),
+                pattern: None,
+            },
+        )
+    }
+
+    /// Opens a connection with explicit options.
+    pub fn connect_with(
+        &mut self,
+        now: Instant,
+        options: ConnectOptions,
+    ) -> Result<ConnectionHandle, ConnectError> {
+        let mut candidates = options.candidates;
+        candidates.dedup();
+        if candidates.is_empty() {
+            return Err(ConnectError::NoCandidates);
+        }
+        if candidates.len() > MAX_CANDIDATES {
+            return Err(ConnectError::TooManyCandidates);
+        }
+        if options.peer == self.public_key() {
+            return Err(ConnectError::SelfConnect);
+        }
+        if self.connections.len() >= self.config.max_connections {
+            return Err(ConnectError::TooManyConnections);
+        }
+        let pattern = options.pattern.unwrap_or(self.config.default_pattern);
+        let local_cid = self.new_cid();
+        let mut handshake = Handshake::initiator(
+            pattern,
+            &self.config.keypair,
+            &options.peer,
+            local_cid,
+            self.rng.seed32(),
+        )?;
+        let mut payload = [0u8; 64];
+        let n = self
+            .local_params(local_cid, false)
+            .encode(&mut payload)
+            .expect("64 bytes hold the parameters");
+        let mut noise = [0u8; HANDSHAKE_INIT_SIZE];
+        let noise_len = handshake.write(&payload[..n], &mut noise)?;
+        let mut init = vec![0u8; HANDSHAKE_INIT_SIZE].into_boxed_slice();
+        HandshakeInit {
+            pattern,
+            sender_cid: local_cid,
+            noise: &noise[..noise_len],
+        }
+        .emit(&mut init)
+        .expect("an initiation always fits 1200 bytes");
+        let setup = InitiatorSetup {
+            pattern,
+            peer: options.peer,
+            candidates,
+            local_cid,
+            handshake,
+            init_datagram: init,
+        };
+        let cc = self
+            .config
+            .transport
+            .congestion
+            .build(now, MAX_DATAGRAM_SIZE as u64);
+        let conn = Connection::new_initiator(
+            now,
+            self.config.transport.clone(),
+            setup,
+            cc,
+            self.child_rng(),
+        );
+        let handle = self.insert(conn, None);
+        debug!(%handle, peer = %options.peer, "connecting");
+        Ok(handle)
+    }
+
+    /// Adds a candidate address to a connection still punching (for example
+    /// one learned late from a rendezvous). Returns whether it was added.
+    pub fn add_candidate(
+        &mut self,
+        now: Instant,
+        handle: ConnectionHandle,
+        addr: SocketAddr,
+    ) -> bool {
+        self.visible_mut(handle)
+            .is_some_and(|c| c.add_candidate(addr, now))
+    }
+
+    /// Changes who may connect to this endpoint from now on.
+    pub fn set_accept_policy(&mut self, policy: AcceptPolicy) {
+        Arc::make_mut(&mut self.config).accept = policy;
+    }
+
+    /// Queues bytes on the connection's stream; returns how many were taken
+    /// (fewer than offered when the send buffer fills: wait for [`Event::Writable`]).
+    /// Writing before the handshake completes is allowed: the bytes go out once it does.
+    pub fn write(&mut self, handle: ConnectionHandle, data: &[u8]) -> Result<usize, WriteError> {
+        self.visible_mut(handle)
+            .ok_or(WriteError::UnknownConnection)?
+            .write(data)
+    }
+
+    /// Ends our direction of the stream after the bytes already written.
+    pub fn finish(&mut self, handle: ConnectionHandle) -> Result<(), WriteError> {
+        self.visible_mut(handle)
+            .ok_or(WriteError::UnknownConnection)?
+            .finish()
+    }
+
+    /// Reads in-order bytes. `Ok(0)` (with a non-empty `buf`) is the end of the
+    /// peer's stream; `Err(Blocked)` means wait for [`Event::Readable`].
+    pub fn read(&mut self, handle: ConnectionHandle, buf: &mut [u8]) -> Result<usize, ReadError> {
+        self.visible_mut(handle)
+            .ok_or(ReadError::UnknownConnection)?
+            .read(buf)
+    }
+
+    /// Closes the connection at once with an application code and reason
+    /// (at most 256 bytes), which the peer receives. Unsent data is discarded;
+    /// for a graceful close use [`finish`](Self::finish) and wait for [`Event::Closed`].
+    pub fn close(&mut self, now: Instant, handle: ConnectionHandle, code: u32, reason: &[u8]) {
+        if let Some(conn) = self.visible_mut(handle) {
+            conn.close(now, code, reason);
+        }
+        self.drain_events(handle);
+    }
+
+    /// Forgets a connection. If it is still open it is closed abruptly (code
+    /// 0). After this the handle is unknown; no more events are reported for it.
+    pub fn release(&mut self, now: Instant, handle: ConnectionHandle) {
+        if let Some(slot) = self.connections.get_mut(&handle) {
+            if !slot.conn.is_closed() {
+                slot.conn.close(now, 0, b"released");
+            }
+            slot.released = true;
+        }
+        self.events.retain(|(h, _)| *h != handle);
+        self.collect_garbage();
+    }
+
+    // ----- inputs ----------------------------------------------------------
+
+    /// Processes a datagram received from `from`. Anything that does not parse
+    /// or authenticate is dropped without changing connection state.
+    pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
+        let packet = match Packet::parse(datagram) {
+            Ok(p) => p,
+            Err(e) => {
+                self.stats.dropped_malformed += 1;
+                trace!(%from, "dropping datagram: {e}");
+                return;
+            }
+        };
+        match packet {
+            Packet::Data(header, sealed) => {
+                let Some(&handle) = self.by_cid.get(&header.dcid) else {
+                    self.stats.dropped_unknown_connection += 1;
+                    return;
+                };
+                if let Some(slot) = self.connections.get_mut(&handle) {
+                    slot.conn.handle_data(
+                        now,
+                        from,
+                        header,
+                        sealed,
+                        datagram.len(),
+                        &mut self.scratch,
+                    );
+                }
+                self.drain_events(handle);
+            }
+            Packet::HandshakeResponse(response) => {
+                let Some(&handle) = self.by_cid.get(&response.initiator_cid) else {
+                    self.stats.dropped_unknown_connection += 1;
+                    return;
+                };
+                if let Some(slot) = self.connections.get_mut(&handle) {
+                    slot.conn
+                        .handle_response(now, from, &response, &mut self.scratch);
+                }
+                self.drain_events(handle);
+            }
+            Packet::HandshakeInit(init) => self.handle_init(now, from, &init, datagram.len()),
+            Packet::CookieReply(_) => {
+                self.stats.dropped_unknown_connection += 1;
+            }
+        }
+    }
+
+    fn handle_init(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        init: &HandshakeInit<'_>,
+        len: usize,
+    ) {
+        let Some(ephemeral) = init
+            .noise
+            .get(..32)
+            .and_then(|e| <[u8; 32]>::try_from(e).ok())
+        else {
+            self.stats.dropped_malformed += 1;
+            return;
+        };
+        if let Some(&handle) = self.by_init.get(&ephemeral) {
+            // A retransmission (or replay) of an initiation we answered: resend
+            // the same response, create nothing.
+            if let Some(slot) = self.connections.get_mut(&handle) {
+                slot.conn.handle_duplicate_init(from, len);
+            }
+            return;
+        }
+        let pending = self
+            .connections
+            .values()
+            .filter(|s| s.conn.is_pending_responder())
+            .count();
+        if pending >= self.config.max_pending_handshakes
+            || self.connections.len() >= self.config.max_connections
+        {
+            self.stats.dropped_over_limit += 1;
+            return;
+        }
+        let Ok(mut handshake) = Handshake::responder(
+            init.pattern,
+            &self.config.keypair,
+            init.sender_cid,
+            self.rng.seed32(),
+        ) else {
+            return;
+        };
+        let mut payload = [0u8; MAX_DATAGRAM_SIZE];
+        let Ok(n) = handshake.read(init.noise, &mut payload) else {
+            self.stats.dropped_bad_handshake += 1;
+            return;
+        };
+        let peer_params = match TransportParams::decode(&payload[..n]) {
+            Ok(p) if p.cid == init.sender_cid && !p.refused => p,
+            _ => {
+                self.stats.dropped_bad_handshake += 1;
+                return;
+            }
+        };
+        let identity = handshake.remote_static();
+
+        // Simultaneous open (spec §4.5): are we punching toward this peer ourselves?
+        let crossing = self
+            .connections
+            .iter()
+            .find(|(_, s)| {
+                !s.released
+                    && s.conn.is_handshaking()
+                    && match identity {
+                        Some(id) => s.conn.expected_peer() == Some(id),
+                        None => s.conn.candidates().contains(&from),
+                    }
+            })
+            .map(|(h, s)| (*h, s.conn.expected_peer()));
+        if let Some((handle, Some(peer))) = crossing {
+            if self.public_key() < peer {
+                // We hold the lower key: our own initiation wins; the peer will
+                // answer it and drop its own.
+                trace!(%handle, "crossing handshake: we initiate, dropping the peer's");
+                return;
+            }
+            debug!(%handle, "crossing handshake: the peer initiates, we answer");
+            let local_cid = self.connections[&handle].conn.local_cid();
+            let Some((response, session)) = self.respond(handshake, init, local_cid, false) else {
+                return;
+            };
+            let setup = ResponderSetup {
+                local_cid,
+                remote_cid: init.sender_cid,
+                remote: from,
+                peer: identity,
+                peer_params,
+                session,
+                response,
+                init_len: len,
+            };
+            if let Some(slot) = self.connections.get_mut(&handle) {
+                slot.conn.become_responder(now, setup);
+                slot.init_key = Some(ephemeral);
+            }
+            self.by_init.insert(ephemeral, handle);
+            self.drain_events(handle);
+            return;
+        }
+
+        let accept = match &self.config.accept {
+            AcceptPolicy::AcceptAll => true,
+            AcceptPolicy::RefuseAll => false,
+            AcceptPolicy::AcceptKeys(keys) => identity.is_some_and(|id| keys.contains(&id)),
+        };
+        if !accept {
+            self.stats.refused += 1;
+            debug!(%from, "refusing handshake by policy");
+            let cid = ConnectionId(self.rng.next_u64());
+            if let Some((response, _)) = self.respond(handshake, init, cid, true) {
+                if self.stateless.len() < MAX_STATELESS_QUEUE {
+                    self.stateless.push_back((from, response));
+                }
+            }
+            return;
+        }
+        let local_cid = self.new_cid();
+        let Some((response, session)) = self.respond(handshake, init, local_cid, false) else {
+            return;
+        };
+        let setup = ResponderSetup {
+            local_cid,
+            remote_cid: init.sender_cid,
+            remote: from,
+            peer: identity,
+            peer_params,
+            session,
+            response,
+            init_len: len,
+        };
+        let cc = self
+            .config
+            .transport
+            .congestion
+            .build(now, MAX_DATAGRAM_SIZE as u64);
+        let conn = Connection::new_responder(
+            now,
+            self.config.transport.clone(),
+            setup,
+            cc,
+            self.child_rng(),
+        );
+        let handle = self.insert(conn, Some(ephemeral));
+        self.by_init.insert(ephemeral, handle);
+        self.stats.accepted += 1;
+        trace!(%handle, %from, "answered handshake");
+    }
+
+    /// Writes our handshake response; returns it with the session keys.
+    fn respond(
+        &mut self,
+        mut handshake: Handshake,
+        init: &HandshakeInit<'_>,
+        local_cid: ConnectionId,
+        refused: bool,
+    ) -> Option<(Box<[u8]>, crate::crypto::Session)> {
+        let mut payload = [0u8; 64];
+        let n = self
+            .local_params(local_cid, refused)
+            .encode(&mut payload)
+            .ok()?;
+        let mut noise = [0u8; MAX_DATAGRAM_SIZE];
+        let noise_len = handshake.write(&payload[..n], &mut noise).ok()?;
+        let mut out = [0u8; MAX_DATAGRAM_SIZE];
+        let size = HandshakeResponse {
+            initiator_cid: init.sender_cid,
+            responder_cid: local_cid,
+            noise: &noise[..noise_len],
+        }
+        .emit(&mut out)
+        .ok()?;
+        let session = handshake.into_session().ok()?;
+        Some((out[..size].to_vec().into_boxed_slice(), session))
+    }
+
+    fn local_params(&self, cid: ConnectionId, refused: bool) -> TransportParams {
+        let t = &self.config.transport;
+        TransportParams {
+            refused,
+            cid,
+            max_data: t.receive_window,
+            idle_timeout_ms: t.idle_timeout.as_millis().min(u128::from(u32::MAX)) as u64,
+            max_ack_delay_ms: t.max_ack_delay.as_millis() as u64,
+        }
+    }
+
+    /// Processes every timer that expired at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let due: Vec<ConnectionHandle> = self
+            .connections
+            .iter()
+            .filter(|(_, s)| s.conn.poll_timeout().is_some_and(|t| t <= now))
+            .map(|(h, _)| *h)
+            .collect();
+        for handle in due {
+            if let Some(slot) = self.connections.get_mut(&handle) {
+                slot.conn.handle_timeout(now);
+            }
+            self.drain_events(handle);
+        }
+        self.collect_garbage();
+    }
+
+    // ----- outputs ---------------------------------------------------------
+
+    /// Writes the next datagram to send into `buf` (at least
+    /// [`MAX_DATAGRAM_SIZE`] bytes) and says where it goes. Call until `None`
+    /// after every input.
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        if buf.len() < MAX_DATAGRAM_SIZE {
+            return None;
+        }
+        if let Some((destination, datagram)) = self.stateless.pop_front() {
+            buf[..datagram.len()].copy_from_slice(&datagram);
+            return Some(Transmit {
+                destination,
+                size: datagram.len(),
+            });
+        }
+        // Round robin over connections, starting after the last one that sent.
+        let start = self.cursor.map_or(0, |c| c.0 + 1);
+        let order: Vec<ConnectionHandle> = self
+            .connections
+            .range(ConnectionHandle(start)..)
+            .chain(self.connections.range(..ConnectionHandle(start)))
+            .map(|(h, _)| *h)
+            .collect();
+        for handle in order {
+            let Some(slot) = self.connections.get_mut(&handle) else {
+                continue;
+            };
+            if let Some(t) = slot.conn.poll_transmit(now, buf, &mut self.scratch) {
+                debug_assert!(t.size <= MAX_DATAGRAM_SIZE);
+                self.cursor = Some(handle);
+                self.drain_events(handle);
+                return Some(t);
+            }
+        }
+        None
+    }
+
+    /// The next instant at which [`handle_timeout`](Self::handle_timeout) must be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.connections
+            .values()
+            .filter_map(|s| s.conn.poll_timeout())
+            .min()
+    }
+
+    /// The next event, in the order they happened.
+    pub fn poll_event(&mut self) -> Option<(ConnectionHandle, Event)> {
+        self.events.pop_front()
+    }
+
+    // ----- internals -------------------------------------------------------
+
+    fn insert(&mut self, conn: Connection, init_key: Option<[u8; 32]>) -> ConnectionHandle {
+        let handle = ConnectionHandle(self.next_handle);
+        self.next_handle += 1;
+        self.by_cid.insert(conn.local_cid(), handle);
+        self.connections.insert(
+            handle,
+            Slot {
+                conn,
+                init_key,
+                released: false,
+            },
+        );
+        handle
+    }
+
+    fn new_cid(&mut self) -> ConnectionId {
+        loop {
+            let cid = ConnectionId(self.rng.next_u64());
+            if !self.by_cid.contains_key(&cid) {
+                return cid;
+            }
+        }
+    }
+
+    fn child_rng(&mut self) -> Rng {
+        Rng::from_seed(self.rng.next_u64())
+    }
+
+    fn drain_events(&mut self, handle: ConnectionHandle) {
+        let Some(slot) = self.connections.get_mut(&handle) else {
+            return;
+        };
+        while let Some(event) = slot.conn.poll_event() {
+            if !slot.released {
+                self.events.push_back((handle, event));
+            }
+        }
+    }
+
+    /// Removes connections that are over and that the application either
+    /// released or never saw.
+    fn collect_garbage(&mut self) {
+        let dead: Vec<ConnectionHandle> = self
+            .connections
+            .iter()
+            .filter(|(_, s)| s.conn.is_drained() && (s.released || !s.conn.is_app_visible()))
+            .map(|(h, _)| *h)
+            .collect();
+        for handle in dead {
+            if let Some(slot) = self.connections.remove(&handle) {
+                self.by_cid.remove(&slot.conn.local_cid());
+                if let Some(k) = slot.init_key {
+                    self.by_init.remove(&k);
+                }
+            }
+        }
+    }
+}

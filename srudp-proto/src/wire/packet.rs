@@ -1,0 +1,326 @@
+//! Datagrams: every datagram is one packet, starting with `version: u8`
+//! (= [`VERSION`]) and `type: u8`.
+//!
+//! | type | packet |
+//! |------|--------|
+//! | 1 | [`HandshakeInit`] |
+//! | 2 | [`HandshakeResponse`] |
+//! | 3 | Data ([`DataHeader`] + sealed payload) |
+//! | 4 | [`CookieReply`] |
+
+use std::fmt;
+
+use super::coding::{Reader, Writer};
+use super::{WireError, HANDSHAKE_INIT_SIZE, MAX_DATAGRAM_SIZE, TAG_LEN, VERSION};
+use crate::crypto::HandshakePattern;
+
+/// Packet type byte of a [`HandshakeInit`].
+pub const TYPE_HANDSHAKE_INIT: u8 = 1;
+/// Packet type byte of a [`HandshakeResponse`].
+pub const TYPE_HANDSHAKE_RESPONSE: u8 = 2;
+/// Packet type byte of a Data packet.
+pub const TYPE_DATA: u8 = 3;
+/// Packet type byte of a [`CookieReply`].
+pub const TYPE_COOKIE_REPLY: u8 = 4;
+
+/// Bytes before the Noise message in a HandshakeInit.
+pub const HANDSHAKE_INIT_HEADER_LEN: usize = 14;
+/// Bytes before the Noise message in a HandshakeResponse.
+pub const HANDSHAKE_RESPONSE_HEADER_LEN: usize = 18;
+/// The length of a Data packet's cleartext header.
+pub const DATA_HEADER_LEN: usize = 18;
+/// The length of the nonce in a CookieReply.
+pub const COOKIE_NONCE_LEN: usize = 24;
+/// Bytes before the sealed cookie in a CookieReply.
+pub const COOKIE_REPLY_HEADER_LEN: usize = 2 + 8 + COOKIE_NONCE_LEN;
+/// The largest plaintext (frames) one Data packet can carry:
+/// `MAX_DATAGRAM_SIZE - DATA_HEADER_LEN - TAG_LEN` = 1166 bytes.
+pub const MAX_DATA_PLAINTEXT: usize = MAX_DATAGRAM_SIZE - DATA_HEADER_LEN - TAG_LEN;
+
+/// A connection identifier: 8 bytes, big-endian on the wire. Each side picks
+/// its own; packets are addressed by the receiver's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnectionId(pub u64);
+
+impl fmt::Display for ConnectionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+
+/// One parsed datagram, borrowing from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Packet<'a> {
+    /// First handshake message (initiator → responder).
+    HandshakeInit(HandshakeInit<'a>),
+    /// Second handshake message (responder → initiator).
+    HandshakeResponse(HandshakeResponse<'a>),
+    /// A Data packet: its cleartext header and the sealed payload
+    /// (ciphertext followed by the [`TAG_LEN`]-byte tag).
+    Data(DataHeader, &'a [u8]),
+    /// A stateless cookie challenge (responder → initiator; reserved).
+    CookieReply(CookieReply<'a>),
+}
+
+impl<'a> Packet<'a> {
+    /// Parses one datagram. Never panics; any malformed input is an error.
+    pub fn parse(datagram: &'a [u8]) -> Result<Packet<'a>, WireError> {
+        if datagram.len() > MAX_DATAGRAM_SIZE {
+            return Err(WireError::TooLarge);
+        }
+        let mut r = Reader::new(datagram);
+        let version = r.u8()?;
+        if version != VERSION {
+            return Err(WireError::UnsupportedVersion(version));
+        }
+        match r.u8()? {
+            TYPE_HANDSHAKE_INIT => HandshakeInit::parse_body(datagram.len(), r).map(Self::from),
+            TYPE_HANDSHAKE_RESPONSE => HandshakeResponse::parse_body(r).map(Self::from),
+            TYPE_DATA => {
+                let header = DataHeader {
+                    dcid: ConnectionId(r.u64()?),
+                    packet_number: r.u64()?,
+                };
+                let sealed = r.rest();
+                if sealed.len() < TAG_LEN {
+                    return Err(WireError::Truncated);
+                }
+                Ok(Packet::Data(header, sealed))
+            }
+            TYPE_COOKIE_REPLY => CookieReply::parse_body(r).map(Self::from),
+            other => Err(WireError::UnknownPacketType(other)),
+        }
+    }
+}
+
+impl<'a> From<HandshakeInit<'a>> for Packet<'a> {
+    fn from(p: HandshakeInit<'a>) -> Self {
+        Packet::HandshakeInit(p)
+    }
+}
+
+impl<'a> From<HandshakeResponse<'a>> for Packet<'a> {
+    fn from(p: HandshakeResponse<'a>) -> Self {
+        Packet::HandshakeResponse(p)
+    }
+}
+
+impl<'a> From<CookieReply<'a>> for Packet<'a> {
+    fn from(p: CookieReply<'a>) -> Self {
+        Packet::CookieReply(p)
+    }
+}
+
+/// Writes `version` and `type`.
+fn put_prefix(w: &mut Writer<'_>, ty: u8) -> Result<(), WireError> {
+    w.put_u8(VERSION)?;
+    w.put_u8(ty)
+}
+
+/// A HandshakeInit: always exactly [`HANDSHAKE_INIT_SIZE`] bytes, zero-padded.
+///
+/// `version u8 | type u8 = 1 | pattern u8 | reserved u8 = 0 |
+/// sender_cid u64 | noise_len u16 | noise[noise_len] | zero padding`
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HandshakeInit<'a> {
+    /// The Noise pattern the initiator runs.
+    pub pattern: HandshakePattern,
+    /// The initiator's connection ID (the responder addresses it with this).
+    pub sender_cid: ConnectionId,
+    /// The first Noise handshake message.
+    pub noise: &'a [u8],
+}
+
+impl<'a> HandshakeInit<'a> {
+    /// The largest Noise message a HandshakeInit can carry (1186 bytes).
+    pub const fn max_noise_len() -> usize {
+        HANDSHAKE_INIT_SIZE - HANDSHAKE_INIT_HEADER_LEN
+    }
+
+    fn parse_body(datagram_len: usize, mut r: Reader<'a>) -> Result<Self, WireError> {
+        if datagram_len != HANDSHAKE_INIT_SIZE {
+            return Err(WireError::InvalidHandshakeSize(datagram_len));
+        }
+        let code = r.u8()?;
+        let pattern = HandshakePattern::from_wire(code).ok_or(WireError::UnknownPattern(code))?;
+        let _reserved = r.u8()?;
+        let sender_cid = ConnectionId(r.u64()?);
+        let noise_len = usize::from(r.u16()?);
+        let noise = r.bytes(noise_len).map_err(|_| WireError::InvalidLength)?;
+        // The rest is padding; its content is deliberately not checked.
+        Ok(HandshakeInit {
+            pattern,
+            sender_cid,
+            noise,
+        })
+    }
+
+    /// Writes the whole datagram, padded with zeros to
+    /// [`HANDSHAKE_INIT_SIZE`], and returns its length (always 1200).
+    ///
+    /// Fails with [`WireError::InvalidLength`] if the Noise message exceeds
+    /// [`max_noise_len`](Self::max_noise_len), or
+    /// [`WireError::BufferTooSmall`] if `buf` is shorter than 1200 bytes.
+    pub fn emit(&self, buf: &mut [u8]) -> Result<usize, WireError> {
+        let noise_len = u16::try_from(self.noise.len()).map_err(|_| WireError::InvalidLength)?;
+        if self.noise.len() > Self::max_noise_len() {
+            return Err(WireError::InvalidLength);
+        }
+        let mut w = Writer::new(buf);
+        w.ensure(HANDSHAKE_INIT_SIZE)?;
+        put_prefix(&mut w, TYPE_HANDSHAKE_INIT)?;
+        w.put_u8(self.pattern.to_wire())?;
+        w.put_u8(0)?;
+        w.put_u64(self.sender_cid.0)?;
+        w.put_u16(noise_len)?;
+        w.put_bytes(self.noise)?;
+        w.put_zeros(HANDSHAKE_INIT_SIZE.saturating_sub(w.len()))?;
+        Ok(w.len())
+    }
+}
+
+/// A HandshakeResponse.
+///
+/// `version u8 | type u8 = 2 | initiator_cid u64 | responder_cid u64 |
+/// noise[rest of datagram, non-empty]`
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HandshakeResponse<'a> {
+    /// The initiator's connection ID, echoed from the HandshakeInit.
+    pub initiator_cid: ConnectionId,
+    /// The responder's connection ID (the initiator addresses it with this).
+    pub responder_cid: ConnectionId,
+    /// The second Noise handshake message.
+    pub noise: &'a [u8],
+}
+
+impl<'a> HandshakeResponse<'a> {
+    /// The largest Noise message a HandshakeResponse can carry (1182 bytes).
+    pub const fn max_noise_len() -> usize {
+        MAX_DATAGRAM_SIZE - HANDSHAKE_RESPONSE_HEADER_LEN
+    }
+
+    fn parse_body(mut r: Reader<'a>) -> Result<Self, WireError> {
+        let initiator_cid = ConnectionId(r.u64()?);
+        let responder_cid = ConnectionId(r.u64()?);
+        let noise = r.rest();
+        if noise.is_empty() {
+            return Err(WireError::Truncated);
+        }
+        Ok(HandshakeResponse {
+            initiator_cid,
+            responder_cid,
+            noise,
+        })
+    }
+
+    /// Writes the whole datagram and returns its length.
+    ///
+    /// Fails with [`WireError::InvalidLength`] if the Noise message is empty,
+    /// [`WireError::TooLarge`] if the datagram would exceed
+    /// [`MAX_DATAGRAM_SIZE`], or [`WireError::BufferTooSmall`].
+    pub fn emit(&self, buf: &mut [u8]) -> Result<usize, WireError> {
+        if self.noise.is_empty() {
+            return Err(WireError::InvalidLength);
+        }
+        if self.noise.len() > Self::max_noise_len() {
+            return Err(WireError::TooLarge);
+        }
+        let mut w = Writer::new(buf);
+        w.ensure(HANDSHAKE_RESPONSE_HEADER_LEN + self.noise.len())?;
+        put_prefix(&mut w, TYPE_HANDSHAKE_RESPONSE)?;
+        w.put_u64(self.initiator_cid.0)?;
+        w.put_u64(self.responder_cid.0)?;
+        w.put_bytes(self.noise)?;
+        Ok(w.len())
+    }
+}
+
+/// The cleartext header of a Data packet; the sealed payload follows it.
+///
+/// `version u8 | type u8 = 3 | dcid u64 | packet_number u64 |
+/// sealed[rest, ≥ TAG_LEN]`
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct DataHeader {
+    /// The receiver's connection ID.
+    pub dcid: ConnectionId,
+    /// The packet number (also the AEAD nonce counter).
+    pub packet_number: u64,
+}
+
+impl DataHeader {
+    /// The header's [`DATA_HEADER_LEN`] bytes (also usable as AEAD
+    /// associated data).
+    pub fn to_bytes(&self) -> [u8; DATA_HEADER_LEN] {
+        let mut out = [0u8; DATA_HEADER_LEN];
+        let mut w = Writer::new(&mut out);
+        // Cannot fail: exactly DATA_HEADER_LEN bytes into a buffer that size.
+        let _ = put_prefix(&mut w, TYPE_DATA)
+            .and_then(|()| w.put_u64(self.dcid.0))
+            .and_then(|()| w.put_u64(self.packet_number));
+        out
+    }
+
+    /// Writes only the header and returns [`DATA_HEADER_LEN`]; the caller
+    /// appends the sealed payload (at least [`TAG_LEN`] bytes, and at most
+    /// `MAX_DATAGRAM_SIZE - DATA_HEADER_LEN`).
+    pub fn emit(&self, buf: &mut [u8]) -> Result<usize, WireError> {
+        let mut w = Writer::new(buf);
+        w.put_bytes(&self.to_bytes())?;
+        Ok(w.len())
+    }
+}
+
+/// A CookieReply (reserved for a later stateless-retry mechanism).
+///
+/// `version u8 | type u8 = 4 | initiator_cid u64 | nonce[24] |
+/// sealed_cookie[rest, ≥ TAG_LEN]`
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CookieReply<'a> {
+    /// The connection ID from the HandshakeInit this answers.
+    pub initiator_cid: ConnectionId,
+    /// The nonce the cookie was sealed with.
+    pub nonce: [u8; COOKIE_NONCE_LEN],
+    /// The sealed cookie (ciphertext followed by the tag).
+    pub sealed_cookie: &'a [u8],
+}
+
+impl<'a> CookieReply<'a> {
+    fn parse_body(mut r: Reader<'a>) -> Result<Self, WireError> {
+        let initiator_cid = ConnectionId(r.u64()?);
+        let nonce = r.array()?;
+        let sealed_cookie = r.rest();
+        if sealed_cookie.len() < TAG_LEN {
+            return Err(WireError::Truncated);
+        }
+        Ok(CookieReply {
+            initiator_cid,
+            nonce,
+            sealed_cookie,
+        })
+    }
+
+    /// Writes the whole datagram and returns its length.
+    ///
+    /// Fails with [`WireError::InvalidLength`] if the sealed cookie is shorter
+    /// than [`TAG_LEN`], [`WireError::TooLarge`] if the datagram would exceed
+    /// [`MAX_DATAGRAM_SIZE`], or [`WireError::BufferTooSmall`].
+    pub fn emit(&self, buf: &mut [u8]) -> Result<usize, WireError> {
+        if self.sealed_cookie.len() < TAG_LEN {
+            return Err(WireError::InvalidLength);
+        }
+        if self.sealed_cookie.len() > MAX_DATAGRAM_SIZE - COOKIE_REPLY_HEADER_LEN {
+            return Err(WireError::TooLarge);
+        }
+        let mut w = Writer::new(buf);
+        w.ensure(COOKIE_REPLY_HEADER_LEN + self.sealed_cookie.len())?;
+        put_prefix(&mut w, TYPE_COOKIE_REPLY)?;
+        w.put_u64(self.initiator_cid.0)?;
+        w.put_bytes(&self.nonce)?;
+        w.put_bytes(self.sealed_cookie)?;
+        Ok(w.len())
+    }
+}
+
+#[cfg(test)]
+#[path = "packet_tests.rs"]
+mod tests;

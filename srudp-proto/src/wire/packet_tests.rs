@@ -1,0 +1,356 @@
+//! Packet layouts, as the spec states them.
+
+use super::*;
+use proptest::prelude::*;
+
+/// A HandshakeInit datagram: the given prefix, zero-padded to 1200 bytes.
+fn padded(prefix: &[u8]) -> Vec<u8> {
+    let mut dg = prefix.to_vec();
+    dg.resize(HANDSHAKE_INIT_SIZE, 0);
+    dg
+}
+
+const INIT_PREFIX: [u8; 17] = [
+    0x01, // version 1
+    0x01, // type 1 = HandshakeInit
+    0x01, // pattern 1 = IK
+    0x00, // reserved
+    0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, // sender_cid
+    0x00, 0x03, // noise_len = 3
+    0xaa, 0xbb, 0xcc, // noise
+];
+
+#[test]
+fn handshake_init_layout() {
+    let dg = padded(&INIT_PREFIX);
+    let expected = HandshakeInit {
+        pattern: HandshakePattern::IK,
+        sender_cid: ConnectionId(0x0102_0304_0506_0708),
+        noise: &[0xaa, 0xbb, 0xcc],
+    };
+    assert_eq!(Packet::parse(&dg), Ok(Packet::HandshakeInit(expected)));
+
+    let mut out = [0xffu8; 1500];
+    assert_eq!(expected.emit(&mut out), Ok(HANDSHAKE_INIT_SIZE));
+    assert_eq!(&out[..HANDSHAKE_INIT_SIZE], &dg[..]);
+}
+
+#[test]
+fn handshake_init_must_be_exactly_1200_bytes() {
+    let short = &padded(&INIT_PREFIX)[..1199];
+    assert_eq!(
+        Packet::parse(short),
+        Err(WireError::InvalidHandshakeSize(1199))
+    );
+    assert_eq!(
+        Packet::parse(&INIT_PREFIX),
+        Err(WireError::InvalidHandshakeSize(17))
+    );
+    assert_eq!(
+        Packet::parse(&[0x01, 0x01]),
+        Err(WireError::InvalidHandshakeSize(2))
+    );
+    let mut long = padded(&INIT_PREFIX);
+    long.push(0);
+    assert_eq!(Packet::parse(&long), Err(WireError::TooLarge));
+}
+
+#[test]
+fn handshake_init_ignores_reserved_byte_and_padding_content() {
+    let mut dg = padded(&INIT_PREFIX);
+    dg[3] = 0x7f;
+    dg[1199] = 0x55;
+    let Ok(Packet::HandshakeInit(init)) = Packet::parse(&dg) else {
+        panic!("should parse");
+    };
+    assert_eq!(init.noise, &[0xaa, 0xbb, 0xcc]);
+    // Re-emitting normalises both to zero.
+    let mut out = [0u8; HANDSHAKE_INIT_SIZE];
+    init.emit(&mut out).unwrap();
+    assert_eq!(&out[..], &padded(&INIT_PREFIX)[..]);
+}
+
+#[test]
+fn handshake_init_rejects_unknown_pattern_and_overlong_noise() {
+    let mut dg = padded(&INIT_PREFIX);
+    dg[2] = 0x02;
+    assert_eq!(Packet::parse(&dg), Err(WireError::UnknownPattern(2)));
+
+    // noise_len = 1187: one more than fits after the 14-byte header.
+    let mut dg = padded(&INIT_PREFIX);
+    dg[12..14].copy_from_slice(&[0x04, 0xa3]);
+    assert_eq!(Packet::parse(&dg), Err(WireError::InvalidLength));
+    // noise_len = 1186 fills the datagram exactly.
+    dg[12..14].copy_from_slice(&[0x04, 0xa2]);
+    let Ok(Packet::HandshakeInit(init)) = Packet::parse(&dg) else {
+        panic!("should parse");
+    };
+    assert_eq!(init.noise.len(), HandshakeInit::max_noise_len());
+}
+
+#[test]
+fn handshake_init_emit_errors() {
+    let big = [0u8; 1187];
+    let init = HandshakeInit {
+        pattern: HandshakePattern::NK,
+        sender_cid: ConnectionId(1),
+        noise: &big,
+    };
+    let mut out = [0u8; 1200];
+    assert_eq!(init.emit(&mut out), Err(WireError::InvalidLength));
+    let init = HandshakeInit {
+        noise: &big[..1186],
+        ..init
+    };
+    assert_eq!(init.emit(&mut out), Ok(1200));
+    assert_eq!(init.emit(&mut out[..1199]), Err(WireError::BufferTooSmall));
+}
+
+const RESPONSE: [u8; 21] = [
+    0x01, // version 1
+    0x02, // type 2 = HandshakeResponse
+    0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, // initiator_cid
+    0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, // responder_cid
+    0xde, 0xad, 0x01, // noise
+];
+
+#[test]
+fn handshake_response_layout() {
+    let expected = HandshakeResponse {
+        initiator_cid: ConnectionId(0x0102_0304_0506_0708),
+        responder_cid: ConnectionId(0x1112_1314_1516_1718),
+        noise: &[0xde, 0xad, 0x01],
+    };
+    assert_eq!(
+        Packet::parse(&RESPONSE),
+        Ok(Packet::HandshakeResponse(expected))
+    );
+    let mut out = [0u8; 64];
+    assert_eq!(expected.emit(&mut out), Ok(RESPONSE.len()));
+    assert_eq!(&out[..RESPONSE.len()], &RESPONSE);
+}
+
+#[test]
+fn handshake_response_needs_noise_and_fits_a_datagram() {
+    assert_eq!(Packet::parse(&RESPONSE[..18]), Err(WireError::Truncated));
+    assert_eq!(Packet::parse(&RESPONSE[..17]), Err(WireError::Truncated));
+    let empty = HandshakeResponse {
+        initiator_cid: ConnectionId(1),
+        responder_cid: ConnectionId(2),
+        noise: &[],
+    };
+    let mut out = [0u8; 1500];
+    assert_eq!(empty.emit(&mut out), Err(WireError::InvalidLength));
+    let big = [7u8; 1183];
+    let too_big = HandshakeResponse {
+        noise: &big,
+        ..empty
+    };
+    assert_eq!(too_big.emit(&mut out), Err(WireError::TooLarge));
+    let max = HandshakeResponse {
+        noise: &big[..1182],
+        ..empty
+    };
+    assert_eq!(max.emit(&mut out), Ok(1200));
+    assert_eq!(max.emit(&mut out[..1199]), Err(WireError::BufferTooSmall));
+}
+
+const DATA: [u8; 34] = [
+    0x01, // version 1
+    0x03, // type 3 = Data
+    0xca, 0xfe, 0xba, 0xbe, 0x00, 0x00, 0x00, 0x01, // dcid
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, // packet_number = 256
+    0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, // sealed: 16-byte tag only
+    0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1d, 0x1e, 0x1f,
+];
+
+#[test]
+fn data_layout() {
+    let header = DataHeader {
+        dcid: ConnectionId(0xcafe_babe_0000_0001),
+        packet_number: 256,
+    };
+    assert_eq!(Packet::parse(&DATA), Ok(Packet::Data(header, &DATA[18..])));
+    assert_eq!(header.to_bytes(), DATA[..DATA_HEADER_LEN]);
+    let mut out = [0u8; 34];
+    assert_eq!(header.emit(&mut out), Ok(DATA_HEADER_LEN));
+    out[DATA_HEADER_LEN..].copy_from_slice(&DATA[DATA_HEADER_LEN..]);
+    assert_eq!(out, DATA);
+    assert_eq!(header.emit(&mut out[..17]), Err(WireError::BufferTooSmall));
+}
+
+#[test]
+fn data_needs_a_full_tag() {
+    assert_eq!(Packet::parse(&DATA[..33]), Err(WireError::Truncated));
+    assert_eq!(Packet::parse(&DATA[..18]), Err(WireError::Truncated));
+    assert_eq!(Packet::parse(&DATA[..10]), Err(WireError::Truncated));
+    let mut max = vec![0u8; MAX_DATAGRAM_SIZE];
+    max[..DATA_HEADER_LEN].copy_from_slice(&DATA[..DATA_HEADER_LEN]);
+    assert!(matches!(Packet::parse(&max), Ok(Packet::Data(_, sealed)) if sealed.len() == 1182));
+    max.push(0);
+    assert_eq!(Packet::parse(&max), Err(WireError::TooLarge));
+    assert_eq!(MAX_DATA_PLAINTEXT, 1166);
+}
+
+#[test]
+fn cookie_reply_layout() {
+    let mut dg = vec![
+        0x01, // version 1
+        0x04, // type 4 = CookieReply
+        0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, // initiator_cid
+    ];
+    dg.extend(0x20..0x38u8); // nonce: 24 bytes
+    dg.extend(0x40..0x51u8); // sealed cookie: 17 bytes
+    let expected = CookieReply {
+        initiator_cid: ConnectionId(0x0102_0304_0506_0708),
+        nonce: core::array::from_fn(|i| 0x20 + i as u8),
+        sealed_cookie: &dg[34..],
+    };
+    assert_eq!(Packet::parse(&dg), Ok(Packet::CookieReply(expected)));
+    let mut out = [0u8; 51];
+    assert_eq!(expected.emit(&mut out), Ok(51));
+    assert_eq!(&out[..], &dg[..]);
+
+    assert_eq!(Packet::parse(&dg[..49]), Err(WireError::Truncated));
+    assert_eq!(Packet::parse(&dg[..20]), Err(WireError::Truncated));
+    let short = CookieReply {
+        sealed_cookie: &dg[..15],
+        ..expected
+    };
+    assert_eq!(short.emit(&mut out), Err(WireError::InvalidLength));
+    assert_eq!(
+        expected.emit(&mut out[..50]),
+        Err(WireError::BufferTooSmall)
+    );
+    let big = [0u8; 1167];
+    let too_big = CookieReply {
+        sealed_cookie: &big,
+        ..expected
+    };
+    assert_eq!(too_big.emit(&mut [0u8; 1500]), Err(WireError::TooLarge));
+}
+
+#[test]
+fn version_and_type_are_checked_first() {
+    assert_eq!(Packet::parse(&[]), Err(WireError::Truncated));
+    assert_eq!(Packet::parse(&[0x01]), Err(WireError::Truncated));
+    assert_eq!(
+        Packet::parse(&[0x02, 0x03]),
+        Err(WireError::UnsupportedVersion(2))
+    );
+    assert_eq!(
+        Packet::parse(&[0x00, 0x01]),
+        Err(WireError::UnsupportedVersion(0))
+    );
+    assert_eq!(
+        Packet::parse(&[0x01, 0x00]),
+        Err(WireError::UnknownPacketType(0))
+    );
+    assert_eq!(
+        Packet::parse(&[0x01, 0x05, 0, 0]),
+        Err(WireError::UnknownPacketType(5))
+    );
+    assert_eq!(Packet::parse(&[0u8; 1201]), Err(WireError::TooLarge));
+}
+
+#[test]
+fn connection_id_displays_as_16_hex_digits() {
+    assert_eq!(ConnectionId(0xab).to_string(), "00000000000000ab");
+    assert_eq!(ConnectionId(u64::MAX).to_string(), "ffffffffffffffff");
+}
+
+/// Re-emits a parsed packet into a fresh datagram.
+fn reemit(p: &Packet<'_>) -> Vec<u8> {
+    let mut out = vec![0u8; MAX_DATAGRAM_SIZE];
+    let n = match p {
+        Packet::HandshakeInit(h) => h.emit(&mut out),
+        Packet::HandshakeResponse(h) => h.emit(&mut out),
+        Packet::CookieReply(c) => c.emit(&mut out),
+        Packet::Data(h, sealed) => h.emit(&mut out).map(|n| {
+            out[n..n + sealed.len()].copy_from_slice(sealed);
+            n + sealed.len()
+        }),
+    }
+    .unwrap();
+    out.truncate(n);
+    out
+}
+
+fn arb_packet_bytes() -> impl Strategy<Value = Vec<u8>> {
+    let tail = proptest::collection::vec(any::<u8>(), 0..1250);
+    prop_oneof![
+        (0u8..6, tail.clone()).prop_map(|(ty, t)| [&[1, ty][..], &t].concat()),
+        (0u8..3, any::<u64>(), 0u16..1300, tail.clone()).prop_map(|(pat, cid, n, t)| {
+            let mut dg = [
+                &[1, 1, pat, 0][..],
+                &cid.to_be_bytes(),
+                &n.to_be_bytes(),
+                &t,
+            ]
+            .concat();
+            dg.resize(HANDSHAKE_INIT_SIZE, 0);
+            dg
+        }),
+        tail,
+    ]
+}
+
+proptest! {
+    /// Any datagram either fails to parse or parses to something whose
+    /// emission parses back to the same packet.
+    #[test]
+    fn parse_never_panics_and_reemits(dg in arb_packet_bytes()) {
+        if let Ok(p) = Packet::parse(&dg) {
+            let again = reemit(&p);
+            prop_assert_eq!(Packet::parse(&again), Ok(p));
+            if !matches!(p, Packet::HandshakeInit(_)) {
+                prop_assert_eq!(again, dg);
+            }
+        }
+    }
+
+    #[test]
+    fn handshake_init_round_trips(
+        ik: bool,
+        cid: u64,
+        noise in proptest::collection::vec(any::<u8>(), 0..=HandshakeInit::max_noise_len()),
+    ) {
+        let pattern = if ik { HandshakePattern::IK } else { HandshakePattern::NK };
+        let init = HandshakeInit { pattern, sender_cid: ConnectionId(cid), noise: &noise };
+        let mut out = [0u8; HANDSHAKE_INIT_SIZE];
+        prop_assert_eq!(init.emit(&mut out), Ok(HANDSHAKE_INIT_SIZE));
+        prop_assert_eq!(Packet::parse(&out), Ok(Packet::HandshakeInit(init)));
+    }
+
+    #[test]
+    fn handshake_response_round_trips(
+        a: u64,
+        b: u64,
+        noise in proptest::collection::vec(any::<u8>(), 1..=HandshakeResponse::max_noise_len()),
+    ) {
+        let resp = HandshakeResponse {
+            initiator_cid: ConnectionId(a),
+            responder_cid: ConnectionId(b),
+            noise: &noise,
+        };
+        let mut out = [0u8; MAX_DATAGRAM_SIZE];
+        let n = resp.emit(&mut out).unwrap();
+        prop_assert_eq!(Packet::parse(&out[..n]), Ok(Packet::HandshakeResponse(resp)));
+    }
+
+    #[test]
+    fn data_and_cookie_round_trip(
+        cid: u64,
+        pn: u64,
+        nonce: [u8; 24],
+        sealed in proptest::collection::vec(any::<u8>(), TAG_LEN..=1166),
+    ) {
+        let header = DataHeader { dcid: ConnectionId(cid), packet_number: pn };
+        let dg = [&header.to_bytes()[..], &sealed].concat();
+        prop_assert_eq!(Packet::parse(&dg), Ok(Packet::Data(header, &sealed[..])));
+        let cookie = CookieReply { initiator_cid: ConnectionId(cid), nonce, sealed_cookie: &sealed };
+        let mut out = [0u8; MAX_DATAGRAM_SIZE];
+        let n = cookie.emit(&mut out).unwrap();
+        prop_assert_eq!(Packet::parse(&out[..n]), Ok(Packet::CookieReply(cookie)));
+    }
+}

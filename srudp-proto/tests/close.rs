@@ -1,0 +1,172 @@
+//! Closing: graceful close delivers every byte; an abrupt close reports its
+//! code and reason to the other side (spec §6.6).
+
+mod common;
+
+use std::time::Duration;
+
+use common::{addr, data, pump, Pair, Side, B_ADDR};
+use srudp_proto::sim::{LinkConfig, LossModel};
+use srudp_proto::{CloseReason, Event, ReadError, TransportConfig, WriteError};
+
+#[test]
+fn graceful_close_delivers_every_byte_even_under_loss() {
+    let link = LinkConfig::default()
+        .with_latency(Duration::from_millis(20))
+        .with_loss(LossModel::Bernoulli(0.05));
+    let mut p = Pair::public(3, link, TransportConfig::default());
+    let (a_data, b_data) = (data(1, 300_000), data(2, 123_457));
+    let t = common::transfer(
+        &mut p.sim,
+        p.a,
+        p.b,
+        &[addr(B_ADDR)],
+        &a_data,
+        &b_data,
+        Duration::from_secs(120),
+    );
+    assert!(t.b.received == a_data);
+    assert!(t.a.received == b_data);
+    assert!(
+        t.a.peer_finished && t.b.peer_finished,
+        "both saw end of stream"
+    );
+    assert!(
+        t.a.all_acked && t.b.all_acked,
+        "both writers learned their bytes were acknowledged"
+    );
+    assert_eq!(t.a.closed, Some(CloseReason::Finished));
+    assert_eq!(t.b.closed, Some(CloseReason::Finished));
+}
+
+#[test]
+fn end_of_stream_is_seen_only_after_every_byte() {
+    let link = LinkConfig::default()
+        .with_latency(Duration::from_millis(20))
+        .with_reorder(0.3, Duration::from_millis(30));
+    let mut p = Pair::public(4, link, TransportConfig::default());
+    let kb = p.key(p.b);
+    let now = p.sim.now();
+    let ha = p
+        .sim
+        .endpoint(p.a)
+        .connect(now, kb, &[addr(B_ADDR)])
+        .unwrap();
+    let payload = data(9, 200_000);
+    let mut sa = Side {
+        handle: Some(ha),
+        ..Side::default()
+    };
+    let mut sb = Side::default();
+    let (a, b) = (p.a, p.b);
+    let mut eof_at = None;
+    p.sim.run_until(Duration::from_secs(30), |sim, events| {
+        for e in events {
+            if e.node == b {
+                sb.handle.get_or_insert(e.handle);
+                if e.event == Event::PeerFinished {
+                    eof_at = Some(sb.received.len());
+                }
+            }
+        }
+        pump(sim, a, &mut sa, &payload);
+        let before = sb.received.len();
+        pump(sim, b, &mut sb, &[]);
+        if eof_at.is_some() && sb.received.len() == before {
+            // After PeerFinished and all buffered bytes, read reports end of stream.
+            let mut buf = [0u8; 10];
+            assert_eq!(sim.endpoint(b).read(sb.handle.unwrap(), &mut buf), Ok(0));
+            return true;
+        }
+        false
+    });
+    assert!(eof_at.is_some(), "PeerFinished was reported");
+    assert!(
+        sb.received == payload,
+        "got {} of {} bytes",
+        sb.received.len(),
+        payload.len()
+    );
+}
+
+#[test]
+fn abrupt_close_reports_code_and_reason_to_the_peer() {
+    let mut p = Pair::public(
+        5,
+        LinkConfig::default().with_latency(Duration::from_millis(15)),
+        TransportConfig::default(),
+    );
+    let kb = p.key(p.b);
+    let now = p.sim.now();
+    let ha = p
+        .sim
+        .endpoint(p.a)
+        .connect(now, kb, &[addr(B_ADDR)])
+        .unwrap();
+    p.sim.endpoint(p.a).write(ha, b"some data").unwrap();
+    let hb = common::wait_for(&mut p.sim, Duration::from_secs(5), |e| {
+        e.node == p.b && matches!(e.event, Event::Connected { .. })
+    })
+    .expect("b accepts")
+    .handle;
+    let now = p.sim.now();
+    p.sim
+        .endpoint(p.b)
+        .close(now, hb, 42, "shutting down for maintenance".as_bytes());
+    let closed_a = common::wait_for(&mut p.sim, Duration::from_secs(5), |e| {
+        e.node == p.a && matches!(e.event, Event::Closed { .. })
+    })
+    .expect("a learns of the close");
+    assert_eq!(
+        closed_a.event,
+        Event::Closed {
+            reason: CloseReason::PeerClose {
+                code: 42,
+                reason: "shutting down for maintenance".into()
+            }
+        }
+    );
+    // API misuse after the close gives errors, not panics.
+    assert_eq!(
+        p.sim.endpoint(p.a).write(ha, b"more"),
+        Err(WriteError::Closed)
+    );
+    let mut buf = [0u8; 4];
+    assert_eq!(
+        p.sim.endpoint(p.a).read(ha, &mut buf),
+        Err(ReadError::Closed)
+    );
+    let now = p.sim.now();
+    p.sim.endpoint(p.a).release(now, ha);
+    assert_eq!(
+        p.sim.endpoint(p.a).write(ha, b"more"),
+        Err(WriteError::UnknownConnection)
+    );
+    assert_eq!(
+        p.sim.endpoint(p.a).read(ha, &mut buf),
+        Err(ReadError::UnknownConnection)
+    );
+    assert_eq!(
+        p.sim.endpoint(p.a).finish(ha),
+        Err(WriteError::UnknownConnection)
+    );
+}
+
+#[test]
+fn writing_after_finish_is_an_error() {
+    let mut p = Pair::public(6, LinkConfig::default(), TransportConfig::default());
+    let kb = p.key(p.b);
+    let now = p.sim.now();
+    let ha = p
+        .sim
+        .endpoint(p.a)
+        .connect(now, kb, &[addr(B_ADDR)])
+        .unwrap();
+    p.sim.endpoint(p.a).write(ha, b"x").unwrap();
+    p.sim.endpoint(p.a).finish(ha).unwrap();
+    assert_eq!(
+        p.sim.endpoint(p.a).write(ha, b"y"),
+        Err(WriteError::Finished)
+    );
+    assert_eq!(p.sim.endpoint(p.a).finish(ha), Err(WriteError::Finished));
+}
