@@ -1,0 +1,321 @@
+//! The receive path of a connection (spec §4, §6): handshake responses,
+//! data packets (replay check, decryption, frames) and path changes.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use tracing::{debug, trace};
+
+use super::*;
+
+impl Connection {
+    /// The peer's handshake response arrived from `from`.
+    pub(crate) fn handle_response(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        response: &HandshakeResponse<'_>,
+        scratch: &mut [u8],
+    ) {
+        let State::Handshaking { handshake, .. } = &mut self.state else {
+            // Another path's response after we settled, or a replay: ignore.
+            return;
+        };
+        let n = match handshake.read(response.noise, scratch) {
+            Ok(n) => n,
+            Err(e) => {
+                self.stats.dropped_unauthenticated += 1;
+                trace!(cid = %self.local_cid, "dropping handshake response: {e}");
+                return;
+            }
+        };
+        let params = match TransportParams::decode(&scratch[..n]) {
+            Ok(p) if p.cid == response.responder_cid => p,
+            _ => {
+                self.protocol_violation_silent("malformed transport parameters");
+                return;
+            }
+        };
+        let State::Handshaking { handshake, .. } =
+            std::mem::replace(&mut self.state, State::Established)
+        else {
+            unreachable!("checked above");
+        };
+        self.peer = handshake.remote_static();
+        if params.refused {
+            self.enter_closed(CloseReason::Refused);
+            return;
+        }
+        let session = match handshake.into_session() {
+            Ok(s) => s,
+            Err(_) => {
+                self.protocol_violation_silent("handshake did not finish");
+                return;
+            }
+        };
+        self.session = Some(session);
+        self.remote_cid = response.responder_cid;
+        self.path = Path {
+            remote: from,
+            bytes_received: 0,
+            bytes_sent: 0,
+            validated: true,
+        };
+        self.apply_peer_params(&params);
+        self.timers.stop(Timer::Punch);
+        self.timers.stop(Timer::Handshake);
+        // Confirm at once so the responder can report the connection.
+        self.ping_pending = true;
+        self.on_established(now);
+        debug!(cid = %self.local_cid, %from, elapsed = ?now - self.created, "connected (initiator)");
+    }
+
+    /// A handshake error before any keys exist: give up quietly.
+    fn protocol_violation_silent(&mut self, detail: &str) {
+        self.enter_closed(CloseReason::ProtocolViolation {
+            detail: detail.to_string(),
+        });
+    }
+
+    fn on_established(&mut self, now: Instant) {
+        self.connected_reported = true;
+        self.app_visible = true;
+        self.events.push_back(Event::Connected {
+            incoming: self.side == Side::Responder,
+            remote: self.path.remote,
+            peer: self.peer,
+        });
+        self.reset_idle(now);
+        if let Some(k) = self.config.keepalive_interval {
+            self.timers.set(Timer::Keepalive, now + k);
+        }
+    }
+
+    /// A copy of the initiation we already answered arrived: resend our
+    /// cached response, byte for byte.
+    pub(crate) fn handle_duplicate_init(&mut self, from: SocketAddr, len: usize) {
+        if let State::Confirming { resend_to, .. } = &mut self.state {
+            *resend_to = Some(from);
+            if from == self.path.remote {
+                self.path.bytes_received += len as u64;
+            }
+        }
+    }
+
+    /// A data packet for this connection arrived.
+    pub(crate) fn handle_data(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        header: DataHeader,
+        sealed: &[u8],
+        datagram_len: usize,
+        scratch: &mut [u8],
+    ) {
+        let Some(session) = &self.session else { return };
+        if matches!(
+            self.state,
+            State::Draining | State::Closed | State::Handshaking { .. }
+        ) {
+            return;
+        }
+        let pn = header.packet_number;
+        if !self.replay.check(pn) {
+            self.stats.dropped_replayed += 1;
+            return;
+        }
+        let n = match session.open(pn, sealed, scratch) {
+            Ok(n) => n,
+            Err(_) => {
+                self.stats.dropped_unauthenticated += 1;
+                return;
+            }
+        };
+        self.replay.mark(pn);
+        self.stats.packets_received += 1;
+        self.stats.bytes_received += datagram_len as u64;
+        let newest = self.largest_received.is_none_or(|l| pn > l);
+        if newest {
+            self.largest_received = Some(pn);
+        }
+        self.reset_idle(now);
+
+        if let State::Confirming { .. } = self.state {
+            // The initiator's first packet: it holds the keys, so the path it
+            // used is the one it chose.
+            self.state = State::Established;
+            self.path = Path {
+                remote: from,
+                bytes_received: 0,
+                bytes_sent: 0,
+                validated: true,
+            };
+            self.timers.stop(Timer::Handshake);
+            self.on_established(now);
+            debug!(cid = %self.local_cid, %from, "connected (responder)");
+        } else if from != self.path.remote {
+            self.on_new_address(from, newest);
+        } else if !self.path.validated {
+            self.path.bytes_received += datagram_len as u64;
+        }
+
+        if let State::Closing { send_close } = &mut self.state {
+            *send_close = true;
+            return;
+        }
+
+        let payload = &scratch[..n];
+        // Validate every frame before acting on any (spec §9.4.1): a packet
+        // with a malformed frame is a protocol violation and is not acted on.
+        if let Some(Err(e)) = FrameIter::new(payload).find(Result::is_err) {
+            self.protocol_violation(
+                now,
+                &format!("malformed frame: {e}"),
+                close_code::PROTOCOL_VIOLATION,
+            );
+            return;
+        }
+        let mut ack_eliciting = false;
+        for frame in FrameIter::new(payload).flatten() {
+            ack_eliciting |= frame.is_ack_eliciting();
+            match frame {
+                Frame::Padding { .. } | Frame::Ping => {}
+                Frame::Ack(ack) => {
+                    if let Err(detail) = self.on_ack_frame(now, &ack) {
+                        self.protocol_violation(now, detail, close_code::PROTOCOL_VIOLATION);
+                        return;
+                    }
+                }
+                Frame::Stream(s) => match self.recv.insert(s.offset, s.data, s.fin) {
+                    Ok(readable) => {
+                        if readable {
+                            self.events.push_back(Event::Readable);
+                        }
+                    }
+                    Err(v) => {
+                        let code = match v {
+                            recv_stream::StreamViolation::FlowControl => close_code::FLOW_CONTROL,
+                            recv_stream::StreamViolation::FinalSize => {
+                                close_code::PROTOCOL_VIOLATION
+                            }
+                        };
+                        self.protocol_violation(now, &v.to_string(), code);
+                        return;
+                    }
+                },
+                Frame::MaxData(max) => {
+                    if max > self.peer_max_data {
+                        self.peer_max_data = max;
+                    }
+                }
+                Frame::Close(c) => {
+                    if c.code == close_code::NO_ERROR && self.send.is_finished() {
+                        // A graceful close asserts the peer received our whole stream.
+                        self.send.on_peer_closed_gracefully();
+                    }
+                    self.report_stream_events();
+                    let reason = String::from_utf8_lossy(c.reason).into_owned();
+                    let why = if c.code == close_code::NO_ERROR {
+                        CloseReason::Finished
+                    } else if c.code >= close_code::APPLICATION_BASE {
+                        let code = u32::try_from(c.code - close_code::APPLICATION_BASE)
+                            .unwrap_or(u32::MAX);
+                        CloseReason::PeerClose { code, reason }
+                    } else {
+                        CloseReason::PeerError {
+                            code: c.code,
+                            reason,
+                        }
+                    };
+                    self.enter_draining(now, why);
+                    return;
+                }
+                Frame::PathChallenge(data) => {
+                    if self.path_responses.len() < 4 {
+                        self.path_responses.push_back((from, data));
+                    }
+                }
+                Frame::PathResponse(data) => self.on_path_response(from, data),
+            }
+        }
+        self.received.on_packet(
+            pn,
+            ack_eliciting,
+            now,
+            self.config.ack_eliciting_threshold,
+            self.config.max_ack_delay,
+        );
+        if let Some(d) = self.received.deadline() {
+            self.timers.set(Timer::Ack, d);
+        }
+        self.check_stream_progress(now);
+    }
+
+    /// An authenticated packet from an address other than the current path.
+    fn on_new_address(&mut self, from: SocketAddr, newest: bool) {
+        if !newest {
+            return; // a reordered packet from an old path says nothing
+        }
+        if self.challenge.as_ref().is_some_and(|c| c.remote == from) {
+            return;
+        }
+        let mut data = [0u8; 8];
+        self.rng.fill(&mut data);
+        debug!(cid = %self.local_cid, %from, "validating new peer address");
+        self.challenge = Some(PathChallenge {
+            remote: from,
+            data,
+            send: true,
+        });
+    }
+
+    fn on_path_response(&mut self, from: SocketAddr, data: [u8; 8]) {
+        let Some(challenge) = &self.challenge else {
+            return;
+        };
+        if challenge.data != data || challenge.remote != from {
+            return;
+        }
+        self.challenge = None;
+        self.timers.stop(Timer::PathValidation);
+        if from != self.path.remote {
+            self.path = Path {
+                remote: from,
+                bytes_received: 0,
+                bytes_sent: 0,
+                validated: true,
+            };
+            self.events.push_back(Event::PathChanged { remote: from });
+            // The old path may have eaten packets: start the congestion state afresh-ish
+            // by probing soon.
+            self.ping_pending = true;
+        }
+    }
+
+    /// Reports the end of the peer's stream and the acknowledgment of ours, once each.
+    fn report_stream_events(&mut self) {
+        if !self.peer_finished_reported && self.recv.is_complete() {
+            self.peer_finished_reported = true;
+            self.events.push_back(Event::PeerFinished);
+        }
+        if !self.all_acked_reported && self.send.is_fully_acked() {
+            self.all_acked_reported = true;
+            self.events.push_back(Event::AllDataAcked);
+        }
+    }
+
+    fn check_stream_progress(&mut self, now: Instant) {
+        self.report_stream_events();
+        if self.all_acked_reported
+            && self.peer_finished_reported
+            && matches!(self.state, State::Established)
+        {
+            // Both directions are complete: close gracefully (spec §6.6).
+            self.enter_closing(now, close_code::NO_ERROR, b"", CloseReason::Finished);
+        }
+    }
+
+    fn reset_idle(&mut self, now: Instant) {
+        self.timers.set(Timer::Idle, now + self.idle_timeout);
+    }
+}

@@ -1,0 +1,248 @@
+//! The transmit path of a connection (spec §4.4, §6): punch probes, cached
+//! handshake responses, CLOSE packets and data packets built frame by frame
+//! and sealed into the caller's buffer.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use tracing::trace;
+
+use super::*;
+
+impl Connection {
+    /// Writes the next datagram into `buf`, if there is one to send.
+    pub(crate) fn poll_transmit(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        scratch: &mut [u8],
+    ) -> Option<Transmit> {
+        match &mut self.state {
+            State::Handshaking { init, punch, .. } => {
+                let dest = punch.poll(now, &self.config)?;
+                self.timers.set(Timer::Punch, punch.next_at());
+                let len = init.len();
+                buf.get_mut(..len)?.copy_from_slice(init);
+                self.stats.handshake_probes_sent += 1;
+                self.stats.packets_sent += 1;
+                self.stats.bytes_sent += len as u64;
+                trace!(cid = %self.local_cid, %dest, "punch probe");
+                Some(Transmit {
+                    destination: dest,
+                    size: len,
+                })
+            }
+            State::Confirming {
+                response,
+                resend_to,
+            } => {
+                let dest = resend_to.take()?;
+                let len = response.len();
+                buf.get_mut(..len)?.copy_from_slice(response);
+                self.stats.packets_sent += 1;
+                self.stats.bytes_sent += len as u64;
+                Some(Transmit {
+                    destination: dest,
+                    size: len,
+                })
+            }
+            State::Closing { send_close } => {
+                if !*send_close {
+                    return None;
+                }
+                *send_close = false;
+                self.build_close_packet(now, buf, scratch)
+            }
+            State::Draining | State::Closed => None,
+            State::Established => self.build_data_packet(now, buf, scratch),
+        }
+    }
+
+    fn build_close_packet(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        scratch: &mut [u8],
+    ) -> Option<Transmit> {
+        let (code, reason) = self.close_frame.clone()?;
+        let mut w = Writer::new(&mut scratch[..MAX_PLAINTEXT]);
+        if self.received.ack_pending() {
+            let delay = self.received.on_ack_sent(now);
+            crate::wire::emit_ack(&mut w, self.received.ranges(), delay.as_micros() as u64, 32)
+                .ok()?;
+        }
+        CloseFrame {
+            code,
+            reason: &reason,
+        }
+        .emit(&mut w)
+        .ok()?;
+        let len = w.len();
+        let dest = self.path.remote;
+        self.seal_and_record(now, dest, buf, scratch, len, false, None, false)
+    }
+
+    fn build_data_packet(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        scratch: &mut [u8],
+    ) -> Option<Transmit> {
+        // A path challenge goes to the new address, on its own.
+        if let Some(ch) = &mut self.challenge {
+            if ch.send {
+                ch.send = false;
+                let (dest, data) = (ch.remote, ch.data);
+                self.timers.set(Timer::PathValidation, now + self.pto() * 3);
+                let mut w = Writer::new(&mut scratch[..MAX_PLAINTEXT]);
+                Frame::PathChallenge(data).emit(&mut w).ok()?;
+                let len = w.len();
+                return self.seal_and_record(now, dest, buf, scratch, len, true, None, false);
+            }
+        }
+        if let Some((dest, data)) = self.path_responses.pop_front() {
+            let mut w = Writer::new(&mut scratch[..MAX_PLAINTEXT]);
+            Frame::PathResponse(data).emit(&mut w).ok()?;
+            let len = w.len();
+            return self.seal_and_record(now, dest, buf, scratch, len, true, None, false);
+        }
+
+        let ack_due = self.received.ack_due(now);
+        let probe = self.probes_pending > 0;
+        let cwnd_room = self.sent.bytes_in_flight() + MAX_DATAGRAM_SIZE as u64 <= self.cc.window();
+        let can_send_eliciting = cwnd_room || probe;
+        let has_stream = self.send.has_data(self.peer_max_data);
+        let want_eliciting = self.ping_pending || self.max_data_pending || has_stream || probe;
+        if !(ack_due || want_eliciting && can_send_eliciting) {
+            return None;
+        }
+        // Anti-amplification on an unvalidated path.
+        if !self.path.validated
+            && self.path.bytes_sent + MAX_DATAGRAM_SIZE as u64 > 3 * self.path.bytes_received
+        {
+            return None;
+        }
+
+        let mut w = Writer::new(&mut scratch[..MAX_PLAINTEXT]);
+        if self.received.ack_pending() {
+            let delay = self.received.on_ack_sent(now);
+            self.timers.stop(Timer::Ack);
+            crate::wire::emit_ack(&mut w, self.received.ranges(), delay.as_micros() as u64, 32)
+                .ok()?;
+        }
+        let mut ack_eliciting = false;
+        let mut max_data = false;
+        let mut chunk = None;
+        if can_send_eliciting {
+            if self.max_data_pending {
+                self.max_data_pending = false;
+                max_data = true;
+                Frame::MaxData(self.recv.max_data()).emit(&mut w).ok()?;
+                ack_eliciting = true;
+            }
+            let room = w.remaining().saturating_sub(STREAM_FRAME_MAX_OVERHEAD);
+            if room > 0 {
+                if let Some((c, retransmit)) = self
+                    .send
+                    .next_chunk(room.min(MAX_STREAM_PAYLOAD), self.peer_max_data)
+                {
+                    let mut tmp = [0u8; MAX_STREAM_PAYLOAD];
+                    let data = &mut tmp[..usize::from(c.len)];
+                    if self.send.holds(c) {
+                        self.send.copy(c, data);
+                        StreamFrame {
+                            offset: c.offset,
+                            fin: c.fin,
+                            data,
+                        }
+                        .emit(&mut w)
+                        .ok()?;
+                        if retransmit {
+                            self.stats.stream_bytes_retransmitted += u64::from(c.len);
+                        } else {
+                            self.stats.stream_bytes_sent += u64::from(c.len);
+                        }
+                        chunk = Some(c);
+                        ack_eliciting = true;
+                    }
+                }
+            }
+            if (self.ping_pending || probe) && !ack_eliciting {
+                Frame::Ping.emit(&mut w).ok()?;
+                ack_eliciting = true;
+            }
+            if ack_eliciting {
+                self.ping_pending = false;
+                self.probes_pending = self.probes_pending.saturating_sub(1);
+            }
+        }
+        let len = w.len();
+        if len == 0 {
+            return None;
+        }
+        let dest = self.path.remote;
+        let t =
+            self.seal_and_record(now, dest, buf, scratch, len, ack_eliciting, chunk, max_data)?;
+        if ack_eliciting {
+            self.time_of_last_ack_eliciting = Some(now);
+            if let Some(k) = self.config.keepalive_interval {
+                self.timers.set(Timer::Keepalive, now + k);
+            }
+            self.set_loss_timer();
+        }
+        Some(t)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn seal_and_record(
+        &mut self,
+        now: Instant,
+        dest: SocketAddr,
+        buf: &mut [u8],
+        scratch: &[u8],
+        plaintext_len: usize,
+        ack_eliciting: bool,
+        stream: Option<send_stream::StreamChunk>,
+        max_data: bool,
+    ) -> Option<Transmit> {
+        let session = self.session.as_ref()?;
+        let pn = self.next_pn;
+        let header = DataHeader {
+            dcid: self.remote_cid,
+            packet_number: pn,
+        };
+        let h = header.emit(buf).ok()?;
+        let sealed = session
+            .seal(pn, &scratch[..plaintext_len], &mut buf[h..])
+            .ok()?;
+        let size = h + sealed;
+        debug_assert!(size <= MAX_DATAGRAM_SIZE);
+        self.next_pn += 1;
+        let app_limited = !self.send.has_data(self.peer_max_data);
+        self.sent.push(
+            pn,
+            SentPacket {
+                time_sent: now,
+                size: size as u16,
+                ack_eliciting,
+                in_flight: ack_eliciting,
+                app_limited,
+                stream,
+                max_data,
+            },
+        );
+        if ack_eliciting {
+            self.cc
+                .on_sent(now, size as u64, self.sent.bytes_in_flight());
+        }
+        if dest == self.path.remote && !self.path.validated {
+            self.path.bytes_sent += size as u64;
+        }
+        self.stats.packets_sent += 1;
+        self.stats.bytes_sent += size as u64;
+        Some(Transmit {
+            destination: dest,
+            size,
+        })
+    }
+}
