@@ -586,26 +586,32 @@ impl Endpoint {
                 size: datagram.len(),
             });
         }
-        // Round robin over connections, starting after the last one that sent.
+        // Round robin over connections, starting after the last one that
+        // sent; walking the map by key allocates nothing.
         let start = self.cursor.map_or(0, |c| c.0 + 1);
-        let order: Vec<ConnectionHandle> = self
-            .connections
-            .range(ConnectionHandle(start)..)
-            .chain(self.connections.range(..ConnectionHandle(start)))
-            .map(|(h, _)| *h)
-            .collect();
-        for handle in order {
-            let Some(slot) = self.connections.get_mut(&handle) else {
-                continue;
-            };
-            if let Some(t) = slot.conn.poll_transmit(now, buf, &mut self.scratch) {
-                debug_assert!(t.size <= MAX_DATAGRAM_SIZE);
-                self.cursor = Some(handle);
-                self.drain_events(handle);
-                return Some(t);
+        let mut next = self.next_handle_from(start);
+        for _ in 0..self.connections.len() {
+            let Some(handle) = next else { break };
+            if let Some(slot) = self.connections.get_mut(&handle) {
+                if let Some(t) = slot.conn.poll_transmit(now, buf, &mut self.scratch) {
+                    debug_assert!(t.size <= MAX_DATAGRAM_SIZE);
+                    self.cursor = Some(handle);
+                    self.drain_events(handle);
+                    return Some(t);
+                }
             }
+            next = self.next_handle_from(handle.0 + 1);
         }
         None
+    }
+
+    /// The first connection handle at or after `from`, wrapping around.
+    fn next_handle_from(&self, from: u64) -> Option<ConnectionHandle> {
+        self.connections
+            .range(ConnectionHandle(from)..)
+            .next()
+            .or_else(|| self.connections.iter().next())
+            .map(|(h, _)| *h)
     }
 
     /// The next instant at which [`handle_timeout`](Self::handle_timeout) must be called.
