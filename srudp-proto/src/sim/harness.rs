@@ -8,14 +8,18 @@
 //! few wall-clock seconds at most, and the same seeds replay exactly.
 //!
 //! Every datagram an endpoint emits is checked against the protocol's size
-//! limit (1200 bytes); a violation panics the simulation, since it is a bug.
+//! limit (1200 bytes), and every connection that closes because its peer
+//! broke the protocol (for example a STREAM frame over 1024 bytes, which the
+//! receiver's parser rejects) panics the simulation: both are bugs in the
+//! sender. Tests that provoke protocol errors on purpose opt out with
+//! [`Simulation::allow_protocol_errors`].
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use super::Network;
 use crate::wire::MAX_DATAGRAM_SIZE;
-use crate::{ConnectionHandle, Endpoint, Event};
+use crate::{CloseReason, ConnectionHandle, Endpoint, Event};
 
 /// Index of an endpoint in a [`Simulation`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -64,6 +68,7 @@ pub struct Simulation {
     captured: Option<Vec<Captured>>,
     datagrams_sent: u64,
     largest_datagram: usize,
+    protocol_errors_allowed: bool,
 }
 
 impl Simulation {
@@ -79,6 +84,7 @@ impl Simulation {
             captured: None,
             datagrams_sent: 0,
             largest_datagram: 0,
+            protocol_errors_allowed: false,
         }
     }
 
@@ -107,6 +113,12 @@ impl Simulation {
     /// Virtual time elapsed since the start.
     pub fn elapsed(&self) -> Duration {
         self.now - self.start
+    }
+
+    /// Lets connections close with protocol errors without panicking (for
+    /// tests that inject protocol violations on purpose).
+    pub fn allow_protocol_errors(&mut self) {
+        self.protocol_errors_allowed = true;
     }
 
     /// Starts recording a textual trace of every datagram and event.
@@ -174,6 +186,16 @@ impl Simulation {
                 self.log(|| format!("send {from} -> {} type {kind} len {size}", t.destination));
             }
             while let Some((handle, event)) = self.nodes[i].endpoint.poll_event() {
+                if let Event::Closed {
+                    reason:
+                        reason @ (CloseReason::ProtocolViolation { .. } | CloseReason::PeerError { .. }),
+                } = &event
+                {
+                    assert!(
+                        self.protocol_errors_allowed,
+                        "node {i} {handle}: connection closed by a protocol error: {reason}"
+                    );
+                }
                 self.log(|| format!("event node {i} {handle} {event:?}"));
                 events.push(SimEvent {
                     node: NodeId(i),
