@@ -113,6 +113,7 @@ mod event;
 pub mod keys;
 mod random;
 pub mod range_set;
+pub mod rendezvous;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod wire;
@@ -120,7 +121,7 @@ pub mod wire;
 pub use config::{AcceptPolicy, ConfigError, EndpointConfig, TransportConfig};
 pub use connection::{ConnectError, ConnectionStats, ReadError, Transmit, WriteError};
 pub use crypto::HandshakePattern;
-pub use endpoint::{ConnectOptions, Endpoint, EndpointStats};
+pub use endpoint::{ConnectOptions, Endpoint, EndpointStats, PathKind, RelaySessionId};
 pub use event::{close_code, CloseReason, ConnectionHandle, Event};
 pub use keys::{KeyParseError, Keypair, PublicKey, SecretKey};
 pub use random::Rng;

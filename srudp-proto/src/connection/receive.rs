@@ -235,7 +235,7 @@ impl Connection {
                         self.path_responses.push_back((from, data));
                     }
                 }
-                Frame::PathResponse(data) => self.on_path_response(from, data),
+                Frame::PathResponse(data) => self.on_path_response(now, from, data),
             }
         }
         self.received.on_packet(
@@ -253,7 +253,7 @@ impl Connection {
 
     /// An authenticated packet from an address other than the current path.
     fn on_new_address(&mut self, from: SocketAddr, newest: bool) {
-        if !newest {
+        if !newest || !self.may_validate(from) {
             return; // a reordered packet from an old path says nothing
         }
         if self.challenge.as_ref().is_some_and(|c| c.remote == from) {
@@ -269,16 +269,18 @@ impl Connection {
         });
     }
 
-    fn on_path_response(&mut self, from: SocketAddr, data: [u8; 8]) {
-        let Some(challenge) = &self.challenge else {
-            return;
-        };
-        if challenge.data != data || challenge.remote != from {
-            return;
+    fn on_path_response(&mut self, now: Instant, from: SocketAddr, data: [u8; 8]) {
+        match &self.challenge {
+            Some(c) if c.data == data && c.remote == from => {
+                self.challenge = None;
+                self.timers.stop(Timer::PathValidation);
+            }
+            // Or the answer to a probe of a candidate path (spec §11.6).
+            _ if self.probes.take_response(now, from, data) => {}
+            _ => return,
         }
-        self.challenge = None;
-        self.timers.stop(Timer::PathValidation);
         if from != self.path.remote {
+            self.probes.clear();
             self.path = Path {
                 remote: from,
                 bytes_received: 0,
