@@ -1,0 +1,1 @@
+//! NAT behaviour detection (spec §11.7).
