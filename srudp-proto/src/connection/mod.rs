@@ -170,6 +170,8 @@ pub(crate) struct Connection {
     probes: PathProbes,
     /// The relay toward the peer, if a rendezvous gave us one (spec §11.6).
     relay: Option<SocketAddr>,
+    /// When an authenticated packet last arrived on the current path.
+    path_heard: Instant,
     path_responses: VecDeque<(SocketAddr, [u8; 8])>,
     rng: Rng,
 
@@ -319,6 +321,7 @@ impl Connection {
             challenge: None,
             probes: PathProbes::default(),
             relay: None,
+            path_heard: now,
             path_responses: VecDeque::new(),
             rng,
             next_pn: 0,

@@ -108,12 +108,17 @@ impl Connection {
     }
 
     /// Whether an authenticated packet from `from` may start a validation
-    /// of that address (spec §6.7): not when it is the relay and the current
-    /// path is a validated direct one. This keeps two peers that upgraded
-    /// from a relay to a direct path at slightly different moments from
-    /// dragging each other back onto the relay.
-    pub(crate) fn may_validate(&self, from: SocketAddr) -> bool {
-        !(self.relay == Some(from) && self.path.validated && self.path.remote != from)
+    /// of that address (spec §6.7): not when it is the relay while the
+    /// current, validated direct path was heard from within the last three
+    /// PTOs. This keeps two peers that upgraded from a relay to a direct
+    /// path at slightly different moments from dragging each other back
+    /// onto the relay, yet lets a peer whose direct path went silent follow
+    /// the other onto it.
+    pub(crate) fn may_validate(&self, now: Instant, from: SocketAddr) -> bool {
+        let direct_alive = self.path.validated
+            && self.path.remote != from
+            && now < self.path_heard + self.pto() * 3;
+        !(self.relay == Some(from) && direct_alive)
     }
 
     /// Holds the first punch probe until `at` (a start time coordinated by a

@@ -154,9 +154,12 @@ impl Connection {
             self.on_established(now);
             debug!(cid = %self.local_cid, %from, "connected (responder)");
         } else if from != self.path.remote {
-            self.on_new_address(from, newest);
+            self.on_new_address(now, from, newest);
         } else if !self.path.validated {
             self.path.bytes_received += datagram_len as u64;
+        }
+        if from == self.path.remote {
+            self.path_heard = now;
         }
 
         if let State::Closing { send_close } = &mut self.state {
@@ -252,8 +255,8 @@ impl Connection {
     }
 
     /// An authenticated packet from an address other than the current path.
-    fn on_new_address(&mut self, from: SocketAddr, newest: bool) {
-        if !newest || !self.may_validate(from) {
+    fn on_new_address(&mut self, now: Instant, from: SocketAddr, newest: bool) {
+        if !newest || !self.may_validate(now, from) {
             return; // a reordered packet from an old path says nothing
         }
         if self.challenge.as_ref().is_some_and(|c| c.remote == from) {
@@ -281,6 +284,7 @@ impl Connection {
         }
         if from != self.path.remote {
             self.probes.clear();
+            self.path_heard = now;
             self.path = Path {
                 remote: from,
                 bytes_received: 0,

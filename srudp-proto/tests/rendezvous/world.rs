@@ -90,6 +90,8 @@ pub struct World {
     pub server: Option<ServerSlot>,
     pub clients: Vec<ClientSlot>,
     pub raws: Vec<RawSlot>,
+    /// NATs in creation order.
+    pub nats: Vec<NatId>,
     server_keypair: Keypair,
     pub server_transport: TransportConfig,
     pub transport: TransportConfig,
@@ -116,6 +118,7 @@ impl World {
             server: None,
             clients: Vec::new(),
             raws: Vec::new(),
+            nats: Vec::new(),
             server_keypair,
             server_transport: TransportConfig::default(),
             transport: TransportConfig::default(),
@@ -169,7 +172,9 @@ impl World {
     /// A NAT with a 10 ms uplink.
     pub fn add_nat(&mut self, public_ip: &str, nat: NatConfig) -> NatId {
         let link = LinkConfig::default().with_latency(Duration::from_millis(10));
-        self.net.add_nat(ip(public_ip), nat, link).unwrap()
+        let id = self.net.add_nat(ip(public_ip), nat, link).unwrap();
+        self.nats.push(id);
+        id
     }
 
     /// A host behind `nat` (1 ms LAN link).

@@ -43,6 +43,11 @@ pub struct ClientConfig {
     pub direct_probe_interval: Duration,
     /// Rounds of direct probes before giving up on a direct path.
     pub direct_probe_rounds: u32,
+    /// How often a direct connection that has a relay checks that its path
+    /// still answers; after two probe timeouts with nothing received it
+    /// moves to the relay and asks the server for a fresh introduction, to
+    /// punch a new direct path (spec §11.6).
+    pub path_check_interval: Duration,
     /// Run a NAT behaviour test after the first registration (spec §11.7).
     pub detect_nat: bool,
     /// How long the NAT test waits for the server's unsolicited probe.
@@ -75,6 +80,7 @@ impl ClientConfig {
             relay_fallback: Duration::from_secs(3),
             direct_probe_interval: Duration::from_secs(5),
             direct_probe_rounds: 12,
+            path_check_interval: Duration::from_secs(1),
             detect_nat: true,
             nat_filter_wait: Duration::from_millis(500),
             nat_probe_timeout: Duration::from_secs(3),
@@ -98,6 +104,7 @@ impl ClientConfig {
             || self.reconnect_initial.is_zero()
             || self.request_timeout.is_zero()
             || self.direct_probe_interval.is_zero()
+            || self.path_check_interval.is_zero()
         {
             return bad("refresh_interval, reply_timeout, reconnect_initial, request_timeout and direct_probe_interval must be positive");
         }

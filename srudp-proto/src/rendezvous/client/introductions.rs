@@ -18,6 +18,9 @@ use crate::{
 #[derive(Debug)]
 pub(super) struct Request {
     pub(super) target: Target,
+    /// Asked by the client itself (a fresh introduction for a connection
+    /// it already has): no event reports it.
+    pub(super) internal: bool,
     /// Whether it went out on the current link.
     pub(super) sent: bool,
     pub(super) deadline: Instant,
@@ -33,6 +36,13 @@ pub(super) struct PeerLink {
     candidates: Vec<SocketAddr>,
     /// Whether the application was told (it owns the handle from then on).
     connected: bool,
+    /// Whether a relay session is bound to the connection.
+    relay: bool,
+    /// When to check that the direct path still answers.
+    check_at: Option<Instant>,
+    /// Probe timeouts and packets received at the last check.
+    last_ptos: u64,
+    last_received: u64,
     /// When to punch through the relay too.
     fallback_at: Option<Instant>,
     /// When to probe the direct candidates again.
@@ -42,7 +52,10 @@ pub(super) struct PeerLink {
 
 impl PeerLink {
     pub(super) fn next_timer(&self) -> Option<Instant> {
-        [self.fallback_at, self.probe_at].into_iter().flatten().min()
+        [self.fallback_at, self.probe_at, self.check_at]
+            .into_iter()
+            .flatten()
+            .min()
     }
 }
 
@@ -58,17 +71,22 @@ impl RendezvousClient {
         if outstanding >= self.config.max_pending_requests {
             return Err(RendezvousError::TooManyRequests);
         }
+        Ok(self.queue_request(now, target, false))
+    }
+
+    fn queue_request(&mut self, now: Instant, target: Target, internal: bool) -> RequestId {
         let request = self.new_request_id();
         self.requests.insert(
             request,
             Request {
                 target,
+                internal,
                 sent: false,
                 deadline: now + self.config.request_timeout,
             },
         );
         self.send_queued_requests(now);
-        Ok(request)
+        request
     }
 
     /// Sends the requests not yet sent on the current link (the server reads
@@ -102,6 +120,9 @@ impl RendezvousClient {
             let Some(r) = self.requests.remove(&request) else {
                 continue;
             };
+            if r.internal {
+                continue;
+            }
             let error = if r.sent {
                 RendezvousError::Timeout
             } else {
@@ -131,29 +152,40 @@ impl RendezvousClient {
         relay_session: u64,
         candidates: Vec<SocketAddr>,
     ) {
-        let request = (request != 0 && self.requests.remove(&request).is_some()).then_some(request);
+        let asked = match self.requests.remove(&request) {
+            Some(r) if request != 0 => Some((request, r.internal)),
+            _ => None,
+        };
+        let request = asked.filter(|(_, internal)| !internal).map(|(r, _)| r);
         // Already connecting or connected to this peer through an earlier
-        // introduction (both sides asked at once, or a repeated request):
-        // keep that connection.
+        // introduction (both sides asked at once, a repeated request, or a
+        // fresh introduction to find a new direct path): keep that connection.
         let existing = self
             .peers
             .iter_mut()
             .find(|(h, p)| p.peer == peer && !self.endpoint.is_closed(**h));
         if let Some((&handle, link)) = existing {
-            if let Some(r) = request {
-                if link.connected {
-                    let path = self.endpoint.path_kind(handle);
-                    if let Some(path) = path {
-                        self.events.push_back(ClientEvent::PeerConnected {
-                            handle,
-                            peer,
-                            request: Some(r),
-                            path,
-                        });
-                    }
-                } else {
-                    link.requests.push(r);
+            if link.connected {
+                // Fresh candidates: probe them at the coordinated moment.
+                link.candidates = candidates;
+                if self
+                    .endpoint
+                    .path_kind(handle)
+                    .is_some_and(|p| p.is_relayed())
+                {
+                    link.probe_at = Some(now + start_in);
+                    link.probe_rounds_left = self.config.direct_probe_rounds;
                 }
+                if let (Some(r), Some(path)) = (request, self.endpoint.path_kind(handle)) {
+                    self.events.push_back(ClientEvent::PeerConnected {
+                        handle,
+                        peer,
+                        request: Some(r),
+                        path,
+                    });
+                }
+            } else if let Some(r) = request {
+                link.requests.push(r);
             }
             return;
         }
@@ -195,6 +227,10 @@ impl RendezvousClient {
                 requests: request.into_iter().collect(),
                 candidates,
                 connected: false,
+                relay,
+                check_at: None,
+                last_ptos: 0,
+                last_received: 0,
                 fallback_at: relay.then(|| start + self.config.relay_fallback),
                 probe_at: None,
                 probe_rounds_left: self.config.direct_probe_rounds,
@@ -215,6 +251,9 @@ impl RendezvousClient {
                 let Some(path) = path else { return };
                 if path.is_relayed() {
                     link.probe_at = Some(now + self.config.direct_probe_interval);
+                }
+                if link.relay {
+                    link.check_at = Some(now + self.config.path_check_interval);
                 }
                 let peer = link.peer;
                 let requests = std::mem::take(&mut link.requests);
@@ -271,8 +310,18 @@ impl RendezvousClient {
                     .path_kind(handle)
                     .is_some_and(|p| p.is_relayed());
                 link.probe_at = relayed.then(|| now + self.config.direct_probe_interval);
+                link.probe_rounds_left = self.config.direct_probe_rounds;
+                let peer = link.peer;
                 self.events
                     .push_back(ClientEvent::Connection { handle, event });
+                if relayed {
+                    // The direct path was lost (a NAT forgot its mapping, an
+                    // interface went away): the peer's addresses may have
+                    // changed, so ask the server for fresh ones and a
+                    // coordinated moment to punch again (spec §11.6).
+                    debug!(%handle, %peer, "moved to the relay: asking for a fresh introduction");
+                    self.queue_request(now, Target::Key(peer), true);
+                }
             }
             event => {
                 self.events
@@ -298,6 +347,24 @@ impl RendezvousClient {
                 link.fallback_at = None;
                 if self.endpoint.add_candidate(now, handle, server) {
                     debug!(%handle, "no direct path yet: punching through the relay too");
+                }
+            }
+            if link.check_at.is_some_and(|t| t <= now) {
+                link.check_at = Some(now + self.config.path_check_interval);
+                if let (Some(stats), Some(path)) =
+                    (self.endpoint.stats(handle), self.endpoint.path_kind(handle))
+                {
+                    let heard = stats.packets_received != link.last_received;
+                    if heard || path.is_relayed() {
+                        link.last_ptos = stats.pto_count;
+                    } else if stats.pto_count >= link.last_ptos + 2 {
+                        // Two probe timeouts and not a packet: the direct
+                        // path is gone. Try the relay (spec §11.6).
+                        debug!(%handle, "direct path silent: probing the relay");
+                        self.endpoint.probe_path(now, handle, server);
+                        link.last_ptos = stats.pto_count;
+                    }
+                    link.last_received = stats.packets_received;
                 }
             }
             if link.probe_at.is_some_and(|t| t <= now) {

@@ -541,6 +541,9 @@ impl RendezvousClient {
             return;
         }
         if let Some(r) = self.requests.remove(&request) {
+            if r.internal {
+                return;
+            }
             let error = match code {
                 ErrorCode::PeerUnknown => RendezvousError::PeerNotRegistered,
                 other => RendezvousError::Refused(other),
