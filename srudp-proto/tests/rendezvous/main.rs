@@ -5,7 +5,7 @@
 
 mod world;
 
-mod introduction;
+pub(crate) mod introduction;
 mod limits;
 mod nat_detection;
 mod registration;
