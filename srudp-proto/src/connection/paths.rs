@@ -177,6 +177,11 @@ mod tests {
         // Re-probing a known address replaces its entry.
         assert!(p.start(t0, sa("192.0.2.1:0"), [7; 8], later));
         // Once the old ones expire there is room again.
-        assert!(p.start(later, sa("192.0.2.9:9"), [0; 8], later + Duration::from_secs(1)));
+        assert!(p.start(
+            later,
+            sa("192.0.2.9:9"),
+            [0; 8],
+            later + Duration::from_secs(1)
+        ));
     }
 }

@@ -169,7 +169,12 @@ impl Endpoint {
     }
 
     /// A RelayData envelope arrived from `from` (spec §11.5).
-    pub(super) fn handle_relay_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
+    pub(super) fn handle_relay_datagram(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        datagram: &[u8],
+    ) {
         let relay = match RelayData::parse(datagram) {
             Ok(r) => r,
             Err(e) => {
@@ -203,8 +208,14 @@ impl Endpoint {
                     return;
                 }
                 if let Some(slot) = self.connections.get_mut(&owner) {
-                    slot.conn
-                        .handle_data(now, from, header, sealed, inner.len(), &mut self.scratch);
+                    slot.conn.handle_data(
+                        now,
+                        from,
+                        header,
+                        sealed,
+                        inner.len(),
+                        &mut self.scratch,
+                    );
                 }
                 self.drain_events(owner);
             }

@@ -646,8 +646,7 @@ impl MessageReader {
     }
 
     fn frame_end(&self) -> Option<usize> {
-        (self.filled >= 2)
-            .then(|| 2 + usize::from(u16::from_be_bytes([self.buf[0], self.buf[1]])))
+        (self.filled >= 2).then(|| 2 + usize::from(u16::from_be_bytes([self.buf[0], self.buf[1]])))
     }
 
     /// Records that `n` bytes of [`want`](Self::want) were filled. Returns

@@ -64,14 +64,18 @@ fn connect_by_key_and_by_name_literal_bytes() {
             request: 2,
             target: Target::Name(name("alice")),
         },
-        &[0x00, 0x0c, 0x03, 0, 0, 0, 2, 0x01, 0x05, b'a', b'l', b'i', b'c', b'e'],
+        &[
+            0x00, 0x0c, 0x03, 0, 0, 0, 2, 0x01, 0x05, b'a', b'l', b'i', b'c', b'e',
+        ],
     );
 }
 
 #[test]
 fn short_messages_literal_bytes() {
     check(
-        Message::Unregister { request: 0x0102_0304 },
+        Message::Unregister {
+            request: 0x0102_0304,
+        },
         &[0x00, 0x05, 0x02, 0x01, 0x02, 0x03, 0x04],
     );
     check(
@@ -93,8 +97,7 @@ fn short_messages_literal_bytes() {
             expiry_secs: 45,
         },
         &[
-            0x00, 0x10, 0x81, 0, 0, 0, 1, 0x04, 203, 0, 113, 1, 0x0f, 0xa0, 0x00, 0x0f, 0x00,
-            0x2d,
+            0x00, 0x10, 0x81, 0, 0, 0, 1, 0x04, 203, 0, 113, 1, 0x0f, 0xa0, 0x00, 0x0f, 0x00, 0x2d,
         ],
     );
 }
@@ -226,7 +229,10 @@ fn emit_refuses_what_the_format_cannot_carry() {
         candidates: vec![sa("192.0.2.1:1"); 16],
     };
     let mut buf = [0u8; MAX_FRAME_LEN];
-    assert_eq!(too_many.emit(&mut buf), Err(MessageError::TooManyCandidates(16)));
+    assert_eq!(
+        too_many.emit(&mut buf),
+        Err(MessageError::TooManyCandidates(16))
+    );
     let m = Message::NatTest { request: 1 };
     assert_eq!(m.emit(&mut [0u8; 6]), Err(MessageError::BufferTooSmall));
 }
@@ -351,14 +357,20 @@ fn arb_message() -> impl Strategy<Value = Message> {
         (arb_name(), arb_key(), proptest::option::of(arb_name()))
             .prop_map(|(group, peer, name)| Message::PeerJoined { group, peer, name }),
         (arb_name(), arb_key()).prop_map(|(group, peer)| Message::PeerLeft { group, peer }),
-        (any::<u32>(), arb_addr(), any::<[u8; 16]>(), any::<[u8; 16]>()).prop_map(
-            |(request, alt, filter_token, mapping_token)| Message::NatTestStarted {
-                request,
-                alt,
-                filter_token,
-                mapping_token
-            }
-        ),
+        (
+            any::<u32>(),
+            arb_addr(),
+            any::<[u8; 16]>(),
+            any::<[u8; 16]>()
+        )
+            .prop_map(|(request, alt, filter_token, mapping_token)| {
+                Message::NatTestStarted {
+                    request,
+                    alt,
+                    filter_token,
+                    mapping_token,
+                }
+            }),
         (any::<u32>(), arb_addr())
             .prop_map(|(request, observed)| Message::NatObserved { request, observed }),
     ]

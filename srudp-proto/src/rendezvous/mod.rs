@@ -29,7 +29,9 @@ mod server;
 mod stream;
 
 pub use client::{ClientConfig, ClientEvent, RendezvousClient, RendezvousError};
-pub use message::{ErrorCode, Message, MessageError, Name, RequestId, Target, MAX_MESSAGE_CANDIDATES};
+pub use message::{
+    ErrorCode, Message, MessageError, Name, RequestId, Target, MAX_MESSAGE_CANDIDATES,
+};
 pub use nat::{NatBehavior, NatFiltering, NatMapping};
 pub use rate_limit::RateLimit;
 pub use server::{RendezvousServer, ServerConfig, ServerEvent, ServerStats};

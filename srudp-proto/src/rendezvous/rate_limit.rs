@@ -63,7 +63,10 @@ mod tests {
         let taken = (0..10).filter(|_| b.try_take(limit, t0, 1)).count();
         assert_eq!(taken, 5, "the burst");
         assert!(!b.try_take(limit, t0 + Duration::from_millis(400), 1));
-        assert!(b.try_take(limit, t0 + Duration::from_millis(500), 1), "2 per second");
+        assert!(
+            b.try_take(limit, t0 + Duration::from_millis(500), 1),
+            "2 per second"
+        );
         // A long pause refills only up to the burst.
         let later = t0 + Duration::from_secs(60);
         let taken = (0..10).filter(|_| b.try_take(limit, later, 1)).count();

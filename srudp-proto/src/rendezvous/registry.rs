@@ -224,8 +224,16 @@ mod tests {
             ErrorCode::NameTaken
         );
         // Alice renames herself: the old name is free again.
-        r.register(key(1), h(1), Some(name("alicia")), vec![], vec![], t, LIMITS)
-            .unwrap();
+        r.register(
+            key(1),
+            h(1),
+            Some(name("alicia")),
+            vec![],
+            vec![],
+            t,
+            LIMITS,
+        )
+        .unwrap();
         assert!(r.lookup(&Target::Name(name("alice"))).is_none());
         r.register(key(2), h(2), Some(name("alice")), vec![], vec![], t, LIMITS)
             .unwrap();
@@ -259,7 +267,15 @@ mod tests {
         let h = ConnectionHandle;
         let (g, k) = (name("g"), name("k"));
         let o = r
-            .register(key(1), h(1), None, vec![g.clone(), g.clone()], vec![], t, LIMITS)
+            .register(
+                key(1),
+                h(1),
+                None,
+                vec![g.clone(), g.clone()],
+                vec![],
+                t,
+                LIMITS,
+            )
             .unwrap();
         assert_eq!(o.joined, vec![g.clone()]);
         r.register(key(2), h(2), None, vec![g.clone()], vec![], t, LIMITS)

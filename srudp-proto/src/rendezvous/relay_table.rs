@@ -122,17 +122,13 @@ mod tests {
         let mut rng = Rng::from_seed(1);
         let (a, b, c) = (PublicKey([1; 32]), PublicKey([2; 32]), PublicKey([3; 32]));
         let mut table = RelayTable::default();
-        let ab = table
-            .session_for(a, b, t, idle, 2, rate, &mut rng)
-            .unwrap();
+        let ab = table.session_for(a, b, t, idle, 2, rate, &mut rng).unwrap();
         assert_eq!(
             table.session_for(b, a, t, idle, 2, rate, &mut rng),
             Some(ab),
             "either order, same pair"
         );
-        let ac = table
-            .session_for(a, c, t, idle, 2, rate, &mut rng)
-            .unwrap();
+        let ac = table.session_for(a, c, t, idle, 2, rate, &mut rng).unwrap();
         assert_ne!(ab, ac);
         assert_eq!(
             table.session_for(b, c, t, idle, 2, rate, &mut rng),

@@ -89,7 +89,8 @@ impl MessageStream {
     ) -> Result<Option<Message>, MessageError> {
         loop {
             let n = match endpoint.read(handle, self.reader.want()) {
-                Ok(0) | Err(ReadError::Blocked | ReadError::Closed | ReadError::UnknownConnection) => {
+                Ok(0)
+                | Err(ReadError::Blocked | ReadError::Closed | ReadError::UnknownConnection) => {
                     return Ok(None)
                 }
                 Ok(n) => n,

@@ -110,7 +110,9 @@ fn a_peer_is_reached_by_name() {
     let mut w = pair(3, NatConfig::port_restricted_cone(), NatConfig::full_cone());
     let now = w.now();
     let request = w.client(1).connect_by_name(now, "alice").unwrap();
-    let up = w.wait_for(1, 10 * S, |e| matches!(e, ClientEvent::PeerConnected { .. }));
+    let up = w.wait_for(1, 10 * S, |e| {
+        matches!(e, ClientEvent::PeerConnected { .. })
+    });
     let key_a = w.key(0);
     assert!(matches!(
         up,
@@ -248,7 +250,8 @@ fn group_members_are_told_who_joins_and_who_leaves() {
             peer: keys[2]
         })
     );
-    assert!(w.events(1).iter().any(
-        |e| matches!(e, ClientEvent::PeerLeft { peer, .. } if *peer == keys[2])
-    ));
+    assert!(w
+        .events(1)
+        .iter()
+        .any(|e| matches!(e, ClientEvent::PeerLeft { peer, .. } if *peer == keys[2])));
 }

@@ -5,7 +5,9 @@ use std::time::Duration;
 use srudp_proto::rendezvous::{
     close_code, ClientEvent, ErrorCode, Message, Name, ServerConfig, Target,
 };
-use srudp_proto::{CloseReason, ConnectOptions, ConnectionHandle, Event, HandshakePattern, PublicKey};
+use srudp_proto::{
+    CloseReason, ConnectOptions, ConnectionHandle, Event, HandshakePattern, PublicKey,
+};
 
 use crate::introduction::introduce;
 use crate::world::{addr, World, SERVER};

@@ -2,9 +2,7 @@
 
 use std::time::Duration;
 
-use srudp_proto::rendezvous::{
-    ClientEvent, NatBehavior, NatFiltering, NatMapping, ServerConfig,
-};
+use srudp_proto::rendezvous::{ClientEvent, NatBehavior, NatFiltering, NatMapping, ServerConfig};
 use srudp_proto::sim::NatConfig;
 
 use crate::world::{addr, World, SERVER_ALT_IP, SERVER_ALT_PORT};
@@ -50,7 +48,11 @@ fn each_nat_kind_is_recognised_with_a_second_server_address() {
     use NatFiltering::{Filtered, Open};
     use NatMapping::{EndpointDependent, EndpointIndependent, NotBehindNat};
     let cases = [
-        ("full cone", Some(NatConfig::full_cone()), nat(EndpointIndependent, Open)),
+        (
+            "full cone",
+            Some(NatConfig::full_cone()),
+            nat(EndpointIndependent, Open),
+        ),
         (
             "restricted cone",
             Some(NatConfig::restricted_cone()),
@@ -89,7 +91,11 @@ fn a_second_port_on_the_same_address_tells_port_filtering_apart() {
     use NatFiltering::{Filtered, Open};
     use NatMapping::{EndpointDependent, EndpointIndependent};
     assert_eq!(
-        detect(1, Some(NatConfig::port_restricted_cone()), Some(SERVER_ALT_PORT)),
+        detect(
+            1,
+            Some(NatConfig::port_restricted_cone()),
+            Some(SERVER_ALT_PORT)
+        ),
         nat(EndpointIndependent, Filtered)
     );
     assert_eq!(

@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use srudp_proto::rendezvous::{ClientEvent, ErrorCode, Message, Name, RendezvousError, ServerConfig};
+use srudp_proto::rendezvous::{
+    ClientEvent, ErrorCode, Message, Name, RendezvousError, ServerConfig,
+};
 use srudp_proto::sim::NatConfig;
 use srudp_proto::{
     ConnectOptions, Endpoint, EndpointConfig, HandshakePattern, Keypair, PublicKey, Rng,
@@ -50,7 +52,10 @@ fn clients_register_over_ik_and_learn_the_address_the_server_observes() {
         // Refreshes keep the registration alive well past its 45 s expiry.
         w.run_for(120 * S);
         assert_eq!(w.server().registration_count(), 2, "seed {seed}");
-        assert!(w.server().stats().registrations >= 2 * 8, "refreshed every 15 s");
+        assert!(
+            w.server().stats().registrations >= 2 * 8,
+            "refreshed every 15 s"
+        );
     }
 }
 
@@ -64,7 +69,9 @@ fn a_name_belongs_to_the_first_key_and_another_key_cannot_take_it() {
     mallory.detect_nat = false;
     w.add_public_host("192.0.2.66");
     let m = w.add_client("192.0.2.66:7000", 666, mallory);
-    let refused = w.wait_for(m, 5 * S, |e| matches!(e, ClientEvent::RegistrationRefused { .. }));
+    let refused = w.wait_for(m, 5 * S, |e| {
+        matches!(e, ClientEvent::RegistrationRefused { .. })
+    });
     assert_eq!(
         refused,
         Some(ClientEvent::RegistrationRefused {
@@ -74,9 +81,11 @@ fn a_name_belongs_to_the_first_key_and_another_key_cannot_take_it() {
     // Whoever asks for "alice" still reaches Alice's key.
     let now = w.now();
     let request = w.client(1).connect_by_name(now, "alice").unwrap();
-    let connected = w.wait_for(1, 15 * S, |e| {
-        matches!(e, ClientEvent::PeerConnected { request: Some(r), .. } if *r == request)
-    });
+    let connected = w.wait_for(
+        1,
+        15 * S,
+        |e| matches!(e, ClientEvent::PeerConnected { request: Some(r), .. } if *r == request),
+    );
     let Some(ClientEvent::PeerConnected { peer, .. }) = connected else {
         panic!("no connection to alice: {:?}", w.events(1));
     };
@@ -140,7 +149,9 @@ fn asking_for_an_unknown_peer_fails_at_once_with_peer_not_registered() {
     let start = w.now();
     let stranger = PublicKey([0x42; 32]);
     let request = w.client(0).connect_by_key(start, stranger).unwrap();
-    let failed = w.wait_for(0, 10 * S, |e| matches!(e, ClientEvent::ConnectFailed { .. }));
+    let failed = w.wait_for(0, 10 * S, |e| {
+        matches!(e, ClientEvent::ConnectFailed { .. })
+    });
     assert_eq!(
         failed,
         Some(ClientEvent::ConnectFailed {
@@ -150,10 +161,16 @@ fn asking_for_an_unknown_peer_fails_at_once_with_peer_not_registered() {
         })
     );
     // One round trip to the server (about 42 ms here), not a timeout.
-    assert!(w.now() - start < Duration::from_millis(500), "{:?}", w.now() - start);
+    assert!(
+        w.now() - start < Duration::from_millis(500),
+        "{:?}",
+        w.now() - start
+    );
     let now = w.now();
     let by_name = w.client(0).connect_by_name(now, "nobody").unwrap();
-    let failed = w.wait_for(0, 10 * S, |e| matches!(e, ClientEvent::ConnectFailed { .. }));
+    let failed = w.wait_for(0, 10 * S, |e| {
+        matches!(e, ClientEvent::ConnectFailed { .. })
+    });
     assert!(matches!(
         failed,
         Some(ClientEvent::ConnectFailed { request: Some(r), error: RendezvousError::PeerNotRegistered, .. }) if r == by_name
@@ -197,7 +214,9 @@ fn clients_re_register_by_themselves_after_a_server_restart() {
         let now = w.now();
         let key = w.key(1);
         w.client(0).connect_by_key(now, key).unwrap();
-        let up = w.wait_for(0, 15 * S, |e| matches!(e, ClientEvent::PeerConnected { .. }));
+        let up = w.wait_for(0, 15 * S, |e| {
+            matches!(e, ClientEvent::PeerConnected { .. })
+        });
         assert!(up.is_some(), "seed {seed}: {:?}", w.events(0));
     }
 }

@@ -47,9 +47,17 @@ fn symmetric_nats_on_both_sides_fall_back_to_the_relay_which_cannot_read_the_dat
             .filter(|d| d.from == addr(SERVER))
             .filter_map(|d| RelayData::parse(&d.payload).ok())
             .collect();
-        assert!(relayed.len() > 400, "seed {seed}: {} relayed", relayed.len());
+        assert!(
+            relayed.len() > 400,
+            "seed {seed}: {} relayed",
+            relayed.len()
+        );
         assert!(relayed.iter().all(|r| r.session == relayed[0].session));
-        for probe in [&a_data[1000..1032], &b_data[5000..5032], &a_data[250_000..250_032]] {
+        for probe in [
+            &a_data[1000..1032],
+            &b_data[5000..5032],
+            &a_data[250_000..250_032],
+        ] {
             assert!(
                 !sent.iter().any(|d| contains(&d.payload, probe)),
                 "seed {seed}: plaintext on the wire"
@@ -63,7 +71,11 @@ fn symmetric_nats_on_both_sides_fall_back_to_the_relay_which_cannot_read_the_dat
 #[test]
 fn symmetric_and_port_restricted_nats_connect_through_the_relay() {
     for seed in 0..4 {
-        let mut w = pair(seed, NatConfig::symmetric(), NatConfig::port_restricted_cone());
+        let mut w = pair(
+            seed,
+            NatConfig::symmetric(),
+            NatConfig::port_restricted_cone(),
+        );
         let ((ha, pa), (hb, pb)) = introduce(&mut w, 0, 1, 15 * S);
         assert_eq!((pa, pb), (relayed(), relayed()), "seed {seed}");
         // Direct probes keep failing; the relay keeps carrying the data.
@@ -150,9 +162,17 @@ fn an_unused_relay_session_is_released() {
         NatConfig::port_restricted_cone(),
     );
     let _ = introduce(&mut w, 0, 1, 10 * S);
-    assert_eq!(w.server().relay_count(), 1, "allotted with the introduction");
+    assert_eq!(
+        w.server().relay_count(),
+        1,
+        "allotted with the introduction"
+    );
     w.run_for(31 * S);
-    assert_eq!(w.server().relay_count(), 0, "released after 30 idle seconds");
+    assert_eq!(
+        w.server().relay_count(),
+        0,
+        "released after 30 idle seconds"
+    );
 }
 
 /// Drives a one-way transfer over `(a, ha) → (b, hb)`, flushing `nat` of the
@@ -218,7 +238,11 @@ fn a_direct_connection_follows_a_peer_whose_nat_rebinds_mid_transfer() {
     // The receiver's NAT lets the sender's new port in (full cone): plain
     // path validation moves the connection (spec §6.7).
     for seed in 0..3 {
-        let mut w = pair(seed, NatConfig::port_restricted_cone(), NatConfig::full_cone());
+        let mut w = pair(
+            seed,
+            NatConfig::port_restricted_cone(),
+            NatConfig::full_cone(),
+        );
         let ((ha, pa), (hb, _)) = introduce(&mut w, 0, 1, 10 * S);
         assert!(!pa.is_relayed());
         let nat_a = w.nats[0];
@@ -229,7 +253,10 @@ fn a_direct_connection_follows_a_peer_whose_nat_rebinds_mid_transfer() {
             matches!(e, ClientEvent::Connection { handle, event: Event::PathChanged { .. } } if *handle == hb)
         });
         assert!(moved, "seed {seed}: b followed a to its new port");
-        assert!(matches!(w.client(1).path_kind(hb), Some(PathKind::Direct(_))));
+        assert!(matches!(
+            w.client(1).path_kind(hb),
+            Some(PathKind::Direct(_))
+        ));
     }
 }
 

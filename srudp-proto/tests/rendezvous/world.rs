@@ -19,8 +19,7 @@ use srudp_proto::rendezvous::{
 use srudp_proto::sim::{LinkConfig, NatConfig, NatId, Network};
 use srudp_proto::wire::MAX_RELAYED_DATAGRAM_SIZE;
 use srudp_proto::{
-    ConnectionHandle, Endpoint, EndpointConfig, Keypair, PublicKey, ReadError, Rng,
-    TransportConfig,
+    ConnectionHandle, Endpoint, EndpointConfig, Keypair, PublicKey, ReadError, Rng, TransportConfig,
 };
 
 pub const SERVER: &str = "203.0.113.100:3478";
@@ -207,7 +206,7 @@ impl World {
         config: ClientConfig,
     ) -> usize {
         let config = ClientConfig {
-            rng_seed: Some(self.seed ^ (self.clients.len() as u64 + 1) * 7919),
+            rng_seed: Some(self.seed ^ ((self.clients.len() as u64 + 1) * 7919)),
             ..config
         };
         let client = RendezvousClient::new(self.now, endpoint, config).unwrap();
@@ -315,7 +314,11 @@ impl World {
             .iter()
             .filter_map(|c| c.client.poll_timeout())
             .min();
-        let raws = self.raws.iter().filter_map(|r| r.endpoint.poll_timeout()).min();
+        let raws = self
+            .raws
+            .iter()
+            .filter_map(|r| r.endpoint.poll_timeout())
+            .min();
         [server, clients, raws, self.net.next_delivery_time()]
             .into_iter()
             .flatten()
@@ -398,7 +401,10 @@ impl World {
         let seen = self.clients[i].events.len();
         let mut found = None;
         self.run_until(limit, |w| {
-            found = w.clients[i].events[seen..].iter().find(|e| pred(e)).cloned();
+            found = w.clients[i].events[seen..]
+                .iter()
+                .find(|e| pred(e))
+                .cloned();
             found.is_some()
         });
         found
@@ -409,7 +415,11 @@ impl World {
         let ok = self.run_until(limit, |w| {
             clients.iter().all(|&i| w.clients[i].client.is_registered())
         });
-        assert!(ok, "seed {}: clients {clients:?} did not register", self.seed);
+        assert!(
+            ok,
+            "seed {}: clients {clients:?} did not register",
+            self.seed
+        );
     }
 
     /// Moves `a_data` from client `a` to `b` and `b_data` back over the
@@ -438,9 +448,9 @@ impl World {
                     match ep.read(h, &mut buf) {
                         Ok(0) => break,
                         Ok(n) => received[k].extend_from_slice(&buf[..n]),
-                        Err(ReadError::Blocked | ReadError::Closed | ReadError::UnknownConnection) => {
-                            break
-                        }
+                        Err(
+                            ReadError::Blocked | ReadError::Closed | ReadError::UnknownConnection,
+                        ) => break,
                     }
                 }
             }

@@ -563,7 +563,7 @@ impl RendezvousClient {
     // ----- NAT behaviour ---------------------------------------------------
 
     fn nat_timers(&mut self, now: Instant) {
-        if !self.nat.poll_timeout().is_some_and(|t| t <= now) {
+        if self.nat.poll_timeout().is_none_or(|t| t > now) {
             return;
         }
         let (probe, done) = self.nat.on_timeout(now, self.config.nat_probe_timeout);

@@ -257,7 +257,14 @@ mod tests {
         let mut test = NatTest::default();
         test.start(7, t + ms(5000));
         test.on_probe([1; 16]);
-        test.on_started(t + ms(10), 7, sa("203.0.113.9:2"), [1; 16], [2; 16], ms(500));
+        test.on_started(
+            t + ms(10),
+            7,
+            sa("203.0.113.9:2"),
+            [1; 16],
+            [2; 16],
+            ms(500),
+        );
         // Nothing is sent to the second address during the filtering wait.
         assert_eq!(test.on_timeout(t + ms(400), ms(3000)), (None, None));
         assert_eq!(test.poll_timeout(), Some(t + ms(510)));
@@ -267,7 +274,11 @@ mod tests {
         // Resent until answered.
         let (probe, _) = test.on_timeout(t + ms(760), ms(3000));
         assert!(probe.is_some());
-        assert_eq!(test.on_observed(8, sa("198.51.100.1:9")), None, "wrong request");
+        assert_eq!(
+            test.on_observed(8, sa("198.51.100.1:9")),
+            None,
+            "wrong request"
+        );
         assert_eq!(
             test.on_observed(7, sa("198.51.100.1:9")),
             Some(NatObservation {

@@ -22,191 +22,33 @@
 //! or an [`AcceptKeys`](crate::AcceptPolicy::AcceptKeys) list for a private
 //! server). Its other connections, if any, are treated as clients too.
 
+mod config;
+mod nat_test;
+mod relay;
+
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use tracing::{debug, trace};
+use tracing::debug;
+
+pub use config::{ServerConfig, ServerEvent, ServerStats};
+use nat_test::NatTestEntry;
 
 use super::message::{ErrorCode, Message, MessageError, Name, RequestId, Target};
-use super::rate_limit::{RateLimit, TokenBucket};
+use super::rate_limit::TokenBucket;
 use super::registry::{Registry, RegistryLimits};
 use super::relay_table::RelayTable;
 use super::stream::MessageStream;
 use super::{close_code, MAX_MESSAGE_CANDIDATES};
-use crate::wire::relay::{is_nat_probe, is_relay_data};
-use crate::wire::{
-    NatProbe, RelayData, MAX_RELAYED_DATAGRAM_SIZE, NAT_PROBE_SIZE, NAT_PROBE_TOKEN_LEN,
-};
+use crate::wire::relay::is_relay_data;
+use crate::wire::{MAX_RELAYED_DATAGRAM_SIZE, NAT_PROBE_SIZE, NAT_PROBE_TOKEN_LEN};
 use crate::{
     ConfigError, ConnectionHandle, Endpoint, Event, PublicKey, RelaySessionId, Rng, Transmit,
 };
 
-/// Configuration of a [`RendezvousServer`].
-#[derive(Debug, Clone)]
-pub struct ServerConfig {
-    /// How often clients should refresh their registration (told to them).
-    pub refresh_interval: Duration,
-    /// A registration not refreshed for this long is dropped.
-    pub registration_expiry: Duration,
-    /// Most registrations held.
-    pub max_registrations: usize,
-    /// Most members of one group.
-    pub max_group_members: usize,
-    /// Most relay sessions held (one per introduced pair).
-    pub max_relays: usize,
-    /// A relay session unused for this long is released.
-    pub relay_idle_timeout: Duration,
-    /// Bytes per second one pair may relay (both directions together).
-    pub relay_pair_rate: RateLimit,
-    /// Bytes per second one client may relay (all its pairs together).
-    pub relay_client_rate: RateLimit,
-    /// Requests (Register, Connect, NatTest) per second from one client.
-    pub request_rate: RateLimit,
-    /// Slack added to the coordinated start of an introduction (spec §11.4).
-    pub start_margin: Duration,
-    /// A second socket address for NAT behaviour tests (spec §11.7), on a
-    /// different port and ideally a different IP than the main socket; the
-    /// runtime binds it and feeds [`RendezvousServer::handle_alt_datagram`].
-    pub alt_address: Option<SocketAddr>,
-    /// How long a NAT test waits for the client's probe.
-    pub nat_test_lifetime: Duration,
-    /// Bytes of messages queued for one client beyond its connection's send
-    /// buffer before the server gives up on that client.
-    pub max_backlog: usize,
-    /// Relayed datagrams queued for sending at once; more are dropped.
-    pub max_relay_queue: usize,
-    /// Seed of the server's randomness (relay sessions, NAT tokens); `None`
-    /// seeds from the OS.
-    pub rng_seed: Option<u64>,
-}
-
-impl Default for ServerConfig {
-    fn default() -> Self {
-        ServerConfig {
-            refresh_interval: Duration::from_secs(15),
-            registration_expiry: Duration::from_secs(45),
-            max_registrations: 10_000,
-            max_group_members: 256,
-            max_relays: 1024,
-            relay_idle_timeout: Duration::from_secs(30),
-            relay_pair_rate: RateLimit::new(2 << 20, 512 << 10),
-            relay_client_rate: RateLimit::new(4 << 20, 1 << 20),
-            request_rate: RateLimit::new(5, 20),
-            start_margin: Duration::from_millis(30),
-            alt_address: None,
-            nat_test_lifetime: Duration::from_secs(10),
-            max_backlog: 64 << 10,
-            max_relay_queue: 1024,
-            rng_seed: None,
-        }
-    }
-}
-
-impl ServerConfig {
-    /// Checks every value.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        let bad = |m: &str| Err(ConfigError(m.to_string()));
-        if self.refresh_interval.is_zero() || self.refresh_interval.as_secs() > u64::from(u16::MAX)
-        {
-            return bad("refresh_interval must be within 1 ms..=65535 s");
-        }
-        if self.registration_expiry <= self.refresh_interval
-            || self.registration_expiry.as_secs() > u64::from(u16::MAX)
-        {
-            return bad("registration_expiry must exceed refresh_interval and be at most 65535 s");
-        }
-        if self.max_registrations == 0 || self.max_group_members == 0 {
-            return bad("max_registrations and max_group_members must be at least 1");
-        }
-        if self.relay_pair_rate.burst < MAX_RELAYED_DATAGRAM_SIZE as u64
-            || self.relay_client_rate.burst < MAX_RELAYED_DATAGRAM_SIZE as u64
-        {
-            return bad("relay bursts must hold one datagram (1210 bytes)");
-        }
-        if self.request_rate.burst == 0 {
-            return bad("request_rate.burst must be at least 1");
-        }
-        if self.start_margin > Duration::from_secs(10) {
-            return bad("start_margin must be at most 10 s");
-        }
-        if self.max_backlog < super::message::MAX_FRAME_LEN {
-            return bad("max_backlog must hold one message (1026 bytes)");
-        }
-        Ok(())
-    }
-}
-
-/// Something an operator may want to log.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ServerEvent {
-    /// A key registered (first time, or from a new connection).
-    Registered {
-        /// The client's key.
-        key: PublicKey,
-        /// Its name.
-        name: Option<Name>,
-        /// Its observed address.
-        observed: SocketAddr,
-    },
-    /// A registration ended (unregistered, expired or its connection closed).
-    Unregistered {
-        /// The client's key.
-        key: PublicKey,
-    },
-    /// Two peers were introduced.
-    Introduced {
-        /// Who asked.
-        caller: PublicKey,
-        /// Whom.
-        callee: PublicKey,
-        /// Their relay session, if one was available.
-        relay: Option<RelaySessionId>,
-    },
-    /// A client's connection was closed for sending a malformed message or
-    /// not reading its messages.
-    ClientDropped {
-        /// The connection.
-        handle: ConnectionHandle,
-        /// Why.
-        reason: String,
-    },
-}
-
-/// Counters, for operators and tests.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ServerStats {
-    /// Register requests accepted (including refreshes).
-    pub registrations: u64,
-    /// Introductions made.
-    pub introductions: u64,
-    /// Connect requests for an unknown peer.
-    pub peer_unknown: u64,
-    /// Requests refused by the per-client rate limit.
-    pub rate_limited: u64,
-    /// Datagrams relayed.
-    pub relayed_datagrams: u64,
-    /// Bytes relayed.
-    pub relayed_bytes: u64,
-    /// Relay datagrams dropped by the pair or client rate limit.
-    pub relay_rate_limited: u64,
-    /// Relay datagrams dropped: malformed, unknown session, unknown sender or
-    /// absent peer, or a full queue.
-    pub relay_dropped: u64,
-    /// Client connections closed for malformed messages or backlog overflow.
-    pub clients_dropped: u64,
-    /// NAT tests started.
-    pub nat_tests: u64,
-}
-
 /// Most events kept when nobody polls them.
 const MAX_EVENTS: usize = 1024;
-/// Copies of the unsolicited NAT probe (a lost probe would read as "filtered").
-const FILTER_PROBE_COPIES: usize = 2;
-/// Shortest time between two path probes a relay sends on behalf of a session.
-const POKE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// One client connection.
 #[derive(Debug)]
@@ -216,13 +58,6 @@ struct Link {
     stream: MessageStream,
     requests: TokenBucket,
     relay: TokenBucket,
-}
-
-#[derive(Debug)]
-struct NatTestEntry {
-    handle: ConnectionHandle,
-    request: RequestId,
-    expires: Instant,
 }
 
 /// A rendezvous server around one [`Endpoint`]. See the module docs for the
@@ -319,29 +154,6 @@ impl RendezvousServer {
         }
     }
 
-    /// A datagram arrived on the second socket ([`ServerConfig::alt_address`]).
-    pub fn handle_alt_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
-        self.now = self.now.max(now);
-        if !is_nat_probe(datagram) {
-            return;
-        }
-        let Ok(probe) = NatProbe::parse(datagram) else {
-            return;
-        };
-        let Some(test) = self.nat_tests.remove(&probe.token) else {
-            return;
-        };
-        if test.expires <= now {
-            return;
-        }
-        trace!(handle = %test.handle, %from, "NAT probe reached the second address");
-        let m = Message::NatObserved {
-            request: test.request,
-            observed: from,
-        };
-        self.send(now, test.handle, &m);
-    }
-
     /// Processes timers that expired at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.now = self.now.max(now);
@@ -370,17 +182,6 @@ impl RendezvousServer {
             }
         }
         self.endpoint.poll_transmit(now, buf)
-    }
-
-    /// The next datagram for the second socket.
-    pub fn poll_alt_transmit(&mut self, buf: &mut [u8]) -> Option<Transmit> {
-        let (destination, probe) = self.alt_queue.front()?;
-        let size = probe.len();
-        let out = buf.get_mut(..size)?;
-        out.copy_from_slice(probe);
-        let destination = *destination;
-        self.alt_queue.pop_front();
-        Some(Transmit { destination, size })
     }
 
     /// The next instant at which to call [`handle_timeout`](Self::handle_timeout).
@@ -512,8 +313,12 @@ impl RendezvousServer {
         if link.stream.send(&mut self.endpoint, handle, m).is_err() {
             debug!(%handle, "client does not read its messages: closing");
             self.stats.clients_dropped += 1;
-            self.endpoint
-                .close(now, handle, close_code::BACKLOG, b"too many unread messages");
+            self.endpoint.close(
+                now,
+                handle,
+                close_code::BACKLOG,
+                b"too many unread messages",
+            );
             self.event(ServerEvent::ClientDropped {
                 handle,
                 reason: "backlog overflow".into(),
@@ -529,7 +334,13 @@ impl RendezvousServer {
         }
     }
 
-    fn error(&mut self, now: Instant, handle: ConnectionHandle, request: RequestId, code: ErrorCode) {
+    fn error(
+        &mut self,
+        now: Instant,
+        handle: ConnectionHandle,
+        request: RequestId,
+        code: ErrorCode,
+    ) {
         self.send(now, handle, &Message::Error { request, code });
     }
 
@@ -678,7 +489,13 @@ impl RendezvousServer {
     }
 
     /// A Connect request (spec §11.4).
-    fn introduce(&mut self, now: Instant, handle: ConnectionHandle, request: RequestId, target: Target) {
+    fn introduce(
+        &mut self,
+        now: Instant,
+        handle: ConnectionHandle,
+        request: RequestId,
+        target: Target,
+    ) {
         let caller = match self.links.get(&handle).and_then(|l| l.key) {
             Some(k) if self.registry.get(&k).is_some_and(|r| r.handle == handle) => k,
             _ => {
@@ -719,11 +536,7 @@ impl RendezvousServer {
         );
         // Both start punching at the same moment: each message takes about
         // half its connection's RTT to arrive (spec §11.4).
-        let rtt = |h| {
-            self.endpoint
-                .stats(h)
-                .map_or(Duration::ZERO, |s| s.srtt)
-        };
+        let rtt = |h| self.endpoint.stats(h).map_or(Duration::ZERO, |s| s.srtt);
         let (rtt_caller, rtt_callee) = (rtt(handle), rtt(callee_handle));
         let meet = rtt_caller.max(rtt_callee) / 2 + self.config.start_margin;
         let start_in = |own: Duration| {
@@ -766,7 +579,11 @@ impl RendezvousServer {
 
     /// A client's candidates: the observed address first, then its host
     /// addresses (deduplicated, at most [`MAX_MESSAGE_CANDIDATES`]).
-    fn candidates(&self, handle: ConnectionHandle, hosts: &[SocketAddr]) -> Option<Vec<SocketAddr>> {
+    fn candidates(
+        &self,
+        handle: ConnectionHandle,
+        hosts: &[SocketAddr],
+    ) -> Option<Vec<SocketAddr>> {
         let observed = self.endpoint.remote_address(handle)?;
         let mut out = vec![observed];
         for h in hosts {
@@ -778,125 +595,5 @@ impl RendezvousServer {
             }
         }
         Some(out)
-    }
-
-    /// A NatTest request (spec §11.7).
-    fn nat_test(&mut self, now: Instant, handle: ConnectionHandle, request: RequestId) {
-        let Some(alt) = self.config.alt_address else {
-            self.error(now, handle, request, ErrorCode::NatTestUnavailable);
-            return;
-        };
-        let Some(observed) = self.endpoint.remote_address(handle) else {
-            return;
-        };
-        let mut filter_token = [0u8; NAT_PROBE_TOKEN_LEN];
-        let mut mapping_token = [0u8; NAT_PROBE_TOKEN_LEN];
-        self.rng.fill(&mut filter_token);
-        self.rng.fill(&mut mapping_token);
-        // One test per client at a time; expired tests are forgotten.
-        self.nat_tests
-            .retain(|_, t| t.handle != handle && t.expires > now);
-        self.nat_tests.insert(
-            mapping_token,
-            NatTestEntry {
-                handle,
-                request,
-                expires: now + self.config.nat_test_lifetime,
-            },
-        );
-        let mut probe = [0u8; NAT_PROBE_SIZE];
-        let probe_ok = NatProbe {
-            token: filter_token,
-        }
-        .emit(&mut probe)
-        .is_ok();
-        if probe_ok {
-            for _ in 0..FILTER_PROBE_COPIES {
-                self.alt_queue.push_back((observed, probe));
-            }
-        }
-        self.stats.nat_tests += 1;
-        self.send(
-            now,
-            handle,
-            &Message::NatTestStarted {
-                request,
-                alt,
-                filter_token,
-                mapping_token,
-            },
-        );
-    }
-
-    /// Forwards a RelayData envelope to the other peer of its session (spec
-    /// §11.5), within the rate limits.
-    fn relay(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
-        let Ok(envelope) = RelayData::parse(datagram) else {
-            self.stats.relay_dropped += 1;
-            return;
-        };
-        let Some(session) = self.relays.get_mut(envelope.session) else {
-            self.stats.relay_dropped += 1;
-            return;
-        };
-        let peers = session.peers;
-        let member = |k: &PublicKey| {
-            let h = self.registry.get(k)?.handle;
-            Some((h, self.endpoint.remote_address(h)?))
-        };
-        let (m0, m1) = (member(&peers[0]), member(&peers[1]));
-        let (sender, dest) = match (m0, m1) {
-            (Some((h, a)), other) if a == from => (h, other.map(|o| o.1)),
-            (other, Some((h, b))) if b == from => (h, other.map(|o| o.1)),
-            _ => {
-                // Perhaps a member's NAT mapping changed: probe its
-                // rendezvous connection at the new address (at most once a
-                // second), so the relay follows once the client answers.
-                let stale = [m0, m1]
-                    .into_iter()
-                    .flatten()
-                    .find(|(_, a)| a.ip() == from.ip());
-                if let Some((h, _)) = stale {
-                    if session.next_poke <= now {
-                        session.next_poke = now + POKE_INTERVAL;
-                        self.endpoint.probe_path(now, h, from);
-                    }
-                }
-                self.stats.relay_dropped += 1;
-                return;
-            }
-        };
-        let Some(dest) = dest else {
-            self.stats.relay_dropped += 1;
-            return;
-        };
-        let len = datagram.len() as u64;
-        if !session
-            .bucket
-            .try_take(self.config.relay_pair_rate, now, len)
-        {
-            self.stats.relay_rate_limited += 1;
-            return;
-        }
-        let client_limit = self.config.relay_client_rate;
-        if !self
-            .links
-            .get_mut(&sender)
-            .is_some_and(|l| l.relay.try_take(client_limit, now, len))
-        {
-            self.stats.relay_rate_limited += 1;
-            return;
-        }
-        if self.relay_queue.len() >= self.config.max_relay_queue {
-            self.stats.relay_dropped += 1;
-            return;
-        }
-        session.last_used = now;
-        let mut buf = self.spare_buffers.pop().unwrap_or_default();
-        buf.clear();
-        buf.extend_from_slice(datagram);
-        self.relay_queue.push_back((dest, buf));
-        self.stats.relayed_datagrams += 1;
-        self.stats.relayed_bytes += len;
     }
 }
