@@ -5,6 +5,7 @@
 
 mod world;
 
+mod determinism;
 pub(crate) mod introduction;
 mod limits;
 mod nat_detection;

@@ -297,3 +297,114 @@ fn a_direct_connection_between_port_restricted_nats_survives_a_rebinding_through
         assert_eq!((ra, rb), (msg.clone(), msg), "seed {seed}");
     }
 }
+
+#[test]
+fn forged_and_replayed_relay_envelopes_change_nothing() {
+    let mut w = pair(11, NatConfig::symmetric(), NatConfig::symmetric());
+    w.capture();
+    let ((ha, pa), (hb, _)) = introduce(&mut w, 0, 1, 15 * S);
+    assert!(pa.is_relayed());
+    let msg = data(11, 100_000);
+    let (_, rb) = w.exchange((0, ha), (1, hb), &msg, &[], 30 * S);
+    assert_eq!(rb, msg);
+    // Every envelope the server delivered to B, injected again: once from
+    // the server's own address (a replay), once from a stranger, and once
+    // with its session changed.
+    let key_b = w.key(1);
+    let b_public = w.server().registered_address(&key_b).unwrap();
+    let to_b: Vec<Vec<u8>> = w
+        .captured
+        .take()
+        .unwrap()
+        .into_iter()
+        .filter(|d| {
+            d.from == addr(SERVER) && d.to == b_public && RelayData::parse(&d.payload).is_ok()
+        })
+        .map(|d| d.payload)
+        .collect();
+    assert!(to_b.len() > 50);
+    let before = w.client(1).endpoint().endpoint_stats().clone();
+    let stranger = addr(crate::world::SERVER_ALT_IP);
+    let now = w.now();
+    for envelope in &to_b {
+        // Straight into B (B's NAT would filter the stranger anyway).
+        let b = w.client(1);
+        b.handle_datagram(now, addr(SERVER), envelope);
+        b.handle_datagram(now, stranger, envelope);
+        let mut other = envelope.clone();
+        other[9] ^= 1;
+        b.handle_datagram(now, addr(SERVER), &other);
+    }
+    let mut extra = Vec::new();
+    w.run_until(5 * S, |w| {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = w.client(1).endpoint_mut().read(hb, &mut buf) {
+            if n == 0 {
+                break;
+            }
+            extra.extend_from_slice(&buf[..n]);
+        }
+        false
+    });
+    assert!(extra.is_empty(), "no byte delivered twice or forged");
+    let after = w.client(1).endpoint().endpoint_stats().clone();
+    let count = to_b.len() as u64;
+    assert!(
+        after.dropped_unknown_connection >= before.dropped_unknown_connection + 2 * count,
+        "strangers and unknown sessions dropped: {before:?} → {after:?}"
+    );
+    assert!(!w.client(1).endpoint().is_closed(hb));
+    assert_eq!(w.client(1).path_kind(hb), Some(relayed()));
+}
+
+#[test]
+fn a_relay_session_binds_to_one_connection() {
+    let mut ep = crate::world::endpoint(1, &srudp_proto::TransportConfig::default());
+    let now = std::time::Instant::now();
+    let peer = crate::world::endpoint(2, &srudp_proto::TransportConfig::default()).public_key();
+    let other = crate::world::endpoint(3, &srudp_proto::TransportConfig::default()).public_key();
+    let candidate = addr("198.51.100.2:6000");
+    let h1 = ep.connect(now, peer, &[candidate]).unwrap();
+    let h2 = ep.connect(now, other, &[candidate]).unwrap();
+    let relay = addr(SERVER);
+    let session = srudp_proto::RelaySessionId(0x1234);
+    assert!(
+        !ep.set_relay(h1, relay, srudp_proto::RelaySessionId(0)),
+        "0 means no relay"
+    );
+    assert!(ep.set_relay(h1, relay, session));
+    assert!(
+        !ep.set_relay(h2, relay, session),
+        "taken by another connection"
+    );
+    assert!(
+        ep.set_relay(h1, relay, session),
+        "binding again is harmless"
+    );
+    assert_eq!(ep.path_kind(h1), Some(PathKind::Direct(candidate)));
+    assert!(ep.add_candidate(now, h1, relay));
+    // A 1200-byte buffer cannot hold the envelope of a relayed punch probe:
+    // the relayed connection waits for a larger one.
+    let mut small = [0u8; 1200];
+    let mut sent_to_relay = false;
+    while let Some(t) = ep.poll_transmit(now, &mut small) {
+        sent_to_relay |= t.destination == relay;
+    }
+    assert!(!sent_to_relay);
+    let mut big = [0u8; MAX_RELAYED_DATAGRAM_SIZE];
+    let mut envelopes = 0;
+    for ms in 1..=10 {
+        let later = now + Duration::from_millis(ms);
+        while let Some(t) = ep.poll_transmit(later, &mut big) {
+            if t.destination == relay {
+                let env = RelayData::parse(&big[..t.size]).unwrap();
+                assert_eq!(env.session, 0x1234);
+                assert_eq!(env.inner.len(), 1200, "the HandshakeInit, whole");
+                envelopes += 1;
+            }
+        }
+    }
+    assert_eq!(envelopes, 1, "one round of punching reached the relay");
+    ep.release(now, h1);
+    assert!(ep.set_relay(h2, relay, session), "free again once released");
+}
