@@ -214,3 +214,53 @@ fn relay_sessions_are_bounded_and_introductions_go_on_without_them() {
         .collect();
     assert_eq!(introduced, vec![true, false]);
 }
+
+#[test]
+fn peers_that_can_reach_each_other_neither_directly_nor_through_a_relay_get_a_timeout() {
+    use srudp_proto::rendezvous::RendezvousError;
+    use srudp_proto::sim::NatConfig;
+    let mut w = World::new(6);
+    w.start_server(ServerConfig {
+        max_relays: 0,
+        ..ServerConfig::default()
+    });
+    let na = w.add_nat("198.51.100.1", NatConfig::symmetric());
+    let nb = w.add_nat("198.51.100.2", NatConfig::symmetric());
+    w.add_host_behind(na, "192.168.1.10");
+    w.add_host_behind(nb, "192.168.2.20");
+    for (socket, key_seed) in [("192.168.1.10:5000", 61), ("192.168.2.20:6000", 62)] {
+        let mut c = w.client_config();
+        c.detect_nat = false;
+        w.add_client(socket, key_seed, c);
+    }
+    w.wait_registered(&[0, 1], 5 * S);
+    let now = w.now();
+    let kb = w.key(1);
+    let request = w.client(0).connect_by_key(now, kb).unwrap();
+    let failed = w.wait_for(0, 30 * S, |e| {
+        matches!(e, ClientEvent::ConnectFailed { .. })
+    });
+    assert_eq!(
+        failed,
+        Some(ClientEvent::ConnectFailed {
+            request: Some(request),
+            peer: Some(kb),
+            error: RendezvousError::Timeout
+        })
+    );
+    // The callee's side of the attempt fails too, and both are cleaned up.
+    assert!(w.events(1).iter().any(|e| matches!(
+        e,
+        ClientEvent::ConnectFailed {
+            request: None,
+            error: RendezvousError::Timeout,
+            ..
+        }
+    )));
+    w.run_for(S);
+    assert_eq!(
+        w.client(0).endpoint().connection_count(),
+        1,
+        "only the server link"
+    );
+}

@@ -247,3 +247,32 @@ fn a_registration_moves_to_the_newest_connection_of_its_key() {
     let lost = w.wait_for(0, 5 * S, |e| matches!(e, ClientEvent::Disconnected { .. }));
     assert!(lost.is_some(), "the old connection was closed");
 }
+
+#[test]
+fn without_a_server_a_connect_request_fails_as_unreachable() {
+    let mut w = World::new(30);
+    // No server was ever started.
+    w.add_public_host("192.0.2.10");
+    let mut c = w.client_config();
+    c.detect_nat = false;
+    let i = w.add_client("192.0.2.10:4000", 301, c);
+    let start = w.now();
+    let request = w
+        .client(i)
+        .connect_by_key(start, PublicKey([5; 32]))
+        .unwrap();
+    let failed = w.wait_for(i, 30 * S, |e| {
+        matches!(e, ClientEvent::ConnectFailed { .. })
+    });
+    assert_eq!(
+        failed,
+        Some(ClientEvent::ConnectFailed {
+            request: Some(request),
+            peer: Some(PublicKey([5; 32])),
+            error: RendezvousError::ServerUnreachable
+        })
+    );
+    // At the configured request timeout.
+    assert_eq!(w.now() - start, w.client(i).config().request_timeout);
+    assert!(!w.client(i).is_registered());
+}
