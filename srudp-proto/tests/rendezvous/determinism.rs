@@ -7,9 +7,12 @@ use srudp_proto::sim::NatConfig;
 use crate::introduction::{introduce, pair};
 use crate::world::data;
 
+/// Every datagram sent: source, destination, bytes.
+type Datagrams = Vec<(String, String, Vec<u8>)>;
+
 /// A relayed introduction and exchange; returns every datagram sent and
 /// every client event, as text.
-fn run(seed: u64) -> (Vec<(String, String, Vec<u8>)>, Vec<String>) {
+fn run(seed: u64) -> (Datagrams, Vec<String>) {
     let mut w = pair(
         seed,
         NatConfig::symmetric(),

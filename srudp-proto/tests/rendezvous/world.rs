@@ -19,7 +19,8 @@ use srudp_proto::rendezvous::{
 use srudp_proto::sim::{LinkConfig, NatConfig, NatId, Network};
 use srudp_proto::wire::MAX_RELAYED_DATAGRAM_SIZE;
 use srudp_proto::{
-    ConnectionHandle, Endpoint, EndpointConfig, Keypair, PublicKey, ReadError, Rng, TransportConfig,
+    CloseReason, ConnectionHandle, Endpoint, EndpointConfig, Event, Keypair, PublicKey, ReadError,
+    Rng, TransportConfig,
 };
 
 pub const SERVER: &str = "203.0.113.100:3478";
@@ -286,6 +287,23 @@ impl World {
                 out.push((c.addr, t.destination, buf[..t.size].to_vec()));
             }
             while let Some(e) = c.client.poll_event() {
+                // As in `Simulation`: a connection closed by a protocol
+                // error is a bug in the sender.
+                if let ClientEvent::Connection {
+                    event: Event::Closed { reason },
+                    ..
+                }
+                | ClientEvent::Disconnected { reason } = &e
+                {
+                    assert!(
+                        !matches!(
+                            reason,
+                            CloseReason::ProtocolViolation { .. } | CloseReason::PeerError { .. }
+                        ),
+                        "client at {}: closed by a protocol error: {reason}",
+                        c.addr
+                    );
+                }
                 c.events.push(e);
                 any_event = true;
             }
