@@ -1,8 +1,9 @@
 //! Paths beyond the one in use (spec §6.7, §11.6): probing a peer's other
 //! candidate addresses with PATH_CHALLENGE, so that a connection running
 //! over a relay moves to a direct path as soon as one answers; the relay
-//! address, which a connection never adopts on its own; and the delayed
-//! start of hole punching that a rendezvous coordinates.
+//! address, onto which a connection does not follow its peer while its
+//! direct path still answers; and the delayed start of hole punching that a
+//! rendezvous coordinates.
 
 use std::net::SocketAddr;
 use std::time::Instant;

@@ -256,8 +256,11 @@ impl Connection {
 
     /// An authenticated packet from an address other than the current path.
     fn on_new_address(&mut self, now: Instant, from: SocketAddr, newest: bool) {
-        if !newest || !self.may_validate(now, from) {
+        if !newest {
             return; // a reordered packet from an old path says nothing
+        }
+        if !self.may_validate(now, from) {
+            return; // the relay, while the direct path works (spec §11.6)
         }
         if self.challenge.as_ref().is_some_and(|c| c.remote == from) {
             return;
