@@ -22,11 +22,11 @@ use crate::wire::{
     ConnectionId, HandshakeInit, HandshakeResponse, Packet, HANDSHAKE_INIT_SIZE, MAX_DATAGRAM_SIZE,
 };
 
-mod relay;
-pub use relay::{PathKind, RelaySessionId};
-
 /// Most stateless datagrams (refusals) queued at once; more are dropped.
 const MAX_STATELESS_QUEUE: usize = 64;
+
+mod relay;
+pub use relay::{PathKind, RelaySessionId};
 
 /// Counters of an endpoint, for operators and tests.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
