@@ -87,6 +87,7 @@ pub struct RendezvousClient {
     nat_result: Option<NatBehavior>,
     raw_queue: VecDeque<(SocketAddr, [u8; NAT_PROBE_SIZE])>,
     events: VecDeque<ClientEvent>,
+    warned_small_buffer: bool,
 }
 
 impl RendezvousClient {
@@ -125,6 +126,7 @@ impl RendezvousClient {
             nat_result: None,
             raw_queue: VecDeque::new(),
             events: VecDeque::new(),
+            warned_small_buffer: false,
             config,
         };
         client.connect_link(now);
@@ -270,6 +272,13 @@ impl RendezvousClient {
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         self.now = self.now.max(now);
         self.process(now);
+        if buf.len() < crate::wire::MAX_RELAYED_DATAGRAM_SIZE && !self.warned_small_buffer {
+            self.warned_small_buffer = true;
+            tracing::warn!(
+                len = buf.len(),
+                "transmit buffer smaller than MAX_RELAYED_DATAGRAM_SIZE: relayed connections cannot send"
+            );
+        }
         if let Some((destination, probe)) = self.raw_queue.front() {
             let size = probe.len();
             if let Some(out) = buf.get_mut(..size) {

@@ -77,6 +77,7 @@ pub struct RendezvousServer {
     alt_queue: VecDeque<(SocketAddr, [u8; NAT_PROBE_SIZE])>,
     events: VecDeque<ServerEvent>,
     stats: ServerStats,
+    warned_small_buffer: bool,
 }
 
 impl RendezvousServer {
@@ -105,6 +106,7 @@ impl RendezvousServer {
             alt_queue: VecDeque::new(),
             events: VecDeque::new(),
             stats: ServerStats::default(),
+            warned_small_buffer: false,
         })
     }
 
@@ -173,6 +175,13 @@ impl RendezvousServer {
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         self.now = self.now.max(now);
         self.process_endpoint_events(now);
+        if buf.len() < MAX_RELAYED_DATAGRAM_SIZE && !self.warned_small_buffer {
+            self.warned_small_buffer = true;
+            tracing::warn!(
+                len = buf.len(),
+                "transmit buffer smaller than MAX_RELAYED_DATAGRAM_SIZE: the relay cannot send"
+            );
+        }
         if buf.len() >= MAX_RELAYED_DATAGRAM_SIZE {
             if let Some((destination, datagram)) = self.relay_queue.pop_front() {
                 let size = datagram.len();
