@@ -25,6 +25,9 @@ use crate::wire::{
 /// Most stateless datagrams (refusals) queued at once; more are dropped.
 const MAX_STATELESS_QUEUE: usize = 64;
 
+mod relay;
+pub use relay::{PathKind, RelaySessionId};
+
 /// Counters of an endpoint, for operators and tests.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -75,6 +78,8 @@ pub struct Endpoint {
     scratch: Box<[u8]>,
     cursor: Option<ConnectionHandle>,
     stats: EndpointStats,
+    /// Relay sessions bound to connections (spec §11.5).
+    relay_routes: relay::RelayRoutes,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -106,6 +111,7 @@ impl Endpoint {
             scratch: vec![0u8; MAX_DATAGRAM_SIZE].into_boxed_slice(),
             cursor: None,
             stats: EndpointStats::default(),
+            relay_routes: relay::RelayRoutes::default(),
         })
     }
 
@@ -323,6 +329,10 @@ impl Endpoint {
     /// Processes a datagram received from `from`. Anything that does not parse
     /// or authenticate is dropped without changing connection state.
     pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
+        if crate::wire::relay::is_relay_data(datagram) {
+            self.handle_relay_datagram(now, from, datagram);
+            return;
+        }
         let packet = match Packet::parse(datagram) {
             Ok(p) => p,
             Err(e) => {
@@ -574,7 +584,9 @@ impl Endpoint {
 
     /// Writes the next datagram to send into `buf` (at least
     /// [`MAX_DATAGRAM_SIZE`] bytes) and says where it goes. Call until `None`
-    /// after every input.
+    /// after every input. Relayed connections (spec §11.5) send only when
+    /// `buf` holds [`MAX_RELAYED_DATAGRAM_SIZE`](crate::wire::MAX_RELAYED_DATAGRAM_SIZE)
+    /// bytes, the size to give socket buffers.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         if buf.len() < MAX_DATAGRAM_SIZE {
             return None;
@@ -592,9 +604,12 @@ impl Endpoint {
         let mut next = self.next_handle_from(start);
         for _ in 0..self.connections.len() {
             let Some(handle) = next else { break };
-            if let Some(slot) = self.connections.get_mut(&handle) {
+            if self.relay_needs_larger_buffer(handle, buf) {
+                // Skipped: its datagrams may need a relay envelope.
+            } else if let Some(slot) = self.connections.get_mut(&handle) {
                 if let Some(t) = slot.conn.poll_transmit(now, buf, &mut self.scratch) {
                     debug_assert!(t.size <= MAX_DATAGRAM_SIZE);
+                    let t = self.relay_wrap(handle, buf, t);
                     self.cursor = Some(handle);
                     self.drain_events(handle);
                     return Some(t);
@@ -678,6 +693,7 @@ impl Endpoint {
             .map(|(h, _)| *h)
             .collect();
         for handle in dead {
+            self.forget_relay(handle);
             if let Some(slot) = self.connections.remove(&handle) {
                 self.by_cid.remove(&slot.conn.local_cid());
                 if let Some(k) = slot.init_key {

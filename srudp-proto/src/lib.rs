@@ -26,15 +26,20 @@
 //!   [`Endpoint::close`] (abrupt, with a code the peer receives),
 //!   [`Endpoint::release`] (forget a handle). Incoming handshakes are
 //!   accepted or refused by the [`AcceptPolicy`] in the [`EndpointConfig`].
+//!   A rendezvous ([`rendezvous`]) also uses [`Endpoint::connect_at`]
+//!   (punch at a coordinated moment), [`Endpoint::set_relay`] (bind a relay
+//!   session) and [`Endpoint::probe_path`] (look for a better path).
 //! * **Outputs**, to drain after *every* input or command, in this order:
 //!   1. [`Endpoint::poll_transmit`]`(now, buf)` until it returns `None`: each
 //!      call writes one datagram (at most [`wire::MAX_DATAGRAM_SIZE`] = 1200
-//!      bytes) into your buffer and returns its destination and length;
+//!      bytes, or [`wire::MAX_RELAYED_DATAGRAM_SIZE`] = 1210 for a connection
+//!      relayed by a rendezvous server, which only sends when the buffer is
+//!      that large) into your buffer and returns its destination and length;
 //!   2. [`Endpoint::poll_event`] until `None`: [`Event`]s such as `Connected`,
 //!      `Readable`, `Writable`, `PeerFinished`, `AllDataAcked`, `PathChanged`, `Closed`;
 //!   3. [`Endpoint::poll_timeout`]: the exact instant at which to call
 //!      `handle_timeout` next (`None`: no timer is armed).
-//! * **Getters** — [`Endpoint::stats`], [`Endpoint::remote_address`],
+//! * **Getters** — [`Endpoint::stats`], [`Endpoint::remote_address`], [`Endpoint::path_kind`],
 //!   [`Endpoint::peer_identity`], [`Endpoint::is_closed`], [`Endpoint::public_key`].
 //!
 //! Every input takes `now`; time never goes backwards between calls.
@@ -87,6 +92,14 @@
 //! assert_eq!(received, b"hello");
 //! ```
 //!
+//! ## Rendezvous
+//!
+//! [`rendezvous::RendezvousClient`] and [`rendezvous::RendezvousServer`] wrap
+//! an endpoint with the same calling contract: peers register at a server
+//! under their key (and a name), connect to each other by key or name
+//! through its introductions, fall back to its relay when no direct path
+//! works, and learn how their NATs behave (spec §11).
+//!
 //! ## Determinism
 //!
 //! All randomness (connection ids, ephemeral keys, path challenges) comes
@@ -113,6 +126,7 @@ mod event;
 pub mod keys;
 mod random;
 pub mod range_set;
+pub mod rendezvous;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod wire;
@@ -120,7 +134,7 @@ pub mod wire;
 pub use config::{AcceptPolicy, ConfigError, EndpointConfig, TransportConfig};
 pub use connection::{ConnectError, ConnectionStats, ReadError, Transmit, WriteError};
 pub use crypto::HandshakePattern;
-pub use endpoint::{ConnectOptions, Endpoint, EndpointStats};
+pub use endpoint::{ConnectOptions, Endpoint, EndpointStats, PathKind, RelaySessionId};
 pub use event::{close_code, CloseReason, ConnectionHandle, Event};
 pub use keys::{KeyParseError, Keypair, PublicKey, SecretKey};
 pub use random::Rng;

@@ -6,6 +6,7 @@
 //! [`ConnectionHandle`](crate::ConnectionHandle).
 
 mod params;
+mod paths;
 mod punch;
 mod receive;
 mod received_packets;
@@ -26,6 +27,7 @@ use std::time::{Duration, Instant};
 use tracing::debug;
 
 pub(crate) use params::TransportParams;
+use paths::PathProbes;
 pub(crate) use punch::Punch;
 pub use punch::MAX_CANDIDATES;
 use received_packets::ReceivedPackets;
@@ -164,6 +166,12 @@ pub(crate) struct Connection {
     session: Option<Session>,
     path: Path,
     challenge: Option<PathChallenge>,
+    /// Challenges to other candidate addresses of the peer (spec §11.6).
+    probes: PathProbes,
+    /// The relay toward the peer, if a rendezvous gave us one (spec §11.6).
+    relay: Option<SocketAddr>,
+    /// When an authenticated packet last arrived on the current path.
+    path_heard: Instant,
     path_responses: VecDeque<(SocketAddr, [u8; 8])>,
     rng: Rng,
 
@@ -311,6 +319,9 @@ impl Connection {
                 validated: false,
             },
             challenge: None,
+            probes: PathProbes::default(),
+            relay: None,
+            path_heard: now,
             path_responses: VecDeque::new(),
             rng,
             next_pn: 0,

@@ -54,6 +54,11 @@ impl Punch {
         self.next_at
     }
 
+    /// Sends nothing before `at`.
+    pub(crate) fn delay_until(&mut self, at: Instant) {
+        self.next_at = self.next_at.max(at);
+    }
+
     pub(crate) fn candidates(&self) -> &[SocketAddr] {
         &self.candidates
     }

@@ -154,9 +154,12 @@ impl Connection {
             self.on_established(now);
             debug!(cid = %self.local_cid, %from, "connected (responder)");
         } else if from != self.path.remote {
-            self.on_new_address(from, newest);
+            self.on_new_address(now, from, newest);
         } else if !self.path.validated {
             self.path.bytes_received += datagram_len as u64;
+        }
+        if from == self.path.remote {
+            self.path_heard = now;
         }
 
         if let State::Closing { send_close } = &mut self.state {
@@ -235,7 +238,7 @@ impl Connection {
                         self.path_responses.push_back((from, data));
                     }
                 }
-                Frame::PathResponse(data) => self.on_path_response(from, data),
+                Frame::PathResponse(data) => self.on_path_response(now, from, data),
             }
         }
         self.received.on_packet(
@@ -252,9 +255,12 @@ impl Connection {
     }
 
     /// An authenticated packet from an address other than the current path.
-    fn on_new_address(&mut self, from: SocketAddr, newest: bool) {
+    fn on_new_address(&mut self, now: Instant, from: SocketAddr, newest: bool) {
         if !newest {
             return; // a reordered packet from an old path says nothing
+        }
+        if !self.may_validate(now, from) {
+            return; // the relay, while the direct path works (spec §11.6)
         }
         if self.challenge.as_ref().is_some_and(|c| c.remote == from) {
             return;
@@ -269,16 +275,19 @@ impl Connection {
         });
     }
 
-    fn on_path_response(&mut self, from: SocketAddr, data: [u8; 8]) {
-        let Some(challenge) = &self.challenge else {
-            return;
-        };
-        if challenge.data != data || challenge.remote != from {
-            return;
+    fn on_path_response(&mut self, now: Instant, from: SocketAddr, data: [u8; 8]) {
+        match &self.challenge {
+            Some(c) if c.data == data && c.remote == from => {
+                self.challenge = None;
+                self.timers.stop(Timer::PathValidation);
+            }
+            // Or the answer to a probe of a candidate path (spec §11.6).
+            _ if self.probes.take_response(now, from, data) => {}
+            _ => return,
         }
-        self.challenge = None;
-        self.timers.stop(Timer::PathValidation);
         if from != self.path.remote {
+            self.probes.clear();
+            self.path_heard = now;
             self.path = Path {
                 remote: from,
                 bytes_received: 0,

@@ -100,6 +100,14 @@ impl Connection {
                 return self.seal_and_record(now, dest, buf, scratch, len, true, None, false);
             }
         }
+        if let Some((dest, data)) = self.probes.poll_send() {
+            // A probe of another candidate path (spec §11.6). Not counted in
+            // flight: probes to addresses that do not work are expected to vanish.
+            let mut w = Writer::new(&mut scratch[..MAX_PLAINTEXT]);
+            Frame::PathChallenge(data).emit(&mut w).ok()?;
+            let len = w.len();
+            return self.seal_and_record(now, dest, buf, scratch, len, false, None, false);
+        }
         if let Some((dest, data)) = self.path_responses.pop_front() {
             let mut w = Writer::new(&mut scratch[..MAX_PLAINTEXT]);
             Frame::PathResponse(data).emit(&mut w).ok()?;

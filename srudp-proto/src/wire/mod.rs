@@ -11,11 +11,13 @@
 //! * [`packet`]: the four datagram types ([`Packet`]).
 //! * [`frame`] and [`ack`]: the frames carried in a Data packet's plaintext
 //!   ([`Frame`], [`FrameIter`]).
+//! * [`relay`]: the rendezvous service's datagrams ([`RelayData`], [`NatProbe`]).
 
 pub mod ack;
 pub mod coding;
 pub mod frame;
 pub mod packet;
+pub mod relay;
 mod varint;
 
 pub use ack::{ack_frame_len, emit_ack, AckFrame, AckRanges};
@@ -27,6 +29,10 @@ pub use packet::{
     ConnectionId, CookieReply, DataHeader, HandshakeInit, HandshakeResponse, Packet,
     COOKIE_NONCE_LEN, COOKIE_REPLY_HEADER_LEN, DATA_HEADER_LEN, HANDSHAKE_INIT_HEADER_LEN,
     HANDSHAKE_RESPONSE_HEADER_LEN, MAX_DATA_PLAINTEXT,
+};
+pub use relay::{
+    NatProbe, RelayData, MAX_RELAYED_DATAGRAM_SIZE, NAT_PROBE_SIZE, NAT_PROBE_TOKEN_LEN,
+    RELAY_HEADER_LEN,
 };
 pub use varint::{varint_len, VARINT_MAX};
 

@@ -1,0 +1,231 @@
+//! What a [`RendezvousClient`](super::RendezvousClient) is configured with,
+//! and what it reports.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::rendezvous::message::{ErrorCode, Name, RequestId, MAX_GROUPS, MAX_MESSAGE_CANDIDATES};
+use crate::rendezvous::NatBehavior;
+use crate::{CloseReason, ConfigError, ConnectionHandle, Event, PathKind, PublicKey};
+
+/// Configuration of a [`RendezvousClient`](super::RendezvousClient).
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// The rendezvous server's static key.
+    pub server_key: PublicKey,
+    /// The rendezvous server's address (also its relay).
+    pub server_addr: SocketAddr,
+    /// The name to register under, if any.
+    pub name: Option<Name>,
+    /// Groups to join: the client is told when peers join or leave them.
+    pub groups: Vec<Name>,
+    /// This host's own addresses (LAN, IPv4 and IPv6) with the endpoint's
+    /// port, offered to peers besides the address the server observes. At
+    /// most 15.
+    pub host_candidates: Vec<SocketAddr>,
+    /// How often to refresh the registration (the server may ask for more often).
+    pub refresh_interval: Duration,
+    /// How long to wait for the server to answer a registration before
+    /// taking the link for dead and reconnecting.
+    pub reply_timeout: Duration,
+    /// First delay before reconnecting to the server; doubles up to
+    /// `reconnect_max` while attempts fail.
+    pub reconnect_initial: Duration,
+    /// Longest delay between two reconnection attempts.
+    pub reconnect_max: Duration,
+    /// How long a connect request waits for the server's answer.
+    pub request_timeout: Duration,
+    /// When no direct path answered this long after punching started, punch
+    /// through the server's relay too (spec §11.5).
+    pub relay_fallback: Duration,
+    /// While a connection is relayed, probe the peer's direct candidates
+    /// this often (spec §11.6).
+    pub direct_probe_interval: Duration,
+    /// Rounds of direct probes before giving up on a direct path.
+    pub direct_probe_rounds: u32,
+    /// How often a direct connection that has a relay checks that its path
+    /// still answers; after two probe timeouts with nothing received it
+    /// moves to the relay and asks the server for a fresh introduction, to
+    /// punch a new direct path (spec §11.6).
+    pub path_check_interval: Duration,
+    /// Run a NAT behaviour test after the first registration (spec §11.7).
+    pub detect_nat: bool,
+    /// How long the NAT test waits for the server's unsolicited probe.
+    pub nat_filter_wait: Duration,
+    /// How long the NAT test waits for the server to see our probe.
+    pub nat_probe_timeout: Duration,
+    /// Connect requests outstanding at once.
+    pub max_pending_requests: usize,
+    /// Bytes of messages queued beyond the connection's send buffer.
+    pub max_backlog: usize,
+    /// Seed of the client's randomness (reconnection jitter); `None` seeds
+    /// from the OS.
+    pub rng_seed: Option<u64>,
+}
+
+impl ClientConfig {
+    /// Defaults for a server with this key and address.
+    pub fn new(server_key: PublicKey, server_addr: SocketAddr) -> ClientConfig {
+        ClientConfig {
+            server_key,
+            server_addr,
+            name: None,
+            groups: Vec::new(),
+            host_candidates: Vec::new(),
+            refresh_interval: Duration::from_secs(15),
+            reply_timeout: Duration::from_secs(5),
+            reconnect_initial: Duration::from_secs(1),
+            reconnect_max: Duration::from_secs(30),
+            request_timeout: Duration::from_secs(10),
+            relay_fallback: Duration::from_secs(3),
+            direct_probe_interval: Duration::from_secs(5),
+            direct_probe_rounds: 12,
+            path_check_interval: Duration::from_secs(1),
+            detect_nat: true,
+            nat_filter_wait: Duration::from_millis(500),
+            nat_probe_timeout: Duration::from_secs(3),
+            max_pending_requests: 64,
+            max_backlog: 64 << 10,
+            rng_seed: None,
+        }
+    }
+
+    /// Checks every value.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: &str| Err(ConfigError(m.to_string()));
+        if self.groups.len() > MAX_GROUPS {
+            return bad("at most 4 groups");
+        }
+        if self.host_candidates.len() > MAX_MESSAGE_CANDIDATES {
+            return bad("at most 15 host candidates");
+        }
+        if self.refresh_interval.is_zero()
+            || self.reply_timeout.is_zero()
+            || self.reconnect_initial.is_zero()
+            || self.request_timeout.is_zero()
+            || self.direct_probe_interval.is_zero()
+            || self.path_check_interval.is_zero()
+        {
+            return bad("refresh_interval, reply_timeout, reconnect_initial, request_timeout and direct_probe_interval must be positive");
+        }
+        if self.reconnect_max < self.reconnect_initial {
+            return bad("reconnect_max must be at least reconnect_initial");
+        }
+        if self.max_pending_requests == 0 {
+            return bad("max_pending_requests must be at least 1");
+        }
+        if self.max_backlog < crate::rendezvous::message::MAX_FRAME_LEN {
+            return bad("max_backlog must hold one message (1026 bytes)");
+        }
+        Ok(())
+    }
+}
+
+/// Why connecting to a peer through the rendezvous failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RendezvousError {
+    /// No peer is registered under that key or name.
+    #[error("peer not registered")]
+    PeerNotRegistered,
+    /// The server was reachable but did not answer in time.
+    #[error("the rendezvous server did not answer in time")]
+    Timeout,
+    /// The rendezvous server could not be reached.
+    #[error("rendezvous server unreachable")]
+    ServerUnreachable,
+    /// The server refused the request.
+    #[error("refused by the rendezvous server: {0}")]
+    Refused(ErrorCode),
+    /// The connection to the peer failed (for example no path, direct or
+    /// relayed, answered before the handshake timeout).
+    #[error("connection to the peer failed: {0}")]
+    Connection(CloseReason),
+    /// The name is not a valid [`Name`].
+    #[error("invalid name (1-64 bytes of a-z 0-9 . _ -)")]
+    InvalidName,
+    /// Connecting to our own key.
+    #[error("cannot connect to ourselves")]
+    SelfConnect,
+    /// Too many connect requests outstanding.
+    #[error("too many connect requests outstanding")]
+    TooManyRequests,
+    /// The endpoint could not open the connection (connection limit, bad
+    /// candidates from the server).
+    #[error("the endpoint could not open the connection")]
+    EndpointRefused,
+}
+
+/// What happened, drained with [`RendezvousClient::poll_event`](super::RendezvousClient::poll_event).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClientEvent {
+    /// An event of an application connection: any connection of the
+    /// endpoint but the rendezvous link, once the application knows its
+    /// handle (after [`PeerConnected`](Self::PeerConnected) for connections
+    /// made through the rendezvous).
+    Connection {
+        /// The connection.
+        handle: ConnectionHandle,
+        /// What happened.
+        event: Event,
+    },
+    /// We are registered; `observed` is our address as the server sees it.
+    /// Reported on every (re-)registration over a new link and when the
+    /// observed address changes.
+    Registered {
+        /// Our server-reflexive address.
+        observed: SocketAddr,
+    },
+    /// The server refused our registration (the link stays up; the client
+    /// retries at every refresh).
+    RegistrationRefused {
+        /// Why.
+        code: ErrorCode,
+    },
+    /// The link to the server was lost; the client reconnects and
+    /// re-registers by itself.
+    Disconnected {
+        /// Why.
+        reason: CloseReason,
+    },
+    /// A connection to a peer through the rendezvous is up: one we asked for
+    /// (`request` is set) or one a peer asked for (`request` is `None`: the
+    /// application accepts it by using the handle, or closes it).
+    PeerConnected {
+        /// The connection.
+        handle: ConnectionHandle,
+        /// The peer's authenticated key.
+        peer: PublicKey,
+        /// Our connect request, if we asked.
+        request: Option<RequestId>,
+        /// How it reaches the peer.
+        path: PathKind,
+    },
+    /// A connection through the rendezvous failed.
+    ConnectFailed {
+        /// Our connect request, if we asked.
+        request: Option<RequestId>,
+        /// The peer, when known.
+        peer: Option<PublicKey>,
+        /// Why.
+        error: RendezvousError,
+    },
+    /// A peer joined one of our groups (or was in it when we joined).
+    PeerJoined {
+        /// The group.
+        group: Name,
+        /// The peer.
+        peer: PublicKey,
+        /// Its registered name.
+        name: Option<Name>,
+    },
+    /// A peer left one of our groups.
+    PeerLeft {
+        /// The group.
+        group: Name,
+        /// The peer.
+        peer: PublicKey,
+    },
+    /// The NAT behaviour test finished.
+    NatDetected(NatBehavior),
+}

@@ -1,0 +1,388 @@
+//! Connecting to peers through the rendezvous (spec §11.4–§11.6): connect
+//! requests, introductions, the relay fallback and the background search for
+//! a direct path.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use tracing::debug;
+
+use super::{ClientEvent, RendezvousClient, RendezvousError};
+use crate::rendezvous::message::{Message, RequestId, Target};
+use crate::{
+    CloseReason, ConnectError, ConnectOptions, ConnectionHandle, Event, HandshakePattern,
+    PublicKey, RelaySessionId,
+};
+
+/// A connect request waiting for the server's answer.
+#[derive(Debug)]
+pub(super) struct Request {
+    pub(super) target: Target,
+    /// Asked by the client itself (a fresh introduction for a connection
+    /// it already has): no event reports it.
+    pub(super) internal: bool,
+    /// Whether it went out on the current link.
+    pub(super) sent: bool,
+    pub(super) deadline: Instant,
+}
+
+/// A connection opened because of an introduction.
+#[derive(Debug)]
+pub(super) struct PeerLink {
+    peer: PublicKey,
+    /// Our requests it answers (empty: the peer asked for us).
+    requests: Vec<RequestId>,
+    /// The peer's candidates from the introduction (for direct probes).
+    candidates: Vec<SocketAddr>,
+    /// Whether the application was told (it owns the handle from then on).
+    connected: bool,
+    /// Whether a relay session is bound to the connection.
+    relay: bool,
+    /// When to check that the direct path still answers.
+    check_at: Option<Instant>,
+    /// Probe timeouts and packets received at the last check.
+    last_ptos: u64,
+    last_received: u64,
+    /// When to punch through the relay too.
+    fallback_at: Option<Instant>,
+    /// When to probe the direct candidates again.
+    probe_at: Option<Instant>,
+    probe_rounds_left: u32,
+}
+
+impl PeerLink {
+    pub(super) fn next_timer(&self) -> Option<Instant> {
+        [self.fallback_at, self.probe_at, self.check_at]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+}
+
+impl RendezvousClient {
+    pub(super) fn request_connect(
+        &mut self,
+        now: Instant,
+        target: Target,
+    ) -> Result<RequestId, RendezvousError> {
+        self.now = self.now.max(now);
+        let outstanding =
+            self.requests.len() + self.peers.values().map(|p| p.requests.len()).sum::<usize>();
+        if outstanding >= self.config.max_pending_requests {
+            return Err(RendezvousError::TooManyRequests);
+        }
+        Ok(self.queue_request(now, target, false))
+    }
+
+    fn queue_request(&mut self, now: Instant, target: Target, internal: bool) -> RequestId {
+        let request = self.new_request_id();
+        self.requests.insert(
+            request,
+            Request {
+                target,
+                internal,
+                sent: false,
+                deadline: now + self.config.request_timeout,
+            },
+        );
+        self.send_queued_requests(now);
+        request
+    }
+
+    /// Sends the requests not yet sent on the current link (the server reads
+    /// them after our Register, which went first on the stream).
+    pub(super) fn send_queued_requests(&mut self, now: Instant) {
+        let super::Link::Up(handle) = self.link else {
+            return;
+        };
+        let queued: Vec<(RequestId, Target)> = self
+            .requests
+            .iter_mut()
+            .filter(|(_, r)| !r.sent)
+            .map(|(id, r)| {
+                r.sent = true;
+                (*id, r.target.clone())
+            })
+            .collect();
+        for (request, target) in queued {
+            self.send(now, handle, &Message::Connect { request, target });
+        }
+    }
+
+    pub(super) fn expire_requests(&mut self, now: Instant) {
+        let expired: Vec<RequestId> = self
+            .requests
+            .iter()
+            .filter(|(_, r)| r.deadline <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        for request in expired {
+            let Some(r) = self.requests.remove(&request) else {
+                continue;
+            };
+            if r.internal {
+                continue;
+            }
+            let error = if r.sent {
+                RendezvousError::Timeout
+            } else {
+                RendezvousError::ServerUnreachable
+            };
+            let peer = match r.target {
+                Target::Key(k) => Some(k),
+                Target::Name(_) => None,
+            };
+            self.events.push_back(ClientEvent::ConnectFailed {
+                request: Some(request),
+                peer,
+                error,
+            });
+        }
+    }
+
+    /// The server introduced us to `peer` (spec §11.4): open a connection
+    /// that starts punching at the coordinated instant. The peer does the
+    /// same; the simultaneous-open rule (spec §4.5) leaves one connection.
+    pub(super) fn on_introduce(
+        &mut self,
+        now: Instant,
+        request: RequestId,
+        peer: PublicKey,
+        start_in: Duration,
+        relay_session: u64,
+        candidates: Vec<SocketAddr>,
+    ) {
+        let asked = match self.requests.remove(&request) {
+            Some(r) if request != 0 => Some((request, r.internal)),
+            _ => None,
+        };
+        let request = asked.filter(|(_, internal)| !internal).map(|(r, _)| r);
+        // Already connecting or connected to this peer through an earlier
+        // introduction (both sides asked at once, a repeated request, or a
+        // fresh introduction to find a new direct path): keep that connection.
+        let existing = self
+            .peers
+            .iter_mut()
+            .find(|(h, p)| p.peer == peer && !self.endpoint.is_closed(**h));
+        if let Some((&handle, link)) = existing {
+            if link.connected {
+                // Fresh candidates: probe them at the coordinated moment.
+                link.candidates = candidates;
+                if self
+                    .endpoint
+                    .path_kind(handle)
+                    .is_some_and(|p| p.is_relayed())
+                {
+                    link.probe_at = Some(now + start_in);
+                    link.probe_rounds_left = self.config.direct_probe_rounds;
+                }
+                if let (Some(r), Some(path)) = (request, self.endpoint.path_kind(handle)) {
+                    self.events.push_back(ClientEvent::PeerConnected {
+                        handle,
+                        peer,
+                        request: Some(r),
+                        path,
+                    });
+                }
+            } else if let Some(r) = request {
+                link.requests.push(r);
+            }
+            return;
+        }
+        let start = now + start_in;
+        let options = ConnectOptions {
+            peer,
+            candidates: candidates.clone(),
+            // IK both ways: each side's key is authenticated, so a lying
+            // server can impersonate neither (spec §11.4).
+            pattern: Some(HandshakePattern::IK),
+        };
+        let handle = match self.endpoint.connect_at(now, options, start) {
+            Ok(h) => h,
+            Err(e) => {
+                debug!(%peer, "cannot open the introduced connection: {e}");
+                let error = match e {
+                    ConnectError::SelfConnect => RendezvousError::SelfConnect,
+                    _ => RendezvousError::EndpointRefused,
+                };
+                self.events.push_back(ClientEvent::ConnectFailed {
+                    request,
+                    peer: Some(peer),
+                    error,
+                });
+                return;
+            }
+        };
+        let relay = relay_session != 0
+            && self.endpoint.set_relay(
+                handle,
+                self.config.server_addr,
+                RelaySessionId(relay_session),
+            );
+        debug!(%handle, %peer, ?start_in, relay, "introduced: punching");
+        self.peers.insert(
+            handle,
+            PeerLink {
+                peer,
+                requests: request.into_iter().collect(),
+                candidates,
+                connected: false,
+                relay,
+                check_at: None,
+                last_ptos: 0,
+                last_received: 0,
+                fallback_at: relay.then(|| start + self.config.relay_fallback),
+                probe_at: None,
+                probe_rounds_left: self.config.direct_probe_rounds,
+            },
+        );
+    }
+
+    /// An event of a connection opened by an introduction.
+    pub(super) fn on_peer_event(&mut self, now: Instant, handle: ConnectionHandle, event: Event) {
+        let Some(link) = self.peers.get_mut(&handle) else {
+            return;
+        };
+        match event {
+            Event::Connected { .. } if !link.connected => {
+                link.connected = true;
+                link.fallback_at = None;
+                let path = self.endpoint.path_kind(handle);
+                let Some(path) = path else { return };
+                if path.is_relayed() {
+                    link.probe_at = Some(now + self.config.direct_probe_interval);
+                }
+                if link.relay {
+                    link.check_at = Some(now + self.config.path_check_interval);
+                }
+                let peer = link.peer;
+                let requests = std::mem::take(&mut link.requests);
+                debug!(%handle, %peer, %path, "peer connected");
+                if requests.is_empty() {
+                    self.events.push_back(ClientEvent::PeerConnected {
+                        handle,
+                        peer,
+                        request: None,
+                        path,
+                    });
+                }
+                for r in requests {
+                    self.events.push_back(ClientEvent::PeerConnected {
+                        handle,
+                        peer,
+                        request: Some(r),
+                        path,
+                    });
+                }
+            }
+            Event::Closed { reason } if !link.connected => {
+                // The application never saw this handle: report the failure
+                // and forget it.
+                let Some(link) = self.peers.remove(&handle) else {
+                    return;
+                };
+                let error = match reason {
+                    CloseReason::HandshakeTimeout => RendezvousError::Timeout,
+                    other => RendezvousError::Connection(other),
+                };
+                let requests: Vec<Option<RequestId>> = if link.requests.is_empty() {
+                    vec![None]
+                } else {
+                    link.requests.into_iter().map(Some).collect()
+                };
+                for request in requests {
+                    self.events.push_back(ClientEvent::ConnectFailed {
+                        request,
+                        peer: Some(link.peer),
+                        error: error.clone(),
+                    });
+                }
+                self.endpoint.release(now, handle);
+            }
+            Event::Closed { .. } => {
+                self.peers.remove(&handle);
+                self.events
+                    .push_back(ClientEvent::Connection { handle, event });
+            }
+            Event::PathChanged { .. } => {
+                let relayed = self
+                    .endpoint
+                    .path_kind(handle)
+                    .is_some_and(|p| p.is_relayed());
+                link.probe_at = relayed.then(|| now + self.config.direct_probe_interval);
+                link.probe_rounds_left = self.config.direct_probe_rounds;
+                let peer = link.peer;
+                self.events
+                    .push_back(ClientEvent::Connection { handle, event });
+                if relayed {
+                    // The direct path was lost (a NAT forgot its mapping, an
+                    // interface went away): the peer's addresses may have
+                    // changed, so ask the server for fresh ones and a
+                    // coordinated moment to punch again (spec §11.6).
+                    debug!(%handle, %peer, "moved to the relay: asking for a fresh introduction");
+                    self.queue_request(now, Target::Key(peer), true);
+                }
+            }
+            event => {
+                self.events
+                    .push_back(ClientEvent::Connection { handle, event });
+            }
+        }
+    }
+
+    /// Relay fallback and direct probes of introduced connections.
+    pub(super) fn peer_timers(&mut self, now: Instant) {
+        let server = self.config.server_addr;
+        let due: Vec<ConnectionHandle> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.next_timer().is_some_and(|t| t <= now))
+            .map(|(h, _)| *h)
+            .collect();
+        for handle in due {
+            let Some(link) = self.peers.get_mut(&handle) else {
+                continue;
+            };
+            if link.fallback_at.is_some_and(|t| t <= now) {
+                link.fallback_at = None;
+                if self.endpoint.add_candidate(now, handle, server) {
+                    debug!(%handle, "no direct path yet: punching through the relay too");
+                }
+            }
+            if link.check_at.is_some_and(|t| t <= now) {
+                link.check_at = Some(now + self.config.path_check_interval);
+                if let (Some(stats), Some(path)) =
+                    (self.endpoint.stats(handle), self.endpoint.path_kind(handle))
+                {
+                    let heard = stats.packets_received != link.last_received;
+                    if heard || path.is_relayed() {
+                        link.last_ptos = stats.pto_count;
+                    } else if stats.pto_count >= link.last_ptos + 2 {
+                        // Two probe timeouts and not a packet: the direct
+                        // path is gone. Try the relay (spec §11.6).
+                        debug!(%handle, "direct path silent: probing the relay");
+                        self.endpoint.probe_path(now, handle, server);
+                        link.last_ptos = stats.pto_count;
+                    }
+                    link.last_received = stats.packets_received;
+                }
+            }
+            if link.probe_at.is_some_and(|t| t <= now) {
+                link.probe_at = None;
+                let still_relayed = self
+                    .endpoint
+                    .path_kind(handle)
+                    .is_some_and(|p| p.is_relayed());
+                if still_relayed && link.probe_rounds_left > 0 {
+                    link.probe_rounds_left -= 1;
+                    for c in &link.candidates {
+                        self.endpoint.probe_path(now, handle, *c);
+                    }
+                    if link.probe_rounds_left > 0 {
+                        link.probe_at = Some(now + self.config.direct_probe_interval);
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,313 @@
+//! The rendezvous server's registrations: who is reachable through which
+//! connection, under which name, in which groups, until when (spec §11.3).
+//!
+//! Every map is ordered (`BTreeMap`), so iteration and therefore the
+//! server's output are deterministic.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use super::message::{ErrorCode, Name, Target};
+use crate::{ConnectionHandle, PublicKey};
+
+/// One registered client.
+#[derive(Debug, Clone)]
+pub(crate) struct Registration {
+    /// The connection that proved the key (IK) and carries messages.
+    pub(crate) handle: ConnectionHandle,
+    pub(crate) name: Option<Name>,
+    pub(crate) groups: Vec<Name>,
+    /// Host addresses the client reported (the observed one is the
+    /// connection's remote address, looked up when needed).
+    pub(crate) candidates: Vec<SocketAddr>,
+    pub(crate) expires: Instant,
+}
+
+/// What a registration changed, for notices and cleanup.
+#[derive(Debug, Default)]
+pub(crate) struct RegisterOutcome {
+    /// Whether the key was not registered before.
+    pub(crate) new: bool,
+    /// An older connection that registered the same key, now replaced.
+    pub(crate) replaced: Option<ConnectionHandle>,
+    /// Groups newly joined.
+    pub(crate) joined: Vec<Name>,
+    /// Groups left.
+    pub(crate) left: Vec<Name>,
+}
+
+/// Limits checked on registration.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RegistryLimits {
+    pub(crate) max_registrations: usize,
+    pub(crate) max_group_members: usize,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Registry {
+    by_key: BTreeMap<PublicKey, Registration>,
+    by_name: BTreeMap<Name, PublicKey>,
+    groups: BTreeMap<Name, BTreeSet<PublicKey>>,
+    expiries: BTreeSet<(Instant, PublicKey)>,
+}
+
+impl Registry {
+    pub(crate) fn len(&self) -> usize {
+        self.by_key.len()
+    }
+
+    pub(crate) fn get(&self, key: &PublicKey) -> Option<&Registration> {
+        self.by_key.get(key)
+    }
+
+    /// The registration a Connect request names.
+    pub(crate) fn lookup(&self, target: &Target) -> Option<(PublicKey, &Registration)> {
+        let key = match target {
+            Target::Key(k) => *k,
+            Target::Name(n) => *self.by_name.get(n)?,
+        };
+        self.by_key.get(&key).map(|r| (key, r))
+    }
+
+    /// Members of `group`, in key order.
+    pub(crate) fn members(&self, group: &Name) -> impl Iterator<Item = &PublicKey> {
+        self.groups.get(group).into_iter().flatten()
+    }
+
+    /// Registers (or refreshes) `key`, which the connection `handle` proved.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn register(
+        &mut self,
+        key: PublicKey,
+        handle: ConnectionHandle,
+        name: Option<Name>,
+        groups: Vec<Name>,
+        candidates: Vec<SocketAddr>,
+        expires: Instant,
+        limits: RegistryLimits,
+    ) -> Result<RegisterOutcome, ErrorCode> {
+        let old = self.by_key.get(&key);
+        if old.is_none() && self.by_key.len() >= limits.max_registrations {
+            return Err(ErrorCode::ServerFull);
+        }
+        if let Some(n) = &name {
+            if self.by_name.get(n).is_some_and(|holder| *holder != key) {
+                return Err(ErrorCode::NameTaken);
+            }
+        }
+        let mut groups = groups;
+        groups.sort();
+        groups.dedup();
+        let old_groups: &[Name] = old.map_or(&[], |r| &r.groups);
+        let joined: Vec<Name> = groups
+            .iter()
+            .filter(|g| !old_groups.contains(g))
+            .cloned()
+            .collect();
+        let left: Vec<Name> = old_groups
+            .iter()
+            .filter(|g| !groups.contains(g))
+            .cloned()
+            .collect();
+        for g in &joined {
+            if self.groups.get(g).map_or(0, BTreeSet::len) >= limits.max_group_members {
+                return Err(ErrorCode::GroupFull);
+            }
+        }
+        // Checks done: apply.
+        let outcome = RegisterOutcome {
+            new: old.is_none(),
+            replaced: old.map(|r| r.handle).filter(|h| *h != handle),
+            joined,
+            left,
+        };
+        if let Some(old) = self.by_key.remove(&key) {
+            self.expiries.remove(&(old.expires, key));
+            if let Some(n) = old.name {
+                if name.as_ref() != Some(&n) {
+                    self.by_name.remove(&n);
+                }
+            }
+        }
+        for g in &outcome.left {
+            self.leave_group(g, &key);
+        }
+        for g in &outcome.joined {
+            self.groups.entry(g.clone()).or_default().insert(key);
+        }
+        if let Some(n) = &name {
+            self.by_name.insert(n.clone(), key);
+        }
+        self.expiries.insert((expires, key));
+        self.by_key.insert(
+            key,
+            Registration {
+                handle,
+                name,
+                groups,
+                candidates,
+                expires,
+            },
+        );
+        Ok(outcome)
+    }
+
+    /// Removes `key`'s registration.
+    pub(crate) fn remove(&mut self, key: &PublicKey) -> Option<Registration> {
+        let r = self.by_key.remove(key)?;
+        self.expiries.remove(&(r.expires, *key));
+        if let Some(n) = &r.name {
+            self.by_name.remove(n);
+        }
+        for g in &r.groups {
+            self.leave_group(g, key);
+        }
+        Some(r)
+    }
+
+    fn leave_group(&mut self, group: &Name, key: &PublicKey) {
+        if let Some(members) = self.groups.get_mut(group) {
+            members.remove(key);
+            if members.is_empty() {
+                self.groups.remove(group);
+            }
+        }
+    }
+
+    /// When the next registration expires.
+    pub(crate) fn next_expiry(&self) -> Option<Instant> {
+        self.expiries.first().map(|(t, _)| *t)
+    }
+
+    /// A registration that expired at `now`, removed.
+    pub(crate) fn pop_expired(&mut self, now: Instant) -> Option<(PublicKey, Registration)> {
+        let &(t, key) = self.expiries.first()?;
+        if t > now {
+            return None;
+        }
+        self.remove(&key).map(|r| (key, r))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    const LIMITS: RegistryLimits = RegistryLimits {
+        max_registrations: 2,
+        max_group_members: 2,
+    };
+
+    fn key(b: u8) -> PublicKey {
+        PublicKey([b; 32])
+    }
+
+    fn name(s: &str) -> Name {
+        Name::new(s).unwrap()
+    }
+
+    #[test]
+    fn names_belong_to_one_key_and_follow_it() {
+        let t = Instant::now();
+        let mut r = Registry::default();
+        let h = ConnectionHandle;
+        let o = r
+            .register(key(1), h(1), Some(name("alice")), vec![], vec![], t, LIMITS)
+            .unwrap();
+        assert!(o.new);
+        assert_eq!(
+            r.register(key(2), h(2), Some(name("alice")), vec![], vec![], t, LIMITS)
+                .unwrap_err(),
+            ErrorCode::NameTaken
+        );
+        // Alice renames herself: the old name is free again.
+        r.register(
+            key(1),
+            h(1),
+            Some(name("alicia")),
+            vec![],
+            vec![],
+            t,
+            LIMITS,
+        )
+        .unwrap();
+        assert!(r.lookup(&Target::Name(name("alice"))).is_none());
+        r.register(key(2), h(2), Some(name("alice")), vec![], vec![], t, LIMITS)
+            .unwrap();
+        assert_eq!(r.lookup(&Target::Name(name("alice"))).unwrap().0, key(2));
+        assert_eq!(
+            r.register(key(3), h(3), None, vec![], vec![], t, LIMITS)
+                .unwrap_err(),
+            ErrorCode::ServerFull
+        );
+    }
+
+    #[test]
+    fn a_second_connection_of_the_same_key_replaces_the_first() {
+        let t = Instant::now();
+        let mut r = Registry::default();
+        let h = ConnectionHandle;
+        r.register(key(1), h(1), None, vec![], vec![], t, LIMITS)
+            .unwrap();
+        let o = r
+            .register(key(1), h(5), None, vec![], vec![], t, LIMITS)
+            .unwrap();
+        assert!(!o.new);
+        assert_eq!(o.replaced, Some(h(1)));
+        assert_eq!(r.get(&key(1)).unwrap().handle, h(5));
+    }
+
+    #[test]
+    fn groups_report_joins_and_leaves_and_are_bounded() {
+        let t = Instant::now();
+        let mut r = Registry::default();
+        let h = ConnectionHandle;
+        let (g, k) = (name("g"), name("k"));
+        let o = r
+            .register(
+                key(1),
+                h(1),
+                None,
+                vec![g.clone(), g.clone()],
+                vec![],
+                t,
+                LIMITS,
+            )
+            .unwrap();
+        assert_eq!(o.joined, vec![g.clone()]);
+        r.register(key(2), h(2), None, vec![g.clone()], vec![], t, LIMITS)
+            .unwrap();
+        assert_eq!(r.members(&g).count(), 2);
+        let o = r
+            .register(key(1), h(1), None, vec![k.clone()], vec![], t, LIMITS)
+            .unwrap();
+        assert_eq!((o.joined, o.left), (vec![k.clone()], vec![g.clone()]));
+        assert_eq!(r.members(&g).copied().collect::<Vec<_>>(), vec![key(2)]);
+        r.remove(&key(2));
+        assert_eq!(r.members(&g).count(), 0);
+    }
+
+    #[test]
+    fn registrations_expire_unless_refreshed() {
+        let t = Instant::now();
+        let s = Duration::from_secs(1);
+        let mut r = Registry::default();
+        let h = ConnectionHandle;
+        r.register(key(1), h(1), None, vec![], vec![], t + 45 * s, LIMITS)
+            .unwrap();
+        r.register(key(2), h(2), None, vec![], vec![], t + 45 * s, LIMITS)
+            .unwrap();
+        // Key 1 refreshes at 15 s.
+        r.register(key(1), h(1), None, vec![], vec![], t + 60 * s, LIMITS)
+            .unwrap();
+        assert_eq!(r.next_expiry(), Some(t + 45 * s));
+        assert!(r.pop_expired(t + 44 * s).is_none());
+        assert_eq!(r.pop_expired(t + 45 * s).unwrap().0, key(2));
+        assert!(r.pop_expired(t + 45 * s).is_none());
+        assert_eq!(r.pop_expired(t + 60 * s).unwrap().0, key(1));
+        assert_eq!(r.len(), 0);
+    }
+}

@@ -1,0 +1,169 @@
+//! What a [`RendezvousServer`](super::RendezvousServer) is configured with,
+//! and what it reports.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::rendezvous::message::Name;
+use crate::rendezvous::RateLimit;
+use crate::wire::MAX_RELAYED_DATAGRAM_SIZE;
+use crate::{ConfigError, ConnectionHandle, PublicKey, RelaySessionId};
+
+/// Configuration of a [`RendezvousServer`](super::RendezvousServer).
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// How often clients should refresh their registration (told to them).
+    pub refresh_interval: Duration,
+    /// A registration not refreshed for this long is dropped.
+    pub registration_expiry: Duration,
+    /// Most registrations held.
+    pub max_registrations: usize,
+    /// Most members of one group.
+    pub max_group_members: usize,
+    /// Most relay sessions held (one per introduced pair).
+    pub max_relays: usize,
+    /// A relay session unused for this long is released.
+    pub relay_idle_timeout: Duration,
+    /// Bytes per second one pair may relay (both directions together).
+    pub relay_pair_rate: RateLimit,
+    /// Bytes per second one client may relay (all its pairs together).
+    pub relay_client_rate: RateLimit,
+    /// Requests (Register, Connect, NatTest) per second from one client.
+    pub request_rate: RateLimit,
+    /// Slack added to the coordinated start of an introduction (spec §11.4).
+    pub start_margin: Duration,
+    /// A second socket address for NAT behaviour tests (spec §11.7), on a
+    /// different port and ideally a different IP than the main socket; the
+    /// runtime binds it and feeds [`RendezvousServer::handle_alt_datagram`](super::RendezvousServer::handle_alt_datagram).
+    pub alt_address: Option<SocketAddr>,
+    /// How long a NAT test waits for the client's probe.
+    pub nat_test_lifetime: Duration,
+    /// Bytes of messages queued for one client beyond its connection's send
+    /// buffer before the server gives up on that client.
+    pub max_backlog: usize,
+    /// Relayed datagrams queued for sending at once; more are dropped.
+    pub max_relay_queue: usize,
+    /// Seed of the server's randomness (relay sessions, NAT tokens); `None`
+    /// seeds from the OS.
+    pub rng_seed: Option<u64>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            refresh_interval: Duration::from_secs(15),
+            registration_expiry: Duration::from_secs(45),
+            max_registrations: 10_000,
+            max_group_members: 256,
+            max_relays: 1024,
+            relay_idle_timeout: Duration::from_secs(30),
+            relay_pair_rate: RateLimit::new(2 << 20, 512 << 10),
+            relay_client_rate: RateLimit::new(4 << 20, 1 << 20),
+            request_rate: RateLimit::new(5, 20),
+            start_margin: Duration::from_millis(30),
+            alt_address: None,
+            nat_test_lifetime: Duration::from_secs(10),
+            max_backlog: 64 << 10,
+            max_relay_queue: 1024,
+            rng_seed: None,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Checks every value.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: &str| Err(ConfigError(m.to_string()));
+        if self.refresh_interval.is_zero() || self.refresh_interval.as_secs() > u64::from(u16::MAX)
+        {
+            return bad("refresh_interval must be within 1 ms..=65535 s");
+        }
+        if self.registration_expiry <= self.refresh_interval
+            || self.registration_expiry.as_secs() > u64::from(u16::MAX)
+        {
+            return bad("registration_expiry must exceed refresh_interval and be at most 65535 s");
+        }
+        if self.max_registrations == 0 || self.max_group_members == 0 {
+            return bad("max_registrations and max_group_members must be at least 1");
+        }
+        if self.relay_pair_rate.burst < MAX_RELAYED_DATAGRAM_SIZE as u64
+            || self.relay_client_rate.burst < MAX_RELAYED_DATAGRAM_SIZE as u64
+        {
+            return bad("relay bursts must hold one datagram (1210 bytes)");
+        }
+        if self.request_rate.burst == 0 {
+            return bad("request_rate.burst must be at least 1");
+        }
+        if self.start_margin > Duration::from_secs(10) {
+            return bad("start_margin must be at most 10 s");
+        }
+        if self.max_backlog < crate::rendezvous::message::MAX_FRAME_LEN {
+            return bad("max_backlog must hold one message (1026 bytes)");
+        }
+        Ok(())
+    }
+}
+
+/// Something an operator may want to log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ServerEvent {
+    /// A key registered (first time, or from a new connection).
+    Registered {
+        /// The client's key.
+        key: PublicKey,
+        /// Its name.
+        name: Option<Name>,
+        /// Its observed address.
+        observed: SocketAddr,
+    },
+    /// A registration ended (unregistered, expired or its connection closed).
+    Unregistered {
+        /// The client's key.
+        key: PublicKey,
+    },
+    /// Two peers were introduced.
+    Introduced {
+        /// Who asked.
+        caller: PublicKey,
+        /// Whom.
+        callee: PublicKey,
+        /// Their relay session, if one was available.
+        relay: Option<RelaySessionId>,
+    },
+    /// A client's connection was closed for sending a malformed message or
+    /// not reading its messages.
+    ClientDropped {
+        /// The connection.
+        handle: ConnectionHandle,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Counters, for operators and tests.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ServerStats {
+    /// Register requests accepted (including refreshes).
+    pub registrations: u64,
+    /// Introductions made.
+    pub introductions: u64,
+    /// Connect requests for an unknown peer.
+    pub peer_unknown: u64,
+    /// Requests refused by the per-client rate limit.
+    pub rate_limited: u64,
+    /// Datagrams relayed.
+    pub relayed_datagrams: u64,
+    /// Bytes relayed.
+    pub relayed_bytes: u64,
+    /// Relay datagrams dropped by the pair or client rate limit.
+    pub relay_rate_limited: u64,
+    /// Relay datagrams dropped: malformed, unknown session, unknown sender or
+    /// absent peer, or a full queue.
+    pub relay_dropped: u64,
+    /// Client connections closed for malformed messages or backlog overflow.
+    pub clients_dropped: u64,
+    /// NAT tests started.
+    pub nat_tests: u64,
+}

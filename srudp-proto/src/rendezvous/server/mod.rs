@@ -1,0 +1,608 @@
+//! The rendezvous server (spec §11): registrations, introductions with a
+//! coordinated start, group notices, the relay and NAT tests, around one
+//! [`Endpoint`] (and, optionally, a second socket for NAT tests).
+//!
+//! # Calling contract
+//!
+//! The same as [`Endpoint`]'s, for up to two sockets:
+//!
+//! * **Inputs**: [`handle_datagram`](RendezvousServer::handle_datagram) for
+//!   each datagram on the main socket,
+//!   [`handle_alt_datagram`](RendezvousServer::handle_alt_datagram) for each on
+//!   the second socket ([`ServerConfig::alt_address`]), and
+//!   [`handle_timeout`](RendezvousServer::handle_timeout) when
+//!   [`poll_timeout`](RendezvousServer::poll_timeout) passes.
+//! * **Outputs**, after every input: [`poll_transmit`](RendezvousServer::poll_transmit)
+//!   (main socket) and [`poll_alt_transmit`](RendezvousServer::poll_alt_transmit)
+//!   (second socket) until `None`, with buffers of at least
+//!   [`MAX_RELAYED_DATAGRAM_SIZE`] bytes; then [`poll_event`](RendezvousServer::poll_event)
+//!   (for logs; optional) and `poll_timeout`.
+//!
+//! The endpoint must accept IK initiators (the default [`AcceptPolicy::AcceptAll`](crate::AcceptPolicy),
+//! or an [`AcceptKeys`](crate::AcceptPolicy::AcceptKeys) list for a private
+//! server). Its other connections, if any, are treated as clients too.
+
+mod config;
+mod nat_test;
+mod relay;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use tracing::debug;
+
+pub use config::{ServerConfig, ServerEvent, ServerStats};
+use nat_test::NatTestEntry;
+
+use super::message::{ErrorCode, Message, MessageError, Name, RequestId, Target};
+use super::rate_limit::TokenBucket;
+use super::registry::{Registry, RegistryLimits};
+use super::relay_table::RelayTable;
+use super::stream::MessageStream;
+use super::{close_code, MAX_MESSAGE_CANDIDATES};
+use crate::wire::relay::is_relay_data;
+use crate::wire::{MAX_RELAYED_DATAGRAM_SIZE, NAT_PROBE_SIZE, NAT_PROBE_TOKEN_LEN};
+use crate::{
+    ConfigError, ConnectionHandle, Endpoint, Event, PublicKey, RelaySessionId, Rng, Transmit,
+};
+
+/// Most events kept when nobody polls them.
+const MAX_EVENTS: usize = 1024;
+
+/// One client connection.
+#[derive(Debug)]
+struct Link {
+    /// The client's key, when it connected with IK.
+    key: Option<PublicKey>,
+    stream: MessageStream,
+    requests: TokenBucket,
+    relay: TokenBucket,
+}
+
+/// A rendezvous server around one [`Endpoint`]. See the module docs for the
+/// calling contract.
+#[derive(Debug)]
+pub struct RendezvousServer {
+    endpoint: Endpoint,
+    config: ServerConfig,
+    rng: Rng,
+    now: Instant,
+    links: BTreeMap<ConnectionHandle, Link>,
+    registry: Registry,
+    relays: RelayTable,
+    nat_tests: BTreeMap<[u8; NAT_PROBE_TOKEN_LEN], NatTestEntry>,
+    relay_queue: VecDeque<(SocketAddr, Vec<u8>)>,
+    spare_buffers: Vec<Vec<u8>>,
+    alt_queue: VecDeque<(SocketAddr, [u8; NAT_PROBE_SIZE])>,
+    events: VecDeque<ServerEvent>,
+    stats: ServerStats,
+    warned_small_buffer: bool,
+}
+
+impl RendezvousServer {
+    /// A server answering on `endpoint` (whose key clients must know).
+    pub fn new(
+        now: Instant,
+        endpoint: Endpoint,
+        config: ServerConfig,
+    ) -> Result<RendezvousServer, ConfigError> {
+        config.validate()?;
+        let rng = match config.rng_seed {
+            Some(seed) => Rng::from_seed(seed),
+            None => Rng::from_os(),
+        };
+        Ok(RendezvousServer {
+            endpoint,
+            config,
+            rng,
+            now,
+            links: BTreeMap::new(),
+            registry: Registry::default(),
+            relays: RelayTable::default(),
+            nat_tests: BTreeMap::new(),
+            relay_queue: VecDeque::new(),
+            spare_buffers: Vec::new(),
+            alt_queue: VecDeque::new(),
+            events: VecDeque::new(),
+            stats: ServerStats::default(),
+            warned_small_buffer: false,
+        })
+    }
+
+    // ----- getters ---------------------------------------------------------
+
+    /// The endpoint (for its key and statistics).
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &ServerStats {
+        &self.stats
+    }
+
+    /// Registrations held.
+    pub fn registration_count(&self) -> usize {
+        self.registry.len()
+    }
+
+    /// Relay sessions held.
+    pub fn relay_count(&self) -> usize {
+        self.relays.len()
+    }
+
+    /// Whether `key` is registered, and at which observed address.
+    pub fn registered_address(&self, key: &PublicKey) -> Option<SocketAddr> {
+        let r = self.registry.get(key)?;
+        self.endpoint.remote_address(r.handle)
+    }
+
+    // ----- inputs ----------------------------------------------------------
+
+    /// A datagram arrived on the main socket.
+    pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
+        self.now = self.now.max(now);
+        if is_relay_data(datagram) {
+            self.relay(now, from, datagram);
+        } else {
+            self.endpoint.handle_datagram(now, from, datagram);
+            self.process_endpoint_events(now);
+        }
+    }
+
+    /// Processes timers that expired at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.now = self.now.max(now);
+        self.endpoint.handle_timeout(now);
+        while let Some((key, r)) = self.registry.pop_expired(now) {
+            debug!(%key, "registration expired");
+            self.after_unregister(now, key, &r.groups);
+        }
+        self.relays.expire(now, self.config.relay_idle_timeout);
+        self.process_endpoint_events(now);
+    }
+
+    // ----- outputs ---------------------------------------------------------
+
+    /// The next datagram for the main socket. `buf` must hold
+    /// [`MAX_RELAYED_DATAGRAM_SIZE`] bytes for relayed datagrams to go out.
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        self.now = self.now.max(now);
+        self.process_endpoint_events(now);
+        if buf.len() < MAX_RELAYED_DATAGRAM_SIZE && !self.warned_small_buffer {
+            self.warned_small_buffer = true;
+            tracing::warn!(
+                len = buf.len(),
+                "transmit buffer smaller than MAX_RELAYED_DATAGRAM_SIZE: the relay cannot send"
+            );
+        }
+        if buf.len() >= MAX_RELAYED_DATAGRAM_SIZE {
+            if let Some((destination, datagram)) = self.relay_queue.pop_front() {
+                let size = datagram.len();
+                buf[..size].copy_from_slice(&datagram);
+                self.spare_buffers.push(datagram);
+                return Some(Transmit { destination, size });
+            }
+        }
+        self.endpoint.poll_transmit(now, buf)
+    }
+
+    /// The next instant at which to call [`handle_timeout`](Self::handle_timeout).
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        [
+            self.endpoint.poll_timeout(),
+            self.registry.next_expiry(),
+            self.relays.next_check(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// The next event for the operator's log.
+    pub fn poll_event(&mut self) -> Option<ServerEvent> {
+        self.events.pop_front()
+    }
+
+    // ----- internals -------------------------------------------------------
+
+    fn event(&mut self, e: ServerEvent) {
+        if self.events.len() >= MAX_EVENTS {
+            self.events.pop_front();
+        }
+        self.events.push_back(e);
+    }
+
+    fn process_endpoint_events(&mut self, now: Instant) {
+        while let Some((handle, event)) = self.endpoint.poll_event() {
+            match event {
+                Event::Connected { peer, .. } => {
+                    let link = Link {
+                        key: peer,
+                        stream: MessageStream::new(self.config.max_backlog),
+                        requests: TokenBucket::new(self.config.request_rate, now),
+                        relay: TokenBucket::new(self.config.relay_client_rate, now),
+                    };
+                    self.links.insert(handle, link);
+                }
+                Event::Readable => self.read_messages(now, handle),
+                Event::Writable => {
+                    if let Some(link) = self.links.get_mut(&handle) {
+                        link.stream.flush(&mut self.endpoint, handle);
+                    }
+                }
+                Event::PeerFinished => {
+                    // The client said goodbye; do the same.
+                    let _ = self.endpoint.finish(handle);
+                }
+                Event::Closed { .. } => self.drop_link(now, handle),
+                _ => {}
+            }
+        }
+    }
+
+    fn read_messages(&mut self, now: Instant, handle: ConnectionHandle) {
+        loop {
+            let Some(link) = self.links.get_mut(&handle) else {
+                return;
+            };
+            match link.stream.next_message(&mut self.endpoint, handle) {
+                Ok(Some(m)) => self.handle_message(now, handle, m),
+                Ok(None) => return,
+                Err(e) => {
+                    self.misbehaved(now, handle, &e);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Closes a client's connection for a malformed message (spec §11.2):
+    /// only that client is affected.
+    fn misbehaved(&mut self, now: Instant, handle: ConnectionHandle, e: &MessageError) {
+        debug!(%handle, "closing a client connection: {e}");
+        self.stats.clients_dropped += 1;
+        self.endpoint.close(
+            now,
+            handle,
+            close_code::MALFORMED_MESSAGE,
+            format!("malformed rendezvous message: {e}").as_bytes(),
+        );
+        self.event(ServerEvent::ClientDropped {
+            handle,
+            reason: e.to_string(),
+        });
+        self.drop_link(now, handle);
+    }
+
+    /// Forgets a client connection and its registration.
+    fn drop_link(&mut self, now: Instant, handle: ConnectionHandle) {
+        if let Some(link) = self.links.remove(&handle) {
+            if let Some(key) = link.key {
+                if self.registry.get(&key).is_some_and(|r| r.handle == handle) {
+                    if let Some(r) = self.registry.remove(&key) {
+                        self.after_unregister(now, key, &r.groups);
+                    }
+                }
+            }
+        }
+        self.nat_tests.retain(|_, t| t.handle != handle);
+        self.endpoint.release(now, handle);
+    }
+
+    fn after_unregister(&mut self, now: Instant, key: PublicKey, groups: &[Name]) {
+        for g in groups {
+            let members: Vec<PublicKey> = self.registry.members(g).copied().collect();
+            for m in members {
+                self.notify(
+                    now,
+                    &m,
+                    &Message::PeerLeft {
+                        group: g.clone(),
+                        peer: key,
+                    },
+                );
+            }
+        }
+        self.event(ServerEvent::Unregistered { key });
+    }
+
+    /// Sends a message to a client connection; a client that does not read
+    /// its messages is dropped.
+    fn send(&mut self, now: Instant, handle: ConnectionHandle, m: &Message) {
+        let Some(link) = self.links.get_mut(&handle) else {
+            return;
+        };
+        if link.stream.send(&mut self.endpoint, handle, m).is_err() {
+            debug!(%handle, "client does not read its messages: closing");
+            self.stats.clients_dropped += 1;
+            self.endpoint.close(
+                now,
+                handle,
+                close_code::BACKLOG,
+                b"too many unread messages",
+            );
+            self.event(ServerEvent::ClientDropped {
+                handle,
+                reason: "backlog overflow".into(),
+            });
+            self.drop_link(now, handle);
+        }
+    }
+
+    /// Sends a message to the registered client `key`.
+    fn notify(&mut self, now: Instant, key: &PublicKey, m: &Message) {
+        if let Some(handle) = self.registry.get(key).map(|r| r.handle) {
+            self.send(now, handle, m);
+        }
+    }
+
+    fn error(
+        &mut self,
+        now: Instant,
+        handle: ConnectionHandle,
+        request: RequestId,
+        code: ErrorCode,
+    ) {
+        self.send(now, handle, &Message::Error { request, code });
+    }
+
+    fn handle_message(&mut self, now: Instant, handle: ConnectionHandle, m: Message) {
+        let request = match &m {
+            Message::Register { request, .. }
+            | Message::Connect { request, .. }
+            | Message::NatTest { request } => Some(*request),
+            Message::Unregister { .. } => None,
+            // Server-to-client messages from a client: ignored.
+            _ => return,
+        };
+        if let Some(request) = request {
+            let limit = self.config.request_rate;
+            let Some(link) = self.links.get_mut(&handle) else {
+                return;
+            };
+            if !link.requests.try_take(limit, now, 1) {
+                self.stats.rate_limited += 1;
+                self.error(now, handle, request, ErrorCode::RateLimited);
+                return;
+            }
+        }
+        match m {
+            Message::Register {
+                request,
+                name,
+                groups,
+                candidates,
+            } => self.register(now, handle, request, name, groups, candidates),
+            Message::Unregister { .. } => {
+                let key = self.links.get(&handle).and_then(|l| l.key);
+                if let Some(key) = key {
+                    if self.registry.get(&key).is_some_and(|r| r.handle == handle) {
+                        if let Some(r) = self.registry.remove(&key) {
+                            self.after_unregister(now, key, &r.groups);
+                        }
+                    }
+                }
+            }
+            Message::Connect { request, target } => self.introduce(now, handle, request, target),
+            Message::NatTest { request } => self.nat_test(now, handle, request),
+            _ => {}
+        }
+    }
+
+    fn register(
+        &mut self,
+        now: Instant,
+        handle: ConnectionHandle,
+        request: RequestId,
+        name: Option<Name>,
+        groups: Vec<Name>,
+        candidates: Vec<SocketAddr>,
+    ) {
+        let Some(key) = self.links.get(&handle).and_then(|l| l.key) else {
+            self.error(now, handle, request, ErrorCode::NotAuthenticated);
+            return;
+        };
+        let Some(observed) = self.endpoint.remote_address(handle) else {
+            return;
+        };
+        let limits = RegistryLimits {
+            max_registrations: self.config.max_registrations,
+            max_group_members: self.config.max_group_members,
+        };
+        let expires = now + self.config.registration_expiry;
+        let outcome = match self.registry.register(
+            key,
+            handle,
+            name.clone(),
+            groups,
+            candidates,
+            expires,
+            limits,
+        ) {
+            Ok(o) => o,
+            Err(code) => {
+                self.error(now, handle, request, code);
+                return;
+            }
+        };
+        self.stats.registrations += 1;
+        if let Some(old) = outcome.replaced {
+            // The key proved itself again on a new connection (a restarted
+            // client, a new NAT mapping): the old one is stale.
+            debug!(%key, %old, "registration moved to a new connection");
+            self.endpoint.close(
+                now,
+                old,
+                close_code::REPLACED,
+                b"registered again from another connection",
+            );
+            self.links.remove(&old);
+            self.endpoint.release(now, old);
+        }
+        self.send(
+            now,
+            handle,
+            &Message::Registered {
+                request,
+                observed,
+                refresh_secs: self.config.refresh_interval.as_secs().max(1) as u16,
+                expiry_secs: self.config.registration_expiry.as_secs() as u16,
+            },
+        );
+        if outcome.new || outcome.replaced.is_some() {
+            self.event(ServerEvent::Registered {
+                key,
+                name: name.clone(),
+                observed,
+            });
+        }
+        for g in &outcome.left {
+            let members: Vec<PublicKey> = self.registry.members(g).copied().collect();
+            for m in members {
+                let notice = Message::PeerLeft {
+                    group: g.clone(),
+                    peer: key,
+                };
+                self.notify(now, &m, &notice);
+            }
+        }
+        for g in &outcome.joined {
+            let members: Vec<PublicKey> = self
+                .registry
+                .members(g)
+                .copied()
+                .filter(|m| *m != key)
+                .collect();
+            for m in members {
+                let to_member = Message::PeerJoined {
+                    group: g.clone(),
+                    peer: key,
+                    name: name.clone(),
+                };
+                self.notify(now, &m, &to_member);
+                let to_newcomer = Message::PeerJoined {
+                    group: g.clone(),
+                    peer: m,
+                    name: self.registry.get(&m).and_then(|r| r.name.clone()),
+                };
+                self.send(now, handle, &to_newcomer);
+            }
+        }
+    }
+
+    /// A Connect request (spec §11.4).
+    fn introduce(
+        &mut self,
+        now: Instant,
+        handle: ConnectionHandle,
+        request: RequestId,
+        target: Target,
+    ) {
+        let caller = match self.links.get(&handle).and_then(|l| l.key) {
+            Some(k) if self.registry.get(&k).is_some_and(|r| r.handle == handle) => k,
+            _ => {
+                self.error(now, handle, request, ErrorCode::NotRegistered);
+                return;
+            }
+        };
+        let Some((callee, callee_reg)) = self.registry.lookup(&target) else {
+            self.stats.peer_unknown += 1;
+            self.error(now, handle, request, ErrorCode::PeerUnknown);
+            return;
+        };
+        if callee == caller {
+            self.error(now, handle, request, ErrorCode::InvalidRequest);
+            return;
+        }
+        let callee_handle = callee_reg.handle;
+        let Some(caller_reg) = self.registry.get(&caller) else {
+            return;
+        };
+        let (Some(caller_cands), Some(callee_cands)) = (
+            self.candidates(handle, &caller_reg.candidates),
+            self.candidates(callee_handle, &callee_reg.candidates),
+        ) else {
+            self.error(now, handle, request, ErrorCode::PeerUnknown);
+            return;
+        };
+        let caller_name = caller_reg.name.clone();
+        let callee_name = callee_reg.name.clone();
+        let relay = self.relays.session_for(
+            caller,
+            callee,
+            now,
+            self.config.relay_idle_timeout,
+            self.config.max_relays,
+            self.config.relay_pair_rate,
+            &mut self.rng,
+        );
+        // Both start punching at the same moment: each message takes about
+        // half its connection's RTT to arrive (spec §11.4).
+        let rtt = |h| self.endpoint.stats(h).map_or(Duration::ZERO, |s| s.srtt);
+        let (rtt_caller, rtt_callee) = (rtt(handle), rtt(callee_handle));
+        let meet = rtt_caller.max(rtt_callee) / 2 + self.config.start_margin;
+        let start_in = |own: Duration| {
+            let d = meet.saturating_sub(own / 2);
+            u16::try_from(d.as_millis()).unwrap_or(u16::MAX)
+        };
+        let relay_session = relay.unwrap_or(0);
+        self.send(
+            now,
+            handle,
+            &Message::Introduce {
+                request,
+                peer: callee,
+                name: callee_name,
+                start_in_ms: start_in(rtt_caller),
+                relay_session,
+                candidates: callee_cands,
+            },
+        );
+        self.send(
+            now,
+            callee_handle,
+            &Message::Introduce {
+                request: 0,
+                peer: caller,
+                name: caller_name,
+                start_in_ms: start_in(rtt_callee),
+                relay_session,
+                candidates: caller_cands,
+            },
+        );
+        self.stats.introductions += 1;
+        debug!(%caller, %callee, relay = ?relay, "introduced");
+        self.event(ServerEvent::Introduced {
+            caller,
+            callee,
+            relay: relay.map(RelaySessionId),
+        });
+    }
+
+    /// A client's candidates: the observed address first, then its host
+    /// addresses (deduplicated, at most [`MAX_MESSAGE_CANDIDATES`]).
+    fn candidates(
+        &self,
+        handle: ConnectionHandle,
+        hosts: &[SocketAddr],
+    ) -> Option<Vec<SocketAddr>> {
+        let observed = self.endpoint.remote_address(handle)?;
+        let mut out = vec![observed];
+        for h in hosts {
+            if out.len() >= MAX_MESSAGE_CANDIDATES {
+                break;
+            }
+            if !out.contains(h) {
+                out.push(*h);
+            }
+        }
+        Some(out)
+    }
+}

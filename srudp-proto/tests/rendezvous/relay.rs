@@ -1,0 +1,410 @@
+//! Relay fallback (spec §11.5), the search for a direct path (§11.6), and
+//! relayed connections surviving a NAT rebinding.
+
+use std::time::Duration;
+
+use srudp_proto::rendezvous::{ClientEvent, RateLimit, ServerConfig};
+use srudp_proto::sim::NatConfig;
+use srudp_proto::wire::{RelayData, MAX_RELAYED_DATAGRAM_SIZE};
+use srudp_proto::{ConnectionHandle, Event, PathKind};
+
+use crate::introduction::{introduce, pair};
+use crate::world::{addr, data, World, SERVER};
+
+const S: Duration = Duration::from_secs(1);
+
+fn relayed() -> PathKind {
+    PathKind::Relayed { via: addr(SERVER) }
+}
+
+/// Whether `needle` occurs in `haystack`.
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
+fn symmetric_nats_on_both_sides_fall_back_to_the_relay_which_cannot_read_the_data() {
+    for seed in 0..3 {
+        let mut w = pair(seed, NatConfig::symmetric(), NatConfig::symmetric());
+        w.capture();
+        let start = w.now();
+        let ((ha, pa), (hb, pb)) = introduce(&mut w, 0, 1, 15 * S);
+        assert_eq!((pa, pb), (relayed(), relayed()), "seed {seed}");
+        // The direct attempt had its configured 3 s first.
+        assert!(w.now() - start >= 3 * S, "seed {seed}");
+        let (a_data, b_data) = (data(seed, 300_000), data(seed + 7, 200_000));
+        let (ra, rb) = w.exchange((0, ha), (1, hb), &a_data, &b_data, 60 * S);
+        assert_eq!(ra, b_data, "seed {seed}");
+        assert_eq!(rb, a_data, "seed {seed}");
+        assert_eq!(w.client(0).path_kind(ha), Some(relayed()), "still relayed");
+        let stats = w.server().stats().clone();
+        assert!(stats.relayed_bytes > 500_000, "{stats:?}");
+        // What the server forwarded: envelopes of one session, never the
+        // plaintext (no 32-byte run of either side's data appears).
+        let sent = w.captured.take().unwrap();
+        let relayed: Vec<_> = sent
+            .iter()
+            .filter(|d| d.from == addr(SERVER))
+            .filter_map(|d| RelayData::parse(&d.payload).ok())
+            .collect();
+        assert!(
+            relayed.len() > 400,
+            "seed {seed}: {} relayed",
+            relayed.len()
+        );
+        assert!(relayed.iter().all(|r| r.session == relayed[0].session));
+        for probe in [
+            &a_data[1000..1032],
+            &b_data[5000..5032],
+            &a_data[250_000..250_032],
+        ] {
+            assert!(
+                !sent.iter().any(|d| contains(&d.payload, probe)),
+                "seed {seed}: plaintext on the wire"
+            );
+        }
+        // The relayed HandshakeInit needs the 1210-byte envelope, no more.
+        assert_eq!(w.largest_datagram, MAX_RELAYED_DATAGRAM_SIZE);
+    }
+}
+
+#[test]
+fn symmetric_and_port_restricted_nats_connect_through_the_relay() {
+    for seed in 0..4 {
+        let mut w = pair(
+            seed,
+            NatConfig::symmetric(),
+            NatConfig::port_restricted_cone(),
+        );
+        let ((ha, pa), (hb, pb)) = introduce(&mut w, 0, 1, 15 * S);
+        assert_eq!((pa, pb), (relayed(), relayed()), "seed {seed}");
+        // Direct probes keep failing; the relay keeps carrying the data.
+        w.run_for(20 * S);
+        let msg = data(seed, 100_000);
+        let (ra, rb) = w.exchange((0, ha), (1, hb), &msg, &msg, 30 * S);
+        assert_eq!((ra, rb), (msg.clone(), msg), "seed {seed}");
+        assert_eq!(w.client(1).path_kind(hb), Some(relayed()));
+    }
+}
+
+#[test]
+fn symmetric_and_full_cone_nats_end_up_on_a_direct_path() {
+    // Whichever side initiates (the lower key), the pair ends up direct: at
+    // once if the symmetric side initiates, otherwise through the relay
+    // first and then by the direct probes (spec §11.6).
+    let mut upgraded = 0;
+    for seed in 0..6 {
+        let mut w = pair(seed, NatConfig::symmetric(), NatConfig::full_cone());
+        let ((ha, pa), (hb, _)) = introduce(&mut w, 0, 1, 15 * S);
+        if pa.is_relayed() {
+            upgraded += 1;
+        }
+        let direct = w.run_until(30 * S, |w| {
+            w.client(0).path_kind(ha).is_some_and(|p| !p.is_relayed())
+                && w.client(1).path_kind(hb).is_some_and(|p| !p.is_relayed())
+        });
+        assert!(direct, "seed {seed}: {:?}", w.client(0).path_kind(ha));
+        let b_public = addr("198.51.100.2:6000").ip();
+        assert!(
+            matches!(w.client(0).path_kind(ha), Some(PathKind::Direct(a)) if a.ip() == b_public),
+            "seed {seed}"
+        );
+        let msg = data(seed, 100_000);
+        let (ra, rb) = w.exchange((0, ha), (1, hb), &msg, &msg, 30 * S);
+        assert_eq!((ra, rb), (msg.clone(), msg), "seed {seed}");
+    }
+    assert!(upgraded > 0, "some seeds went through the relay first");
+}
+
+#[test]
+fn the_relay_enforces_its_per_pair_rate() {
+    let rate = RateLimit::new(64 << 10, 16 << 10);
+    let mut w = World::new(77);
+    w.start_server(ServerConfig {
+        relay_pair_rate: rate,
+        ..ServerConfig::default()
+    });
+    let mut w = {
+        // Same topology as `pair`, with this server.
+        let na = w.add_nat("198.51.100.1", NatConfig::symmetric());
+        let nb = w.add_nat("198.51.100.2", NatConfig::symmetric());
+        w.add_host_behind(na, "192.168.1.10");
+        w.add_host_behind(nb, "192.168.2.20");
+        for (socket, key_seed) in [("192.168.1.10:5000", 771), ("192.168.2.20:6000", 772)] {
+            let mut c = w.client_config();
+            c.detect_nat = false;
+            w.add_client(socket, key_seed, c);
+        }
+        w.wait_registered(&[0, 1], 5 * S);
+        w
+    };
+    let start = w.now();
+    let ((ha, _), (hb, _)) = introduce(&mut w, 0, 1, 15 * S);
+    let msg = data(1, 400_000);
+    let (_, rb) = w.exchange((0, ha), (1, hb), &msg, &[], 120 * S);
+    assert_eq!(rb, msg, "the data still arrives, slower");
+    let stats = w.server().stats().clone();
+    let elapsed = (w.now() - start).as_secs_f64();
+    let allowed = rate.burst as f64 + rate.per_second as f64 * elapsed;
+    assert!(
+        (stats.relayed_bytes as f64) <= allowed,
+        "{} bytes relayed in {elapsed:.1} s, at most {allowed:.0} allowed",
+        stats.relayed_bytes
+    );
+    assert!(stats.relay_rate_limited > 0, "{stats:?}");
+}
+
+#[test]
+fn an_unused_relay_session_is_released() {
+    let mut w = pair(
+        5,
+        NatConfig::port_restricted_cone(),
+        NatConfig::port_restricted_cone(),
+    );
+    let _ = introduce(&mut w, 0, 1, 10 * S);
+    assert_eq!(
+        w.server().relay_count(),
+        1,
+        "allotted with the introduction"
+    );
+    w.run_for(31 * S);
+    assert_eq!(
+        w.server().relay_count(),
+        0,
+        "released after 30 idle seconds"
+    );
+}
+
+/// Drives a one-way transfer over `(a, ha) → (b, hb)`, flushing `nat` of the
+/// sender halfway; returns what arrived and the path events seen.
+fn transfer_with_flush(
+    w: &mut World,
+    (a, ha): (usize, ConnectionHandle),
+    (b, hb): (usize, ConnectionHandle),
+    nat: srudp_proto::sim::NatId,
+    msg: &[u8],
+) -> Vec<u8> {
+    let half = msg.len() / 2;
+    let mut written = 0;
+    let mut received = Vec::new();
+    let mut flushed = false;
+    w.run_until(120 * S, |w| {
+        let ep = w.client(a).endpoint_mut();
+        while written < msg.len() {
+            match ep.write(ha, &msg[written..]) {
+                Ok(n) if n > 0 => written += n,
+                _ => break,
+            }
+        }
+        let mut buf = [0u8; 16384];
+        while let Ok(n) = w.client(b).endpoint_mut().read(hb, &mut buf) {
+            if n == 0 {
+                break;
+            }
+            received.extend_from_slice(&buf[..n]);
+        }
+        if !flushed && received.len() >= half {
+            flushed = true;
+            w.net.flush_nat_mappings(nat).unwrap();
+        }
+        received.len() >= msg.len()
+    });
+    assert!(flushed);
+    received
+}
+
+#[test]
+fn a_relayed_connection_survives_a_nat_rebinding() {
+    let mut w = pair(9, NatConfig::symmetric(), NatConfig::symmetric());
+    let ((ha, pa), (hb, _)) = introduce(&mut w, 0, 1, 15 * S);
+    assert!(pa.is_relayed());
+    let nat_a = w.nats[0];
+    let key_a = w.key(0);
+    let before = w.server().registered_address(&key_a).unwrap();
+    let msg = data(3, 600_000);
+    let got = transfer_with_flush(&mut w, (0, ha), (1, hb), nat_a, &msg);
+    assert_eq!(got, msg, "no byte lost");
+    assert!(!w.client(0).endpoint().is_closed(ha));
+    // The relay saw A's envelopes come from a new port, probed A's
+    // rendezvous connection there, and follows A to it.
+    let after = w.server().registered_address(&key_a).unwrap();
+    assert_eq!(after.ip(), before.ip());
+    assert_ne!(after.port(), before.port(), "A's NAT gave it a new port");
+    assert!(w.server().stats().relay_dropped > 0);
+}
+
+#[test]
+fn a_direct_connection_follows_a_peer_whose_nat_rebinds_mid_transfer() {
+    // The receiver's NAT lets the sender's new port in (full cone): plain
+    // path validation moves the connection (spec §6.7).
+    for seed in 0..3 {
+        let mut w = pair(
+            seed,
+            NatConfig::port_restricted_cone(),
+            NatConfig::full_cone(),
+        );
+        let ((ha, pa), (hb, _)) = introduce(&mut w, 0, 1, 10 * S);
+        assert!(!pa.is_relayed());
+        let nat_a = w.nats[0];
+        let msg = data(seed, 800_000);
+        let got = transfer_with_flush(&mut w, (0, ha), (1, hb), nat_a, &msg);
+        assert_eq!(got, msg, "seed {seed}: no byte lost");
+        let moved = w.events(1).iter().any(|e| {
+            matches!(e, ClientEvent::Connection { handle, event: Event::PathChanged { .. } } if *handle == hb)
+        });
+        assert!(moved, "seed {seed}: b followed a to its new port");
+        assert!(matches!(
+            w.client(1).path_kind(hb),
+            Some(PathKind::Direct(_))
+        ));
+    }
+}
+
+#[test]
+fn a_direct_connection_between_port_restricted_nats_survives_a_rebinding_through_the_relay() {
+    // Port-restricted filtering drops the sender's packets from its new port
+    // and the receiver's packets to the old one: the path is dead both ways.
+    // The connections move to the relay, get a fresh introduction, punch
+    // again, and return to a direct path at the new port (spec §11.6).
+    for seed in 0..3 {
+        let mut w = pair(
+            seed,
+            NatConfig::port_restricted_cone(),
+            NatConfig::port_restricted_cone(),
+        );
+        let ((ha, pa), (hb, _)) = introduce(&mut w, 0, 1, 10 * S);
+        assert!(!pa.is_relayed());
+        let key_a = w.key(0);
+        let old_a = w.server().registered_address(&key_a).unwrap();
+        let nat_a = w.nats[0];
+        let msg = data(seed, 800_000);
+        let got = transfer_with_flush(&mut w, (0, ha), (1, hb), nat_a, &msg);
+        assert_eq!(got, msg, "seed {seed}: no byte lost");
+        let relayed_once = w.events(1).iter().any(|e| {
+            matches!(e, ClientEvent::Connection { handle, event: Event::PathChanged { remote } } if *handle == hb && *remote == addr(SERVER))
+        });
+        assert!(relayed_once, "seed {seed}: went through the relay");
+        let direct_again = w.run_until(30 * S, |w| {
+            matches!(w.client(1).path_kind(hb), Some(PathKind::Direct(a)) if a.ip() == old_a.ip() && a != old_a)
+        });
+        assert!(
+            direct_again,
+            "seed {seed}: back to direct: {:?}",
+            w.client(1).path_kind(hb)
+        );
+        let msg = data(seed + 1, 100_000);
+        let (ra, rb) = w.exchange((0, ha), (1, hb), &msg, &msg, 30 * S);
+        assert_eq!((ra, rb), (msg.clone(), msg), "seed {seed}");
+    }
+}
+
+#[test]
+fn forged_and_replayed_relay_envelopes_change_nothing() {
+    let mut w = pair(11, NatConfig::symmetric(), NatConfig::symmetric());
+    w.capture();
+    let ((ha, pa), (hb, _)) = introduce(&mut w, 0, 1, 15 * S);
+    assert!(pa.is_relayed());
+    let msg = data(11, 100_000);
+    let (_, rb) = w.exchange((0, ha), (1, hb), &msg, &[], 30 * S);
+    assert_eq!(rb, msg);
+    // Every envelope the server delivered to B, injected again: once from
+    // the server's own address (a replay), once from a stranger, and once
+    // with its session changed.
+    let key_b = w.key(1);
+    let b_public = w.server().registered_address(&key_b).unwrap();
+    let to_b: Vec<Vec<u8>> = w
+        .captured
+        .take()
+        .unwrap()
+        .into_iter()
+        .filter(|d| {
+            d.from == addr(SERVER) && d.to == b_public && RelayData::parse(&d.payload).is_ok()
+        })
+        .map(|d| d.payload)
+        .collect();
+    assert!(to_b.len() > 50);
+    let before = w.client(1).endpoint().endpoint_stats().clone();
+    let stranger = addr(crate::world::SERVER_ALT_IP);
+    let now = w.now();
+    for envelope in &to_b {
+        // Straight into B (B's NAT would filter the stranger anyway).
+        let b = w.client(1);
+        b.handle_datagram(now, addr(SERVER), envelope);
+        b.handle_datagram(now, stranger, envelope);
+        let mut other = envelope.clone();
+        other[9] ^= 1;
+        b.handle_datagram(now, addr(SERVER), &other);
+    }
+    let mut extra = Vec::new();
+    w.run_until(5 * S, |w| {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = w.client(1).endpoint_mut().read(hb, &mut buf) {
+            if n == 0 {
+                break;
+            }
+            extra.extend_from_slice(&buf[..n]);
+        }
+        false
+    });
+    assert!(extra.is_empty(), "no byte delivered twice or forged");
+    let after = w.client(1).endpoint().endpoint_stats().clone();
+    let count = to_b.len() as u64;
+    assert!(
+        after.dropped_unknown_connection >= before.dropped_unknown_connection + 2 * count,
+        "strangers and unknown sessions dropped: {before:?} → {after:?}"
+    );
+    assert!(!w.client(1).endpoint().is_closed(hb));
+    assert_eq!(w.client(1).path_kind(hb), Some(relayed()));
+}
+
+#[test]
+fn a_relay_session_binds_to_one_connection() {
+    let mut ep = crate::world::endpoint(1, &srudp_proto::TransportConfig::default());
+    let now = std::time::Instant::now();
+    let peer = crate::world::endpoint(2, &srudp_proto::TransportConfig::default()).public_key();
+    let other = crate::world::endpoint(3, &srudp_proto::TransportConfig::default()).public_key();
+    let candidate = addr("198.51.100.2:6000");
+    let h1 = ep.connect(now, peer, &[candidate]).unwrap();
+    let h2 = ep.connect(now, other, &[candidate]).unwrap();
+    let relay = addr(SERVER);
+    let session = srudp_proto::RelaySessionId(0x1234);
+    assert!(
+        !ep.set_relay(h1, relay, srudp_proto::RelaySessionId(0)),
+        "0 means no relay"
+    );
+    assert!(ep.set_relay(h1, relay, session));
+    assert!(
+        !ep.set_relay(h2, relay, session),
+        "taken by another connection"
+    );
+    assert!(
+        ep.set_relay(h1, relay, session),
+        "binding again is harmless"
+    );
+    assert_eq!(ep.path_kind(h1), Some(PathKind::Direct(candidate)));
+    assert!(ep.add_candidate(now, h1, relay));
+    // A 1200-byte buffer cannot hold the envelope of a relayed punch probe:
+    // the relayed connection waits for a larger one.
+    let mut small = [0u8; 1200];
+    let mut sent_to_relay = false;
+    while let Some(t) = ep.poll_transmit(now, &mut small) {
+        sent_to_relay |= t.destination == relay;
+    }
+    assert!(!sent_to_relay);
+    let mut big = [0u8; MAX_RELAYED_DATAGRAM_SIZE];
+    let mut envelopes = 0;
+    for ms in 1..=10 {
+        let later = now + Duration::from_millis(ms);
+        while let Some(t) = ep.poll_transmit(later, &mut big) {
+            if t.destination == relay {
+                let env = RelayData::parse(&big[..t.size]).unwrap();
+                assert_eq!(env.session, 0x1234);
+                assert_eq!(env.inner.len(), 1200, "the HandshakeInit, whole");
+                envelopes += 1;
+            }
+        }
+    }
+    assert_eq!(envelopes, 1, "one round of punching reached the relay");
+    ep.release(now, h1);
+    assert!(ep.set_relay(h2, relay, session), "free again once released");
+}
