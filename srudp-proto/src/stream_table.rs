@@ -31,7 +31,9 @@
 //! completes its connect call when it connects — even when a simultaneous
 //! open made us the handshake's responder (spec §4.5). Any other connection
 //! that connects was accepted by the endpoint's policy and waits in the
-//! accept queue for [`StreamTable::poll_accept`].
+//! accept queue for [`StreamTable::poll_accept`] — unless the application
+//! connects to that same peer before accepting it
+//! ([`StreamTable::claim_incoming`]): then it is the connect call's.
 //!
 //! ## Dropped streams
 //!
@@ -304,6 +306,41 @@ impl StreamTable {
     pub fn insert_connecting(&mut self, handle: ConnectionHandle) {
         self.entries
             .insert(handle, Entry::new(Owner::Connecting, None));
+    }
+
+    /// Takes over, for a connect call toward `peer`, a connection that
+    /// `peer` opened toward us and that waits in the accept queue: a
+    /// simultaneous open where our side called connect a little late (spec
+    /// §4.5). It matches when the initiator authenticated as `peer` (IK), or
+    /// is anonymous (NK) and connected from one of `candidates` — then, as
+    /// for a crossing NK handshake, it is reported as `peer`. Returns the
+    /// handle to wait on with [`poll_connect`](Self::poll_connect), which
+    /// completes at once. Call it before [`Endpoint::connect`]; `None`
+    /// means connect as usual.
+    pub fn claim_incoming(
+        &mut self,
+        peer: PublicKey,
+        candidates: &[SocketAddr],
+    ) -> Option<ConnectionHandle> {
+        if candidates.is_empty() {
+            return None;
+        }
+        let position = self.incoming.iter().position(|h| {
+            self.entries
+                .get(h)
+                .and_then(|e| e.peer)
+                .is_some_and(|info| match info.peer {
+                    Some(key) => key == peer,
+                    None => candidates.contains(&info.remote),
+                })
+        })?;
+        let handle = self.incoming.remove(position)?;
+        let entry = self.entries.get_mut(&handle)?;
+        entry.owner = Owner::Connecting;
+        if let Some(info) = &mut entry.peer {
+            info.peer.get_or_insert(peer);
+        }
+        Some(handle)
     }
 
     /// Completes when the connection opened with `insert_connecting` is

@@ -511,3 +511,47 @@ fn closing_everything_reports_a_local_close_to_every_stream() {
         Poll::Ready(Err(local))
     );
 }
+
+#[test]
+fn a_late_connect_claims_the_peers_connection_from_the_accept_queue() {
+    let mut net = Net::with_defaults();
+    let ha = net
+        .a
+        .ep
+        .connect(net.now, net.b.ep.public_key(), &[net.b.addr])
+        .unwrap();
+    net.a.table.insert_connecting(ha);
+    net.run_until(Duration::from_secs(5), |n| n.b.table.queued() == 1);
+    let a_key = net.a.ep.public_key();
+
+    // Not from this address: no claim.
+    let elsewhere: SocketAddr = "192.0.2.9:1000".parse().unwrap();
+    assert_eq!(net.b.table.claim_incoming(a_key, &[elsewhere]), None);
+    assert_eq!(net.b.table.claim_incoming(a_key, &[]), None);
+
+    let hb = net
+        .b
+        .table
+        .claim_incoming(a_key, &[net.a.addr])
+        .expect("A's connection is claimed");
+    assert_eq!(net.b.table.queued(), 0);
+    let (_, w) = counting_waker();
+    let Poll::Ready(Ok(info)) = net.b.table.poll_connect(&mut net.b.ep, net.now, hb, &w) else {
+        panic!("a claimed connection is connected at once");
+    };
+    assert_eq!(info.peer, Some(a_key), "reported as the key connected to");
+    assert!(net.b.table.poll_accept(&w).is_pending());
+    // One connection: B's claimed handle reaches A's.
+    assert!(matches!(
+        net.b.table.poll_write(&mut net.b.ep, hb, &w, b"hi"),
+        Poll::Ready(Ok(2))
+    ));
+    net.deliver();
+    net.run_until(Duration::from_secs(1), |n| {
+        matches!(
+            n.a.table.poll_connect(&mut n.a.ep, n.now, ha, &w),
+            Poll::Ready(Ok(_))
+        )
+    });
+    assert_eq!(read_all(&mut net.a, ha, &w).0, b"hi");
+}

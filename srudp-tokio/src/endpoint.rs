@@ -79,8 +79,10 @@ impl Endpoint {
     /// Opens a connection to the peer whose public key is `peer`, punching
     /// every candidate address at once; the first that answers wins. Both
     /// peers may connect toward each other at the same time: they get one
-    /// connection. Candidates this socket cannot reach (the other IP
-    /// family) are skipped.
+    /// connection — also when the peer's attempt reached us first: a connect
+    /// to a peer whose connection is being answered, or waits unaccepted,
+    /// takes that connection over (see spec §4.5). Candidates this socket
+    /// cannot reach (the other IP family) are skipped.
     ///
     /// The attempt starts now; await the returned [`Connecting`] for the
     /// stream. Errors: `InvalidInput` for no (reachable) candidate, too many
@@ -106,6 +108,14 @@ impl Endpoint {
             let mut guard = self.shared.lock();
             let state = &mut *guard;
             state.check_open()?;
+            // If the peer's connection already waits in the accept queue,
+            // both sides connected "at once" and ours was late: it is this one.
+            if let Some(handle) = state
+                .table
+                .claim_incoming(options.peer, &options.candidates)
+            {
+                return Ok(handle);
+            }
             let now = state.now();
             let handle = state.endpoint.connect_with(now, options)?;
             state.table.insert_connecting(handle);

@@ -23,7 +23,7 @@ use crate::shared::Shared;
 ///
 /// Errors are `std::io::Error`s: `TimedOut` when the peer stopped answering,
 /// `ConnectionReset` when it closed abruptly, `ConnectionAborted` after
-/// [`Stream::close`] or `Endpoint::close`, `BrokenPipe` when writing after
+/// [`Stream::abort`] or `Endpoint::close`, `BrokenPipe` when writing after
 /// `shutdown`; the [`CloseReason`] is the error's source (see
 /// [`srudp_proto::stream_error`]).
 ///
@@ -94,7 +94,7 @@ impl Stream {
     /// Closes the connection at once with an application `code` and a
     /// `reason` (at most 256 bytes) that the peer receives; unsent and
     /// unacknowledged data is discarded. For a graceful end, use `shutdown`.
-    pub fn close(&self, code: u32, reason: &[u8]) {
+    pub fn abort(&self, code: u32, reason: &[u8]) {
         let mut guard = self.shared.lock();
         let state = &mut *guard;
         let now = state.now();

@@ -103,7 +103,7 @@ async fn a_peer_abort_is_connection_reset_with_its_code_and_reason_as_source() {
     let connecting = client.connect(server.public_key(), &[server.local_addr()]);
     let (accepted, _, _) = server.accept().await.unwrap();
     let mut stream = connecting.await.unwrap();
-    accepted.close(42, b"go away");
+    accepted.abort(42, b"go away");
 
     let mut buf = [0u8; 8];
     let err = within(Duration::from_secs(5), "reset", stream.read(&mut buf))
