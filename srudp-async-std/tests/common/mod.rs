@@ -18,6 +18,7 @@ use srudp_proto::Rng;
 /// Generates, for each scenario `async fn name(ex: Exec)`, one test running
 /// it under smol (`smol_executor::name`) and one under async-std
 /// (`async_std_executor::name`).
+#[allow(unused_macros)]
 macro_rules! on_both_executors {
     ($($name:ident),* $(,)?) => {
         mod smol_executor {
