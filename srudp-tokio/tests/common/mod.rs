@@ -24,13 +24,15 @@ pub fn config_with(seed: u64, transport: TransportConfig) -> EndpointConfig {
     config
 }
 
-/// Short timeouts and a short closing linger, for tests that wait for
+/// Short timeouts and a short closing linger (a loopback-sized initial
+/// RTT keeps the PTO-based linger short too), for tests that wait for
 /// connections to end.
 pub fn quick_transport() -> TransportConfig {
     TransportConfig {
-        idle_timeout: Duration::from_millis(1500),
-        keepalive_interval: Some(Duration::from_millis(300)),
-        handshake_timeout: Duration::from_secs(2),
+        initial_rtt: Duration::from_millis(20),
+        idle_timeout: Duration::from_millis(1000),
+        keepalive_interval: Some(Duration::from_millis(250)),
+        handshake_timeout: Duration::from_millis(1000),
         max_probe_timeout: Duration::from_millis(100),
         ..TransportConfig::default()
     }
