@@ -3,6 +3,7 @@
 use std::future::{poll_fn, Future};
 use std::io;
 use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -50,7 +51,7 @@ impl Endpoint {
     /// IPv4 and IPv6 both work; `[::]:port` is dual-stack where the OS
     /// allows, reaching IPv4 peers too. Errors: the bind fails, the
     /// configuration is invalid (`InvalidInput`), or there is no current
-    /// tokio runtime (`Other`).
+    /// tokio runtime or it lacks IO or time (`Other`).
     pub fn bind(addr: SocketAddr, config: EndpointConfig) -> io::Result<Endpoint> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
             io::Error::other("srudp_tokio::Endpoint::bind must be called within a tokio runtime")
@@ -59,10 +60,21 @@ impl Endpoint {
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let (std_socket, family) = socket::bind(addr)?;
         let local_addr = std_socket.local_addr()?;
-        let _enter = runtime.enter();
-        let socket = tokio::net::UdpSocket::from_std(std_socket)?;
         let shared = Arc::new(Shared::new(endpoint, local_addr, family));
-        runtime.spawn(Driver::new(shared.clone(), socket));
+        let _enter = runtime.enter();
+        // tokio panics when the runtime lacks the IO or time driver; that is
+        // a configuration error to report, not a reason to take the caller down.
+        let driver = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            tokio::net::UdpSocket::from_std(std_socket)
+                .map(|socket| Driver::new(shared.clone(), socket))
+        }))
+        .map_err(|_| {
+            io::Error::other(
+                "srudp_tokio::Endpoint::bind needs a tokio runtime with IO and time enabled \
+                 (Builder::enable_all)",
+            )
+        })??;
+        runtime.spawn(driver);
         Ok(Endpoint { shared })
     }
 

@@ -80,3 +80,14 @@ pub use srudp_proto::{
     Keypair, PublicKey, StreamError, TransportConfig,
 };
 pub use stream::Stream;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn handles_can_move_between_tasks_and_threads() {
+        fn send_sync<T: Send + Sync + 'static>() {}
+        send_sync::<super::Endpoint>();
+        send_sync::<super::Stream>();
+        send_sync::<super::Connecting>();
+    }
+}

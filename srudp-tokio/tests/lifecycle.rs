@@ -214,9 +214,27 @@ async fn api_misuse_returns_errors_instead_of_panicking() {
 }
 
 #[test]
-fn binding_outside_a_tokio_runtime_is_an_error() {
+fn binding_outside_a_tokio_runtime_or_without_io_and_time_is_an_error() {
     let err = Endpoint::bind(v4(), config(160)).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Other);
+    for (what, runtime) in [
+        (
+            "no time",
+            tokio::runtime::Builder::new_current_thread()
+                .enable_io()
+                .build(),
+        ),
+        (
+            "no IO",
+            tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build(),
+        ),
+    ] {
+        let runtime = runtime.unwrap();
+        let err = runtime.block_on(async { Endpoint::bind(v4(), config(161)).unwrap_err() });
+        assert_eq!(err.kind(), ErrorKind::Other, "{what}: {err}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
