@@ -208,6 +208,16 @@ impl Endpoint {
         if options.peer == self.public_key() {
             return Err(ConnectError::SelfConnect);
         }
+        if let Some(handle) = self.joinable_responder(&options.peer, &candidates) {
+            // The peer's initiation reached us before this connect (a
+            // simultaneous open where our side was a little late, spec §4.5):
+            // the connection we are answering is the one asked for.
+            if let Some(slot) = self.connections.get_mut(&handle) {
+                slot.conn.adopt(options.peer);
+            }
+            debug!(%handle, peer = %options.peer, "connect joins the peer's handshake");
+            return Ok(handle);
+        }
         if self.connections.len() >= self.config.max_connections {
             return Err(ConnectError::TooManyConnections);
         }
@@ -258,6 +268,27 @@ impl Endpoint {
         let handle = self.insert(conn, None);
         debug!(%handle, peer = %options.peer, "connecting");
         Ok(handle)
+    }
+
+    /// A connection we are answering, not yet confirmed nor shown to the
+    /// application, whose initiator is `peer`: authenticated as `peer` (IK),
+    /// or anonymous (NK) and coming from one of `candidates`.
+    fn joinable_responder(
+        &self,
+        peer: &PublicKey,
+        candidates: &[SocketAddr],
+    ) -> Option<ConnectionHandle> {
+        self.connections
+            .iter()
+            .find(|(_, s)| {
+                !s.released
+                    && s.conn.is_pending_responder()
+                    && match s.conn.peer_identity() {
+                        Some(id) => id == *peer,
+                        None => candidates.contains(&s.conn.remote_address()),
+                    }
+            })
+            .map(|(h, _)| *h)
     }
 
     /// Adds a candidate address to a connection still punching (for example

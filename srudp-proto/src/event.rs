@@ -114,6 +114,8 @@ impl fmt::Display for CloseReason {
     }
 }
 
+impl std::error::Error for CloseReason {}
+
 /// Transport error codes carried in CLOSE frames (spec §6.6). Application
 /// codes travel as `APPLICATION_BASE + code`.
 pub mod close_code {

@@ -42,6 +42,11 @@
 //! * **Getters** — [`Endpoint::stats`], [`Endpoint::remote_address`], [`Endpoint::path_kind`],
 //!   [`Endpoint::peer_identity`], [`Endpoint::is_closed`], [`Endpoint::public_key`].
 //!
+//! Runtime adapters keep a [`StreamTable`] beside the endpoint: it turns the
+//! events into an accept queue, connect calls that complete, and parked
+//! readers and writers ([`std::task::Waker`]s), and maps failures onto
+//! [`std::io::Error`] via [`StreamError`]. See [`stream_table`].
+//!
 //! Every input takes `now`; time never goes backwards between calls.
 //!
 //! ```
@@ -129,6 +134,8 @@ pub mod range_set;
 pub mod rendezvous;
 #[cfg(feature = "sim")]
 pub mod sim;
+pub mod stream_error;
+pub mod stream_table;
 pub mod wire;
 
 pub use config::{AcceptPolicy, ConfigError, EndpointConfig, TransportConfig};
@@ -138,3 +145,5 @@ pub use endpoint::{ConnectOptions, Endpoint, EndpointStats, PathKind, RelaySessi
 pub use event::{close_code, CloseReason, ConnectionHandle, Event};
 pub use keys::{KeyParseError, Keypair, PublicKey, SecretKey};
 pub use random::Rng;
+pub use stream_error::StreamError;
+pub use stream_table::{PeerInfo, StreamTable};

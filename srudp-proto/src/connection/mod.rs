@@ -444,6 +444,18 @@ impl Connection {
         }
     }
 
+    /// The application asked to connect to `peer` while we were answering
+    /// its initiation: the application now owns this connection and sees it
+    /// connect. As for a crossing NK handshake (spec §4.5), an anonymous
+    /// initiator is reported as the key the application expected.
+    pub(crate) fn adopt(&mut self, peer: PublicKey) {
+        self.expected_peer = Some(peer);
+        if self.peer.is_none() {
+            self.peer = Some(peer);
+        }
+        self.app_visible = true;
+    }
+
     // ----- application commands ------------------------------------------
 
     pub(crate) fn write(&mut self, data: &[u8]) -> Result<usize, WriteError> {

@@ -1,0 +1,204 @@
+//! Bulk transfers over real UDP sockets on loopback, under smol and under
+//! async-std: echo integrity over IPv4 and IPv6, many connections on one
+//! endpoint, graceful close, and a driver spawned on the executor itself.
+
+#[macro_use]
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use srudp_async_std::Endpoint;
+
+const MIB: usize = 1 << 20;
+
+async fn echo_64_mib(ex: Exec, bind: std::net::SocketAddr, seed: u64) {
+    let server = Endpoint::bind(bind, config(seed)).unwrap();
+    let client = Endpoint::bind(bind, config(seed + 1)).unwrap();
+    spawn_echo_server(ex, server.clone());
+    let data = payload(seed, 64 * MIB);
+    let stream = client
+        .connect(server.public_key(), &[server.local_addr()])
+        .await
+        .unwrap();
+    let back = within(
+        Duration::from_secs(60),
+        "64 MiB echo",
+        echo_through(stream, &data),
+    )
+    .await
+    .unwrap();
+    assert_eq!(back.len(), data.len(), "{ex:?} seed {seed}: echo length");
+    assert!(back == data, "{ex:?} seed {seed}: echoed bytes differ");
+}
+
+async fn echo_of_64_mib_over_ipv4_loopback_is_byte_identical(ex: Exec) {
+    echo_64_mib(ex, v4(), 10).await;
+}
+
+async fn echo_of_64_mib_over_ipv6_loopback_is_byte_identical(ex: Exec) {
+    let Some(bind) = v6() else { return };
+    echo_64_mib(ex, bind, 20).await;
+}
+
+async fn a_hundred_concurrent_connections_on_one_endpoint_each_echo_1_mib(ex: Exec) {
+    let server = Endpoint::bind(v4(), config(30)).unwrap();
+    let client = Endpoint::bind(v4(), config(31)).unwrap();
+    spawn_echo_server(ex, server.clone());
+    let (key, addr) = (server.public_key(), server.local_addr());
+    let mut tasks = Vec::new();
+    for i in 0..100u64 {
+        let client = client.clone();
+        tasks.push(ex.spawn(async move {
+            let data = payload(1000 + i, MIB);
+            let stream = client.connect(key, &[addr]).await?;
+            let back = echo_through(stream, &data).await?;
+            Ok::<_, std::io::Error>((i, back == data))
+        }));
+    }
+    within(Duration::from_secs(60), "100 echoes", async {
+        for task in tasks {
+            let (i, identical) = task.await.unwrap();
+            assert!(identical, "{ex:?} connection {i}: echoed bytes differ");
+        }
+    })
+    .await;
+}
+
+async fn a_graceful_close_delivers_everything_and_the_reverse_direction_stays_open(ex: Exec) {
+    let server = Endpoint::bind(v4(), config(40)).unwrap();
+    let client = Endpoint::bind(v4(), config(41)).unwrap();
+    let data = payload(40, 3 * MIB + 123);
+    let connecting = client.connect(server.public_key(), &[server.local_addr()]);
+    let (mut accepted, from, peer) = server.accept().await.unwrap();
+    let mut stream = connecting.await.unwrap();
+    assert_eq!(from, client.local_addr());
+    assert_eq!(peer, None, "NK does not reveal the initiator");
+    assert_eq!(stream.peer_public_key(), Some(server.public_key()));
+
+    // close() returning means the server holds every byte.
+    stream.write_all(&data).await.unwrap();
+    within(Duration::from_secs(20), "close", stream.close())
+        .await
+        .unwrap();
+
+    let mut received = Vec::new();
+    within(
+        Duration::from_secs(20),
+        "read to end",
+        accepted.read_to_end(&mut received),
+    )
+    .await
+    .unwrap();
+    assert!(received == data, "{ex:?}: received bytes differ");
+    // Half-close: the server can still answer after the client finished.
+    accepted.write_all(b"thanks").await.unwrap();
+    accepted.close().await.unwrap();
+    drop(accepted);
+    let mut reply = Vec::new();
+    stream.read_to_end(&mut reply).await.unwrap();
+    assert_eq!(reply, b"thanks");
+}
+
+async fn a_dropped_stream_still_delivers_what_was_written(ex: Exec) {
+    let server = Endpoint::bind(v4(), config(50)).unwrap();
+    let client = Endpoint::bind(v4(), config(51)).unwrap();
+    let data = payload(50, MIB);
+    let connecting = client.connect(server.public_key(), &[server.local_addr()]);
+    let (mut accepted, _, _) = server.accept().await.unwrap();
+    let mut stream = connecting.await.unwrap();
+    stream.write_all(&data).await.unwrap();
+    drop(stream); // no close: the background finish delivers it
+    let mut received = Vec::new();
+    within(
+        Duration::from_secs(20),
+        "read to end",
+        accepted.read_to_end(&mut received),
+    )
+    .await
+    .unwrap();
+    assert!(received == data, "{ex:?}: received bytes differ");
+}
+
+async fn a_driver_spawned_on_the_executor_serves_an_echo_and_then_ends(ex: Exec) {
+    let (server, server_driver) =
+        Endpoint::bind_with_driver(v4(), config_with(60, quick_transport())).unwrap();
+    let (client, client_driver) =
+        Endpoint::bind_with_driver(v4(), config_with(61, quick_transport())).unwrap();
+    let server_driver = ex.spawn(server_driver);
+    let client_driver = ex.spawn(client_driver);
+    spawn_echo_server(ex, server.clone());
+    let stream = client
+        .connect(server.public_key(), &[server.local_addr()])
+        .await
+        .unwrap();
+    let data = payload(60, 200_000);
+    assert!(echo_through(stream, &data).await.unwrap() == data);
+    // The echo server task holds the server endpoint; closing it ends the
+    // accept loop and, once drained, the server's driver.
+    server.close();
+    drop((server, client));
+    within(Duration::from_secs(10), "drivers end", async {
+        client_driver.await;
+        server_driver.await;
+    })
+    .await;
+}
+
+async fn a_dual_stack_endpoint_serves_ipv4_and_ipv6_peers(ex: Exec) {
+    let Some(_) = v6() else { return };
+    let server = match Endpoint::bind("[::]:0".parse().unwrap(), config(70)) {
+        Ok(s) => s,
+        Err(e) => {
+            println!("skipped: cannot bind [::]: {e}");
+            return;
+        }
+    };
+    spawn_echo_server(ex, server.clone());
+    let port = server.local_addr().port();
+    for (i, (bind, target)) in [("127.0.0.1:0", "127.0.0.1"), ("[::1]:0", "::1")]
+        .into_iter()
+        .enumerate()
+    {
+        let client = Endpoint::bind(bind.parse().unwrap(), config(71 + i as u64)).unwrap();
+        let target = std::net::SocketAddr::new(target.parse().unwrap(), port);
+        let stream = client
+            .connect(server.public_key(), &[target])
+            .await
+            .unwrap();
+        assert_eq!(
+            stream.peer_addr(),
+            target,
+            "the peer is seen in its own family"
+        );
+        let data = payload(i as u64, 100_000);
+        assert!(echo_through(stream, &data).await.unwrap() == data);
+    }
+}
+
+on_both_executors!(
+    a_hundred_concurrent_connections_on_one_endpoint_each_echo_1_mib,
+    a_graceful_close_delivers_everything_and_the_reverse_direction_stays_open,
+    a_dropped_stream_still_delivers_what_was_written,
+    a_driver_spawned_on_the_executor_serves_an_echo_and_then_ends,
+    a_dual_stack_endpoint_serves_ipv4_and_ipv6_peers,
+);
+
+// The two 64 MiB echoes take most of this file's CPU time, and the bulk
+// path does not depend on the executor (the drivers run on their own
+// threads): one runs under each executor.
+
+#[test]
+fn echo_of_64_mib_over_ipv4_loopback_is_byte_identical_under_smol() {
+    Exec::Smol.block_on(echo_of_64_mib_over_ipv4_loopback_is_byte_identical(
+        Exec::Smol,
+    ));
+}
+
+#[test]
+fn echo_of_64_mib_over_ipv6_loopback_is_byte_identical_under_async_std() {
+    Exec::AsyncStd.block_on(echo_of_64_mib_over_ipv6_loopback_is_byte_identical(
+        Exec::AsyncStd,
+    ));
+}

@@ -1,0 +1,162 @@
+//! Errors of the application-side stream API that runtime adapters expose,
+//! and their mapping onto [`std::io::Error`].
+//!
+//! Adapters return `std::io::Error` so their streams plug into the `Read`/
+//! `Write` / `AsyncRead` / `AsyncWrite` ecosystems. The mapping lives here,
+//! once, so every adapter reports the same [`std::io::ErrorKind`] for the same
+//! cause:
+//!
+//! | cause | `ErrorKind` |
+//! |---|---|
+//! | [`CloseReason::IdleTimeout`], [`CloseReason::HandshakeTimeout`] | `TimedOut` |
+//! | [`CloseReason::PeerClose`], [`CloseReason::PeerError`], [`CloseReason::ProtocolViolation`] | `ConnectionReset` |
+//! | [`CloseReason::Refused`] | `ConnectionRefused` |
+//! | [`CloseReason::LocalClose`] (the application or its endpoint closed it) | `ConnectionAborted` |
+//! | [`CloseReason::Finished`] (writing after a graceful close) | `BrokenPipe` |
+//! | writing after finishing ([`StreamError::Finished`]) | `BrokenPipe` |
+//! | a stream the endpoint no longer knows ([`StreamError::UnknownStream`]) | `NotConnected` |
+//!
+//! For a closed connection the [`CloseReason`] is the `io::Error`'s
+//! [`source`](std::error::Error::source): `std::error::Error::source(&err)`
+//! and downcast to `CloseReason`, or `err.get_ref()` and downcast to
+//! [`StreamError`].
+
+use std::io;
+
+use crate::connection::ConnectError;
+use crate::event::CloseReason;
+
+/// Why a stream operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StreamError {
+    /// The connection is over; the reason says why.
+    #[error("{}", closed_summary(.0))]
+    Closed(#[source] CloseReason),
+    /// Our direction was already finished: no more writes.
+    #[error("the stream was finished: no more writes")]
+    Finished,
+    /// The endpoint does not know this stream (it was released or the endpoint shut down).
+    #[error("the stream is not connected")]
+    UnknownStream,
+}
+
+/// A one-line summary per close reason; the reason itself is the error's source.
+fn closed_summary(reason: &CloseReason) -> &'static str {
+    match reason {
+        CloseReason::Finished => "the connection was closed gracefully",
+        CloseReason::LocalClose { .. } => "the connection was closed locally",
+        CloseReason::PeerClose { .. } | CloseReason::PeerError { .. } => {
+            "the connection was reset by the peer"
+        }
+        CloseReason::ProtocolViolation { .. } => "the connection was aborted: protocol violation",
+        CloseReason::IdleTimeout => "the connection timed out",
+        CloseReason::HandshakeTimeout => "connecting timed out",
+        CloseReason::Refused => "the peer refused the connection",
+    }
+}
+
+impl StreamError {
+    /// The `io::ErrorKind` this error maps to (see the module docs).
+    pub fn kind(&self) -> io::ErrorKind {
+        match self {
+            StreamError::Closed(reason) => match reason {
+                CloseReason::IdleTimeout | CloseReason::HandshakeTimeout => io::ErrorKind::TimedOut,
+                CloseReason::PeerClose { .. }
+                | CloseReason::PeerError { .. }
+                | CloseReason::ProtocolViolation { .. } => io::ErrorKind::ConnectionReset,
+                CloseReason::Refused => io::ErrorKind::ConnectionRefused,
+                CloseReason::LocalClose { .. } => io::ErrorKind::ConnectionAborted,
+                CloseReason::Finished => io::ErrorKind::BrokenPipe,
+            },
+            StreamError::Finished => io::ErrorKind::BrokenPipe,
+            StreamError::UnknownStream => io::ErrorKind::NotConnected,
+        }
+    }
+}
+
+impl From<StreamError> for io::Error {
+    fn from(e: StreamError) -> io::Error {
+        io::Error::new(e.kind(), e)
+    }
+}
+
+impl From<ConnectError> for io::Error {
+    /// Bad requests (no, too many or own-key candidates) are `InvalidInput`;
+    /// a full endpoint is `Other`.
+    fn from(e: ConnectError) -> io::Error {
+        let kind = match e {
+            ConnectError::NoCandidates
+            | ConnectError::TooManyCandidates
+            | ConnectError::SelfConnect => io::ErrorKind::InvalidInput,
+            ConnectError::TooManyConnections | ConnectError::Crypto(_) => io::ErrorKind::Other,
+        };
+        io::Error::new(kind, e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    #[test]
+    fn a_peer_abort_is_connection_reset_with_the_reason_as_source() {
+        let reason = CloseReason::PeerClose {
+            code: 7,
+            reason: "bye".into(),
+        };
+        let err = io::Error::from(StreamError::Closed(reason.clone()));
+        assert_eq!(err.kind(), io::ErrorKind::ConnectionReset);
+        let source = err.source().expect("the close reason is the source");
+        assert_eq!(source.downcast_ref::<CloseReason>(), Some(&reason));
+        let inner = err.get_ref().unwrap().downcast_ref::<StreamError>();
+        assert_eq!(inner, Some(&StreamError::Closed(reason)));
+    }
+
+    #[test]
+    fn every_cause_maps_to_its_documented_kind() {
+        use io::ErrorKind::*;
+        let cases = [
+            (StreamError::Closed(CloseReason::IdleTimeout), TimedOut),
+            (StreamError::Closed(CloseReason::HandshakeTimeout), TimedOut),
+            (StreamError::Closed(CloseReason::Refused), ConnectionRefused),
+            (
+                StreamError::Closed(CloseReason::LocalClose { code: 1 }),
+                ConnectionAborted,
+            ),
+            (
+                StreamError::Closed(CloseReason::PeerError {
+                    code: 3,
+                    reason: String::new(),
+                }),
+                ConnectionReset,
+            ),
+            (
+                StreamError::Closed(CloseReason::ProtocolViolation { detail: "x".into() }),
+                ConnectionReset,
+            ),
+            (StreamError::Closed(CloseReason::Finished), BrokenPipe),
+            (StreamError::Finished, BrokenPipe),
+            (StreamError::UnknownStream, NotConnected),
+        ];
+        for (error, kind) in cases {
+            assert_eq!(io::Error::from(error.clone()).kind(), kind, "{error:?}");
+        }
+    }
+
+    #[test]
+    fn bad_connect_requests_are_invalid_input() {
+        for e in [
+            ConnectError::NoCandidates,
+            ConnectError::TooManyCandidates,
+            ConnectError::SelfConnect,
+        ] {
+            assert_eq!(io::Error::from(e).kind(), io::ErrorKind::InvalidInput);
+        }
+        assert_eq!(
+            io::Error::from(ConnectError::TooManyConnections).kind(),
+            io::ErrorKind::Other
+        );
+    }
+}

@@ -1,0 +1,155 @@
+//! The state the driver task and the application's handles share.
+//!
+//! The protocol endpoint and its [`StreamTable`] sit behind one mutex. The
+//! driver takes it to feed inputs and drain outputs; streams take it for a
+//! moment to read or write, then wake the driver if it has work. The lock
+//! is never held across an await point or a system call.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::task::Waker;
+use std::time::Instant;
+
+use srudp_proto::{PublicKey, StreamTable};
+
+use crate::socket::Family;
+
+/// Immutable facts about the endpoint, and the shared mutable state.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    state: Mutex<State>,
+    pub(crate) local_addr: SocketAddr,
+    pub(crate) public_key: PublicKey,
+    pub(crate) family: Family,
+}
+
+/// Why the driver is gone.
+#[derive(Debug, Clone)]
+pub(crate) struct DriverGone {
+    kind: io::ErrorKind,
+    message: String,
+}
+
+#[derive(Debug)]
+pub(crate) struct State {
+    pub(crate) endpoint: srudp_proto::Endpoint,
+    pub(crate) table: StreamTable,
+    /// How many `Endpoint` handles exist; at zero nobody can accept anymore.
+    pub(crate) endpoint_handles: usize,
+    /// `Endpoint::close` was called.
+    pub(crate) closed: bool,
+    /// Set once the driver task has ended (or was dropped with its runtime).
+    pub(crate) gone: Option<DriverGone>,
+    driver: Option<Waker>,
+    idle_waiters: Vec<Waker>,
+    last_now: Instant,
+}
+
+impl Shared {
+    pub(crate) fn new(
+        endpoint: srudp_proto::Endpoint,
+        local_addr: SocketAddr,
+        family: Family,
+    ) -> Shared {
+        Shared {
+            public_key: endpoint.public_key(),
+            state: Mutex::new(State {
+                endpoint,
+                table: StreamTable::new(),
+                endpoint_handles: 1,
+                closed: false,
+                gone: None,
+                driver: None,
+                idle_waiters: Vec::new(),
+                last_now: Instant::now(),
+            }),
+            local_addr,
+            family,
+        }
+    }
+
+    /// Locks the state. A panic while it was held (a bug) does not make
+    /// every later call — drops included — panic too.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl State {
+    /// The current time, never earlier than any time handed out before.
+    pub(crate) fn now(&mut self) -> Instant {
+        self.last_now = self.last_now.max(Instant::now());
+        self.last_now
+    }
+
+    /// Moves the clock to at least `t` (a timer that fired a hair early
+    /// must not leave its deadline in the future).
+    pub(crate) fn advance_to(&mut self, t: Instant) {
+        self.last_now = self.last_now.max(t);
+    }
+
+    /// The driver has work: an application call changed the endpoint.
+    pub(crate) fn wake_driver(&self) {
+        if let Some(w) = &self.driver {
+            w.wake_by_ref();
+        }
+    }
+
+    pub(crate) fn set_driver_waker(&mut self, waker: &Waker) {
+        if !self.driver.as_ref().is_some_and(|w| w.will_wake(waker)) {
+            self.driver = Some(waker.clone());
+        }
+    }
+
+    /// An error when the driver is gone: nothing will be sent or received.
+    pub(crate) fn check_driver(&self) -> io::Result<()> {
+        match &self.gone {
+            None => Ok(()),
+            Some(g) => Err(io::Error::new(g.kind, g.message.clone())),
+        }
+    }
+
+    /// Errors for `connect` and `accept` on a closed endpoint.
+    pub(crate) fn check_open(&self) -> io::Result<()> {
+        if self.closed {
+            return Err(io::Error::new(
+                io::ErrorKind::NotConnected,
+                "the endpoint is closed",
+            ));
+        }
+        self.check_driver()
+    }
+
+    /// The driver ended: every parked task learns it.
+    pub(crate) fn set_gone(&mut self, kind: io::ErrorKind, message: impl Into<String>) {
+        if self.gone.is_none() {
+            self.gone = Some(DriverGone {
+                kind,
+                message: message.into(),
+            });
+        }
+        self.driver = None;
+        self.table.wake_all();
+        self.wake_idle_waiters();
+    }
+
+    /// Whether no connection has anything left to do: every one is closed
+    /// and has lingered (no timer is armed anywhere).
+    pub(crate) fn is_idle(&self) -> bool {
+        (self.endpoint.poll_timeout().is_none() && self.table.poll_timeout().is_none())
+            || self.gone.is_some()
+    }
+
+    pub(crate) fn park_idle_waiter(&mut self, waker: &Waker) {
+        if !self.idle_waiters.iter().any(|w| w.will_wake(waker)) {
+            self.idle_waiters.push(waker.clone());
+        }
+    }
+
+    pub(crate) fn wake_idle_waiters(&mut self) {
+        for w in self.idle_waiters.drain(..) {
+            w.wake();
+        }
+    }
+}

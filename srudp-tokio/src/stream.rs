@@ -1,0 +1,197 @@
+//! One connection's byte stream, as `tokio::io::AsyncRead` + `AsyncWrite`.
+
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use srudp_proto::{CloseReason, ConnectionHandle, ConnectionStats, PeerInfo, PublicKey};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use crate::shared::Shared;
+
+/// An encrypted, reliable, ordered byte stream to one peer.
+///
+/// Read with [`AsyncRead`] (`AsyncReadExt::read` …): data arrives in order;
+/// `Ok(0)` means the peer finished its direction and everything it sent has
+/// been read. Write with [`AsyncWrite`]: a write takes what fits in the send
+/// buffer and waits while it is full (backpressure). `shutdown()` (the
+/// graceful finish) ends our direction and completes once the peer has
+/// acknowledged every byte; reading still works after it. `flush()` has
+/// nothing to do: written bytes are already the protocol's to deliver.
+///
+/// Errors are `std::io::Error`s: `TimedOut` when the peer stopped answering,
+/// `ConnectionReset` when it closed abruptly, `ConnectionAborted` after
+/// [`Stream::abort`] or `Endpoint::close`, `BrokenPipe` when writing after
+/// `shutdown`; the [`CloseReason`] is the error's source (see
+/// [`srudp_proto::stream_error`]).
+///
+/// **Cancellation safety.** `read`, `read_buf` and `write` (and `poll_read`,
+/// `poll_write`) are cancellation safe: a read copies bytes out only when it
+/// completes, and a write takes bytes only when it completes. `shutdown` is
+/// cancellation safe too: finishing happens once, and calling it again just
+/// goes on waiting for the acknowledgment. As for any tokio stream,
+/// `read_exact`, `read_to_end` and `write_all` are not.
+///
+/// Dropping a stream never blocks: it finishes gracefully in the background
+/// (unread incoming data is discarded) and is closed abruptly if the peer
+/// has not finished within the idle timeout.
+pub struct Stream {
+    shared: Arc<Shared>,
+    handle: ConnectionHandle,
+    initial: PeerInfo,
+}
+
+impl std::fmt::Debug for Stream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stream")
+            .field("handle", &self.handle)
+            .field("peer_addr", &self.peer_addr())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Stream {
+    pub(crate) fn new(shared: Arc<Shared>, handle: ConnectionHandle, info: PeerInfo) -> Stream {
+        Stream {
+            shared,
+            handle,
+            initial: info,
+        }
+    }
+
+    fn info(&self) -> PeerInfo {
+        self.shared
+            .lock()
+            .table
+            .peer_info(self.handle)
+            .unwrap_or(self.initial)
+    }
+
+    /// The peer's address on the path in use (it changes if the peer's NAT
+    /// rebinds and the new path is validated).
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.info().remote
+    }
+
+    /// The peer's authenticated public key: always for connections we
+    /// opened; for accepted ones only when the peer used the IK pattern.
+    pub fn peer_public_key(&self) -> Option<PublicKey> {
+        self.info().peer
+    }
+
+    /// Why the connection closed, once it has.
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        self.shared.lock().table.close_reason(self.handle).cloned()
+    }
+
+    /// Counters of the connection (RTT, congestion window, bytes and packets).
+    pub fn stats(&self) -> Option<ConnectionStats> {
+        self.shared.lock().endpoint.stats(self.handle)
+    }
+
+    /// Closes the connection at once with an application `code` and a
+    /// `reason` (at most 256 bytes) that the peer receives; unsent and
+    /// unacknowledged data is discarded. For a graceful end, use `shutdown`.
+    pub fn abort(&self, code: u32, reason: &[u8]) {
+        let mut guard = self.shared.lock();
+        let state = &mut *guard;
+        let now = state.now();
+        state
+            .table
+            .close_stream(&mut state.endpoint, now, self.handle, code, reason);
+        state.wake_driver();
+    }
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let mut guard = self.shared.lock();
+        let state = &mut *guard;
+        let dst = buf.initialize_unfilled();
+        match state
+            .table
+            .poll_read(&mut state.endpoint, self.handle, cx.waker(), dst)
+        {
+            Poll::Ready(Ok(n)) => {
+                buf.advance(n);
+                if n > 0 {
+                    // Reading frees receive window the peer may be waiting for.
+                    state.wake_driver();
+                }
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e.into())),
+            Poll::Pending => match state.check_driver() {
+                Ok(()) => Poll::Pending,
+                Err(e) => Poll::Ready(Err(e)),
+            },
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let mut guard = self.shared.lock();
+        let state = &mut *guard;
+        match state
+            .table
+            .poll_write(&mut state.endpoint, self.handle, cx.waker(), data)
+        {
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e.into())),
+            // Without a driver, written bytes would never leave.
+            _ if state.gone.is_some() => Poll::Ready(state.check_driver().map(|()| 0)),
+            Poll::Ready(Ok(n)) => {
+                if n > 0 {
+                    state.wake_driver();
+                }
+                Poll::Ready(Ok(n))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let mut guard = self.shared.lock();
+        let state = &mut *guard;
+        let result = state
+            .table
+            .poll_finish(&mut state.endpoint, self.handle, cx.waker());
+        match result {
+            Poll::Ready(r) => Poll::Ready(r.map_err(io::Error::from)),
+            Poll::Pending => {
+                // The FIN may be new: let the driver send it.
+                state.wake_driver();
+                match state.check_driver() {
+                    Ok(()) => Poll::Pending,
+                    Err(e) => Poll::Ready(Err(e)),
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        let mut guard = self.shared.lock();
+        let state = &mut *guard;
+        let now = state.now();
+        state
+            .table
+            .drop_stream(&mut state.endpoint, now, self.handle);
+        state.wake_driver();
+    }
+}

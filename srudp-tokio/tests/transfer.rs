@@ -1,0 +1,201 @@
+//! Bulk transfers over real UDP sockets on loopback: echo integrity over
+//! IPv4 and IPv6, many connections on one endpoint, graceful close, and the
+//! tokio IO ecosystem (`copy`, `split`, `Framed`) on a stream.
+
+mod common;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::*;
+use futures_util::{SinkExt, StreamExt};
+use srudp_tokio::Endpoint;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_util::codec::{Framed, LengthDelimitedCodec};
+
+const MIB: usize = 1 << 20;
+
+async fn echo_64_mib(bind: std::net::SocketAddr, seed: u64) {
+    let server = Endpoint::bind(bind, config(seed)).unwrap();
+    let client = Endpoint::bind(bind, config(seed + 1)).unwrap();
+    spawn_echo_server(server.clone());
+    let data = payload(seed, 64 * MIB);
+    let stream = client
+        .connect(server.public_key(), &[server.local_addr()])
+        .await
+        .unwrap();
+    let back = within(
+        Duration::from_secs(60),
+        "64 MiB echo",
+        echo_through(stream, &data),
+    )
+    .await
+    .unwrap();
+    assert_eq!(back.len(), data.len(), "seed {seed}: echo length");
+    assert!(back == data, "seed {seed}: echoed bytes differ");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn echo_of_64_mib_over_ipv4_loopback_is_byte_identical() {
+    echo_64_mib(v4(), 10).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn echo_of_64_mib_over_ipv6_loopback_is_byte_identical() {
+    let Some(bind) = v6() else { return };
+    echo_64_mib(bind, 20).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_concurrent_connections_on_one_endpoint_each_echo_1_mib() {
+    let server = Endpoint::bind(v4(), config(30)).unwrap();
+    let client = Endpoint::bind(v4(), config(31)).unwrap();
+    spawn_echo_server(server.clone());
+    let (key, addr) = (server.public_key(), server.local_addr());
+    let mut tasks = Vec::new();
+    for i in 0..100u64 {
+        let client = client.clone();
+        tasks.push(tokio::spawn(async move {
+            let data = payload(1000 + i, MIB);
+            let stream = client.connect(key, &[addr]).await?;
+            let back = echo_through(stream, &data).await?;
+            Ok::<_, std::io::Error>((i, back == data))
+        }));
+    }
+    within(Duration::from_secs(60), "100 echoes", async {
+        for task in tasks {
+            let (i, identical) = task.await.unwrap().unwrap();
+            assert!(identical, "connection {i}: echoed bytes differ");
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graceful_shutdown_delivers_everything_and_the_reverse_direction_stays_open() {
+    let server = Endpoint::bind(v4(), config(40)).unwrap();
+    let client = Endpoint::bind(v4(), config(41)).unwrap();
+    let data = payload(40, 3 * MIB + 123);
+    let connecting = client.connect(server.public_key(), &[server.local_addr()]);
+    let (mut accepted, from, peer) = server.accept().await.unwrap();
+    let mut stream = connecting.await.unwrap();
+    assert_eq!(from, client.local_addr());
+    assert_eq!(peer, None, "NK does not reveal the initiator");
+    assert_eq!(stream.peer_public_key(), Some(server.public_key()));
+
+    // The client writes everything, finishes, and drops its writing side at
+    // once; shutdown returning means the server holds every byte.
+    stream.write_all(&data).await.unwrap();
+    within(Duration::from_secs(20), "shutdown", stream.shutdown())
+        .await
+        .unwrap();
+
+    let mut received = Vec::new();
+    within(
+        Duration::from_secs(20),
+        "read to end",
+        accepted.read_to_end(&mut received),
+    )
+    .await
+    .unwrap();
+    assert!(received == data, "received bytes differ");
+    // Half-close: the server can still answer after the client finished.
+    accepted.write_all(b"thanks").await.unwrap();
+    accepted.shutdown().await.unwrap();
+    drop(accepted);
+    let mut reply = Vec::new();
+    stream.read_to_end(&mut reply).await.unwrap();
+    assert_eq!(reply, b"thanks");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_stream_still_delivers_what_was_written() {
+    let server = Endpoint::bind(v4(), config(50)).unwrap();
+    let client = Endpoint::bind(v4(), config(51)).unwrap();
+    let data = payload(50, MIB);
+    let connecting = client.connect(server.public_key(), &[server.local_addr()]);
+    let (mut accepted, _, _) = server.accept().await.unwrap();
+    let mut stream = connecting.await.unwrap();
+    stream.write_all(&data).await.unwrap();
+    drop(stream); // no shutdown: the background finish delivers it
+    let mut received = Vec::new();
+    within(
+        Duration::from_secs(20),
+        "read to end",
+        accepted.read_to_end(&mut received),
+    )
+    .await
+    .unwrap();
+    assert!(received == data, "received bytes differ");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn length_delimited_frames_round_trip_through_framed() {
+    let server = Endpoint::bind(v4(), config(60)).unwrap();
+    let client = Endpoint::bind(v4(), config(61)).unwrap();
+    let connecting = client.connect(server.public_key(), &[server.local_addr()]);
+    let (accepted, _, _) = server.accept().await.unwrap();
+    let stream = connecting.await.unwrap();
+
+    tokio::spawn(async move {
+        // Echo each frame back, reversed.
+        let mut frames = Framed::new(accepted, LengthDelimitedCodec::new());
+        while let Some(Ok(frame)) = frames.next().await {
+            let mut reply = frame.to_vec();
+            reply.reverse();
+            if frames.send(Bytes::from(reply)).await.is_err() {
+                break;
+            }
+        }
+    });
+    let mut frames = Framed::new(stream, LengthDelimitedCodec::new());
+    for i in 0..50u64 {
+        let message = payload(i, (i as usize * 997) % 20_000 + 1);
+        within(
+            Duration::from_secs(10),
+            "send frame",
+            frames.send(Bytes::from(message.clone())),
+        )
+        .await
+        .unwrap();
+        let reply = within(Duration::from_secs(10), "receive frame", frames.next())
+            .await
+            .unwrap()
+            .unwrap();
+        let mut expected = message;
+        expected.reverse();
+        assert_eq!(reply.to_vec(), expected, "frame {i}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dual_stack_endpoint_serves_ipv4_and_ipv6_peers() {
+    let Some(_) = v6() else { return };
+    let server = match Endpoint::bind("[::]:0".parse().unwrap(), config(70)) {
+        Ok(s) => s,
+        Err(e) => {
+            println!("skipped: cannot bind [::]: {e}");
+            return;
+        }
+    };
+    spawn_echo_server(server.clone());
+    let port = server.local_addr().port();
+    for (i, (bind, target)) in [("127.0.0.1:0", "127.0.0.1"), ("[::1]:0", "::1")]
+        .into_iter()
+        .enumerate()
+    {
+        let client = Endpoint::bind(bind.parse().unwrap(), config(71 + i as u64)).unwrap();
+        let target = std::net::SocketAddr::new(target.parse().unwrap(), port);
+        let stream = client
+            .connect(server.public_key(), &[target])
+            .await
+            .unwrap();
+        assert_eq!(
+            stream.peer_addr(),
+            target,
+            "the peer is seen in its own family"
+        );
+        let data = payload(i as u64, 100_000);
+        assert!(echo_through(stream, &data).await.unwrap() == data);
+    }
+}
