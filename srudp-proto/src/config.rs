@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::congestion::{ControllerFactory, NewRenoFactory};
+use crate::congestion::{ControllerFactory, CubicFactory};
 use crate::crypto::HandshakePattern;
 use crate::keys::{Keypair, PublicKey};
 
@@ -69,7 +69,7 @@ impl Default for TransportConfig {
             max_probe_timeout: Duration::from_secs(4),
             send_buffer: 4 << 20,
             receive_window: 4 << 20,
-            congestion: Arc::new(NewRenoFactory::default()),
+            congestion: Arc::new(CubicFactory::default()),
             close_linger_ptos: 3,
         }
     }
