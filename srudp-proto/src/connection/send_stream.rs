@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use crate::range_set::RangeSet;
 
 /// A piece of the stream carried by one STREAM frame.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) struct StreamChunk {
     pub(crate) offset: u64,
     pub(crate) len: u16,
@@ -16,6 +16,41 @@ pub(crate) struct StreamChunk {
 impl StreamChunk {
     pub(crate) fn end(&self) -> u64 {
         self.offset + u64::from(self.len)
+    }
+}
+
+/// Most STREAM frames one packet carries: a full 1024-byte frame leaves room
+/// for about 130 more bytes, which small retransmitted pieces may split further.
+pub(crate) const MAX_CHUNKS_PER_PACKET: usize = 4;
+
+/// The stream pieces of one packet, without allocating.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct StreamChunks {
+    chunks: [StreamChunk; MAX_CHUNKS_PER_PACKET],
+    len: u8,
+}
+
+impl StreamChunks {
+    /// Adds a chunk; returns false (and drops it) when full.
+    pub(crate) fn push(&mut self, chunk: StreamChunk) -> bool {
+        let Some(slot) = self.chunks.get_mut(usize::from(self.len)) else {
+            return false;
+        };
+        *slot = chunk;
+        self.len += 1;
+        true
+    }
+
+    pub(crate) fn is_full(&self) -> bool {
+        usize::from(self.len) == MAX_CHUNKS_PER_PACKET
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = StreamChunk> + '_ {
+        self.chunks[..usize::from(self.len)].iter().copied()
     }
 }
 
@@ -122,9 +157,13 @@ impl SendStream {
     }
 
     /// Whether unsent new data is waiting on the peer's flow-control limit.
-    #[cfg(test)]
-    fn flow_blocked(&self, flow_limit: u64) -> bool {
+    pub(crate) fn flow_blocked(&self, flow_limit: u64) -> bool {
         self.next_new < self.written && self.next_new >= flow_limit
+    }
+
+    /// Bytes acknowledged in order from the start of the stream.
+    pub(crate) fn acked_prefix(&self) -> u64 {
+        self.base
     }
 
     /// Picks the next chunk to send, at most `max_len` bytes, retransmissions
