@@ -194,7 +194,23 @@ impl Controller for Cubic {
         if s.recovery_start.is_some_and(|start| sent <= start) {
             return;
         }
-        s.recovery_start = None;
+        if (s.window as u64) < s.ssthresh {
+            let growth = match s.hystart.phase() {
+                // After a loss, standard slow start up to ssthresh (RFC 9406 §4.3).
+                SlowStartPhase::Done => bytes,
+                // HyStart++ takes every RTT sample, application limited or not.
+                _ => s
+                    .hystart
+                    .on_ack(now, sent, bytes, now.saturating_duration_since(sent)),
+            };
+            if !app_limited {
+                s.window += growth as f64;
+            }
+            if s.hystart.phase() == SlowStartPhase::Done && s.ssthresh == u64::MAX {
+                s.ssthresh = s.window as u64;
+            }
+            return;
+        }
         if app_limited {
             if s.epoch_start.is_some() && s.app_limited_since.is_none() {
                 s.app_limited_since = Some(now);
@@ -206,20 +222,6 @@ impl Controller for Cubic {
             if let Some(epoch) = &mut s.epoch_start {
                 *epoch += now.saturating_duration_since(since);
             }
-        }
-        if (s.window as u64) < s.ssthresh {
-            let growth = match s.hystart.phase() {
-                // After a loss, standard slow start up to ssthresh (RFC 9406 §4.3).
-                SlowStartPhase::Done => bytes,
-                _ => s
-                    .hystart
-                    .on_ack(now, sent, bytes, now.saturating_duration_since(sent)),
-            };
-            s.window += growth as f64;
-            if s.hystart.phase() == SlowStartPhase::Done && s.ssthresh == u64::MAX {
-                s.ssthresh = s.window as u64;
-            }
-            return;
         }
         self.congestion_avoidance(now, bytes, rtt);
     }

@@ -97,24 +97,22 @@ impl Controller for NewReno {
         if self.recovery_start.is_some_and(|start| sent <= start) {
             return;
         }
-        // A packet sent after the reduction was acknowledged: recovery is over.
-        self.recovery_start = None;
-        if app_limited {
-            return;
-        }
         if self.window < self.ssthresh {
             let growth = match self.hystart.phase() {
                 // After a loss, standard slow start up to ssthresh (RFC 9406 §4.3).
                 SlowStartPhase::Done => bytes,
+                // HyStart++ takes every RTT sample, application limited or not.
                 _ => self
                     .hystart
                     .on_ack(now, sent, bytes, now.saturating_duration_since(sent)),
             };
-            self.window = self.window.saturating_add(growth);
+            if !app_limited {
+                self.window = self.window.saturating_add(growth);
+            }
             if self.hystart.phase() == SlowStartPhase::Done && self.ssthresh == u64::MAX {
                 self.ssthresh = self.window;
             }
-        } else {
+        } else if !app_limited {
             // One datagram per window acknowledged.
             self.bytes_acked = self.bytes_acked.saturating_add(bytes);
             if self.bytes_acked >= self.window {

@@ -65,7 +65,12 @@ impl LostPackets {
     /// A loss-detection pass declared packets lost, the newest sent at
     /// `newest_sent`. Returns whether this starts a new recovery episode
     /// (always for persistent congestion).
-    pub(crate) fn begin_pass(&mut self, now: Instant, newest_sent: Instant, persistent: bool) -> bool {
+    pub(crate) fn begin_pass(
+        &mut self,
+        now: Instant,
+        newest_sent: Instant,
+        persistent: bool,
+    ) -> bool {
         let same = self.episode.is_some_and(|e| newest_sent <= e.start);
         if same && !persistent {
             return false;
@@ -244,6 +249,9 @@ mod tests {
         let mut out = Vec::new();
         l.take_acked(0, u64::MAX, &mut out);
         assert_eq!(out.len(), MAX_RECORDS);
-        assert!(out.iter().all(|s| !s.undo), "forgotten packets count as real losses");
+        assert!(
+            out.iter().all(|s| !s.undo),
+            "forgotten packets count as real losses"
+        );
     }
 }

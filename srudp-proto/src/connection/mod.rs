@@ -30,12 +30,12 @@ use std::time::{Duration, Instant};
 
 use tracing::debug;
 
-pub(crate) use params::TransportParams;
-pub(crate) use punch::Punch;
-pub use punch::MAX_CANDIDATES;
 use lost_packets::{LostPackets, SpuriousLoss};
 use pacing::Pacer;
+pub(crate) use params::TransportParams;
 use persistent_congestion::LossRun;
+pub(crate) use punch::Punch;
+pub use punch::MAX_CANDIDATES;
 use received_packets::ReceivedPackets;
 pub use recv_stream::ReadError;
 use recv_stream::RecvStream;
@@ -362,7 +362,7 @@ impl Connection {
             acked_scratch: Vec::new(),
             spurious_scratch: Vec::new(),
             send: SendStream::new(config.send_buffer),
-            recv: RecvStream::new(config.receive_window, config.max_receive_window),
+            recv: RecvStream::new(now, config.receive_window, config.max_receive_window),
             peer_max_data: 0,
             peer_initial_max_data: 0,
             peer_max_data_frame: None,

@@ -141,6 +141,9 @@ mod tests {
         }
         // 1000 decisions at ~294 kB/s: roughly half sends, each 4.1 ms apart.
         let elapsed = now - t0;
-        assert!(elapsed > Duration::from_secs(1) && elapsed < Duration::from_secs(3), "{elapsed:?}");
+        assert!(
+            elapsed > Duration::from_secs(1) && elapsed < Duration::from_secs(3),
+            "{elapsed:?}"
+        );
     }
 }

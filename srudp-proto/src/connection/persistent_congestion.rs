@@ -25,7 +25,13 @@ impl LossRun {
     /// Packet `pn`, sent at `sent`, was declared lost; `eligible` when it is
     /// ack-eliciting and was sent after the first RTT sample. Returns whether
     /// the run now spans more than `period`: persistent congestion.
-    pub(crate) fn on_lost(&mut self, pn: u64, sent: Instant, eligible: bool, period: Duration) -> bool {
+    pub(crate) fn on_lost(
+        &mut self,
+        pn: u64,
+        sent: Instant,
+        eligible: bool,
+        period: Duration,
+    ) -> bool {
         if self.barrier.is_some_and(|b| b < pn) || self.last_pn.is_some_and(|l| pn <= l) {
             self.start = None;
         }
@@ -96,7 +102,10 @@ mod tests {
         run.on_lost(10, t0, true, period);
         run.on_acked(12);
         assert!(!run.on_lost(15, t0 + 400 * MS, true, period), "12 arrived");
-        assert!(run.on_lost(16, t0 + 701 * MS, true, period), "a new run from 15");
+        assert!(
+            run.on_lost(16, t0 + 701 * MS, true, period),
+            "a new run from 15"
+        );
         // A packet of the run acknowledged after all (spurious loss) ends it.
         let mut run = LossRun::default();
         run.on_lost(10, t0, true, period);

@@ -49,8 +49,7 @@ impl Connection {
                 self.first_pn_after_rtt_sample = Some(self.next_pn);
             }
         }
-        self.lost
-            .expire(now, self.pto() * LOST_RETENTION_PTOS);
+        self.lost.expire(now, self.pto() * LOST_RETENTION_PTOS);
 
         let mut acked = std::mem::take(&mut self.acked_scratch);
         let mut spurious = std::mem::take(&mut self.spurious_scratch);

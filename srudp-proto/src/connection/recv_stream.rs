@@ -57,8 +57,9 @@ pub(crate) struct RecvStream {
 }
 
 impl RecvStream {
-    /// A stream whose window starts at `window` and may grow to `max_window`.
-    pub(crate) fn new(window: u64, max_window: u64) -> Self {
+    /// A stream created at `now` whose window starts at `window` and may
+    /// grow to `max_window`.
+    pub(crate) fn new(now: Instant, window: u64, max_window: u64) -> Self {
         RecvStream {
             ready: VecDeque::new(),
             read: 0,
@@ -69,7 +70,8 @@ impl RecvStream {
             max_data: window,
             window,
             max_window: max_window.max(window),
-            last_update: None,
+            // The initial window counts as advertised at creation.
+            last_update: Some(now),
             duplicate: 0,
         }
     }
@@ -281,7 +283,7 @@ mod tests {
 
     #[test]
     fn out_of_order_frames_are_reassembled() {
-        let mut s = RecvStream::new(1 << 20, 1 << 20);
+        let mut s = RecvStream::new(Instant::now(), 1 << 20, 1 << 20);
         assert!(!s.insert(5, b"fgh", false).unwrap());
         assert_eq!(s.read(&mut [0; 8]), Err(ReadError::Blocked));
         assert!(s.insert(0, b"abcde", false).unwrap());
@@ -290,7 +292,7 @@ mod tests {
 
     #[test]
     fn overlapping_and_duplicate_frames_are_stored_once() {
-        let mut s = RecvStream::new(1 << 20, 1 << 20);
+        let mut s = RecvStream::new(Instant::now(), 1 << 20, 1 << 20);
         s.insert(10, b"KLMNO", false).unwrap();
         s.insert(8, b"IJKLMNOPQ", false).unwrap();
         s.insert(12, b"MN", false).unwrap();
@@ -304,7 +306,7 @@ mod tests {
 
     #[test]
     fn data_beyond_the_window_is_a_flow_control_violation() {
-        let mut s = RecvStream::new(2048, 2048);
+        let mut s = RecvStream::new(Instant::now(), 2048, 2048);
         assert_eq!(
             s.insert(2048, b"x", false),
             Err(StreamViolation::FlowControl)
@@ -317,7 +319,7 @@ mod tests {
 
     #[test]
     fn final_size_cannot_change() {
-        let mut s = RecvStream::new(4096, 4096);
+        let mut s = RecvStream::new(Instant::now(), 4096, 4096);
         s.insert(0, b"abc", true).unwrap();
         assert_eq!(s.insert(3, b"d", false), Err(StreamViolation::FinalSize));
         assert_eq!(s.insert(0, b"ab", true), Err(StreamViolation::FinalSize));
@@ -329,7 +331,7 @@ mod tests {
     fn reading_half_the_window_raises_the_limit() {
         let t0 = Instant::now();
         let rtt = Duration::from_millis(100);
-        let mut s = RecvStream::new(2048, 2048);
+        let mut s = RecvStream::new(t0, 2048, 2048);
         s.insert(0, &[0; 1024], false).unwrap();
         assert_eq!(s.next_max_data(t0, rtt), None);
         s.read(&mut [0; 1024]).unwrap();
@@ -341,7 +343,7 @@ mod tests {
         let t0 = Instant::now();
         let rtt = Duration::from_millis(100);
         let ms = Duration::from_millis(1);
-        let mut s = RecvStream::new(4096, 16_384);
+        let mut s = RecvStream::new(t0 - 10 * rtt, 4096, 16_384);
         let mut offset = 0u64;
         let mut feed = |s: &mut RecvStream, n: u64| {
             s.insert(offset, &vec![7; n as usize], false).unwrap();
@@ -349,7 +351,7 @@ mod tests {
             let mut buf = vec![0; n as usize];
             assert_eq!(s.read(&mut buf).unwrap() as u64, n);
         };
-        // First raise: no earlier one to compare with; the window stays.
+        // First raise, long after the stream was created: the window stays.
         feed(&mut s, 2048);
         assert_eq!(s.next_max_data(t0, rtt), Some(2048 + 4096));
         // Half a window again within 2 RTTs: double to 8192.
@@ -366,17 +368,20 @@ mod tests {
         assert_eq!(s.next_max_data(t0 + 460 * ms, rtt), Some(20_480 + 16_384));
         assert_eq!(s.window(), 16_384);
         // The peer can never have more than the cap outstanding.
-        assert_eq!(s.insert(20_480 + 16_384, b"x", false), Err(StreamViolation::FlowControl));
+        assert_eq!(
+            s.insert(20_480 + 16_384, b"x", false),
+            Err(StreamViolation::FlowControl)
+        );
     }
 
     #[test]
     fn duplicate_bytes_are_counted() {
-        let mut s = RecvStream::new(1 << 20, 1 << 20);
+        let mut s = RecvStream::new(Instant::now(), 1 << 20, 1 << 20);
         s.insert(0, b"abcd", false).unwrap();
         s.insert(2, b"cdef", false).unwrap(); // 2 duplicates
         s.insert(10, b"klmn", false).unwrap();
         s.insert(8, b"ijklmnop", false).unwrap(); // 4 duplicates
-        // "abcdef" was in order and "ij" out of order: 8 duplicates.
+                                                  // "abcdef" was in order and "ij" out of order: 8 duplicates.
         s.insert(0, b"abcdefghij", false).unwrap();
         assert_eq!(s.received(), 16);
         assert_eq!(s.duplicate_bytes(), 2 + 4 + 8);

@@ -83,7 +83,16 @@ impl Connection {
         .ok()?;
         let len = w.len();
         let dest = self.path.remote;
-        self.seal_and_record(now, dest, buf, scratch, len, false, StreamChunks::default(), false)
+        self.seal_and_record(
+            now,
+            dest,
+            buf,
+            scratch,
+            len,
+            false,
+            StreamChunks::default(),
+            false,
+        )
     }
 
     fn build_data_packet(
@@ -101,21 +110,36 @@ impl Connection {
                 let mut w = Writer::new(&mut scratch[..MAX_PLAINTEXT]);
                 Frame::PathChallenge(data).emit(&mut w).ok()?;
                 let len = w.len();
-                return self.seal_and_record(now, dest, buf, scratch, len, true, StreamChunks::default(), false);
+                return self.seal_and_record(
+                    now,
+                    dest,
+                    buf,
+                    scratch,
+                    len,
+                    true,
+                    StreamChunks::default(),
+                    false,
+                );
             }
         }
         if let Some((dest, data)) = self.path_responses.pop_front() {
             let mut w = Writer::new(&mut scratch[..MAX_PLAINTEXT]);
             Frame::PathResponse(data).emit(&mut w).ok()?;
             let len = w.len();
-            return self.seal_and_record(now, dest, buf, scratch, len, true, StreamChunks::default(), false);
+            return self.seal_and_record(
+                now,
+                dest,
+                buf,
+                scratch,
+                len,
+                true,
+                StreamChunks::default(),
+                false,
+            );
         }
 
         if std::mem::take(&mut self.flow_update_due)
-            && self
-                .recv
-                .next_max_data(now, self.rtt.smoothed())
-                .is_some()
+            && self.recv.next_max_data(now, self.rtt.smoothed()).is_some()
         {
             self.max_data_pending = true;
         }
@@ -232,7 +256,16 @@ impl Connection {
             return None;
         }
         let dest = self.path.remote;
-        let t = self.seal_and_record(now, dest, buf, scratch, len, ack_eliciting, chunks, max_data)?;
+        let t = self.seal_and_record(
+            now,
+            dest,
+            buf,
+            scratch,
+            len,
+            ack_eliciting,
+            chunks,
+            max_data,
+        )?;
         if ack_eliciting {
             if retransmission {
                 self.stats.packets_retransmitted += 1;
