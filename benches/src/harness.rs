@@ -157,3 +157,168 @@ pub fn bulk_transfer(
             .unwrap_or_default(),
     }
 }
+
+/// An event of one endpoint of a [`Net`].
+#[derive(Debug, Clone)]
+pub struct NetEvent {
+    /// Index of the endpoint in the [`Net`].
+    pub node: usize,
+    /// Which of its connections.
+    pub handle: ConnectionHandle,
+    /// What happened.
+    pub event: Event,
+}
+
+/// Endpoints on a simulated [`Network`], driven by hand so that the
+/// application can act at chosen instants (a message every 20 ms, a flow
+/// that starts at 10 s), which [`Simulation`] cannot express: it only wakes
+/// on deliveries and protocol timers.
+#[derive(Debug)]
+pub struct Net {
+    /// The network.
+    pub network: Network,
+    now: Instant,
+    start: Instant,
+    nodes: Vec<(SocketAddr, Endpoint)>,
+    buf: Vec<u8>,
+}
+
+impl Net {
+    /// Endpoints will join `network`; the clock starts now.
+    pub fn new(network: Network) -> Net {
+        let now = Instant::now();
+        Net {
+            network,
+            now,
+            start: now,
+            nodes: Vec::new(),
+            buf: vec![0; srudp_proto::wire::MAX_DATAGRAM_SIZE],
+        }
+    }
+
+    /// Binds `endpoint` to `addr` (a host of the network); returns its index.
+    pub fn add(&mut self, addr: SocketAddr, endpoint: Endpoint) -> usize {
+        self.nodes.push((addr, endpoint));
+        self.nodes.len() - 1
+    }
+
+    /// The endpoint at `node`.
+    pub fn endpoint(&mut self, node: usize) -> &mut Endpoint {
+        &mut self.nodes[node].1
+    }
+
+    /// The address of `node`.
+    pub fn addr(&self, node: usize) -> SocketAddr {
+        self.nodes[node].0
+    }
+
+    /// The virtual clock.
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    /// Virtual time since the start.
+    pub fn elapsed(&self) -> Duration {
+        self.now - self.start
+    }
+
+    /// Sends every pending datagram; returns how many, and the events produced.
+    fn flush(&mut self) -> (usize, Vec<NetEvent>) {
+        let mut sent = 0;
+        let mut events = Vec::new();
+        for (i, (addr, ep)) in self.nodes.iter_mut().enumerate() {
+            while let Some(t) = ep.poll_transmit(self.now, &mut self.buf) {
+                self.network
+                    .send(self.now, *addr, t.destination, &self.buf[..t.size]);
+                sent += 1;
+            }
+            while let Some((handle, event)) = ep.poll_event() {
+                events.push(NetEvent {
+                    node: i,
+                    handle,
+                    event,
+                });
+            }
+        }
+        (sent, events)
+    }
+
+    /// Runs everything due up to `until`, calling `app` after every batch of
+    /// inputs (with the events, possibly none) so it can read and write; then
+    /// sets the clock to `until`.
+    pub fn run_to(&mut self, until: Instant, app: &mut dyn FnMut(&mut Net, &[NetEvent])) {
+        loop {
+            // Let the application react until nothing more happens at this instant.
+            loop {
+                let (sent, events) = self.flush();
+                app(self, &events);
+                if sent == 0 && events.is_empty() {
+                    break;
+                }
+            }
+            let next_timer = self
+                .nodes
+                .iter()
+                .filter_map(|(_, ep)| ep.poll_timeout())
+                .min();
+            let Some(next) = [self.network.next_delivery_time(), next_timer]
+                .into_iter()
+                .flatten()
+                .min()
+                .filter(|t| *t <= until)
+            else {
+                self.now = self.now.max(until);
+                return;
+            };
+            self.now = self.now.max(next);
+            let now = self.now;
+            while let Some(d) = self.network.poll_delivery(now) {
+                if let Some((_, ep)) = self.nodes.iter_mut().find(|(a, _)| *a == d.to) {
+                    ep.handle_datagram(now, d.from, &d.payload);
+                }
+            }
+            for (_, ep) in &mut self.nodes {
+                if ep.poll_timeout().is_some_and(|t| t <= now) {
+                    ep.handle_timeout(now);
+                }
+            }
+        }
+    }
+}
+
+/// Reads everything available on `handle` of `ep` into `out`; returns
+/// whether the peer's stream ended.
+pub fn read_all(ep: &mut Endpoint, handle: ConnectionHandle, out: &mut Vec<u8>) -> bool {
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        match ep.read(handle, &mut buf) {
+            Ok(0) => return true,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(_) => return false,
+        }
+    }
+}
+
+/// Reads and discards everything available on `handle` of `ep`; returns how
+/// many bytes that was.
+pub fn read_discard(ep: &mut Endpoint, handle: ConnectionHandle) -> u64 {
+    let mut buf = [0u8; 64 * 1024];
+    let mut total = 0;
+    while let Ok(n) = ep.read(handle, &mut buf) {
+        if n == 0 {
+            break;
+        }
+        total += n as u64;
+    }
+    total
+}
+
+/// Writes as much of an endless stream as the send buffer takes.
+pub fn write_endless(ep: &mut Endpoint, handle: ConnectionHandle) {
+    const CHUNK: [u8; 16 * 1024] = [0x5a; 16 * 1024];
+    while let Ok(n) = ep.write(handle, &CHUNK) {
+        if n == 0 {
+            break;
+        }
+    }
+}

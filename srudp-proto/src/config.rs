@@ -66,6 +66,13 @@ pub struct TransportConfig {
     /// Spread ack-eliciting packets over the round trip instead of sending
     /// the congestion window in bursts (spec §7.2).
     pub pacing: bool,
+    /// Redundant bundling for thin streams (spec §6.3): when at most this many
+    /// sent bytes are still unacknowledged, each packet of new data carries
+    /// them again in front of it, so a lost packet is repaired by the next
+    /// one instead of after loss detection. 0 disables it. Costs wire bytes
+    /// (each unacknowledged byte travels about once per packet sent within a
+    /// round trip); useless for bulk transfer, where the window holds far more.
+    pub bundle_unacked_bytes: u64,
     /// How long a closing connection lingers to answer retransmissions, in PTOs.
     pub close_linger_ptos: u32,
 }
@@ -91,6 +98,7 @@ impl Default for TransportConfig {
             max_receive_window: 16 << 20,
             congestion: Arc::new(CubicFactory::default()),
             pacing: true,
+            bundle_unacked_bytes: 0,
             close_linger_ptos: 3,
         }
     }
@@ -116,7 +124,12 @@ impl TransportConfig {
     ///   (spurious window reductions are undone, the wasted bytes are not);
     /// * starts from a 100 ms RTT guess instead of 333 ms and caps probe
     ///   backoff at 1 s instead of 4 s, so probe timeouts come sooner —
-    ///   more probes during a long outage.
+    ///   more probes during a long outage;
+    /// * bundles up to 1 KiB of unacknowledged data into every packet of
+    ///   new data ([`bundle_unacked_bytes`](Self::bundle_unacked_bytes)): a
+    ///   lost message arrives with the next one, without waiting a round
+    ///   trip for loss detection — at the cost of sending small messages
+    ///   several times (about RTT / message interval times each).
     ///
     /// Throughput on a clean path is about the same; on a lossy or
     /// reordering path it trades bandwidth for delay.
@@ -128,6 +141,7 @@ impl TransportConfig {
             packet_threshold: 2,
             time_threshold: 1.0,
             max_probe_timeout: Duration::from_secs(1),
+            bundle_unacked_bytes: 1024,
             ..Self::default()
         }
     }

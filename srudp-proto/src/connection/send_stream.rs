@@ -223,6 +223,31 @@ impl SendStream {
         None
     }
 
+    /// Redundant bundling for thin streams (spec §6.3): extends a chunk of new
+    /// data `chunk` (just returned by [`next_chunk`](Self::next_chunk)) back to
+    /// the lowest unacknowledged offset, when the bytes in between are at most
+    /// `limit`, nothing is queued for retransmission, and the whole fits in
+    /// `max_len`. A lost packet's bytes then also ride in the next one, which
+    /// repairs the loss without waiting for its detection.
+    pub(crate) fn bundle(&self, chunk: StreamChunk, max_len: usize, limit: u64) -> StreamChunk {
+        let unacked = chunk.offset.saturating_sub(self.base);
+        let total = unacked + u64::from(chunk.len);
+        if limit == 0
+            || unacked == 0
+            || unacked > limit
+            || total > max_len.min(usize::from(u16::MAX)) as u64
+            || !self.lost.is_empty()
+            || chunk.end() > self.written
+        {
+            return chunk;
+        }
+        StreamChunk {
+            offset: self.base,
+            len: total as u16,
+            fin: chunk.fin,
+        }
+    }
+
     /// Copies the bytes of `chunk` into `out` (which is `chunk.len` long).
     pub(crate) fn copy(&self, chunk: StreamChunk, out: &mut [u8]) {
         let start = (chunk.offset - self.base) as usize;
@@ -370,6 +395,28 @@ mod tests {
         assert_eq!(s.next_chunk(1024, u64::MAX).unwrap().0, c);
         s.on_acked(c);
         assert!(s.is_fully_acked());
+    }
+
+    #[test]
+    fn bundling_resends_the_unacknowledged_tail_with_new_data() {
+        let mut s = SendStream::new(1 << 20);
+        s.write(b"aaaabbbb").unwrap();
+        let a = s.next_chunk(4, u64::MAX).unwrap().0;
+        assert_eq!(s.bundle(a, 1024, 64), a, "nothing unacknowledged before it");
+        let b = s.next_chunk(4, u64::MAX).unwrap().0;
+        let ab = s.bundle(b, 1024, 64);
+        assert_eq!((ab.offset, ab.len), (0, 8));
+        // Too much unacknowledged, or no room: unchanged.
+        assert_eq!(s.bundle(b, 1024, 3), b);
+        assert_eq!(s.bundle(b, 7, 64), b);
+        assert_eq!(s.bundle(b, 1024, 0), b, "0 turns it off");
+        // Acknowledged bytes are not resent; lost ones wait for their retransmission.
+        s.on_acked(a);
+        assert_eq!(s.bundle(b, 1024, 64), b);
+        s.write(b"cccc").unwrap();
+        let c = s.next_chunk(4, u64::MAX).unwrap().0;
+        s.on_lost(b);
+        assert_eq!(s.bundle(c, 1024, 64), c);
     }
 
     #[test]

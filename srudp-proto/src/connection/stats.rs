@@ -26,6 +26,9 @@ pub struct ConnectionStats {
     pub stream_bytes_sent: u64,
     /// Stream bytes sent again after a loss or probe.
     pub stream_bytes_retransmitted: u64,
+    /// Unacknowledged stream bytes sent again along with new data, ahead of
+    /// any loss (redundant bundling, [`TransportConfig::bundle_unacked_bytes`](crate::TransportConfig::bundle_unacked_bytes)).
+    pub stream_bytes_bundled: u64,
     /// Stream bytes the peer acknowledged, in order from the start: delivered.
     pub stream_bytes_acked: u64,
     /// Stream bytes received in order from the peer (ready for, or already

@@ -214,15 +214,22 @@ impl Connection {
                 if room == 0 {
                     break;
                 }
-                let Some((c, retransmit)) = self
-                    .send
-                    .next_chunk(room.min(MAX_STREAM_PAYLOAD), self.peer_max_data)
+                let max_len = room.min(MAX_STREAM_PAYLOAD);
+                let Some((c, retransmit)) = self.send.next_chunk(max_len, self.peer_max_data)
                 else {
                     break;
                 };
                 if !self.send.holds(c) {
                     continue;
                 }
+                let new_offset = c.offset;
+                let c = if retransmit {
+                    c
+                } else {
+                    self.send
+                        .bundle(c, max_len, self.config.bundle_unacked_bytes)
+                };
+                self.stats.stream_bytes_bundled += new_offset - c.offset;
                 let mut tmp = [0u8; MAX_STREAM_PAYLOAD];
                 let data = &mut tmp[..usize::from(c.len)];
                 self.send.copy(c, data);
@@ -237,7 +244,7 @@ impl Connection {
                     self.stats.stream_bytes_retransmitted += u64::from(c.len);
                     retransmission = true;
                 } else {
-                    self.stats.stream_bytes_sent += u64::from(c.len);
+                    self.stats.stream_bytes_sent += c.end() - new_offset;
                 }
                 chunks.push(c);
                 ack_eliciting = true;
