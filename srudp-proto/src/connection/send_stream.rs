@@ -161,6 +161,11 @@ impl SendStream {
         self.next_new < self.written && self.next_new >= flow_limit
     }
 
+    /// The end of what was written: no frame starts beyond it.
+    pub(crate) fn written(&self) -> u64 {
+        self.written
+    }
+
     /// Bytes acknowledged in order from the start of the stream.
     pub(crate) fn acked_prefix(&self) -> u64 {
         self.base

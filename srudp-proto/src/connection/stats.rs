@@ -4,6 +4,9 @@
 use std::time::{Duration, Instant};
 
 /// What a connection did so far. Read with [`Endpoint::stats`](crate::Endpoint::stats).
+///
+/// The `*_time` counters run up to the connection's latest input, timer or
+/// `poll_transmit`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ConnectionStats {

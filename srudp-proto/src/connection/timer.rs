@@ -52,6 +52,12 @@ impl TimerTable {
         self.deadlines[timer as usize] = None;
     }
 
+    /// When `timer` is due, if armed.
+    #[cfg(test)]
+    pub(crate) fn deadline(&self, timer: Timer) -> Option<Instant> {
+        self.deadlines[timer as usize]
+    }
+
     pub(crate) fn next(&self) -> Option<Instant> {
         self.deadlines.iter().flatten().min().copied()
     }

@@ -208,9 +208,12 @@ impl Connection {
                 ack_eliciting = true;
             }
             // As many STREAM frames as fit: a full 1024-byte frame leaves
-            // room for a second, shorter one (spec §6.3).
+            // room for a second, shorter one (spec §6.3). No frame starts past
+            // the written end, which bounds the offset's encoded size.
+            let frame_overhead = 1 + crate::wire::varint_len(self.send.written()) + 2;
+            debug_assert!(frame_overhead <= STREAM_FRAME_MAX_OVERHEAD);
             while !chunks.is_full() {
-                let room = w.remaining().saturating_sub(STREAM_FRAME_MAX_OVERHEAD);
+                let room = w.remaining().saturating_sub(frame_overhead);
                 if room == 0 {
                     break;
                 }
@@ -291,7 +294,7 @@ impl Connection {
 
     /// The pacing rate, once an RTT sample tells how long a round trip is
     /// (the initial window leaves at once, as its burst).
-    fn pacing_rate(&self) -> Option<PacingRate> {
+    pub(super) fn pacing_rate(&self) -> Option<PacingRate> {
         if !self.config.pacing || !self.rtt.has_sample() {
             return None;
         }
