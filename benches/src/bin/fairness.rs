@@ -156,9 +156,22 @@ fn main() -> ExitCode {
         .find(|(_, s)| s[1] >= 0.8 * (s[0] + s[1]) / 2.0 && s[1] > 0.0)
         .map(|(i, _)| (i + 1 - late_start) as f64);
     let jain_per_second: Vec<f64> = last.iter().map(|s| jain_index(s)).collect();
+    let mut counters = Vec::new();
+    for i in 0..2 {
+        if let Some(st) = flows.send[i].and_then(|h| net.endpoint(senders[i]).stats(h)) {
+            counters.push(json!({
+                "packets_lost": st.packets_lost,
+                "packets_spuriously_lost": st.packets_spuriously_lost,
+                "congestion_events": st.congestion_events,
+                "congestion_events_undone": st.congestion_events_undone,
+                "pto_count": st.pto_count,
+            }));
+        }
+    }
     println!(
         "{}",
         json!({
+            "flows": counters,
             "scenario": "two_flows_late_start",
             "seed": seed,
             "bottleneck_bytes_per_s": rate_bps as f64 / 8.0,

@@ -2,7 +2,7 @@
 //! test scenario, with srudp's low-latency profile.
 //!
 //! ```text
-//! cargo run --release -p srudp-benches --bin latency -- [--seed N] [--seconds N]
+//! cargo run --release -p srudp-benches --bin latency -- [--seed N] [--seconds N] [--no-bundling]
 //! ```
 //!
 //! KCP's `test.cpp` sends one message every 20 ms over a simulated link that
@@ -19,6 +19,9 @@
 //! endpoints sent on the wire (UDP payloads: packet headers, AEAD tags,
 //! acknowledgments, retransmissions, the handshake) over the payload bytes
 //! both applications wrote (the messages and their echoes).
+//!
+//! `--no-bundling` turns off the profile's redundant bundling, to show what
+//! loss detection and retransmission alone achieve.
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -34,8 +37,12 @@ const INTERVAL: Duration = Duration::from_millis(20);
 const MESSAGE: usize = 8;
 
 fn main() -> ExitCode {
-    let usage = "usage: latency [--seed N] [--seconds N]";
-    let args = match Args::parse(std::env::args().skip(1), &["seed", "seconds"], &[]) {
+    let usage = "usage: latency [--seed N] [--seconds N] [--no-bundling]";
+    let args = match Args::parse(
+        std::env::args().skip(1),
+        &["seed", "seconds"],
+        &["no-bundling"],
+    ) {
         Ok(a) => a,
         Err(e) => {
             eprintln!("{e}\n{usage}");
@@ -62,7 +69,10 @@ fn main() -> ExitCode {
         .add_host(addr(RECEIVER).ip(), LinkConfig::default())
         .expect("unique address");
     let mut net = Net::new(network);
-    let profile = TransportConfig::low_latency();
+    let mut profile = TransportConfig::low_latency();
+    if args.flag("no-bundling") {
+        profile.bundle_unacked_bytes = 0;
+    }
     let client = net.add(addr(SENDER), endpoint(seed * 2 + 1, profile.clone()));
     let server = net.add(addr(RECEIVER), endpoint(seed * 2 + 2, profile));
 
@@ -128,7 +138,7 @@ fn main() -> ExitCode {
     println!(
         "{}",
         json!({
-            "scenario": "kcp_test",
+            "scenario": if args.flag("no-bundling") { "kcp_test_no_bundling" } else { "kcp_test" },
             "seed": seed,
             "loss": loss,
             "rtt_min_ms": 60,
