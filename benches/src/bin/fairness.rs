@@ -157,8 +157,8 @@ fn main() -> ExitCode {
         .map(|(i, _)| (i + 1 - late_start) as f64);
     let jain_per_second: Vec<f64> = last.iter().map(|s| jain_index(s)).collect();
     let mut counters = Vec::new();
-    for i in 0..2 {
-        if let Some(st) = flows.send[i].and_then(|h| net.endpoint(senders[i]).stats(h)) {
+    for (handle, sender) in flows.send.iter().zip(senders) {
+        if let Some(st) = handle.and_then(|h| net.endpoint(sender).stats(h)) {
             counters.push(json!({
                 "packets_lost": st.packets_lost,
                 "packets_spuriously_lost": st.packets_spuriously_lost,
