@@ -64,8 +64,11 @@ struct State {
     /// Congestion window in bytes (fractional growth accumulates here).
     window: f64,
     ssthresh: u64,
-    /// Window just before the last reduction, in bytes (0: none yet).
+    /// Where the cubic curve plateaus, in bytes: the window before the last
+    /// reduction, lowered by fast convergence (0: no reduction yet).
     w_max: f64,
+    /// The window just before the last reduction (`cwnd_prior`), in bytes.
+    cwnd_prior: f64,
     /// Seconds from the start of the epoch until `W(t)` reaches `w_max`.
     k: f64,
     /// Start of the current congestion-avoidance epoch.
@@ -97,6 +100,7 @@ impl Cubic {
                 window: (config.initial_window_packets * mss) as f64,
                 ssthresh: u64::MAX,
                 w_max: 0.0,
+                cwnd_prior: 0.0,
                 k: 0.0,
                 epoch_start: None,
                 w_est: 0.0,
@@ -161,8 +165,8 @@ impl Cubic {
         let beta = self.config.beta;
         let s = &mut self.state;
         // Reno-friendly estimate: α segments per window acknowledged, α = 1
-        // once W_est has passed W_max (RFC 9438 §4.3).
-        let alpha = if s.w_est < s.w_max {
+        // once W_est has reached the window before the reduction (RFC 9438 §4.3).
+        let alpha = if s.w_est < s.cwnd_prior {
             3.0 * (1.0 - beta) / (1.0 + beta)
         } else {
             1.0
@@ -242,6 +246,7 @@ impl Controller for Cubic {
             self.saved = Some(self.state.clone());
             let beta = self.config.beta;
             let s = &mut self.state;
+            s.cwnd_prior = s.window;
             // Whole bytes, so that 0.7 × 84 000 is 58 800 and not 58 799.99….
             s.w_max = if self.config.fast_convergence && s.window < s.w_max {
                 (s.window * (1.0 + beta) / 2.0).round()
