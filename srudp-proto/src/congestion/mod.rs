@@ -2,29 +2,59 @@
 //!
 //! A connection owns one [`Controller`], built by the [`ControllerFactory`] in
 //! its [`TransportConfig`](crate::TransportConfig). The connection tells the
-//! controller about every packet sent, acknowledged or lost; the controller
-//! answers with a congestion window in bytes. The trait is object safe so the
-//! algorithm is chosen at run time.
+//! controller about every packet sent, acknowledged or lost, and about loss
+//! declarations that later proved spurious; the controller answers with a
+//! congestion window in bytes (and a pacing gain). The trait is object safe
+//! so the algorithm is chosen at run time.
+//!
+//! * [`Cubic`] (RFC 9438) is the default: it keeps a large window on long,
+//!   fast paths and is TCP-friendly on short ones.
+//! * [`NewReno`] (RFC 9002 §7) is the reference algorithm of QUIC.
+//!
+//! Both use HyStart++ (RFC 9406, [`HyStart`]) to leave slow start when the
+//! round-trip time starts to grow, before the bottleneck queue overflows,
+//! and both can undo a window reduction whose losses turn out to be spurious.
 
+mod cubic;
+mod hystart;
 mod new_reno;
 
 use std::fmt;
 use std::time::Instant;
 
+pub use cubic::{Cubic, CubicFactory};
+pub use hystart::{HyStart, SlowStartPhase};
 pub use new_reno::{NewReno, NewRenoFactory};
 
 use crate::connection::RttEstimator;
 
+/// Pacing gain in slow start: the window doubles every round trip, so the
+/// pacer must let twice the window out per RTT (as Linux does).
+pub const SLOW_START_PACING_GAIN: f64 = 2.0;
+/// Pacing gain otherwise: 1.25 × window per RTT leaves headroom for the
+/// window to grow and for timer jitter, without bursting a whole window.
+pub const PACING_GAIN: f64 = 1.25;
+
 /// A congestion control algorithm for one connection.
+///
+/// The connection calls, in this order for one ACK frame: [`on_ack`] for
+/// every newly acknowledged in-flight packet (oldest first), then
+/// [`on_congestion_event`] once if the same ACK made packets lost. A loss
+/// detection pass driven by a timer calls only `on_congestion_event`.
+///
+/// [`on_ack`]: Controller::on_ack
+/// [`on_congestion_event`]: Controller::on_congestion_event
 pub trait Controller: Send + fmt::Debug {
-    /// A packet of `bytes` counted in flight was sent at `now`.
+    /// A packet of `bytes` counted in flight was sent at `now`;
+    /// `bytes_in_flight` includes it.
     fn on_sent(&mut self, now: Instant, bytes: u64, bytes_in_flight: u64) {
         let _ = (now, bytes, bytes_in_flight);
     }
 
     /// A packet of `bytes` sent at `sent` was acknowledged. `app_limited` is
-    /// true when the sender was not using the whole window when it was sent:
-    /// such acks must not grow the window.
+    /// true when the sender was not using the whole window when it sent the
+    /// packet (it had nothing more to send, or the peer's flow-control limit
+    /// held it back): such acks must not grow the window (RFC 9002 §7.8).
     fn on_ack(
         &mut self,
         now: Instant,
@@ -34,8 +64,9 @@ pub trait Controller: Send + fmt::Debug {
         rtt: &RttEstimator,
     );
 
-    /// Packets were lost; the newest of them was sent at `sent`. Called once
-    /// per loss-detection pass. `persistent` is RFC 9002 §7.6 persistent congestion.
+    /// Packets were declared lost; the newest of them was sent at `sent`.
+    /// Called once per loss-detection pass. `persistent` is RFC 9002 §7.6
+    /// persistent congestion.
     fn on_congestion_event(
         &mut self,
         now: Instant,
@@ -44,8 +75,25 @@ pub trait Controller: Send + fmt::Debug {
         lost_bytes: u64,
     );
 
+    /// Every packet whose loss caused the latest window reduction was
+    /// acknowledged after all (the loss was spurious: reordering or a delay
+    /// spike, not congestion). Restore the state from before that reduction,
+    /// as RFC 4015 (Eifel response) and Linux's undo do. The default does nothing.
+    fn on_spurious_congestion_event(&mut self) {}
+
     /// The congestion window in bytes.
     fn window(&self) -> u64;
+
+    /// The slow-start threshold in bytes (`u64::MAX` before the first loss).
+    fn ssthresh(&self) -> u64 {
+        u64::MAX
+    }
+
+    /// How many windows per smoothed RTT the pacer lets out. The default is
+    /// [`PACING_GAIN`].
+    fn pacing_gain(&self) -> f64 {
+        PACING_GAIN
+    }
 
     /// A copy of this controller, for tests and forking.
     fn clone_box(&self) -> Box<dyn Controller>;

@@ -5,8 +5,11 @@
 //! application reaches it through the endpoint's methods and a
 //! [`ConnectionHandle`](crate::ConnectionHandle).
 
+mod lost_packets;
+mod pacing;
 mod params;
 mod paths;
+mod persistent_congestion;
 mod punch;
 mod receive;
 mod received_packets;
@@ -16,6 +19,8 @@ mod rtt;
 mod send_stream;
 mod sent_packets;
 mod stats;
+#[cfg(test)]
+mod tests;
 mod timer;
 mod transmit;
 
@@ -26,8 +31,11 @@ use std::time::{Duration, Instant};
 
 use tracing::debug;
 
+use lost_packets::{LostPackets, SpuriousLoss};
+use pacing::Pacer;
 pub(crate) use params::TransportParams;
 use paths::PathProbes;
+use persistent_congestion::LossRun;
 pub(crate) use punch::Punch;
 pub use punch::MAX_CANDIDATES;
 use received_packets::ReceivedPackets;
@@ -38,6 +46,7 @@ use send_stream::SendStream;
 pub use send_stream::WriteError;
 use sent_packets::{SentPacket, SentPackets};
 pub use stats::ConnectionStats;
+use stats::LimitClock;
 use timer::{Timer, TimerTable};
 
 use crate::config::TransportConfig;
@@ -181,8 +190,14 @@ pub(crate) struct Connection {
     received: ReceivedPackets,
 
     sent: SentPackets,
+    /// Packets declared lost, kept a while to spot spurious losses.
+    lost: LostPackets,
+    loss_run: LossRun,
     rtt: RttEstimator,
+    /// Packets from this number on were sent after the first RTT sample.
+    first_pn_after_rtt_sample: Option<u64>,
     cc: Box<dyn Controller>,
+    pacer: Pacer,
     largest_acked: Option<u64>,
     loss_time: Option<Instant>,
     pto_count: u32,
@@ -191,11 +206,23 @@ pub(crate) struct Connection {
     ping_pending: bool,
     peer_max_ack_delay: Duration,
     idle_timeout: Duration,
+    /// Reused buffers of the acknowledgment path (no allocation per ACK).
+    acked_scratch: Vec<(u64, SentPacket)>,
+    spurious_scratch: Vec<SpuriousLoss>,
 
     send: SendStream,
     recv: RecvStream,
     peer_max_data: u64,
+    /// The peer's initial limit (transport parameter): MAX_DATA never goes below it.
+    peer_initial_max_data: u64,
+    /// Packet number and value of the MAX_DATA frame in the peer's newest packet carrying one.
+    peer_max_data_frame: Option<(u64, u64)>,
     max_data_pending: bool,
+    /// The application read: check at the next transmit whether to raise our limit.
+    flow_update_due: bool,
+    limits: LimitClock,
+    /// The latest `now` seen, for statistics read between inputs.
+    last_now: Instant,
 
     timers: TimerTable,
     events: VecDeque<Event>,
@@ -329,8 +356,12 @@ impl Connection {
             largest_received: None,
             received: ReceivedPackets::new(),
             sent: SentPackets::new(),
+            lost: LostPackets::new(),
+            loss_run: LossRun::default(),
             rtt: RttEstimator::new(config.initial_rtt),
+            first_pn_after_rtt_sample: None,
             cc,
+            pacer: Pacer::default(),
             largest_acked: None,
             loss_time: None,
             pto_count: 0,
@@ -339,10 +370,17 @@ impl Connection {
             ping_pending: false,
             peer_max_ack_delay: config.max_ack_delay,
             idle_timeout: config.idle_timeout,
+            acked_scratch: Vec::new(),
+            spurious_scratch: Vec::new(),
             send: SendStream::new(config.send_buffer),
-            recv: RecvStream::new(config.receive_window),
+            recv: RecvStream::new(now, config.receive_window, config.max_receive_window),
             peer_max_data: 0,
+            peer_initial_max_data: 0,
+            peer_max_data_frame: None,
             max_data_pending: false,
+            flow_update_due: false,
+            limits: LimitClock::default(),
+            last_now: now,
             timers: TimerTable::default(),
             events: VecDeque::new(),
             close_frame: None,
@@ -359,6 +397,7 @@ impl Connection {
 
     fn apply_peer_params(&mut self, params: &TransportParams) {
         self.peer_max_data = params.max_data;
+        self.peer_initial_max_data = params.max_data;
         self.peer_max_ack_delay = Duration::from_millis(params.max_ack_delay_ms);
         if params.idle_timeout_ms > 0 {
             self.idle_timeout = self
@@ -422,12 +461,18 @@ impl Connection {
     }
 
     pub(crate) fn stats(&self) -> ConnectionStats {
-        let mut s = self.stats.clone();
+        let mut s = self.limits.snapshot(self.last_now, &self.stats);
         s.srtt = self.rtt.smoothed();
         s.rttvar = self.rtt.var();
         s.min_rtt = self.rtt.min();
         s.cwnd = self.cc.window();
+        s.ssthresh = self.cc.ssthresh();
         s.bytes_in_flight = self.sent.bytes_in_flight();
+        s.stream_bytes_acked = self.send.acked_prefix();
+        s.stream_bytes_received = self.recv.received();
+        s.stream_bytes_duplicate = self.recv.duplicate_bytes();
+        s.peer_max_data = self.peer_max_data;
+        s.receive_window = self.recv.window();
         s
     }
 
@@ -476,9 +521,8 @@ impl Connection {
         match self.recv.read(buf) {
             Ok(n) => {
                 if n > 0 && !self.is_closed() {
-                    if let Some(_limit) = self.recv.next_max_data() {
-                        self.max_data_pending = true;
-                    }
+                    // Decided at the next transmit, which knows the time.
+                    self.flow_update_due = true;
                 }
                 Ok(n)
             }
@@ -500,6 +544,7 @@ impl Connection {
         let can_send = self.session.is_some() && !matches!(self.state, State::Handshaking { .. });
         let reason = reason[..reason.len().min(crate::wire::MAX_CLOSE_REASON)].to_vec();
         debug!(cid = %self.local_cid, code, "closing: {local}");
+        self.limits.stop(now, &mut self.stats);
         self.report_closed(local);
         self.timers.stop_all();
         if can_send {
@@ -515,6 +560,7 @@ impl Connection {
     }
 
     fn enter_draining(&mut self, now: Instant, reason: CloseReason) {
+        self.limits.stop(now, &mut self.stats);
         self.report_closed(reason);
         self.timers.stop_all();
         self.state = State::Draining;
@@ -522,6 +568,7 @@ impl Connection {
     }
 
     fn enter_closed(&mut self, reason: CloseReason) {
+        self.limits.stop(self.last_now, &mut self.stats);
         self.report_closed(reason);
         self.timers.stop_all();
         self.state = State::Closed;
@@ -571,6 +618,7 @@ impl Connection {
 
     /// Processes expired timers.
     pub(crate) fn handle_timeout(&mut self, now: Instant) {
+        self.last_now = self.last_now.max(now);
         while let Some(timer) = self.timers.pop_expired(now) {
             match timer {
                 Timer::Idle => {
@@ -585,9 +633,9 @@ impl Connection {
                     self.state = State::Closed;
                     self.timers.stop_all();
                 }
-                Timer::Punch | Timer::Ack => {
-                    // Due now: the next poll_transmit sends the probe or the
-                    // ACK and re-arms the timer.
+                Timer::Punch | Timer::Ack | Timer::Pacing => {
+                    // Due now: the next poll_transmit sends the probe, the
+                    // ACK or the paced packet, and re-arms the timer.
                 }
                 Timer::Keepalive => {
                     self.ping_pending = true;

@@ -119,6 +119,7 @@ impl Connection {
         ) {
             return;
         }
+        self.last_now = self.last_now.max(now);
         let pn = header.packet_number;
         if !self.replay.check(pn) {
             self.stats.dropped_replayed += 1;
@@ -207,8 +208,9 @@ impl Connection {
                     }
                 },
                 Frame::MaxData(max) => {
-                    if max > self.peer_max_data {
-                        self.peer_max_data = max;
+                    if let Err(detail) = self.on_max_data(pn, max) {
+                        self.protocol_violation(now, detail, close_code::FLOW_CONTROL);
+                        return;
                     }
                 }
                 Frame::Close(c) => {
@@ -252,6 +254,26 @@ impl Connection {
             self.timers.set(Timer::Ack, d);
         }
         self.check_stream_progress(now);
+    }
+
+    /// A MAX_DATA frame in packet `pn` (spec §6.4). The limit may only grow
+    /// in the order the peer sent its packets: a frame from a later packet
+    /// with a lower value than one from an earlier packet (or than the
+    /// handshake's initial limit) is a violation. A reordered, older, lower
+    /// frame is just stale and ignored.
+    fn on_max_data(&mut self, pn: u64, max: u64) -> Result<(), &'static str> {
+        let went_down = max < self.peer_initial_max_data
+            || self
+                .peer_max_data_frame
+                .is_some_and(|(at, value)| (pn >= at && max < value) || (pn < at && max > value));
+        if went_down {
+            return Err("flow-control limit went down");
+        }
+        if self.peer_max_data_frame.is_none_or(|(at, _)| pn > at) {
+            self.peer_max_data_frame = Some((pn, max));
+        }
+        self.peer_max_data = self.peer_max_data.max(max);
+        Ok(())
     }
 
     /// An authenticated packet from an address other than the current path.

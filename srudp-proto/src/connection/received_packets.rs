@@ -66,9 +66,17 @@ impl ReceivedPackets {
         self.immediate || self.deadline.is_some_and(|d| d <= now)
     }
 
-    /// Whether an ACK would tell the peer something new (piggyback it).
+    /// Whether an ACK would tell the peer something new.
     pub(crate) fn ack_pending(&self) -> bool {
         self.unacked_any && !self.ranges.is_empty()
+    }
+
+    /// Whether to add an ACK to a packet we send anyway: when an ack-eliciting
+    /// packet awaits acknowledgment. Packets that elicit none (the peer's
+    /// ACK-only packets) are acknowledged only along with those: acking them
+    /// on every data packet would waste bytes (RFC 9000 §13.2.1).
+    pub(crate) fn should_piggyback(&self) -> bool {
+        self.unacked_eliciting > 0 && !self.ranges.is_empty()
     }
 
     pub(crate) fn deadline(&self) -> Option<Instant> {

@@ -1,9 +1,10 @@
 //! Loss detection and recovery as in RFC 9002 §6 (spec §6.5): acknowledgment
-//! processing, packet- and time-threshold loss, probe timeouts.
+//! processing and its sanity checks, packet- and time-threshold loss,
+//! persistent congestion, spurious-loss detection with undo, probe timeouts.
 
 use std::time::{Duration, Instant};
 
-use super::Connection;
+use super::{Connection, Timer};
 use crate::event::Event;
 use crate::wire::AckFrame;
 
@@ -11,9 +12,15 @@ use crate::wire::AckFrame;
 const PERSISTENT_CONGESTION_THRESHOLD: u32 = 3;
 /// Largest exponent of the PTO backoff.
 const MAX_PTO_BACKOFF: u32 = 16;
+/// Slack for clock readings when checking a peer's ack delay: it may not
+/// exceed the acknowledged packet's age by more than this.
+const ACK_DELAY_SLACK: Duration = Duration::from_millis(10);
+/// Packets declared lost are remembered this many PTOs, to notice a late
+/// acknowledgment (spurious loss).
+const LOST_RETENTION_PTOS: u32 = 2;
 
 impl Connection {
-    /// Processes an ACK frame. Errors are protocol violations.
+    /// Processes an ACK frame. Errors are protocol violations (spec §6.2).
     pub(super) fn on_ack_frame(
         &mut self,
         now: Instant,
@@ -22,41 +29,64 @@ impl Connection {
         if ack.largest >= self.next_pn {
             return Err("ack for a packet never sent");
         }
-        // RTT sample from the largest acknowledged, if it is newly acknowledged and ack-eliciting.
-        if let Some(p) = self.sent.get(ack.largest) {
-            if p.ack_eliciting {
-                let delay = Duration::from_micros(ack.ack_delay_micros.min(u64::from(u32::MAX)))
-                    .min(self.peer_max_ack_delay);
-                self.rtt
-                    .update(now.saturating_duration_since(p.time_sent), delay);
+        let ack_delay = Duration::from_micros(ack.ack_delay_micros);
+        let largest_sent = self.sent.get(ack.largest).map(|p| p.time_sent);
+        // The peer cannot have held the acknowledgment longer than the packet
+        // (or, if we no longer know it, the connection) has existed.
+        let age = now.saturating_duration_since(largest_sent.unwrap_or(self.created));
+        if ack_delay > age + ACK_DELAY_SLACK {
+            return Err("ack delay longer than the acknowledged packet has existed");
+        }
+        if let Some(sent) = largest_sent {
+            // RFC 9002 §5.3: the largest acknowledged is newly acknowledged and
+            // ack-eliciting (only those are recorded); the peer's delay counts
+            // up to its max_ack_delay.
+            self.rtt.update(
+                now.saturating_duration_since(sent),
+                ack_delay.min(self.peer_max_ack_delay),
+            );
+            if self.first_pn_after_rtt_sample.is_none() {
+                self.first_pn_after_rtt_sample = Some(self.next_pn);
             }
         }
-        let mut newly_acked = false;
+        self.lost.expire(now, self.pto() * LOST_RETENTION_PTOS);
+
+        let mut acked = std::mem::take(&mut self.acked_scratch);
+        let mut spurious = std::mem::take(&mut self.spurious_scratch);
         for range in ack.ranges() {
-            let (lo, hi) = (*range.start(), *range.end());
-            let mut pn = lo.max(self.sent.first_pn());
-            let hi = hi.min(self.next_pn - 1);
-            while pn <= hi {
-                if let Some(p) = self.sent.take(pn) {
-                    newly_acked = true;
-                    if p.in_flight {
-                        self.cc.on_ack(
-                            now,
-                            p.time_sent,
-                            u64::from(p.size),
-                            p.app_limited,
-                            &self.rtt,
-                        );
-                    }
-                    if let Some(chunk) = p.stream {
-                        if self.send.on_acked(chunk) {
-                            self.events.push_back(Event::Writable);
-                        }
-                    }
-                }
-                pn += 1;
+            self.sent
+                .take_range(*range.start(), *range.end(), &mut acked);
+            self.lost
+                .take_acked(*range.start(), *range.end(), &mut spurious);
+        }
+        // Ranges come highest first; acknowledge oldest first, as the
+        // controller expects packets in sending order.
+        acked.sort_unstable_by_key(|(pn, _)| *pn);
+        let newly_acked = !acked.is_empty();
+        for (pn, p) in acked.drain(..) {
+            self.loss_run.on_acked(pn);
+            self.cc.on_ack(
+                now,
+                p.time_sent,
+                u64::from(p.size),
+                p.app_limited,
+                &self.rtt,
+            );
+            self.on_stream_acked(&p.stream);
+        }
+        for s in spurious.drain(..) {
+            // A packet declared lost arrived after all: its retransmission was
+            // wasted, and it breaks any run of losses it belonged to.
+            self.stats.packets_spuriously_lost += 1;
+            self.loss_run.reset();
+            self.on_stream_acked(&s.packet.stream);
+            if s.undo {
+                self.stats.congestion_events_undone += 1;
+                self.cc.on_spurious_congestion_event();
             }
         }
+        self.acked_scratch = acked;
+        self.spurious_scratch = spurious;
         if !newly_acked {
             return Ok(());
         }
@@ -70,73 +100,68 @@ impl Connection {
         Ok(())
     }
 
+    fn on_stream_acked(&mut self, chunks: &super::send_stream::StreamChunks) {
+        for chunk in chunks.iter() {
+            if self.send.on_acked(chunk) {
+                self.events.push_back(Event::Writable);
+            }
+        }
+    }
+
     /// Declares lost every outstanding packet below the largest acknowledged
-    /// that is 3 packets or 9/8 RTT older than it; arms the time-threshold timer
-    /// for the rest.
+    /// that is `packet_threshold` packets or `time_threshold` RTTs older than
+    /// it; arms the time-threshold timer for the rest.
     pub(super) fn detect_lost(&mut self, now: Instant) {
         let Some(largest) = self.largest_acked else {
             return;
         };
-        self.loss_time = None;
         let loss_delay = self
             .rtt
             .latest()
             .max(self.rtt.smoothed())
             .mul_f64(self.config.time_threshold)
             .max(self.config.granularity);
-        let lost_before = now.checked_sub(loss_delay);
-        let threshold = self.config.packet_threshold;
-
-        let mut lost_bytes = 0u64;
-        let mut newest_lost: Option<Instant> = None;
-        let mut oldest_lost: Option<Instant> = None;
-        let mut loss_time: Option<Instant> = None;
-        loop {
-            // Take the lost packets one at a time (in order), so no list is allocated.
-            let mut found = None;
-            for (pn, p) in self.sent.iter() {
-                if pn > largest {
-                    break;
-                }
-                let by_time = lost_before.is_some_and(|b| p.time_sent <= b);
-                let by_count = largest >= pn.saturating_add(threshold);
-                if by_time || by_count {
-                    found = Some(pn);
-                    break;
-                }
-                let at = p.time_sent + loss_delay;
-                loss_time = Some(loss_time.map_or(at, |t| t.min(at)));
-            }
-            let Some(pn) = found else { break };
-            let p = self.sent.take(pn).expect("found above");
-            self.stats.packets_lost += 1;
-            if let Some(chunk) = p.stream {
-                self.send.on_lost(chunk);
-            }
-            if p.max_data {
-                self.max_data_pending = true;
-            }
-            if p.in_flight {
+        let mut lost = std::mem::take(&mut self.acked_scratch);
+        self.loss_time = self.sent.take_lost(
+            largest,
+            self.config.packet_threshold,
+            now.checked_sub(loss_delay),
+            loss_delay,
+            &mut lost,
+        );
+        if let Some((_, newest)) = lost.last() {
+            let newest_sent = newest.time_sent;
+            let period = self.pto() * PERSISTENT_CONGESTION_THRESHOLD;
+            let mut persistent = false;
+            let mut lost_bytes = 0;
+            for (pn, p) in &lost {
+                let eligible = self.first_pn_after_rtt_sample.is_some_and(|f| *pn >= f);
+                persistent |= self.loss_run.on_lost(*pn, p.time_sent, eligible, period);
                 lost_bytes += u64::from(p.size);
-                newest_lost = Some(newest_lost.map_or(p.time_sent, |t| t.max(p.time_sent)));
-                oldest_lost = Some(oldest_lost.map_or(p.time_sent, |t| t.min(p.time_sent)));
             }
-        }
-        self.loss_time = loss_time;
-        if let (Some(newest), Some(oldest)) = (newest_lost, oldest_lost) {
-            let persistent_duration = self
-                .rtt
-                .pto_base(self.config.granularity, self.peer_max_ack_delay)
-                * PERSISTENT_CONGESTION_THRESHOLD;
-            let persistent = self.rtt.has_sample()
-                && newest.saturating_duration_since(oldest) > persistent_duration;
+            if persistent {
+                self.loss_run.reset();
+                self.stats.persistent_congestion_events += 1;
+            }
+            if self.lost.begin_pass(now, newest_sent, persistent) {
+                self.stats.congestion_events += 1;
+            }
+            for (pn, p) in lost.drain(..) {
+                self.stats.packets_lost += 1;
+                for chunk in p.stream.iter() {
+                    self.send.on_lost(chunk);
+                }
+                if p.max_data {
+                    self.max_data_pending = true;
+                }
+                self.lost.record(now, pn, p);
+            }
             self.cc
-                .on_congestion_event(now, newest, persistent, lost_bytes);
+                .on_congestion_event(now, newest_sent, persistent, lost_bytes);
         }
+        self.acked_scratch = lost;
     }
 
-    /// Arms the loss-detection timer: the time-threshold deadline if one is
-    /// pending, else the probe timeout if anything ack-eliciting is in flight.
     /// The probe timeout after backoff, capped at `max_probe_timeout`.
     fn backed_off_pto(&self) -> Duration {
         let backoff = 1u32 << self.pto_count.min(MAX_PTO_BACKOFF);
@@ -144,8 +169,9 @@ impl Connection {
         (pto * backoff).min(self.config.max_probe_timeout.max(pto))
     }
 
+    /// Arms the loss-detection timer: the time-threshold deadline if one is
+    /// pending, else the probe timeout if anything ack-eliciting is in flight.
     pub(super) fn set_loss_timer(&mut self) {
-        use super::Timer;
         if let Some(t) = self.loss_time {
             self.timers.set(Timer::LossDetection, t);
             return;
@@ -171,19 +197,28 @@ impl Connection {
         if !self.sent.has_ack_eliciting_in_flight() {
             return;
         }
-        // Probe timeout: send two ack-eliciting probes, carrying data if we can.
+        // Probe timeout (RFC 9002 §6.2): declares nothing lost and leaves the
+        // window alone; sends two ack-eliciting probes that bypass the window
+        // and the pacer, carrying new data, else the oldest unacknowledged
+        // data, else a PING.
         self.pto_count = self.pto_count.saturating_add(1);
         self.stats.pto_count += 1;
         self.probes_pending = 2;
         if !self.send.has_data(self.peer_max_data) {
-            let oldest = self.sent.iter().find_map(|(_, p)| p.stream);
-            if let Some(chunk) = oldest {
-                self.send.on_lost(chunk);
+            let oldest = self
+                .sent
+                .iter()
+                .map(|(_, p)| p.stream)
+                .find(|s| !s.is_empty());
+            if let Some(chunks) = oldest {
+                for chunk in chunks.iter() {
+                    self.send.on_lost(chunk);
+                }
             }
         }
         // Count the next timeout from now: if the probes cannot leave (say
         // the path is not validated), the timer must still move forward.
         let timeout = self.backed_off_pto();
-        self.timers.set(super::Timer::LossDetection, now + timeout);
+        self.timers.set(Timer::LossDetection, now + timeout);
     }
 }

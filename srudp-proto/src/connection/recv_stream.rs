@@ -1,7 +1,16 @@
 //! The receiving half of a connection's byte stream: reassembly of
-//! out-of-order frames, flow control and end of stream (spec §6.3–§6.4).
+//! out-of-order frames, flow control with an auto-tuned window, and end of
+//! stream (spec §6.3–§6.4).
+//!
+//! The receiver holds at most one window of bytes beyond what the
+//! application has read (ready and out of order together), because the
+//! peer may not send beyond `read + window`. The window starts at the
+//! configured initial size and doubles, up to the configured cap, each time
+//! the peer consumes half of it in less than two round trips: then the
+//! window, not the path, is what limits the transfer.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, Instant};
 
 /// Why a read gave no data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -34,22 +43,36 @@ pub(crate) struct RecvStream {
     contiguous: u64,
     /// Disjoint chunks beyond `contiguous`, keyed by offset.
     pending: BTreeMap<u64, Vec<u8>>,
+    /// Bytes held in `pending`.
+    pending_bytes: u64,
     final_size: Option<u64>,
     /// The limit we advertised: the peer may send bytes below it.
     max_data: u64,
     window: u64,
+    max_window: u64,
+    /// When we last raised the limit.
+    last_update: Option<Instant>,
+    /// Bytes received that we already had.
+    duplicate: u64,
 }
 
 impl RecvStream {
-    pub(crate) fn new(window: u64) -> Self {
+    /// A stream created at `now` whose window starts at `window` and may
+    /// grow to `max_window`.
+    pub(crate) fn new(now: Instant, window: u64, max_window: u64) -> Self {
         RecvStream {
             ready: VecDeque::new(),
             read: 0,
             contiguous: 0,
             pending: BTreeMap::new(),
+            pending_bytes: 0,
             final_size: None,
             max_data: window,
             window,
+            max_window: max_window.max(window),
+            // The initial window counts as advertised at creation.
+            last_update: Some(now),
+            duplicate: 0,
         }
     }
 
@@ -83,9 +106,20 @@ impl RecvStream {
             self.final_size = Some(end);
         }
         if end <= self.contiguous {
+            self.duplicate += data.len() as u64;
             return Ok(fin && self.is_complete());
         }
         let before = self.contiguous;
+        let held_before = self.contiguous + self.pending_bytes;
+        self.insert_new(offset, data);
+        let held_after = self.contiguous + self.pending_bytes;
+        self.duplicate += data.len() as u64 - (held_after - held_before);
+        Ok(self.contiguous > before || (fin && self.is_complete()))
+    }
+
+    /// Stores `data` at `offset`, whose end lies beyond `contiguous`.
+    fn insert_new(&mut self, offset: u64, data: &[u8]) {
+        let end = offset + data.len() as u64;
         if offset <= self.contiguous {
             let skip = (self.contiguous - offset) as usize;
             self.ready.extend(&data[skip..]);
@@ -94,7 +128,6 @@ impl RecvStream {
         } else {
             self.store(offset, data);
         }
-        Ok(self.contiguous > before || (fin && self.is_complete()))
     }
 
     /// Stores the parts of `[offset, offset+len)` not already held.
@@ -116,6 +149,7 @@ impl RecvStream {
             }
             if s > cursor {
                 let piece = &data[(cursor - offset) as usize..(s.min(end) - offset) as usize];
+                self.pending_bytes += piece.len() as u64;
                 self.pending.insert(cursor, piece.to_vec());
             }
             cursor = cursor.max(e);
@@ -124,6 +158,7 @@ impl RecvStream {
             }
         }
         if cursor < end {
+            self.pending_bytes += end - cursor;
             self.pending
                 .insert(cursor, data[(cursor - offset) as usize..].to_vec());
         }
@@ -136,6 +171,7 @@ impl RecvStream {
                 break;
             }
             let chunk = entry.remove();
+            self.pending_bytes -= chunk.len() as u64;
             let end = start + chunk.len() as u64;
             if end > self.contiguous {
                 let skip = (self.contiguous - start) as usize;
@@ -173,18 +209,41 @@ impl RecvStream {
     }
 
     /// A new, larger limit to advertise, when the application has read enough
-    /// that the peer would soon be blocked (at half the window).
-    pub(crate) fn next_max_data(&mut self) -> Option<u64> {
+    /// that less than half a window remains for the peer. Doubles the window
+    /// first (up to the cap) if the previous raise was less than two round
+    /// trips ago.
+    pub(crate) fn next_max_data(&mut self, now: Instant, srtt: Duration) -> Option<u64> {
         if self.final_size.is_some() {
             return None;
         }
         let target = self.read + self.window;
-        if target - self.max_data >= self.window / 2 {
-            self.max_data = target;
-            Some(target)
-        } else {
-            None
+        if target.saturating_sub(self.max_data) < self.window / 2 {
+            return None;
         }
+        if self
+            .last_update
+            .is_some_and(|last| now.saturating_duration_since(last) < srtt * 2)
+        {
+            self.window = self.window.saturating_mul(2).min(self.max_window);
+        }
+        self.last_update = Some(now);
+        self.max_data = self.max_data.max(self.read + self.window);
+        Some(self.max_data)
+    }
+
+    /// The current window.
+    pub(crate) fn window(&self) -> u64 {
+        self.window
+    }
+
+    /// Bytes received in order so far.
+    pub(crate) fn received(&self) -> u64 {
+        self.contiguous
+    }
+
+    /// Bytes received that had arrived before.
+    pub(crate) fn duplicate_bytes(&self) -> u64 {
+        self.duplicate
     }
 
     /// The application read everything, end of stream included.
@@ -196,7 +255,9 @@ impl RecvStream {
     /// Bytes held (ready and out of order).
     #[cfg(test)]
     fn buffered(&self) -> u64 {
-        self.ready.len() as u64 + self.pending.values().map(|v| v.len() as u64).sum::<u64>()
+        let pending: u64 = self.pending.values().map(|v| v.len() as u64).sum();
+        assert_eq!(pending, self.pending_bytes);
+        self.ready.len() as u64 + pending
     }
 
     pub(crate) fn max_data(&self) -> u64 {
@@ -222,7 +283,7 @@ mod tests {
 
     #[test]
     fn out_of_order_frames_are_reassembled() {
-        let mut s = RecvStream::new(1 << 20);
+        let mut s = RecvStream::new(Instant::now(), 1 << 20, 1 << 20);
         assert!(!s.insert(5, b"fgh", false).unwrap());
         assert_eq!(s.read(&mut [0; 8]), Err(ReadError::Blocked));
         assert!(s.insert(0, b"abcde", false).unwrap());
@@ -231,7 +292,7 @@ mod tests {
 
     #[test]
     fn overlapping_and_duplicate_frames_are_stored_once() {
-        let mut s = RecvStream::new(1 << 20);
+        let mut s = RecvStream::new(Instant::now(), 1 << 20, 1 << 20);
         s.insert(10, b"KLMNO", false).unwrap();
         s.insert(8, b"IJKLMNOPQ", false).unwrap();
         s.insert(12, b"MN", false).unwrap();
@@ -245,7 +306,7 @@ mod tests {
 
     #[test]
     fn data_beyond_the_window_is_a_flow_control_violation() {
-        let mut s = RecvStream::new(2048);
+        let mut s = RecvStream::new(Instant::now(), 2048, 2048);
         assert_eq!(
             s.insert(2048, b"x", false),
             Err(StreamViolation::FlowControl)
@@ -258,7 +319,7 @@ mod tests {
 
     #[test]
     fn final_size_cannot_change() {
-        let mut s = RecvStream::new(4096);
+        let mut s = RecvStream::new(Instant::now(), 4096, 4096);
         s.insert(0, b"abc", true).unwrap();
         assert_eq!(s.insert(3, b"d", false), Err(StreamViolation::FinalSize));
         assert_eq!(s.insert(0, b"ab", true), Err(StreamViolation::FinalSize));
@@ -268,10 +329,61 @@ mod tests {
 
     #[test]
     fn reading_half_the_window_raises_the_limit() {
-        let mut s = RecvStream::new(2048);
+        let t0 = Instant::now();
+        let rtt = Duration::from_millis(100);
+        let mut s = RecvStream::new(t0, 2048, 2048);
         s.insert(0, &[0; 1024], false).unwrap();
-        assert_eq!(s.next_max_data(), None);
+        assert_eq!(s.next_max_data(t0, rtt), None);
         s.read(&mut [0; 1024]).unwrap();
-        assert_eq!(s.next_max_data(), Some(3072));
+        assert_eq!(s.next_max_data(t0, rtt), Some(3072));
+    }
+
+    #[test]
+    fn a_window_consumed_within_two_rtts_doubles_up_to_the_cap() {
+        let t0 = Instant::now();
+        let rtt = Duration::from_millis(100);
+        let ms = Duration::from_millis(1);
+        let mut s = RecvStream::new(t0 - 10 * rtt, 4096, 16_384);
+        let mut offset = 0u64;
+        let mut feed = |s: &mut RecvStream, n: u64| {
+            s.insert(offset, &vec![7; n as usize], false).unwrap();
+            offset += n;
+            let mut buf = vec![0; n as usize];
+            assert_eq!(s.read(&mut buf).unwrap() as u64, n);
+        };
+        // First raise, long after the stream was created: the window stays.
+        feed(&mut s, 2048);
+        assert_eq!(s.next_max_data(t0, rtt), Some(2048 + 4096));
+        // Half a window again within 2 RTTs: double to 8192.
+        feed(&mut s, 2048);
+        assert_eq!(s.next_max_data(t0 + 150 * ms, rtt), Some(4096 + 8192));
+        assert_eq!(s.window(), 8192);
+        // Slower than 2 RTTs: keep the window.
+        feed(&mut s, 4096);
+        assert_eq!(s.next_max_data(t0 + 400 * ms, rtt), Some(8192 + 8192));
+        // Fast again: doubles to the 16 KiB cap and no further.
+        feed(&mut s, 4096);
+        assert_eq!(s.next_max_data(t0 + 450 * ms, rtt), Some(12_288 + 16_384));
+        feed(&mut s, 8192);
+        assert_eq!(s.next_max_data(t0 + 460 * ms, rtt), Some(20_480 + 16_384));
+        assert_eq!(s.window(), 16_384);
+        // The peer can never have more than the cap outstanding.
+        assert_eq!(
+            s.insert(20_480 + 16_384, b"x", false),
+            Err(StreamViolation::FlowControl)
+        );
+    }
+
+    #[test]
+    fn duplicate_bytes_are_counted() {
+        let mut s = RecvStream::new(Instant::now(), 1 << 20, 1 << 20);
+        s.insert(0, b"abcd", false).unwrap();
+        s.insert(2, b"cdef", false).unwrap(); // 2 duplicates
+        s.insert(10, b"klmn", false).unwrap();
+        s.insert(8, b"ijklmnop", false).unwrap(); // 4 duplicates
+                                                  // "abcdef" was in order and "ij" out of order: 8 duplicates.
+        s.insert(0, b"abcdefghij", false).unwrap();
+        assert_eq!(s.received(), 16);
+        assert_eq!(s.duplicate_bytes(), 2 + 4 + 8);
     }
 }

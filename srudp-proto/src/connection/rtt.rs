@@ -119,6 +119,31 @@ mod tests {
     }
 
     #[test]
+    fn the_first_sample_ignores_the_ack_delay() {
+        // RFC 9002 §5.3: the first sample is taken as is (min_rtt is not known yet).
+        let mut rtt = RttEstimator::new(ms(333));
+        rtt.update(ms(100), ms(25));
+        assert_eq!(rtt.smoothed(), ms(100));
+        assert_eq!(rtt.latest(), ms(100));
+    }
+
+    #[test]
+    fn min_rtt_takes_raw_samples_even_when_ack_delay_is_subtracted() {
+        let mut rtt = RttEstimator::new(ms(333));
+        rtt.update(ms(100), ms(0));
+        // 90 ms raw with 20 ms ack delay: min_rtt becomes 90 (raw), and the
+        // adjusted 70 would fall below it, so 90 is used for smoothing.
+        rtt.update(ms(90), ms(20));
+        assert_eq!(rtt.min(), ms(90));
+        assert_eq!(rtt.smoothed(), Duration::from_micros(98_750));
+        // A later 200 ms sample with 25 ms delay: 175 adjusted; min stays 90.
+        rtt.update(ms(200), ms(25));
+        assert_eq!(rtt.min(), ms(90));
+        // (7 × 98.75 + 175) / 8 = 108.28125 ms.
+        assert_eq!(rtt.smoothed(), Duration::from_nanos(108_281_250));
+    }
+
+    #[test]
     fn pto_base_adds_variance_and_ack_delay() {
         let mut rtt = RttEstimator::new(ms(333));
         rtt.update(ms(100), ms(0));

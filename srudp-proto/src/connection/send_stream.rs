@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use crate::range_set::RangeSet;
 
 /// A piece of the stream carried by one STREAM frame.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) struct StreamChunk {
     pub(crate) offset: u64,
     pub(crate) len: u16,
@@ -16,6 +16,41 @@ pub(crate) struct StreamChunk {
 impl StreamChunk {
     pub(crate) fn end(&self) -> u64 {
         self.offset + u64::from(self.len)
+    }
+}
+
+/// Most STREAM frames one packet carries: a full 1024-byte frame leaves room
+/// for about 130 more bytes, which small retransmitted pieces may split further.
+pub(crate) const MAX_CHUNKS_PER_PACKET: usize = 4;
+
+/// The stream pieces of one packet, without allocating.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct StreamChunks {
+    chunks: [StreamChunk; MAX_CHUNKS_PER_PACKET],
+    len: u8,
+}
+
+impl StreamChunks {
+    /// Adds a chunk; returns false (and drops it) when full.
+    pub(crate) fn push(&mut self, chunk: StreamChunk) -> bool {
+        let Some(slot) = self.chunks.get_mut(usize::from(self.len)) else {
+            return false;
+        };
+        *slot = chunk;
+        self.len += 1;
+        true
+    }
+
+    pub(crate) fn is_full(&self) -> bool {
+        usize::from(self.len) == MAX_CHUNKS_PER_PACKET
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = StreamChunk> + '_ {
+        self.chunks[..usize::from(self.len)].iter().copied()
     }
 }
 
@@ -122,9 +157,18 @@ impl SendStream {
     }
 
     /// Whether unsent new data is waiting on the peer's flow-control limit.
-    #[cfg(test)]
-    fn flow_blocked(&self, flow_limit: u64) -> bool {
+    pub(crate) fn flow_blocked(&self, flow_limit: u64) -> bool {
         self.next_new < self.written && self.next_new >= flow_limit
+    }
+
+    /// The end of what was written: no frame starts beyond it.
+    pub(crate) fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// Bytes acknowledged in order from the start of the stream.
+    pub(crate) fn acked_prefix(&self) -> u64 {
+        self.base
     }
 
     /// Picks the next chunk to send, at most `max_len` bytes, retransmissions
@@ -182,6 +226,31 @@ impl SendStream {
             ));
         }
         None
+    }
+
+    /// Redundant bundling for thin streams (spec §6.3): extends a chunk of new
+    /// data `chunk` (just returned by [`next_chunk`](Self::next_chunk)) back to
+    /// the lowest unacknowledged offset, when the bytes in between are at most
+    /// `limit`, nothing is queued for retransmission, and the whole fits in
+    /// `max_len`. A lost packet's bytes then also ride in the next one, which
+    /// repairs the loss without waiting for its detection.
+    pub(crate) fn bundle(&self, chunk: StreamChunk, max_len: usize, limit: u64) -> StreamChunk {
+        let unacked = chunk.offset.saturating_sub(self.base);
+        let total = unacked + u64::from(chunk.len);
+        if limit == 0
+            || unacked == 0
+            || unacked > limit
+            || total > max_len.min(usize::from(u16::MAX)) as u64
+            || !self.lost.is_empty()
+            || chunk.end() > self.written
+        {
+            return chunk;
+        }
+        StreamChunk {
+            offset: self.base,
+            len: total as u16,
+            fin: chunk.fin,
+        }
     }
 
     /// Copies the bytes of `chunk` into `out` (which is `chunk.len` long).
@@ -331,6 +400,28 @@ mod tests {
         assert_eq!(s.next_chunk(1024, u64::MAX).unwrap().0, c);
         s.on_acked(c);
         assert!(s.is_fully_acked());
+    }
+
+    #[test]
+    fn bundling_resends_the_unacknowledged_tail_with_new_data() {
+        let mut s = SendStream::new(1 << 20);
+        s.write(b"aaaabbbb").unwrap();
+        let a = s.next_chunk(4, u64::MAX).unwrap().0;
+        assert_eq!(s.bundle(a, 1024, 64), a, "nothing unacknowledged before it");
+        let b = s.next_chunk(4, u64::MAX).unwrap().0;
+        let ab = s.bundle(b, 1024, 64);
+        assert_eq!((ab.offset, ab.len), (0, 8));
+        // Too much unacknowledged, or no room: unchanged.
+        assert_eq!(s.bundle(b, 1024, 3), b);
+        assert_eq!(s.bundle(b, 7, 64), b);
+        assert_eq!(s.bundle(b, 1024, 0), b, "0 turns it off");
+        // Acknowledged bytes are not resent; lost ones wait for their retransmission.
+        s.on_acked(a);
+        assert_eq!(s.bundle(b, 1024, 64), b);
+        s.write(b"cccc").unwrap();
+        let c = s.next_chunk(4, u64::MAX).unwrap().0;
+        s.on_lost(b);
+        assert_eq!(s.bundle(c, 1024, 64), c);
     }
 
     #[test]

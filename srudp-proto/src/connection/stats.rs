@@ -1,8 +1,12 @@
-//! Counters of one connection, for applications and benchmarks.
+//! Counters of one connection, for applications and benchmarks, and the
+//! bookkeeping of what limits the sender (spec §7.4).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// What a connection did so far. Read with [`Endpoint::stats`](crate::Endpoint::stats).
+///
+/// The `*_time` counters run up to the connection's latest input, timer or
+/// `poll_transmit`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ConnectionStats {
@@ -10,8 +14,13 @@ pub struct ConnectionStats {
     pub packets_sent: u64,
     /// Authenticated datagrams received.
     pub packets_received: u64,
-    /// Packets declared lost.
+    /// Packets declared lost (packet or time threshold, spec §6.5).
     pub packets_lost: u64,
+    /// Packets sent that carried stream data sent before (after a loss or a probe timeout).
+    pub packets_retransmitted: u64,
+    /// Packets declared lost that the peer acknowledged later: their data was
+    /// retransmitted for nothing (reordering or a delay spike, not loss).
+    pub packets_spuriously_lost: u64,
     /// Bytes sent on the wire.
     pub bytes_sent: u64,
     /// Bytes of authenticated datagrams received.
@@ -20,6 +29,16 @@ pub struct ConnectionStats {
     pub stream_bytes_sent: u64,
     /// Stream bytes sent again after a loss or probe.
     pub stream_bytes_retransmitted: u64,
+    /// Unacknowledged stream bytes sent again along with new data, ahead of
+    /// any loss (redundant bundling, [`TransportConfig::bundle_unacked_bytes`](crate::TransportConfig::bundle_unacked_bytes)).
+    pub stream_bytes_bundled: u64,
+    /// Stream bytes the peer acknowledged, in order from the start: delivered.
+    pub stream_bytes_acked: u64,
+    /// Stream bytes received in order from the peer (ready for, or already
+    /// given to, the application).
+    pub stream_bytes_received: u64,
+    /// Stream bytes received that had arrived before (the peer retransmitted needlessly).
+    pub stream_bytes_duplicate: u64,
     /// Datagrams dropped because they failed to authenticate.
     pub dropped_unauthenticated: u64,
     /// Datagrams dropped as replays (packet number already seen or too old).
@@ -28,6 +47,12 @@ pub struct ConnectionStats {
     pub handshake_probes_sent: u64,
     /// Probe timeouts that fired.
     pub pto_count: u64,
+    /// Window reductions (one per recovery episode).
+    pub congestion_events: u64,
+    /// Window reductions undone because all their losses proved spurious.
+    pub congestion_events_undone: u64,
+    /// Times persistent congestion collapsed the window (RFC 9002 §7.6).
+    pub persistent_congestion_events: u64,
     /// Smoothed round-trip time.
     pub srtt: Duration,
     /// Round-trip time variance.
@@ -36,6 +61,97 @@ pub struct ConnectionStats {
     pub min_rtt: Duration,
     /// Congestion window in bytes.
     pub cwnd: u64,
+    /// Slow-start threshold in bytes (`u64::MAX` before the first loss).
+    pub ssthresh: u64,
     /// Bytes in flight.
     pub bytes_in_flight: u64,
+    /// The flow-control limit the peer gave us (absolute stream offset).
+    pub peer_max_data: u64,
+    /// Our current receive window (grows by auto-tuning up to the configured cap).
+    pub receive_window: u64,
+    /// Time the sender had nothing to send (the application did not write enough).
+    pub app_limited_time: Duration,
+    /// Time the sender had data but the congestion window was full.
+    pub cwnd_limited_time: Duration,
+    /// Time the sender had data and window but waited for the pacer.
+    pub pacing_limited_time: Duration,
+    /// Time the sender had data but the peer's flow-control limit held it back.
+    pub flow_limited_time: Duration,
+}
+
+/// Why the sender is not sending right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SendLimit {
+    App,
+    Cwnd,
+    Pacing,
+    Flow,
+}
+
+/// Accumulates the time spent in each [`SendLimit`]: the limit seen when
+/// `poll_transmit` last stopped holds until it stops again.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct LimitClock {
+    current: Option<(SendLimit, Instant)>,
+}
+
+impl LimitClock {
+    /// The sender stopped at `now` because of `limit`.
+    pub(crate) fn set(&mut self, now: Instant, limit: SendLimit, stats: &mut ConnectionStats) {
+        self.settle(now, stats);
+        self.current = Some((limit, now));
+    }
+
+    /// Stops counting (the connection is closing).
+    pub(crate) fn stop(&mut self, now: Instant, stats: &mut ConnectionStats) {
+        self.settle(now, stats);
+        self.current = None;
+    }
+
+    fn settle(&mut self, now: Instant, stats: &mut ConnectionStats) {
+        if let Some((limit, since)) = self.current {
+            let elapsed = now.saturating_duration_since(since);
+            let counter = match limit {
+                SendLimit::App => &mut stats.app_limited_time,
+                SendLimit::Cwnd => &mut stats.cwnd_limited_time,
+                SendLimit::Pacing => &mut stats.pacing_limited_time,
+                SendLimit::Flow => &mut stats.flow_limited_time,
+            };
+            *counter += elapsed;
+            self.current = Some((limit, now));
+        }
+    }
+
+    /// The counters as of `now`, including the limit still in force.
+    pub(crate) fn snapshot(&self, now: Instant, stats: &ConnectionStats) -> ConnectionStats {
+        let mut s = stats.clone();
+        let mut clock = self.clone();
+        clock.settle(now, &mut s);
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_limit_collects_the_time_until_the_next_one() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis(1);
+        let mut stats = ConnectionStats::default();
+        let mut clock = LimitClock::default();
+        clock.set(t0, SendLimit::Pacing, &mut stats);
+        clock.set(t0 + 3 * ms, SendLimit::Pacing, &mut stats);
+        clock.set(t0 + 5 * ms, SendLimit::Cwnd, &mut stats);
+        clock.set(t0 + 9 * ms, SendLimit::App, &mut stats);
+        let s = clock.snapshot(t0 + 20 * ms, &stats);
+        assert_eq!(s.pacing_limited_time, 5 * ms);
+        assert_eq!(s.cwnd_limited_time, 4 * ms);
+        assert_eq!(s.app_limited_time, 11 * ms);
+        clock.set(t0 + 21 * ms, SendLimit::Flow, &mut stats);
+        clock.stop(t0 + 30 * ms, &mut stats);
+        assert_eq!(stats.flow_limited_time, 9 * ms);
+        assert_eq!(clock.snapshot(t0 + 99 * ms, &stats), stats);
+    }
 }

@@ -21,9 +21,11 @@ pub(crate) enum Timer {
     Close = 6,
     /// Give up validating a new path.
     PathValidation = 7,
+    /// The pacer lets the next ack-eliciting packet leave (spec §7.2).
+    Pacing = 8,
 }
 
-const COUNT: usize = 8;
+const COUNT: usize = 9;
 const ALL: [Timer; COUNT] = [
     Timer::Idle,
     Timer::LossDetection,
@@ -33,6 +35,7 @@ const ALL: [Timer; COUNT] = [
     Timer::Handshake,
     Timer::Close,
     Timer::PathValidation,
+    Timer::Pacing,
 ];
 
 #[derive(Debug, Default, Clone)]
@@ -47,6 +50,12 @@ impl TimerTable {
 
     pub(crate) fn stop(&mut self, timer: Timer) {
         self.deadlines[timer as usize] = None;
+    }
+
+    /// When `timer` is due, if armed.
+    #[cfg(test)]
+    pub(crate) fn deadline(&self, timer: Timer) -> Option<Instant> {
+        self.deadlines[timer as usize]
     }
 
     pub(crate) fn next(&self) -> Option<Instant> {

@@ -7,6 +7,9 @@ use std::time::Instant;
 
 use tracing::trace;
 
+use super::pacing::PacingRate;
+use super::send_stream::StreamChunks;
+use super::stats::SendLimit;
 use super::*;
 
 impl Connection {
@@ -17,6 +20,7 @@ impl Connection {
         buf: &mut [u8],
         scratch: &mut [u8],
     ) -> Option<Transmit> {
+        self.last_now = self.last_now.max(now);
         match &mut self.state {
             State::Handshaking { init, punch, .. } => {
                 let dest = punch.poll(now, &self.config)?;
@@ -79,7 +83,16 @@ impl Connection {
         .ok()?;
         let len = w.len();
         let dest = self.path.remote;
-        self.seal_and_record(now, dest, buf, scratch, len, false, None, false)
+        self.seal_and_record(
+            now,
+            dest,
+            buf,
+            scratch,
+            len,
+            false,
+            StreamChunks::default(),
+            false,
+        )
     }
 
     fn build_data_packet(
@@ -97,7 +110,16 @@ impl Connection {
                 let mut w = Writer::new(&mut scratch[..MAX_PLAINTEXT]);
                 Frame::PathChallenge(data).emit(&mut w).ok()?;
                 let len = w.len();
-                return self.seal_and_record(now, dest, buf, scratch, len, true, None, false);
+                return self.seal_and_record(
+                    now,
+                    dest,
+                    buf,
+                    scratch,
+                    len,
+                    true,
+                    StreamChunks::default(),
+                    false,
+                );
             }
         }
         if let Some((dest, data)) = self.probes.poll_send() {
@@ -106,22 +128,75 @@ impl Connection {
             let mut w = Writer::new(&mut scratch[..MAX_PLAINTEXT]);
             Frame::PathChallenge(data).emit(&mut w).ok()?;
             let len = w.len();
-            return self.seal_and_record(now, dest, buf, scratch, len, false, None, false);
+            return self.seal_and_record(
+                now,
+                dest,
+                buf,
+                scratch,
+                len,
+                false,
+                StreamChunks::default(),
+                false,
+            );
         }
         if let Some((dest, data)) = self.path_responses.pop_front() {
             let mut w = Writer::new(&mut scratch[..MAX_PLAINTEXT]);
             Frame::PathResponse(data).emit(&mut w).ok()?;
             let len = w.len();
-            return self.seal_and_record(now, dest, buf, scratch, len, true, None, false);
+            return self.seal_and_record(
+                now,
+                dest,
+                buf,
+                scratch,
+                len,
+                true,
+                StreamChunks::default(),
+                false,
+            );
+        }
+
+        if std::mem::take(&mut self.flow_update_due)
+            && self.recv.next_max_data(now, self.rtt.smoothed()).is_some()
+        {
+            self.max_data_pending = true;
         }
 
         let ack_due = self.received.ack_due(now);
         let probe = self.probes_pending > 0;
         let cwnd_room = self.sent.bytes_in_flight() + MAX_DATAGRAM_SIZE as u64 <= self.cc.window();
-        let can_send_eliciting = cwnd_room || probe;
         let has_stream = self.send.has_data(self.peer_max_data);
         let want_eliciting = self.ping_pending || self.max_data_pending || has_stream || probe;
-        if !(ack_due || want_eliciting && can_send_eliciting) {
+        // Why no ack-eliciting packet may leave now, if it may not (spec §7).
+        let limit = if probe {
+            None // probes bypass the window and the pacer
+        } else if !want_eliciting {
+            Some(if self.send.flow_blocked(self.peer_max_data) {
+                SendLimit::Flow
+            } else {
+                SendLimit::App
+            })
+        } else if !cwnd_room {
+            Some(SendLimit::Cwnd)
+        } else {
+            match self
+                .pacing_rate()
+                .and_then(|rate| self.pacer.delay(now, MAX_DATAGRAM_SIZE as u64, &rate))
+            {
+                Some(at) => {
+                    self.timers.set(Timer::Pacing, at);
+                    Some(SendLimit::Pacing)
+                }
+                None => None,
+            }
+        };
+        if limit != Some(SendLimit::Pacing) {
+            self.timers.stop(Timer::Pacing);
+        }
+        if let Some(limit) = limit {
+            self.limits.set(now, limit, &mut self.stats);
+        }
+        let can_send_eliciting = limit.is_none();
+        if !(ack_due || can_send_eliciting) {
             return None;
         }
         // Anti-amplification on an unvalidated path.
@@ -132,7 +207,7 @@ impl Connection {
         }
 
         let mut w = Writer::new(&mut scratch[..MAX_PLAINTEXT]);
-        if self.received.ack_pending() {
+        if ack_due || self.received.should_piggyback() {
             let delay = self.received.on_ack_sent(now);
             self.timers.stop(Timer::Ack);
             crate::wire::emit_ack(&mut w, self.received.ranges(), delay.as_micros() as u64, 32)
@@ -140,7 +215,8 @@ impl Connection {
         }
         let mut ack_eliciting = false;
         let mut max_data = false;
-        let mut chunk = None;
+        let mut chunks = StreamChunks::default();
+        let mut retransmission = false;
         if can_send_eliciting {
             if self.max_data_pending {
                 self.max_data_pending = false;
@@ -148,32 +224,50 @@ impl Connection {
                 Frame::MaxData(self.recv.max_data()).emit(&mut w).ok()?;
                 ack_eliciting = true;
             }
-            let room = w.remaining().saturating_sub(STREAM_FRAME_MAX_OVERHEAD);
-            if room > 0 {
-                if let Some((c, retransmit)) = self
-                    .send
-                    .next_chunk(room.min(MAX_STREAM_PAYLOAD), self.peer_max_data)
-                {
-                    let mut tmp = [0u8; MAX_STREAM_PAYLOAD];
-                    let data = &mut tmp[..usize::from(c.len)];
-                    if self.send.holds(c) {
-                        self.send.copy(c, data);
-                        StreamFrame {
-                            offset: c.offset,
-                            fin: c.fin,
-                            data,
-                        }
-                        .emit(&mut w)
-                        .ok()?;
-                        if retransmit {
-                            self.stats.stream_bytes_retransmitted += u64::from(c.len);
-                        } else {
-                            self.stats.stream_bytes_sent += u64::from(c.len);
-                        }
-                        chunk = Some(c);
-                        ack_eliciting = true;
-                    }
+            // As many STREAM frames as fit: a full 1024-byte frame leaves
+            // room for a second, shorter one (spec §6.3). No frame starts past
+            // the written end, which bounds the offset's encoded size.
+            let frame_overhead = 1 + crate::wire::varint_len(self.send.written()) + 2;
+            debug_assert!(frame_overhead <= STREAM_FRAME_MAX_OVERHEAD);
+            while !chunks.is_full() {
+                let room = w.remaining().saturating_sub(frame_overhead);
+                if room == 0 {
+                    break;
                 }
+                let max_len = room.min(MAX_STREAM_PAYLOAD);
+                let Some((c, retransmit)) = self.send.next_chunk(max_len, self.peer_max_data)
+                else {
+                    break;
+                };
+                if !self.send.holds(c) {
+                    continue;
+                }
+                let new_offset = c.offset;
+                let c = if retransmit {
+                    c
+                } else {
+                    self.send
+                        .bundle(c, max_len, self.config.bundle_unacked_bytes)
+                };
+                self.stats.stream_bytes_bundled += new_offset - c.offset;
+                let mut tmp = [0u8; MAX_STREAM_PAYLOAD];
+                let data = &mut tmp[..usize::from(c.len)];
+                self.send.copy(c, data);
+                StreamFrame {
+                    offset: c.offset,
+                    fin: c.fin,
+                    data,
+                }
+                .emit(&mut w)
+                .ok()?;
+                if retransmit {
+                    self.stats.stream_bytes_retransmitted += u64::from(c.len);
+                    retransmission = true;
+                } else {
+                    self.stats.stream_bytes_sent += c.end() - new_offset;
+                }
+                chunks.push(c);
+                ack_eliciting = true;
             }
             if (self.ping_pending || probe) && !ack_eliciting {
                 Frame::Ping.emit(&mut w).ok()?;
@@ -189,9 +283,23 @@ impl Connection {
             return None;
         }
         let dest = self.path.remote;
-        let t =
-            self.seal_and_record(now, dest, buf, scratch, len, ack_eliciting, chunk, max_data)?;
+        let t = self.seal_and_record(
+            now,
+            dest,
+            buf,
+            scratch,
+            len,
+            ack_eliciting,
+            chunks,
+            max_data,
+        )?;
         if ack_eliciting {
+            if retransmission {
+                self.stats.packets_retransmitted += 1;
+            }
+            if let Some(rate) = self.pacing_rate() {
+                self.pacer.on_sent(now, t.size as u64, &rate);
+            }
             self.time_of_last_ack_eliciting = Some(now);
             if let Some(k) = self.config.keepalive_interval {
                 self.timers.set(Timer::Keepalive, now + k);
@@ -199,6 +307,20 @@ impl Connection {
             self.set_loss_timer();
         }
         Some(t)
+    }
+
+    /// The pacing rate, once an RTT sample tells how long a round trip is
+    /// (the initial window leaves at once, as its burst).
+    pub(super) fn pacing_rate(&self) -> Option<PacingRate> {
+        if !self.config.pacing || !self.rtt.has_sample() {
+            return None;
+        }
+        Some(PacingRate::new(
+            self.cc.window(),
+            self.rtt.smoothed(),
+            self.cc.pacing_gain(),
+            MAX_DATAGRAM_SIZE as u64,
+        ))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -210,7 +332,7 @@ impl Connection {
         scratch: &[u8],
         plaintext_len: usize,
         ack_eliciting: bool,
-        stream: Option<send_stream::StreamChunk>,
+        stream: StreamChunks,
         max_data: bool,
     ) -> Option<Transmit> {
         let session = self.session.as_ref()?;
@@ -226,22 +348,24 @@ impl Connection {
         let size = h + sealed;
         debug_assert!(size <= MAX_DATAGRAM_SIZE);
         self.next_pn += 1;
-        let app_limited = !self.send.has_data(self.peer_max_data);
-        self.sent.push(
-            pn,
-            SentPacket {
-                time_sent: now,
-                size: size as u16,
-                ack_eliciting,
-                in_flight: ack_eliciting,
-                app_limited,
-                stream,
-                max_data,
-            },
-        );
         if ack_eliciting {
-            self.cc
-                .on_sent(now, size as u64, self.sent.bytes_in_flight());
+            // Only ack-eliciting packets are in flight and recorded (spec §6.5).
+            let in_flight = self.sent.bytes_in_flight() + size as u64;
+            // Application limited: nothing more to send while the window
+            // still had room; acknowledgments of such packets do not grow it.
+            let app_limited =
+                !self.send.has_data(self.peer_max_data) && in_flight < self.cc.window();
+            self.sent.push(
+                pn,
+                SentPacket {
+                    time_sent: now,
+                    size: size as u16,
+                    app_limited,
+                    stream,
+                    max_data,
+                },
+            );
+            self.cc.on_sent(now, size as u64, in_flight);
         }
         if dest == self.path.remote && !self.path.validated {
             self.path.bytes_sent += size as u64;

@@ -1,0 +1,149 @@
+//! Pacing (spec §7.2): spreads ack-eliciting packets over the round trip
+//! instead of sending a window in one burst, which would overflow shallow
+//! bottleneck queues and inflate everyone's delay.
+//!
+//! A token bucket in disguise: the rate is `gain × window / smoothed RTT`
+//! (gain 2 in slow start, 1.25 after, from the congestion controller), and
+//! up to a small burst — enough for ~2 ms at that rate, at least 2 and at
+//! most 10 full datagrams — may leave back to back after an idle period, so
+//! a coarse event loop timer still keeps up. Instead of counting tokens we
+//! keep the instant at which the bucket is (or was) empty: a datagram may
+//! leave when that instant plus the datagram's transmission time at the
+//! pacing rate has passed, and `poll_timeout` reports that instant otherwise.
+
+use std::time::{Duration, Instant};
+
+/// The burst is sized to let this much time's worth of packets out at once.
+const BURST_INTERVAL: Duration = Duration::from_millis(2);
+/// Burst bounds, in datagrams.
+const MIN_BURST_PACKETS: u64 = 2;
+const MAX_BURST_PACKETS: u64 = 10;
+
+/// A pacing rate and its burst allowance.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct PacingRate {
+    /// Bytes per second.
+    pub(crate) bytes_per_second: f64,
+    /// Bytes that may leave back to back.
+    pub(crate) burst: u64,
+}
+
+impl PacingRate {
+    /// The rate for a congestion `window` (bytes), smoothed RTT and gain.
+    pub(crate) fn new(window: u64, srtt: Duration, gain: f64, mss: u64) -> PacingRate {
+        let srtt = srtt.max(Duration::from_micros(1)).as_secs_f64();
+        let bytes_per_second = (gain * window.max(mss) as f64 / srtt).max(1.0);
+        let burst = ((bytes_per_second * BURST_INTERVAL.as_secs_f64()) as u64)
+            .clamp(MIN_BURST_PACKETS * mss, MAX_BURST_PACKETS * mss);
+        PacingRate {
+            bytes_per_second,
+            burst,
+        }
+    }
+
+    /// How long `bytes` take at this rate, rounded up to the nanosecond.
+    pub(crate) fn transmission_time(&self, bytes: u64) -> Duration {
+        let nanos = (bytes as f64 * 1e9 / self.bytes_per_second).ceil();
+        Duration::from_nanos(nanos.min(u64::MAX as f64) as u64)
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Pacer {
+    /// When the bucket is (was) empty; `None`: full.
+    empty_at: Option<Instant>,
+}
+
+impl Pacer {
+    /// The instant at which the bucket would be empty, given the burst cap.
+    fn base(&self, now: Instant, rate: &PacingRate) -> Instant {
+        let full_since = now
+            .checked_sub(rate.transmission_time(rate.burst))
+            .unwrap_or(now);
+        self.empty_at.map_or(full_since, |e| e.max(full_since))
+    }
+
+    /// When a datagram of `size` bytes may leave: `None` means now.
+    pub(crate) fn delay(&self, now: Instant, size: u64, rate: &PacingRate) -> Option<Instant> {
+        let ready = self.base(now, rate) + rate.transmission_time(size);
+        (ready > now).then_some(ready)
+    }
+
+    /// A datagram of `size` bytes left at `now`.
+    pub(crate) fn on_sent(&mut self, now: Instant, size: u64, rate: &PacingRate) {
+        self.empty_at = Some(self.base(now, rate) + rate.transmission_time(size));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn the_rate_is_gain_times_window_per_rtt() {
+        // 1.25 × 12 000 B / 100 ms = 150 000 B/s: a 1200-byte datagram every 8 ms.
+        let r = PacingRate::new(12_000, 100 * MS, 1.25, 1200);
+        assert_eq!(r.bytes_per_second, 150_000.0);
+        assert_eq!(r.transmission_time(1200), 8 * MS);
+        assert_eq!(r.transmission_time(600), 4 * MS);
+        // 2 ms at that rate is 300 bytes: the burst is the 2-datagram minimum.
+        assert_eq!(r.burst, 2400);
+        // 1.25 × 1.2 MB / 50 ms = 30 MB/s: 40 µs per datagram, 10-datagram burst.
+        let r = PacingRate::new(1_200_000, 50 * MS, 1.25, 1200);
+        assert_eq!(r.transmission_time(1200), Duration::from_micros(40));
+        assert_eq!(r.burst, 12_000);
+    }
+
+    #[test]
+    fn a_burst_leaves_at_once_then_one_datagram_per_interval() {
+        let t0 = Instant::now();
+        let r = PacingRate::new(12_000, 100 * MS, 1.25, 1200);
+        let mut p = Pacer::default();
+        // Two datagrams of burst, back to back.
+        for _ in 0..2 {
+            assert_eq!(p.delay(t0, 1200, &r), None);
+            p.on_sent(t0, 1200, &r);
+        }
+        // The third waits 8 ms; nothing may leave before.
+        assert_eq!(p.delay(t0, 1200, &r), Some(t0 + 8 * MS));
+        assert_eq!(p.delay(t0 + 7 * MS, 1200, &r), Some(t0 + 8 * MS));
+        assert_eq!(p.delay(t0 + 8 * MS, 1200, &r), None);
+        p.on_sent(t0 + 8 * MS, 1200, &r);
+        // A small datagram needs only its own share: 600 bytes, 4 ms.
+        assert_eq!(p.delay(t0 + 8 * MS, 600, &r), Some(t0 + 12 * MS));
+        p.on_sent(t0 + 12 * MS, 600, &r);
+        assert_eq!(p.delay(t0 + 12 * MS, 1200, &r), Some(t0 + 20 * MS));
+        // After a second of silence the burst is available again, not more.
+        let t1 = t0 + Duration::from_secs(1);
+        for _ in 0..2 {
+            assert_eq!(p.delay(t1, 1200, &r), None);
+            p.on_sent(t1, 1200, &r);
+        }
+        assert_eq!(p.delay(t1, 1200, &r), Some(t1 + 8 * MS));
+    }
+
+    #[test]
+    fn a_deadline_is_always_in_the_future_so_no_busy_loop() {
+        let t0 = Instant::now();
+        let r = PacingRate::new(7_777, 33 * MS, 1.25, 1200);
+        let mut p = Pacer::default();
+        let mut now = t0;
+        for _ in 0..1000 {
+            match p.delay(now, 1200, &r) {
+                None => p.on_sent(now, 1200, &r),
+                Some(at) => {
+                    assert!(at > now);
+                    now = at;
+                }
+            }
+        }
+        // 1000 decisions at ~294 kB/s: roughly half sends, each 4.1 ms apart.
+        let elapsed = now - t0;
+        assert!(
+            elapsed > Duration::from_secs(1) && elapsed < Duration::from_secs(3),
+            "{elapsed:?}"
+        );
+    }
+}
