@@ -76,9 +76,9 @@ impl Endpoint {
         proto: srudp_proto::Endpoint,
     ) -> io::Result<Endpoint> {
         let local_addr = socket.local_addr()?;
-        let (waker, early) = socket::waker(&socket)?;
+        let (poller, waker) = driver::Poller::new(socket)?;
         let shared = Arc::new(Shared::new(State::new(proto), waker, local_addr, family));
-        let thread = driver::spawn(shared.clone(), socket, early)?;
+        let thread = driver::spawn(shared.clone(), poller)?;
         let inner = Arc::new(EndpointInner {
             shared,
             driver: Mutex::new(Some(thread)),
@@ -248,7 +248,7 @@ impl EndpointInner {
             }
             state.wake_all(&shared.accept_ready);
             // Wake the driver even if it is not asleep yet: it checks the
-            // lifecycle on its next turn, and an extra empty datagram is harmless.
+            // lifecycle on its next turn, and an extra wake-up is harmless.
             state.driver_sleeping = true;
             shared.wake_driver(&mut state);
         }

@@ -42,15 +42,15 @@
 //!
 //! ## How the driver works
 //!
-//! The driver thread owns the socket's receiving side and is the only caller
-//! of srudp-proto's inputs. It blocks in `recv_from` with a read timeout set
-//! to the protocol's next deadline (`poll_timeout`), so it wakes only when a
-//! datagram arrives, a timer is due, or the application acts: a command
-//! (write, read, close…) is applied under the endpoint's lock and then wakes
-//! the driver with an empty datagram sent to the socket's own address, which
-//! srudp never sends otherwise. An idle endpoint uses no CPU until a
-//! keepalive is due. The adapter holds no protocol logic: it moves
-//! datagrams, time and commands into srudp-proto and events out.
+//! The driver thread owns the socket and is the only caller of srudp-proto's
+//! inputs. It sleeps in the OS poller (epoll, kqueue or IOCP, through `mio`)
+//! until the earliest of: a datagram arrives, the protocol's next deadline
+//! (`poll_timeout`) passes, or the application acts — a command (write,
+//! read, close…) is applied under the endpoint's lock and then wakes the
+//! driver, which sends what the command produced. There is no polling tick:
+//! an idle endpoint uses no CPU until a keepalive is due. The adapter holds
+//! no protocol logic: it moves datagrams, time and commands into srudp-proto
+//! and events out.
 //!
 //! ## Example
 //!

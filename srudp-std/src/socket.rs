@@ -1,10 +1,8 @@
-//! The endpoint's UDP socket: binding (dual-stack where the OS allows),
-//! address-family conversions, and the wake-up datagram that interrupts the
-//! driver's blocking receive.
+//! The endpoint's UDP socket: binding (dual-stack where the OS allows) and
+//! address-family conversions.
 
 use std::io;
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6, UdpSocket};
-use std::time::Duration;
+use std::net::{SocketAddr, SocketAddrV6, UdpSocket};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -12,12 +10,6 @@ use socket2::{Domain, Protocol, Socket, Type};
 /// of a congestion window at loopback speed. Best effort: the kernel caps
 /// them (Linux: `net.core.rmem_max` / `wmem_max`).
 const SOCKET_BUFFER: usize = 2 << 20;
-
-/// How long binding waits for the wake-up datagram it sends itself.
-const WAKE_CHECK_TIMEOUT: Duration = Duration::from_millis(500);
-
-/// Most datagrams from peers kept while checking the wake-up path.
-const MAX_EARLY_DATAGRAMS: usize = 64;
 
 /// Which destinations the socket can send to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,85 +77,11 @@ pub(crate) fn bind(addr: SocketAddr) -> io::Result<(UdpSocket, Family)> {
     Ok((socket.into(), family))
 }
 
-/// Interrupts the driver's blocking `recv_from` by sending an empty datagram
-/// to the socket's own address. srudp never sends empty datagrams, so the
-/// driver recognises (and discards) them without asking srudp-proto.
-#[derive(Debug)]
-pub(crate) struct Waker {
-    socket: UdpSocket,
-    target: SocketAddr,
-}
-
-impl Waker {
-    pub(crate) fn wake(&self) {
-        // If this datagram is lost the socket's buffer is full, and the
-        // driver has datagrams to read anyway.
-        let _ = self.socket.send_to(&[], self.target);
-    }
-}
-
-/// A datagram that arrived while binding checked its wake-up path; the
-/// driver processes these first.
-pub(crate) type EarlyDatagram = (Vec<u8>, SocketAddr);
-
-/// Finds an address at which `socket` receives its own datagrams and checks
-/// that it does, so that a missing loopback route fails `bind` instead of
-/// leaving the driver deaf to the application.
-pub(crate) fn waker(socket: &UdpSocket) -> io::Result<(Waker, Vec<EarlyDatagram>)> {
-    let local = socket.local_addr()?;
-    let targets: Vec<SocketAddr> = match local.ip() {
-        ip if !ip.is_unspecified() => vec![local],
-        std::net::IpAddr::V4(_) => vec![(Ipv4Addr::LOCALHOST, local.port()).into()],
-        std::net::IpAddr::V6(_) => vec![
-            (Ipv6Addr::LOCALHOST, local.port()).into(),
-            (Ipv4Addr::LOCALHOST.to_ipv6_mapped(), local.port()).into(),
-        ],
-    };
-    let sender = socket.try_clone()?;
-    let mut early = Vec::new();
-    socket.set_read_timeout(Some(WAKE_CHECK_TIMEOUT))?;
-    let mut found = None;
-    'targets: for target in targets {
-        if sender.send_to(&[], target).is_err() {
-            continue;
-        }
-        let mut buf = [0u8; 2048];
-        // Bounded: each failed receive waits at most the timeout, and peers'
-        // datagrams are counted.
-        for _ in 0..=MAX_EARLY_DATAGRAMS {
-            match socket.recv_from(&mut buf) {
-                Ok((0, _)) => {
-                    found = Some(target);
-                    break 'targets;
-                }
-                Ok((n, from)) => {
-                    if early.len() < MAX_EARLY_DATAGRAMS {
-                        early.push((buf[..n].to_vec(), from));
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => continue 'targets,
-            }
-        }
-    }
-    socket.set_read_timeout(None)?;
-    let target = found.ok_or_else(|| {
-        io::Error::new(
-            io::ErrorKind::AddrNotAvailable,
-            format!("the socket bound to {local} does not receive datagrams sent to itself"),
-        )
-    })?;
-    Ok((
-        Waker {
-            socket: sender,
-            target,
-        },
-        early,
-    ))
-}
-
 #[cfg(test)]
 mod tests {
+    use std::net::Ipv4Addr;
+    use std::time::Duration;
+
     use super::*;
 
     fn addr(s: &str) -> SocketAddr {
@@ -179,25 +97,14 @@ mod tests {
             dual.wire_address(addr("10.0.0.1:5")),
             addr("[::ffff:10.0.0.1]:5")
         );
-        assert_eq!(Family::V4.wire_address(addr("[::ffff:10.0.0.1]:5")), addr("10.0.0.1:5"));
+        assert_eq!(
+            Family::V4.wire_address(addr("[::ffff:10.0.0.1]:5")),
+            addr("10.0.0.1:5")
+        );
         assert!(dual.can_reach(addr("10.0.0.1:5")));
         assert!(!Family::V6 { dual_stack: false }.can_reach(addr("10.0.0.1:5")));
         assert!(!Family::V4.can_reach(addr("[::1]:5")));
         assert!(Family::V4.can_reach(addr("[::ffff:10.0.0.1]:5")));
-    }
-
-    #[test]
-    fn a_bound_socket_wakes_itself() {
-        let (socket, family) = bind(addr("127.0.0.1:0")).unwrap();
-        assert_eq!(family, Family::V4);
-        let (waker, early) = waker(&socket).unwrap();
-        assert!(early.is_empty());
-        waker.wake();
-        socket
-            .set_read_timeout(Some(Duration::from_secs(1)))
-            .unwrap();
-        let mut buf = [0u8; 8];
-        assert_eq!(socket.recv_from(&mut buf).unwrap().0, 0);
     }
 
     #[test]
@@ -221,6 +128,5 @@ mod tests {
         let (n, from) = socket.recv_from(&mut buf).unwrap();
         assert_eq!(&buf[..n], b"4");
         assert_eq!(canonical(from), v4.local_addr().unwrap());
-        assert!(waker(&socket).is_ok());
     }
 }

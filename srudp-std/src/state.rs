@@ -2,12 +2,12 @@
 //! srudp-proto endpoint, what the adapter knows of each connection, the
 //! accept queue, and the condition variables blocked callers wait on.
 //!
-//! One mutex guards it all. The driver holds it while it feeds a datagram or
+//! One mutex guards it all. The driver holds it while it feeds datagrams or
 //! a timeout to srudp-proto and drains the outputs; an application thread
-//! holds it while it issues a command, then wakes the driver (which drains
-//! that command's outputs) and, if it must wait, sleeps on its connection's
-//! condition variable, which the driver signals on every event of that
-//! connection.
+//! holds it while it issues a command, then wakes the driver through a
+//! [`mio::Waker`] (the driver drains that command's outputs) and, if it must
+//! wait, sleeps on its connection's condition variable, which the driver
+//! signals on every event of that connection.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use srudp_proto::{CloseReason, ConnectionHandle, Event, PublicKey};
 
 use crate::error::Error;
-use crate::socket::{Family, Waker};
+use crate::socket::Family;
 
 /// Most accepted connections waiting for `accept`; beyond it new ones are
 /// closed at once (like a listen backlog).
@@ -112,9 +112,9 @@ pub(crate) struct State {
     /// their data is acknowledged or the deadline passes.
     pub(crate) lingering: Vec<(ConnectionHandle, Instant)>,
     pub(crate) lifecycle: Lifecycle,
-    /// The driver is (about to be) blocked in `recv_from`.
+    /// The driver is (about to be) blocked waiting for the socket.
     pub(crate) driver_sleeping: bool,
-    /// A wake-up datagram is on its way since the driver last woke.
+    /// The driver was woken since it last took the lock.
     pub(crate) wake_sent: bool,
 }
 
@@ -229,7 +229,7 @@ pub(crate) struct Shared {
     state: Mutex<State>,
     /// Signalled when a connection joins the accept queue or the endpoint stops.
     pub(crate) accept_ready: Condvar,
-    waker: Waker,
+    waker: mio::Waker,
     pub(crate) local_addr: SocketAddr,
     pub(crate) public_key: PublicKey,
     pub(crate) family: Family,
@@ -238,7 +238,7 @@ pub(crate) struct Shared {
 impl Shared {
     pub(crate) fn new(
         state: State,
-        waker: Waker,
+        waker: mio::Waker,
         local_addr: SocketAddr,
         family: Family,
     ) -> Shared {
@@ -258,13 +258,14 @@ impl Shared {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Makes the driver look at the state again after a command: sends one
-    /// wake-up datagram if it is asleep and none is on its way. Call with the
-    /// lock held, after the command.
+    /// Makes the driver look at the state again after a command: wakes it if
+    /// it is asleep and not already woken. Call with the lock held, after
+    /// the command.
     pub(crate) fn wake_driver(&self, state: &mut State) {
         if state.driver_sleeping && !state.wake_sent {
             state.wake_sent = true;
-            self.waker.wake();
+            // Fails only if the poller is gone, that is the driver stopped.
+            let _ = self.waker.wake();
         }
     }
 

@@ -91,7 +91,8 @@ impl Stream {
                 return Err(Error::StreamClosed.into());
             };
             let signal = conn.signal.clone();
-            let deadline = *deadline.get_or_insert_with(|| timeout_of(conn).map(|t| Instant::now() + t));
+            let deadline =
+                *deadline.get_or_insert_with(|| timeout_of(conn).map(|t| Instant::now() + t));
             if let Some(result) = attempt(shared, &mut state) {
                 return result.map_err(io::Error::from);
             }
@@ -360,10 +361,7 @@ impl Stream {
 
     fn with_conn<T>(&self, f: impl FnOnce(&Conn) -> T) -> io::Result<T> {
         let state = self.shared().lock();
-        let conn = state
-            .conns
-            .get(&self.handle())
-            .ok_or(Error::StreamClosed)?;
+        let conn = state.conns.get(&self.handle()).ok_or(Error::StreamClosed)?;
         Ok(f(conn))
     }
 }

@@ -20,7 +20,10 @@ pub fn process_cpu_time() -> io::Result<Duration> {
     {
         let stat = std::fs::read_to_string("/proc/self/stat")?;
         let ticks = parse_stat_cpu_ticks(&stat).ok_or_else(|| {
-            io::Error::new(io::ErrorKind::InvalidData, "unexpected /proc/self/stat format")
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                "unexpected /proc/self/stat format",
+            )
         })?;
         Ok(Duration::from_millis(ticks.saturating_mul(1000) / USER_HZ))
     }
@@ -65,7 +68,10 @@ mod tests {
         let before = process_cpu_time().unwrap();
         std::thread::sleep(Duration::from_millis(300));
         let slept = process_cpu_time().unwrap() - before;
-        assert!(slept < Duration::from_millis(100), "sleeping used {slept:?}");
+        assert!(
+            slept < Duration::from_millis(100),
+            "sleeping used {slept:?}"
+        );
 
         // Spin until the process has used 300 ms more CPU (the machine may be
         // shared, so wall time only bounds it from below).
@@ -73,7 +79,10 @@ mod tests {
         let start = std::time::Instant::now();
         let mut x = 0u64;
         while process_cpu_time().unwrap() < target {
-            assert!(start.elapsed() < Duration::from_secs(20), "spinning uses no CPU time");
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "spinning uses no CPU time"
+            );
             for _ in 0..10_000 {
                 x = std::hint::black_box(x.wrapping_add(1));
             }

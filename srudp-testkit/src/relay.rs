@@ -6,23 +6,25 @@
 //! ignored. `a` talks to [`ImpairingRelay::addr`] as if it were `b`, and `b`
 //! sees the relay's address as its peer's.
 //!
-//! One thread owns the socket. It sleeps in `recv_from` until a datagram
-//! arrives or the next delayed datagram is due (at most [`MAX_TICK`], so a
-//! stop request is always noticed), and every decision is drawn, in arrival
-//! order, from an [`Rng`] seeded by [`Impairment::seed`].
+//! Two threads share the socket. The receiving one blocks in `recv_from`
+//! (waking at least every [`MAX_TICK`] to notice a stop request), draws
+//! every decision, in arrival order, from an [`Rng`] seeded by
+//! [`Impairment::seed`], and puts the surviving datagrams in a delay queue.
+//! The sending one sleeps on a condition variable until the next datagram
+//! is due, so delays are kept to a fraction of a millisecond.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use srudp_proto::Rng;
 
-/// Longest the relay thread sleeps before checking whether it should stop.
+/// Longest a relay thread sleeps before checking whether it should stop.
 pub const MAX_TICK: Duration = Duration::from_millis(100);
 
 /// Most datagrams waiting in the delay queue; more are dropped (and counted).
@@ -100,11 +102,20 @@ impl Counters {
 #[derive(Debug)]
 pub struct ImpairingRelay {
     addr: SocketAddr,
-    counters: Arc<Counters>,
-    stop: Arc<AtomicBool>,
-    /// A handle on the relay's socket, to wake its thread when stopping.
+    shared: Arc<Shared>,
+    /// A handle on the relay's socket, to wake the receiving thread when stopping.
     waker: UdpSocket,
-    thread: Option<JoinHandle<()>>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+/// State shared by the receiving and the sending thread.
+#[derive(Debug, Default)]
+struct Shared {
+    counters: Counters,
+    stop: AtomicBool,
+    schedule: Mutex<Schedule>,
+    /// Signalled when the schedule gets an earlier datagram or on stop.
+    changed: Condvar,
 }
 
 impl ImpairingRelay {
@@ -120,31 +131,37 @@ impl ImpairingRelay {
             SocketAddr::V6(_) => (Ipv6Addr::LOCALHOST, 0).into(),
         };
         let socket = UdpSocket::bind(bind)?;
+        // The receiving thread checks for a stop request this often at least.
+        socket.set_read_timeout(Some(MAX_TICK))?;
         let addr = socket.local_addr()?;
         let waker = socket.try_clone()?;
-        let counters = Arc::new(Counters::default());
-        let stop = Arc::new(AtomicBool::new(false));
-        let worker = RelayWorker {
+        let sender = socket.try_clone()?;
+        let shared = Arc::new(Shared::default());
+        let mut relay = ImpairingRelay {
+            addr,
+            shared: shared.clone(),
+            waker,
+            threads: Vec::new(),
+        };
+        let intake = Intake {
             socket,
             peers: [a, b],
             rng: Rng::from_seed(impairment.seed),
             impairment,
-            counters: counters.clone(),
-            stop: stop.clone(),
-            queue: BinaryHeap::new(),
-            held: [None, None],
-            next_seq: 0,
+            shared: shared.clone(),
         };
-        let thread = std::thread::Builder::new()
-            .name(format!("impairing-relay {addr}"))
-            .spawn(move || worker.run())?;
-        Ok(ImpairingRelay {
-            addr,
-            counters,
-            stop,
-            waker,
-            thread: Some(thread),
-        })
+        // On an error here, dropping `relay` stops the threads already started.
+        relay.threads.push(
+            std::thread::Builder::new()
+                .name(format!("relay-in {addr}"))
+                .spawn(move || intake.run())?,
+        );
+        relay.threads.push(
+            std::thread::Builder::new()
+                .name(format!("relay-out {addr}"))
+                .spawn(move || send_loop(&shared, &sender))?,
+        );
+        Ok(relay)
     }
 
     /// The relay's address: `a` sends here to reach `b`.
@@ -154,7 +171,7 @@ impl ImpairingRelay {
 
     /// Counts of what the relay did so far.
     pub fn stats(&self) -> RelayStats {
-        let c = &self.counters;
+        let c = &self.shared.counters;
         RelayStats {
             forwarded: c.forwarded.load(Ordering::Relaxed),
             dropped: c.dropped.load(Ordering::Relaxed),
@@ -165,16 +182,31 @@ impl ImpairingRelay {
 }
 
 impl Drop for ImpairingRelay {
-    /// Stops the relay thread and waits for it; datagrams still delayed are
-    /// discarded. Never panics.
+    /// Stops the relay's threads and waits for them; datagrams still delayed
+    /// are discarded. Never panics.
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        // Wake the thread now rather than at its next tick; if this datagram
-        // is lost the tick still ends the loop.
+        self.shared.stop.store(true, Ordering::Relaxed);
+        {
+            // Taking the lock orders the flag before the sender's next check.
+            let _schedule = self.shared.lock();
+            self.shared.changed.notify_all();
+        }
+        // Wake the receiving thread now rather than at its next tick; if this
+        // datagram is lost the tick still ends its loop.
         let _ = self.waker.send_to(&[], self.addr);
-        if let Some(thread) = self.thread.take() {
+        for thread in self.threads.drain(..) {
             let _ = thread.join();
         }
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Schedule> {
+        self.schedule.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
     }
 }
 
@@ -195,30 +227,65 @@ struct Held {
     datagram: Delayed,
 }
 
-struct RelayWorker {
-    socket: UdpSocket,
-    peers: [SocketAddr; 2],
-    impairment: Impairment,
-    rng: Rng,
-    counters: Arc<Counters>,
-    stop: Arc<AtomicBool>,
+/// What is waiting to be sent, and when.
+#[derive(Debug, Default)]
+struct Schedule {
     queue: BinaryHeap<Reverse<Delayed>>,
     /// One held datagram per direction (index of the sending peer).
     held: [Option<Held>; 2],
     next_seq: u64,
 }
 
-impl RelayWorker {
+impl Schedule {
+    fn seq(&mut self) -> u64 {
+        self.next_seq += 1;
+        self.next_seq
+    }
+
+    fn enqueue(&mut self, datagram: Delayed, counters: &Counters) {
+        if self.queue.len() >= MAX_QUEUED {
+            Counters::add(&counters.dropped);
+            return;
+        }
+        self.queue.push(Reverse(datagram));
+    }
+
+    /// Moves held datagrams whose wait is over into the queue.
+    fn release_held(&mut self, now: Instant, counters: &Counters) {
+        for side in 0..2 {
+            if self.held[side].as_ref().is_some_and(|h| h.deadline <= now) {
+                if let Some(held) = self.held[side].take() {
+                    self.enqueue(held.datagram, counters);
+                }
+            }
+        }
+    }
+
+    /// The next instant something becomes due.
+    fn next_due(&self) -> Option<Instant> {
+        let queued = self.queue.peek().map(|Reverse(d)| d.due);
+        let held = self.held.iter().flatten().map(|h| h.deadline).min();
+        match (queued, held) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+/// The receiving thread: takes every decision, in arrival order, from the
+/// seeded generator, and hands the datagrams to the schedule.
+struct Intake {
+    socket: UdpSocket,
+    peers: [SocketAddr; 2],
+    impairment: Impairment,
+    rng: Rng,
+    shared: Arc<Shared>,
+}
+
+impl Intake {
     fn run(mut self) {
         let mut buf = vec![0u8; 64 * 1024];
-        while !self.stop.load(Ordering::Relaxed) {
-            let now = Instant::now();
-            self.send_due(now);
-            let wake_at = self.next_wake(now);
-            let timeout = wake_at.saturating_duration_since(now).max(Duration::from_micros(1));
-            if self.socket.set_read_timeout(Some(timeout)).is_err() {
-                return;
-            }
+        while !self.shared.stopped() {
             match self.socket.recv_from(&mut buf) {
                 Ok((n, from)) => self.on_datagram(from, &buf[..n]),
                 Err(e) => match e.kind() {
@@ -234,92 +301,84 @@ impl RelayWorker {
         }
     }
 
-    /// Sends every queued datagram that is due and releases held datagrams
-    /// that nothing overtook in time.
-    fn send_due(&mut self, now: Instant) {
-        for side in 0..2 {
-            if self.held[side].as_ref().is_some_and(|h| h.deadline <= now) {
-                if let Some(held) = self.held[side].take() {
-                    self.enqueue(held.datagram);
-                }
-            }
-        }
-        while self.queue.peek().is_some_and(|Reverse(d)| d.due <= now) {
-            let Some(Reverse(d)) = self.queue.pop() else {
-                break;
-            };
-            if self.socket.send_to(&d.bytes, d.to).is_ok() {
-                Counters::add(&self.counters.forwarded);
-            }
-        }
-    }
-
-    fn next_wake(&self, now: Instant) -> Instant {
-        let mut wake = now + MAX_TICK;
-        if let Some(Reverse(d)) = self.queue.peek() {
-            wake = wake.min(d.due);
-        }
-        for held in self.held.iter().flatten() {
-            wake = wake.min(held.deadline);
-        }
-        wake
-    }
-
     fn on_datagram(&mut self, from: SocketAddr, bytes: &[u8]) {
         let Some(side) = self.peers.iter().position(|p| *p == from) else {
             return; // a stranger, or our own wake-up
         };
         let to = self.peers[1 - side];
         let now = Instant::now();
-        let imp = self.impairment.clone();
+        let imp = &self.impairment;
+        let counters = &self.shared.counters;
         if chance(&mut self.rng, imp.drop) {
-            Counters::add(&self.counters.dropped);
+            Counters::add(&counters.dropped);
             return;
         }
         let hold = chance(&mut self.rng, imp.reorder);
         let copies = if chance(&mut self.rng, imp.duplicate) {
-            Counters::add(&self.counters.duplicated);
+            Counters::add(&counters.duplicated);
             2
         } else {
             1
         };
-        for copy in 0..copies {
+        let dues: Vec<Instant> = (0..copies)
+            .map(|_| now + imp.delay + jitter(&mut self.rng, imp.jitter))
+            .collect();
+        let mut schedule = self.shared.lock();
+        for (copy, due) in dues.into_iter().enumerate() {
+            let seq = schedule.seq();
             let datagram = Delayed {
-                due: now + imp.delay + jitter(&mut self.rng, imp.jitter),
-                seq: self.seq(),
+                due,
+                seq,
                 to,
                 bytes: bytes.to_vec(),
             };
-            if hold && copy == 0 && self.held[side].is_none() {
-                self.held[side] = Some(Held {
-                    deadline: datagram.due + REORDER_HOLD,
+            if hold && copy == 0 && schedule.held[side].is_none() {
+                schedule.held[side] = Some(Held {
+                    deadline: due + REORDER_HOLD,
                     datagram,
                 });
                 continue;
             }
-            let due = datagram.due;
-            self.enqueue(datagram);
+            schedule.enqueue(datagram, counters);
             // A datagram was waiting for this one to overtake it: it goes next.
-            if let Some(mut held) = self.held[side].take() {
+            if let Some(mut held) = schedule.held[side].take() {
                 held.datagram.due = held.datagram.due.max(due);
-                held.datagram.seq = self.seq();
-                Counters::add(&self.counters.reordered);
-                self.enqueue(held.datagram);
+                held.datagram.seq = schedule.seq();
+                Counters::add(&counters.reordered);
+                schedule.enqueue(held.datagram, counters);
             }
         }
+        self.shared.changed.notify_one();
     }
+}
 
-    fn enqueue(&mut self, datagram: Delayed) {
-        if self.queue.len() >= MAX_QUEUED {
-            Counters::add(&self.counters.dropped);
-            return;
+/// The sending thread: sleeps on the condition variable (precise to well
+/// under a millisecond, unlike a socket read timeout) until the next
+/// datagram is due, and sends it.
+fn send_loop(shared: &Shared, socket: &UdpSocket) {
+    let mut schedule = shared.lock();
+    while !shared.stopped() {
+        let now = Instant::now();
+        schedule.release_held(now, &shared.counters);
+        while schedule.queue.peek().is_some_and(|Reverse(d)| d.due <= now) {
+            let Some(Reverse(d)) = schedule.queue.pop() else {
+                break;
+            };
+            if socket.send_to(&d.bytes, d.to).is_ok() {
+                Counters::add(&shared.counters.forwarded);
+            }
         }
-        self.queue.push(Reverse(datagram));
-    }
-
-    fn seq(&mut self) -> u64 {
-        self.next_seq += 1;
-        self.next_seq
+        let wait = schedule
+            .next_due()
+            .map_or(MAX_TICK, |due| due.saturating_duration_since(now))
+            .min(MAX_TICK);
+        if !wait.is_zero() {
+            schedule = shared
+                .changed
+                .wait_timeout(schedule, wait)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
     }
 }
 
@@ -438,7 +497,10 @@ mod tests {
             (c - mean).abs() < 5.0 * (mean * (1.0 - p)).sqrt()
         };
         assert!(within(stats.dropped, 0.2), "seed {seed}: {stats:?}");
-        assert!(within(stats.duplicated, 0.8 * 0.1), "seed {seed}: {stats:?}");
+        assert!(
+            within(stats.duplicated, 0.8 * 0.1),
+            "seed {seed}: {stats:?}"
+        );
         assert!(stats.reordered > 0, "seed {seed}: {stats:?}");
         assert_eq!(stats.forwarded, seqs.len() as u64, "seed {seed}");
         assert_eq!(
@@ -495,7 +557,10 @@ mod tests {
         a.send_to(b"never", addr).unwrap();
         let start = Instant::now();
         drop(relay);
-        assert!(start.elapsed() < Duration::from_secs(2), "drop joins at once");
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "drop joins at once"
+        );
         a.send_to(b"x", addr).unwrap();
         assert!(drain(&b, Duration::from_millis(100)).is_empty());
     }
