@@ -168,26 +168,22 @@ impl Driver {
             state.proto.handle_timeout(now);
         }
         state.reap_lingering(now);
-        let stop = match state.lifecycle {
-            Lifecycle::Running => false,
-            Lifecycle::Draining => {
-                // Nobody holds a handle: stop accepting, and stop once every
-                // dropped stream delivered its data (or gave up).
-                state.accepting = false;
-                if state.lingering.is_empty() {
-                    release_all(&mut state, now);
-                    true
-                } else {
-                    false
-                }
-            }
-            Lifecycle::Closed | Lifecycle::Failed(_) => {
+        let mut stop = matches!(state.lifecycle, Lifecycle::Closed | Lifecycle::Failed(_));
+        if stop {
+            release_all(&mut state, now);
+        }
+        self.settle(&mut state, now);
+        if state.lifecycle == Lifecycle::Draining {
+            // Nobody holds a handle: stop accepting, and stop once every
+            // dropped stream delivered its data (or gave up). Checked after
+            // the events, which may have completed the last one.
+            state.accepting = false;
+            if state.lingering.is_empty() {
                 release_all(&mut state, now);
-                true
+                self.settle(&mut state, now);
+                stop = true;
             }
-        };
-        self.flush(&mut state, now);
-        state.dispatch_events(now, &shared.accept_ready);
+        }
         if stop {
             state.wake_all(&shared.accept_ready);
             trace!("driver stops");
@@ -198,6 +194,16 @@ impl Driver {
         // socket takes the lock again right away.
         state.driver_sleeping = self.received.drained;
         Some(deadline)
+    }
+
+    /// Sends what srudp-proto has and dispatches its events, until handling
+    /// the events (which may release connections) produces nothing new to send.
+    fn settle(&mut self, state: &mut State, now: Instant) {
+        self.flush(state, now);
+        // Bounded: each further round released at least one connection.
+        while state.dispatch_events(now, &self.shared.accept_ready) {
+            self.flush(state, now);
+        }
     }
 
     /// Sends every datagram srudp-proto has for now, unless the socket's
@@ -293,7 +299,7 @@ impl Driver {
         state.lifecycle = Lifecycle::Failed(why);
         let now = Instant::now();
         release_all(&mut state, now);
-        self.flush(&mut state, now);
+        self.settle(&mut state, now);
         state.wake_all(&shared.accept_ready);
     }
 }

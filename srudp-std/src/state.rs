@@ -142,8 +142,12 @@ impl State {
     }
 
     /// Applies srudp-proto's pending events: updates connections, wakes their
-    /// waiters, queues accepted connections.
-    pub(crate) fn dispatch_events(&mut self, now: Instant, accept_ready: &Condvar) {
+    /// waiters, queues accepted connections, and releases connections that
+    /// are done with (refused by the backlog, or dropped streams that
+    /// finished). Returns whether it released any, whose CLOSE the caller
+    /// must then send.
+    pub(crate) fn dispatch_events(&mut self, now: Instant, accept_ready: &Condvar) -> bool {
+        let mut released = false;
         while let Some((handle, event)) = self.proto.poll_event() {
             if let Some(conn) = self.conns.get_mut(&handle) {
                 conn.apply(event);
@@ -167,15 +171,17 @@ impl State {
                     accept_ready.notify_one();
                 } else {
                     self.proto.release(now, handle);
+                    released = true;
                 }
             }
         }
-        self.reap_lingering(now);
+        released | self.reap_lingering(now)
     }
 
     /// Releases dropped streams whose data was acknowledged, whose connection
     /// ended, or whose deadline passed (the last abort the connection).
-    pub(crate) fn reap_lingering(&mut self, now: Instant) {
+    /// Returns whether it released any.
+    pub(crate) fn reap_lingering(&mut self, now: Instant) -> bool {
         let conns = &self.conns;
         let done: Vec<ConnectionHandle> = self
             .lingering
@@ -188,9 +194,10 @@ impl State {
             })
             .map(|(h, _)| *h)
             .collect();
-        for handle in done {
+        for &handle in &done {
             self.release(now, handle);
         }
+        !done.is_empty()
     }
 
     /// Forgets a connection: srudp-proto closes it abruptly if it is still
