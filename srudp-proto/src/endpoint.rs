@@ -186,6 +186,13 @@ impl Endpoint {
     }
 
     /// Opens a connection with explicit options.
+    ///
+    /// If `options.peer` already opened a connection to us that we answered
+    /// but that is not confirmed yet (so the application has not seen it),
+    /// that connection's handle is returned instead of a new one (spec §4.5,
+    /// late open): it reports [`Event::Connected`] (with `incoming: true`)
+    /// once confirmed. Options other than the peer and candidates do not
+    /// apply to it.
     pub fn connect_with(
         &mut self,
         now: Instant,
@@ -201,6 +208,16 @@ impl Endpoint {
         }
         if options.peer == self.public_key() {
             return Err(ConnectError::SelfConnect);
+        }
+        if let Some(handle) = self.answered_handshake_from(&options.peer, &candidates) {
+            // Late open (spec §4.5): the peer's handshake arrived before the
+            // application asked to connect; take that connection rather than
+            // opening a second one.
+            if let Some(slot) = self.connections.get_mut(&handle) {
+                slot.conn.adopt(options.peer);
+            }
+            debug!(%handle, peer = %options.peer, "connecting: adopting the peer's handshake");
+            return Ok(handle);
         }
         if self.connections.len() >= self.config.max_connections {
             return Err(ConnectError::TooManyConnections);
@@ -252,6 +269,27 @@ impl Endpoint {
         let handle = self.insert(conn, None);
         debug!(%handle, peer = %options.peer, "connecting");
         Ok(handle)
+    }
+
+    /// A handshake we answered (not yet confirmed, not yet seen by the
+    /// application) that belongs to `peer`: by its authenticated key (IK), or,
+    /// for NK, by its source address being one of `candidates`.
+    fn answered_handshake_from(
+        &self,
+        peer: &PublicKey,
+        candidates: &[SocketAddr],
+    ) -> Option<ConnectionHandle> {
+        self.connections
+            .iter()
+            .find(|(_, s)| {
+                !s.released
+                    && s.conn.is_pending_responder()
+                    && match s.conn.peer_identity() {
+                        Some(id) => id == *peer,
+                        None => candidates.contains(&s.conn.remote_address()),
+                    }
+            })
+            .map(|(h, _)| *h)
     }
 
     /// Adds a candidate address to a connection still punching (for example

@@ -391,6 +391,18 @@ impl Connection {
         !self.app_visible && matches!(self.state, State::Confirming { .. })
     }
 
+    /// Makes an answered, unconfirmed incoming connection the application's
+    /// own, as if it had connected to `peer` (spec §4.5, late open). With NK,
+    /// like a crossing handshake, the connection is attributed to `peer` on
+    /// the strength of its source address.
+    pub(crate) fn adopt(&mut self, peer: PublicKey) {
+        self.app_visible = true;
+        self.expected_peer = Some(peer);
+        if self.peer.is_none() {
+            self.peer = Some(peer);
+        }
+    }
+
     pub(crate) fn candidates(&self) -> &[SocketAddr] {
         match &self.state {
             State::Handshaking { punch, .. } => punch.candidates(),
