@@ -112,7 +112,14 @@ impl Endpoint {
     ///
     /// Both sides may call `connect` toward each other at the same time (hole
     /// punching through NATs): exactly one connection results, and each side
-    /// gets it from its own `connect`.
+    /// gets it from its own `connect`. If the peer's connection arrived
+    /// before we called `connect` (and was not accepted yet), `connect`
+    /// returns that connection instead of opening a second one, so the two
+    /// sides need not agree on timing (spec §4.5, late open). It is
+    /// recognised by the peer's key when the peer authenticated with IK,
+    /// otherwise (NK) by its address being one of `candidates`; like the
+    /// protocol's NK simultaneous open, that attributes it to `peer` on the
+    /// strength of its address only — use IK where that matters.
     ///
     /// Errors: `TimedOut` when no candidate answered within the handshake
     /// timeout, `ConnectionRefused` when the peer refused, `InvalidInput`
@@ -144,6 +151,10 @@ impl Endpoint {
             let mut state = shared.lock();
             if let Some(e) = state.stopped_error() {
                 return Err(e.into());
+            }
+            if let Some(handle) = state.claim_incoming(&options) {
+                drop(state);
+                return Ok(Stream::new(self.inner().clone(), handle));
             }
             let first = options.candidates.first().copied();
             let peer = options.peer;

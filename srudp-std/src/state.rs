@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use srudp_proto::{CloseReason, ConnectionHandle, Event, PublicKey};
+use srudp_proto::{CloseReason, ConnectOptions, ConnectionHandle, Event, PublicKey};
 
 use crate::error::Error;
 use crate::socket::Family;
@@ -56,6 +56,11 @@ pub(crate) struct Conn {
     pub(crate) read_timeout: Option<Duration>,
     pub(crate) write_timeout: Option<Duration>,
     pub(crate) close_timeout: Duration,
+    /// The application let go of the stream (closed or dropped it); the
+    /// connection lingers in the background (see [`State::linger`]).
+    pub(crate) detached: bool,
+    /// Data arrived on a detached stream that nobody will read.
+    pub(crate) discarded_data: bool,
 }
 
 impl Conn {
@@ -71,6 +76,8 @@ impl Conn {
             read_timeout: None,
             write_timeout: None,
             close_timeout: DEFAULT_CLOSE_TIMEOUT,
+            detached: false,
+            discarded_data: false,
         }
     }
 
@@ -108,8 +115,8 @@ pub(crate) struct State {
     pub(crate) accept_queue: VecDeque<ConnectionHandle>,
     /// Some `Endpoint` handle is alive: incoming connections are queued.
     pub(crate) accepting: bool,
-    /// Streams the application dropped, finishing in the background until
-    /// their data is acknowledged or the deadline passes.
+    /// Streams the application closed or dropped, lingering in the
+    /// background until their deadline at most (see [`State::linger`]).
     pub(crate) lingering: Vec<(ConnectionHandle, Instant)>,
     pub(crate) lifecycle: Lifecycle,
     /// The driver is (about to be) blocked waiting for the socket.
@@ -150,8 +157,12 @@ impl State {
         let mut released = false;
         while let Some((handle, event)) = self.proto.poll_event() {
             if let Some(conn) = self.conns.get_mut(&handle) {
+                let readable = event == Event::Readable;
                 conn.apply(event);
                 conn.signal.notify_all();
+                if readable && conn.detached {
+                    self.discard_unread(handle);
+                }
                 continue;
             }
             // A Connected event for a handle we don't track is a new incoming
@@ -178,19 +189,88 @@ impl State {
         released | self.reap_lingering(now)
     }
 
-    /// Releases dropped streams whose data was acknowledged, whose connection
-    /// ended, or whose deadline passed (the last abort the connection).
+    /// Takes from the accept queue a connection that `options.peer` opened to
+    /// us before we called `connect` toward it: one whose authenticated key
+    /// is the peer's, or, when unauthenticated (NK), whose address is one of
+    /// the candidates — then attributed to the peer, as srudp-proto does for
+    /// a late or simultaneous open (spec §4.5).
+    pub(crate) fn claim_incoming(&mut self, options: &ConnectOptions) -> Option<ConnectionHandle> {
+        let position = self.accept_queue.iter().position(|h| {
+            self.conns.get(h).is_some_and(|c| {
+                c.closed.is_none()
+                    && match c.peer {
+                        Some(key) => key == options.peer,
+                        None => options.candidates.contains(&c.remote),
+                    }
+            })
+        })?;
+        let handle = self.accept_queue.remove(position)?;
+        if let Some(conn) = self.conns.get_mut(&handle) {
+            conn.peer = Some(options.peer);
+        }
+        Some(handle)
+    }
+
+    /// The connection behind a stream the application still holds.
+    pub(crate) fn app_conn(&self, handle: ConnectionHandle) -> Option<&Conn> {
+        self.conns.get(&handle).filter(|c| !c.detached)
+    }
+
+    pub(crate) fn app_conn_mut(&mut self, handle: ConnectionHandle) -> Option<&mut Conn> {
+        self.conns.get_mut(&handle).filter(|c| !c.detached)
+    }
+
+    /// Hands a stream the application let go of (its direction already
+    /// finished) to the background until `deadline` at most. Like a TCP
+    /// socket after `close`, it first delivers what was written, then waits
+    /// for the peer to finish too, so that the connection ends gracefully on
+    /// both sides; data that arrives meanwhile is read and dropped, and once
+    /// our data is delivered, such data aborts the connection so the peer
+    /// learns it was not read. [`reap_lingering`](Self::reap_lingering) ends it.
+    pub(crate) fn linger(&mut self, handle: ConnectionHandle, deadline: Instant) {
+        let Some(conn) = self.conns.get_mut(&handle) else {
+            return;
+        };
+        conn.detached = true;
+        conn.signal.notify_all();
+        self.lingering.push((handle, deadline));
+        self.discard_unread(handle);
+    }
+
+    /// Reads and drops whatever arrived on a detached stream.
+    fn discard_unread(&mut self, handle: ConnectionHandle) {
+        let mut scratch = [0u8; 16 * 1024];
+        let mut discarded = false;
+        // Bounded by the receive window.
+        while let Ok(n) = self.proto.read(handle, &mut scratch) {
+            if n == 0 {
+                break;
+            }
+            discarded = true;
+        }
+        if discarded {
+            if let Some(conn) = self.conns.get_mut(&handle) {
+                conn.discarded_data = true;
+            }
+        }
+    }
+
+    /// Ends lingering streams that are done: the connection ended, the
+    /// deadline passed, or our data was delivered and either data nobody
+    /// reads arrived or the endpoint is shutting down (so nobody waits for
+    /// the peer's end of stream). Releasing aborts a connection still open.
     /// Returns whether it released any.
     pub(crate) fn reap_lingering(&mut self, now: Instant) -> bool {
         let conns = &self.conns;
+        let draining = self.lifecycle != Lifecycle::Running;
         let done: Vec<ConnectionHandle> = self
             .lingering
             .iter()
             .filter(|(h, deadline)| {
                 *deadline <= now
-                    || conns
-                        .get(h)
-                        .is_none_or(|c| c.all_acked || c.closed.is_some())
+                    || conns.get(h).is_none_or(|c| {
+                        c.closed.is_some() || (c.all_acked && (c.discarded_data || draining))
+                    })
             })
             .map(|(h, _)| *h)
             .collect();

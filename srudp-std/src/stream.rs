@@ -34,9 +34,10 @@ use crate::state::{Conn, Shared, State};
 ///
 /// **Dropping** the last handle of a stream that was not closed finishes our
 /// direction and lets the endpoint's driver deliver the data already
-/// written in the background, for at most the close timeout
-/// ([`set_close_timeout`](Self::set_close_timeout), 30 s by default); then
-/// the connection is released (a peer still sending sees it reset). Use
+/// written in the background, then linger like after [`close`](Self::close),
+/// for at most the close timeout in all
+/// ([`set_close_timeout`](Self::set_close_timeout), 30 s by default). Data
+/// still undelivered then is lost and the connection aborted. Use
 /// [`close`](Self::close) to wait for delivery and learn whether it
 /// succeeded.
 pub struct Stream {
@@ -87,7 +88,7 @@ impl Stream {
             if let Some(e) = state.stopped_error() {
                 return Err(e.into());
             }
-            let Some(conn) = state.conns.get(&self.handle()) else {
+            let Some(conn) = state.app_conn(self.handle()) else {
                 return Err(Error::StreamClosed.into());
             };
             let signal = conn.signal.clone();
@@ -110,7 +111,7 @@ impl Stream {
         self.wait_for(
             |_| None,
             |_, state| {
-                let conn = state.conns.get(&handle)?;
+                let conn = state.app_conn(handle)?;
                 if conn.established {
                     Some(Ok(()))
                 } else {
@@ -127,7 +128,7 @@ impl Stream {
         self.wait_for(
             |c| c.write_timeout,
             |shared, state| {
-                let conn = state.conns.get(&handle)?;
+                let conn = state.app_conn(handle)?;
                 if conn.write_shutdown {
                     return Some(Err(Error::WriteShutdown));
                 }
@@ -201,9 +202,16 @@ impl Stream {
         finish(shared, &mut state, self.handle())
     }
 
-    /// Closes the stream gracefully: finishes our direction, then blocks until
-    /// the peer acknowledged every byte we wrote (or the connection ended
-    /// gracefully), and releases the connection. Calling it again does nothing.
+    /// Closes the stream gracefully: finishes our direction, blocks until the
+    /// peer acknowledged every byte we wrote, and lets go of the stream.
+    /// Calling it again does nothing; other handles of the stream can no
+    /// longer be used.
+    ///
+    /// Like a TCP socket after `close`, the connection then lingers in the
+    /// background (at most the close timeout) until the peer finishes its
+    /// direction too, so both sides see a graceful end; if the peer sends
+    /// data meanwhile, nobody will read it, and the connection is aborted
+    /// so the peer learns.
     ///
     /// Errors: the connection ended abnormally before everything was
     /// acknowledged (for example `ConnectionReset` with the peer's reason), or
@@ -215,10 +223,11 @@ impl Stream {
         if let Some(e) = state.stopped_error() {
             return Err(e.into());
         }
-        let Some(conn) = state.conns.get(&handle) else {
+        let Some(conn) = state.app_conn(handle) else {
             return Ok(());
         };
-        let deadline = Instant::now() + conn.close_timeout;
+        let timeout = conn.close_timeout;
+        let deadline = Instant::now() + timeout;
         let signal = conn.signal.clone();
         if conn.closed.is_none() {
             // A finish refused because the connection just closed is judged below.
@@ -228,16 +237,24 @@ impl Stream {
             if let Some(e) = state.stopped_error() {
                 return Err(e.into());
             }
-            let Some(conn) = state.conns.get(&handle) else {
+            let Some(conn) = state.app_conn(handle) else {
                 return Ok(()); // another handle closed it meanwhile
             };
-            let outcome = if conn.all_acked || conn.closed == Some(CloseReason::Finished) {
-                Some(Ok(()))
-            } else {
-                conn.closed.as_ref().map(|r| Err(Error::Closed(r.clone())))
+            let now = Instant::now();
+            let delivered = conn.all_acked || conn.closed == Some(CloseReason::Finished);
+            let outcome = match (&conn.closed, delivered) {
+                (None, true) => {
+                    state.linger(handle, now + timeout);
+                    Some(Ok(()))
+                }
+                (Some(_), true) => Some(Ok(())),
+                (Some(reason), false) => Some(Err(Error::Closed(reason.clone()))),
+                (None, false) => None,
             };
             if let Some(outcome) = outcome {
-                state.release(Instant::now(), handle);
+                if state.app_conn(handle).is_some() {
+                    state.release(now, handle);
+                }
                 shared.wake_driver(&mut state);
                 return outcome.map_err(io::Error::from);
             }
@@ -259,7 +276,7 @@ impl Stream {
         let handle = self.handle();
         let shared = self.shared();
         let mut state = shared.lock();
-        if state.conns.contains_key(&handle) {
+        if state.app_conn(handle).is_some() {
             let now = Instant::now();
             state.proto.close(now, handle, code, reason.as_bytes());
             state.release(now, handle);
@@ -273,8 +290,7 @@ impl Stream {
         let state = self.shared().lock();
         state.stopped_error().is_some()
             || state
-                .conns
-                .get(&self.handle())
+                .app_conn(self.handle())
                 .is_none_or(|c| c.closed.is_some())
     }
 
@@ -312,8 +328,7 @@ impl Stream {
         }
         let mut state = self.shared().lock();
         let conn = state
-            .conns
-            .get_mut(&self.handle())
+            .app_conn_mut(self.handle())
             .ok_or(Error::StreamClosed)?;
         set(conn, timeout);
         Ok(())
@@ -361,14 +376,14 @@ impl Stream {
 
     fn with_conn<T>(&self, f: impl FnOnce(&Conn) -> T) -> io::Result<T> {
         let state = self.shared().lock();
-        let conn = state.conns.get(&self.handle()).ok_or(Error::StreamClosed)?;
+        let conn = state.app_conn(self.handle()).ok_or(Error::StreamClosed)?;
         Ok(f(conn))
     }
 }
 
 /// Finishes our direction; idempotent.
 fn finish(shared: &Shared, state: &mut State, handle: ConnectionHandle) -> io::Result<()> {
-    let Some(conn) = state.conns.get(&handle) else {
+    let Some(conn) = state.app_conn(handle) else {
         return Err(Error::StreamClosed.into());
     };
     if conn.write_shutdown {
@@ -398,22 +413,22 @@ fn closed_error(state: &State, handle: ConnectionHandle) -> Error {
 }
 
 impl Drop for StreamInner {
-    /// Finishes the stream in the background; see [`Stream`]'s docs. Never
-    /// blocks on the network and never panics.
+    /// Finishes the stream and lets it deliver in the background; see
+    /// [`Stream`]'s docs. Never blocks on the network and never panics.
     fn drop(&mut self) {
         let shared = &self.endpoint.shared;
         let mut state = shared.lock();
         let now = Instant::now();
         let handle = self.handle;
-        let Some(conn) = state.conns.get(&handle) else {
-            return;
+        let Some(conn) = state.app_conn(handle) else {
+            return; // closed or aborted through this stream already
         };
-        if conn.closed.is_some() || conn.all_acked || state.stopped_error().is_some() {
+        if conn.closed.is_some() || state.stopped_error().is_some() {
             state.release(now, handle);
         } else {
             let deadline = now + conn.close_timeout;
             let _ = finish(shared, &mut state, handle);
-            state.lingering.push((handle, deadline));
+            state.linger(handle, deadline);
         }
         shared.wake_driver(&mut state);
     }

@@ -338,3 +338,108 @@ fn a_dual_stack_endpoint_accepts_ipv4_and_ipv6_peers() {
         assert_eq!(a6.recv(8).unwrap(), b"six");
     }
 }
+
+#[test]
+fn a_late_connect_takes_the_connection_the_peer_already_opened() {
+    // Right away (srudp-proto adopts the handshake it answered, or the
+    // connection is already queued for accept, depending on timing), and
+    // once the connection is surely established and queued (the adapter
+    // hands it over from its accept queue).
+    let cases = [HandshakePattern::NK, HandshakePattern::IK]
+        .into_iter()
+        .flat_map(|p| [(p, false), (p, true)]);
+    for (pattern, after_ack) in cases {
+        let a = bind(V4, 210);
+        let b = bind(V4, 211);
+        let open = |me: &Endpoint, peer: &Endpoint| {
+            me.connect_with(ConnectOptions {
+                peer: peer.public_key(),
+                candidates: vec![addr_of(peer)],
+                pattern: Some(pattern),
+            })
+            .unwrap()
+        };
+        // `a` connects while `b` is not connecting yet: `b` accepts it…
+        let sa = open(&a, &b);
+        sa.send_all(b"early").unwrap();
+        // (`b` has the connection once `a`'s first data is acknowledged.)
+        let waiting = Instant::now();
+        while after_ack && sa.stats().unwrap().bytes_in_flight > 0 {
+            assert!(
+                waiting.elapsed() < Duration::from_secs(5),
+                "never acknowledged"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // …and `b`'s own connect, later, returns that same connection.
+        let sb = open(&b, &a);
+        assert_eq!(sb.recv(5).unwrap(), b"early", "{pattern:?}");
+        sb.send_all(b"reply").unwrap();
+        assert_eq!(sa.recv(5).unwrap(), b"reply", "{pattern:?}");
+        assert_eq!(sb.peer_identity(), Some(a.public_key()), "{pattern:?}");
+        for side in [&a, &b] {
+            let err = side.accept_timeout(Duration::from_millis(100)).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::WouldBlock, "{pattern:?}");
+        }
+    }
+}
+
+#[test]
+fn data_sent_to_a_closed_stream_aborts_the_connection_so_the_sender_learns() {
+    let server = bind(V4, 220);
+    let client = bind(V4, 221);
+    let accepted = std::thread::spawn({
+        let server = server.clone();
+        move || server.accept().unwrap().0
+    });
+    let stream = client
+        .connect(server.public_key(), &[addr_of(&server)])
+        .unwrap();
+    let peer = accepted.join().unwrap();
+    stream.send_all(b"request").unwrap();
+    stream.close().unwrap();
+    let mut got = Vec::new();
+    (&peer).read_to_end(&mut got).unwrap();
+    assert_eq!(got, b"request");
+    // The client closed without waiting for an answer: nobody reads what
+    // the server sends now, and, as with TCP, the server learns it on a
+    // later call (the first writes may already be acknowledged).
+    let mut outcome = Ok(());
+    for _ in 0..200 {
+        outcome = peer.send_all(b"unwanted answer");
+        if outcome.is_err() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let err = outcome.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ConnectionReset, "{err}");
+}
+
+#[test]
+fn dropping_the_endpoint_does_not_wait_for_a_peer_that_keeps_its_direction_open() {
+    let server = bind(V4, 230);
+    let accepted = std::thread::spawn({
+        let server = server.clone();
+        move || server.accept().unwrap().0
+    });
+    let started = Instant::now();
+    {
+        let client = bind(V4, 231);
+        let stream = client
+            .connect(server.public_key(), &[addr_of(&server)])
+            .unwrap();
+        stream.set_close_timeout(Duration::from_secs(60)).unwrap();
+        stream.send_all(b"bye").unwrap();
+        stream.close().unwrap();
+        // The server never finishes its direction; dropping `client` must
+        // not wait for it once our data was delivered.
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "dropping took {:?}",
+        started.elapsed()
+    );
+    let peer = accepted.join().unwrap();
+    assert_eq!(peer.recv(3).unwrap(), b"bye");
+}
