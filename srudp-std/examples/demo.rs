@@ -95,11 +95,18 @@ fn both(options: &Options) -> io::Result<()> {
 fn send(stream: &Stream, options: &Options) -> io::Result<()> {
     let mut sent = 0;
     while !stream.is_closed() && options.count.is_none_or(|n| sent < n) {
-        stream.send_all(format!("hello {}", unix_time()).as_bytes())?;
+        if let Err(e) = stream.send_all(format!("hello {}", unix_time()).as_bytes()) {
+            println!("sender: connection closed: {e}");
+            return Ok(());
+        }
         sent += 1;
         if options.count.is_none_or(|n| sent < n) {
             std::thread::sleep(options.interval);
         }
+    }
+    if stream.is_closed() {
+        println!("sender: the receiver went away after {sent} hellos");
+        return Ok(());
     }
     // Waits until the receiver has every hello.
     stream.close()?;
@@ -110,7 +117,13 @@ fn send(stream: &Stream, options: &Options) -> io::Result<()> {
 /// The seed demo's other side: print what arrives until the stream ends.
 fn receive(stream: &Stream) -> io::Result<()> {
     while !stream.is_closed() {
-        let data = stream.recv(1024)?;
+        let data = match stream.recv(1024) {
+            Ok(data) => data,
+            Err(e) => {
+                println!("receiver: connection closed: {e}");
+                return Ok(());
+            }
+        };
         if data.is_empty() {
             break;
         }
