@@ -192,6 +192,13 @@ impl Endpoint {
     }
 
     /// Opens a connection with explicit options.
+    ///
+    /// If `options.peer` already opened a connection to us that we answered
+    /// but that is not confirmed yet (so the application has not seen it),
+    /// that connection's handle is returned instead of a new one (spec §4.5,
+    /// late open): it reports [`Event::Connected`] (with `incoming: true`)
+    /// once confirmed. Options other than the peer and candidates do not
+    /// apply to it.
     pub fn connect_with(
         &mut self,
         now: Instant,

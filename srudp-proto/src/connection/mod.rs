@@ -441,6 +441,18 @@ impl Connection {
         !self.app_visible && matches!(self.state, State::Confirming { .. })
     }
 
+    /// Makes an answered, unconfirmed incoming connection the application's
+    /// own, as if it had connected to `peer` (spec §4.5, late open). With NK,
+    /// like a crossing handshake, the connection is attributed to `peer` on
+    /// the strength of its source address.
+    pub(crate) fn adopt(&mut self, peer: PublicKey) {
+        self.app_visible = true;
+        self.expected_peer = Some(peer);
+        if self.peer.is_none() {
+            self.peer = Some(peer);
+        }
+    }
+
     pub(crate) fn candidates(&self) -> &[SocketAddr] {
         match &self.state {
             State::Handshaking { punch, .. } => punch.candidates(),
@@ -487,18 +499,6 @@ impl Connection {
             }
             _ => false,
         }
-    }
-
-    /// The application asked to connect to `peer` while we were answering
-    /// its initiation: the application now owns this connection and sees it
-    /// connect. As for a crossing NK handshake (spec §4.5), an anonymous
-    /// initiator is reported as the key the application expected.
-    pub(crate) fn adopt(&mut self, peer: PublicKey) {
-        self.expected_peer = Some(peer);
-        if self.peer.is_none() {
-            self.peer = Some(peer);
-        }
-        self.app_visible = true;
     }
 
     // ----- application commands ------------------------------------------

@@ -1,0 +1,15 @@
+//! Test support shared by srudp's runtime adapters (`srudp-std`,
+//! `srudp-tokio`, `srudp-async-std`): not published.
+//!
+//! * [`ImpairingRelay`] — a UDP relay on loopback between two peers that
+//!   drops, duplicates, reorders and delays datagrams, every decision drawn
+//!   from a seed, so that adapters can be tested over a bad path with real
+//!   sockets.
+//! * [`process_cpu_time`] — CPU time consumed by the process, for tests that
+//!   assert an idle endpoint does not busy-loop.
+
+mod cpu;
+mod relay;
+
+pub use cpu::process_cpu_time;
+pub use relay::{ImpairingRelay, Impairment, RelayStats, MAX_QUEUED, MAX_TICK, REORDER_HOLD};
