@@ -85,7 +85,7 @@ pub use srudp_proto::{
     AcceptPolicy, CloseReason, ConnectOptions, ConnectionStats, EndpointConfig, HandshakePattern,
     Keypair, PathKind, PublicKey, StreamError, TransportConfig,
 };
-pub use stream::Stream;
+pub use stream::{PathWatcher, Stream};
 
 /// Rendezvous: registering an endpoint, reaching peers by key or name, the
 /// relay, NAT behaviour (spec §11), and the server

@@ -91,23 +91,7 @@ impl Stream {
     /// connection finds a direct path, or when a direct path dies and the
     /// relay takes over; [`path_changed`](Stream::path_changed) waits for that.
     pub fn path(&self) -> PathKind {
-        self.path_in(&self.shared.lock())
-    }
-
-    fn path_in(&self, state: &State) -> PathKind {
-        state
-            .machine
-            .endpoint()
-            .path_kind(self.handle)
-            .unwrap_or_else(|| {
-                PathKind::Direct(
-                    state
-                        .table
-                        .peer_info(self.handle)
-                        .unwrap_or(self.initial)
-                        .remote,
-                )
-            })
+        self.path_watcher().path()
     }
 
     /// Waits until the connection's path differs from `known` (see
@@ -115,20 +99,18 @@ impl Stream {
     ///
     /// Cancellation safe. Errors: the connection closed (as for reads).
     pub async fn path_changed(&self, known: PathKind) -> io::Result<PathKind> {
-        std::future::poll_fn(|cx| {
-            let mut state = self.shared.lock();
-            let current = self.path_in(&state);
-            if current != known {
-                return Poll::Ready(Ok(current));
-            }
-            if let Some(reason) = state.table.close_reason(self.handle) {
-                return Poll::Ready(Err(StreamError::Closed(reason.clone()).into()));
-            }
-            state.check_driver()?;
-            state.park_path_waiter(cx.waker());
-            Poll::Pending
-        })
-        .await
+        self.path_watcher().changed(known).await
+    }
+
+    /// A handle that follows this connection's path on its own, for a task
+    /// that reports path changes while others read and write the stream
+    /// (for example after `tokio::io::split`).
+    pub fn path_watcher(&self) -> PathWatcher {
+        PathWatcher {
+            shared: self.shared.clone(),
+            handle: self.handle,
+            initial: self.initial,
+        }
     }
 
     /// Why the connection closed, once it has.
@@ -243,5 +225,61 @@ impl Drop for Stream {
             .table
             .drop_stream(state.machine.endpoint_mut(), now, self.handle);
         state.wake_driver();
+    }
+}
+
+/// Follows one connection's path (see [`Stream::path`]); made by
+/// [`Stream::path_watcher`]. It does not keep the connection open.
+#[derive(Debug, Clone)]
+pub struct PathWatcher {
+    shared: Arc<Shared>,
+    handle: ConnectionHandle,
+    initial: PeerInfo,
+}
+
+impl PathWatcher {
+    /// How the connection reaches its peer now (the last known path once
+    /// the connection is gone).
+    pub fn path(&self) -> PathKind {
+        self.path_in(&self.shared.lock())
+    }
+
+    fn path_in(&self, state: &State) -> PathKind {
+        state
+            .machine
+            .endpoint()
+            .path_kind(self.handle)
+            .unwrap_or_else(|| {
+                PathKind::Direct(
+                    state
+                        .table
+                        .peer_info(self.handle)
+                        .unwrap_or(self.initial)
+                        .remote,
+                )
+            })
+    }
+
+    /// Waits until the path differs from `known` and returns the new one.
+    ///
+    /// Cancellation safe. Errors: the connection closed or is gone.
+    pub async fn changed(&self, known: PathKind) -> io::Result<PathKind> {
+        std::future::poll_fn(|cx| {
+            let mut state = self.shared.lock();
+            let current = self.path_in(&state);
+            if current != known {
+                return Poll::Ready(Ok(current));
+            }
+            if let Some(reason) = state.table.close_reason(self.handle) {
+                return Poll::Ready(Err(StreamError::Closed(reason.clone()).into()));
+            }
+            if state.table.peer_info(self.handle).is_none() {
+                return Poll::Ready(Err(StreamError::UnknownStream.into()));
+            }
+            state.check_driver()?;
+            state.park_path_waiter(cx.waker());
+            Poll::Pending
+        })
+        .await
     }
 }
