@@ -200,7 +200,8 @@ fn keygen(dir: &TempDir, name: &str) -> (PathBuf, String) {
 }
 
 /// Starts `srudp listen` and returns it with its ticket (read from the
-/// ticket file, with a deadline).
+/// ticket file, with a deadline). The caller waits for it (run_with_input).
+#[allow(clippy::zombie_processes)]
 fn listen(via: &str, dir: &TempDir, extra: &[&str]) -> (Child, String) {
     let ticket_file = dir.path("ticket");
     let child = srudp()
