@@ -200,11 +200,17 @@ impl StreamTable {
     /// endpoint and after draining `poll_transmit`.
     pub fn drain_events(&mut self, endpoint: &mut Endpoint, now: Instant) {
         while let Some((handle, event)) = endpoint.poll_event() {
-            self.on_event(endpoint, now, handle, event);
+            self.handle_event(endpoint, now, handle, event);
         }
     }
 
-    fn on_event(
+    /// Handles one event of `endpoint`'s, for adapters that take the events
+    /// from elsewhere than [`Endpoint::poll_event`] (a
+    /// [`RendezvousClient`](crate::rendezvous::RendezvousClient) hands them
+    /// out as `ClientEvent::Connection`). A connection the table does not
+    /// know that reports `Connected` is queued for accept, as in
+    /// [`drain_events`](Self::drain_events).
+    pub fn handle_event(
         &mut self,
         endpoint: &mut Endpoint,
         now: Instant,

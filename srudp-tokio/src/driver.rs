@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use srudp_proto::wire::MAX_DATAGRAM_SIZE;
+use srudp_proto::wire::MAX_RELAYED_DATAGRAM_SIZE;
 use tokio::io::ReadBuf;
 use tokio::net::UdpSocket;
 use tokio::time::Sleep;
@@ -35,6 +35,9 @@ use crate::socket::canonical;
 const BATCH: usize = 32;
 /// Rounds per poll before yielding to other tasks.
 const ROUNDS_PER_POLL: usize = 16;
+/// Send slot size: relayed datagrams carry a 10-byte envelope beyond the
+/// largest srudp datagram.
+const SEND_SLOT: usize = MAX_RELAYED_DATAGRAM_SIZE;
 /// Receive slot size: srudp datagrams are at most 1200 bytes; anything longer
 /// is not ours and arrives truncated, to be dropped by the parser.
 const RECV_SLOT: usize = 2048;
@@ -72,7 +75,7 @@ impl Driver {
             timer_deadline: None,
             inbox: vec![0u8; BATCH * RECV_SLOT].into_boxed_slice(),
             inbox_meta: Vec::with_capacity(BATCH),
-            outbox: vec![0u8; BATCH * MAX_DATAGRAM_SIZE].into_boxed_slice(),
+            outbox: vec![0u8; BATCH * SEND_SLOT].into_boxed_slice(),
             outbox_meta: Vec::with_capacity(BATCH),
             outbox_sent: 0,
             recv_errors: 0,
@@ -114,7 +117,7 @@ impl Driver {
         while self.outbox_sent < self.outbox_meta.len() {
             let i = self.outbox_sent;
             let (to, len) = self.outbox_meta[i];
-            let datagram = &self.outbox[i * MAX_DATAGRAM_SIZE..][..len];
+            let datagram = &self.outbox[i * SEND_SLOT..][..len];
             match self.socket.poll_send_to(cx, datagram, to) {
                 Poll::Ready(Ok(_)) => self.outbox_sent += 1,
                 Poll::Ready(Err(e)) => {
@@ -158,23 +161,25 @@ impl Driver {
         let now = state.now();
         for (i, &(from, len)) in self.inbox_meta.iter().enumerate() {
             let datagram = &self.inbox[i * RECV_SLOT..][..len];
-            state.endpoint.handle_datagram(now, from, datagram);
+            state.machine.handle_datagram(now, from, datagram);
         }
         self.inbox_meta.clear();
         let due = |d: Option<Instant>| d.is_some_and(|d| d <= now);
-        if due(state.endpoint.poll_timeout()) {
-            state.endpoint.handle_timeout(now);
+        if due(state.machine.poll_timeout()) {
+            state.machine.handle_timeout(now);
         }
         if due(state.table.poll_timeout()) {
-            state.table.handle_timeout(&mut state.endpoint, now);
+            state
+                .table
+                .handle_timeout(state.machine.endpoint_mut(), now);
         }
         if self.outbox_sent == self.outbox_meta.len() {
             self.outbox_meta.clear();
             self.outbox_sent = 0;
             while self.outbox_meta.len() < BATCH {
                 let i = self.outbox_meta.len();
-                let slot = &mut self.outbox[i * MAX_DATAGRAM_SIZE..(i + 1) * MAX_DATAGRAM_SIZE];
-                let Some(t) = state.endpoint.poll_transmit(now, slot) else {
+                let slot = &mut self.outbox[i * SEND_SLOT..(i + 1) * SEND_SLOT];
+                let Some(t) = state.machine.poll_transmit(now, slot) else {
                     break;
                 };
                 match self.shared.family.destination(t.destination) {
@@ -183,7 +188,11 @@ impl Driver {
                 }
             }
         }
-        state.table.drain_events(&mut state.endpoint, now);
+        crate::rendezvous_client::drain_events(state, now);
+        if state.endpoint_handles == 0 && state.table.is_empty() {
+            // Nobody can use the endpoint anymore: leave the rendezvous.
+            state.machine.stop_rendezvous(now);
+        }
         if state.is_idle() {
             state.wake_idle_waiters();
         }
@@ -192,9 +201,9 @@ impl Driver {
         // report the close from the table).
         let unused = state.endpoint_handles == 0
             && state.table.is_empty()
-            && state.endpoint.connection_count() == 0;
+            && state.machine.application_connection_count() == 0;
         let done = unused || (state.closed && state.is_idle());
-        let deadline = [state.endpoint.poll_timeout(), state.table.poll_timeout()]
+        let deadline = [state.machine.poll_timeout(), state.table.poll_timeout()]
             .into_iter()
             .flatten()
             .min();

@@ -7,10 +7,12 @@ use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 use srudp_proto::{AcceptPolicy, ConnectOptions, ConnectionHandle, EndpointConfig, PublicKey};
 
 use crate::driver::Driver;
+use crate::machine::Machine;
 use crate::shared::Shared;
 use crate::socket;
 use crate::stream::Stream;
@@ -53,6 +55,16 @@ impl Endpoint {
     /// configuration is invalid (`InvalidInput`), or there is no current
     /// tokio runtime or it lacks IO or time (`Other`).
     pub fn bind(addr: SocketAddr, config: EndpointConfig) -> io::Result<Endpoint> {
+        Endpoint::bind_machine(addr, config, |_, endpoint, _| Ok(Machine::plain(endpoint)))
+    }
+
+    /// Binds the socket, then lets `machine` wrap the protocol endpoint
+    /// (given the bound address) before the driver starts.
+    pub(crate) fn bind_machine(
+        addr: SocketAddr,
+        config: EndpointConfig,
+        machine: impl FnOnce(Instant, srudp_proto::Endpoint, SocketAddr) -> io::Result<Machine>,
+    ) -> io::Result<Endpoint> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
             io::Error::other("srudp_tokio::Endpoint::bind must be called within a tokio runtime")
         })?;
@@ -60,7 +72,8 @@ impl Endpoint {
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let (std_socket, family) = socket::bind(addr)?;
         let local_addr = std_socket.local_addr()?;
-        let shared = Arc::new(Shared::new(endpoint, local_addr, family));
+        let machine = machine(Instant::now(), endpoint, local_addr)?;
+        let shared = Arc::new(Shared::new(machine, local_addr, family));
         let _enter = runtime.enter();
         // tokio panics when the runtime lacks the IO or time driver; that is
         // a configuration error to report, not a reason to take the caller down.
@@ -76,6 +89,10 @@ impl Endpoint {
         })??;
         runtime.spawn(driver);
         Ok(Endpoint { shared })
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
     }
 
     /// The address the socket is bound to.
@@ -129,7 +146,7 @@ impl Endpoint {
                 return Ok(handle);
             }
             let now = state.now();
-            let handle = state.endpoint.connect_with(now, options)?;
+            let handle = state.machine.endpoint_mut().connect_with(now, options)?;
             state.table.insert_connecting(handle);
             state.wake_driver();
             Ok(handle)
@@ -169,7 +186,7 @@ impl Endpoint {
     pub fn set_accept_policy(&self, policy: AcceptPolicy) {
         let mut state = self.shared.lock();
         if !state.closed {
-            state.endpoint.set_accept_policy(policy);
+            state.machine.endpoint_mut().set_accept_policy(policy);
         }
     }
 
@@ -186,10 +203,14 @@ impl Endpoint {
         }
         state.closed = true;
         let now = state.now();
-        state.endpoint.set_accept_policy(AcceptPolicy::RefuseAll);
+        state.machine.stop_rendezvous(now);
+        state
+            .machine
+            .endpoint_mut()
+            .set_accept_policy(AcceptPolicy::RefuseAll);
         state
             .table
-            .close_all(&mut state.endpoint, now, 0, b"endpoint closed");
+            .close_all(state.machine.endpoint_mut(), now, 0, b"endpoint closed");
         state.wake_driver();
     }
 
@@ -229,8 +250,13 @@ impl Drop for Endpoint {
         if state.endpoint_handles == 0 {
             // Nobody can accept anymore: refuse initiators and close what waits.
             let now = state.now();
-            state.endpoint.set_accept_policy(AcceptPolicy::RefuseAll);
-            state.table.stop_accepting(&mut state.endpoint, now);
+            state
+                .machine
+                .endpoint_mut()
+                .set_accept_policy(AcceptPolicy::RefuseAll);
+            state
+                .table
+                .stop_accepting(state.machine.endpoint_mut(), now);
         }
         state.wake_driver();
     }
@@ -283,7 +309,7 @@ impl Future for Connecting {
             let now = state.now();
             match state
                 .table
-                .poll_connect(&mut state.endpoint, now, handle, cx.waker())
+                .poll_connect(state.machine.endpoint_mut(), now, handle, cx.waker())
             {
                 Poll::Ready(r) => r.map_err(io::Error::from),
                 Poll::Pending => match state.check_driver() {
@@ -291,7 +317,7 @@ impl Future for Connecting {
                     Err(e) => {
                         state
                             .table
-                            .abandon_connect(&mut state.endpoint, now, handle);
+                            .abandon_connect(state.machine.endpoint_mut(), now, handle);
                         Err(e)
                     }
                 },
@@ -314,7 +340,7 @@ impl Drop for Connecting {
             let now = state.now();
             state
                 .table
-                .abandon_connect(&mut state.endpoint, now, handle);
+                .abandon_connect(state.machine.endpoint_mut(), now, handle);
             state.wake_driver();
         }
     }

@@ -70,16 +70,34 @@
 
 mod driver;
 mod endpoint;
+mod host_candidates;
+mod machine;
+mod rendezvous_client;
+mod rendezvous_server;
 mod shared;
 mod socket;
 mod stream;
 
 pub use endpoint::{Connecting, Endpoint};
+pub use host_candidates::host_candidates;
+pub use rendezvous_server::RendezvousServer;
 pub use srudp_proto::{
     AcceptPolicy, CloseReason, ConnectOptions, ConnectionStats, EndpointConfig, HandshakePattern,
-    Keypair, PublicKey, StreamError, TransportConfig,
+    Keypair, PathKind, PublicKey, StreamError, TransportConfig,
 };
-pub use stream::Stream;
+pub use stream::{PathWatcher, Stream};
+
+/// Rendezvous: registering an endpoint, reaching peers by key or name, the
+/// relay, NAT behaviour (spec §11), and the server
+/// ([`RendezvousServer`](crate::RendezvousServer)).
+pub mod rendezvous {
+    pub use crate::rendezvous_client::{RendezvousConnecting, RendezvousStatus};
+    pub use crate::rendezvous_server::RendezvousServer;
+    pub use srudp_proto::rendezvous::{
+        ClientConfig, ErrorCode, Name, NatBehavior, NatFiltering, NatMapping, RateLimit,
+        RendezvousError, ServerConfig, ServerEvent, ServerStats,
+    };
+}
 
 #[cfg(test)]
 mod tests {

@@ -6,10 +6,12 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use srudp_proto::{CloseReason, ConnectionHandle, ConnectionStats, PeerInfo, PublicKey};
+use srudp_proto::{
+    CloseReason, ConnectionHandle, ConnectionStats, PathKind, PeerInfo, PublicKey, StreamError,
+};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use crate::shared::Shared;
+use crate::shared::{Shared, State};
 
 /// An encrypted, reliable, ordered byte stream to one peer.
 ///
@@ -81,6 +83,36 @@ impl Stream {
         self.info().peer
     }
 
+    /// How the connection reaches its peer now: [`PathKind::Direct`] to the
+    /// peer's address, or [`PathKind::Relayed`] through a rendezvous
+    /// server's relay (connections made with
+    /// [`Endpoint::connect_by_key`](crate::Endpoint::connect_by_key) and
+    /// the like). It changes when the peer's NAT rebinds, when a relayed
+    /// connection finds a direct path, or when a direct path dies and the
+    /// relay takes over; [`path_changed`](Stream::path_changed) waits for that.
+    pub fn path(&self) -> PathKind {
+        self.path_watcher().path()
+    }
+
+    /// Waits until the connection's path differs from `known` (see
+    /// [`path`](Stream::path)) and returns the new one.
+    ///
+    /// Cancellation safe. Errors: the connection closed (as for reads).
+    pub async fn path_changed(&self, known: PathKind) -> io::Result<PathKind> {
+        self.path_watcher().changed(known).await
+    }
+
+    /// A handle that follows this connection's path on its own, for a task
+    /// that reports path changes while others read and write the stream
+    /// (for example after `tokio::io::split`).
+    pub fn path_watcher(&self) -> PathWatcher {
+        PathWatcher {
+            shared: self.shared.clone(),
+            handle: self.handle,
+            initial: self.initial,
+        }
+    }
+
     /// Why the connection closed, once it has.
     pub fn close_reason(&self) -> Option<CloseReason> {
         self.shared.lock().table.close_reason(self.handle).cloned()
@@ -88,7 +120,7 @@ impl Stream {
 
     /// Counters of the connection (RTT, congestion window, bytes and packets).
     pub fn stats(&self) -> Option<ConnectionStats> {
-        self.shared.lock().endpoint.stats(self.handle)
+        self.shared.lock().machine.endpoint().stats(self.handle)
     }
 
     /// Closes the connection at once with an application `code` and a
@@ -100,7 +132,7 @@ impl Stream {
         let now = state.now();
         state
             .table
-            .close_stream(&mut state.endpoint, now, self.handle, code, reason);
+            .close_stream(state.machine.endpoint_mut(), now, self.handle, code, reason);
         state.wake_driver();
     }
 }
@@ -116,7 +148,7 @@ impl AsyncRead for Stream {
         let dst = buf.initialize_unfilled();
         match state
             .table
-            .poll_read(&mut state.endpoint, self.handle, cx.waker(), dst)
+            .poll_read(state.machine.endpoint_mut(), self.handle, cx.waker(), dst)
         {
             Poll::Ready(Ok(n)) => {
                 buf.advance(n);
@@ -145,7 +177,7 @@ impl AsyncWrite for Stream {
         let state = &mut *guard;
         match state
             .table
-            .poll_write(&mut state.endpoint, self.handle, cx.waker(), data)
+            .poll_write(state.machine.endpoint_mut(), self.handle, cx.waker(), data)
         {
             Poll::Ready(Err(e)) => Poll::Ready(Err(e.into())),
             // Without a driver, written bytes would never leave.
@@ -169,7 +201,7 @@ impl AsyncWrite for Stream {
         let state = &mut *guard;
         let result = state
             .table
-            .poll_finish(&mut state.endpoint, self.handle, cx.waker());
+            .poll_finish(state.machine.endpoint_mut(), self.handle, cx.waker());
         match result {
             Poll::Ready(r) => Poll::Ready(r.map_err(io::Error::from)),
             Poll::Pending => {
@@ -191,7 +223,63 @@ impl Drop for Stream {
         let now = state.now();
         state
             .table
-            .drop_stream(&mut state.endpoint, now, self.handle);
+            .drop_stream(state.machine.endpoint_mut(), now, self.handle);
         state.wake_driver();
+    }
+}
+
+/// Follows one connection's path (see [`Stream::path`]); made by
+/// [`Stream::path_watcher`]. It does not keep the connection open.
+#[derive(Debug, Clone)]
+pub struct PathWatcher {
+    shared: Arc<Shared>,
+    handle: ConnectionHandle,
+    initial: PeerInfo,
+}
+
+impl PathWatcher {
+    /// How the connection reaches its peer now (the last known path once
+    /// the connection is gone).
+    pub fn path(&self) -> PathKind {
+        self.path_in(&self.shared.lock())
+    }
+
+    fn path_in(&self, state: &State) -> PathKind {
+        state
+            .machine
+            .endpoint()
+            .path_kind(self.handle)
+            .unwrap_or_else(|| {
+                PathKind::Direct(
+                    state
+                        .table
+                        .peer_info(self.handle)
+                        .unwrap_or(self.initial)
+                        .remote,
+                )
+            })
+    }
+
+    /// Waits until the path differs from `known` and returns the new one.
+    ///
+    /// Cancellation safe. Errors: the connection closed or is gone.
+    pub async fn changed(&self, known: PathKind) -> io::Result<PathKind> {
+        std::future::poll_fn(|cx| {
+            let mut state = self.shared.lock();
+            let current = self.path_in(&state);
+            if current != known {
+                return Poll::Ready(Ok(current));
+            }
+            if let Some(reason) = state.table.close_reason(self.handle) {
+                return Poll::Ready(Err(StreamError::Closed(reason.clone()).into()));
+            }
+            if state.table.peer_info(self.handle).is_none() {
+                return Poll::Ready(Err(StreamError::UnknownStream.into()));
+            }
+            state.check_driver()?;
+            state.park_path_waiter(cx.waker());
+            Poll::Pending
+        })
+        .await
     }
 }

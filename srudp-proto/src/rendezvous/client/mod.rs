@@ -179,6 +179,16 @@ impl RendezvousClient {
         }
     }
 
+    /// Stops the client and hands back its endpoint, for shutting down:
+    /// nothing refreshes the registration or reconnects anymore. The link
+    /// to the server (see [`server_link`](Self::server_link), taken before)
+    /// stays open in the endpoint; close it. Connections being introduced
+    /// and not yet reported are the endpoint's from now on (their events
+    /// are no longer translated).
+    pub fn into_endpoint(self) -> Endpoint {
+        self.endpoint
+    }
+
     // ----- commands --------------------------------------------------------
 
     /// Asks the server to introduce us to the peer registered with `peer`.

@@ -1,0 +1,166 @@
+//! `srudp listen` and `srudp connect`: one connection, stdin to the peer
+//! and the peer to stdout, with half-close.
+
+use std::io;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use srudp_tokio::{Endpoint, EndpointConfig, PublicKey, Stream, TransportConfig};
+use tokio::io::{AsyncWriteExt, BufWriter};
+
+use crate::common::{
+    default_bind, registered_endpoint, report_paths, report_registrations, resolve,
+    resolve_rendezvous, Failure, CONNECT_TIMEOUT,
+};
+use crate::keys;
+use crate::ticket::Ticket;
+
+/// How long both sides of `--direct` have to start.
+const DIRECT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Registers at the rendezvous and prints (and optionally writes) the
+/// ticket that names us; returns the endpoint.
+pub(crate) async fn announce(
+    via: &str,
+    key: Option<&Path>,
+    name: Option<String>,
+    ticket_file: Option<&Path>,
+    bind: Option<SocketAddr>,
+) -> Result<Endpoint, Failure> {
+    let rdv = resolve_rendezvous(via).await?;
+    let endpoint = registered_endpoint(&rdv, key, name.clone(), bind).await?;
+    let ticket = Ticket {
+        peer: endpoint.public_key(),
+        name,
+        rendezvous: via.trim().to_string(),
+    };
+    if let Some(path) = ticket_file {
+        std::fs::write(path, format!("{ticket}\n")).map_err(|e| {
+            Failure::msg(format!("cannot write ticket file {}: {e}", path.display()))
+        })?;
+    }
+    eprintln!("ticket: {ticket}");
+    Ok(endpoint)
+}
+
+/// `srudp listen`.
+pub(crate) async fn listen(
+    via: &str,
+    key: Option<&Path>,
+    name: Option<String>,
+    ticket_file: Option<&Path>,
+    bind: Option<SocketAddr>,
+) -> Result<(), Failure> {
+    let endpoint = announce(via, key, name, ticket_file, bind).await?;
+    let registrations = report_registrations(&endpoint);
+    let (stream, _, _) = endpoint.accept().await?;
+    let result = pipe(&endpoint, stream).await;
+    registrations.abort();
+    result
+}
+
+/// `srudp connect TICKET`.
+pub(crate) async fn connect_ticket(
+    ticket: &str,
+    key: Option<&Path>,
+    bind: Option<SocketAddr>,
+) -> Result<(), Failure> {
+    let ticket: Ticket = ticket.parse().map_err(|e| Failure::msg(format!("{e}")))?;
+    let rdv = resolve_rendezvous(&ticket.rendezvous).await?;
+    let endpoint = registered_endpoint(&rdv, key, None, bind).await?;
+    let stream = connect_within(endpoint.connect_by_key(ticket.peer)).await?;
+    pipe(&endpoint, stream).await
+}
+
+/// `srudp connect --via RDV --name NAME`.
+pub(crate) async fn connect_by_name(
+    via: &str,
+    name: &str,
+    key: Option<&Path>,
+    bind: Option<SocketAddr>,
+) -> Result<(), Failure> {
+    let rdv = resolve_rendezvous(via).await?;
+    let endpoint = registered_endpoint(&rdv, key, None, bind).await?;
+    let stream = connect_within(endpoint.connect_by_name(name)).await?;
+    pipe(&endpoint, stream).await
+}
+
+/// Awaits a connect through the rendezvous, with a deadline and a clear error.
+pub(crate) async fn connect_within(
+    connecting: srudp_tokio::rendezvous::RendezvousConnecting,
+) -> Result<Stream, Failure> {
+    match tokio::time::timeout(CONNECT_TIMEOUT, connecting).await {
+        Ok(Ok(stream)) => Ok(stream),
+        Ok(Err(e)) => Err(Failure::msg(format!("cannot connect to the peer: {e}"))),
+        Err(_) => Err(Failure::msg(format!(
+            "cannot connect to the peer: no answer within {}s",
+            CONNECT_TIMEOUT.as_secs()
+        ))),
+    }
+}
+
+/// `srudp connect --direct HOST:PORT --peer-key KEY`.
+pub(crate) async fn connect_direct(
+    direct: &str,
+    peer_key: &str,
+    key: Option<&Path>,
+    bind: Option<SocketAddr>,
+) -> Result<(), Failure> {
+    let peer: PublicKey = peer_key
+        .trim()
+        .parse()
+        .map_err(|e| Failure::msg(format!("invalid --peer-key: {e}")))?;
+    let remote = resolve(direct).await?;
+    let bind = bind.unwrap_or_else(|| default_bind(remote, remote.port()));
+    let mut config = EndpointConfig::new(keys::load_or_generate(key)?);
+    config.transport = Arc::new(TransportConfig {
+        handshake_timeout: DIRECT_HANDSHAKE_TIMEOUT,
+        ..TransportConfig::default()
+    });
+    let endpoint = Endpoint::bind(bind, config)
+        .map_err(|e| Failure::msg(format!("cannot bind {bind}: {e}")))?;
+    eprintln!(
+        "waiting for {remote} (our key {}, on {})",
+        endpoint.public_key(),
+        endpoint.local_addr()
+    );
+    let stream = endpoint
+        .connect(peer, &[remote])
+        .await
+        .map_err(|e| Failure::msg(format!("cannot connect to {remote}: {e}")))?;
+    pipe(&endpoint, stream).await
+}
+
+/// Copies stdin to the peer (then finishes our direction) and the peer to
+/// stdout, reporting the path; returns once our data is acknowledged and
+/// the peer finished too.
+async fn pipe(endpoint: &Endpoint, stream: Stream) -> Result<(), Failure> {
+    let paths = report_paths(&stream);
+    let (mut from_peer, mut to_peer) = tokio::io::split(stream);
+    let up = async {
+        let mut stdin = tokio::io::stdin();
+        tokio::io::copy(&mut stdin, &mut to_peer).await?;
+        to_peer.shutdown().await?;
+        Ok::<_, io::Error>(())
+    };
+    let down = async {
+        let mut stdout = BufWriter::with_capacity(256 << 10, tokio::io::stdout());
+        tokio::io::copy(&mut from_peer, &mut stdout).await?;
+        stdout.flush().await?;
+        Ok::<_, io::Error>(())
+    };
+    let result = tokio::try_join!(up, down);
+    paths.abort();
+    drop(from_peer.unsplit(to_peer));
+    result.map_err(|e| Failure::msg(format!("connection failed: {e}")))?;
+    linger(endpoint).await;
+    Ok(())
+}
+
+/// Closes the endpoint and lets its connections drain briefly.
+pub(crate) async fn linger(endpoint: &Endpoint) {
+    endpoint.close();
+    let _ = tokio::time::timeout(Duration::from_secs(2), endpoint.wait_idle()).await;
+}

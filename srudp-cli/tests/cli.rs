@@ -1,0 +1,431 @@
+//! The built `srudp` binary, driven like a user would on one machine
+//! (loopback only): the demo, a pipe through a rendezvous, `--direct`, a
+//! file transfer, and the errors a user meets.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+const SRUDP: &str = env!("CARGO_BIN_EXE_srudp");
+const WAIT: Duration = Duration::from_secs(60);
+
+fn srudp() -> Command {
+    Command::new(SRUDP)
+}
+
+/// A temporary directory removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("srudp-cli-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+    fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A child process killed on drop (a failing test leaves nothing running).
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A rendezvous server on loopback and its `--via` string.
+fn rendezvous() -> (Running, String) {
+    let mut child = srudp()
+        .args(["rendezvous", "--bind", "127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let via = line.trim().to_string();
+    assert!(
+        via.contains('@') && via.len() > 53,
+        "first line is KEY@HOST:PORT: {via:?}"
+    );
+    (Running(child), via)
+}
+
+fn payload(seed: u64, len: usize) -> Vec<u8> {
+    let mut state = seed | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
+}
+
+/// Feeds `input` to the child's stdin and collects stdout and stderr, with
+/// a deadline.
+fn run_with_input(mut child: Child, input: Vec<u8>, limit: Duration) -> Output {
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let (tx, rx) = mpsc::channel();
+    let pid = child.id();
+    thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let out = match rx.recv_timeout(limit) {
+        Ok(out) => out.unwrap(),
+        Err(_) => {
+            // SAFETY: sending SIGKILL to our own child process by its id.
+            unsafe {
+                libc::kill(pid as i32, libc::SIGKILL);
+            }
+            panic!("srudp (pid {pid}) did not finish within {limit:?}");
+        }
+    };
+    writer.join().unwrap();
+    out
+}
+
+fn stderr_of(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Runs to completion with no input; asserts a failure with one line on
+/// stderr mentioning `expected`, within `limit`.
+fn assert_fails(args: &[&str], expected: &str, limit: Duration) {
+    let started = Instant::now();
+    let child = srudp()
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = run_with_input(child, Vec::new(), limit);
+    let err = stderr_of(&out);
+    assert!(!out.status.success(), "{args:?} must fail: {err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err:?}");
+    assert!(
+        err.contains(expected),
+        "{args:?}: {err:?} lacks {expected:?}"
+    );
+    assert!(started.elapsed() < limit);
+}
+
+#[test]
+fn the_demo_moves_a_small_size_each_way_with_matching_checksums() {
+    let child = srudp()
+        .args(["demo", "--bytes", "2MiB"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = run_with_input(child, Vec::new(), WAIT);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert!(stdout.contains("handshake: "), "{stdout}");
+    assert!(
+        stdout.contains("caller -> listener: 2097152 bytes"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("listener -> caller: 2097152 bytes"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("retransmitted"), "{stdout}");
+    assert!(stdout.contains("checksums match"), "{stdout}");
+    assert!(stderr_of(&out).contains("path: direct 127.0.0.1:"));
+}
+
+#[test]
+fn keygen_writes_a_private_key_file_and_prints_the_public_key() {
+    let dir = TempDir::new("keygen");
+    let file = dir.path("a.key");
+    let out = srudp()
+        .args(["keygen", "--out"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let public = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(public.trim().len(), 52, "{public:?}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // Never overwrites a key.
+    let again = srudp()
+        .args(["keygen", "--out"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+}
+
+fn keygen(dir: &TempDir, name: &str) -> (PathBuf, String) {
+    let file = dir.path(name);
+    let out = srudp()
+        .args(["keygen", "--out"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    (
+        file,
+        String::from_utf8(out.stdout).unwrap().trim().to_string(),
+    )
+}
+
+/// Starts `srudp listen` and returns it with its ticket (read from the
+/// ticket file, with a deadline). The caller waits for it (run_with_input).
+#[allow(clippy::zombie_processes)]
+fn listen(via: &str, dir: &TempDir, extra: &[&str]) -> (Child, String) {
+    let ticket_file = dir.path("ticket");
+    let child = srudp()
+        .args(["listen", "--via", via, "--ticket-file"])
+        .arg(&ticket_file)
+        .args(extra)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    loop {
+        if let Ok(t) = std::fs::read_to_string(&ticket_file) {
+            if t.ends_with('\n') {
+                return (child, t.trim().to_string());
+            }
+        }
+        assert!(started.elapsed() < WAIT, "no ticket from srudp listen");
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn pipe_both_ways(listener: Child, connector: Child, size: usize) {
+    let (a, b) = (payload(1, size), payload(2, size));
+    let (a2, b2) = (a.clone(), b.clone());
+    let l = thread::spawn(move || run_with_input(listener, a2, WAIT));
+    let c = run_with_input(connector, b2, WAIT);
+    let l = l.join().unwrap();
+    assert!(l.status.success(), "listener: {}", stderr_of(&l));
+    assert!(c.status.success(), "connector: {}", stderr_of(&c));
+    assert!(l.stdout == b, "the listener printed the connector's bytes");
+    assert!(c.stdout == a, "the connector printed the listener's bytes");
+    for out in [&l, &c] {
+        assert!(
+            stderr_of(out)
+                .lines()
+                .any(|l| l.starts_with("path: direct 127.0.0.1:")),
+            "{}",
+            stderr_of(out)
+        );
+    }
+}
+
+#[test]
+fn listen_and_connect_by_ticket_pipe_8_mib_each_way_byte_identical() {
+    let dir = TempDir::new("ticket");
+    let (_server, via) = rendezvous();
+    let (listener, ticket) = listen(&via, &dir, &[]);
+    let connector = srudp()
+        .args(["connect", &ticket])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    pipe_both_ways(listener, connector, 8 << 20);
+}
+
+#[test]
+fn connect_by_name_through_the_rendezvous() {
+    let dir = TempDir::new("name");
+    let (_server, via) = rendezvous();
+    let (listener, _) = listen(&via, &dir, &["--name", "laptop"]);
+    let connector = srudp()
+        .args(["connect", "--via", &via, "--name", "laptop"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    pipe_both_ways(listener, connector, 256 << 10);
+}
+
+fn free_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn direct_mode_connects_two_sides_without_a_server() {
+    let dir = TempDir::new("direct");
+    let (key_a, pub_a) = keygen(&dir, "a.key");
+    let (key_b, pub_b) = keygen(&dir, "b.key");
+    let (port_a, port_b) = (free_port(), free_port());
+    let side = |key: &Path, bind: u16, peer: u16, peer_key: &str| {
+        srudp()
+            .args(["connect", "--direct", &format!("127.0.0.1:{peer}")])
+            .args([
+                "--peer-key",
+                peer_key,
+                "--bind",
+                &format!("127.0.0.1:{bind}"),
+            ])
+            .arg("--key")
+            .arg(key)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let a = side(&key_a, port_a, port_b, &pub_b);
+    let b = side(&key_b, port_b, port_a, &pub_a);
+    pipe_both_ways(a, b, 1 << 20);
+}
+
+#[test]
+fn send_and_receive_a_file_with_its_checksum_verified() {
+    let dir = TempDir::new("file");
+    let (_server, via) = rendezvous();
+    let source = dir.path("report.bin");
+    let data = payload(9, 3 << 20);
+    std::fs::write(&source, &data).unwrap();
+    let ticket_file = dir.path("ticket");
+    let sender = srudp()
+        .arg("send")
+        .arg(&source)
+        .args(["--via", &via, "--ticket-file"])
+        .arg(&ticket_file)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let sender = Running(sender);
+    let started = Instant::now();
+    let ticket = loop {
+        if let Ok(t) = std::fs::read_to_string(&ticket_file) {
+            if t.ends_with('\n') {
+                break t.trim().to_string();
+            }
+        }
+        assert!(started.elapsed() < WAIT, "no ticket from srudp send");
+        thread::sleep(Duration::from_millis(20));
+    };
+    let target = dir.path("copy.bin");
+    let receiver = srudp()
+        .args(["receive", &ticket, "--out"])
+        .arg(&target)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = run_with_input(receiver, Vec::new(), WAIT);
+    let err = stderr_of(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("received report.bin:") && err.contains("sha256 ok"),
+        "{err}"
+    );
+    assert!(
+        std::fs::read(&target).unwrap() == data,
+        "the copy is byte-identical"
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(&dir.0)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains("partial"))
+        .collect();
+    assert!(leftovers.is_empty(), "no partial file stays behind");
+    let mut sender = sender;
+    let status = sender.0.wait().unwrap();
+    let mut err = String::new();
+    sender
+        .0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(status.success(), "{err}");
+    assert!(err.contains("checksum verified"), "{err}");
+}
+
+#[test]
+fn a_garbage_ticket_fails_with_one_line() {
+    assert_fails(
+        &["connect", "not-a-ticket"],
+        "invalid ticket",
+        Duration::from_secs(10),
+    );
+}
+
+#[test]
+fn an_unknown_name_fails_quickly_with_one_line() {
+    let (_server, via) = rendezvous();
+    assert_fails(
+        &["connect", "--via", &via, "--name", "nobody"],
+        "peer not registered",
+        Duration::from_secs(10),
+    );
+}
+
+#[test]
+fn a_rendezvous_that_is_down_fails_with_one_line() {
+    let port = free_port();
+    let via = format!("tuqgck43yrxmsei5yfisuupjti2vax7jujr5pb5s7a5mt57naq2q@127.0.0.1:{port}");
+    assert_fails(
+        &["connect", "--via", &via, "--name", "x"],
+        "rendezvous server unreachable",
+        Duration::from_secs(20),
+    );
+}
+
+#[test]
+fn every_command_explains_itself_with_an_example() {
+    for cmd in [
+        "keygen",
+        "rendezvous",
+        "listen",
+        "connect",
+        "send",
+        "receive",
+        "nat-check",
+        "demo",
+    ] {
+        let out = srudp().args([cmd, "--help"]).output().unwrap();
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success());
+        assert!(help.contains("Example"), "{cmd} --help: {help}");
+    }
+}

@@ -1,0 +1,435 @@
+//! The `srudp` binary through real Linux NATs: network namespaces joined
+//! by veth pairs, nftables masquerade on the routers (see `netns`). Each
+//! case pipes at least 8 MiB each way between `srudp listen` and
+//! `srudp connect` and checks every byte, and the reported path.
+//!
+//! Needs root, iproute2, nftables and conntrack (`.ci/run` installs them).
+//! Without root the tests fail with a clear message, unless
+//! `SRUDP_SKIP_NETNS=1`, which skips them (and says so).
+
+mod netns;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use netns::{Nat, NatKind, Node, Topology};
+
+const SRUDP: &str = env!("CARGO_BIN_EXE_srudp");
+const MIB: usize = 1 << 20;
+const WAIT: Duration = Duration::from_secs(90);
+const RDV_IP: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 10);
+
+/// `Some(topology)`, or `None` when skipping was asked for; panics with the
+/// reason when the machine cannot run these tests.
+fn topology(test: &str) -> Option<Topology> {
+    if netns::skip_requested(test) {
+        return None;
+    }
+    if let Err(why) = netns::check_environment() {
+        panic!("{test}: {why}");
+    }
+    Some(Topology::new().expect("building the topology"))
+}
+
+/// A process killed on drop.
+struct Running(Option<Child>);
+
+impl Running {
+    fn take(&mut self) -> Child {
+        self.0.take().unwrap()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(c) = &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn payload(seed: u64, len: usize) -> Vec<u8> {
+    let mut state = seed | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
+}
+
+/// Starts the rendezvous (with a second port) on `node`; returns it, its
+/// `--via` string, and a channel of its later stderr lines (unused).
+fn start_rendezvous(node: &Node) -> (Running, String) {
+    let mut child = node
+        .command(SRUDP)
+        .args(["rendezvous", "--bind", &format!("{}:4433", node.ip)])
+        .args(["--second-port", "4434", "--key"])
+        .arg(rdv_key())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the rendezvous printed its --via line");
+    (Running(Some(child)), line.trim().to_string())
+}
+
+/// One key for the rendezvous across restarts.
+fn rdv_key() -> PathBuf {
+    let path = std::env::temp_dir().join(format!("srudp-nat-rdv-{}.key", std::process::id()));
+    if !path.exists() {
+        let out = Command::new(SRUDP)
+            .args(["keygen", "--out"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(out.status.success() || path.exists());
+    }
+    path
+}
+
+/// A peer process with stdin fed from `input` (in two halves with a hook
+/// between them) and stdout and stderr collected.
+struct Peer {
+    child: Running,
+    writer: Option<thread::JoinHandle<()>>,
+    stdout: mpsc::Receiver<Vec<u8>>,
+    stderr: mpsc::Receiver<String>,
+    stderr_lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+fn spawn_peer(mut command: Command, input: Vec<u8>, pause: mpsc::Receiver<()>) -> Peer {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = thread::spawn(move || {
+        let half = input.len() / 2;
+        let _ = stdin.write_all(&input[..half]);
+        // Wait for the go-ahead (or for the test to give up).
+        let _ = pause.recv_timeout(WAIT);
+        let _ = stdin.write_all(&input[half..]);
+    });
+    let mut out = child.stdout.take().unwrap();
+    let (otx, stdout) = mpsc::channel();
+    thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = out.read_to_end(&mut v);
+        let _ = otx.send(v);
+    });
+    let err = child.stderr.take().unwrap();
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (etx, stderr) = mpsc::channel();
+    let shared = lines.clone();
+    thread::spawn(move || {
+        let mut all = String::new();
+        for line in BufReader::new(err).lines().map_while(Result::ok) {
+            shared.lock().unwrap().push(line.clone());
+            all.push_str(&line);
+            all.push('\n');
+        }
+        let _ = etx.send(all);
+    });
+    Peer {
+        child: Running(Some(child)),
+        writer: Some(writer),
+        stdout,
+        stderr,
+        stderr_lines: lines,
+    }
+}
+
+impl Peer {
+    /// Waits until a stderr line satisfies `f`.
+    fn wait_line(&self, what: &str, f: impl Fn(&str) -> bool) -> String {
+        let started = Instant::now();
+        loop {
+            if let Some(l) = self.stderr_lines.lock().unwrap().iter().find(|l| f(l)) {
+                return l.clone();
+            }
+            assert!(
+                started.elapsed() < WAIT,
+                "no {what} line: {:?}",
+                self.lines()
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn lines(&self) -> Vec<String> {
+        self.stderr_lines.lock().unwrap().clone()
+    }
+
+    /// Waits for the process to exit; returns stdout and stderr.
+    fn finish(mut self) -> (bool, Vec<u8>, String) {
+        let mut child = self.child.take();
+        let (tx, rx) = mpsc::channel();
+        let pid = child.id();
+        thread::spawn(move || {
+            let _ = tx.send(child.wait());
+        });
+        let status = rx.recv_timeout(WAIT).unwrap_or_else(|_| {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            panic!("srudp (pid {pid}) did not finish: {:?}", self.lines())
+        });
+        if let Some(w) = self.writer.take() {
+            let _ = w.join();
+        }
+        let out = self.stdout.recv_timeout(WAIT).unwrap_or_default();
+        let err = self.stderr.recv_timeout(WAIT).unwrap_or_default();
+        (status.map(|s| s.success()).unwrap_or(false), out, err)
+    }
+}
+
+/// A connected pair: `listen` on `a`, `connect TICKET` on `b`, each piping
+/// `size` bytes; the halves of their input wait for `go` signals.
+struct Pair {
+    listener: Peer,
+    connector: Peer,
+    go: Vec<mpsc::Sender<()>>,
+    sent: (Vec<u8>, Vec<u8>),
+}
+
+fn pair(via: &str, a: &Node, b: &Node, size: usize) -> Pair {
+    let ticket_file = std::env::temp_dir().join(format!("{}.ticket", a.netns));
+    let _ = std::fs::remove_file(&ticket_file);
+    let (sa, sb) = (payload(1, size), payload(2, size));
+    let (ga, pa) = mpsc::channel();
+    let (gb, pb) = mpsc::channel();
+    let mut cmd = a.command(SRUDP);
+    cmd.args(["-v", "listen", "--via", via, "--ticket-file"])
+        .arg(&ticket_file);
+    let listener = spawn_peer(cmd, sa.clone(), pa);
+    let started = Instant::now();
+    let ticket = loop {
+        if let Ok(t) = std::fs::read_to_string(&ticket_file) {
+            if t.ends_with('\n') {
+                break t.trim().to_string();
+            }
+        }
+        assert!(
+            started.elapsed() < WAIT,
+            "no ticket: {:?}",
+            listener.lines()
+        );
+        thread::sleep(Duration::from_millis(20));
+    };
+    let _ = std::fs::remove_file(&ticket_file);
+    let mut cmd = b.command(SRUDP);
+    cmd.args(["-v", "connect", &ticket]);
+    let connector = spawn_peer(cmd, sb.clone(), pb);
+    Pair {
+        listener,
+        connector,
+        go: vec![ga, gb],
+        sent: (sa, sb),
+    }
+}
+
+impl Pair {
+    /// The first `path:` lines of both sides.
+    fn paths(&self) -> (String, String) {
+        let p = |l: &str| l.starts_with("path: ");
+        (
+            self.listener.wait_line("path", p),
+            self.connector.wait_line("path", p),
+        )
+    }
+
+    fn release_second_halves(&self) {
+        for g in &self.go {
+            let _ = g.send(());
+        }
+    }
+
+    /// Lets the transfer finish and checks every byte both ways; returns
+    /// both stderrs.
+    fn check(self) -> (String, String) {
+        self.release_second_halves();
+        let (sa, sb) = self.sent;
+        let l = thread::spawn(move || self.listener.finish());
+        let (c_ok, c_out, c_err) = self.connector.finish();
+        let (l_ok, l_out, l_err) = l.join().unwrap();
+        assert!(l_ok, "listener failed: {l_err}");
+        assert!(c_ok, "connector failed: {c_err}");
+        assert!(
+            l_out == sb,
+            "listener got {} of {} bytes, or wrong ones",
+            l_out.len(),
+            sb.len()
+        );
+        assert!(
+            c_out == sa,
+            "connector got {} of {} bytes, or wrong ones",
+            c_out.len(),
+            sa.len()
+        );
+        (l_err, c_err)
+    }
+}
+
+fn two_nats(t: &mut Topology, a: NatKind, b: NatKind) -> (Node, Node, Nat, Nat) {
+    let mut nat_a = t
+        .add_nat("nata", Ipv4Addr::new(203, 0, 113, 21), [192, 0, 2], a)
+        .unwrap();
+    let mut nat_b = t
+        .add_nat("natb", Ipv4Addr::new(203, 0, 113, 22), [198, 51, 100], b)
+        .unwrap();
+    let ha = t.add_host_behind(&mut nat_a, "a").unwrap();
+    let hb = t.add_host_behind(&mut nat_b, "b").unwrap();
+    (ha, hb, nat_a, nat_b)
+}
+
+#[test]
+fn both_behind_port_preserving_nats_connect_directly() {
+    let Some(mut t) = topology("both_behind_port_preserving_nats_connect_directly") else {
+        return;
+    };
+    let rdv = t.add_public_host("rdv", RDV_IP).unwrap();
+    let (a, b, _na, _nb) = two_nats(&mut t, NatKind::PortPreserving, NatKind::PortPreserving);
+    let (_server, via) = start_rendezvous(&rdv);
+    let pair = pair(&via, &a, &b, 8 * MIB);
+    let (pl, pc) = pair.paths();
+    assert!(pl.starts_with("path: direct 203.0.113.22:"), "{pl}");
+    assert!(pc.starts_with("path: direct 203.0.113.21:"), "{pc}");
+    pair.check();
+}
+
+#[test]
+fn both_behind_symmetric_nats_connect_through_the_relay() {
+    let Some(mut t) = topology("both_behind_symmetric_nats_connect_through_the_relay") else {
+        return;
+    };
+    let rdv = t.add_public_host("rdv", RDV_IP).unwrap();
+    let (a, b, _na, _nb) = two_nats(&mut t, NatKind::Symmetric, NatKind::Symmetric);
+    let (_server, via) = start_rendezvous(&rdv);
+    let pair = pair(&via, &a, &b, 8 * MIB);
+    let (pl, pc) = pair.paths();
+    assert_eq!(pl, format!("path: relayed via {RDV_IP}:4433"));
+    assert_eq!(pc, format!("path: relayed via {RDV_IP}:4433"));
+    // End-to-end encryption: the relay forwards what it cannot read; the
+    // byte check below passes only if both ends decrypted everything.
+    pair.check();
+}
+
+#[test]
+fn one_symmetric_and_one_port_preserving_nat_connect_and_report_the_path() {
+    let Some(mut t) = topology("one_symmetric_one_port_preserving") else {
+        return;
+    };
+    let rdv = t.add_public_host("rdv", RDV_IP).unwrap();
+    let (a, b, _na, _nb) = two_nats(&mut t, NatKind::Symmetric, NatKind::PortPreserving);
+    let (_server, via) = start_rendezvous(&rdv);
+    let pair = pair(&via, &a, &b, 8 * MIB);
+    let (pl, pc) = pair.paths();
+    for p in [&pl, &pc] {
+        assert!(
+            p.starts_with("path: direct 203.0.113.")
+                || p == &format!("path: relayed via {RDV_IP}:4433"),
+            "{p}"
+        );
+    }
+    println!("listener {pl}; connector {pc}");
+    pair.check();
+}
+
+#[test]
+fn both_behind_the_same_nat_connect_directly_over_lan_addresses() {
+    let Some(mut t) = topology("both_behind_the_same_nat") else {
+        return;
+    };
+    let rdv = t.add_public_host("rdv", RDV_IP).unwrap();
+    let mut nat = t
+        .add_nat(
+            "nat",
+            Ipv4Addr::new(203, 0, 113, 21),
+            [192, 0, 2],
+            NatKind::PortPreserving,
+        )
+        .unwrap();
+    let a = t.add_host_behind(&mut nat, "a").unwrap();
+    let b = t.add_host_behind(&mut nat, "b").unwrap();
+    let (_server, via) = start_rendezvous(&rdv);
+    let pair = pair(&via, &a, &b, 8 * MIB);
+    let (pl, pc) = pair.paths();
+    assert!(pl.starts_with(&format!("path: direct {}:", b.ip)), "{pl}");
+    assert!(pc.starts_with(&format!("path: direct {}:", a.ip)), "{pc}");
+    pair.check();
+}
+
+#[test]
+fn a_flushed_nat_mapping_mid_transfer_migrates_without_losing_a_byte() {
+    let Some(mut t) = topology("a_flushed_nat_mapping_mid_transfer") else {
+        return;
+    };
+    let rdv = t.add_public_host("rdv", RDV_IP).unwrap();
+    let (a, b, na, _nb) = two_nats(&mut t, NatKind::PortPreserving, NatKind::PortPreserving);
+    let (_server, via) = start_rendezvous(&rdv);
+    let pair = pair(&via, &a, &b, 8 * MIB);
+    let (pl, pc) = pair.paths();
+    assert!(pl.starts_with("path: direct 203.0.113.22:"), "{pl}");
+    assert!(
+        !pc.contains("203.0.113.21:20"),
+        "before the rebind, A maps to an ephemeral port: {pc}"
+    );
+    // The first halves are in flight or delivered; A's NAT forgets its
+    // mappings and maps to other ports from now on.
+    thread::sleep(Duration::from_millis(500));
+    t.rebind_nat(&na, "20000-20999").unwrap();
+    let (_, connector_err) = pair.check();
+    let moved = connector_err
+        .lines()
+        .filter(|l| l.starts_with("path: "))
+        .any(|l| l.contains("203.0.113.21:20") || l.starts_with("path: relayed"));
+    assert!(
+        moved,
+        "the connector saw the listener move: {connector_err}"
+    );
+}
+
+#[test]
+fn direct_peers_survive_the_rendezvous_stopping_and_re_register_when_it_returns() {
+    let Some(mut t) = topology("rendezvous_stop_and_restart") else {
+        return;
+    };
+    let rdv = t.add_public_host("rdv", RDV_IP).unwrap();
+    let (a, b, _na, _nb) = two_nats(&mut t, NatKind::PortPreserving, NatKind::PortPreserving);
+    let (mut server, via) = start_rendezvous(&rdv);
+    let pair = pair(&via, &a, &b, 8 * MIB);
+    let (pl, _) = pair.paths();
+    assert!(pl.starts_with("path: direct"), "{pl}");
+    let mut stopped = server.take();
+    let _ = stopped.kill();
+    let _ = stopped.wait();
+    // The peers notice the server is gone, and keep their connection.
+    pair.listener.wait_line("lost rendezvous", |l| {
+        l.contains("rendezvous: lost the server")
+    });
+    let (_server, via2) = start_rendezvous(&rdv);
+    assert_eq!(via, via2, "same key, same address");
+    pair.listener.wait_line("re-registration", |l| {
+        l.contains("rendezvous: registered again")
+    });
+    pair.check();
+}

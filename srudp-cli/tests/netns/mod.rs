@@ -1,0 +1,330 @@
+//! Real NAT topologies for tests: Linux network namespaces joined by veth
+//! pairs, with nftables masquerade on the NAT routers.
+//!
+//! ```text
+//!                      ┌──────────── <p>-inet (bridge br0, 203.0.113.0/24) ────────────┐
+//!   public host ──wan──┤                                                                 ├──wan── NAT router ──lan bridge── hosts
+//!   203.0.113.x        └─────────────────────────────────────────────────────────────────┘        203.0.113.y   192.0.2.1/24   192.0.2.x
+//! ```
+//!
+//! Every namespace name starts with a prefix unique to the process and the
+//! topology, so parallel test runs never collide; dropping the [`Topology`]
+//! deletes every namespace it made (and with them every interface). Only
+//! documentation address ranges are used. Needs root, `ip` (iproute2), `nft`
+//! (nftables) and `conntrack` (conntrack-tools).
+#![allow(dead_code, unreachable_pub)]
+
+use std::io;
+use std::net::Ipv4Addr;
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+/// How a NAT router maps and filters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NatKind {
+    /// Plain masquerade: keeps the source port when it can (endpoint-independent
+    /// mapping in practice) and lets in only replies to what went out
+    /// (address-and-port-dependent filtering).
+    PortPreserving,
+    /// Masquerade with random ports: every new destination gets a new external
+    /// port (a symmetric NAT).
+    Symmetric,
+}
+
+/// Why the environment cannot run namespace tests.
+pub fn check_environment() -> Result<(), String> {
+    let uid = Command::new("id")
+        .arg("-u")
+        .output()
+        .map_err(|e| format!("cannot run `id`: {e}"))?;
+    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
+        return Err("network-namespace tests need root (run as root, or set SRUDP_SKIP_NETNS=1 to skip them)".into());
+    }
+    for tool in ["ip", "nft", "conntrack"] {
+        let found = Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output()
+            .map(|o| o.status.success());
+        if !matches!(found, Ok(true)) {
+            return Err(format!(
+                "`{tool}` is missing: install iproute2, nftables and conntrack (.ci/run does)"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Whether namespace tests should be skipped (`SRUDP_SKIP_NETNS=1`), printing why.
+pub fn skip_requested(test: &str) -> bool {
+    if std::env::var("SRUDP_SKIP_NETNS").as_deref() == Ok("1") {
+        eprintln!("{test}: skipped (SRUDP_SKIP_NETNS=1)");
+        return true;
+    }
+    false
+}
+
+/// A node of the topology: one network namespace.
+#[derive(Debug, Clone)]
+pub struct Node {
+    /// The namespace's name.
+    pub netns: String,
+    /// Its main address.
+    pub ip: Ipv4Addr,
+}
+
+impl Node {
+    /// A command that runs `program` inside this node's namespace.
+    pub fn command(&self, program: &str) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.netns, program]);
+        c
+    }
+}
+
+/// A NAT router and its LAN.
+#[derive(Debug, Clone)]
+pub struct Nat {
+    /// The router's namespace and public (WAN) address.
+    pub router: Node,
+    lan_prefix: [u8; 3],
+    hosts: u8,
+}
+
+/// A set of namespaces, deleted on drop.
+#[derive(Debug)]
+pub struct Topology {
+    prefix: String,
+    inet: String,
+    namespaces: Vec<String>,
+    ports: u32,
+}
+
+fn run(args: &[&str]) -> io::Result<Output> {
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .stdin(Stdio::null())
+        .output()?;
+    if !out.status.success() {
+        return Err(io::Error::other(format!(
+            "`{}` failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(out)
+}
+
+fn in_ns(ns: &str, args: &[&str]) -> io::Result<Output> {
+    let mut full = vec!["ip", "netns", "exec", ns];
+    full.extend_from_slice(args);
+    run(&full)
+}
+
+impl Topology {
+    /// An empty internet (a bridge in its own namespace, 203.0.113.0/24).
+    pub fn new() -> io::Result<Topology> {
+        check_environment().map_err(io::Error::other)?;
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let prefix = format!("srudp{}-{n}", std::process::id());
+        let inet = format!("{prefix}-inet");
+        let mut t = Topology {
+            prefix,
+            inet: inet.clone(),
+            namespaces: Vec::new(),
+            ports: 0,
+        };
+        t.add_namespace(&inet)?;
+        in_ns(&inet, &["ip", "link", "add", "br0", "type", "bridge"])?;
+        in_ns(&inet, &["ip", "link", "set", "br0", "up"])?;
+        Ok(t)
+    }
+
+    fn add_namespace(&mut self, name: &str) -> io::Result<()> {
+        run(&["ip", "netns", "add", name])?;
+        self.namespaces.push(name.to_string());
+        in_ns(name, &["ip", "link", "set", "lo", "up"])?;
+        Ok(())
+    }
+
+    /// Plugs namespace `ns` into the internet bridge with interface `wan` at `ip`.
+    fn attach_to_internet(&mut self, ns: &str, ip: Ipv4Addr) -> io::Result<()> {
+        self.ports += 1;
+        let port = format!("p{}", self.ports);
+        run(&[
+            "ip", "link", "add", "wan", "netns", ns, "type", "veth", "peer", "name", &port,
+            "netns", &self.inet,
+        ])?;
+        in_ns(&self.inet, &["ip", "link", "set", &port, "master", "br0"])?;
+        in_ns(&self.inet, &["ip", "link", "set", &port, "up"])?;
+        in_ns(
+            ns,
+            &["ip", "addr", "add", &format!("{ip}/24"), "dev", "wan"],
+        )?;
+        in_ns(ns, &["ip", "link", "set", "wan", "up"])?;
+        Ok(())
+    }
+
+    /// A host directly on the internet.
+    pub fn add_public_host(&mut self, name: &str, ip: Ipv4Addr) -> io::Result<Node> {
+        let ns = format!("{}-{name}", self.prefix);
+        self.add_namespace(&ns)?;
+        self.attach_to_internet(&ns, ip)?;
+        Ok(Node { netns: ns, ip })
+    }
+
+    /// A NAT router with public address `wan_ip` and the LAN `lan_prefix.0/24`
+    /// (the router is `.1`).
+    pub fn add_nat(
+        &mut self,
+        name: &str,
+        wan_ip: Ipv4Addr,
+        lan_prefix: [u8; 3],
+        kind: NatKind,
+    ) -> io::Result<Nat> {
+        let ns = format!("{}-{name}", self.prefix);
+        self.add_namespace(&ns)?;
+        self.attach_to_internet(&ns, wan_ip)?;
+        in_ns(&ns, &["ip", "link", "add", "lan", "type", "bridge"])?;
+        let lan_ip = Ipv4Addr::new(lan_prefix[0], lan_prefix[1], lan_prefix[2], 1);
+        in_ns(
+            &ns,
+            &["ip", "addr", "add", &format!("{lan_ip}/24"), "dev", "lan"],
+        )?;
+        in_ns(&ns, &["ip", "link", "set", "lan", "up"])?;
+        in_ns(&ns, &["sysctl", "-qw", "net.ipv4.ip_forward=1"])?;
+        // The router drops unsolicited packets addressed to itself before
+        // conntrack confirms them: otherwise a punch that arrives before
+        // the LAN host's own first packet leaves a conntrack entry that
+        // makes masquerade pick another port for that host (home routers
+        // drop such packets too).
+        let masquerade = match kind {
+            NatKind::PortPreserving => "masquerade",
+            NatKind::Symmetric => "masquerade random",
+        };
+        let rules = format!(
+            "table ip nat {{\n chain nat_out {{\n  type nat hook postrouting priority 100;\n  oifname \"wan\" {masquerade}\n }}\n}}\n\
+             table ip filter {{\n chain fwd_filter {{\n  type filter hook forward priority 0; policy drop;\n  iifname \"lan\" accept\n  ct state established,related accept\n }}\n chain in_filter {{\n  type filter hook input priority 0; policy drop;\n  iifname != \"wan\" accept\n  ct state established,related accept\n }}\n}}\n"
+        );
+        let path = std::env::temp_dir().join(format!("{ns}.nft"));
+        std::fs::write(&path, rules)?;
+        let applied = in_ns(&ns, &["nft", "-f", &path.to_string_lossy()]);
+        let _ = std::fs::remove_file(&path);
+        applied?;
+        Ok(Nat {
+            router: Node {
+                netns: ns,
+                ip: wan_ip,
+            },
+            lan_prefix,
+            hosts: 1,
+        })
+    }
+
+    /// A host on `nat`'s LAN; returns it with its private address.
+    pub fn add_host_behind(&mut self, nat: &mut Nat, name: &str) -> io::Result<Node> {
+        nat.hosts += 1;
+        let ip = Ipv4Addr::new(
+            nat.lan_prefix[0],
+            nat.lan_prefix[1],
+            nat.lan_prefix[2],
+            nat.hosts * 10,
+        );
+        let ns = format!("{}-{name}", self.prefix);
+        self.add_namespace(&ns)?;
+        let port = format!("h{}", nat.hosts);
+        run(&[
+            "ip",
+            "link",
+            "add",
+            "eth0",
+            "netns",
+            &ns,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &port,
+            "netns",
+            &nat.router.netns,
+        ])?;
+        in_ns(
+            &nat.router.netns,
+            &["ip", "link", "set", &port, "master", "lan"],
+        )?;
+        in_ns(&nat.router.netns, &["ip", "link", "set", &port, "up"])?;
+        in_ns(
+            &ns,
+            &["ip", "addr", "add", &format!("{ip}/24"), "dev", "eth0"],
+        )?;
+        in_ns(&ns, &["ip", "link", "set", "eth0", "up"])?;
+        let gw = Ipv4Addr::new(nat.lan_prefix[0], nat.lan_prefix[1], nat.lan_prefix[2], 1);
+        in_ns(
+            &ns,
+            &["ip", "route", "add", "default", "via", &gw.to_string()],
+        )?;
+        Ok(Node { netns: ns, ip })
+    }
+
+    /// Simulates a NAT rebinding: the router starts mapping to ports from
+    /// `ports` (e.g. `40000-40999`) and forgets every UDP mapping
+    /// (`conntrack -D`), so the next outbound packet of every flow leaves
+    /// from a new external port.
+    pub fn rebind_nat(&self, nat: &Nat, ports: &str) -> io::Result<()> {
+        in_ns(
+            &nat.router.netns,
+            &["nft", "flush", "chain", "ip", "nat", "nat_out"],
+        )?;
+        in_ns(
+            &nat.router.netns,
+            &[
+                "nft",
+                "add",
+                "rule",
+                "ip",
+                "nat",
+                "nat_out",
+                "oifname",
+                "wan",
+                "meta",
+                "l4proto",
+                "udp",
+                "masquerade",
+                "to",
+                &format!(":{ports}"),
+            ],
+        )?;
+        self.flush_nat(nat)
+    }
+
+    /// Deletes every UDP conntrack entry of `nat`: its mappings are forgotten.
+    pub fn flush_nat(&self, nat: &Nat) -> io::Result<()> {
+        // conntrack exits 1 when nothing matched: not an error here.
+        let _ = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &nat.router.netns,
+                "conntrack",
+                "-D",
+                "-p",
+                "udp",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()?;
+        Ok(())
+    }
+}
+
+impl Drop for Topology {
+    fn drop(&mut self) {
+        for ns in self.namespaces.iter().rev() {
+            let _ = Command::new("ip")
+                .args(["netns", "del", ns])
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}

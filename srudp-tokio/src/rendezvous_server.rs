@@ -1,0 +1,303 @@
+//! A rendezvous and relay server on tokio (spec §11): the protocol's
+//! [`srudp_proto::rendezvous::RendezvousServer`] driven by one task over
+//! its main UDP socket and, for NAT behaviour tests, a second one.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
+
+use srudp_proto::rendezvous::{self as proto, ServerConfig, ServerEvent, ServerStats};
+use srudp_proto::wire::MAX_RELAYED_DATAGRAM_SIZE;
+use srudp_proto::{EndpointConfig, PublicKey};
+use tokio::net::UdpSocket;
+use tokio::sync::watch;
+use tracing::{debug, info, trace};
+
+use crate::socket::{self, canonical, Family};
+
+/// Receive buffer: longer datagrams are not ours and arrive truncated.
+const RECV_BUF: usize = 2048;
+/// Datagrams received in a row before the server sends what it owes.
+const RECV_BATCH: usize = 64;
+
+/// A rendezvous and relay server running on the current tokio runtime.
+///
+/// Peers register at it (by key, optionally with a name), ask it to be
+/// introduced to each other, punch through their NATs at the moment it
+/// coordinates, fall back to its relay when no direct path works (the relay
+/// forwards end-to-end encrypted datagrams it can neither read nor forge),
+/// and test their NAT's behaviour against its second port.
+///
+/// The server runs until [`shutdown`](RendezvousServer::shutdown) or until
+/// this handle is dropped.
+///
+/// ```no_run
+/// # async fn example() -> std::io::Result<()> {
+/// use srudp_tokio::rendezvous::ServerConfig;
+/// use srudp_tokio::{EndpointConfig, Keypair, RendezvousServer};
+///
+/// let server = RendezvousServer::bind(
+///     "0.0.0.0:4433".parse().unwrap(),
+///     EndpointConfig::new(Keypair::generate_from_os()),
+///     ServerConfig::default(),
+///     Some(4434), // a second port, for NAT behaviour tests
+/// )?;
+/// println!("clients use {}@{}", server.public_key(), server.local_addr());
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct RendezvousServer {
+    shared: Arc<ServerShared>,
+    stop: watch::Sender<bool>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+#[derive(Debug)]
+struct ServerShared {
+    server: Mutex<proto::RendezvousServer>,
+    local_addr: SocketAddr,
+    alt_addr: Option<SocketAddr>,
+    public_key: PublicKey,
+}
+
+impl ServerShared {
+    fn lock(&self) -> MutexGuard<'_, proto::RendezvousServer> {
+        self.server.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl RendezvousServer {
+    /// Binds the server's UDP socket to `addr` and, with `second_port`, a
+    /// second socket on the same IP and that port (0: any free port) for
+    /// NAT behaviour tests, then starts serving on the current tokio
+    /// runtime (which needs IO and time enabled).
+    ///
+    /// Clients are told the second socket's address as
+    /// [`ServerConfig::alt_address`] when it is set (give the address they
+    /// reach, for a server behind a port forward or bound to `0.0.0.0`), or
+    /// else as the bound address. Errors: a bind fails, the configuration
+    /// is invalid (`InvalidInput`), no tokio runtime (`Other`).
+    pub fn bind(
+        addr: SocketAddr,
+        endpoint_config: EndpointConfig,
+        mut config: ServerConfig,
+        second_port: Option<u16>,
+    ) -> io::Result<RendezvousServer> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
+            io::Error::other(
+                "srudp_tokio::RendezvousServer::bind must be called within a tokio runtime",
+            )
+        })?;
+        let invalid = |e| io::Error::new(io::ErrorKind::InvalidInput, e);
+        let endpoint = srudp_proto::Endpoint::new(endpoint_config).map_err(invalid)?;
+        let public_key = endpoint.public_key();
+        let (main, family) = socket::bind(addr)?;
+        let local_addr = main.local_addr()?;
+        let alt = match second_port {
+            Some(port) => {
+                let (alt, alt_family) = socket::bind(SocketAddr::new(addr.ip(), port))?;
+                let alt_addr = alt.local_addr()?;
+                config.alt_address.get_or_insert(canonical(alt_addr));
+                Some((alt, alt_family, alt_addr))
+            }
+            None => None,
+        };
+        let server =
+            proto::RendezvousServer::new(Instant::now(), endpoint, config).map_err(invalid)?;
+        let shared = Arc::new(ServerShared {
+            server: Mutex::new(server),
+            local_addr,
+            alt_addr: alt.as_ref().map(|a| a.2),
+            public_key,
+        });
+        let _enter = runtime.enter();
+        let main = UdpSocket::from_std(main)?;
+        let alt = match alt {
+            Some((s, f, _)) => Some((UdpSocket::from_std(s)?, f)),
+            None => None,
+        };
+        let (stop, stopped) = watch::channel(false);
+        let task = runtime.spawn(serve(shared.clone(), (main, family), alt, stopped));
+        info!(%local_addr, alt = ?shared.alt_addr, key = %public_key, "rendezvous server listening");
+        Ok(RendezvousServer {
+            shared,
+            stop,
+            task: Some(task),
+        })
+    }
+
+    /// The main socket's address (what clients put in their configuration).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.shared.local_addr
+    }
+
+    /// The second socket's address, when there is one.
+    pub fn alt_addr(&self) -> Option<SocketAddr> {
+        self.shared.alt_addr
+    }
+
+    /// The server's public key (what clients put in their configuration).
+    pub fn public_key(&self) -> PublicKey {
+        self.shared.public_key
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> ServerStats {
+        self.shared.lock().stats().clone()
+    }
+
+    /// Registrations held now.
+    pub fn registration_count(&self) -> usize {
+        self.shared.lock().registration_count()
+    }
+
+    /// Relay sessions held now.
+    pub fn relay_count(&self) -> usize {
+        self.shared.lock().relay_count()
+    }
+
+    /// Whether `key` is registered, and at which observed address.
+    pub fn registered_address(&self, key: &PublicKey) -> Option<SocketAddr> {
+        self.shared.lock().registered_address(key)
+    }
+
+    /// Stops serving and waits until the sockets are closed (so the port
+    /// can be bound again at once). Clients see the server go silent.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for RendezvousServer {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+/// The server's task: receive on both sockets, run timers, send what the
+/// server owes, until told to stop.
+async fn serve(
+    shared: Arc<ServerShared>,
+    (main, family): (UdpSocket, Family),
+    alt: Option<(UdpSocket, Family)>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let mut recv = vec![0u8; RECV_BUF];
+    let mut send = vec![0u8; MAX_RELAYED_DATAGRAM_SIZE];
+    loop {
+        // Send everything the server owes, then log its events.
+        let deadline = {
+            let mut server = shared.lock();
+            let now = Instant::now();
+            if server.poll_timeout().is_some_and(|t| t <= now) {
+                server.handle_timeout(now);
+            }
+            while let Some(t) = server.poll_transmit(now, &mut send) {
+                if let Some(to) = family.destination(t.destination) {
+                    // A full socket buffer drops the datagram, like the
+                    // network would; the protocol recovers.
+                    if let Err(e) = main.try_send_to(&send[..t.size], to) {
+                        trace!(%to, "send error: {e}");
+                    }
+                }
+            }
+            if let Some((alt, alt_family)) = &alt {
+                while let Some(t) = server.poll_alt_transmit(&mut send) {
+                    if let Some(to) = alt_family.destination(t.destination) {
+                        if let Err(e) = alt.try_send_to(&send[..t.size], to) {
+                            trace!(%to, "send error on the second socket: {e}");
+                        }
+                    }
+                }
+            }
+            while let Some(event) = server.poll_event() {
+                log_event(&event);
+            }
+            server.poll_timeout()
+        };
+        let sleep = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await,
+                None => std::future::pending().await,
+            }
+        };
+        let alt_readable = async {
+            match &alt {
+                Some((s, _)) => s.readable().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = stopped.changed() => {
+                debug!("rendezvous server stopped");
+                return;
+            }
+            _ = sleep => {}
+            r = main.readable() => {
+                if r.is_err() {
+                    return;
+                }
+                let mut server = shared.lock();
+                for _ in 0..RECV_BATCH {
+                    match main.try_recv_from(&mut recv) {
+                        Ok((len, from)) => {
+                            server.handle_datagram(Instant::now(), canonical(from), &recv[..len]);
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                        // ICMP errors for earlier sends: not fatal.
+                        Err(e) => trace!("receive error: {e}"),
+                    }
+                }
+            }
+            r = alt_readable => {
+                if r.is_err() {
+                    return;
+                }
+                if let Some((alt, _)) = &alt {
+                    let mut server = shared.lock();
+                    for _ in 0..RECV_BATCH {
+                        match alt.try_recv_from(&mut recv) {
+                            Ok((len, from)) => server.handle_alt_datagram(
+                                Instant::now(),
+                                canonical(from),
+                                &recv[..len],
+                            ),
+                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                            Err(e) => trace!("receive error on the second socket: {e}"),
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn log_event(event: &ServerEvent) {
+    match event {
+        ServerEvent::Registered {
+            key,
+            name,
+            observed,
+        } => match name {
+            Some(name) => info!(%key, %name, %observed, "registered"),
+            None => info!(%key, %observed, "registered"),
+        },
+        ServerEvent::Unregistered { key } => info!(%key, "unregistered"),
+        ServerEvent::Introduced {
+            caller,
+            callee,
+            relay,
+        } => info!(%caller, %callee, relay = relay.is_some(), "introduced"),
+        ServerEvent::ClientDropped { handle, reason } => {
+            info!(%handle, "client dropped: {reason}")
+        }
+        other => debug!(?other, "server event"),
+    }
+}
