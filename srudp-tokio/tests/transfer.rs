@@ -83,21 +83,26 @@ async fn a_graceful_shutdown_delivers_everything_and_the_reverse_direction_stays
     assert_eq!(peer, None, "NK does not reveal the initiator");
     assert_eq!(stream.peer_public_key(), Some(server.public_key()));
 
-    // The client writes everything, finishes, and drops its writing side at
-    // once; shutdown returning means the server holds every byte.
-    stream.write_all(&data).await.unwrap();
-    within(Duration::from_secs(20), "shutdown", stream.shutdown())
-        .await
-        .unwrap();
-
+    // The client writes everything and finishes; shutdown returns once the
+    // server acknowledged every byte. The server reads concurrently, since
+    // 3 MiB exceed its initial receive window.
     let mut received = Vec::new();
-    within(
+    let (shut, read) = within(
         Duration::from_secs(20),
-        "read to end",
-        accepted.read_to_end(&mut received),
+        "shutdown while the server reads to end",
+        async {
+            tokio::join!(
+                async {
+                    stream.write_all(&data).await?;
+                    stream.shutdown().await
+                },
+                accepted.read_to_end(&mut received),
+            )
+        },
     )
-    .await
-    .unwrap();
+    .await;
+    shut.unwrap();
+    read.unwrap();
     assert!(received == data, "received bytes differ");
     // Half-close: the server can still answer after the client finished.
     accepted.write_all(b"thanks").await.unwrap();
