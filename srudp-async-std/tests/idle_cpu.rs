@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use srudp_async_std::Endpoint;
+use srudp_testkit::process_cpu_time;
 
 /// Two endpoints with 100 established connections between them and a
 /// reader parked on every stream as a task of `ex`; their drivers run on
@@ -72,16 +73,24 @@ fn endpoints_with_a_hundred_idle_connections_use_almost_no_cpu_under_both_execut
         let wall_start = Instant::now();
         let cpu_start = process_cpu_time();
         sleep(Duration::from_secs(3)).await;
-        let cpu = process_cpu_time() - cpu_start;
+        let cpu_end = process_cpu_time();
         let wall = wall_start.elapsed();
-        println!(
-            "idle: {cpu:?} CPU over {wall:?} wall with 6 endpoints x 100 connections \
-             (drivers on smol, on async-std, on their own threads)"
-        );
-        assert!(
-            cpu < wall / 20,
-            "idle endpoints used {cpu:?} of CPU in {wall:?} (budget 5%)"
-        );
+        match (cpu_start, cpu_end) {
+            (Ok(start), Ok(end)) => {
+                let cpu = end - start;
+                println!(
+                    "idle: {cpu:?} CPU over {wall:?} wall with 6 endpoints x 100 connections \
+                     (drivers on smol, on async-std, on their own threads)"
+                );
+                assert!(
+                    cpu < wall / 20,
+                    "idle endpoints used {cpu:?} of CPU in {wall:?} (budget 5%)"
+                );
+            }
+            (Err(e), _) | (_, Err(e)) => {
+                println!("skipped: process CPU time is not measurable here: {e}");
+            }
+        }
         for pair in pairs {
             for ep in &pair.endpoints {
                 ep.close();

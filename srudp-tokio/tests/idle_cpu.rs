@@ -9,6 +9,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
+use srudp_testkit::process_cpu_time;
 use srudp_tokio::Endpoint;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -43,10 +44,13 @@ async fn an_endpoint_with_a_hundred_idle_connections_uses_almost_no_cpu() {
     }
     tokio::time::sleep(Duration::from_millis(100)).await;
 
+    let Ok(cpu_start) = process_cpu_time() else {
+        println!("skipped: process CPU time is not measurable on this OS");
+        return;
+    };
     let wall_start = Instant::now();
-    let cpu_start = process_cpu_time();
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let cpu = process_cpu_time() - cpu_start;
+    let cpu = process_cpu_time().unwrap() - cpu_start;
     let wall = wall_start.elapsed();
     println!("idle: {cpu:?} CPU over {wall:?} wall with 2 endpoints x 100 connections");
     assert!(

@@ -1,6 +1,6 @@
 //! Shared scaffolding for the loopback tests: the two executors every
 //! scenario runs under (smol and async-std), configurations with fixed
-//! keys, deterministic payloads, an echo server, and process CPU time.
+//! keys, deterministic payloads and an echo server.
 #![allow(dead_code, unreachable_pub)]
 
 use std::future::Future;
@@ -199,19 +199,4 @@ pub async fn echo_through(stream: Stream, data: &[u8]) -> io::Result<Vec<u8>> {
     };
     let ((), back) = futures_lite::future::try_zip(send, receive).await?;
     Ok(back)
-}
-
-/// CPU time (user + system) used by this whole process so far.
-///
-/// Linux/Unix only; srudp-testkit provides the shared version.
-pub fn process_cpu_time() -> Duration {
-    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
-    // SAFETY: `usage` points to writable memory sized and aligned for a
-    // `rusage`, which getrusage fills in completely when it returns 0.
-    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) };
-    assert_eq!(rc, 0, "getrusage failed: {}", io::Error::last_os_error());
-    // SAFETY: getrusage returned 0, so the struct is initialised.
-    let usage = unsafe { usage.assume_init() };
-    let micros = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;
-    Duration::from_micros(micros(usage.ru_utime) + micros(usage.ru_stime))
 }

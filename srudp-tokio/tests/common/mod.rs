@@ -1,5 +1,5 @@
 //! Shared scaffolding for the loopback tests: configurations with fixed
-//! keys, deterministic payloads, an echo server, and process CPU time.
+//! keys, deterministic payloads and an echo server.
 #![allow(dead_code, unreachable_pub)]
 
 use std::future::Future;
@@ -99,19 +99,4 @@ pub async fn within<T>(limit: Duration, what: &str, f: impl Future<Output = T>) 
         Ok(v) => v,
         Err(_) => panic!("{what}: did not finish within {limit:?}"),
     }
-}
-
-/// CPU time (user + system) used by this whole process so far.
-///
-/// Linux/Unix only; srudp-testkit provides the shared version.
-pub fn process_cpu_time() -> Duration {
-    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
-    // SAFETY: `usage` points to writable memory sized and aligned for a
-    // `rusage`, which getrusage fills in completely when it returns 0.
-    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) };
-    assert_eq!(rc, 0, "getrusage failed: {}", io::Error::last_os_error());
-    // SAFETY: getrusage returned 0, so the struct is initialised.
-    let usage = unsafe { usage.assume_init() };
-    let micros = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;
-    Duration::from_micros(micros(usage.ru_utime) + micros(usage.ru_stime))
 }
