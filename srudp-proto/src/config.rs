@@ -45,6 +45,16 @@ pub struct TransportConfig {
     pub send_buffer: u64,
     /// Bytes the peer may send beyond what the application has read (flow control window).
     pub receive_window: u64,
+    /// Most stream bytes the receiver buffers beyond the first byte still
+    /// missing (spec §6.3). An authenticated packet carrying data further
+    /// ahead is dropped unacknowledged, as if lost; the peer resends it.
+    pub max_reorder_distance: u64,
+    /// Most memory the receiving stream may hold: unread and out-of-order
+    /// bytes, plus [`FRAGMENT_OVERHEAD`](crate::connection::FRAGMENT_OVERHEAD)
+    /// bytes of bookkeeping per out-of-order fragment (spec §6.3). Out-of-order
+    /// data beyond it is dropped like data beyond `max_reorder_distance`.
+    /// Must be at least `receive_window`, so in-order data always fits.
+    pub max_buffered_bytes: u64,
     /// Builds the congestion controller of each connection.
     pub congestion: Arc<dyn ControllerFactory>,
     /// How long a closing connection lingers to answer retransmissions, in PTOs.
@@ -69,6 +79,10 @@ impl Default for TransportConfig {
             max_probe_timeout: Duration::from_secs(4),
             send_buffer: 4 << 20,
             receive_window: 4 << 20,
+            max_reorder_distance: 4 << 20,
+            // The window plus room for the bookkeeping of 8192 fragments:
+            // twice what a full window of full-size out-of-order frames needs.
+            max_buffered_bytes: (4 << 20) + (512 << 10),
             congestion: Arc::new(NewRenoFactory::default()),
             close_linger_ptos: 3,
         }
@@ -120,6 +134,12 @@ impl TransportConfig {
             || self.receive_window > (1 << 40)
         {
             return bad("receive_window must be within 1024 bytes..=1 TiB");
+        }
+        if self.max_reorder_distance < crate::wire::MAX_STREAM_PAYLOAD as u64 {
+            return bad("max_reorder_distance must hold at least one frame (1024 bytes)");
+        }
+        if self.max_buffered_bytes < self.receive_window {
+            return bad("max_buffered_bytes must be at least receive_window");
         }
         Ok(())
     }

@@ -22,6 +22,14 @@ use crate::wire::{
     ConnectionId, HandshakeInit, HandshakeResponse, Packet, HANDSHAKE_INIT_SIZE, MAX_DATAGRAM_SIZE,
 };
 
+#[cfg(any(test, fuzzing))]
+#[path = "endpoint_hooks.rs"]
+mod hooks;
+
+#[cfg(test)]
+#[path = "endpoint_tests.rs"]
+mod tests;
+
 /// Most stateless datagrams (refusals) queued at once; more are dropped.
 const MAX_STATELESS_QUEUE: usize = 64;
 
@@ -60,6 +68,8 @@ struct Slot {
     /// Ephemeral key of the initiation we answered (responders), to spot duplicates.
     init_key: Option<[u8; 32]>,
     released: bool,
+    /// Counted in `Endpoint::pending_handshakes` (see `sync_pending`).
+    pending: bool,
 }
 
 /// A srudp endpoint: the whole protocol for one UDP socket, without the socket.
@@ -69,6 +79,9 @@ pub struct Endpoint {
     connections: BTreeMap<ConnectionHandle, Slot>,
     by_cid: HashMap<ConnectionId, ConnectionHandle>,
     by_init: HashMap<[u8; 32], ConnectionHandle>,
+    /// Accepted handshakes not yet confirmed: kept in step with the slots'
+    /// `pending` flags so the limit check is O(1).
+    pending_handshakes: usize,
     next_handle: u64,
     events: VecDeque<(ConnectionHandle, Event)>,
     stateless: VecDeque<(SocketAddr, Box<[u8]>)>,
@@ -100,6 +113,7 @@ impl Endpoint {
             connections: BTreeMap::new(),
             by_cid: HashMap::new(),
             by_init: HashMap::new(),
+            pending_handshakes: 0,
             next_handle: 0,
             events: VecDeque::new(),
             stateless: VecDeque::new(),
@@ -129,6 +143,12 @@ impl Endpoint {
     /// Connections held (including closed ones not yet released).
     pub fn connection_count(&self) -> usize {
         self.connections.len()
+    }
+
+    /// Accepted handshakes the initiator has not confirmed yet (bounded by
+    /// [`EndpointConfig::max_pending_handshakes`]).
+    pub fn pending_handshake_count(&self) -> usize {
+        self.pending_handshakes
     }
 
     /// Counters of one connection.
@@ -314,6 +334,7 @@ impl Endpoint {
             }
             slot.released = true;
         }
+        self.sync_pending(handle);
         self.events.retain(|(h, _)| *h != handle);
         self.collect_garbage();
     }
@@ -390,12 +411,7 @@ impl Endpoint {
             }
             return;
         }
-        let pending = self
-            .connections
-            .values()
-            .filter(|s| s.conn.is_pending_responder())
-            .count();
-        if pending >= self.config.max_pending_handshakes
+        if self.pending_handshakes >= self.config.max_pending_handshakes
             || self.connections.len() >= self.config.max_connections
         {
             self.stats.dropped_over_limit += 1;
@@ -633,12 +649,15 @@ impl Endpoint {
         let handle = ConnectionHandle(self.next_handle);
         self.next_handle += 1;
         self.by_cid.insert(conn.local_cid(), handle);
+        let pending = conn.is_pending_responder();
+        self.pending_handshakes += usize::from(pending);
         self.connections.insert(
             handle,
             Slot {
                 conn,
                 init_key,
                 released: false,
+                pending,
             },
         );
         handle
@@ -657,6 +676,9 @@ impl Endpoint {
         Rng::from_seed(self.rng.next_u64())
     }
 
+    /// Moves a connection's events to the endpoint's queue. Called after
+    /// every input, command or output that touched the connection, so it also
+    /// keeps the pending-handshake count in step.
     fn drain_events(&mut self, handle: ConnectionHandle) {
         let Some(slot) = self.connections.get_mut(&handle) else {
             return;
@@ -664,6 +686,24 @@ impl Endpoint {
         while let Some(event) = slot.conn.poll_event() {
             if !slot.released {
                 self.events.push_back((handle, event));
+            }
+        }
+        self.sync_pending(handle);
+    }
+
+    /// Updates the pending-handshake count after the connection may have
+    /// been confirmed or closed.
+    fn sync_pending(&mut self, handle: ConnectionHandle) {
+        let Some(slot) = self.connections.get_mut(&handle) else {
+            return;
+        };
+        let pending = slot.conn.is_pending_responder();
+        if pending != slot.pending {
+            slot.pending = pending;
+            if pending {
+                self.pending_handshakes += 1;
+            } else {
+                self.pending_handshakes -= 1;
             }
         }
     }
@@ -679,6 +719,7 @@ impl Endpoint {
             .collect();
         for handle in dead {
             if let Some(slot) = self.connections.remove(&handle) {
+                self.pending_handshakes -= usize::from(slot.pending);
                 self.by_cid.remove(&slot.conn.local_cid());
                 if let Some(k) = slot.init_key {
                     self.by_init.remove(&k);

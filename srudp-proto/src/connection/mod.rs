@@ -5,8 +5,12 @@
 //! application reaches it through the endpoint's methods and a
 //! [`ConnectionHandle`](crate::ConnectionHandle).
 
+#[cfg(any(test, fuzzing))]
+mod invariants;
 mod params;
 mod punch;
+#[cfg(test)]
+mod reassembly_tests;
 mod receive;
 mod received_packets;
 mod recovery;
@@ -29,8 +33,8 @@ pub(crate) use params::TransportParams;
 pub(crate) use punch::Punch;
 pub use punch::MAX_CANDIDATES;
 use received_packets::ReceivedPackets;
-pub use recv_stream::ReadError;
 use recv_stream::RecvStream;
+pub use recv_stream::{ReadError, FRAGMENT_OVERHEAD};
 pub use rtt::RttEstimator;
 use send_stream::SendStream;
 pub use send_stream::WriteError;

@@ -175,6 +175,22 @@ impl Connection {
             );
             return;
         }
+        // Resource limits (spec §6.3): out-of-order stream data beyond them
+        // is not buffered. The whole packet is dropped unacknowledged, as if
+        // lost, so the peer sends the data again once the gap before it fills.
+        let stream_frames = FrameIter::new(payload).flatten().filter_map(|f| match f {
+            Frame::Stream(s) => Some((s.offset, s.data.len() as u64)),
+            _ => None,
+        });
+        if !self.recv.admits(
+            stream_frames,
+            self.config.max_reorder_distance,
+            self.config.max_buffered_bytes,
+        ) {
+            self.stats.dropped_over_limit += 1;
+            trace!(cid = %self.local_cid, pn, "stream data beyond the buffer limits: packet dropped");
+            return;
+        }
         let mut ack_eliciting = false;
         for frame in FrameIter::new(payload).flatten() {
             ack_eliciting |= frame.is_ack_eliciting();
