@@ -157,6 +157,23 @@ pub enum AcceptPolicy {
     AcceptKeys(Vec<PublicKey>),
 }
 
+/// When a responder demands a cookie before it does any handshake work
+/// (spec §4.8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CookieMode {
+    /// While under load: when initiations arrive faster than half the
+    /// handshake capacity, or half the pending-handshake slots are taken.
+    #[default]
+    UnderLoad,
+    /// For every initiation: one more round trip per handshake, and no
+    /// handshake work for a source that has not proven it receives.
+    Always,
+    /// Never; initiations beyond the capacity are simply dropped. For
+    /// measurements only: a flood of spoofed initiations then crowds out
+    /// genuine ones.
+    Never,
+}
+
 /// Configuration of an [`Endpoint`](crate::Endpoint).
 #[derive(Debug, Clone)]
 pub struct EndpointConfig {
@@ -176,6 +193,12 @@ pub struct EndpointConfig {
     pub max_connections: usize,
     /// Most responder handshakes not yet confirmed by the initiator.
     pub max_pending_handshakes: usize,
+    /// Handshake capacity: most initiations per second this endpoint runs
+    /// through Noise (its Diffie-Hellman work) as a responder, with a burst
+    /// of one second's worth. More are dropped (spec §4.8).
+    pub handshake_rate: u32,
+    /// When to demand a cookie from initiators.
+    pub cookie_mode: CookieMode,
 }
 
 impl EndpointConfig {
@@ -189,6 +212,8 @@ impl EndpointConfig {
             default_pattern: HandshakePattern::NK,
             max_connections: 100_000,
             max_pending_handshakes: 4096,
+            handshake_rate: 1000,
+            cookie_mode: CookieMode::UnderLoad,
         }
     }
 
@@ -197,6 +222,9 @@ impl EndpointConfig {
         self.transport.validate()?;
         if self.max_connections == 0 {
             return Err(ConfigError("max_connections must be at least 1".into()));
+        }
+        if self.handshake_rate == 0 {
+            return Err(ConfigError("handshake_rate must be at least 1".into()));
         }
         Ok(())
     }

@@ -9,17 +9,20 @@ use std::time::Instant;
 
 use tracing::{debug, trace};
 
-use crate::config::{AcceptPolicy, ConfigError, EndpointConfig};
+use crate::config::{AcceptPolicy, ConfigError, CookieMode, EndpointConfig};
 use crate::connection::{
     ConnectError, Connection, ConnectionStats, InitiatorSetup, ReadError, ResponderSetup, Transmit,
     TransportParams, WriteError, MAX_CANDIDATES,
 };
+use crate::crypto::cookie::{mac1_of, CookieSecrets, MacKeys};
 use crate::crypto::{Handshake, HandshakePattern};
 use crate::event::{ConnectionHandle, Event};
+use crate::handshake_load::HandshakeLoad;
 use crate::keys::PublicKey;
 use crate::random::Rng;
 use crate::wire::{
-    ConnectionId, HandshakeInit, HandshakeResponse, Packet, HANDSHAKE_INIT_SIZE, MAX_DATAGRAM_SIZE,
+    ConnectionId, CookieReply, HandshakeInit, HandshakeResponse, Packet, COOKIE_NONCE_LEN,
+    HANDSHAKE_INIT_SIZE, MAC_LEN, MAX_DATAGRAM_SIZE,
 };
 
 #[cfg(any(test, fuzzing))]
@@ -30,7 +33,8 @@ mod hooks;
 #[path = "endpoint_tests.rs"]
 mod tests;
 
-/// Most stateless datagrams (refusals) queued at once; more are dropped.
+/// Most stateless datagrams (refusals, cookie replies) queued at once; more
+/// are dropped.
 const MAX_STATELESS_QUEUE: usize = 64;
 
 /// Counters of an endpoint, for operators and tests.
@@ -41,10 +45,15 @@ pub struct EndpointStats {
     pub dropped_malformed: u64,
     /// Data packets or responses for no known connection.
     pub dropped_unknown_connection: u64,
-    /// Handshake initiations that did not authenticate.
+    /// Handshake initiations that did not authenticate (bad `mac1` or Noise).
     pub dropped_bad_handshake: u64,
     /// Initiations dropped because of the pending-handshake or connection limit.
     pub dropped_over_limit: u64,
+    /// Initiations dropped because the handshake capacity
+    /// ([`EndpointConfig::handshake_rate`]) was spent.
+    pub dropped_over_capacity: u64,
+    /// Initiations answered with a CookieReply instead of a handshake.
+    pub cookie_replies_sent: u64,
     /// Initiations refused by the accept policy.
     pub refused: u64,
     /// Connections accepted.
@@ -85,6 +94,10 @@ pub struct Endpoint {
     next_handle: u64,
     events: VecDeque<(ConnectionHandle, Event)>,
     stateless: VecDeque<(SocketAddr, Box<[u8]>)>,
+    /// Keys of `mac1` and sealed cookies for initiations toward us.
+    mac_keys: MacKeys,
+    cookie_secrets: CookieSecrets,
+    load: HandshakeLoad,
     scratch: Box<[u8]>,
     cursor: Option<ConnectionHandle>,
     stats: EndpointStats,
@@ -108,6 +121,9 @@ impl Endpoint {
             None => Rng::from_os(),
         };
         Ok(Endpoint {
+            mac_keys: MacKeys::for_responder(&config.keypair.public()),
+            cookie_secrets: CookieSecrets::default(),
+            load: HandshakeLoad::new(config.handshake_rate),
             config: Arc::new(config),
             rng,
             connections: BTreeMap::new(),
@@ -246,9 +262,12 @@ impl Endpoint {
             pattern,
             sender_cid: local_cid,
             noise: &noise[..noise_len],
+            mac1: [0; MAC_LEN],
+            mac2: [0; MAC_LEN],
         }
         .emit(&mut init)
         .expect("an initiation always fits 1200 bytes");
+        MacKeys::for_responder(&options.peer).stamp_mac1(&mut init);
         let setup = InitiatorSetup {
             pattern,
             peer: options.peer,
@@ -381,9 +400,16 @@ impl Endpoint {
                 }
                 self.drain_events(handle);
             }
-            Packet::HandshakeInit(init) => self.handle_init(now, from, &init, datagram.len()),
-            Packet::CookieReply(_) => {
-                self.stats.dropped_unknown_connection += 1;
+            Packet::HandshakeInit(init) => self.handle_init(now, from, &init, datagram),
+            Packet::CookieReply(reply) => {
+                let Some(&handle) = self.by_cid.get(&reply.initiator_cid) else {
+                    self.stats.dropped_unknown_connection += 1;
+                    return;
+                };
+                if let Some(slot) = self.connections.get_mut(&handle) {
+                    slot.conn.handle_cookie_reply(now, from, &reply);
+                }
+                self.drain_events(handle);
             }
         }
     }
@@ -393,8 +419,15 @@ impl Endpoint {
         now: Instant,
         from: SocketAddr,
         init: &HandshakeInit<'_>,
-        len: usize,
+        datagram: &[u8],
     ) {
+        let len = datagram.len();
+        // The cheap checks first (spec §4.8): mac1 drops garbage and
+        // initiations for another key before any Noise work.
+        if !self.mac_keys.check_mac1(datagram) {
+            self.stats.dropped_bad_handshake += 1;
+            return;
+        }
         let Some(ephemeral) = init
             .noise
             .get(..32)
@@ -411,10 +444,34 @@ impl Endpoint {
             }
             return;
         }
+        let under_load = self.load.on_arrival(
+            now,
+            self.pending_handshakes,
+            self.config.max_pending_handshakes,
+        );
+        let cookie_needed = match self.config.cookie_mode {
+            CookieMode::UnderLoad => under_load,
+            CookieMode::Always => true,
+            CookieMode::Never => false,
+        };
+        if cookie_needed
+            && !self
+                .cookie_secrets
+                .check_mac2(now, &mut self.rng, from, datagram)
+        {
+            // No state and no handshake work for a source that has not
+            // shown it receives at its address: hand it a cookie instead.
+            self.send_cookie_reply(now, from, init.sender_cid, datagram);
+            return;
+        }
         if self.pending_handshakes >= self.config.max_pending_handshakes
             || self.connections.len() >= self.config.max_connections
         {
             self.stats.dropped_over_limit += 1;
+            return;
+        }
+        if !self.load.try_work(now) {
+            self.stats.dropped_over_capacity += 1;
             return;
         }
         let Ok(mut handshake) = Handshake::responder(
@@ -529,6 +586,35 @@ impl Endpoint {
         self.by_init.insert(ephemeral, handle);
         self.stats.accepted += 1;
         trace!(%handle, %from, "answered handshake");
+    }
+
+    /// Queues a CookieReply to `to` for the initiation `init` (spec §4.8).
+    fn send_cookie_reply(
+        &mut self,
+        now: Instant,
+        to: SocketAddr,
+        initiator_cid: ConnectionId,
+        init: &[u8],
+    ) {
+        if self.stateless.len() >= MAX_STATELESS_QUEUE {
+            return;
+        }
+        let cookie = self.cookie_secrets.cookie_for(now, &mut self.rng, to);
+        let mut nonce = [0u8; COOKIE_NONCE_LEN];
+        self.rng.fill(&mut nonce);
+        let sealed = self.mac_keys.seal_cookie(&nonce, &cookie, mac1_of(init));
+        let mut out = [0u8; MAX_DATAGRAM_SIZE];
+        let Ok(n) = (CookieReply {
+            initiator_cid,
+            nonce,
+            sealed_cookie: &sealed,
+        })
+        .emit(&mut out) else {
+            return;
+        };
+        self.stats.cookie_replies_sent += 1;
+        trace!(%to, "under load: answering with a cookie");
+        self.stateless.push_back((to, out[..n].into()));
     }
 
     /// Writes our handshake response; returns it with the session keys.

@@ -44,6 +44,7 @@ use timer::{Timer, TimerTable};
 
 use crate::config::TransportConfig;
 use crate::congestion::Controller;
+use crate::crypto::cookie::InitiatorCookies;
 use crate::crypto::{Handshake, HandshakePattern, ReplayWindow, Session};
 use crate::event::{close_code, CloseReason, Event};
 use crate::keys::PublicKey;
@@ -80,6 +81,7 @@ enum State {
         handshake: Box<Handshake>,
         init: Box<[u8]>,
         punch: Punch,
+        cookies: Box<InitiatorCookies>,
     },
     /// Responder: keys ready, waiting for the initiator's first packet.
     Confirming {
@@ -232,6 +234,7 @@ impl Connection {
             handshake: Box::new(setup.handshake),
             init: setup.init_datagram,
             punch,
+            cookies: Box::new(InitiatorCookies::new(&setup.peer)),
         };
         let _ = setup.pattern;
         conn.timers

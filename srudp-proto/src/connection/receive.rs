@@ -70,6 +70,34 @@ impl Connection {
         debug!(cid = %self.local_cid, %from, elapsed = ?now - self.created, "connected (initiator)");
     }
 
+    /// A CookieReply for our initiation arrived from `from` (spec §4.8): if
+    /// it comes from a candidate and opens with the responder's cookie key,
+    /// keep the cookie for that address and probe it again at once.
+    pub(crate) fn handle_cookie_reply(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        reply: &crate::wire::CookieReply<'_>,
+    ) {
+        let State::Handshaking {
+            init,
+            punch,
+            cookies,
+            ..
+        } = &mut self.state
+        else {
+            return;
+        };
+        if !punch.candidates().contains(&from) {
+            return;
+        }
+        if cookies.on_cookie_reply(now, from, &reply.nonce, reply.sealed_cookie, init) {
+            trace!(cid = %self.local_cid, %from, "cookie received: probing again");
+            punch.probe_now(from, now);
+            self.timers.set(Timer::Punch, now);
+        }
+    }
+
     /// A handshake error before any keys exist: give up quietly.
     fn protocol_violation_silent(&mut self, detail: &str) {
         self.enter_closed(CloseReason::ProtocolViolation {
