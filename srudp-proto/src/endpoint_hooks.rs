@@ -44,11 +44,12 @@ impl Endpoint {
 
     /// Seals `plaintext` (frames, unchecked) as the next Data packet of
     /// `handle` toward its peer, into `buf`; returns the datagram's length.
-    /// The packet is not recorded as sent. Lets tests and fuzz targets hand
-    /// the peer authenticated packets with arbitrary frames.
+    /// Lets tests and fuzz targets hand the peer authenticated packets with
+    /// arbitrary frames.
     #[doc(hidden)]
     pub fn seal_for_peer(
         &mut self,
+        now: Instant,
         handle: ConnectionHandle,
         plaintext: &[u8],
         buf: &mut [u8],
@@ -56,6 +57,19 @@ impl Endpoint {
         self.connections
             .get_mut(&handle)?
             .conn
-            .seal_unrecorded(plaintext, buf)
+            .seal_raw(now, plaintext, buf)
+    }
+
+    /// The plaintext of a Data packet the peer of `handle` sealed, opened
+    /// without changing any state (to build fuzz seeds from real traffic).
+    #[doc(hidden)]
+    pub fn open_from_peer(&self, handle: ConnectionHandle, datagram: &[u8]) -> Option<Vec<u8>> {
+        let Ok(Packet::Data(header, sealed)) = Packet::parse(datagram) else {
+            return None;
+        };
+        self.connections
+            .get(&handle)?
+            .conn
+            .open_unrecorded(header.packet_number, sealed)
     }
 }

@@ -91,7 +91,10 @@ impl DirectPair {
         }
         let len = w.len();
         let mut dg = [0u8; MAX_DATAGRAM_SIZE];
-        let n = self.a.seal_for_peer(ha, &plain[..len], &mut dg).unwrap();
+        let n = self
+            .a
+            .seal_for_peer(self.now, ha, &plain[..len], &mut dg)
+            .unwrap();
         self.b.handle_datagram(self.now, addr(A), &dg[..n]);
         self.b.assert_invariants();
     }

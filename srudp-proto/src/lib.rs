@@ -116,6 +116,9 @@ pub mod connection;
 pub mod crypto;
 mod endpoint;
 mod event;
+#[cfg(all(feature = "sim", any(test, fuzzing)))]
+#[doc(hidden)]
+pub mod fuzzing;
 mod handshake_load;
 pub mod keys;
 mod random;

@@ -5,8 +5,6 @@
 //! application reaches it through the endpoint's methods and a
 //! [`ConnectionHandle`](crate::ConnectionHandle).
 
-#[cfg(any(test, fuzzing))]
-mod invariants;
 mod params;
 mod punch;
 #[cfg(test)]
@@ -14,11 +12,13 @@ mod reassembly_tests;
 mod receive;
 mod received_packets;
 mod recovery;
-mod recv_stream;
+pub(crate) mod recv_stream;
 mod rtt;
 mod send_stream;
 mod sent_packets;
 mod stats;
+#[cfg(any(test, fuzzing))]
+mod test_hooks;
 mod timer;
 mod transmit;
 
