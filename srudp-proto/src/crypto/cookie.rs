@@ -258,8 +258,22 @@ impl CookieSecrets {
 pub(crate) struct InitiatorCookies {
     keys: MacKeys,
     /// At most one per candidate address (so at most `MAX_CANDIDATES`).
-    cookies: Vec<(SocketAddr, Cookie, Instant)>,
+    cookies: Vec<HeldCookie>,
 }
+
+#[derive(Debug, Clone)]
+struct HeldCookie {
+    from: SocketAddr,
+    cookie: Cookie,
+    received: Instant,
+    /// Extra probes this address's cookies triggered so far.
+    extra_probes: u8,
+}
+
+/// Most extra (out-of-schedule) probes cookies from one address trigger in
+/// one handshake: a genuine responder needs one, two if its secret rotates
+/// meanwhile; an on-path attacker forging cookie replies gets no more.
+pub const MAX_COOKIE_PROBES: u8 = 3;
 
 impl InitiatorCookies {
     pub(crate) fn new(responder: &PublicKey) -> Self {
@@ -270,8 +284,8 @@ impl InitiatorCookies {
     }
 
     /// Takes a CookieReply from `from` (one of our candidates) answering our
-    /// init. Returns whether it brought a new cookie for `from`, in which
-    /// case the init should be resent there at once.
+    /// init. Returns whether it brought a new cookie for `from` and the init
+    /// should be resent there at once (at most [`MAX_COOKIE_PROBES`] times).
     pub(crate) fn on_cookie_reply(
         &mut self,
         now: Instant,
@@ -283,14 +297,22 @@ impl InitiatorCookies {
         let Some(cookie) = self.keys.open_cookie(nonce, sealed, mac1_of(our_init)) else {
             return false;
         };
-        match self.cookies.iter_mut().find(|(a, ..)| *a == from) {
-            Some(entry) if entry.1 == cookie => false,
-            Some(entry) => {
-                *entry = (from, cookie, now);
-                true
+        match self.cookies.iter_mut().find(|h| h.from == from) {
+            Some(held) if held.cookie == cookie => false,
+            Some(held) => {
+                held.cookie = cookie;
+                held.received = now;
+                let probe = held.extra_probes < MAX_COOKIE_PROBES;
+                held.extra_probes += u8::from(probe);
+                probe
             }
             None => {
-                self.cookies.push((from, cookie, now));
+                self.cookies.push(HeldCookie {
+                    from,
+                    cookie,
+                    received: now,
+                    extra_probes: 1,
+                });
                 true
             }
         }
@@ -299,11 +321,11 @@ impl InitiatorCookies {
     /// Writes `mac2` into an outgoing copy of our init, if `dest` gave us a
     /// cookie that is still fresh (zeros otherwise).
     pub(crate) fn stamp(&self, now: Instant, dest: SocketAddr, init: &mut [u8]) {
-        let fresh = self.cookies.iter().find(|(a, _, at)| {
-            *a == dest && now.saturating_duration_since(*at) < COOKIE_SECRET_LIFETIME
+        let fresh = self.cookies.iter().find(|h| {
+            h.from == dest && now.saturating_duration_since(h.received) < COOKIE_SECRET_LIFETIME
         });
-        if let Some((_, cookie, _)) = fresh {
-            stamp_mac2(cookie, init);
+        if let Some(held) = fresh {
+            stamp_mac2(&held.cookie, init);
         } else if let Some(mac2) = init.get_mut(HANDSHAKE_INIT_MAC2_OFFSET..) {
             mac2.fill(0);
         }

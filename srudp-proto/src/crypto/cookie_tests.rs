@@ -145,3 +145,29 @@ fn sealed_cookies_that_do_not_authenticate_are_refused() {
         None
     );
 }
+
+#[test]
+fn new_cookies_from_one_address_trigger_only_a_few_extra_probes() {
+    let responder = key(1);
+    let keys = MacKeys::for_responder(&responder);
+    let mut init = init_datagram(9);
+    keys.stamp_mac1(&mut init);
+    let mut jar = InitiatorCookies::new(&responder);
+    let now = Instant::now();
+    let from = addr("198.51.100.1:4433");
+    // Every reply brings a different cookie (a rotating or forging sender).
+    let probes = (0u8..10)
+        .filter(|i| {
+            let nonce = [*i; COOKIE_NONCE_LEN];
+            let sealed = keys.seal_cookie(&nonce, &[*i; MAC_LEN], mac1_of(&init));
+            jar.on_cookie_reply(now, from, &nonce, &sealed, &init)
+        })
+        .count();
+    assert_eq!(probes, usize::from(MAX_COOKIE_PROBES));
+    // The latest cookie is still the one used.
+    let mut out = init.clone();
+    jar.stamp(now, from, &mut out);
+    let mut expected = init.clone();
+    stamp_mac2(&[9; MAC_LEN], &mut expected);
+    assert_eq!(out, expected);
+}
