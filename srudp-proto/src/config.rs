@@ -61,6 +61,17 @@ pub struct TransportConfig {
     /// two round trips; a path needs about twice its bandwidth-delay product
     /// (e.g. 2.5 MB for 100 Mbit/s × 100 ms) to be filled.
     pub max_receive_window: u64,
+    /// Most stream bytes the receiver buffers beyond the first byte still
+    /// missing (spec §6.3). An authenticated packet carrying data further
+    /// ahead is dropped unacknowledged, as if lost; the peer resends it.
+    pub max_reorder_distance: u64,
+    /// Most memory the receiving stream may hold: unread and out-of-order
+    /// bytes, plus [`FRAGMENT_OVERHEAD`](crate::connection::FRAGMENT_OVERHEAD)
+    /// bytes of bookkeeping per out-of-order fragment (spec §6.3). Out-of-order
+    /// data beyond it is dropped like data beyond `max_reorder_distance`.
+    /// Must be at least `max_receive_window`, so in-order data within the
+    /// advertised window always fits.
+    pub max_buffered_bytes: u64,
     /// Builds the congestion controller of each connection (default: CUBIC).
     pub congestion: Arc<dyn ControllerFactory>,
     /// Spread ack-eliciting packets over the round trip instead of sending
@@ -96,6 +107,11 @@ impl Default for TransportConfig {
             send_buffer: 4 << 20,
             receive_window: 1 << 20,
             max_receive_window: 16 << 20,
+            max_reorder_distance: 16 << 20,
+            // The largest window plus room for the bookkeeping of 8192
+            // fragments: twice what a full 4 MiB of full-size out-of-order
+            // frames needs.
+            max_buffered_bytes: (16 << 20) + (512 << 10),
             congestion: Arc::new(CubicFactory::default()),
             pacing: true,
             bundle_unacked_bytes: 0,
@@ -196,6 +212,12 @@ impl TransportConfig {
         if self.max_receive_window < self.receive_window || self.max_receive_window > (1 << 40) {
             return bad("max_receive_window must be within receive_window..=1 TiB");
         }
+        if self.max_reorder_distance < crate::wire::MAX_STREAM_PAYLOAD as u64 {
+            return bad("max_reorder_distance must hold at least one frame (1024 bytes)");
+        }
+        if self.max_buffered_bytes < self.max_receive_window {
+            return bad("max_buffered_bytes must be at least max_receive_window");
+        }
         Ok(())
     }
 }
@@ -210,6 +232,23 @@ pub enum AcceptPolicy {
     AcceptAll,
     /// Accept only IK initiators whose static key is listed.
     AcceptKeys(Vec<PublicKey>),
+}
+
+/// When a responder demands a cookie before it does any handshake work
+/// (spec §4.8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CookieMode {
+    /// While under load: when initiations arrive faster than half the
+    /// handshake capacity, or half the pending-handshake slots are taken.
+    #[default]
+    UnderLoad,
+    /// For every initiation: one more round trip per handshake, and no
+    /// handshake work for a source that has not proven it receives.
+    Always,
+    /// Never; initiations beyond the capacity are simply dropped. For
+    /// measurements only: a flood of spoofed initiations then crowds out
+    /// genuine ones.
+    Never,
 }
 
 /// Configuration of an [`Endpoint`](crate::Endpoint).
@@ -231,6 +270,12 @@ pub struct EndpointConfig {
     pub max_connections: usize,
     /// Most responder handshakes not yet confirmed by the initiator.
     pub max_pending_handshakes: usize,
+    /// Handshake capacity: most initiations per second this endpoint runs
+    /// through Noise (its Diffie-Hellman work) as a responder, with a burst
+    /// of one second's worth. More are dropped (spec §4.8).
+    pub handshake_rate: u32,
+    /// When to demand a cookie from initiators.
+    pub cookie_mode: CookieMode,
 }
 
 impl EndpointConfig {
@@ -244,6 +289,8 @@ impl EndpointConfig {
             default_pattern: HandshakePattern::NK,
             max_connections: 100_000,
             max_pending_handshakes: 4096,
+            handshake_rate: 1000,
+            cookie_mode: CookieMode::UnderLoad,
         }
     }
 
@@ -252,6 +299,9 @@ impl EndpointConfig {
         self.transport.validate()?;
         if self.max_connections == 0 {
             return Err(ConfigError("max_connections must be at least 1".into()));
+        }
+        if self.handshake_rate == 0 {
+            return Err(ConfigError("handshake_rate must be at least 1".into()));
         }
         Ok(())
     }

@@ -9,20 +9,34 @@ use std::time::Instant;
 
 use tracing::{debug, trace};
 
-use crate::config::{AcceptPolicy, ConfigError, EndpointConfig};
+use crate::config::{AcceptPolicy, ConfigError, CookieMode, EndpointConfig};
 use crate::connection::{
     ConnectError, Connection, ConnectionStats, InitiatorSetup, ReadError, ResponderSetup, Transmit,
     TransportParams, WriteError, MAX_CANDIDATES,
 };
+use crate::crypto::cookie::{mac1_of, CookieSecrets, MacKeys};
 use crate::crypto::{Handshake, HandshakePattern};
 use crate::event::{ConnectionHandle, Event};
+use crate::handshake_load::HandshakeLoad;
 use crate::keys::PublicKey;
 use crate::random::Rng;
 use crate::wire::{
-    ConnectionId, HandshakeInit, HandshakeResponse, Packet, HANDSHAKE_INIT_SIZE, MAX_DATAGRAM_SIZE,
+    ConnectionId, CookieReply, HandshakeInit, HandshakeResponse, Packet, COOKIE_NONCE_LEN,
+    HANDSHAKE_INIT_SIZE, MAC_LEN, MAX_DATAGRAM_SIZE,
 };
 
-/// Most stateless datagrams (refusals) queued at once; more are dropped.
+#[cfg(any(test, fuzzing))]
+#[path = "endpoint_hooks.rs"]
+mod hooks;
+
+#[path = "endpoint_accept.rs"]
+mod accept;
+#[cfg(test)]
+#[path = "endpoint_tests.rs"]
+mod tests;
+
+/// Most stateless datagrams (refusals, cookie replies) queued at once; more
+/// are dropped.
 const MAX_STATELESS_QUEUE: usize = 64;
 
 mod relay;
@@ -36,10 +50,15 @@ pub struct EndpointStats {
     pub dropped_malformed: u64,
     /// Data packets or responses for no known connection.
     pub dropped_unknown_connection: u64,
-    /// Handshake initiations that did not authenticate.
+    /// Handshake initiations that did not authenticate (bad `mac1` or Noise).
     pub dropped_bad_handshake: u64,
     /// Initiations dropped because of the pending-handshake or connection limit.
     pub dropped_over_limit: u64,
+    /// Initiations dropped because the handshake capacity
+    /// ([`EndpointConfig::handshake_rate`]) was spent.
+    pub dropped_over_capacity: u64,
+    /// Initiations answered with a CookieReply instead of a handshake.
+    pub cookie_replies_sent: u64,
     /// Initiations refused by the accept policy.
     pub refused: u64,
     /// Connections accepted.
@@ -63,6 +82,8 @@ struct Slot {
     /// Ephemeral key of the initiation we answered (responders), to spot duplicates.
     init_key: Option<[u8; 32]>,
     released: bool,
+    /// Counted in `Endpoint::pending_handshakes` (see `sync_pending`).
+    pending: bool,
 }
 
 /// A srudp endpoint: the whole protocol for one UDP socket, without the socket.
@@ -72,9 +93,16 @@ pub struct Endpoint {
     connections: BTreeMap<ConnectionHandle, Slot>,
     by_cid: HashMap<ConnectionId, ConnectionHandle>,
     by_init: HashMap<[u8; 32], ConnectionHandle>,
+    /// Accepted handshakes not yet confirmed: kept in step with the slots'
+    /// `pending` flags so the limit check is O(1).
+    pending_handshakes: usize,
     next_handle: u64,
     events: VecDeque<(ConnectionHandle, Event)>,
     stateless: VecDeque<(SocketAddr, Box<[u8]>)>,
+    /// Keys of `mac1` and sealed cookies for initiations toward us.
+    mac_keys: MacKeys,
+    cookie_secrets: CookieSecrets,
+    load: HandshakeLoad,
     scratch: Box<[u8]>,
     cursor: Option<ConnectionHandle>,
     stats: EndpointStats,
@@ -100,11 +128,15 @@ impl Endpoint {
             None => Rng::from_os(),
         };
         Ok(Endpoint {
+            mac_keys: MacKeys::for_responder(&config.keypair.public()),
+            cookie_secrets: CookieSecrets::default(),
+            load: HandshakeLoad::new(config.handshake_rate),
             config: Arc::new(config),
             rng,
             connections: BTreeMap::new(),
             by_cid: HashMap::new(),
             by_init: HashMap::new(),
+            pending_handshakes: 0,
             next_handle: 0,
             events: VecDeque::new(),
             stateless: VecDeque::new(),
@@ -135,6 +167,12 @@ impl Endpoint {
     /// Connections held (including closed ones not yet released).
     pub fn connection_count(&self) -> usize {
         self.connections.len()
+    }
+
+    /// Accepted handshakes the initiator has not confirmed yet (bounded by
+    /// [`EndpointConfig::max_pending_handshakes`]).
+    pub fn pending_handshake_count(&self) -> usize {
+        self.pending_handshakes
     }
 
     /// Counters of one connection.
@@ -249,9 +287,12 @@ impl Endpoint {
             pattern,
             sender_cid: local_cid,
             noise: &noise[..noise_len],
+            mac1: [0; MAC_LEN],
+            mac2: [0; MAC_LEN],
         }
         .emit(&mut init)
         .expect("an initiation always fits 1200 bytes");
+        MacKeys::for_responder(&options.peer).stamp_mac1(&mut init);
         let setup = InitiatorSetup {
             pattern,
             peer: options.peer,
@@ -358,6 +399,7 @@ impl Endpoint {
             }
             slot.released = true;
         }
+        self.sync_pending(handle);
         self.events.retain(|(h, _)| *h != handle);
         self.collect_garbage();
     }
@@ -408,186 +450,18 @@ impl Endpoint {
                 }
                 self.drain_events(handle);
             }
-            Packet::HandshakeInit(init) => self.handle_init(now, from, &init, datagram.len()),
-            Packet::CookieReply(_) => {
-                self.stats.dropped_unknown_connection += 1;
-            }
-        }
-    }
-
-    fn handle_init(
-        &mut self,
-        now: Instant,
-        from: SocketAddr,
-        init: &HandshakeInit<'_>,
-        len: usize,
-    ) {
-        let Some(ephemeral) = init
-            .noise
-            .get(..32)
-            .and_then(|e| <[u8; 32]>::try_from(e).ok())
-        else {
-            self.stats.dropped_malformed += 1;
-            return;
-        };
-        if let Some(&handle) = self.by_init.get(&ephemeral) {
-            // A retransmission (or replay) of an initiation we answered: resend
-            // the same response, create nothing.
-            if let Some(slot) = self.connections.get_mut(&handle) {
-                slot.conn.handle_duplicate_init(from, len);
-            }
-            return;
-        }
-        let pending = self
-            .connections
-            .values()
-            .filter(|s| s.conn.is_pending_responder())
-            .count();
-        if pending >= self.config.max_pending_handshakes
-            || self.connections.len() >= self.config.max_connections
-        {
-            self.stats.dropped_over_limit += 1;
-            return;
-        }
-        let Ok(mut handshake) = Handshake::responder(
-            init.pattern,
-            &self.config.keypair,
-            init.sender_cid,
-            self.rng.seed32(),
-        ) else {
-            return;
-        };
-        let mut payload = [0u8; MAX_DATAGRAM_SIZE];
-        let Ok(n) = handshake.read(init.noise, &mut payload) else {
-            self.stats.dropped_bad_handshake += 1;
-            return;
-        };
-        let peer_params = match TransportParams::decode(&payload[..n]) {
-            Ok(p) if p.cid == init.sender_cid && !p.refused => p,
-            _ => {
-                self.stats.dropped_bad_handshake += 1;
-                return;
-            }
-        };
-        let identity = handshake.remote_static();
-
-        // Simultaneous open (spec §4.5): are we punching toward this peer ourselves?
-        let crossing = self
-            .connections
-            .iter()
-            .find(|(_, s)| {
-                !s.released
-                    && s.conn.is_handshaking()
-                    && match identity {
-                        Some(id) => s.conn.expected_peer() == Some(id),
-                        None => s.conn.candidates().contains(&from),
-                    }
-            })
-            .map(|(h, s)| (*h, s.conn.expected_peer()));
-        if let Some((handle, Some(peer))) = crossing {
-            if self.public_key() < peer {
-                // We hold the lower key: our own initiation wins; the peer will
-                // answer it and drop its own.
-                trace!(%handle, "crossing handshake: we initiate, dropping the peer's");
-                return;
-            }
-            debug!(%handle, "crossing handshake: the peer initiates, we answer");
-            let local_cid = self.connections[&handle].conn.local_cid();
-            let Some((response, session)) = self.respond(handshake, init, local_cid, false) else {
-                return;
-            };
-            let setup = ResponderSetup {
-                local_cid,
-                remote_cid: init.sender_cid,
-                remote: from,
-                peer: identity,
-                peer_params,
-                session,
-                response,
-                init_len: len,
-            };
-            if let Some(slot) = self.connections.get_mut(&handle) {
-                slot.conn.become_responder(now, setup);
-                slot.init_key = Some(ephemeral);
-            }
-            self.by_init.insert(ephemeral, handle);
-            self.drain_events(handle);
-            return;
-        }
-
-        let accept = match &self.config.accept {
-            AcceptPolicy::AcceptAll => true,
-            AcceptPolicy::RefuseAll => false,
-            AcceptPolicy::AcceptKeys(keys) => identity.is_some_and(|id| keys.contains(&id)),
-        };
-        if !accept {
-            self.stats.refused += 1;
-            debug!(%from, "refusing handshake by policy");
-            let cid = ConnectionId(self.rng.next_u64());
-            if let Some((response, _)) = self.respond(handshake, init, cid, true) {
-                if self.stateless.len() < MAX_STATELESS_QUEUE {
-                    self.stateless.push_back((from, response));
+            Packet::HandshakeInit(init) => self.handle_init(now, from, &init, datagram),
+            Packet::CookieReply(reply) => {
+                let Some(&handle) = self.by_cid.get(&reply.initiator_cid) else {
+                    self.stats.dropped_unknown_connection += 1;
+                    return;
+                };
+                if let Some(slot) = self.connections.get_mut(&handle) {
+                    slot.conn.handle_cookie_reply(now, from, &reply);
                 }
+                self.drain_events(handle);
             }
-            return;
         }
-        let local_cid = self.new_cid();
-        let Some((response, session)) = self.respond(handshake, init, local_cid, false) else {
-            return;
-        };
-        let setup = ResponderSetup {
-            local_cid,
-            remote_cid: init.sender_cid,
-            remote: from,
-            peer: identity,
-            peer_params,
-            session,
-            response,
-            init_len: len,
-        };
-        let cc = self
-            .config
-            .transport
-            .congestion
-            .build(now, MAX_DATAGRAM_SIZE as u64);
-        let conn = Connection::new_responder(
-            now,
-            self.config.transport.clone(),
-            setup,
-            cc,
-            self.child_rng(),
-        );
-        let handle = self.insert(conn, Some(ephemeral));
-        self.by_init.insert(ephemeral, handle);
-        self.stats.accepted += 1;
-        trace!(%handle, %from, "answered handshake");
-    }
-
-    /// Writes our handshake response; returns it with the session keys.
-    fn respond(
-        &mut self,
-        mut handshake: Handshake,
-        init: &HandshakeInit<'_>,
-        local_cid: ConnectionId,
-        refused: bool,
-    ) -> Option<(Box<[u8]>, crate::crypto::Session)> {
-        let mut payload = [0u8; 64];
-        let n = self
-            .local_params(local_cid, refused)
-            .encode(&mut payload)
-            .ok()?;
-        let mut noise = [0u8; MAX_DATAGRAM_SIZE];
-        let noise_len = handshake.write(&payload[..n], &mut noise).ok()?;
-        let mut out = [0u8; MAX_DATAGRAM_SIZE];
-        let size = HandshakeResponse {
-            initiator_cid: init.sender_cid,
-            responder_cid: local_cid,
-            noise: &noise[..noise_len],
-        }
-        .emit(&mut out)
-        .ok()?;
-        let session = handshake.into_session().ok()?;
-        Some((out[..size].to_vec().into_boxed_slice(), session))
     }
 
     fn local_params(&self, cid: ConnectionId, refused: bool) -> TransportParams {
@@ -686,12 +560,15 @@ impl Endpoint {
         let handle = ConnectionHandle(self.next_handle);
         self.next_handle += 1;
         self.by_cid.insert(conn.local_cid(), handle);
+        let pending = conn.is_pending_responder();
+        self.pending_handshakes += usize::from(pending);
         self.connections.insert(
             handle,
             Slot {
                 conn,
                 init_key,
                 released: false,
+                pending,
             },
         );
         handle
@@ -710,6 +587,9 @@ impl Endpoint {
         Rng::from_seed(self.rng.next_u64())
     }
 
+    /// Moves a connection's events to the endpoint's queue. Called after
+    /// every input, command or output that touched the connection, so it also
+    /// keeps the pending-handshake count in step.
     fn drain_events(&mut self, handle: ConnectionHandle) {
         let Some(slot) = self.connections.get_mut(&handle) else {
             return;
@@ -717,6 +597,24 @@ impl Endpoint {
         while let Some(event) = slot.conn.poll_event() {
             if !slot.released {
                 self.events.push_back((handle, event));
+            }
+        }
+        self.sync_pending(handle);
+    }
+
+    /// Updates the pending-handshake count after the connection may have
+    /// been confirmed or closed.
+    fn sync_pending(&mut self, handle: ConnectionHandle) {
+        let Some(slot) = self.connections.get_mut(&handle) else {
+            return;
+        };
+        let pending = slot.conn.is_pending_responder();
+        if pending != slot.pending {
+            slot.pending = pending;
+            if pending {
+                self.pending_handshakes += 1;
+            } else {
+                self.pending_handshakes -= 1;
             }
         }
     }
@@ -733,6 +631,7 @@ impl Endpoint {
         for handle in dead {
             self.forget_relay(handle);
             if let Some(slot) = self.connections.remove(&handle) {
+                self.pending_handshakes -= usize::from(slot.pending);
                 self.by_cid.remove(&slot.conn.local_cid());
                 if let Some(k) = slot.init_key {
                     self.by_init.remove(&k);

@@ -117,9 +117,15 @@
 //! never panic; a datagram that does not parse or authenticate is dropped
 //! and changes no connection state; unauthenticated senders cannot make the
 //! endpoint hold more than a fixed, configurable amount of state
-//! ([`EndpointConfig::max_pending_handshakes`], [`EndpointConfig::max_connections`]).
-//! Misuse of the API (writing after finish, using a released handle) returns
-//! an error.
+//! ([`EndpointConfig::max_pending_handshakes`], [`EndpointConfig::max_connections`]),
+//! nor do more handshake work than [`EndpointConfig::handshake_rate`]; under
+//! a flood of initiations the endpoint answers with stateless cookies
+//! ([`CookieMode`]) and genuine peers still connect. An authenticated peer
+//! cannot make a connection buffer more than
+//! [`TransportConfig::max_buffered_bytes`]. No response to an address not
+//! yet validated is larger than three times what came from it. See
+//! `protocol-spec.md` §10 for the threat model. Misuse of the API (writing
+//! after finish, using a released handle) returns an error.
 #![forbid(unsafe_code)]
 
 pub mod config;
@@ -128,6 +134,10 @@ pub mod connection;
 pub mod crypto;
 mod endpoint;
 mod event;
+#[cfg(all(feature = "sim", any(test, fuzzing)))]
+#[doc(hidden)]
+pub mod fuzzing;
+mod handshake_load;
 pub mod keys;
 mod random;
 pub mod range_set;
@@ -138,7 +148,7 @@ pub mod stream_error;
 pub mod stream_table;
 pub mod wire;
 
-pub use config::{AcceptPolicy, ConfigError, EndpointConfig, TransportConfig};
+pub use config::{AcceptPolicy, ConfigError, CookieMode, EndpointConfig, TransportConfig};
 pub use connection::{ConnectError, ConnectionStats, ReadError, Transmit, WriteError};
 pub use crypto::HandshakePattern;
 pub use endpoint::{ConnectOptions, Endpoint, EndpointStats, PathKind, RelaySessionId};

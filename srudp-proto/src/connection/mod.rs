@@ -11,14 +11,18 @@ mod params;
 mod paths;
 mod persistent_congestion;
 mod punch;
+#[cfg(test)]
+mod reassembly_tests;
 mod receive;
 mod received_packets;
 mod recovery;
-mod recv_stream;
+pub(crate) mod recv_stream;
 mod rtt;
 mod send_stream;
 mod sent_packets;
 mod stats;
+#[cfg(any(test, fuzzing))]
+mod test_hooks;
 #[cfg(test)]
 mod tests;
 mod timer;
@@ -39,8 +43,8 @@ use persistent_congestion::LossRun;
 pub(crate) use punch::Punch;
 pub use punch::MAX_CANDIDATES;
 use received_packets::ReceivedPackets;
-pub use recv_stream::ReadError;
 use recv_stream::RecvStream;
+pub use recv_stream::{ReadError, FRAGMENT_OVERHEAD};
 pub use rtt::RttEstimator;
 use send_stream::SendStream;
 pub use send_stream::WriteError;
@@ -51,6 +55,7 @@ use timer::{Timer, TimerTable};
 
 use crate::config::TransportConfig;
 use crate::congestion::Controller;
+use crate::crypto::cookie::InitiatorCookies;
 use crate::crypto::{Handshake, HandshakePattern, ReplayWindow, Session};
 use crate::event::{close_code, CloseReason, Event};
 use crate::keys::PublicKey;
@@ -87,6 +92,7 @@ enum State {
         handshake: Box<Handshake>,
         init: Box<[u8]>,
         punch: Punch,
+        cookies: Box<InitiatorCookies>,
     },
     /// Responder: keys ready, waiting for the initiator's first packet.
     Confirming {
@@ -263,6 +269,7 @@ impl Connection {
             handshake: Box::new(setup.handshake),
             init: setup.init_datagram,
             punch,
+            cookies: Box::new(InitiatorCookies::new(&setup.peer)),
         };
         let _ = setup.pattern;
         conn.timers

@@ -90,4 +90,40 @@ mod tests {
         assert!(TransportParams::decode(&buf[..n]).is_err());
         assert!(TransportParams::decode(&buf[..3]).is_err());
     }
+
+    use crate::wire::VARINT_MAX;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Every valid parameter set survives encoding, with any trailing
+        /// bytes a later version might add.
+        #[test]
+        fn params_round_trip(
+            refused: bool,
+            cid: u64,
+            max_data in 0..=VARINT_MAX,
+            idle in 0..=VARINT_MAX,
+            delay in 0..=MAX_ACK_DELAY_LIMIT_MS,
+            trailer in proptest::collection::vec(any::<u8>(), 0..8),
+        ) {
+            let p = TransportParams {
+                refused,
+                cid: ConnectionId(cid),
+                max_data,
+                idle_timeout_ms: idle,
+                max_ack_delay_ms: delay,
+            };
+            let mut buf = [0u8; 64];
+            let n = p.encode(&mut buf).unwrap();
+            let bytes = [&buf[..n], &trailer[..]].concat();
+            prop_assert_eq!(TransportParams::decode(&bytes), Ok(p));
+        }
+
+        #[test]
+        fn arbitrary_bytes_decode_or_fail_cleanly(bytes in proptest::collection::vec(any::<u8>(), 0..40)) {
+            if let Ok(p) = TransportParams::decode(&bytes) {
+                prop_assert!(p.max_ack_delay_ms <= MAX_ACK_DELAY_LIMIT_MS);
+            }
+        }
+    }
 }

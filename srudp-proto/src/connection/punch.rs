@@ -21,6 +21,10 @@ pub(crate) struct Punch {
     next_index: usize,
     round_gap: Duration,
     next_at: Instant,
+    /// Candidates to probe again at once, out of schedule (a cookie arrived
+    /// from them, spec §4.8), and since when.
+    urgent: Vec<SocketAddr>,
+    urgent_at: Instant,
 }
 
 impl Punch {
@@ -30,11 +34,16 @@ impl Punch {
             next_index: 0,
             round_gap: config.handshake_retry_initial,
             next_at: now,
+            urgent: Vec::new(),
+            urgent_at: now,
         }
     }
 
     /// The destination of the probe due at `now`, if any.
     pub(crate) fn poll(&mut self, now: Instant, config: &TransportConfig) -> Option<SocketAddr> {
+        if let Some(addr) = self.urgent.pop() {
+            return Some(addr);
+        }
         if now < self.next_at || self.candidates.is_empty() {
             return None;
         }
@@ -51,7 +60,21 @@ impl Punch {
     }
 
     pub(crate) fn next_at(&self) -> Instant {
-        self.next_at
+        if self.urgent.is_empty() {
+            self.next_at
+        } else {
+            self.urgent_at.min(self.next_at)
+        }
+    }
+
+    /// Probes `addr` (a candidate) once more at once, outside the schedule.
+    pub(crate) fn probe_now(&mut self, addr: SocketAddr, now: Instant) {
+        if self.candidates.contains(&addr) && !self.urgent.contains(&addr) {
+            if self.urgent.is_empty() {
+                self.urgent_at = now;
+            }
+            self.urgent.push(addr);
+        }
     }
 
     /// Sends nothing before `at`.

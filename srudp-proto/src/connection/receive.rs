@@ -70,6 +70,34 @@ impl Connection {
         debug!(cid = %self.local_cid, %from, elapsed = ?now - self.created, "connected (initiator)");
     }
 
+    /// A CookieReply for our initiation arrived from `from` (spec §4.8): if
+    /// it comes from a candidate and opens with the responder's cookie key,
+    /// keep the cookie for that address and probe it again at once.
+    pub(crate) fn handle_cookie_reply(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        reply: &crate::wire::CookieReply<'_>,
+    ) {
+        let State::Handshaking {
+            init,
+            punch,
+            cookies,
+            ..
+        } = &mut self.state
+        else {
+            return;
+        };
+        if !punch.candidates().contains(&from) {
+            return;
+        }
+        if cookies.on_cookie_reply(now, from, &reply.nonce, reply.sealed_cookie, init) {
+            trace!(cid = %self.local_cid, %from, "cookie received: probing again");
+            punch.probe_now(from, now);
+            self.timers.set(Timer::Punch, now);
+        }
+    }
+
     /// A handshake error before any keys exist: give up quietly.
     fn protocol_violation_silent(&mut self, detail: &str) {
         self.enter_closed(CloseReason::ProtocolViolation {
@@ -177,6 +205,22 @@ impl Connection {
                 &format!("malformed frame: {e}"),
                 close_code::PROTOCOL_VIOLATION,
             );
+            return;
+        }
+        // Resource limits (spec §6.3): out-of-order stream data beyond them
+        // is not buffered. The whole packet is dropped unacknowledged, as if
+        // lost, so the peer sends the data again once the gap before it fills.
+        let stream_frames = FrameIter::new(payload).flatten().filter_map(|f| match f {
+            Frame::Stream(s) => Some((s.offset, s.data.len() as u64)),
+            _ => None,
+        });
+        if !self.recv.admits(
+            stream_frames,
+            self.config.max_reorder_distance,
+            self.config.max_buffered_bytes,
+        ) {
+            self.stats.dropped_over_limit += 1;
+            trace!(cid = %self.local_cid, pn, "stream data beyond the buffer limits: packet dropped");
             return;
         }
         let mut ack_eliciting = false;

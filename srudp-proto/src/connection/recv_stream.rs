@@ -26,6 +26,12 @@ pub enum ReadError {
     UnknownConnection,
 }
 
+/// Bookkeeping bytes charged against `max_buffered_bytes` for each
+/// out-of-order fragment held: its map entry and allocation cost memory
+/// beyond the data, and an attacker sending 1-byte fragments would otherwise
+/// make the receiver hold many times the window.
+pub const FRAGMENT_OVERHEAD: u64 = 64;
+
 /// The peer broke a stream rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub(crate) enum StreamViolation {
@@ -43,7 +49,7 @@ pub(crate) struct RecvStream {
     contiguous: u64,
     /// Disjoint chunks beyond `contiguous`, keyed by offset.
     pending: BTreeMap<u64, Vec<u8>>,
-    /// Bytes held in `pending`.
+    /// Data bytes held in `pending`.
     pending_bytes: u64,
     final_size: Option<u64>,
     /// The limit we advertised: the peer may send bytes below it.
@@ -74,6 +80,45 @@ impl RecvStream {
             last_update: Some(now),
             duplicate: 0,
         }
+    }
+
+    /// Whether the out-of-order parts of these STREAM frames (`(offset, len)`)
+    /// fit the resource limits (spec §6.3): none may end more than
+    /// `max_reorder` bytes beyond the first missing byte, and the memory held
+    /// ([`buffered_bytes`](Self::buffered_bytes)) plus theirs must stay within
+    /// `max_buffered`. Data that starts at or before the first missing byte
+    /// is always admitted, so the stream can always make progress. Frames
+    /// that break flow control or the final size are left to `insert`, which
+    /// reports the violation.
+    pub(crate) fn admits(
+        &self,
+        frames: impl Iterator<Item = (u64, u64)>,
+        max_reorder: u64,
+        max_buffered: u64,
+    ) -> bool {
+        let mut added = 0u64;
+        for (offset, len) in frames {
+            if offset <= self.contiguous {
+                continue;
+            }
+            let end = offset.saturating_add(len);
+            if end > self.max_data || self.final_size.is_some_and(|f| end > f) {
+                continue; // a protocol violation, which `insert` reports
+            }
+            if end - self.contiguous > max_reorder {
+                return false;
+            }
+            for (start, end) in self.missing(offset, end) {
+                added = added.saturating_add(end - start + FRAGMENT_OVERHEAD);
+            }
+        }
+        added == 0 || self.buffered_bytes().saturating_add(added) <= max_buffered
+    }
+
+    /// Memory held, as counted against `max_buffered_bytes`: unread bytes,
+    /// out-of-order bytes, and [`FRAGMENT_OVERHEAD`] per out-of-order fragment.
+    pub(crate) fn buffered_bytes(&self) -> u64 {
+        self.ready.len() as u64 + self.pending_bytes + FRAGMENT_OVERHEAD * self.pending.len() as u64
     }
 
     /// Takes a STREAM frame. Returns whether new in-order data became available.
@@ -132,36 +177,47 @@ impl RecvStream {
 
     /// Stores the parts of `[offset, offset+len)` not already held.
     fn store(&mut self, offset: u64, data: &[u8]) {
-        let end = offset + data.len() as u64;
-        let mut cursor = offset;
-        // Chunks that may overlap: the last one starting at or before `offset`, and those inside.
-        let overlapping: Vec<(u64, u64)> = self
+        for (start, end) in self.missing(offset, offset + data.len() as u64) {
+            let piece = &data[(start - offset) as usize..(end - offset) as usize];
+            self.pending_bytes += piece.len() as u64;
+            self.pending.insert(start, piece.to_vec());
+        }
+    }
+
+    /// The pieces of `[offset, end)` (beyond `contiguous`) not held yet, in
+    /// order: what storing that range would add, one fragment each.
+    fn missing(&self, offset: u64, end: u64) -> Vec<(u64, u64)> {
+        let mut pieces = Vec::new();
+        let mut cursor = offset.max(self.contiguous);
+        if cursor >= end {
+            // Nothing to add (an empty frame, say); also keeps the map range
+            // below well formed.
+            return pieces;
+        }
+        // Chunks that may overlap: the last one starting at or before `cursor`, and those inside.
+        let overlapping = self
             .pending
-            .range(..=offset)
+            .range(..=cursor)
             .next_back()
             .into_iter()
-            .chain(self.pending.range(offset + 1..end))
-            .map(|(&k, v)| (k, k + v.len() as u64))
-            .collect();
+            .chain(self.pending.range(cursor.saturating_add(1)..end))
+            .map(|(&k, v)| (k, k + v.len() as u64));
         for (s, e) in overlapping {
+            if cursor >= end {
+                break;
+            }
             if e <= cursor {
                 continue;
             }
             if s > cursor {
-                let piece = &data[(cursor - offset) as usize..(s.min(end) - offset) as usize];
-                self.pending_bytes += piece.len() as u64;
-                self.pending.insert(cursor, piece.to_vec());
+                pieces.push((cursor, s.min(end)));
             }
             cursor = cursor.max(e);
-            if cursor >= end {
-                return;
-            }
         }
         if cursor < end {
-            self.pending_bytes += end - cursor;
-            self.pending
-                .insert(cursor, data[(cursor - offset) as usize..].to_vec());
+            pieces.push((cursor, end));
         }
+        pieces
     }
 
     fn drain_pending(&mut self) {
@@ -252,16 +308,51 @@ impl RecvStream {
         self.final_size == Some(self.read)
     }
 
-    /// Bytes held (ready and out of order).
+    /// Data bytes held (ready and out of order).
     #[cfg(test)]
     fn buffered(&self) -> u64 {
-        let pending: u64 = self.pending.values().map(|v| v.len() as u64).sum();
-        assert_eq!(pending, self.pending_bytes);
-        self.ready.len() as u64 + pending
+        let held = self.pending.values().map(|v| v.len() as u64).sum::<u64>();
+        assert_eq!(held, self.pending_bytes);
+        self.ready.len() as u64 + held
     }
 
     pub(crate) fn max_data(&self) -> u64 {
         self.max_data
+    }
+
+    /// The unread in-order bytes, without consuming them.
+    #[cfg(test)]
+    pub(crate) fn clone_ready(&self) -> Vec<u8> {
+        self.ready.iter().copied().collect()
+    }
+
+    /// Panics if the stream holds more than its limits allow.
+    #[cfg(any(test, fuzzing))]
+    pub(crate) fn assert_invariants(&self, config: &crate::config::TransportConfig) {
+        let held = self.pending.values().map(|v| v.len() as u64).sum::<u64>();
+        assert_eq!(held, self.pending_bytes, "pending byte count out of step");
+        assert_eq!(self.read + self.ready.len() as u64, self.contiguous);
+        assert!(
+            self.contiguous + held <= self.max_data,
+            "more bytes held than the flow-control window"
+        );
+        assert!(
+            held + FRAGMENT_OVERHEAD * self.pending.len() as u64 <= config.max_buffered_bytes,
+            "out-of-order data beyond max_buffered_bytes"
+        );
+        let mut last_end = self.contiguous;
+        for (&start, chunk) in &self.pending {
+            assert!(
+                start > self.contiguous && start >= last_end,
+                "fragments overlap or lie below the contiguous prefix"
+            );
+            assert!(!chunk.is_empty(), "empty fragment");
+            assert!(
+                start + chunk.len() as u64 <= self.contiguous + config.max_reorder_distance,
+                "fragment beyond max_reorder_distance"
+            );
+            last_end = start + chunk.len() as u64;
+        }
     }
 }
 

@@ -22,11 +22,18 @@ impl Connection {
     ) -> Option<Transmit> {
         self.last_now = self.last_now.max(now);
         match &mut self.state {
-            State::Handshaking { init, punch, .. } => {
+            State::Handshaking {
+                init,
+                punch,
+                cookies,
+                ..
+            } => {
                 let dest = punch.poll(now, &self.config)?;
                 self.timers.set(Timer::Punch, punch.next_at());
                 let len = init.len();
                 buf.get_mut(..len)?.copy_from_slice(init);
+                // mac2 from the cookie `dest` gave us, if any (spec §4.8).
+                cookies.stamp(now, dest, &mut buf[..len]);
                 self.stats.handshake_probes_sent += 1;
                 self.stats.packets_sent += 1;
                 self.stats.bytes_sent += len as u64;

@@ -1,4 +1,6 @@
-//! Noise handshakes, packet protection and replay protection (spec §4–§5).
+//! Noise handshakes, packet protection, replay protection and handshake
+//! cookies (spec §4–§5).
+pub mod cookie;
 mod handshake;
 mod pattern;
 pub mod replay_window;

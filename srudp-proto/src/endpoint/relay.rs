@@ -249,7 +249,7 @@ impl Endpoint {
                     self.stats.dropped_unknown_connection += 1;
                     return;
                 }
-                self.handle_init(now, from, &init, inner.len());
+                self.handle_init(now, from, &init, inner);
             }
             Packet::CookieReply(_) => {
                 self.stats.dropped_unknown_connection += 1;

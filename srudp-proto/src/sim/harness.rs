@@ -214,6 +214,19 @@ impl Simulation {
     /// processed. Returns `None` when nothing can happen any more: no datagram
     /// in flight and no timer armed.
     pub fn step(&mut self) -> Option<Vec<SimEvent>> {
+        self.step_bounded(None)
+    }
+
+    /// Like [`step`](Self::step), but the clock never passes `limit`: when
+    /// nothing is due by then, it stops at `limit` (later than now) and the
+    /// step returns no events. Lets a test act at fixed instants — inject
+    /// traffic from outside the network, say — even while the endpoints are
+    /// idle.
+    pub fn step_until(&mut self, limit: Instant) -> Vec<SimEvent> {
+        self.step_bounded(Some(limit)).unwrap_or_default()
+    }
+
+    fn step_bounded(&mut self, limit: Option<Instant>) -> Option<Vec<SimEvent>> {
         let mut events = Vec::new();
         self.flush(&mut events);
         if !events.is_empty() {
@@ -227,7 +240,18 @@ impl Simulation {
         let next = [self.network.next_delivery_time(), next_timer]
             .into_iter()
             .flatten()
-            .min()?;
+            .min();
+        let next = match (next, limit) {
+            (Some(n), Some(l)) if n > l => {
+                self.now = self.now.max(l);
+                return Some(events);
+            }
+            (None, Some(l)) => {
+                self.now = self.now.max(l);
+                return None;
+            }
+            (n, _) => n?,
+        };
         self.now = self.now.max(next);
         let now = self.now;
         while let Some(d) = self.network.poll_delivery(now) {

@@ -300,6 +300,11 @@ impl<'a> CloseFrame<'a> {
     /// The reason as it goes on the wire: cut to [`MAX_CLOSE_REASON`] bytes,
     /// and if that cut splits a UTF-8 character, cut before that character.
     pub fn wire_reason(&self) -> &'a [u8] {
+        if self.reason.len() <= MAX_CLOSE_REASON {
+            // Fits: sent as it is, whatever its bytes (only a cut is
+            // moved to a character boundary).
+            return self.reason;
+        }
         let Some(cut) = self.reason.get(..MAX_CLOSE_REASON) else {
             return self.reason;
         };

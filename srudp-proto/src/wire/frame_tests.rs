@@ -213,6 +213,22 @@ fn close_emit_truncates_long_reasons_on_a_character_boundary() {
 }
 
 #[test]
+fn a_close_reason_that_fits_is_sent_as_it_is() {
+    // Regression (found by the frame_parser fuzz target): a 256-byte reason
+    // ending in the first byte of a UTF-8 character was cut to 255 bytes on
+    // re-emission, though nothing had to be cut.
+    let mut reason = [b'a'; MAX_CLOSE_REASON];
+    reason[MAX_CLOSE_REASON - 1] = 0xeb;
+    let close = CloseFrame {
+        code: 43,
+        reason: &reason,
+    };
+    assert_eq!(close.wire_reason(), &reason[..]);
+    let bytes = emit_all(&[Frame::Close(close)]);
+    assert_eq!(parse_all(&bytes), [Frame::Close(close)]);
+}
+
+#[test]
 fn path_challenge_and_response_carry_8_bytes() {
     assert_round_trip(
         &[

@@ -3,8 +3,8 @@
 //! Everything here is sans-IO and zero-copy: parsers borrow from the
 //! datagram, emitters write into a caller-provided buffer. No parser panics
 //! on any input, and no emitter panics on any buffer; failures are reported
-//! as [`WireError`]. The byte layouts are specified in `WIRE-SPEC.md` at the
-//! root of the workspace.
+//! as [`WireError`]. The byte layouts are specified in `protocol-spec.md` §9
+//! at the root of the workspace.
 //!
 //! * [`coding`]: big-endian integers and QUIC-style varints ([`Reader`],
 //!   [`Writer`]).
@@ -28,7 +28,8 @@ pub use frame::{
 pub use packet::{
     ConnectionId, CookieReply, DataHeader, HandshakeInit, HandshakeResponse, Packet,
     COOKIE_NONCE_LEN, COOKIE_REPLY_HEADER_LEN, DATA_HEADER_LEN, HANDSHAKE_INIT_HEADER_LEN,
-    HANDSHAKE_RESPONSE_HEADER_LEN, MAX_DATA_PLAINTEXT,
+    HANDSHAKE_INIT_MAC1_OFFSET, HANDSHAKE_INIT_MAC2_OFFSET, HANDSHAKE_RESPONSE_HEADER_LEN, MAC_LEN,
+    MAX_DATA_PLAINTEXT,
 };
 pub use relay::{
     NatProbe, RelayData, MAX_RELAYED_DATAGRAM_SIZE, NAT_PROBE_SIZE, NAT_PROBE_TOKEN_LEN,

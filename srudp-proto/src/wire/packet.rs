@@ -25,6 +25,12 @@ pub const TYPE_COOKIE_REPLY: u8 = 4;
 
 /// Bytes before the Noise message in a HandshakeInit.
 pub const HANDSHAKE_INIT_HEADER_LEN: usize = 14;
+/// Length of each of the two MACs at the end of a HandshakeInit.
+pub const MAC_LEN: usize = 16;
+/// Offset of `mac1` in a HandshakeInit: the last 32 bytes hold `mac1, mac2`.
+pub const HANDSHAKE_INIT_MAC1_OFFSET: usize = HANDSHAKE_INIT_SIZE - 2 * MAC_LEN;
+/// Offset of `mac2` in a HandshakeInit.
+pub const HANDSHAKE_INIT_MAC2_OFFSET: usize = HANDSHAKE_INIT_SIZE - MAC_LEN;
 /// Bytes before the Noise message in a HandshakeResponse.
 pub const HANDSHAKE_RESPONSE_HEADER_LEN: usize = 18;
 /// The length of a Data packet's cleartext header.
@@ -58,7 +64,7 @@ pub enum Packet<'a> {
     /// A Data packet: its cleartext header and the sealed payload
     /// (ciphertext followed by the [`TAG_LEN`]-byte tag).
     Data(DataHeader, &'a [u8]),
-    /// A stateless cookie challenge (responder → initiator; reserved).
+    /// A stateless cookie challenge (responder → initiator, spec §4.8).
     CookieReply(CookieReply<'a>),
 }
 
@@ -120,7 +126,8 @@ fn put_prefix(w: &mut Writer<'_>, ty: u8) -> Result<(), WireError> {
 /// A HandshakeInit: always exactly [`HANDSHAKE_INIT_SIZE`] bytes, zero-padded.
 ///
 /// `version u8 | type u8 = 1 | pattern u8 | reserved u8 = 0 |
-/// sender_cid u64 | noise_len u16 | noise[noise_len] | zero padding`
+/// sender_cid u64 | noise_len u16 | noise[noise_len] | zero padding |
+/// mac1[16] | mac2[16]` (the MACs fill the last 32 bytes, spec §4.8).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HandshakeInit<'a> {
     /// The Noise pattern the initiator runs.
@@ -129,12 +136,16 @@ pub struct HandshakeInit<'a> {
     pub sender_cid: ConnectionId,
     /// The first Noise handshake message.
     pub noise: &'a [u8],
+    /// MAC over bytes `0..1168`, keyed by the responder's public key.
+    pub mac1: [u8; MAC_LEN],
+    /// MAC over bytes `0..1184`, keyed by a cookie; zeros without one.
+    pub mac2: [u8; MAC_LEN],
 }
 
 impl<'a> HandshakeInit<'a> {
-    /// The largest Noise message a HandshakeInit can carry (1186 bytes).
+    /// The largest Noise message a HandshakeInit can carry (1154 bytes).
     pub const fn max_noise_len() -> usize {
-        HANDSHAKE_INIT_SIZE - HANDSHAKE_INIT_HEADER_LEN
+        HANDSHAKE_INIT_MAC1_OFFSET - HANDSHAKE_INIT_HEADER_LEN
     }
 
     fn parse_body(datagram_len: usize, mut r: Reader<'a>) -> Result<Self, WireError> {
@@ -146,12 +157,19 @@ impl<'a> HandshakeInit<'a> {
         let _reserved = r.u8()?;
         let sender_cid = ConnectionId(r.u64()?);
         let noise_len = usize::from(r.u16()?);
-        let noise = r.bytes(noise_len).map_err(|_| WireError::InvalidLength)?;
-        // The rest is padding; its content is deliberately not checked.
+        if noise_len > Self::max_noise_len() {
+            return Err(WireError::InvalidLength);
+        }
+        let noise = r.bytes(noise_len)?;
+        // Then padding, whose content is deliberately not checked (mac1
+        // covers it), up to the two MACs.
+        let _padding = r.bytes(Self::max_noise_len() - noise_len)?;
         Ok(HandshakeInit {
             pattern,
             sender_cid,
             noise,
+            mac1: r.array()?,
+            mac2: r.array()?,
         })
     }
 
@@ -174,7 +192,9 @@ impl<'a> HandshakeInit<'a> {
         w.put_u64(self.sender_cid.0)?;
         w.put_u16(noise_len)?;
         w.put_bytes(self.noise)?;
-        w.put_zeros(HANDSHAKE_INIT_SIZE.saturating_sub(w.len()))?;
+        w.put_zeros(HANDSHAKE_INIT_MAC1_OFFSET.saturating_sub(w.len()))?;
+        w.put_bytes(&self.mac1)?;
+        w.put_bytes(&self.mac2)?;
         Ok(w.len())
     }
 }
@@ -270,7 +290,8 @@ impl DataHeader {
     }
 }
 
-/// A CookieReply (reserved for a later stateless-retry mechanism).
+/// A CookieReply: the responder's answer to a HandshakeInit while under
+/// load (spec §4.8); the initiator resends its init with `mac2`.
 ///
 /// `version u8 | type u8 = 4 | initiator_cid u64 | nonce[24] |
 /// sealed_cookie[rest, ≥ TAG_LEN]`

@@ -27,12 +27,33 @@ fn handshake_init_layout() {
         pattern: HandshakePattern::IK,
         sender_cid: ConnectionId(0x0102_0304_0506_0708),
         noise: &[0xaa, 0xbb, 0xcc],
+        mac1: [0; MAC_LEN],
+        mac2: [0; MAC_LEN],
     };
     assert_eq!(Packet::parse(&dg), Ok(Packet::HandshakeInit(expected)));
 
     let mut out = [0xffu8; 1500];
     assert_eq!(expected.emit(&mut out), Ok(HANDSHAKE_INIT_SIZE));
     assert_eq!(&out[..HANDSHAKE_INIT_SIZE], &dg[..]);
+}
+
+#[test]
+fn handshake_init_macs_fill_the_last_32_bytes() {
+    let mut dg = padded(&INIT_PREFIX);
+    dg[1167] = 0xee; // last padding byte
+    dg[1168..1184].copy_from_slice(&[0x11; 16]);
+    dg[1184..1200].copy_from_slice(&[0x22; 16]);
+    let Ok(Packet::HandshakeInit(init)) = Packet::parse(&dg) else {
+        panic!("should parse");
+    };
+    assert_eq!(init.mac1, [0x11; 16]);
+    assert_eq!(init.mac2, [0x22; 16]);
+    assert_eq!(HANDSHAKE_INIT_MAC1_OFFSET, 1168);
+    assert_eq!(HANDSHAKE_INIT_MAC2_OFFSET, 1184);
+    let mut out = [0u8; HANDSHAKE_INIT_SIZE];
+    init.emit(&mut out).unwrap();
+    dg[1167] = 0;
+    assert_eq!(&out[..], &dg[..], "re-emitted with zero padding, same MACs");
 }
 
 #[test]
@@ -59,7 +80,7 @@ fn handshake_init_must_be_exactly_1200_bytes() {
 fn handshake_init_ignores_reserved_byte_and_padding_content() {
     let mut dg = padded(&INIT_PREFIX);
     dg[3] = 0x7f;
-    dg[1199] = 0x55;
+    dg[1100] = 0x55;
     let Ok(Packet::HandshakeInit(init)) = Packet::parse(&dg) else {
         panic!("should parse");
     };
@@ -76,12 +97,13 @@ fn handshake_init_rejects_unknown_pattern_and_overlong_noise() {
     dg[2] = 0x02;
     assert_eq!(Packet::parse(&dg), Err(WireError::UnknownPattern(2)));
 
-    // noise_len = 1187: one more than fits after the 14-byte header.
+    // noise_len = 1155: one more than fits between the 14-byte header and
+    // the MACs.
     let mut dg = padded(&INIT_PREFIX);
-    dg[12..14].copy_from_slice(&[0x04, 0xa3]);
+    dg[12..14].copy_from_slice(&[0x04, 0x83]);
     assert_eq!(Packet::parse(&dg), Err(WireError::InvalidLength));
-    // noise_len = 1186 fills the datagram exactly.
-    dg[12..14].copy_from_slice(&[0x04, 0xa2]);
+    // noise_len = 1154 fills the space exactly.
+    dg[12..14].copy_from_slice(&[0x04, 0x82]);
     let Ok(Packet::HandshakeInit(init)) = Packet::parse(&dg) else {
         panic!("should parse");
     };
@@ -90,16 +112,18 @@ fn handshake_init_rejects_unknown_pattern_and_overlong_noise() {
 
 #[test]
 fn handshake_init_emit_errors() {
-    let big = [0u8; 1187];
+    let big = [0u8; 1155];
     let init = HandshakeInit {
         pattern: HandshakePattern::NK,
         sender_cid: ConnectionId(1),
         noise: &big,
+        mac1: [1; MAC_LEN],
+        mac2: [2; MAC_LEN],
     };
     let mut out = [0u8; 1200];
     assert_eq!(init.emit(&mut out), Err(WireError::InvalidLength));
     let init = HandshakeInit {
-        noise: &big[..1186],
+        noise: &big[..1154],
         ..init
     };
     assert_eq!(init.emit(&mut out), Ok(1200));
@@ -314,9 +338,11 @@ proptest! {
         ik: bool,
         cid: u64,
         noise in proptest::collection::vec(any::<u8>(), 0..=HandshakeInit::max_noise_len()),
+        mac1: [u8; 16],
+        mac2: [u8; 16],
     ) {
         let pattern = if ik { HandshakePattern::IK } else { HandshakePattern::NK };
-        let init = HandshakeInit { pattern, sender_cid: ConnectionId(cid), noise: &noise };
+        let init = HandshakeInit { pattern, sender_cid: ConnectionId(cid), noise: &noise, mac1, mac2 };
         let mut out = [0u8; HANDSHAKE_INIT_SIZE];
         prop_assert_eq!(init.emit(&mut out), Ok(HANDSHAKE_INIT_SIZE));
         prop_assert_eq!(Packet::parse(&out), Ok(Packet::HandshakeInit(init)));

@@ -1,0 +1,240 @@
+//! Answering handshake initiations (spec §4.2, §4.5, §4.6, §4.8): `mac1`,
+//! retransmitted initiations, load and cookies, limits and the handshake
+//! capacity, simultaneous open, and the accept policy.
+
+use super::*;
+
+impl Endpoint {
+    /// A HandshakeInit arrived from `from`: decides in the order of spec
+    /// §4.8 whether to drop it, resend a cached response, answer with a
+    /// cookie, refuse it, or accept it.
+    pub(super) fn handle_init(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        init: &HandshakeInit<'_>,
+        datagram: &[u8],
+    ) {
+        let len = datagram.len();
+        // The cheap checks first (spec §4.8): mac1 drops garbage and
+        // initiations for another key before any Noise work.
+        if !self.mac_keys.check_mac1(datagram) {
+            self.stats.dropped_bad_handshake += 1;
+            return;
+        }
+        let Some(ephemeral) = init
+            .noise
+            .get(..32)
+            .and_then(|e| <[u8; 32]>::try_from(e).ok())
+        else {
+            self.stats.dropped_malformed += 1;
+            return;
+        };
+        if let Some(&handle) = self.by_init.get(&ephemeral) {
+            // A retransmission (or replay) of an initiation we answered: resend
+            // the same response, create nothing.
+            if let Some(slot) = self.connections.get_mut(&handle) {
+                slot.conn.handle_duplicate_init(from, len);
+            }
+            return;
+        }
+        let under_load = self.load.on_arrival(
+            now,
+            self.pending_handshakes,
+            self.config.max_pending_handshakes,
+        );
+        let cookie_needed = match self.config.cookie_mode {
+            CookieMode::UnderLoad => under_load,
+            CookieMode::Always => true,
+            CookieMode::Never => false,
+        };
+        if cookie_needed
+            && !self
+                .cookie_secrets
+                .check_mac2(now, &mut self.rng, from, datagram)
+        {
+            // No state and no handshake work for a source that has not
+            // shown it receives at its address: hand it a cookie instead.
+            self.send_cookie_reply(now, from, init.sender_cid, datagram);
+            return;
+        }
+        if self.pending_handshakes >= self.config.max_pending_handshakes
+            || self.connections.len() >= self.config.max_connections
+        {
+            self.stats.dropped_over_limit += 1;
+            return;
+        }
+        if !self.load.try_work(now) {
+            self.stats.dropped_over_capacity += 1;
+            return;
+        }
+        let Ok(mut handshake) = Handshake::responder(
+            init.pattern,
+            &self.config.keypair,
+            init.sender_cid,
+            self.rng.seed32(),
+        ) else {
+            return;
+        };
+        let mut payload = [0u8; MAX_DATAGRAM_SIZE];
+        let Ok(n) = handshake.read(init.noise, &mut payload) else {
+            self.stats.dropped_bad_handshake += 1;
+            return;
+        };
+        let peer_params = match TransportParams::decode(&payload[..n]) {
+            Ok(p) if p.cid == init.sender_cid && !p.refused => p,
+            _ => {
+                self.stats.dropped_bad_handshake += 1;
+                return;
+            }
+        };
+        let identity = handshake.remote_static();
+
+        // Simultaneous open (spec §4.5): are we punching toward this peer ourselves?
+        let crossing = self
+            .connections
+            .iter()
+            .find(|(_, s)| {
+                !s.released
+                    && s.conn.is_handshaking()
+                    && match identity {
+                        Some(id) => s.conn.expected_peer() == Some(id),
+                        None => s.conn.candidates().contains(&from),
+                    }
+            })
+            .map(|(h, s)| (*h, s.conn.expected_peer()));
+        if let Some((handle, Some(peer))) = crossing {
+            if self.public_key() < peer {
+                // We hold the lower key: our own initiation wins; the peer will
+                // answer it and drop its own.
+                trace!(%handle, "crossing handshake: we initiate, dropping the peer's");
+                return;
+            }
+            debug!(%handle, "crossing handshake: the peer initiates, we answer");
+            let local_cid = self.connections[&handle].conn.local_cid();
+            let Some((response, session)) = self.respond(handshake, init, local_cid, false) else {
+                return;
+            };
+            let setup = ResponderSetup {
+                local_cid,
+                remote_cid: init.sender_cid,
+                remote: from,
+                peer: identity,
+                peer_params,
+                session,
+                response,
+                init_len: len,
+            };
+            if let Some(slot) = self.connections.get_mut(&handle) {
+                slot.conn.become_responder(now, setup);
+                slot.init_key = Some(ephemeral);
+            }
+            self.by_init.insert(ephemeral, handle);
+            self.drain_events(handle);
+            return;
+        }
+
+        let accept = match &self.config.accept {
+            AcceptPolicy::AcceptAll => true,
+            AcceptPolicy::RefuseAll => false,
+            AcceptPolicy::AcceptKeys(keys) => identity.is_some_and(|id| keys.contains(&id)),
+        };
+        if !accept {
+            self.stats.refused += 1;
+            debug!(%from, "refusing handshake by policy");
+            let cid = ConnectionId(self.rng.next_u64());
+            if let Some((response, _)) = self.respond(handshake, init, cid, true) {
+                if self.stateless.len() < MAX_STATELESS_QUEUE {
+                    self.stateless.push_back((from, response));
+                }
+            }
+            return;
+        }
+        let local_cid = self.new_cid();
+        let Some((response, session)) = self.respond(handshake, init, local_cid, false) else {
+            return;
+        };
+        let setup = ResponderSetup {
+            local_cid,
+            remote_cid: init.sender_cid,
+            remote: from,
+            peer: identity,
+            peer_params,
+            session,
+            response,
+            init_len: len,
+        };
+        let cc = self
+            .config
+            .transport
+            .congestion
+            .build(now, MAX_DATAGRAM_SIZE as u64);
+        let conn = Connection::new_responder(
+            now,
+            self.config.transport.clone(),
+            setup,
+            cc,
+            self.child_rng(),
+        );
+        let handle = self.insert(conn, Some(ephemeral));
+        self.by_init.insert(ephemeral, handle);
+        self.stats.accepted += 1;
+        trace!(%handle, %from, "answered handshake");
+    }
+
+    /// Queues a CookieReply to `to` for the initiation `init` (spec §4.8).
+    fn send_cookie_reply(
+        &mut self,
+        now: Instant,
+        to: SocketAddr,
+        initiator_cid: ConnectionId,
+        init: &[u8],
+    ) {
+        if self.stateless.len() >= MAX_STATELESS_QUEUE {
+            return;
+        }
+        let cookie = self.cookie_secrets.cookie_for(now, &mut self.rng, to);
+        let mut nonce = [0u8; COOKIE_NONCE_LEN];
+        self.rng.fill(&mut nonce);
+        let sealed = self.mac_keys.seal_cookie(&nonce, &cookie, mac1_of(init));
+        let mut out = [0u8; MAX_DATAGRAM_SIZE];
+        let Ok(n) = (CookieReply {
+            initiator_cid,
+            nonce,
+            sealed_cookie: &sealed,
+        })
+        .emit(&mut out) else {
+            return;
+        };
+        self.stats.cookie_replies_sent += 1;
+        trace!(%to, "under load: answering with a cookie");
+        self.stateless.push_back((to, out[..n].into()));
+    }
+
+    /// Writes our handshake response; returns it with the session keys.
+    fn respond(
+        &mut self,
+        mut handshake: Handshake,
+        init: &HandshakeInit<'_>,
+        local_cid: ConnectionId,
+        refused: bool,
+    ) -> Option<(Box<[u8]>, crate::crypto::Session)> {
+        let mut payload = [0u8; 64];
+        let n = self
+            .local_params(local_cid, refused)
+            .encode(&mut payload)
+            .ok()?;
+        let mut noise = [0u8; MAX_DATAGRAM_SIZE];
+        let noise_len = handshake.write(&payload[..n], &mut noise).ok()?;
+        let mut out = [0u8; MAX_DATAGRAM_SIZE];
+        let size = HandshakeResponse {
+            initiator_cid: init.sender_cid,
+            responder_cid: local_cid,
+            noise: &noise[..noise_len],
+        }
+        .emit(&mut out)
+        .ok()?;
+        let session = handshake.into_session().ok()?;
+        Some((out[..size].to_vec().into_boxed_slice(), session))
+    }
+}

@@ -1,0 +1,75 @@
+//! Test and fuzzing hooks of [`Endpoint`]: internal invariants, and forging
+//! an authenticated peer's packets. Compiled only for this crate's unit tests
+//! and under `cfg(fuzzing)` (cargo-fuzz); never part of the public API.
+
+use super::*;
+
+impl Endpoint {
+    /// Panics unless every bound on the endpoint's state holds and its
+    /// indexes agree with its connections.
+    #[doc(hidden)]
+    pub fn assert_invariants(&self) {
+        assert!(
+            self.connections.len() <= self.config.max_connections,
+            "more connections than max_connections"
+        );
+        let pending = self
+            .connections
+            .values()
+            .filter(|s| s.conn.is_pending_responder())
+            .count();
+        assert_eq!(
+            pending, self.pending_handshakes,
+            "pending count out of step"
+        );
+        assert!(pending <= self.config.max_pending_handshakes);
+        assert!(self.stateless.len() <= MAX_STATELESS_QUEUE);
+        assert_eq!(self.by_cid.len(), self.connections.len(), "cid index size");
+        for (handle, slot) in &self.connections {
+            assert_eq!(self.by_cid.get(&slot.conn.local_cid()), Some(handle));
+            assert_eq!(slot.pending, slot.conn.is_pending_responder());
+            if let Some(key) = slot.init_key {
+                assert_eq!(self.by_init.get(&key), Some(handle));
+            }
+            slot.conn.assert_invariants();
+        }
+        for (key, handle) in &self.by_init {
+            let slot = self
+                .connections
+                .get(handle)
+                .expect("init index names a live slot");
+            assert_eq!(slot.init_key.as_ref(), Some(key));
+        }
+    }
+
+    /// Seals `plaintext` (frames, unchecked) as the next Data packet of
+    /// `handle` toward its peer, into `buf`; returns the datagram's length.
+    /// Lets tests and fuzz targets hand the peer authenticated packets with
+    /// arbitrary frames.
+    #[doc(hidden)]
+    pub fn seal_for_peer(
+        &mut self,
+        now: Instant,
+        handle: ConnectionHandle,
+        plaintext: &[u8],
+        buf: &mut [u8],
+    ) -> Option<usize> {
+        self.connections
+            .get_mut(&handle)?
+            .conn
+            .seal_raw(now, plaintext, buf)
+    }
+
+    /// The plaintext of a Data packet the peer of `handle` sealed, opened
+    /// without changing any state (to build fuzz seeds from real traffic).
+    #[doc(hidden)]
+    pub fn open_from_peer(&self, handle: ConnectionHandle, datagram: &[u8]) -> Option<Vec<u8>> {
+        let Ok(Packet::Data(header, sealed)) = Packet::parse(datagram) else {
+            return None;
+        };
+        self.connections
+            .get(&handle)?
+            .conn
+            .open_unrecorded(header.packet_number, sealed)
+    }
+}

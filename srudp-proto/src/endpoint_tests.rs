@@ -1,0 +1,159 @@
+//! Endpoint scenarios that need internals: an authenticated but hostile
+//! peer (its packets forged with the real keys), and the endpoint's own
+//! invariants checked after every step.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use super::*;
+use crate::config::TransportConfig;
+use crate::connection::FRAGMENT_OVERHEAD;
+use crate::keys::Keypair;
+use crate::wire::{Frame, StreamFrame, Writer};
+use crate::Event;
+
+const A: &str = "192.0.2.1:1000";
+const B: &str = "198.51.100.2:2000";
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+fn endpoint(seed: u64, transport: TransportConfig) -> Endpoint {
+    let mut rng = Rng::from_seed(seed);
+    let mut config = EndpointConfig::new(Keypair::generate(&mut rng));
+    config.rng_seed = Some(seed + 1000);
+    config.transport = Arc::new(transport);
+    Endpoint::new(config).unwrap()
+}
+
+/// Two endpoints joined by a lossless wire, driven by hand.
+struct DirectPair {
+    a: Endpoint,
+    b: Endpoint,
+    now: Instant,
+}
+
+impl DirectPair {
+    /// Carries every datagram across until both are quiet; checks invariants.
+    fn settle(&mut self) {
+        let mut buf = [0u8; MAX_DATAGRAM_SIZE];
+        for _ in 0..10_000 {
+            let mut moved = false;
+            while let Some(t) = self.a.poll_transmit(self.now, &mut buf) {
+                self.b.handle_datagram(self.now, addr(A), &buf[..t.size]);
+                moved = true;
+            }
+            while let Some(t) = self.b.poll_transmit(self.now, &mut buf) {
+                self.a.handle_datagram(self.now, addr(B), &buf[..t.size]);
+                moved = true;
+            }
+            self.a.assert_invariants();
+            self.b.assert_invariants();
+            if !moved {
+                return;
+            }
+        }
+        panic!("the pair never went quiet");
+    }
+
+    fn advance(&mut self, by: Duration) {
+        self.now += by;
+        self.a.handle_timeout(self.now);
+        self.b.handle_timeout(self.now);
+        self.settle();
+    }
+
+    /// `a` connects to `b`; returns both handles once connected.
+    fn connect(transport_b: TransportConfig) -> (DirectPair, ConnectionHandle, ConnectionHandle) {
+        let mut p = DirectPair {
+            a: endpoint(1, TransportConfig::default()),
+            b: endpoint(2, transport_b),
+            now: Instant::now(),
+        };
+        let ha = p.a.connect(p.now, p.b.public_key(), &[addr(B)]).unwrap();
+        p.settle();
+        let mut hb = None;
+        while let Some((h, e)) = p.b.poll_event() {
+            if matches!(e, Event::Connected { .. }) {
+                hb = Some(h);
+            }
+        }
+        (p, ha, hb.expect("b accepted"))
+    }
+
+    /// `a` sends `frames` to `b` in one authenticated packet.
+    fn forge(&mut self, ha: ConnectionHandle, frames: &[Frame<'_>]) {
+        let mut plain = [0u8; 1166];
+        let mut w = Writer::new(&mut plain);
+        for f in frames {
+            f.emit(&mut w).unwrap();
+        }
+        let len = w.len();
+        let mut dg = [0u8; MAX_DATAGRAM_SIZE];
+        let n = self
+            .a
+            .seal_for_peer(self.now, ha, &plain[..len], &mut dg)
+            .unwrap();
+        self.b.handle_datagram(self.now, addr(A), &dg[..n]);
+        self.b.assert_invariants();
+    }
+}
+
+#[test]
+fn one_byte_fragments_from_an_authenticated_peer_stay_within_the_buffer_limit() {
+    let window = 64 * 1024;
+    let transport = TransportConfig {
+        receive_window: window,
+        max_receive_window: window,
+        max_buffered_bytes: window,
+        ..TransportConfig::default()
+    };
+    let (mut p, ha, hb) = DirectPair::connect(transport);
+    let byte = [0x55u8];
+    for i in 0..window / 2 {
+        let frame = Frame::Stream(StreamFrame {
+            offset: 1 + 2 * i,
+            fin: false,
+            data: &byte,
+        });
+        p.forge(ha, &[frame]);
+    }
+    let stats = p.b.stats(hb).unwrap();
+    let admitted = window / (1 + FRAGMENT_OVERHEAD);
+    assert_eq!(stats.dropped_over_limit, window / 2 - admitted, "{stats:?}");
+    assert!(!p.b.is_closed(hb), "a drop, not a close");
+    p.settle();
+    assert!(!p.a.is_closed(ha));
+}
+
+#[test]
+fn the_pending_handshake_count_follows_confirmation_and_timeout() {
+    let mut p = DirectPair {
+        a: endpoint(1, TransportConfig::default()),
+        b: endpoint(2, TransportConfig::default()),
+        now: Instant::now(),
+    };
+    let mut buf = [0u8; MAX_DATAGRAM_SIZE];
+    // Three initiations from three strangers who never confirm.
+    for seed in 10..13 {
+        let mut stranger = endpoint(seed, TransportConfig::default());
+        stranger
+            .connect(p.now, p.b.public_key(), &[addr(B)])
+            .unwrap();
+        let t = stranger.poll_transmit(p.now, &mut buf).unwrap();
+        let from: SocketAddr = format!("203.0.113.{seed}:9").parse().unwrap();
+        p.b.handle_datagram(p.now, from, &buf[..t.size]);
+        p.b.assert_invariants();
+    }
+    assert_eq!(p.b.pending_handshake_count(), 3);
+    // One genuine initiator confirms: it no longer counts.
+    p.a.connect(p.now, p.b.public_key(), &[addr(B)]).unwrap();
+    p.settle();
+    assert_eq!(p.b.pending_handshake_count(), 3);
+    assert_eq!(p.b.connection_count(), 4);
+    // The strangers' handshakes expire.
+    p.advance(TransportConfig::default().handshake_timeout);
+    assert_eq!(p.b.pending_handshake_count(), 0);
+    assert_eq!(p.b.connection_count(), 1);
+}

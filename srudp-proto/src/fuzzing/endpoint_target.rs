@@ -1,0 +1,331 @@
+//! An endpoint with one established connection, fed arbitrary datagrams
+//! from arbitrary addresses, authenticated packets with arbitrary frames,
+//! time, and application writes; then checked.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::{CookieMode, EndpointConfig, TransportConfig};
+use crate::event::{ConnectionHandle, Event};
+use crate::keys::Keypair;
+use crate::random::Rng;
+use crate::sim::{Captured, LinkConfig, Network, NodeId, Simulation};
+use crate::wire::MAX_DATAGRAM_SIZE;
+use crate::Endpoint;
+
+/// The client's address.
+pub const CLIENT: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)), 4000);
+/// The server's address.
+pub const SERVER: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(198, 51, 100, 1)), 4433);
+
+/// The stream byte at offset `o` the client writes.
+fn pattern(o: u64) -> u8 {
+    (o.wrapping_mul(7) ^ (o >> 8)) as u8
+}
+
+/// A client and a server, connected over the simulator, deterministically:
+/// the same keys, connection ids and session keys on every run.
+#[derive(Debug)]
+pub struct ConnectedPair {
+    /// The simulation joining them (an ideal 5 ms link each).
+    pub sim: Simulation,
+    /// The initiator.
+    pub client: NodeId,
+    /// The responder, with small limits so inputs can reach them.
+    pub server: NodeId,
+    /// The client's connection.
+    pub client_handle: ConnectionHandle,
+    /// The server's connection.
+    pub server_handle: ConnectionHandle,
+    /// Stream bytes the client wrote.
+    pub written: u64,
+    /// Stream bytes the server's application read.
+    pub received: Vec<u8>,
+}
+
+impl Default for ConnectedPair {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ConnectedPair {
+    /// Builds the pair and runs the handshake (datagrams are recorded).
+    pub fn new() -> ConnectedPair {
+        let mut net = Network::new(7);
+        let link = LinkConfig::ideal().with_latency(Duration::from_millis(5));
+        net.add_host(CLIENT.ip(), link.clone())
+            .expect("fresh network");
+        net.add_host(SERVER.ip(), link).expect("fresh network");
+        let mut sim = Simulation::new(net, std::time::Instant::now());
+        sim.record_datagrams();
+        let transport = Arc::new(TransportConfig {
+            receive_window: 64 * 1024,
+            max_receive_window: 64 * 1024,
+            max_buffered_bytes: 72 * 1024,
+            max_reorder_distance: 32 * 1024,
+            ..TransportConfig::default()
+        });
+        let mut rng = Rng::from_seed(11);
+        let mut server_config = EndpointConfig::new(Keypair::generate(&mut rng));
+        server_config.rng_seed = Some(12);
+        server_config.transport = transport.clone();
+        server_config.max_connections = 6;
+        server_config.max_pending_handshakes = 4;
+        server_config.handshake_rate = 20;
+        server_config.cookie_mode = CookieMode::UnderLoad;
+        let mut client_config = EndpointConfig::new(Keypair::generate(&mut rng));
+        client_config.rng_seed = Some(13);
+        client_config.transport = transport;
+        let server = sim.add_endpoint(SERVER, Endpoint::new(server_config).expect("valid"));
+        let client = sim.add_endpoint(CLIENT, Endpoint::new(client_config).expect("valid"));
+        let key = sim.endpoint(server).public_key();
+        let now = sim.now();
+        let client_handle = sim
+            .endpoint(client)
+            .connect(now, key, &[SERVER])
+            .expect("connect");
+        let mut server_handle = None;
+        let mut client_up = false;
+        sim.run_until(Duration::from_secs(5), |_, events| {
+            for e in events {
+                if matches!(e.event, Event::Connected { .. }) {
+                    if e.node == server {
+                        server_handle = Some(e.handle);
+                    } else {
+                        client_up = true;
+                    }
+                }
+            }
+            client_up && server_handle.is_some()
+        });
+        ConnectedPair {
+            sim,
+            client,
+            server,
+            client_handle,
+            server_handle: server_handle.expect("the handshake completes"),
+            written: 0,
+            received: Vec::new(),
+        }
+    }
+
+    /// The datagrams the simulation carried so far.
+    pub fn captured(&self) -> &[Captured] {
+        self.sim.captured()
+    }
+
+    /// Runs the simulation for `d`, the server's application reading all.
+    pub fn run(&mut self, d: Duration) {
+        let (server, h) = (self.server, self.server_handle);
+        let received = &mut self.received;
+        self.sim.run_until(d, |sim, _| {
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = sim.endpoint(server).read(h, &mut buf) {
+                if n == 0 {
+                    break;
+                }
+                received.extend_from_slice(&buf[..n]);
+            }
+            false
+        });
+    }
+
+    /// The client's application writes `n` more pattern bytes (as many as fit).
+    pub fn write(&mut self, n: usize) {
+        let data: Vec<u8> = (self.written..self.written + n as u64)
+            .map(pattern)
+            .collect();
+        if let Ok(k) = self
+            .sim
+            .endpoint(self.client)
+            .write(self.client_handle, &data)
+        {
+            self.written += k as u64;
+        }
+    }
+
+    fn check(&mut self) {
+        self.sim.endpoint(self.server).assert_invariants();
+        self.sim.endpoint(self.client).assert_invariants();
+    }
+
+    fn authenticated(&mut self) -> u64 {
+        let (s, c) = (self.server_handle, self.client_handle);
+        let server = self
+            .sim
+            .endpoint(self.server)
+            .stats(s)
+            .map_or(0, |s| s.packets_received);
+        let client = self
+            .sim
+            .endpoint(self.client)
+            .stats(c)
+            .map_or(0, |s| s.packets_received);
+        server + client
+    }
+}
+
+/// One operation of the endpoint target's input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EndpointOp {
+    /// A datagram to the server from `source(n)` (0: the client's address).
+    ToServer(u8, Vec<u8>),
+    /// A datagram to the client from the server's address.
+    ToClient(Vec<u8>),
+    /// Frames sealed by the client's real keys, from `source(n)`.
+    Sealed(u8, Vec<u8>),
+    /// Let `n × 10 ms` of virtual time pass, real traffic flowing.
+    Wait(u8),
+    /// The client's application writes `n × 97` bytes.
+    Write(u8),
+}
+
+impl EndpointOp {
+    /// Appends the operation's encoding to `out`.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        let mut bytes = |tag: u8, arg: u8, body: &[u8]| {
+            out.extend_from_slice(&[tag, arg]);
+            out.extend_from_slice(&(body.len() as u16).to_be_bytes());
+            out.extend_from_slice(body);
+        };
+        match self {
+            EndpointOp::ToServer(src, d) => bytes(0, *src, d),
+            EndpointOp::ToClient(d) => bytes(1, 0, d),
+            EndpointOp::Sealed(src, d) => bytes(2, *src, d),
+            EndpointOp::Wait(n) => out.extend_from_slice(&[3, *n]),
+            EndpointOp::Write(n) => out.extend_from_slice(&[4, *n]),
+        }
+    }
+
+    /// Decodes the operations of an input: `tag u8 | arg u8`, and for tags
+    /// 0–2 `len u16 | body[len]` (the tag is taken modulo 5).
+    pub fn decode_all(mut data: &[u8]) -> Vec<EndpointOp> {
+        let mut ops = Vec::new();
+        while let [tag, arg, rest @ ..] = data {
+            let (tag, arg) = (tag % 5, *arg);
+            data = rest;
+            if tag >= 3 {
+                ops.push(if tag == 3 {
+                    EndpointOp::Wait(arg)
+                } else {
+                    EndpointOp::Write(arg)
+                });
+                continue;
+            }
+            let Some((len, rest)) = data.split_first_chunk::<2>() else {
+                break;
+            };
+            let len = usize::from(u16::from_be_bytes(*len)).min(rest.len());
+            let body = rest[..len].to_vec();
+            data = &rest[len..];
+            ops.push(match tag {
+                0 => EndpointOp::ToServer(arg, body),
+                1 => EndpointOp::ToClient(body),
+                _ => EndpointOp::Sealed(arg, body),
+            });
+        }
+        ops
+    }
+}
+
+/// The source address of selector `n`: the client for 0, else strangers on
+/// IPv4 and IPv6.
+fn source(n: u8) -> SocketAddr {
+    match n {
+        0 => CLIENT,
+        1..=127 => SocketAddr::new(
+            IpAddr::V4(Ipv4Addr::new(203, 0, 113, n)),
+            1000 + u16::from(n),
+        ),
+        _ => SocketAddr::new(
+            IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, u16::from(n))),
+            u16::from(n),
+        ),
+    }
+}
+
+/// The endpoint target: run `data`'s operations against a fresh pair, then
+/// check limits, and that the connection still works.
+pub fn endpoint(data: &[u8]) {
+    let ops = EndpointOp::decode_all(data);
+    let mut p = ConnectedPair::new();
+    let mut authenticated_input = false;
+    let mut waited = Duration::ZERO;
+    // Bounded work per input: at most 64 operations and 60 s of virtual time.
+    for op in ops.into_iter().take(64) {
+        let now = p.sim.now();
+        let before = p.authenticated();
+        let raw = matches!(op, EndpointOp::ToServer(..) | EndpointOp::ToClient(_));
+        match op {
+            EndpointOp::ToServer(src, d) => {
+                p.sim
+                    .endpoint(p.server)
+                    .handle_datagram(now, source(src), &d);
+            }
+            EndpointOp::ToClient(d) => {
+                p.sim.endpoint(p.client).handle_datagram(now, SERVER, &d);
+            }
+            EndpointOp::Sealed(src, frames) => {
+                let mut dg = [0u8; MAX_DATAGRAM_SIZE];
+                let frames = &frames[..frames.len().min(1166)];
+                let h = p.client_handle;
+                if let Some(n) = p
+                    .sim
+                    .endpoint(p.client)
+                    .seal_for_peer(now, h, frames, &mut dg)
+                {
+                    p.sim
+                        .endpoint(p.server)
+                        .handle_datagram(now, source(src), &dg[..n]);
+                }
+                authenticated_input = true;
+            }
+            EndpointOp::Wait(n) => {
+                let d = Duration::from_millis(10 * u64::from(n));
+                waited += d;
+                p.run(d);
+            }
+            EndpointOp::Write(n) => p.write(97 * usize::from(n)),
+        }
+        // A raw datagram that authenticated is a real packet of this pair
+        // (a seed replaying another timeline); it may legitimately change
+        // the connection's course.
+        if raw && p.authenticated() > before {
+            authenticated_input = true;
+        }
+        p.run(Duration::ZERO);
+        p.check();
+        if waited > Duration::from_secs(60) {
+            break;
+        }
+    }
+
+    // Still usable? The client writes more; everything it wrote must arrive.
+    let (client, server) = (p.client, p.server);
+    let closed = p.sim.endpoint(client).is_closed(p.client_handle)
+        || p.sim.endpoint(server).is_closed(p.server_handle);
+    if closed {
+        assert!(
+            authenticated_input,
+            "unauthenticated input closed the connection"
+        );
+        return;
+    }
+    p.write(5000);
+    let target = p.written;
+    for _ in 0..600 {
+        p.run(Duration::from_millis(100));
+        if p.received.len() as u64 >= target || p.sim.endpoint(client).is_closed(p.client_handle) {
+            break;
+        }
+    }
+    p.check();
+    if !authenticated_input {
+        assert!(!p.sim.endpoint(client).is_closed(p.client_handle));
+        assert_eq!(p.received.len() as u64, target, "data lost");
+        let expected: Vec<u8> = (0..target).map(pattern).collect();
+        assert!(p.received == expected, "data corrupted");
+    }
+}
