@@ -18,4 +18,5 @@
 
 pub mod args;
 pub mod harness;
+pub mod in_memory;
 pub mod models;
