@@ -7,7 +7,8 @@
 //! * `packet/encode`, `packet/decode` — a Data header and one full STREAM
 //!   frame (1024 bytes) written, and parsed back with its frames;
 //! * `aead/seal_1024`, `aead/open_1024` — the cipher srudp uses (snow's
-//!   ChaCha20-Poly1305, stateless transport) on one 1024-byte frame;
+//!   ChaCha20-Poly1305, stateless transport, ring's implementation) on one
+//!   1024-byte frame;
 //! * `ack/emit_64_ranges`, `ack/parse_64_ranges` — an ACK frame carrying the
 //!   most ranges the wire allows (every other packet of 128 missing);
 //! * `reassembly/64_reversed` — 64 full packets delivered to a receiving

@@ -17,6 +17,7 @@
 //! ([`harness`]).
 
 pub mod args;
+pub mod cipher;
 pub mod counting_alloc;
 pub mod harness;
 pub mod in_memory;

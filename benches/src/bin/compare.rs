@@ -9,7 +9,8 @@
 //!
 //! * `aead_ceiling` — seal then open of N bytes in 1024-byte chunks with the
 //!   cipher srudp uses (snow's ChaCha20-Poly1305, stateless transport, as in
-//!   `srudp-proto`), on one core: the CPU bound srudp cannot beat;
+//!   `srudp-proto`; ring's implementation, which this crate enables through
+//!   srudp-proto's `ring` feature), on one core: the CPU bound srudp cannot beat;
 //! * `srudp_memory` — through two srudp-proto endpoints joined in memory;
 //! * `srudp_tokio` — over real UDP on 127.0.0.1 between two srudp-tokio
 //!   endpoints (default configuration), from `connect` to the receiver
@@ -43,20 +44,7 @@ fn pattern() -> Vec<u8> {
 
 /// Seal then open `bytes` in 1024-byte chunks with Noise's ChaChaPoly.
 fn aead_ceiling(bytes: u64) -> Duration {
-    let params: snow::params::NoiseParams = "Noise_NN_25519_ChaChaPoly_BLAKE2s".parse().unwrap();
-    let mut i = snow::Builder::new(params.clone())
-        .build_initiator()
-        .unwrap();
-    let mut r = snow::Builder::new(params).build_responder().unwrap();
-    let (mut m, mut p) = ([0u8; 256], [0u8; 256]);
-    let n = i.write_message(&[], &mut m).unwrap();
-    r.read_message(&m[..n], &mut p).unwrap();
-    let n = r.write_message(&[], &mut m).unwrap();
-    i.read_message(&m[..n], &mut p).unwrap();
-    let (i, r) = (
-        i.into_stateless_transport_mode().unwrap(),
-        r.into_stateless_transport_mode().unwrap(),
-    );
+    let (i, r) = srudp_benches::cipher::transport_pair();
     let plain = [0x5a_u8; 1024];
     let (mut sealed, mut opened) = ([0u8; 1024 + 16], [0u8; 1024]);
     let start = Instant::now();
@@ -283,7 +271,7 @@ fn main() -> ExitCode {
         medians.insert(name, rate);
         println!(
             "{}",
-            json!({ "name": name, "bytes": bytes, "seconds": m, "bytes_per_s": rate, "runs_s": runs_s })
+            json!({ "name": name, "bytes": bytes, "cipher": (name.starts_with("srudp") || name == "aead_ceiling").then_some(srudp_benches::cipher::IMPLEMENTATION), "seconds": m, "bytes_per_s": rate, "runs_s": runs_s })
         );
     }
     for (num, den) in [
