@@ -17,5 +17,8 @@
 //! ([`harness`]).
 
 pub mod args;
+pub mod cipher;
+pub mod counting_alloc;
 pub mod harness;
+pub mod in_memory;
 pub mod models;

@@ -104,6 +104,8 @@ pub struct Endpoint {
     cookie_secrets: CookieSecrets,
     load: HandshakeLoad,
     scratch: Box<[u8]>,
+    /// Reused by `handle_timeout` for the handles whose timers are due.
+    due_scratch: Vec<ConnectionHandle>,
     cursor: Option<ConnectionHandle>,
     stats: EndpointStats,
     /// Relay sessions bound to connections (spec §11.5).
@@ -141,6 +143,7 @@ impl Endpoint {
             events: VecDeque::new(),
             stateless: VecDeque::new(),
             scratch: vec![0u8; MAX_DATAGRAM_SIZE].into_boxed_slice(),
+            due_scratch: Vec::new(),
             cursor: None,
             stats: EndpointStats::default(),
             relay_routes: relay::RelayRoutes::default(),
@@ -477,18 +480,23 @@ impl Endpoint {
 
     /// Processes every timer that expired at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
-        let due: Vec<ConnectionHandle> = self
-            .connections
-            .iter()
-            .filter(|(_, s)| s.conn.poll_timeout().is_some_and(|t| t <= now))
-            .map(|(h, _)| *h)
-            .collect();
-        for handle in due {
+        // The list of due handles reuses one buffer: this runs for every
+        // pacing tick of a bulk transfer, which must not allocate.
+        let mut due = std::mem::take(&mut self.due_scratch);
+        due.clear();
+        due.extend(
+            self.connections
+                .iter()
+                .filter(|(_, s)| s.conn.poll_timeout().is_some_and(|t| t <= now))
+                .map(|(h, _)| *h),
+        );
+        for &handle in &due {
             if let Some(slot) = self.connections.get_mut(&handle) {
                 slot.conn.handle_timeout(now);
             }
             self.drain_events(handle);
         }
+        self.due_scratch = due;
         self.collect_garbage();
     }
 

@@ -1,4 +1,5 @@
-//! A snow crypto resolver whose randomness comes from our seeded generator.
+//! A snow crypto resolver whose randomness comes from our seeded generator,
+//! and whose cipher comes from ring with the `ring` feature.
 
 use rand_chacha::ChaCha12Rng;
 use rand_core::{RngCore, SeedableRng};
@@ -38,6 +39,42 @@ impl CryptoResolver for SeededResolver {
         DefaultResolver.resolve_hash(choice)
     }
     fn resolve_cipher(&self, choice: &CipherChoice) -> Option<Box<dyn Cipher>> {
+        // The same cipher either way (spec §5): only the implementation
+        // differs, so this choice is local and needs no negotiation.
+        #[cfg(feature = "ring")]
+        if let Some(cipher) = snow::resolvers::RingResolver.resolve_cipher(choice) {
+            return Some(cipher);
+        }
         DefaultResolver.resolve_cipher(choice)
+    }
+}
+
+#[cfg(all(test, feature = "ring"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ring_and_portable_chachapoly_are_the_same_cipher() {
+        let choice = CipherChoice::ChaChaPoly;
+        let mut ring = snow::resolvers::RingResolver
+            .resolve_cipher(&choice)
+            .unwrap();
+        let mut portable = DefaultResolver.resolve_cipher(&choice).unwrap();
+        let key = [7u8; 32];
+        ring.set(&key);
+        portable.set(&key);
+        let plain: Vec<u8> = (0..1024u32).map(|i| (i * 13) as u8).collect();
+        let (mut a, mut b) = (vec![0u8; 1040], vec![0u8; 1040]);
+        let n = ring.encrypt(42, b"header", &plain, &mut a);
+        let m = portable.encrypt(42, b"header", &plain, &mut b);
+        assert_eq!(a[..n], b[..m], "identical ciphertext and tag");
+        let mut out = vec![0u8; 1024];
+        assert_eq!(
+            portable.decrypt(42, b"header", &a[..n], &mut out).unwrap(),
+            1024
+        );
+        assert_eq!(out, plain);
+        a[5] ^= 1;
+        assert!(ring.decrypt(42, b"header", &a[..n], &mut out).is_err());
     }
 }

@@ -1,0 +1,290 @@
+//! srudp against quinn and TCP on loopback, in one process run.
+//!
+//! ```text
+//! cargo run --release -p srudp-benches --bin compare -- [--bytes N] [--repeat K] [--only NAME]
+//! ```
+//!
+//! Each measurement moves `N` bytes (default 256 MiB, about a minute for everything) one way, `K` times
+//! (default 5), and reports the median, one JSON object per line:
+//!
+//! * `aead_ceiling` — seal then open of N bytes in 1024-byte chunks with the
+//!   cipher srudp uses (snow's ChaCha20-Poly1305, stateless transport, as in
+//!   `srudp-proto`; ring's implementation, which this crate enables through
+//!   srudp-proto's `ring` feature), on one core: the CPU bound srudp cannot beat;
+//! * `srudp_memory` — through two srudp-proto endpoints joined in memory;
+//! * `srudp_tokio` — over real UDP on 127.0.0.1 between two srudp-tokio
+//!   endpoints (default configuration), from `connect` to the receiver
+//!   reading the end of the stream;
+//! * `quinn` — one quinn unidirectional stream, quinn's default
+//!   configuration, self-signed certificate, same span;
+//! * `tcp` — a tokio TCP connection (no encryption), same span.
+//!
+//! Then the ratios `srudp_tokio / quinn`, `srudp_memory / aead_ceiling`,
+//! `srudp_tokio / tcp` of those medians. Everything runs on one tokio
+//! multi-thread runtime; the machine's other load shows in the figures.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use srudp_benches::args::Args;
+use srudp_benches::in_memory::MemoryPair;
+use srudp_proto::TransportConfig;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const CHUNK: usize = 64 * 1024;
+const LIMIT: Duration = Duration::from_secs(300);
+const LOOPBACK: &str = "127.0.0.1:0";
+
+fn pattern() -> Vec<u8> {
+    (0..CHUNK as u32).map(|i| (i * 7 % 251) as u8).collect()
+}
+
+/// Seal then open `bytes` in 1024-byte chunks with Noise's ChaChaPoly.
+fn aead_ceiling(bytes: u64) -> Duration {
+    let (i, r) = srudp_benches::cipher::transport_pair();
+    let plain = [0x5a_u8; 1024];
+    let (mut sealed, mut opened) = ([0u8; 1024 + 16], [0u8; 1024]);
+    let start = Instant::now();
+    let mut done = 0u64;
+    let mut nonce = 0u64;
+    while done < bytes {
+        let len = (bytes - done).min(1024) as usize;
+        let n = i.write_message(nonce, &plain[..len], &mut sealed).unwrap();
+        let m = r.read_message(nonce, &sealed[..n], &mut opened).unwrap();
+        assert_eq!(m, len);
+        done += len as u64;
+        nonce += 1;
+    }
+    start.elapsed()
+}
+
+fn srudp_memory(bytes: u64) -> Duration {
+    let mut pair = MemoryPair::connected(TransportConfig::default());
+    pair.transfer(bytes, &pattern())
+}
+
+async fn srudp_tokio(bytes: u64) -> std::io::Result<Duration> {
+    use srudp_tokio::{Endpoint, EndpointConfig, Keypair};
+    let server = Endpoint::bind(
+        LOOPBACK.parse().unwrap(),
+        EndpointConfig::new(Keypair::generate_from_os()),
+    )?;
+    let client = Endpoint::bind(
+        LOOPBACK.parse().unwrap(),
+        EndpointConfig::new(Keypair::generate_from_os()),
+    )?;
+    let data = pattern();
+    let start = Instant::now();
+    let connecting = client.connect(server.public_key(), &[server.local_addr()]);
+    let sender = tokio::spawn(async move {
+        let mut stream = connecting.await?;
+        let mut sent = 0u64;
+        while sent < bytes {
+            let n = (bytes - sent).min(CHUNK as u64) as usize;
+            stream.write_all(&data[..n]).await?;
+            sent += n as u64;
+        }
+        stream.shutdown().await?;
+        Ok::<_, std::io::Error>(client)
+    });
+    let (mut stream, _, _) = server.accept().await?;
+    let received = read_to_end_counting(&mut stream).await?;
+    let elapsed = start.elapsed();
+    sender.await.expect("sender task")?;
+    check(received, bytes)?;
+    Ok(elapsed)
+}
+
+async fn read_to_end_counting<R: tokio::io::AsyncRead + Unpin>(r: &mut R) -> std::io::Result<u64> {
+    let mut buf = vec![0u8; CHUNK];
+    let mut total = 0u64;
+    loop {
+        let n = r.read(&mut buf).await?;
+        if n == 0 {
+            return Ok(total);
+        }
+        total += n as u64;
+    }
+}
+
+fn check(received: u64, bytes: u64) -> std::io::Result<()> {
+    if received == bytes {
+        Ok(())
+    } else {
+        Err(std::io::Error::other(format!(
+            "received {received} of {bytes} bytes"
+        )))
+    }
+}
+
+async fn quinn(bytes: u64) -> Result<Duration, Box<dyn std::error::Error + Send + Sync>> {
+    use quinn::rustls::pki_types::{CertificateDer, PrivatePkcs8KeyDer};
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()])?;
+    let cert_der = CertificateDer::from(cert.cert);
+    let key = PrivatePkcs8KeyDer::from(cert.key_pair.serialize_der());
+    let server_config = quinn::ServerConfig::with_single_cert(vec![cert_der.clone()], key.into())?;
+    let server = quinn::Endpoint::server(server_config, LOOPBACK.parse()?)?;
+    let server_addr: SocketAddr = server.local_addr()?;
+    let mut roots = quinn::rustls::RootCertStore::empty();
+    roots.add(cert_der)?;
+    let client_config = quinn::ClientConfig::with_root_certificates(Arc::new(roots))?;
+    let mut client = quinn::Endpoint::client(LOOPBACK.parse()?)?;
+    client.set_default_client_config(client_config);
+    let data = pattern();
+    let start = Instant::now();
+    let sender = tokio::spawn(async move {
+        let connection = client.connect(server_addr, "localhost")?.await?;
+        let mut stream = connection.open_uni().await?;
+        let mut sent = 0u64;
+        while sent < bytes {
+            let n = (bytes - sent).min(CHUNK as u64) as usize;
+            stream.write_all(&data[..n]).await?;
+            sent += n as u64;
+        }
+        stream.finish()?;
+        stream.stopped().await?;
+        Ok::<_, Box<dyn std::error::Error + Send + Sync>>((connection, client))
+    });
+    let incoming = server.accept().await.ok_or("quinn server closed")?;
+    let connection = incoming.await?;
+    let mut stream = connection.accept_uni().await?;
+    let received = read_to_end_counting(&mut stream).await?;
+    let elapsed = start.elapsed();
+    let (client_connection, client) = sender.await??;
+    check(received, bytes)?;
+    client_connection.close(0u32.into(), b"done");
+    client.wait_idle().await;
+    server.close(0u32.into(), b"done");
+    Ok(elapsed)
+}
+
+async fn tcp(bytes: u64) -> std::io::Result<Duration> {
+    let listener = tokio::net::TcpListener::bind(LOOPBACK).await?;
+    let addr = listener.local_addr()?;
+    let data = pattern();
+    let start = Instant::now();
+    let sender = tokio::spawn(async move {
+        let mut stream = tokio::net::TcpStream::connect(addr).await?;
+        let mut sent = 0u64;
+        while sent < bytes {
+            let n = (bytes - sent).min(CHUNK as u64) as usize;
+            stream.write_all(&data[..n]).await?;
+            sent += n as u64;
+        }
+        stream.shutdown().await?;
+        Ok::<_, std::io::Error>(())
+    });
+    let (mut stream, _) = listener.accept().await?;
+    let received = read_to_end_counting(&mut stream).await?;
+    let elapsed = start.elapsed();
+    sender.await.expect("sender task")?;
+    check(received, bytes)?;
+    Ok(elapsed)
+}
+
+type Outcome = Result<Duration, String>;
+
+async fn measure_once(name: &str, bytes: u64) -> Outcome {
+    let run = async {
+        match name {
+            "aead_ceiling" => Ok(aead_ceiling(bytes)),
+            "srudp_memory" => Ok(srudp_memory(bytes)),
+            "srudp_tokio" => srudp_tokio(bytes).await.map_err(|e| e.to_string()),
+            "quinn" => quinn(bytes).await.map_err(|e| e.to_string()),
+            "tcp" => tcp(bytes).await.map_err(|e| e.to_string()),
+            _ => unreachable!("known names only"),
+        }
+    };
+    tokio::time::timeout(LIMIT, run)
+        .await
+        .map_err(|_| format!("{name} took longer than {LIMIT:?}"))?
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2
+    }
+}
+
+const NAMES: [&str; 5] = [
+    "aead_ceiling",
+    "srudp_memory",
+    "srudp_tokio",
+    "quinn",
+    "tcp",
+];
+
+fn main() -> ExitCode {
+    let usage = "usage: compare [--bytes N] [--repeat K] [--only NAME]";
+    let args = match Args::parse(std::env::args().skip(1), &["bytes", "repeat", "only"], &[]) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}\n{usage}");
+            return ExitCode::from(2);
+        }
+    };
+    let (bytes, repeat) = match (
+        args.number("bytes", 256u64 << 20),
+        args.number("repeat", 5usize),
+    ) {
+        (Ok(b), Ok(r)) if b > 0 && r > 0 => (b, r),
+        _ => {
+            eprintln!("{usage}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(only) = args.text("only") {
+        if !NAMES.contains(&only) {
+            eprintln!("--only: one of {NAMES:?}");
+            return ExitCode::from(2);
+        }
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let mut medians = std::collections::BTreeMap::new();
+    for name in NAMES {
+        if args.text("only").is_some_and(|only| only != name) {
+            continue;
+        }
+        let mut runs = Vec::with_capacity(repeat);
+        for _ in 0..repeat {
+            match runtime.block_on(measure_once(name, bytes)) {
+                Ok(d) => runs.push(d),
+                Err(e) => {
+                    eprintln!("{name}: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
+        let runs_s: Vec<f64> = runs.iter().map(Duration::as_secs_f64).collect();
+        let m = median(runs).as_secs_f64();
+        let rate = bytes as f64 / m;
+        medians.insert(name, rate);
+        println!(
+            "{}",
+            json!({ "name": name, "bytes": bytes, "cipher": (name.starts_with("srudp") || name == "aead_ceiling").then_some(srudp_benches::cipher::IMPLEMENTATION), "seconds": m, "bytes_per_s": rate, "runs_s": runs_s })
+        );
+    }
+    for (num, den) in [
+        ("srudp_tokio", "quinn"),
+        ("srudp_memory", "aead_ceiling"),
+        ("srudp_tokio", "tcp"),
+    ] {
+        if let (Some(a), Some(b)) = (medians.get(num), medians.get(den)) {
+            println!(
+                "{}",
+                json!({ "ratio": format!("{num} / {den}"), "value": a / b })
+            );
+        }
+    }
+    ExitCode::SUCCESS
+}
