@@ -16,6 +16,9 @@
 //!   carries data intact.
 //! * [`reassembler`] — the receive stream fed arbitrary (offset, bytes)
 //!   frames and reads, checked against a model.
+//! * [`rendezvous`] — a rendezvous connection's byte stream, cut into
+//!   arbitrary pieces, through the message reader and parser; every message
+//!   that parses re-emits to the same frame.
 
 mod endpoint_target;
 mod reassembler_target;
@@ -25,7 +28,40 @@ mod seeds;
 pub use endpoint_target::{endpoint, ConnectedPair, EndpointOp, CLIENT, SERVER};
 pub use reassembler_target::reassembler;
 
+use crate::rendezvous::message::{Message, MessageError, MessageReader, MAX_FRAME_LEN};
 use crate::wire::{Frame, FrameIter, Packet, Writer, MAX_DATAGRAM_SIZE};
+
+/// The rendezvous message parser, as a connection's stream delivers it: the
+/// input is cut into pieces (sizes taken from the data itself) and fed to a
+/// [`MessageReader`]; each complete message either fails with a typed error
+/// or re-emits to exactly the frame it was read from.
+pub fn rendezvous(data: &[u8]) {
+    let mut reader = MessageReader::default();
+    let mut rest = data;
+    let mut frame = Vec::new();
+    while let Some(&first) = rest.first() {
+        let want = reader.want();
+        let n = want.len().min(rest.len()).min(1 + usize::from(first % 61));
+        want[..n].copy_from_slice(&rest[..n]);
+        frame.extend_from_slice(&rest[..n]);
+        rest = &rest[n..];
+        match reader.advance(n) {
+            Ok(None) => {}
+            Ok(Some(message)) => {
+                let mut out = [0u8; MAX_FRAME_LEN];
+                let len = message.emit(&mut out).expect("a parsed message re-emits");
+                assert_eq!(
+                    Message::parse(&out[2..len]),
+                    Ok(message.clone()),
+                    "re-parse differs"
+                );
+                assert_eq!(&out[..len], &frame[..], "re-emitted frame differs");
+                frame.clear();
+            }
+            Err(MessageError::InvalidLength(_)) | Err(_) => frame.clear(),
+        }
+    }
+}
 
 /// The packet parser: parse, re-emit, parse again.
 pub fn packet(data: &[u8]) {

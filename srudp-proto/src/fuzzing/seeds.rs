@@ -15,11 +15,12 @@ use crate::wire::FrameIter;
 type Target = fn(&[u8]);
 
 /// Every target with a seed corpus, and its body.
-const TARGETS: [(&str, Target); 4] = [
+const TARGETS: [(&str, Target); 5] = [
     ("packet_parser", packet),
     ("frame_parser", frames),
     ("endpoint", endpoint),
     ("reassembler", reassembler),
+    ("rendezvous", rendezvous),
 ];
 
 fn corpus_dir(target: &str) -> PathBuf {
