@@ -119,7 +119,10 @@ fn a_replayed_data_packet_is_never_accepted_twice_now_or_later() {
     let ha = w.ha;
     w.a.write(ha, &[1u8; 20_000]).unwrap();
     let first = w.a_to_b.len();
-    w.run(1000, |w| w.a.stats(ha).unwrap().bytes_in_flight == 0);
+    w.run(1000, |w| {
+        let s = w.a.stats(ha).unwrap();
+        s.stream_bytes_acked >= 20_000 && s.bytes_in_flight == 0
+    });
     let captured: Vec<Vec<u8>> = w.a_to_b[first..]
         .iter()
         .filter(|d| is_data(d))
