@@ -11,6 +11,7 @@ use srudp_proto::{AcceptPolicy, ConnectOptions, EndpointConfig, EndpointStats, P
 
 use crate::driver;
 use crate::error::Error;
+use crate::machine::Machine;
 use crate::socket::{self, canonical};
 use crate::state::{Conn, Lifecycle, Shared, State};
 use crate::stream::Stream;
@@ -57,11 +58,25 @@ impl Endpoint {
     ///
     /// Fails with `InvalidInput` if `config` is invalid.
     pub fn bind<A: ToSocketAddrs>(addr: A, config: EndpointConfig) -> io::Result<Endpoint> {
+        Endpoint::bind_machine(addr, config, |endpoint, _| Ok(Machine::plain(endpoint)))
+    }
+
+    /// Binds the socket (trying each resolved address in turn), lets
+    /// `machine` wrap the protocol endpoint (given the bound address), then
+    /// starts the driver.
+    pub(crate) fn bind_machine<A: ToSocketAddrs>(
+        addr: A,
+        config: EndpointConfig,
+        machine: impl FnOnce(srudp_proto::Endpoint, SocketAddr) -> io::Result<Machine>,
+    ) -> io::Result<Endpoint> {
         let proto = srudp_proto::Endpoint::new(config).map_err(Error::from)?;
         let mut last_error = None;
         for addr in addr.to_socket_addrs()? {
             match socket::bind(addr) {
-                Ok((socket, family)) => return Endpoint::start(socket, family, proto),
+                Ok((socket, family)) => {
+                    let proto = machine(proto, socket.local_addr()?)?;
+                    return Endpoint::start(socket, family, proto);
+                }
                 Err(e) => last_error = Some(e),
             }
         }
@@ -73,7 +88,7 @@ impl Endpoint {
     fn start(
         socket: std::net::UdpSocket,
         family: socket::Family,
-        proto: srudp_proto::Endpoint,
+        proto: Machine,
     ) -> io::Result<Endpoint> {
         let local_addr = socket.local_addr()?;
         let (poller, waker) = driver::Poller::new(socket)?;
@@ -88,11 +103,11 @@ impl Endpoint {
         })
     }
 
-    fn inner(&self) -> &Arc<EndpointInner> {
+    pub(crate) fn inner(&self) -> &Arc<EndpointInner> {
         &self.handle.inner
     }
 
-    fn shared(&self) -> &Shared {
+    pub(crate) fn shared(&self) -> &Shared {
         &self.handle.inner.shared
     }
 
@@ -215,7 +230,7 @@ impl Endpoint {
                 return Err(Error::NotAccepting.into());
             }
             let timed_out;
-            (state, timed_out) = shared.wait(&shared.accept_ready, state, deadline);
+            (state, timed_out) = shared.wait(&shared.signals.accept, state, deadline);
             if timed_out {
                 return Err(Error::WaitTimeout.into());
             }
@@ -228,7 +243,7 @@ impl Endpoint {
         let mut state = shared.lock();
         state.proto.set_accept_policy(policy);
         // A blocked `accept` re-checks the policy.
-        shared.accept_ready.notify_all();
+        shared.signals.accept.notify_all();
     }
 
     /// The endpoint's counters (malformed or refused datagrams, accepted
@@ -257,7 +272,7 @@ impl EndpointInner {
             if matches!(state.lifecycle, Lifecycle::Running | Lifecycle::Draining) {
                 state.lifecycle = lifecycle;
             }
-            state.wake_all(&shared.accept_ready);
+            state.wake_all(&shared.signals);
             // Wake the driver even if it is not asleep yet: it checks the
             // lifecycle on its next turn, and an extra wake-up is harmless.
             state.driver_sleeping = true;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use srudp_proto::{
-    CloseReason, ConnectionHandle, ConnectionStats, PublicKey, ReadError, WriteError,
+    CloseReason, ConnectionHandle, ConnectionStats, PathKind, PublicKey, ReadError, WriteError,
 };
 
 use crate::endpoint::EndpointInner;
@@ -348,6 +348,23 @@ impl Stream {
     /// NAT rebinds).
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         self.with_conn(|c| c.remote)
+    }
+
+    /// How the connection reaches its peer now: [`PathKind::Direct`] to the
+    /// peer's address, or [`PathKind::Relayed`] through a rendezvous
+    /// server's relay (only for connections made through a rendezvous, see
+    /// [`Endpoint::connect_by_name`](crate::Endpoint::connect_by_name)). It
+    /// changes when a relayed connection finds a direct path, or when a
+    /// direct path dies and the relay takes over.
+    ///
+    /// Errors: the stream was closed or the connection is gone.
+    pub fn path(&self) -> io::Result<PathKind> {
+        let state = self.shared().lock();
+        let conn = state.app_conn(self.handle()).ok_or(Error::StreamClosed)?;
+        Ok(state
+            .proto
+            .path_kind(self.handle())
+            .unwrap_or(PathKind::Direct(conn.remote)))
     }
 
     /// The local socket's address.
