@@ -11,10 +11,10 @@ use std::time::Instant;
 use srudp_proto::{AcceptPolicy, ConnectOptions, ConnectionHandle, EndpointConfig, PublicKey};
 
 use crate::driver::EndpointDriver;
-use crate::machine::Machine;
 use crate::shared::Shared;
 use crate::socket;
 use crate::stream::Stream;
+use srudp_proto::rendezvous::DrivenEndpoint;
 
 /// A srudp endpoint on async-io (for async-std and smol): one UDP socket
 /// that opens and accepts any number of connections.
@@ -68,7 +68,9 @@ impl Endpoint {
         addr: SocketAddr,
         config: EndpointConfig,
     ) -> io::Result<(Endpoint, EndpointDriver)> {
-        Endpoint::bind_machine(addr, config, |_, endpoint, _| Ok(Machine::plain(endpoint)))
+        Endpoint::bind_machine(addr, config, |_, endpoint, _| {
+            Ok(DrivenEndpoint::plain(endpoint))
+        })
     }
 
     /// Runs `driver` on a thread of its own (named `srudp-driver`, ended
@@ -85,7 +87,7 @@ impl Endpoint {
     pub(crate) fn bind_machine(
         addr: SocketAddr,
         config: EndpointConfig,
-        machine: impl FnOnce(Instant, srudp_proto::Endpoint, SocketAddr) -> io::Result<Machine>,
+        machine: impl FnOnce(Instant, srudp_proto::Endpoint, SocketAddr) -> io::Result<DrivenEndpoint>,
     ) -> io::Result<(Endpoint, EndpointDriver)> {
         let endpoint = srudp_proto::Endpoint::new(config)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;

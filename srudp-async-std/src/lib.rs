@@ -85,7 +85,6 @@
 mod driver;
 mod endpoint;
 mod host_candidates;
-mod machine;
 mod rendezvous_client;
 mod shared;
 mod socket;

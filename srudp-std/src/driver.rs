@@ -311,7 +311,10 @@ fn release_all(state: &mut State, now: Instant) {
     state.proto.stop_rendezvous(now);
     let handles: Vec<_> = state.conns.keys().copied().collect();
     for handle in handles {
-        state.proto.close(now, handle, 0, b"endpoint closed");
+        state
+            .proto
+            .endpoint_mut()
+            .close(now, handle, 0, b"endpoint closed");
         state.release(now, handle);
     }
 }

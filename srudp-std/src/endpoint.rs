@@ -11,10 +11,10 @@ use srudp_proto::{AcceptPolicy, ConnectOptions, EndpointConfig, EndpointStats, P
 
 use crate::driver;
 use crate::error::Error;
-use crate::machine::Machine;
 use crate::socket::{self, canonical};
 use crate::state::{Conn, Lifecycle, Shared, State};
 use crate::stream::Stream;
+use srudp_proto::rendezvous::DrivenEndpoint;
 
 /// A srudp endpoint on one UDP socket: it opens connections with
 /// [`connect`](Self::connect) and accepts them with [`accept`](Self::accept),
@@ -58,7 +58,9 @@ impl Endpoint {
     ///
     /// Fails with `InvalidInput` if `config` is invalid.
     pub fn bind<A: ToSocketAddrs>(addr: A, config: EndpointConfig) -> io::Result<Endpoint> {
-        Endpoint::bind_machine(addr, config, |endpoint, _| Ok(Machine::plain(endpoint)))
+        Endpoint::bind_machine(addr, config, |endpoint, _| {
+            Ok(DrivenEndpoint::plain(endpoint))
+        })
     }
 
     /// Binds the socket (trying each resolved address in turn), lets
@@ -67,7 +69,7 @@ impl Endpoint {
     pub(crate) fn bind_machine<A: ToSocketAddrs>(
         addr: A,
         config: EndpointConfig,
-        machine: impl FnOnce(srudp_proto::Endpoint, SocketAddr) -> io::Result<Machine>,
+        machine: impl FnOnce(srudp_proto::Endpoint, SocketAddr) -> io::Result<DrivenEndpoint>,
     ) -> io::Result<Endpoint> {
         let proto = srudp_proto::Endpoint::new(config).map_err(Error::from)?;
         let mut last_error = None;
@@ -88,7 +90,7 @@ impl Endpoint {
     fn start(
         socket: std::net::UdpSocket,
         family: socket::Family,
-        proto: Machine,
+        proto: DrivenEndpoint,
     ) -> io::Result<Endpoint> {
         let local_addr = socket.local_addr()?;
         let (poller, waker) = driver::Poller::new(socket)?;
@@ -175,6 +177,7 @@ impl Endpoint {
             let peer = options.peer;
             let handle = state
                 .proto
+                .endpoint_mut()
                 .connect_with(Instant::now(), options)
                 .map_err(Error::from)?;
             let remote = first.unwrap_or(shared.local_addr);
@@ -226,7 +229,7 @@ impl Endpoint {
                 let stream = Stream::new(self.inner().clone(), handle);
                 return Ok((stream, remote, peer));
             }
-            if state.proto.config().accept == AcceptPolicy::RefuseAll {
+            if state.proto.endpoint().config().accept == AcceptPolicy::RefuseAll {
                 return Err(Error::NotAccepting.into());
             }
             let timed_out;
@@ -241,7 +244,7 @@ impl Endpoint {
     pub fn set_accept_policy(&self, policy: AcceptPolicy) {
         let shared = self.shared();
         let mut state = shared.lock();
-        state.proto.set_accept_policy(policy);
+        state.proto.endpoint_mut().set_accept_policy(policy);
         // A blocked `accept` re-checks the policy.
         shared.signals.accept.notify_all();
     }
@@ -249,7 +252,12 @@ impl Endpoint {
     /// The endpoint's counters (malformed or refused datagrams, accepted
     /// connections, …).
     pub fn stats(&self) -> EndpointStats {
-        self.shared().lock().proto.endpoint_stats().clone()
+        self.shared()
+            .lock()
+            .proto
+            .endpoint()
+            .endpoint_stats()
+            .clone()
     }
 
     /// Closes the endpoint now: every connection is closed abruptly (peers

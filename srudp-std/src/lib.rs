@@ -86,7 +86,6 @@ mod driver;
 mod endpoint;
 mod error;
 mod host_candidates;
-mod machine;
 mod rendezvous_client;
 mod socket;
 mod state;

@@ -2,7 +2,7 @@
 //! peers by key or name, relay fallback, NAT behaviour (spec §11).
 //!
 //! The protocol's [`RendezvousClient`] takes the endpoint's place in the
-//! driver (see [`crate::machine`]); this file turns its events into what
+//! driver (see [`DrivenEndpoint`](srudp_proto::rendezvous::DrivenEndpoint)); this file turns its events into what
 //! blocked callers wait for: connect calls by key or name, the accept queue
 //! for peers that asked for us, the registration status and the NAT test.
 //! Same design as `srudp-tokio`'s `rendezvous_client`, with condition
@@ -21,9 +21,9 @@ use tracing::{debug, info};
 
 use crate::endpoint::Endpoint;
 use crate::error::Error;
-use crate::machine::Machine;
 use crate::state::{Conn, Signals, State};
 use crate::stream::Stream;
+use srudp_proto::rendezvous::DrivenEndpoint;
 
 /// Where an endpoint stands with its rendezvous server.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -63,9 +63,13 @@ impl State {
         path: PathKind,
         signals: &Signals,
     ) -> bool {
-        let remote = self.proto.remote_address(handle).unwrap_or(match path {
-            PathKind::Direct(a) | PathKind::Relayed { via: a } => a,
-        });
+        let remote = self
+            .proto
+            .endpoint_mut()
+            .remote_address(handle)
+            .unwrap_or(match path {
+                PathKind::Direct(a) | PathKind::Relayed { via: a } => a,
+            });
         debug!(%handle, %peer, %path, "peer connected through the rendezvous");
         let Some(request) = request else {
             return self.queue_incoming(now, handle, remote, Some(peer), &signals.accept);
@@ -78,7 +82,7 @@ impl State {
             // The connect call gave up, or a second request for a peer we
             // already hold: nobody wants this one.
             if !self.conns.contains_key(&handle) {
-                self.proto.release(now, handle);
+                self.proto.endpoint_mut().release(now, handle);
                 return true;
             }
             self.finish_request(
@@ -229,7 +233,7 @@ impl Endpoint {
             }
             let client = RendezvousClient::new(Instant::now(), endpoint, rendezvous)
                 .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-            Ok(Machine::rendezvous(client))
+            Ok(DrivenEndpoint::rendezvous(client))
         })
     }
 

@@ -18,9 +18,9 @@ use srudp_proto::rendezvous::ClientEvent;
 use srudp_proto::{CloseReason, ConnectOptions, ConnectionHandle, Event, PublicKey};
 
 use crate::error::Error;
-use crate::machine::Machine;
 use crate::rendezvous_client::RendezvousState;
 use crate::socket::Family;
+use srudp_proto::rendezvous::DrivenEndpoint;
 
 /// Most accepted connections waiting for `accept`; beyond it new ones are
 /// closed at once (like a listen backlog).
@@ -114,7 +114,7 @@ impl Conn {
 #[derive(Debug)]
 pub(crate) struct State {
     /// The protocol endpoint, plain or inside a rendezvous client.
-    pub(crate) proto: Machine,
+    pub(crate) proto: DrivenEndpoint,
     /// The rendezvous client's view for the application, when there is one.
     pub(crate) rendezvous: Option<RendezvousState>,
     pub(crate) conns: HashMap<ConnectionHandle, Conn>,
@@ -132,7 +132,7 @@ pub(crate) struct State {
 }
 
 impl State {
-    pub(crate) fn new(proto: Machine) -> State {
+    pub(crate) fn new(proto: DrivenEndpoint) -> State {
         State {
             rendezvous: proto.client().map(|_| RendezvousState::default()),
             proto,
@@ -221,7 +221,7 @@ impl State {
             accept_ready.notify_one();
             false
         } else {
-            self.proto.release(now, handle);
+            self.proto.endpoint_mut().release(now, handle);
             true
         }
     }
@@ -279,7 +279,7 @@ impl State {
         let mut scratch = [0u8; 16 * 1024];
         let mut discarded = false;
         // Bounded by the receive window.
-        while let Ok(n) = self.proto.read(handle, &mut scratch) {
+        while let Ok(n) = self.proto.endpoint_mut().read(handle, &mut scratch) {
             if n == 0 {
                 break;
             }
@@ -320,7 +320,7 @@ impl State {
     /// Forgets a connection: srudp-proto closes it abruptly if it is still
     /// open; its waiters wake up and find it gone.
     pub(crate) fn release(&mut self, now: Instant, handle: ConnectionHandle) {
-        self.proto.release(now, handle);
+        self.proto.endpoint_mut().release(now, handle);
         if let Some(conn) = self.conns.remove(&handle) {
             conn.signal.notify_all();
         }
@@ -377,7 +377,7 @@ impl Shared {
         family: Family,
     ) -> Shared {
         Shared {
-            public_key: state.proto.public_key(),
+            public_key: state.proto.endpoint().public_key(),
             state: Mutex::new(state),
             signals: Signals::default(),
             waker,

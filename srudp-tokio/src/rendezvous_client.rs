@@ -2,7 +2,7 @@
 //! peers by key or name, relay fallback, NAT behaviour (spec §11).
 //!
 //! The protocol's [`RendezvousClient`] takes the endpoint's place in the
-//! driver (see [`crate::machine`]); this file turns its events into what the
+//! driver (see [`DrivenEndpoint`](srudp_proto::rendezvous::DrivenEndpoint)); this file turns its events into what the
 //! application awaits: connect calls by key or name, the accept queue for
 //! peers that asked for us, the registration status and the NAT test.
 
@@ -22,9 +22,9 @@ use srudp_proto::{ConnectionHandle, EndpointConfig, Event, PathKind};
 use tracing::{debug, info};
 
 use crate::endpoint::Endpoint;
-use crate::machine::Machine;
 use crate::shared::{Shared, State};
 use crate::stream::Stream;
+use srudp_proto::rendezvous::DrivenEndpoint;
 
 /// Where an endpoint stands with its rendezvous server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -412,7 +412,7 @@ impl Endpoint {
             }
             let client = RendezvousClient::new(now, endpoint, rendezvous)
                 .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-            Ok(Machine::rendezvous(client))
+            Ok(DrivenEndpoint::rendezvous(client))
         })
     }
 
