@@ -260,21 +260,6 @@ impl std::fmt::Debug for RendezvousConnecting {
     }
 }
 
-/// The `io::Error` for a failed rendezvous request; the
-/// [`RendezvousError`] is its source.
-pub(crate) fn rendezvous_io_error(e: RendezvousError) -> io::Error {
-    let kind = match &e {
-        RendezvousError::PeerNotRegistered => io::ErrorKind::NotFound,
-        RendezvousError::Timeout => io::ErrorKind::TimedOut,
-        RendezvousError::ServerUnreachable => io::ErrorKind::HostUnreachable,
-        RendezvousError::Refused(_) => io::ErrorKind::PermissionDenied,
-        RendezvousError::Connection(_) => io::ErrorKind::ConnectionRefused,
-        RendezvousError::InvalidName | RendezvousError::SelfConnect => io::ErrorKind::InvalidInput,
-        RendezvousError::TooManyRequests | RendezvousError::EndpointRefused => io::ErrorKind::Other,
-    };
-    io::Error::new(kind, e)
-}
-
 fn no_rendezvous() -> io::Error {
     io::Error::new(
         io::ErrorKind::InvalidInput,
@@ -320,7 +305,7 @@ impl Future for RendezvousConnecting {
                 Some(Request::Done(Err(e))) => {
                     let e = e.clone();
                     rdv.requests.remove(&request);
-                    Err(rendezvous_io_error(e))
+                    Err(io::Error::from(e))
                 }
                 Some(Request::Done(Ok(handle))) => {
                     let handle = *handle;
@@ -464,7 +449,7 @@ impl Endpoint {
             state.check_open()?;
             let now = state.now();
             let client = state.machine.client_mut().ok_or_else(no_rendezvous)?;
-            let request = f(client, now).map_err(rendezvous_io_error)?;
+            let request = f(client, now).map_err(io::Error::from)?;
             if let Some(rdv) = &mut state.rendezvous {
                 rdv.requests.insert(request, Request::Pending(None));
             }

@@ -166,21 +166,6 @@ impl State {
     }
 }
 
-/// The `io::Error` for a failed rendezvous request; the
-/// [`RendezvousError`] is its source.
-fn rendezvous_io_error(e: RendezvousError) -> io::Error {
-    let kind = match &e {
-        RendezvousError::PeerNotRegistered => io::ErrorKind::NotFound,
-        RendezvousError::Timeout => io::ErrorKind::TimedOut,
-        RendezvousError::ServerUnreachable => io::ErrorKind::HostUnreachable,
-        RendezvousError::Refused(_) => io::ErrorKind::PermissionDenied,
-        RendezvousError::Connection(_) => io::ErrorKind::ConnectionRefused,
-        RendezvousError::InvalidName | RendezvousError::SelfConnect => io::ErrorKind::InvalidInput,
-        RendezvousError::TooManyRequests | RendezvousError::EndpointRefused => io::ErrorKind::Other,
-    };
-    io::Error::new(kind, e)
-}
-
 fn no_rendezvous() -> io::Error {
     io::Error::new(
         io::ErrorKind::InvalidInput,
@@ -267,7 +252,7 @@ impl Endpoint {
             return Err(e.into());
         }
         let client = state.proto.client_mut().ok_or_else(no_rendezvous)?;
-        let request = f(client, Instant::now()).map_err(rendezvous_io_error)?;
+        let request = f(client, Instant::now()).map_err(io::Error::from)?;
         if let Some(rdv) = &mut state.rendezvous {
             rdv.requests.insert(request, None);
         }
@@ -289,7 +274,7 @@ impl Endpoint {
                     drop(state);
                     return Ok(Stream::new(self.inner().clone(), handle));
                 }
-                Some(Some(Err(e))) => return Err(rendezvous_io_error(e)),
+                Some(Some(Err(e))) => return Err(io::Error::from(e)),
                 Some(None) => {
                     if let Some(rdv) = &mut state.rendezvous {
                         rdv.requests.insert(request, None);
