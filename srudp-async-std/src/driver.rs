@@ -23,7 +23,7 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use async_io::{Async, Timer};
-use srudp_proto::wire::MAX_DATAGRAM_SIZE;
+use srudp_proto::wire::MAX_RELAYED_DATAGRAM_SIZE;
 use tracing::{debug, trace, warn};
 
 use crate::shared::Shared;
@@ -33,6 +33,9 @@ use crate::socket::canonical;
 const BATCH: usize = 32;
 /// Rounds per poll before yielding to other tasks.
 const ROUNDS_PER_POLL: usize = 16;
+/// Send slot size: relayed datagrams carry a 10-byte envelope beyond the
+/// largest srudp datagram.
+const SEND_SLOT: usize = MAX_RELAYED_DATAGRAM_SIZE;
 /// Receive slot size: srudp datagrams are at most 1200 bytes; anything longer
 /// is not ours and arrives truncated, to be dropped by the parser.
 const RECV_SLOT: usize = 2048;
@@ -81,7 +84,7 @@ impl EndpointDriver {
             timer_deadline: None,
             inbox: vec![0u8; BATCH * RECV_SLOT].into_boxed_slice(),
             inbox_meta: Vec::with_capacity(BATCH),
-            outbox: vec![0u8; BATCH * MAX_DATAGRAM_SIZE].into_boxed_slice(),
+            outbox: vec![0u8; BATCH * SEND_SLOT].into_boxed_slice(),
             outbox_meta: Vec::with_capacity(BATCH),
             outbox_sent: 0,
             recv_errors: 0,
@@ -137,7 +140,7 @@ impl EndpointDriver {
         while self.outbox_sent < self.outbox_meta.len() {
             let i = self.outbox_sent;
             let (to, len) = self.outbox_meta[i];
-            let datagram = &self.outbox[i * MAX_DATAGRAM_SIZE..][..len];
+            let datagram = &self.outbox[i * SEND_SLOT..][..len];
             match self.socket.get_ref().send_to(datagram, to) {
                 Ok(_) => self.outbox_sent += 1,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -196,23 +199,25 @@ impl EndpointDriver {
         let now = state.now();
         for (i, &(from, len)) in self.inbox_meta.iter().enumerate() {
             let datagram = &self.inbox[i * RECV_SLOT..][..len];
-            state.endpoint.handle_datagram(now, from, datagram);
+            state.machine.handle_datagram(now, from, datagram);
         }
         self.inbox_meta.clear();
         let due = |d: Option<Instant>| d.is_some_and(|d| d <= now);
-        if due(state.endpoint.poll_timeout()) {
-            state.endpoint.handle_timeout(now);
+        if due(state.machine.poll_timeout()) {
+            state.machine.handle_timeout(now);
         }
         if due(state.table.poll_timeout()) {
-            state.table.handle_timeout(&mut state.endpoint, now);
+            state
+                .table
+                .handle_timeout(state.machine.endpoint_mut(), now);
         }
         if self.outbox_sent == self.outbox_meta.len() {
             self.outbox_meta.clear();
             self.outbox_sent = 0;
             while self.outbox_meta.len() < BATCH {
                 let i = self.outbox_meta.len();
-                let slot = &mut self.outbox[i * MAX_DATAGRAM_SIZE..(i + 1) * MAX_DATAGRAM_SIZE];
-                let Some(t) = state.endpoint.poll_transmit(now, slot) else {
+                let slot = &mut self.outbox[i * SEND_SLOT..(i + 1) * SEND_SLOT];
+                let Some(t) = state.machine.poll_transmit(now, slot) else {
                     break;
                 };
                 match self.shared.family.destination(t.destination) {
@@ -221,7 +226,11 @@ impl EndpointDriver {
                 }
             }
         }
-        state.table.drain_events(&mut state.endpoint, now);
+        crate::rendezvous_client::drain_events(state, now);
+        if state.endpoint_handles == 0 && state.table.is_empty() {
+            // Nobody can use the endpoint anymore: leave the rendezvous.
+            state.machine.stop_rendezvous(now);
+        }
         if state.is_idle() {
             state.wake_idle_waiters();
         }
@@ -230,9 +239,9 @@ impl EndpointDriver {
         // report the close from the table).
         let unused = state.endpoint_handles == 0
             && state.table.is_empty()
-            && state.endpoint.connection_count() == 0;
+            && state.machine.application_connection_count() == 0;
         let done = unused || (state.closed && state.is_idle());
-        let deadline = [state.endpoint.poll_timeout(), state.table.poll_timeout()]
+        let deadline = [state.machine.poll_timeout(), state.table.poll_timeout()]
             .into_iter()
             .flatten()
             .min();

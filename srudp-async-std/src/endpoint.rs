@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 use srudp_proto::{AcceptPolicy, ConnectOptions, ConnectionHandle, EndpointConfig, PublicKey};
 
@@ -13,6 +14,7 @@ use crate::driver::EndpointDriver;
 use crate::shared::Shared;
 use crate::socket;
 use crate::stream::Stream;
+use srudp_proto::rendezvous::DrivenEndpoint;
 
 /// A srudp endpoint on async-io (for async-std and smol): one UDP socket
 /// that opens and accepts any number of connections.
@@ -54,9 +56,7 @@ impl Endpoint {
     /// configuration is invalid (`InvalidInput`).
     pub fn bind(addr: SocketAddr, config: EndpointConfig) -> io::Result<Endpoint> {
         let (endpoint, driver) = Endpoint::bind_with_driver(addr, config)?;
-        std::thread::Builder::new()
-            .name("srudp-driver".into())
-            .spawn(move || async_io::block_on(driver))?;
+        Endpoint::spawn_driver_thread(driver)?;
         Ok(endpoint)
     }
 
@@ -68,14 +68,40 @@ impl Endpoint {
         addr: SocketAddr,
         config: EndpointConfig,
     ) -> io::Result<(Endpoint, EndpointDriver)> {
+        Endpoint::bind_machine(addr, config, |_, endpoint, _| {
+            Ok(DrivenEndpoint::plain(endpoint))
+        })
+    }
+
+    /// Runs `driver` on a thread of its own (named `srudp-driver`, ended
+    /// with the driver).
+    pub(crate) fn spawn_driver_thread(driver: EndpointDriver) -> io::Result<()> {
+        std::thread::Builder::new()
+            .name("srudp-driver".into())
+            .spawn(move || async_io::block_on(driver))?;
+        Ok(())
+    }
+
+    /// Binds the socket, then lets `machine` wrap the protocol endpoint
+    /// (given the bound address) before the driver is made.
+    pub(crate) fn bind_machine(
+        addr: SocketAddr,
+        config: EndpointConfig,
+        machine: impl FnOnce(Instant, srudp_proto::Endpoint, SocketAddr) -> io::Result<DrivenEndpoint>,
+    ) -> io::Result<(Endpoint, EndpointDriver)> {
         let endpoint = srudp_proto::Endpoint::new(config)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let (std_socket, family) = socket::bind(addr)?;
         let local_addr = std_socket.local_addr()?;
+        let machine = machine(Instant::now(), endpoint, local_addr)?;
         let socket = async_io::Async::new(std_socket)?;
-        let shared = Arc::new(Shared::new(endpoint, local_addr, family));
+        let shared = Arc::new(Shared::new(machine, local_addr, family));
         let driver = EndpointDriver::new(shared.clone(), socket);
         Ok((Endpoint { shared }, driver))
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
     }
 
     /// The address the socket is bound to.
@@ -129,7 +155,7 @@ impl Endpoint {
                 return Ok(handle);
             }
             let now = state.now();
-            let handle = state.endpoint.connect_with(now, options)?;
+            let handle = state.machine.endpoint_mut().connect_with(now, options)?;
             state.table.insert_connecting(handle);
             state.wake_driver();
             Ok(handle)
@@ -169,7 +195,7 @@ impl Endpoint {
     pub fn set_accept_policy(&self, policy: AcceptPolicy) {
         let mut state = self.shared.lock();
         if !state.closed {
-            state.endpoint.set_accept_policy(policy);
+            state.machine.endpoint_mut().set_accept_policy(policy);
         }
     }
 
@@ -186,10 +212,13 @@ impl Endpoint {
         }
         state.closed = true;
         let now = state.now();
-        state.endpoint.set_accept_policy(AcceptPolicy::RefuseAll);
+        state
+            .machine
+            .endpoint_mut()
+            .set_accept_policy(AcceptPolicy::RefuseAll);
         state
             .table
-            .close_all(&mut state.endpoint, now, 0, b"endpoint closed");
+            .close_all(state.machine.endpoint_mut(), now, 0, b"endpoint closed");
         state.wake_driver();
     }
 
@@ -229,8 +258,13 @@ impl Drop for Endpoint {
         if state.endpoint_handles == 0 {
             // Nobody can accept anymore: refuse initiators and close what waits.
             let now = state.now();
-            state.endpoint.set_accept_policy(AcceptPolicy::RefuseAll);
-            state.table.stop_accepting(&mut state.endpoint, now);
+            state
+                .machine
+                .endpoint_mut()
+                .set_accept_policy(AcceptPolicy::RefuseAll);
+            state
+                .table
+                .stop_accepting(state.machine.endpoint_mut(), now);
         }
         state.wake_driver();
     }
@@ -283,7 +317,7 @@ impl Future for Connecting {
             let now = state.now();
             match state
                 .table
-                .poll_connect(&mut state.endpoint, now, handle, cx.waker())
+                .poll_connect(state.machine.endpoint_mut(), now, handle, cx.waker())
             {
                 Poll::Ready(r) => r.map_err(io::Error::from),
                 Poll::Pending => match state.check_driver() {
@@ -291,7 +325,7 @@ impl Future for Connecting {
                     Err(e) => {
                         state
                             .table
-                            .abandon_connect(&mut state.endpoint, now, handle);
+                            .abandon_connect(state.machine.endpoint_mut(), now, handle);
                         Err(e)
                     }
                 },
@@ -314,7 +348,7 @@ impl Drop for Connecting {
             let now = state.now();
             state
                 .table
-                .abandon_connect(&mut state.endpoint, now, handle);
+                .abandon_connect(state.machine.endpoint_mut(), now, handle);
             state.wake_driver();
         }
     }

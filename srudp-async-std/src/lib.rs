@@ -84,17 +84,31 @@
 
 mod driver;
 mod endpoint;
+mod host_candidates;
+mod rendezvous_client;
 mod shared;
 mod socket;
 mod stream;
 
 pub use driver::EndpointDriver;
 pub use endpoint::{Connecting, Endpoint};
+pub use host_candidates::host_candidates;
 pub use srudp_proto::{
     AcceptPolicy, CloseReason, ConnectOptions, ConnectionStats, EndpointConfig, HandshakePattern,
-    Keypair, PublicKey, StreamError, TransportConfig,
+    Keypair, PathKind, PublicKey, StreamError, TransportConfig,
 };
 pub use stream::Stream;
+
+/// Rendezvous: registering an endpoint, reaching peers by key or name, the
+/// relay, NAT behaviour (spec §11). See
+/// [`Endpoint::bind_with_rendezvous`]. The server runs elsewhere (for
+/// example `srudp-tokio`'s `RendezvousServer` or the `srudp` command).
+pub mod rendezvous {
+    pub use crate::rendezvous_client::{RendezvousConnecting, RendezvousStatus};
+    pub use srudp_proto::rendezvous::{
+        ClientConfig, ErrorCode, Name, NatBehavior, NatFiltering, NatMapping, RendezvousError,
+    };
+}
 
 #[cfg(test)]
 mod tests {
@@ -104,5 +118,6 @@ mod tests {
         send_sync::<super::Endpoint>();
         send_sync::<super::Stream>();
         send_sync::<super::Connecting>();
+        send_sync::<super::rendezvous::RendezvousConnecting>();
     }
 }

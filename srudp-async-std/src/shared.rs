@@ -13,7 +13,9 @@ use std::time::Instant;
 
 use srudp_proto::{PublicKey, StreamTable};
 
+use crate::rendezvous_client::RendezvousState;
 use crate::socket::Family;
+use srudp_proto::rendezvous::DrivenEndpoint;
 
 /// Immutable facts about the endpoint, and the shared mutable state.
 #[derive(Debug)]
@@ -33,8 +35,13 @@ pub(crate) struct DriverGone {
 
 #[derive(Debug)]
 pub(crate) struct State {
-    pub(crate) endpoint: srudp_proto::Endpoint,
+    /// The protocol endpoint, plain or inside a rendezvous client.
+    pub(crate) machine: DrivenEndpoint,
     pub(crate) table: StreamTable,
+    /// The rendezvous client's view for the application, when there is one.
+    pub(crate) rendezvous: Option<RendezvousState>,
+    /// Tasks waiting for a connection's path to change.
+    pub(crate) path_waiters: Vec<Waker>,
     /// How many `Endpoint` handles exist; at zero nobody can accept anymore.
     pub(crate) endpoint_handles: usize,
     /// `Endpoint::close` was called.
@@ -47,16 +54,15 @@ pub(crate) struct State {
 }
 
 impl Shared {
-    pub(crate) fn new(
-        endpoint: srudp_proto::Endpoint,
-        local_addr: SocketAddr,
-        family: Family,
-    ) -> Shared {
+    pub(crate) fn new(machine: DrivenEndpoint, local_addr: SocketAddr, family: Family) -> Shared {
+        let rendezvous = machine.client().map(|_| RendezvousState::default());
         Shared {
-            public_key: endpoint.public_key(),
+            public_key: machine.endpoint().public_key(),
             state: Mutex::new(State {
-                endpoint,
+                machine,
                 table: StreamTable::new(),
+                rendezvous,
+                path_waiters: Vec::new(),
                 endpoint_handles: 1,
                 closed: false,
                 gone: None,
@@ -132,18 +138,34 @@ impl State {
         self.driver = None;
         self.table.wake_all();
         self.wake_idle_waiters();
+        self.wake_path_waiters();
+        if let Some(r) = &mut self.rendezvous {
+            r.wake_all();
+        }
     }
 
     /// Whether no connection has anything left to do: every one is closed
     /// and has lingered (no timer is armed anywhere).
     pub(crate) fn is_idle(&self) -> bool {
-        (self.endpoint.poll_timeout().is_none() && self.table.poll_timeout().is_none())
+        (self.machine.poll_timeout().is_none() && self.table.poll_timeout().is_none())
             || self.gone.is_some()
     }
 
     pub(crate) fn park_idle_waiter(&mut self, waker: &Waker) {
         if !self.idle_waiters.iter().any(|w| w.will_wake(waker)) {
             self.idle_waiters.push(waker.clone());
+        }
+    }
+
+    pub(crate) fn park_path_waiter(&mut self, waker: &Waker) {
+        if !self.path_waiters.iter().any(|w| w.will_wake(waker)) {
+            self.path_waiters.push(waker.clone());
+        }
+    }
+
+    pub(crate) fn wake_path_waiters(&mut self) {
+        for w in self.path_waiters.drain(..) {
+            w.wake();
         }
     }
 

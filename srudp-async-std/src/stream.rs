@@ -7,9 +7,11 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures_io::{AsyncRead, AsyncWrite};
-use srudp_proto::{CloseReason, ConnectionHandle, ConnectionStats, PeerInfo, PublicKey};
+use srudp_proto::{
+    CloseReason, ConnectionHandle, ConnectionStats, PathKind, PeerInfo, PublicKey, StreamError,
+};
 
-use crate::shared::Shared;
+use crate::shared::{Shared, State};
 
 /// An encrypted, reliable, ordered byte stream to one peer.
 ///
@@ -70,6 +72,42 @@ impl Stream {
             .unwrap_or(self.initial)
     }
 
+    /// How the connection reaches its peer now: [`PathKind::Direct`] to the
+    /// peer's address, or [`PathKind::Relayed`] through a rendezvous
+    /// server's relay (only for connections made through a rendezvous, see
+    /// [`Endpoint::connect_by_name`](crate::Endpoint::connect_by_name)). It
+    /// changes when a relayed connection finds a direct path, or when a
+    /// direct path dies and the relay takes over;
+    /// [`path_changed`](Stream::path_changed) waits for that. Once the
+    /// connection is gone, the last known path.
+    pub fn path(&self) -> PathKind {
+        path_in(&self.shared.lock(), self.handle, self.initial)
+    }
+
+    /// Waits until the connection's path differs from `known` (see
+    /// [`path`](Stream::path)) and returns the new one.
+    ///
+    /// Cancellation safe. Errors: the connection closed or is gone.
+    pub async fn path_changed(&self, known: PathKind) -> io::Result<PathKind> {
+        std::future::poll_fn(|cx| {
+            let mut state = self.shared.lock();
+            let current = path_in(&state, self.handle, self.initial);
+            if current != known {
+                return Poll::Ready(Ok(current));
+            }
+            if let Some(reason) = state.table.close_reason(self.handle) {
+                return Poll::Ready(Err(StreamError::Closed(reason.clone()).into()));
+            }
+            if state.table.peer_info(self.handle).is_none() {
+                return Poll::Ready(Err(StreamError::UnknownStream.into()));
+            }
+            state.check_driver()?;
+            state.park_path_waiter(cx.waker());
+            Poll::Pending
+        })
+        .await
+    }
+
     /// The peer's address on the path in use (it changes if the peer's NAT
     /// rebinds and the new path is validated).
     pub fn peer_addr(&self) -> SocketAddr {
@@ -89,7 +127,7 @@ impl Stream {
 
     /// Counters of the connection (RTT, congestion window, bytes and packets).
     pub fn stats(&self) -> Option<ConnectionStats> {
-        self.shared.lock().endpoint.stats(self.handle)
+        self.shared.lock().machine.endpoint().stats(self.handle)
     }
 
     /// Closes the connection at once with an application `code` and a
@@ -102,7 +140,7 @@ impl Stream {
         let now = state.now();
         state
             .table
-            .close_stream(&mut state.endpoint, now, self.handle, code, reason);
+            .close_stream(state.machine.endpoint_mut(), now, self.handle, code, reason);
         state.wake_driver();
     }
 }
@@ -117,7 +155,7 @@ impl AsyncRead for Stream {
         let state = &mut *guard;
         match state
             .table
-            .poll_read(&mut state.endpoint, self.handle, cx.waker(), buf)
+            .poll_read(state.machine.endpoint_mut(), self.handle, cx.waker(), buf)
         {
             Poll::Ready(Ok(n)) => {
                 if n > 0 {
@@ -145,7 +183,7 @@ impl AsyncWrite for Stream {
         let state = &mut *guard;
         match state
             .table
-            .poll_write(&mut state.endpoint, self.handle, cx.waker(), data)
+            .poll_write(state.machine.endpoint_mut(), self.handle, cx.waker(), data)
         {
             Poll::Ready(Err(e)) => Poll::Ready(Err(e.into())),
             // Without a driver, written bytes would never leave.
@@ -169,7 +207,7 @@ impl AsyncWrite for Stream {
         let state = &mut *guard;
         let result = state
             .table
-            .poll_finish(&mut state.endpoint, self.handle, cx.waker());
+            .poll_finish(state.machine.endpoint_mut(), self.handle, cx.waker());
         match result {
             Poll::Ready(r) => Poll::Ready(r.map_err(io::Error::from)),
             Poll::Pending => {
@@ -191,7 +229,19 @@ impl Drop for Stream {
         let now = state.now();
         state
             .table
-            .drop_stream(&mut state.endpoint, now, self.handle);
+            .drop_stream(state.machine.endpoint_mut(), now, self.handle);
         state.wake_driver();
     }
+}
+
+/// The path of connection `handle`: the endpoint's view while it knows the
+/// connection, else direct to the last known address.
+fn path_in(state: &State, handle: ConnectionHandle, initial: PeerInfo) -> PathKind {
+    state
+        .machine
+        .endpoint()
+        .path_kind(handle)
+        .unwrap_or_else(|| {
+            PathKind::Direct(state.table.peer_info(handle).unwrap_or(initial).remote)
+        })
 }

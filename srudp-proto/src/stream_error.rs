@@ -94,6 +94,29 @@ impl From<ConnectError> for io::Error {
     }
 }
 
+impl From<crate::rendezvous::RendezvousError> for io::Error {
+    /// A connect by key or name that failed: `NotFound` ("peer not
+    /// registered"), `TimedOut` (the server did not answer),
+    /// `HostUnreachable` (no server), `PermissionDenied` (the server
+    /// refused), `ConnectionRefused` (no path to the peer worked),
+    /// `InvalidInput` (a bad name, our own key), `Other` (too many requests,
+    /// a full endpoint). The [`RendezvousError`](crate::rendezvous::RendezvousError)
+    /// is the source.
+    fn from(e: crate::rendezvous::RendezvousError) -> io::Error {
+        use crate::rendezvous::RendezvousError as R;
+        let kind = match &e {
+            R::PeerNotRegistered => io::ErrorKind::NotFound,
+            R::Timeout => io::ErrorKind::TimedOut,
+            R::ServerUnreachable => io::ErrorKind::HostUnreachable,
+            R::Refused(_) => io::ErrorKind::PermissionDenied,
+            R::Connection(_) => io::ErrorKind::ConnectionRefused,
+            R::InvalidName | R::SelfConnect => io::ErrorKind::InvalidInput,
+            R::TooManyRequests | R::EndpointRefused => io::ErrorKind::Other,
+        };
+        io::Error::new(kind, e)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::error::Error as _;
@@ -112,6 +135,18 @@ mod tests {
         assert_eq!(source.downcast_ref::<CloseReason>(), Some(&reason));
         let inner = err.get_ref().unwrap().downcast_ref::<StreamError>();
         assert_eq!(inner, Some(&StreamError::Closed(reason)));
+    }
+
+    #[test]
+    fn an_unregistered_peer_is_not_found_with_the_rendezvous_error_as_source() {
+        use crate::rendezvous::RendezvousError;
+        let err = io::Error::from(RendezvousError::PeerNotRegistered);
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
+        assert_eq!(err.to_string(), "peer not registered");
+        let inner = err.get_ref().unwrap().downcast_ref::<RendezvousError>();
+        assert_eq!(inner, Some(&RendezvousError::PeerNotRegistered));
+        let timeout = io::Error::from(RendezvousError::Timeout);
+        assert_eq!(timeout.kind(), io::ErrorKind::TimedOut);
     }
 
     #[test]

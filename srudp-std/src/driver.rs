@@ -24,7 +24,7 @@ use std::time::Instant;
 
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token};
-use srudp_proto::wire::MAX_DATAGRAM_SIZE;
+use srudp_proto::wire::MAX_RELAYED_DATAGRAM_SIZE;
 use tracing::{debug, trace};
 
 use crate::socket::{canonical, Family};
@@ -77,7 +77,7 @@ pub(crate) fn spawn(shared: Arc<Shared>, poller: Poller) -> io::Result<JoinHandl
         socket: poller.socket,
         events: Events::with_capacity(8),
         received: Received::new(),
-        send_buf: vec![0u8; MAX_DATAGRAM_SIZE].into_boxed_slice(),
+        send_buf: vec![0u8; MAX_RELAYED_DATAGRAM_SIZE].into_boxed_slice(),
         unsent: None,
     };
     std::thread::Builder::new()
@@ -185,7 +185,7 @@ impl Driver {
             }
         }
         if stop {
-            state.wake_all(&shared.accept_ready);
+            state.wake_all(&shared.signals);
             trace!("driver stops");
             return None;
         }
@@ -201,7 +201,7 @@ impl Driver {
     fn settle(&mut self, state: &mut State, now: Instant) {
         self.flush(state, now);
         // Bounded: each further round released at least one connection.
-        while state.dispatch_events(now, &self.shared.accept_ready) {
+        while state.dispatch_events(now, &self.shared.signals) {
             self.flush(state, now);
         }
     }
@@ -300,16 +300,21 @@ impl Driver {
         let now = Instant::now();
         release_all(&mut state, now);
         self.settle(&mut state, now);
-        state.wake_all(&shared.accept_ready);
+        state.wake_all(&shared.signals);
     }
 }
 
 /// Closes and forgets every connection the adapter tracks; srudp-proto
 /// queues a CLOSE for each open one, which the final flush sends.
 fn release_all(state: &mut State, now: Instant) {
+    // Leave the rendezvous too (its link is not one of ours).
+    state.proto.stop_rendezvous(now);
     let handles: Vec<_> = state.conns.keys().copied().collect();
     for handle in handles {
-        state.proto.close(now, handle, 0, b"endpoint closed");
+        state
+            .proto
+            .endpoint_mut()
+            .close(now, handle, 0, b"endpoint closed");
         state.release(now, handle);
     }
 }

@@ -14,6 +14,7 @@ use crate::error::Error;
 use crate::socket::{self, canonical};
 use crate::state::{Conn, Lifecycle, Shared, State};
 use crate::stream::Stream;
+use srudp_proto::rendezvous::DrivenEndpoint;
 
 /// A srudp endpoint on one UDP socket: it opens connections with
 /// [`connect`](Self::connect) and accepts them with [`accept`](Self::accept),
@@ -57,11 +58,27 @@ impl Endpoint {
     ///
     /// Fails with `InvalidInput` if `config` is invalid.
     pub fn bind<A: ToSocketAddrs>(addr: A, config: EndpointConfig) -> io::Result<Endpoint> {
+        Endpoint::bind_machine(addr, config, |endpoint, _| {
+            Ok(DrivenEndpoint::plain(endpoint))
+        })
+    }
+
+    /// Binds the socket (trying each resolved address in turn), lets
+    /// `machine` wrap the protocol endpoint (given the bound address), then
+    /// starts the driver.
+    pub(crate) fn bind_machine<A: ToSocketAddrs>(
+        addr: A,
+        config: EndpointConfig,
+        machine: impl FnOnce(srudp_proto::Endpoint, SocketAddr) -> io::Result<DrivenEndpoint>,
+    ) -> io::Result<Endpoint> {
         let proto = srudp_proto::Endpoint::new(config).map_err(Error::from)?;
         let mut last_error = None;
         for addr in addr.to_socket_addrs()? {
             match socket::bind(addr) {
-                Ok((socket, family)) => return Endpoint::start(socket, family, proto),
+                Ok((socket, family)) => {
+                    let proto = machine(proto, socket.local_addr()?)?;
+                    return Endpoint::start(socket, family, proto);
+                }
                 Err(e) => last_error = Some(e),
             }
         }
@@ -73,7 +90,7 @@ impl Endpoint {
     fn start(
         socket: std::net::UdpSocket,
         family: socket::Family,
-        proto: srudp_proto::Endpoint,
+        proto: DrivenEndpoint,
     ) -> io::Result<Endpoint> {
         let local_addr = socket.local_addr()?;
         let (poller, waker) = driver::Poller::new(socket)?;
@@ -88,11 +105,11 @@ impl Endpoint {
         })
     }
 
-    fn inner(&self) -> &Arc<EndpointInner> {
+    pub(crate) fn inner(&self) -> &Arc<EndpointInner> {
         &self.handle.inner
     }
 
-    fn shared(&self) -> &Shared {
+    pub(crate) fn shared(&self) -> &Shared {
         &self.handle.inner.shared
     }
 
@@ -160,6 +177,7 @@ impl Endpoint {
             let peer = options.peer;
             let handle = state
                 .proto
+                .endpoint_mut()
                 .connect_with(Instant::now(), options)
                 .map_err(Error::from)?;
             let remote = first.unwrap_or(shared.local_addr);
@@ -211,11 +229,11 @@ impl Endpoint {
                 let stream = Stream::new(self.inner().clone(), handle);
                 return Ok((stream, remote, peer));
             }
-            if state.proto.config().accept == AcceptPolicy::RefuseAll {
+            if state.proto.endpoint().config().accept == AcceptPolicy::RefuseAll {
                 return Err(Error::NotAccepting.into());
             }
             let timed_out;
-            (state, timed_out) = shared.wait(&shared.accept_ready, state, deadline);
+            (state, timed_out) = shared.wait(&shared.signals.accept, state, deadline);
             if timed_out {
                 return Err(Error::WaitTimeout.into());
             }
@@ -226,15 +244,20 @@ impl Endpoint {
     pub fn set_accept_policy(&self, policy: AcceptPolicy) {
         let shared = self.shared();
         let mut state = shared.lock();
-        state.proto.set_accept_policy(policy);
+        state.proto.endpoint_mut().set_accept_policy(policy);
         // A blocked `accept` re-checks the policy.
-        shared.accept_ready.notify_all();
+        shared.signals.accept.notify_all();
     }
 
     /// The endpoint's counters (malformed or refused datagrams, accepted
     /// connections, …).
     pub fn stats(&self) -> EndpointStats {
-        self.shared().lock().proto.endpoint_stats().clone()
+        self.shared()
+            .lock()
+            .proto
+            .endpoint()
+            .endpoint_stats()
+            .clone()
     }
 
     /// Closes the endpoint now: every connection is closed abruptly (peers
@@ -257,7 +280,7 @@ impl EndpointInner {
             if matches!(state.lifecycle, Lifecycle::Running | Lifecycle::Draining) {
                 state.lifecycle = lifecycle;
             }
-            state.wake_all(&shared.accept_ready);
+            state.wake_all(&shared.signals);
             // Wake the driver even if it is not asleep yet: it checks the
             // lifecycle on its next turn, and an extra wake-up is harmless.
             state.driver_sleeping = true;

@@ -85,16 +85,30 @@
 mod driver;
 mod endpoint;
 mod error;
+mod host_candidates;
+mod rendezvous_client;
 mod socket;
 mod state;
 mod stream;
 
 pub use endpoint::Endpoint;
 pub use error::{close_reason, Error};
+pub use host_candidates::host_candidates;
 pub use stream::Stream;
 
 pub use srudp_proto;
 pub use srudp_proto::{
     AcceptPolicy, CloseReason, ConnectOptions, ConnectionStats, EndpointConfig, EndpointStats,
-    HandshakePattern, Keypair, PublicKey, TransportConfig,
+    HandshakePattern, Keypair, PathKind, PublicKey, TransportConfig,
 };
+
+/// Rendezvous: registering an endpoint, reaching peers by key or name, the
+/// relay, NAT behaviour (spec §11). See [`Endpoint::bind_with_rendezvous`].
+/// The server runs elsewhere (for example `srudp-tokio`'s
+/// `RendezvousServer` or the `srudp` command).
+pub mod rendezvous {
+    pub use crate::rendezvous_client::RendezvousStatus;
+    pub use srudp_proto::rendezvous::{
+        ClientConfig, ErrorCode, Name, NatBehavior, NatFiltering, NatMapping, RendezvousError,
+    };
+}

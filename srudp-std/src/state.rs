@@ -14,10 +14,13 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use srudp_proto::rendezvous::ClientEvent;
 use srudp_proto::{CloseReason, ConnectOptions, ConnectionHandle, Event, PublicKey};
 
 use crate::error::Error;
+use crate::rendezvous_client::RendezvousState;
 use crate::socket::Family;
+use srudp_proto::rendezvous::DrivenEndpoint;
 
 /// Most accepted connections waiting for `accept`; beyond it new ones are
 /// closed at once (like a listen backlog).
@@ -110,7 +113,10 @@ impl Conn {
 /// Everything behind the mutex.
 #[derive(Debug)]
 pub(crate) struct State {
-    pub(crate) proto: srudp_proto::Endpoint,
+    /// The protocol endpoint, plain or inside a rendezvous client.
+    pub(crate) proto: DrivenEndpoint,
+    /// The rendezvous client's view for the application, when there is one.
+    pub(crate) rendezvous: Option<RendezvousState>,
     pub(crate) conns: HashMap<ConnectionHandle, Conn>,
     pub(crate) accept_queue: VecDeque<ConnectionHandle>,
     /// Some `Endpoint` handle is alive: incoming connections are queued.
@@ -126,8 +132,9 @@ pub(crate) struct State {
 }
 
 impl State {
-    pub(crate) fn new(proto: srudp_proto::Endpoint) -> State {
+    pub(crate) fn new(proto: DrivenEndpoint) -> State {
         State {
+            rendezvous: proto.client().map(|_| RendezvousState::default()),
             proto,
             conns: HashMap::new(),
             accept_queue: VecDeque::new(),
@@ -153,9 +160,25 @@ impl State {
     /// are done with (refused by the backlog, or dropped streams that
     /// finished). Returns whether it released any, whose CLOSE the caller
     /// must then send.
-    pub(crate) fn dispatch_events(&mut self, now: Instant, accept_ready: &Condvar) -> bool {
+    pub(crate) fn dispatch_events(&mut self, now: Instant, signals: &Signals) -> bool {
         let mut released = false;
-        while let Some((handle, event)) = self.proto.poll_event() {
+        while let Some(event) = self.proto.poll_event() {
+            let (handle, event) = match event {
+                ClientEvent::Connection { handle, event } => (handle, event),
+                ClientEvent::PeerConnected {
+                    handle,
+                    peer,
+                    request,
+                    path,
+                } => {
+                    released |= self.on_peer_connected(now, handle, peer, request, path, signals);
+                    continue;
+                }
+                other => {
+                    self.on_rendezvous_event(other, signals);
+                    continue;
+                }
+            };
             if let Some(conn) = self.conns.get_mut(&handle) {
                 let readable = event == Event::Readable;
                 conn.apply(event);
@@ -174,19 +197,33 @@ impl State {
                 peer,
             } = event
             {
-                if self.accepting && self.accept_queue.len() < ACCEPT_BACKLOG {
-                    let mut conn = Conn::new(remote, peer);
-                    conn.established = true;
-                    self.conns.insert(handle, conn);
-                    self.accept_queue.push_back(handle);
-                    accept_ready.notify_one();
-                } else {
-                    self.proto.release(now, handle);
-                    released = true;
-                }
+                released |= self.queue_incoming(now, handle, remote, peer, &signals.accept);
             }
         }
         released | self.reap_lingering(now)
+    }
+
+    /// Puts a new incoming connection in the accept queue, or releases it
+    /// (nobody accepts, or the backlog is full); `true` when released.
+    pub(crate) fn queue_incoming(
+        &mut self,
+        now: Instant,
+        handle: ConnectionHandle,
+        remote: SocketAddr,
+        peer: Option<PublicKey>,
+        accept_ready: &Condvar,
+    ) -> bool {
+        if self.accepting && self.accept_queue.len() < ACCEPT_BACKLOG {
+            let mut conn = Conn::new(remote, peer);
+            conn.established = true;
+            self.conns.insert(handle, conn);
+            self.accept_queue.push_back(handle);
+            accept_ready.notify_one();
+            false
+        } else {
+            self.proto.endpoint_mut().release(now, handle);
+            true
+        }
     }
 
     /// Takes from the accept queue a connection that `options.peer` opened to
@@ -242,7 +279,7 @@ impl State {
         let mut scratch = [0u8; 16 * 1024];
         let mut discarded = false;
         // Bounded by the receive window.
-        while let Ok(n) = self.proto.read(handle, &mut scratch) {
+        while let Ok(n) = self.proto.endpoint_mut().read(handle, &mut scratch) {
             if n == 0 {
                 break;
             }
@@ -283,7 +320,7 @@ impl State {
     /// Forgets a connection: srudp-proto closes it abruptly if it is still
     /// open; its waiters wake up and find it gone.
     pub(crate) fn release(&mut self, now: Instant, handle: ConnectionHandle) {
-        self.proto.release(now, handle);
+        self.proto.endpoint_mut().release(now, handle);
         if let Some(conn) = self.conns.remove(&handle) {
             conn.signal.notify_all();
         }
@@ -301,12 +338,23 @@ impl State {
     }
 
     /// Wakes every blocked caller (the endpoint stopped).
-    pub(crate) fn wake_all(&self, accept_ready: &Condvar) {
+    pub(crate) fn wake_all(&self, signals: &Signals) {
         for conn in self.conns.values() {
             conn.signal.notify_all();
         }
-        accept_ready.notify_all();
+        signals.accept.notify_all();
+        signals.rendezvous.notify_all();
     }
+}
+
+/// The condition variables that callers not tied to one connection wait on.
+#[derive(Debug, Default)]
+pub(crate) struct Signals {
+    /// Signalled when a connection joins the accept queue or the endpoint stops.
+    pub(crate) accept: Condvar,
+    /// Signalled on every change of the rendezvous status or of a
+    /// connect-by-key/name request, and when the endpoint stops.
+    pub(crate) rendezvous: Condvar,
 }
 
 /// The state and what is needed to reach the driver; shared by the driver
@@ -314,8 +362,7 @@ impl State {
 #[derive(Debug)]
 pub(crate) struct Shared {
     state: Mutex<State>,
-    /// Signalled when a connection joins the accept queue or the endpoint stops.
-    pub(crate) accept_ready: Condvar,
+    pub(crate) signals: Signals,
     waker: mio::Waker,
     pub(crate) local_addr: SocketAddr,
     pub(crate) public_key: PublicKey,
@@ -330,9 +377,9 @@ impl Shared {
         family: Family,
     ) -> Shared {
         Shared {
-            public_key: state.proto.public_key(),
+            public_key: state.proto.endpoint().public_key(),
             state: Mutex::new(state),
-            accept_ready: Condvar::new(),
+            signals: Signals::default(),
             waker,
             local_addr,
             family,

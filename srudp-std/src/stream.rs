@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use srudp_proto::{
-    CloseReason, ConnectionHandle, ConnectionStats, PublicKey, ReadError, WriteError,
+    CloseReason, ConnectionHandle, ConnectionStats, PathKind, PublicKey, ReadError, WriteError,
 };
 
 use crate::endpoint::EndpointInner;
@@ -132,7 +132,7 @@ impl Stream {
                 if conn.write_shutdown {
                     return Some(Err(Error::WriteShutdown));
                 }
-                match state.proto.write(handle, data) {
+                match state.proto.endpoint_mut().write(handle, data) {
                     Ok(n) => {
                         shared.wake_driver(state);
                         Some(Ok(n))
@@ -175,7 +175,7 @@ impl Stream {
         let handle = self.handle();
         self.wait_for(
             |c| c.read_timeout,
-            |shared, state| match state.proto.read(handle, buf) {
+            |shared, state| match state.proto.endpoint_mut().read(handle, buf) {
                 Ok(n) => {
                     // Reading frees receive window the peer may be waiting for.
                     if n > 0 {
@@ -278,7 +278,10 @@ impl Stream {
         let mut state = shared.lock();
         if state.app_conn(handle).is_some() {
             let now = Instant::now();
-            state.proto.close(now, handle, code, reason.as_bytes());
+            state
+                .proto
+                .endpoint_mut()
+                .close(now, handle, code, reason.as_bytes());
             state.release(now, handle);
             shared.wake_driver(&mut state);
         }
@@ -350,6 +353,24 @@ impl Stream {
         self.with_conn(|c| c.remote)
     }
 
+    /// How the connection reaches its peer now: [`PathKind::Direct`] to the
+    /// peer's address, or [`PathKind::Relayed`] through a rendezvous
+    /// server's relay (only for connections made through a rendezvous, see
+    /// [`Endpoint::connect_by_name`](crate::Endpoint::connect_by_name)). It
+    /// changes when a relayed connection finds a direct path, or when a
+    /// direct path dies and the relay takes over.
+    ///
+    /// Errors: the stream was closed or the connection is gone.
+    pub fn path(&self) -> io::Result<PathKind> {
+        let state = self.shared().lock();
+        let conn = state.app_conn(self.handle()).ok_or(Error::StreamClosed)?;
+        Ok(state
+            .proto
+            .endpoint()
+            .path_kind(self.handle())
+            .unwrap_or(PathKind::Direct(conn.remote)))
+    }
+
     /// The local socket's address.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         Ok(self.shared().local_addr)
@@ -363,7 +384,7 @@ impl Stream {
 
     /// The connection's counters (RTT, congestion window, bytes, losses).
     pub fn stats(&self) -> Option<ConnectionStats> {
-        self.shared().lock().proto.stats(self.handle())
+        self.shared().lock().proto.endpoint().stats(self.handle())
     }
 
     /// Another handle on this stream (for a reader and a writer thread).
@@ -389,7 +410,7 @@ fn finish(shared: &Shared, state: &mut State, handle: ConnectionHandle) -> io::R
     if conn.write_shutdown {
         return Ok(());
     }
-    let result = match state.proto.finish(handle) {
+    let result = match state.proto.endpoint_mut().finish(handle) {
         Ok(()) | Err(WriteError::Finished) => Ok(()),
         Err(WriteError::Closed) => Err(closed_error(state, handle)),
         Err(WriteError::Blocked | WriteError::UnknownConnection) => Err(Error::StreamClosed),

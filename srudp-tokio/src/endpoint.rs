@@ -12,10 +12,10 @@ use std::time::Instant;
 use srudp_proto::{AcceptPolicy, ConnectOptions, ConnectionHandle, EndpointConfig, PublicKey};
 
 use crate::driver::Driver;
-use crate::machine::Machine;
 use crate::shared::Shared;
 use crate::socket;
 use crate::stream::Stream;
+use srudp_proto::rendezvous::DrivenEndpoint;
 
 /// A srudp endpoint on tokio: one UDP socket that opens and accepts any
 /// number of connections.
@@ -55,7 +55,9 @@ impl Endpoint {
     /// configuration is invalid (`InvalidInput`), or there is no current
     /// tokio runtime or it lacks IO or time (`Other`).
     pub fn bind(addr: SocketAddr, config: EndpointConfig) -> io::Result<Endpoint> {
-        Endpoint::bind_machine(addr, config, |_, endpoint, _| Ok(Machine::plain(endpoint)))
+        Endpoint::bind_machine(addr, config, |_, endpoint, _| {
+            Ok(DrivenEndpoint::plain(endpoint))
+        })
     }
 
     /// Binds the socket, then lets `machine` wrap the protocol endpoint
@@ -63,7 +65,7 @@ impl Endpoint {
     pub(crate) fn bind_machine(
         addr: SocketAddr,
         config: EndpointConfig,
-        machine: impl FnOnce(Instant, srudp_proto::Endpoint, SocketAddr) -> io::Result<Machine>,
+        machine: impl FnOnce(Instant, srudp_proto::Endpoint, SocketAddr) -> io::Result<DrivenEndpoint>,
     ) -> io::Result<Endpoint> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
             io::Error::other("srudp_tokio::Endpoint::bind must be called within a tokio runtime")

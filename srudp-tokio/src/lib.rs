@@ -71,7 +71,6 @@
 mod driver;
 mod endpoint;
 mod host_candidates;
-mod machine;
 mod rendezvous_client;
 mod rendezvous_server;
 mod shared;

@@ -2,7 +2,7 @@
 //! peers by key or name, relay fallback, NAT behaviour (spec §11).
 //!
 //! The protocol's [`RendezvousClient`] takes the endpoint's place in the
-//! driver (see [`crate::machine`]); this file turns its events into what the
+//! driver (see [`DrivenEndpoint`](srudp_proto::rendezvous::DrivenEndpoint)); this file turns its events into what the
 //! application awaits: connect calls by key or name, the accept queue for
 //! peers that asked for us, the registration status and the NAT test.
 
@@ -22,9 +22,9 @@ use srudp_proto::{ConnectionHandle, EndpointConfig, Event, PathKind};
 use tracing::{debug, info};
 
 use crate::endpoint::Endpoint;
-use crate::machine::Machine;
 use crate::shared::{Shared, State};
 use crate::stream::Stream;
+use srudp_proto::rendezvous::DrivenEndpoint;
 
 /// Where an endpoint stands with its rendezvous server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -259,21 +259,6 @@ impl std::fmt::Debug for RendezvousConnecting {
     }
 }
 
-/// The `io::Error` for a failed rendezvous request; the
-/// [`RendezvousError`] is its source.
-pub(crate) fn rendezvous_io_error(e: RendezvousError) -> io::Error {
-    let kind = match &e {
-        RendezvousError::PeerNotRegistered => io::ErrorKind::NotFound,
-        RendezvousError::Timeout => io::ErrorKind::TimedOut,
-        RendezvousError::ServerUnreachable => io::ErrorKind::HostUnreachable,
-        RendezvousError::Refused(_) => io::ErrorKind::PermissionDenied,
-        RendezvousError::Connection(_) => io::ErrorKind::ConnectionRefused,
-        RendezvousError::InvalidName | RendezvousError::SelfConnect => io::ErrorKind::InvalidInput,
-        RendezvousError::TooManyRequests | RendezvousError::EndpointRefused => io::ErrorKind::Other,
-    };
-    io::Error::new(kind, e)
-}
-
 fn no_rendezvous() -> io::Error {
     io::Error::new(
         io::ErrorKind::InvalidInput,
@@ -319,7 +304,7 @@ impl Future for RendezvousConnecting {
                 Some(Request::Done(Err(e))) => {
                     let e = e.clone();
                     rdv.requests.remove(&request);
-                    Err(rendezvous_io_error(e))
+                    Err(io::Error::from(e))
                 }
                 Some(Request::Done(Ok(handle))) => {
                     let handle = *handle;
@@ -412,7 +397,7 @@ impl Endpoint {
             }
             let client = RendezvousClient::new(now, endpoint, rendezvous)
                 .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-            Ok(Machine::rendezvous(client))
+            Ok(DrivenEndpoint::rendezvous(client))
         })
     }
 
@@ -448,7 +433,7 @@ impl Endpoint {
             state.check_open()?;
             let now = state.now();
             let client = state.machine.client_mut().ok_or_else(no_rendezvous)?;
-            let request = f(client, now).map_err(rendezvous_io_error)?;
+            let request = f(client, now).map_err(io::Error::from)?;
             if let Some(rdv) = &mut state.rendezvous {
                 rdv.requests.insert(request, Request::Pending(None));
             }

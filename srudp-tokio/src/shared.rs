@@ -13,9 +13,9 @@ use std::time::Instant;
 
 use srudp_proto::{PublicKey, StreamTable};
 
-use crate::machine::Machine;
 use crate::rendezvous_client::RendezvousState;
 use crate::socket::Family;
+use srudp_proto::rendezvous::DrivenEndpoint;
 
 /// Immutable facts about the endpoint, and the shared mutable state.
 #[derive(Debug)]
@@ -35,7 +35,7 @@ pub(crate) struct DriverGone {
 
 #[derive(Debug)]
 pub(crate) struct State {
-    pub(crate) machine: Machine,
+    pub(crate) machine: DrivenEndpoint,
     pub(crate) table: StreamTable,
     /// The rendezvous client's view for the application, when there is one.
     pub(crate) rendezvous: Option<RendezvousState>,
@@ -53,7 +53,7 @@ pub(crate) struct State {
 }
 
 impl Shared {
-    pub(crate) fn new(machine: Machine, local_addr: SocketAddr, family: Family) -> Shared {
+    pub(crate) fn new(machine: DrivenEndpoint, local_addr: SocketAddr, family: Family) -> Shared {
         let rendezvous = machine.client().map(|_| RendezvousState::default());
         Shared {
             public_key: machine.endpoint().public_key(),

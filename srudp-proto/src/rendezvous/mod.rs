@@ -8,6 +8,8 @@
 //! * [`RendezvousClient`] wraps a peer's endpoint: the same socket talks to
 //!   the server and to peers, so the address the server observes is the one
 //!   peers punch toward.
+//! * [`DrivenEndpoint`] is what an adapter's driver drives: a plain
+//!   endpoint or one inside a rendezvous client, behind one interface.
 //!
 //! Both are sans-IO and are driven like an endpoint: datagrams and timeouts
 //! in, datagrams, events and the next deadline out (see each type's docs).
@@ -20,6 +22,7 @@
 //! connection; its parser is exposed for fuzzing.
 
 mod client;
+mod driven;
 pub mod message;
 mod nat;
 mod rate_limit;
@@ -29,6 +32,7 @@ mod server;
 mod stream;
 
 pub use client::{ClientConfig, ClientEvent, RendezvousClient, RendezvousError};
+pub use driven::DrivenEndpoint;
 pub use message::{
     ErrorCode, Message, MessageError, Name, RequestId, Target, MAX_MESSAGE_CANDIDATES,
 };

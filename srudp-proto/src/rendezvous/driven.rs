@@ -1,0 +1,239 @@
+//! [`DrivenEndpoint`]: what an adapter's driver drives — the protocol
+//! endpoint alone, or the endpoint inside a [`RendezvousClient`] (which then
+//! takes its place in the calling contract: inputs, transmits, events and
+//! deadlines all go through the client).
+//!
+//! Every adapter (tokio, async-std, std) needs exactly this switch; it has
+//! no IO and no clock of its own, so it lives here once.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use super::{ClientEvent, RendezvousClient};
+use crate::{ConnectionHandle, Endpoint, Transmit};
+
+/// The endpoint a driver drives: plain, or behind a rendezvous client.
+///
+/// Drive it like an [`Endpoint`] (`handle_datagram`, `handle_timeout`,
+/// `poll_transmit`, `poll_timeout`, `poll_event`); its events are
+/// [`ClientEvent`]s either way (a plain endpoint's are all
+/// [`ClientEvent::Connection`]). Per-connection calls (read, write, close…)
+/// go to [`endpoint_mut`](Self::endpoint_mut).
+#[derive(Debug)]
+pub struct DrivenEndpoint {
+    // Exactly one of the two is set.
+    plain: Option<Endpoint>,
+    client: Option<Box<RendezvousClient>>,
+}
+
+impl DrivenEndpoint {
+    /// An endpoint without rendezvous.
+    pub fn plain(endpoint: Endpoint) -> DrivenEndpoint {
+        DrivenEndpoint {
+            plain: Some(endpoint),
+            client: None,
+        }
+    }
+
+    /// An endpoint inside a rendezvous client.
+    pub fn rendezvous(client: RendezvousClient) -> DrivenEndpoint {
+        DrivenEndpoint {
+            plain: None,
+            client: Some(Box::new(client)),
+        }
+    }
+
+    /// The protocol endpoint.
+    pub fn endpoint(&self) -> &Endpoint {
+        match (&self.client, &self.plain) {
+            (Some(c), _) => c.endpoint(),
+            (None, Some(e)) => e,
+            (None, None) => unreachable!("a DrivenEndpoint always holds an endpoint"),
+        }
+    }
+
+    /// The protocol endpoint, for per-connection calls.
+    pub fn endpoint_mut(&mut self) -> &mut Endpoint {
+        match (&mut self.client, &mut self.plain) {
+            (Some(c), _) => c.endpoint_mut(),
+            (None, Some(e)) => e,
+            (None, None) => unreachable!("a DrivenEndpoint always holds an endpoint"),
+        }
+    }
+
+    /// The rendezvous client, if any.
+    pub fn client(&self) -> Option<&RendezvousClient> {
+        self.client.as_deref()
+    }
+
+    /// The rendezvous client, if any, for requests (connect by key or name,
+    /// NAT detection).
+    pub fn client_mut(&mut self) -> Option<&mut RendezvousClient> {
+        self.client.as_deref_mut()
+    }
+
+    /// Stops the rendezvous client, if any: its link to the server is
+    /// closed (the CLOSE goes out with the next transmits), and nothing
+    /// reconnects or refreshes anymore. The endpoint stays, plain.
+    pub fn stop_rendezvous(&mut self, now: Instant) {
+        if let Some(client) = self.client.take() {
+            let link = client.server_link();
+            let mut endpoint = client.into_endpoint();
+            if let Some(link) = link {
+                endpoint.close(now, link, 0, b"endpoint closed");
+            }
+            self.plain = Some(endpoint);
+        }
+    }
+
+    /// The rendezvous link, which is not the application's.
+    pub fn server_link(&self) -> Option<ConnectionHandle> {
+        self.client.as_ref().and_then(|c| c.server_link())
+    }
+
+    /// See [`Endpoint::handle_datagram`].
+    pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
+        match &mut self.client {
+            Some(c) => c.handle_datagram(now, from, datagram),
+            None => self.endpoint_mut().handle_datagram(now, from, datagram),
+        }
+    }
+
+    /// See [`Endpoint::handle_timeout`].
+    pub fn handle_timeout(&mut self, now: Instant) {
+        match &mut self.client {
+            Some(c) => c.handle_timeout(now),
+            None => self.endpoint_mut().handle_timeout(now),
+        }
+    }
+
+    /// See [`Endpoint::poll_transmit`]. A rendezvous client may produce
+    /// relayed datagrams: give it buffers of
+    /// [`MAX_RELAYED_DATAGRAM_SIZE`](crate::wire::MAX_RELAYED_DATAGRAM_SIZE).
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        match &mut self.client {
+            Some(c) => c.poll_transmit(now, buf),
+            None => self.endpoint_mut().poll_transmit(now, buf),
+        }
+    }
+
+    /// See [`Endpoint::poll_timeout`].
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match &self.client {
+            Some(c) => c.poll_timeout(),
+            None => self.endpoint().poll_timeout(),
+        }
+    }
+
+    /// The next event: the endpoint's own, or the client's (which wraps the
+    /// endpoint's application events as [`ClientEvent::Connection`]).
+    pub fn poll_event(&mut self) -> Option<ClientEvent> {
+        match &mut self.client {
+            Some(c) => c.poll_event(),
+            None => self
+                .endpoint_mut()
+                .poll_event()
+                .map(|(handle, event)| ClientEvent::Connection { handle, event }),
+        }
+    }
+
+    /// Connections of the application (the rendezvous link not counted).
+    pub fn application_connection_count(&self) -> usize {
+        let all = self.endpoint().connection_count();
+        all - usize::from(self.server_link().is_some() && all > 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rendezvous::ClientConfig;
+    use crate::{EndpointConfig, Keypair, Rng};
+
+    fn endpoint(seed: u64) -> Endpoint {
+        let mut config = EndpointConfig::new(Keypair::generate(&mut Rng::from_seed(seed)));
+        config.rng_seed = Some(seed);
+        Endpoint::new(config).unwrap()
+    }
+
+    fn server() -> (crate::PublicKey, SocketAddr) {
+        let key = Keypair::generate(&mut Rng::from_seed(99)).public();
+        (key, "192.0.2.7:4433".parse().unwrap())
+    }
+
+    #[test]
+    fn a_plain_endpoint_has_no_client_and_its_events_are_connection_events() {
+        let mut driven = DrivenEndpoint::plain(endpoint(1));
+        let now = Instant::now();
+        assert!(driven.client().is_none() && driven.server_link().is_none());
+        let (key, addr) = server();
+        driven.endpoint_mut().connect(now, key, &[addr]).unwrap();
+        let mut buf = [0u8; crate::wire::MAX_RELAYED_DATAGRAM_SIZE];
+        let t = driven
+            .poll_transmit(now, &mut buf)
+            .expect("the handshake goes out");
+        assert_eq!(t.destination, addr);
+        assert_eq!(driven.application_connection_count(), 1);
+        driven.stop_rendezvous(now);
+        assert_eq!(
+            driven.application_connection_count(),
+            1,
+            "stopping is a no-op"
+        );
+        // A handshake that never gets an answer ends in a Closed event,
+        // wrapped as a connection event.
+        let mut now = now;
+        let mut closed = false;
+        for _ in 0..1000 {
+            while driven.poll_transmit(now, &mut buf).is_some() {}
+            while let Some(event) = driven.poll_event() {
+                assert!(matches!(event, ClientEvent::Connection { .. }), "{event:?}");
+                closed |= matches!(
+                    event,
+                    ClientEvent::Connection {
+                        event: crate::Event::Closed { .. },
+                        ..
+                    }
+                );
+            }
+            match driven.poll_timeout() {
+                Some(t) if !closed => {
+                    now = t;
+                    driven.handle_timeout(now);
+                }
+                _ => break,
+            }
+        }
+        assert!(closed, "the unanswered handshake timed out");
+    }
+
+    #[test]
+    fn a_rendezvous_client_links_to_its_server_and_stopping_it_closes_that_link() {
+        let now = Instant::now();
+        let (key, addr) = server();
+        let client = RendezvousClient::new(now, endpoint(2), ClientConfig::new(key, addr)).unwrap();
+        let mut driven = DrivenEndpoint::rendezvous(client);
+        driven.handle_timeout(now);
+        let mut buf = [0u8; crate::wire::MAX_RELAYED_DATAGRAM_SIZE];
+        let t = driven
+            .poll_transmit(now, &mut buf)
+            .expect("the client dials its server");
+        assert_eq!(t.destination, addr);
+        assert!(driven.server_link().is_some());
+        assert_eq!(
+            driven.application_connection_count(),
+            0,
+            "the server link is not the application's"
+        );
+        driven.stop_rendezvous(now);
+        assert!(driven.client().is_none() && driven.server_link().is_none());
+        while driven.poll_transmit(now, &mut buf).is_some() {}
+        // Long after every reconnect backoff: nothing dials the server again.
+        let later = now + std::time::Duration::from_secs(600);
+        driven.handle_timeout(later);
+        assert!(
+            driven.poll_transmit(later, &mut buf).is_none(),
+            "a stopped client does not reconnect"
+        );
+    }
+}
