@@ -108,9 +108,9 @@ impl RecvStream {
             if end - self.contiguous > max_reorder {
                 return false;
             }
-            for (start, end) in self.missing(offset, end) {
+            self.for_each_missing(offset, end, |start, end| {
                 added = added.saturating_add(end - start + FRAGMENT_OVERHEAD);
-            }
+            });
         }
         added == 0 || self.buffered_bytes().saturating_add(added) <= max_buffered
     }
@@ -188,11 +188,18 @@ impl RecvStream {
     /// order: what storing that range would add, one fragment each.
     fn missing(&self, offset: u64, end: u64) -> Vec<(u64, u64)> {
         let mut pieces = Vec::new();
+        self.for_each_missing(offset, end, |s, e| pieces.push((s, e)));
+        pieces
+    }
+
+    /// Calls `f` for each piece [`missing`](Self::missing) would return,
+    /// without allocating (admission runs for every packet).
+    fn for_each_missing(&self, offset: u64, end: u64, mut f: impl FnMut(u64, u64)) {
         let mut cursor = offset.max(self.contiguous);
         if cursor >= end {
             // Nothing to add (an empty frame, say); also keeps the map range
             // below well formed.
-            return pieces;
+            return;
         }
         // Chunks that may overlap: the last one starting at or before `cursor`, and those inside.
         let overlapping = self
@@ -210,14 +217,13 @@ impl RecvStream {
                 continue;
             }
             if s > cursor {
-                pieces.push((cursor, s.min(end)));
+                f(cursor, s.min(end));
             }
             cursor = cursor.max(e);
         }
         if cursor < end {
-            pieces.push((cursor, end));
+            f(cursor, end);
         }
-        pieces
     }
 
     fn drain_pending(&mut self) {
