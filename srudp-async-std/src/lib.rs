@@ -84,7 +84,6 @@
 
 mod driver;
 mod endpoint;
-mod host_candidates;
 mod rendezvous_client;
 mod shared;
 mod socket;
@@ -92,7 +91,7 @@ mod stream;
 
 pub use driver::EndpointDriver;
 pub use endpoint::{Connecting, Endpoint};
-pub use host_candidates::host_candidates;
+pub use srudp_net::host_candidates;
 pub use srudp_proto::{
     AcceptPolicy, CloseReason, ConnectOptions, ConnectionStats, EndpointConfig, HandshakePattern,
     Keypair, PathKind, PublicKey, StreamError, TransportConfig,

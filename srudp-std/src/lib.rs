@@ -85,7 +85,6 @@
 mod driver;
 mod endpoint;
 mod error;
-mod host_candidates;
 mod rendezvous_client;
 mod socket;
 mod state;
@@ -93,7 +92,7 @@ mod stream;
 
 pub use endpoint::Endpoint;
 pub use error::{close_reason, Error};
-pub use host_candidates::host_candidates;
+pub use srudp_net::host_candidates;
 pub use stream::Stream;
 
 pub use srudp_proto;

@@ -70,7 +70,6 @@
 
 mod driver;
 mod endpoint;
-mod host_candidates;
 mod rendezvous_client;
 mod rendezvous_server;
 mod shared;
@@ -78,8 +77,8 @@ mod socket;
 mod stream;
 
 pub use endpoint::{Connecting, Endpoint};
-pub use host_candidates::host_candidates;
 pub use rendezvous_server::RendezvousServer;
+pub use srudp_net::host_candidates;
 pub use srudp_proto::{
     AcceptPolicy, CloseReason, ConnectOptions, ConnectionStats, EndpointConfig, HandshakePattern,
     Keypair, PathKind, PublicKey, StreamError, TransportConfig,
