@@ -68,12 +68,12 @@ fn payload(seed: u64, len: usize) -> Vec<u8> {
 
 /// Starts the rendezvous (with a second port) on `node`; returns it, its
 /// `--via` string, and a channel of its later stderr lines (unused).
-fn start_rendezvous(node: &Node) -> (Running, String) {
+fn start_rendezvous(t: &Topology, node: &Node) -> (Running, String) {
     let mut child = node
         .command(SRUDP)
         .args(["rendezvous", "--bind", &format!("{}:4433", node.ip)])
         .args(["--second-port", "4434", "--key"])
-        .arg(rdv_key())
+        .arg(rdv_key(t))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -92,9 +92,10 @@ fn start_rendezvous(node: &Node) -> (Running, String) {
     (Running(Some(child)), line.trim().to_string())
 }
 
-/// One key for the rendezvous across restarts.
-fn rdv_key() -> PathBuf {
-    let path = std::env::temp_dir().join(format!("srudp-nat-rdv-{}.key", std::process::id()));
+/// One key for the rendezvous across restarts, in the topology's scratch
+/// directory.
+fn rdv_key(t: &Topology) -> PathBuf {
+    let path = t.scratch_path("rdv.key");
     if !path.exists() {
         let out = Command::new(SRUDP)
             .args(["keygen", "--out"])
@@ -308,7 +309,7 @@ fn both_behind_port_preserving_nats_connect_directly() {
     };
     let rdv = t.add_public_host("rdv", RDV_IP).unwrap();
     let (a, b, _na, _nb) = two_nats(&mut t, NatKind::PortPreserving, NatKind::PortPreserving);
-    let (_server, via) = start_rendezvous(&rdv);
+    let (_server, via) = start_rendezvous(&t, &rdv);
     let pair = pair(&via, &a, &b, 8 * MIB);
     let (pl, pc) = pair.paths();
     assert!(pl.starts_with("path: direct 203.0.113.22:"), "{pl}");
@@ -323,7 +324,7 @@ fn both_behind_symmetric_nats_connect_through_the_relay() {
     };
     let rdv = t.add_public_host("rdv", RDV_IP).unwrap();
     let (a, b, _na, _nb) = two_nats(&mut t, NatKind::Symmetric, NatKind::Symmetric);
-    let (_server, via) = start_rendezvous(&rdv);
+    let (_server, via) = start_rendezvous(&t, &rdv);
     let pair = pair(&via, &a, &b, 8 * MIB);
     let (pl, pc) = pair.paths();
     assert_eq!(pl, format!("path: relayed via {RDV_IP}:4433"));
@@ -340,7 +341,7 @@ fn one_symmetric_and_one_port_preserving_nat_connect_and_report_the_path() {
     };
     let rdv = t.add_public_host("rdv", RDV_IP).unwrap();
     let (a, b, _na, _nb) = two_nats(&mut t, NatKind::Symmetric, NatKind::PortPreserving);
-    let (_server, via) = start_rendezvous(&rdv);
+    let (_server, via) = start_rendezvous(&t, &rdv);
     let pair = pair(&via, &a, &b, 8 * MIB);
     let (pl, pc) = pair.paths();
     for p in [&pl, &pc] {
@@ -370,7 +371,7 @@ fn both_behind_the_same_nat_connect_directly_over_lan_addresses() {
         .unwrap();
     let a = t.add_host_behind(&mut nat, "a").unwrap();
     let b = t.add_host_behind(&mut nat, "b").unwrap();
-    let (_server, via) = start_rendezvous(&rdv);
+    let (_server, via) = start_rendezvous(&t, &rdv);
     let pair = pair(&via, &a, &b, 8 * MIB);
     let (pl, pc) = pair.paths();
     assert!(pl.starts_with(&format!("path: direct {}:", b.ip)), "{pl}");
@@ -385,7 +386,7 @@ fn a_flushed_nat_mapping_mid_transfer_migrates_without_losing_a_byte() {
     };
     let rdv = t.add_public_host("rdv", RDV_IP).unwrap();
     let (a, b, na, _nb) = two_nats(&mut t, NatKind::PortPreserving, NatKind::PortPreserving);
-    let (_server, via) = start_rendezvous(&rdv);
+    let (_server, via) = start_rendezvous(&t, &rdv);
     let pair = pair(&via, &a, &b, 8 * MIB);
     let (pl, pc) = pair.paths();
     assert!(pl.starts_with("path: direct 203.0.113.22:"), "{pl}");
@@ -415,7 +416,7 @@ fn direct_peers_survive_the_rendezvous_stopping_and_re_register_when_it_returns(
     };
     let rdv = t.add_public_host("rdv", RDV_IP).unwrap();
     let (a, b, _na, _nb) = two_nats(&mut t, NatKind::PortPreserving, NatKind::PortPreserving);
-    let (mut server, via) = start_rendezvous(&rdv);
+    let (mut server, via) = start_rendezvous(&t, &rdv);
     let pair = pair(&via, &a, &b, 8 * MIB);
     let (pl, _) = pair.paths();
     assert!(pl.starts_with("path: direct"), "{pl}");
@@ -426,7 +427,7 @@ fn direct_peers_survive_the_rendezvous_stopping_and_re_register_when_it_returns(
     pair.listener.wait_line("lost rendezvous", |l| {
         l.contains("rendezvous: lost the server")
     });
-    let (_server, via2) = start_rendezvous(&rdv);
+    let (_server, via2) = start_rendezvous(&t, &rdv);
     assert_eq!(via, via2, "same key, same address");
     pair.listener.wait_line("re-registration", |l| {
         l.contains("rendezvous: registered again")

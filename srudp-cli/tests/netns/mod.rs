@@ -16,6 +16,7 @@
 
 use std::io;
 use std::net::Ipv4Addr;
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -92,10 +93,11 @@ pub struct Nat {
     hosts: u8,
 }
 
-/// A set of namespaces, deleted on drop.
+/// A set of namespaces and a scratch directory, deleted on drop.
 #[derive(Debug)]
 pub struct Topology {
     prefix: String,
+    scratch: PathBuf,
     inet: String,
     namespaces: Vec<String>,
     ports: u32,
@@ -129,8 +131,11 @@ impl Topology {
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let prefix = format!("srudp{}-{n}", std::process::id());
         let inet = format!("{prefix}-inet");
+        let scratch = std::env::temp_dir().join(&prefix);
+        std::fs::create_dir_all(&scratch)?;
         let mut t = Topology {
             prefix,
+            scratch,
             inet: inet.clone(),
             namespaces: Vec::new(),
             ports: 0,
@@ -139,6 +144,11 @@ impl Topology {
         in_ns(&inet, &["ip", "link", "add", "br0", "type", "bridge"])?;
         in_ns(&inet, &["ip", "link", "set", "br0", "up"])?;
         Ok(t)
+    }
+
+    /// A path in this topology's scratch directory (removed on drop).
+    pub fn scratch_path(&self, name: &str) -> PathBuf {
+        self.scratch.join(name)
     }
 
     fn add_namespace(&mut self, name: &str) -> io::Result<()> {
@@ -326,5 +336,6 @@ impl Drop for Topology {
                 .stderr(Stdio::null())
                 .status();
         }
+        let _ = std::fs::remove_dir_all(&self.scratch);
     }
 }
