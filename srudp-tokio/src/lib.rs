@@ -68,11 +68,10 @@
 //! (bad arguments or configuration). See [`srudp_proto::stream_error`].
 #![warn(missing_docs)]
 
-mod driver;
 mod endpoint;
 mod rendezvous_client;
 mod rendezvous_server;
-mod shared;
+mod runtime;
 mod socket;
 mod stream;
 
