@@ -358,7 +358,7 @@ impl Endpoint {
     /// Binds like [`bind`](Endpoint::bind), and registers the endpoint at
     /// the rendezvous server named by `rendezvous`, over the same socket.
     /// Empty `rendezvous.host_candidates` are filled with the machine's own
-    /// addresses ([`srudp_net::host_candidates`]) with the bound port.
+    /// addresses ([`srudp_net::host_candidates()`]) with the bound port.
     pub fn bind_with_rendezvous<R: Runtime>(
         addr: SocketAddr,
         config: EndpointConfig,

@@ -85,7 +85,7 @@ impl Stream {
 
     /// A handle that follows this connection's path on its own, for a task
     /// that reports path changes while others read and write the stream
-    /// (for example after `tokio::io::split`).
+    /// (for example after splitting it into reader and writer).
     pub fn path_watcher(&self) -> PathWatcher {
         PathWatcher {
             shared: self.shared.clone(),
@@ -106,7 +106,8 @@ impl Stream {
 
     /// Closes the connection at once with an application `code` and a
     /// `reason` (at most 256 bytes) that the peer receives; unsent and
-    /// unacknowledged data is discarded. For a graceful end, use `shutdown`.
+    /// unacknowledged data is discarded. For a graceful end, use
+    /// [`poll_finish`](Stream::poll_finish).
     pub fn abort(&self, code: u32, reason: &[u8]) {
         let mut guard = self.shared.lock();
         let state = &mut *guard;

@@ -86,7 +86,7 @@ pub use stream::{PathWatcher, Stream};
 
 /// Rendezvous: registering an endpoint, reaching peers by key or name, the
 /// relay, NAT behaviour (spec §11), and the server
-/// ([`RendezvousServer`](crate::RendezvousServer)).
+/// ([`RendezvousServer`]).
 pub mod rendezvous {
     pub use crate::rendezvous_client::{RendezvousConnecting, RendezvousStatus};
     pub use crate::rendezvous_server::RendezvousServer;

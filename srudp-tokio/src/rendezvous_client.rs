@@ -53,7 +53,7 @@ impl Endpoint {
     /// itself after the server is lost (a restart, a NAT that forgot us).
     ///
     /// When `rendezvous.host_candidates` is empty, it is filled with
-    /// [`host_candidates`](crate::host_candidates) of the bound address:
+    /// [`host_candidates`](crate::host_candidates()) of the bound address:
     /// the machine's own addresses with the endpoint's port, offered to
     /// peers besides the address the server observes (so peers on the same
     /// LAN connect directly).
