@@ -119,6 +119,7 @@ impl Stream {
     }
 }
 
+/// The IO the adapters' `AsyncRead` / `AsyncWrite` impls forward to.
 impl Stream {
     /// Copies received bytes into `buf`; `Ok(0)` once the peer finished and
     /// everything was read (or `buf` is empty). Cancellation safe: bytes
