@@ -1,20 +1,16 @@
 //! The endpoint: one UDP socket, one driver task, any number of streams.
 
-use std::future::{poll_fn, Future};
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
 
-use srudp_proto::{AcceptPolicy, ConnectOptions, ConnectionHandle, EndpointConfig, PublicKey};
+use srudp_proto::{AcceptPolicy, ConnectOptions, EndpointConfig, PublicKey};
 
 use crate::driver::EndpointDriver;
-use crate::shared::Shared;
-use crate::socket;
+use crate::runtime::AsyncIo;
 use crate::stream::Stream;
-use srudp_proto::rendezvous::DrivenEndpoint;
 
 /// A srudp endpoint on async-io (for async-std and smol): one UDP socket
 /// that opens and accepts any number of connections.
@@ -32,16 +28,14 @@ use srudp_proto::rendezvous::DrivenEndpoint;
 /// `Connecting` before it completes aborts that attempt (the peer, if it had
 /// answered, sees the connection close) and leaves nothing behind.
 /// [`wait_idle`](Endpoint::wait_idle) is cancellation safe.
+#[derive(Clone)]
 pub struct Endpoint {
-    shared: Arc<Shared>,
+    inner: srudp_async::Endpoint,
 }
 
 impl std::fmt::Debug for Endpoint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Endpoint")
-            .field("local_addr", &self.shared.local_addr)
-            .field("public_key", &self.shared.public_key)
-            .finish_non_exhaustive()
+        self.inner.fmt(f)
     }
 }
 
@@ -68,9 +62,7 @@ impl Endpoint {
         addr: SocketAddr,
         config: EndpointConfig,
     ) -> io::Result<(Endpoint, EndpointDriver)> {
-        Endpoint::bind_machine(addr, config, |_, endpoint, _| {
-            Ok(DrivenEndpoint::plain(endpoint))
-        })
+        Endpoint::wrap(srudp_async::Endpoint::bind::<AsyncIo>(addr, config))
     }
 
     /// Runs `driver` on a thread of its own (named `srudp-driver`, ended
@@ -82,36 +74,26 @@ impl Endpoint {
         Ok(())
     }
 
-    /// Binds the socket, then lets `machine` wrap the protocol endpoint
-    /// (given the bound address) before the driver is made.
-    pub(crate) fn bind_machine(
-        addr: SocketAddr,
-        config: EndpointConfig,
-        machine: impl FnOnce(Instant, srudp_proto::Endpoint, SocketAddr) -> io::Result<DrivenEndpoint>,
+    /// The public faces of what `srudp_async` bound.
+    pub(crate) fn wrap(
+        bound: io::Result<(srudp_async::Endpoint, srudp_async::Driver<AsyncIo>)>,
     ) -> io::Result<(Endpoint, EndpointDriver)> {
-        let endpoint = srudp_proto::Endpoint::new(config)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        let (std_socket, family) = socket::bind(addr)?;
-        let local_addr = std_socket.local_addr()?;
-        let machine = machine(Instant::now(), endpoint, local_addr)?;
-        let socket = async_io::Async::new(std_socket)?;
-        let shared = Arc::new(Shared::new(machine, local_addr, family));
-        let driver = EndpointDriver::new(shared.clone(), socket);
-        Ok((Endpoint { shared }, driver))
+        let (inner, driver) = bound?;
+        Ok((Endpoint { inner }, EndpointDriver::new(driver)))
     }
 
-    pub(crate) fn shared(&self) -> &Arc<Shared> {
-        &self.shared
+    pub(crate) fn inner(&self) -> &srudp_async::Endpoint {
+        &self.inner
     }
 
     /// The address the socket is bound to.
     pub fn local_addr(&self) -> SocketAddr {
-        self.shared.local_addr
+        self.inner.local_addr()
     }
 
     /// This endpoint's public key: what peers pass to `connect`.
     pub fn public_key(&self) -> PublicKey {
-        self.shared.public_key
+        self.inner.public_key()
     }
 
     /// Opens a connection to the peer whose public key is `peer`, punching
@@ -128,44 +110,16 @@ impl Endpoint {
     /// within the handshake timeout; `ConnectionRefused` when the peer
     /// refused; `NotConnected` after [`close`](Endpoint::close).
     pub fn connect(&self, peer: PublicKey, candidates: &[SocketAddr]) -> Connecting {
-        self.connect_with(ConnectOptions {
-            peer,
-            candidates: candidates.to_vec(),
-            pattern: None,
-        })
+        Connecting {
+            inner: self.inner.connect(peer, candidates),
+        }
     }
 
     /// [`connect`](Endpoint::connect) with explicit options (for example
     /// the IK pattern, which authenticates us to the peer).
-    pub fn connect_with(&self, mut options: ConnectOptions) -> Connecting {
-        let started = (|| {
-            options.candidates = self
-                .shared
-                .family
-                .reachable(&options.candidates, self.shared.local_addr)?;
-            let mut guard = self.shared.lock();
-            let state = &mut *guard;
-            state.check_open()?;
-            // If the peer's connection already waits in the accept queue,
-            // both sides connected "at once" and ours was late: it is this one.
-            if let Some(handle) = state
-                .table
-                .claim_incoming(options.peer, &options.candidates)
-            {
-                return Ok(handle);
-            }
-            let now = state.now();
-            let handle = state.machine.endpoint_mut().connect_with(now, options)?;
-            state.table.insert_connecting(handle);
-            state.wake_driver();
-            Ok(handle)
-        })();
+    pub fn connect_with(&self, options: ConnectOptions) -> Connecting {
         Connecting {
-            shared: self.shared.clone(),
-            state: match started {
-                Ok(handle) => ConnectingState::Waiting(handle),
-                Err(e) => ConnectingState::Failed(Some(e)),
-            },
+            inner: self.inner.connect_with(options),
         }
     }
 
@@ -176,27 +130,13 @@ impl Endpoint {
     ///
     /// Cancellation safe. Errors: `NotConnected` after [`close`](Endpoint::close).
     pub async fn accept(&self) -> io::Result<(Stream, SocketAddr, Option<PublicKey>)> {
-        poll_fn(|cx| {
-            let mut state = self.shared.lock();
-            state.check_open()?;
-            match state.table.poll_accept(cx.waker()) {
-                Poll::Ready((handle, info)) => Poll::Ready(Ok((
-                    Stream::new(self.shared.clone(), handle, info),
-                    info.remote,
-                    info.peer,
-                ))),
-                Poll::Pending => Poll::Pending,
-            }
-        })
-        .await
+        let (stream, remote, peer) = self.inner.accept().await?;
+        Ok((Stream::new(stream), remote, peer))
     }
 
     /// Changes who may connect to this endpoint from now on.
     pub fn set_accept_policy(&self, policy: AcceptPolicy) {
-        let mut state = self.shared.lock();
-        if !state.closed {
-            state.machine.endpoint_mut().set_accept_policy(policy);
-        }
+        self.inner.set_accept_policy(policy);
     }
 
     /// Closes every connection at once (the peers are told, with code 0 and
@@ -205,21 +145,7 @@ impl Endpoint {
     /// The driver ends once every connection has drained; await
     /// [`wait_idle`](Endpoint::wait_idle) for that.
     pub fn close(&self) {
-        let mut guard = self.shared.lock();
-        let state = &mut *guard;
-        if state.closed {
-            return;
-        }
-        state.closed = true;
-        let now = state.now();
-        state
-            .machine
-            .endpoint_mut()
-            .set_accept_policy(AcceptPolicy::RefuseAll);
-        state
-            .table
-            .close_all(state.machine.endpoint_mut(), now, 0, b"endpoint closed");
-        state.wake_driver();
+        self.inner.close();
     }
 
     /// Completes when no connection has anything left to do: every one has
@@ -227,46 +153,7 @@ impl Endpoint {
     /// crossed our close still hears it). Use it after closing streams or
     /// the endpoint, before the program exits.
     pub async fn wait_idle(&self) {
-        poll_fn(|cx| {
-            let mut state = self.shared.lock();
-            if state.is_idle() {
-                Poll::Ready(())
-            } else {
-                state.park_idle_waiter(cx.waker());
-                state.wake_driver();
-                Poll::Pending
-            }
-        })
-        .await
-    }
-}
-
-impl Clone for Endpoint {
-    fn clone(&self) -> Endpoint {
-        self.shared.lock().endpoint_handles += 1;
-        Endpoint {
-            shared: self.shared.clone(),
-        }
-    }
-}
-
-impl Drop for Endpoint {
-    fn drop(&mut self) {
-        let mut guard = self.shared.lock();
-        let state = &mut *guard;
-        state.endpoint_handles -= 1;
-        if state.endpoint_handles == 0 {
-            // Nobody can accept anymore: refuse initiators and close what waits.
-            let now = state.now();
-            state
-                .machine
-                .endpoint_mut()
-                .set_accept_policy(AcceptPolicy::RefuseAll);
-            state
-                .table
-                .stop_accepting(state.machine.endpoint_mut(), now);
-        }
-        state.wake_driver();
+        self.inner.wait_idle().await;
     }
 }
 
@@ -276,24 +163,12 @@ impl Drop for Endpoint {
 /// `Unpin`, so it can be polled by reference in a `select!` loop. Dropping
 /// it before it completes aborts the attempt.
 pub struct Connecting {
-    shared: Arc<Shared>,
-    state: ConnectingState,
-}
-
-enum ConnectingState {
-    Waiting(ConnectionHandle),
-    Failed(Option<io::Error>),
-    Done,
+    inner: srudp_async::Connecting,
 }
 
 impl std::fmt::Debug for Connecting {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let state = match &self.state {
-            ConnectingState::Waiting(h) => format!("waiting ({h})"),
-            ConnectingState::Failed(_) => "failed".into(),
-            ConnectingState::Done => "done".into(),
-        };
-        f.debug_struct("Connecting").field("state", &state).finish()
+        self.inner.fmt(f)
     }
 }
 
@@ -301,55 +176,6 @@ impl Future for Connecting {
     type Output = io::Result<Stream>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<Stream>> {
-        let handle = match &mut self.state {
-            ConnectingState::Waiting(handle) => *handle,
-            ConnectingState::Failed(e) => {
-                let e = e.take().unwrap_or_else(polled_after_completion);
-                self.state = ConnectingState::Done;
-                return Poll::Ready(Err(e));
-            }
-            ConnectingState::Done => return Poll::Ready(Err(polled_after_completion())),
-        };
-        let shared = self.shared.clone();
-        let result = {
-            let mut guard = shared.lock();
-            let state = &mut *guard;
-            let now = state.now();
-            match state
-                .table
-                .poll_connect(state.machine.endpoint_mut(), now, handle, cx.waker())
-            {
-                Poll::Ready(r) => r.map_err(io::Error::from),
-                Poll::Pending => match state.check_driver() {
-                    Ok(()) => return Poll::Pending,
-                    Err(e) => {
-                        state
-                            .table
-                            .abandon_connect(state.machine.endpoint_mut(), now, handle);
-                        Err(e)
-                    }
-                },
-            }
-        };
-        self.state = ConnectingState::Done;
-        Poll::Ready(result.map(|info| Stream::new(shared, handle, info)))
-    }
-}
-
-fn polled_after_completion() -> io::Error {
-    io::Error::other("Connecting polled after it completed")
-}
-
-impl Drop for Connecting {
-    fn drop(&mut self) {
-        if let ConnectingState::Waiting(handle) = self.state {
-            let mut guard = self.shared.lock();
-            let state = &mut *guard;
-            let now = state.now();
-            state
-                .table
-                .abandon_connect(state.machine.endpoint_mut(), now, handle);
-            state.wake_driver();
-        }
+        Pin::new(&mut self.inner).poll(cx).map_ok(Stream::new)
     }
 }

@@ -85,8 +85,7 @@
 mod driver;
 mod endpoint;
 mod rendezvous_client;
-mod shared;
-mod socket;
+mod runtime;
 mod stream;
 
 pub use driver::EndpointDriver;

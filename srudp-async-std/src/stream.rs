@@ -3,15 +3,10 @@
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures_io::{AsyncRead, AsyncWrite};
-use srudp_proto::{
-    CloseReason, ConnectionHandle, ConnectionStats, PathKind, PeerInfo, PublicKey, StreamError,
-};
-
-use crate::shared::{Shared, State};
+use srudp_proto::{CloseReason, ConnectionStats, PathKind, PublicKey};
 
 /// An encrypted, reliable, ordered byte stream to one peer.
 ///
@@ -41,35 +36,18 @@ use crate::shared::{Shared, State};
 /// (unread incoming data is discarded) and is closed abruptly if the peer
 /// has not finished within the idle timeout.
 pub struct Stream {
-    shared: Arc<Shared>,
-    handle: ConnectionHandle,
-    initial: PeerInfo,
+    inner: srudp_async::Stream,
 }
 
 impl std::fmt::Debug for Stream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Stream")
-            .field("handle", &self.handle)
-            .field("peer_addr", &self.peer_addr())
-            .finish_non_exhaustive()
+        self.inner.fmt(f)
     }
 }
 
 impl Stream {
-    pub(crate) fn new(shared: Arc<Shared>, handle: ConnectionHandle, info: PeerInfo) -> Stream {
-        Stream {
-            shared,
-            handle,
-            initial: info,
-        }
-    }
-
-    fn info(&self) -> PeerInfo {
-        self.shared
-            .lock()
-            .table
-            .peer_info(self.handle)
-            .unwrap_or(self.initial)
+    pub(crate) fn new(inner: srudp_async::Stream) -> Stream {
+        Stream { inner }
     }
 
     /// How the connection reaches its peer now: [`PathKind::Direct`] to the
@@ -81,7 +59,7 @@ impl Stream {
     /// [`path_changed`](Stream::path_changed) waits for that. Once the
     /// connection is gone, the last known path.
     pub fn path(&self) -> PathKind {
-        path_in(&self.shared.lock(), self.handle, self.initial)
+        self.inner.path()
     }
 
     /// Waits until the connection's path differs from `known` (see
@@ -89,45 +67,29 @@ impl Stream {
     ///
     /// Cancellation safe. Errors: the connection closed or is gone.
     pub async fn path_changed(&self, known: PathKind) -> io::Result<PathKind> {
-        std::future::poll_fn(|cx| {
-            let mut state = self.shared.lock();
-            let current = path_in(&state, self.handle, self.initial);
-            if current != known {
-                return Poll::Ready(Ok(current));
-            }
-            if let Some(reason) = state.table.close_reason(self.handle) {
-                return Poll::Ready(Err(StreamError::Closed(reason.clone()).into()));
-            }
-            if state.table.peer_info(self.handle).is_none() {
-                return Poll::Ready(Err(StreamError::UnknownStream.into()));
-            }
-            state.check_driver()?;
-            state.park_path_waiter(cx.waker());
-            Poll::Pending
-        })
-        .await
+        self.inner.path_changed(known).await
     }
 
     /// The peer's address on the path in use (it changes if the peer's NAT
     /// rebinds and the new path is validated).
     pub fn peer_addr(&self) -> SocketAddr {
-        self.info().remote
+        self.inner.peer_addr()
     }
 
     /// The peer's authenticated public key: always for connections we
     /// opened; for accepted ones only when the peer used the IK pattern.
     pub fn peer_public_key(&self) -> Option<PublicKey> {
-        self.info().peer
+        self.inner.peer_public_key()
     }
 
     /// Why the connection closed, once it has.
     pub fn close_reason(&self) -> Option<CloseReason> {
-        self.shared.lock().table.close_reason(self.handle).cloned()
+        self.inner.close_reason()
     }
 
     /// Counters of the connection (RTT, congestion window, bytes and packets).
     pub fn stats(&self) -> Option<ConnectionStats> {
-        self.shared.lock().machine.endpoint().stats(self.handle)
+        self.inner.stats()
     }
 
     /// Closes the connection at once with an application `code` and a
@@ -135,13 +97,7 @@ impl Stream {
     /// unacknowledged data is discarded. For a graceful end, use
     /// `AsyncWriteExt::close` (named so by the `futures-io` traits).
     pub fn abort(&self, code: u32, reason: &[u8]) {
-        let mut guard = self.shared.lock();
-        let state = &mut *guard;
-        let now = state.now();
-        state
-            .table
-            .close_stream(state.machine.endpoint_mut(), now, self.handle, code, reason);
-        state.wake_driver();
+        self.inner.abort(code, reason);
     }
 }
 
@@ -151,25 +107,7 @@ impl AsyncRead for Stream {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        let mut guard = self.shared.lock();
-        let state = &mut *guard;
-        match state
-            .table
-            .poll_read(state.machine.endpoint_mut(), self.handle, cx.waker(), buf)
-        {
-            Poll::Ready(Ok(n)) => {
-                if n > 0 {
-                    // Reading frees receive window the peer may be waiting for.
-                    state.wake_driver();
-                }
-                Poll::Ready(Ok(n))
-            }
-            Poll::Ready(Err(e)) => Poll::Ready(Err(e.into())),
-            Poll::Pending => match state.check_driver() {
-                Ok(()) => Poll::Pending,
-                Err(e) => Poll::Ready(Err(e)),
-            },
-        }
+        self.inner.poll_read(cx, buf)
     }
 }
 
@@ -179,23 +117,7 @@ impl AsyncWrite for Stream {
         cx: &mut Context<'_>,
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let mut guard = self.shared.lock();
-        let state = &mut *guard;
-        match state
-            .table
-            .poll_write(state.machine.endpoint_mut(), self.handle, cx.waker(), data)
-        {
-            Poll::Ready(Err(e)) => Poll::Ready(Err(e.into())),
-            // Without a driver, written bytes would never leave.
-            _ if state.gone.is_some() => Poll::Ready(state.check_driver().map(|()| 0)),
-            Poll::Ready(Ok(n)) => {
-                if n > 0 {
-                    state.wake_driver();
-                }
-                Poll::Ready(Ok(n))
-            }
-            Poll::Pending => Poll::Pending,
-        }
+        self.inner.poll_write(cx, data)
     }
 
     fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -203,45 +125,6 @@ impl AsyncWrite for Stream {
     }
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let mut guard = self.shared.lock();
-        let state = &mut *guard;
-        let result = state
-            .table
-            .poll_finish(state.machine.endpoint_mut(), self.handle, cx.waker());
-        match result {
-            Poll::Ready(r) => Poll::Ready(r.map_err(io::Error::from)),
-            Poll::Pending => {
-                // The FIN may be new: let the driver send it.
-                state.wake_driver();
-                match state.check_driver() {
-                    Ok(()) => Poll::Pending,
-                    Err(e) => Poll::Ready(Err(e)),
-                }
-            }
-        }
+        self.inner.poll_finish(cx)
     }
-}
-
-impl Drop for Stream {
-    fn drop(&mut self) {
-        let mut guard = self.shared.lock();
-        let state = &mut *guard;
-        let now = state.now();
-        state
-            .table
-            .drop_stream(state.machine.endpoint_mut(), now, self.handle);
-        state.wake_driver();
-    }
-}
-
-/// The path of connection `handle`: the endpoint's view while it knows the
-/// connection, else direct to the last known address.
-fn path_in(state: &State, handle: ConnectionHandle, initial: PeerInfo) -> PathKind {
-    state
-        .machine
-        .endpoint()
-        .path_kind(handle)
-        .unwrap_or_else(|| {
-            PathKind::Direct(state.table.peer_info(handle).unwrap_or(initial).remote)
-        })
 }

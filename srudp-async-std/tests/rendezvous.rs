@@ -1,6 +1,7 @@
 //! Rendezvous endpoints on loopback, under smol and async-std: registering,
 //! reaching a peer by name with data both ways over a direct path, and the
-//! quick "peer not registered" error for an unknown name. The server is
+//! quick "peer not registered" error for an unknown name, and closing a
+//! registered endpoint. The server is
 //! `srudp-tokio`'s, on a small tokio runtime of its own.
 
 #[macro_use]
@@ -9,7 +10,7 @@ mod common;
 use std::io;
 use std::time::{Duration, Instant};
 
-use common::{config, payload, v4, within, Exec};
+use common::{config, config_with, payload, quick_transport, v4, within, Exec};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use srudp_async_std::rendezvous::ClientConfig;
 use srudp_async_std::{Endpoint, PathKind};
@@ -32,11 +33,7 @@ fn server(seed: u64) -> Server {
         .unwrap();
     let server = {
         let _enter = runtime.enter();
-        let mut cfg = srudp_tokio::EndpointConfig::new(srudp_tokio::Keypair::generate(
-            &mut srudp_proto::Rng::from_seed(seed),
-        ));
-        cfg.rng_seed = Some(seed ^ 0x5eed);
-        RendezvousServer::bind(v4(), cfg, ServerConfig::default(), None).unwrap()
+        RendezvousServer::bind(v4(), config(seed), ServerConfig::default(), None).unwrap()
     };
     Server {
         server,
@@ -116,8 +113,32 @@ async fn endpoints_without_rendezvous_say_so(_ex: Exec) {
     assert!(plain.rendezvous_status().is_none());
 }
 
+async fn closing_a_registered_endpoint_leaves_the_rendezvous_and_lets_it_go_idle(_ex: Exec) {
+    let server = server(50);
+    // A short closing linger, so that idling does not take long.
+    let mut rendezvous = ClientConfig::new(server.server.public_key(), server.server.local_addr());
+    rendezvous.name = Some("carol".parse().unwrap());
+    let first =
+        Endpoint::bind_with_rendezvous(v4(), config_with(51, quick_transport()), rendezvous)
+            .unwrap();
+    within(WAIT, "first registers", first.wait_registered())
+        .await
+        .unwrap();
+    first.close();
+    // No keepalive or re-registration keeps the closed endpoint busy.
+    within(WAIT, "closed endpoint idles", first.wait_idle()).await;
+    let err = first.wait_registered().await.unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::NotConnected, "{err}");
+    // The server heard it leave: the name is free again.
+    let second = peer(52, &server, Some("carol"));
+    within(WAIT, "second takes the name", second.wait_registered())
+        .await
+        .unwrap();
+}
+
 on_both_executors!(
     peers_register_and_connect_by_name_directly_moving_data_both_ways,
     an_unknown_name_fails_quickly_with_not_found,
     endpoints_without_rendezvous_say_so,
+    closing_a_registered_endpoint_leaves_the_rendezvous_and_lets_it_go_idle,
 );

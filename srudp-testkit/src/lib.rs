@@ -7,8 +7,11 @@
 //!   sockets.
 //! * [`process_cpu_time`] — CPU time consumed by the process, for tests that
 //!   assert an idle endpoint does not busy-loop.
+//! * [`fixtures`] — seeded configurations, loopback addresses and payloads
+//!   for the async adapters' tests.
 
 mod cpu;
+pub mod fixtures;
 mod relay;
 
 pub use cpu::process_cpu_time;

@@ -68,11 +68,10 @@
 //! (bad arguments or configuration). See [`srudp_proto::stream_error`].
 #![warn(missing_docs)]
 
-mod driver;
 mod endpoint;
 mod rendezvous_client;
 mod rendezvous_server;
-mod shared;
+mod runtime;
 mod socket;
 mod stream;
 
@@ -87,7 +86,7 @@ pub use stream::{PathWatcher, Stream};
 
 /// Rendezvous: registering an endpoint, reaching peers by key or name, the
 /// relay, NAT behaviour (spec §11), and the server
-/// ([`RendezvousServer`](crate::RendezvousServer)).
+/// ([`RendezvousServer`]).
 pub mod rendezvous {
     pub use crate::rendezvous_client::{RendezvousConnecting, RendezvousStatus};
     pub use crate::rendezvous_server::RendezvousServer;

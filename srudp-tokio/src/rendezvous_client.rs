@@ -1,353 +1,47 @@
 //! An endpoint registered at a rendezvous server: reached and reaching
 //! peers by key or name, relay fallback, NAT behaviour (spec §11).
 //!
-//! The protocol's [`RendezvousClient`] takes the endpoint's place in the
-//! driver (see [`DrivenEndpoint`](srudp_proto::rendezvous::DrivenEndpoint)); this file turns its events into what the
-//! application awaits: connect calls by key or name, the accept queue for
-//! peers that asked for us, the registration status and the NAT test.
+//! The tokio faces of `srudp-async`'s rendezvous client, which turns the
+//! protocol's rendezvous events into what the application awaits: connect
+//! calls by key or name, the accept queue for peers that asked for us, the
+//! registration status and the NAT test.
 
-use std::collections::HashMap;
-use std::future::{poll_fn, Future};
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
-use std::time::Instant;
+use std::task::{Context, Poll};
 
-use srudp_proto::rendezvous::{
-    ClientConfig, ClientEvent, ErrorCode, NatBehavior, RendezvousClient, RendezvousError, RequestId,
-};
-use srudp_proto::{ConnectionHandle, EndpointConfig, Event, PathKind};
-use tracing::{debug, info};
+use srudp_proto::rendezvous::{ClientConfig, NatBehavior};
+#[cfg(doc)]
+use srudp_proto::rendezvous::{ErrorCode, RendezvousError};
+use srudp_proto::EndpointConfig;
 
 use crate::endpoint::Endpoint;
-use crate::shared::{Shared, State};
+use crate::runtime::Tokio;
 use crate::stream::Stream;
-use srudp_proto::rendezvous::DrivenEndpoint;
 
-/// Where an endpoint stands with its rendezvous server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RendezvousStatus {
-    /// Whether the server holds our registration now.
-    pub registered: bool,
-    /// Our address as the server last observed it (server-reflexive).
-    pub observed: Option<SocketAddr>,
-    /// How many times we registered over a new link (1 after the first
-    /// registration; it grows when the client re-registers by itself after
-    /// losing the server, for example across a server restart).
-    pub registrations: u64,
-    /// Why the server last refused our registration, while it does.
-    pub refused: Option<ErrorCode>,
-    /// The NAT behaviour test's result, once it ran.
-    pub nat: Option<NatBehavior>,
-}
-
-/// The adapter's side of the rendezvous client, in the shared state.
-#[derive(Debug, Default)]
-pub(crate) struct RendezvousState {
-    status: Option<RendezvousStatus>,
-    requests: HashMap<RequestId, Request>,
-    waiters: Vec<Waker>,
-}
-
-#[derive(Debug)]
-enum Request {
-    Pending(Option<Waker>),
-    Done(Result<ConnectionHandle, RendezvousError>),
-}
-
-impl RendezvousState {
-    fn status(&self) -> RendezvousStatus {
-        self.status.unwrap_or(RendezvousStatus {
-            registered: false,
-            observed: None,
-            registrations: 0,
-            refused: None,
-            nat: None,
-        })
-    }
-
-    fn update(&mut self, f: impl FnOnce(&mut RendezvousStatus)) {
-        let mut status = self.status();
-        f(&mut status);
-        self.status = Some(status);
-        for w in self.waiters.drain(..) {
-            w.wake();
-        }
-    }
-
-    fn park(&mut self, waker: &Waker) {
-        if !self.waiters.iter().any(|w| w.will_wake(waker)) {
-            self.waiters.push(waker.clone());
-        }
-    }
-
-    pub(crate) fn wake_all(&mut self) {
-        for w in self.waiters.drain(..) {
-            w.wake();
-        }
-        for r in self.requests.values_mut() {
-            if let Request::Pending(Some(w)) = r {
-                w.wake_by_ref();
-            }
-        }
-    }
-
-    fn finish_request(
-        &mut self,
-        request: RequestId,
-        result: Result<ConnectionHandle, RendezvousError>,
-    ) -> bool {
-        match self.requests.get_mut(&request) {
-            Some(r @ Request::Pending(_)) => {
-                if let Request::Pending(Some(w)) = std::mem::replace(r, Request::Done(result)) {
-                    w.wake();
-                }
-                true
-            }
-            _ => false,
-        }
-    }
-}
-
-/// Takes every event of the driven machine and hands it where it belongs:
-/// connection events to the stream table, rendezvous events to the
-/// application's waiting calls. Called by the driver after every round.
-pub(crate) fn drain_events(state: &mut State, now: Instant) {
-    while let Some(event) = state.machine.poll_event() {
-        match event {
-            ClientEvent::Connection { handle, event } => {
-                if matches!(event, Event::PathChanged { .. } | Event::Closed { .. }) {
-                    state.wake_path_waiters();
-                }
-                state
-                    .table
-                    .handle_event(state.machine.endpoint_mut(), now, handle, event);
-            }
-            ClientEvent::PeerConnected {
-                handle,
-                peer,
-                request,
-                path,
-            } => on_peer_connected(state, now, handle, peer, request, path),
-            ClientEvent::ConnectFailed {
-                request,
-                peer,
-                error,
-            } => {
-                debug!(?peer, "connection through the rendezvous failed: {error}");
-                if let (Some(r), Some(rdv)) = (request, &mut state.rendezvous) {
-                    rdv.finish_request(r, Err(error));
-                }
-            }
-            ClientEvent::Registered { observed } => {
-                info!(%observed, "registered at the rendezvous server");
-                if let Some(rdv) = &mut state.rendezvous {
-                    rdv.update(|s| {
-                        if !s.registered {
-                            s.registrations += 1;
-                        }
-                        s.registered = true;
-                        s.refused = None;
-                        s.observed = Some(observed);
-                    });
-                }
-            }
-            ClientEvent::RegistrationRefused { code } => {
-                info!("the rendezvous server refused our registration: {code:?}");
-                if let Some(rdv) = &mut state.rendezvous {
-                    rdv.update(|s| {
-                        s.registered = false;
-                        s.refused = Some(code);
-                    });
-                }
-            }
-            ClientEvent::Disconnected { reason } => {
-                info!("lost the rendezvous server ({reason}); reconnecting");
-                if let Some(rdv) = &mut state.rendezvous {
-                    rdv.update(|s| s.registered = false);
-                }
-            }
-            ClientEvent::NatDetected(behavior) => {
-                info!(%behavior, "NAT behaviour detected");
-                if let Some(rdv) = &mut state.rendezvous {
-                    rdv.update(|s| s.nat = Some(behavior));
-                }
-            }
-            other => debug!(?other, "rendezvous event"),
-        }
-    }
-}
-
-fn on_peer_connected(
-    state: &mut State,
-    now: Instant,
-    handle: ConnectionHandle,
-    peer: srudp_proto::PublicKey,
-    request: Option<RequestId>,
-    path: PathKind,
-) {
-    let remote = state
-        .machine
-        .endpoint()
-        .remote_address(handle)
-        .unwrap_or(match path {
-            PathKind::Direct(a) | PathKind::Relayed { via: a } => a,
-        });
-    debug!(%handle, %peer, %path, "peer connected through the rendezvous");
-    let connected = Event::Connected {
-        incoming: request.is_none(),
-        remote,
-        peer: Some(peer),
-    };
-    let endpoint = state.machine.endpoint_mut();
-    let Some(request) = request else {
-        // The peer asked for us: it waits in the accept queue.
-        state.table.handle_event(endpoint, now, handle, connected);
-        return;
-    };
-    let Some(rdv) = &mut state.rendezvous else {
-        return;
-    };
-    if !matches!(rdv.requests.get(&request), Some(Request::Pending(_))) {
-        // The connect call was dropped: nobody wants the connection, unless
-        // a stream already holds it.
-        if state.table.peer_info(handle).is_none() {
-            endpoint.close(now, handle, 0, b"connect abandoned");
-        }
-        return;
-    }
-    if state.table.peer_info(handle).is_some() {
-        // A second request for a peer we already hold a stream to.
-        rdv.finish_request(
-            request,
-            Err(RendezvousError::Refused(ErrorCode::InvalidRequest)),
-        );
-        return;
-    }
-    state.table.insert_connecting(handle);
-    state.table.handle_event(endpoint, now, handle, connected);
-    rdv.finish_request(request, Ok(handle));
-}
+pub use srudp_async::RendezvousStatus;
 
 /// A connection attempt through the rendezvous, started by
 /// [`Endpoint::connect_by_key`] or [`Endpoint::connect_by_name`]; resolves
 /// to the [`Stream`] once the server introduced us and a path (direct or
 /// relayed) completed the handshake. Dropping it abandons the attempt.
 pub struct RendezvousConnecting {
-    shared: Arc<Shared>,
-    state: ConnectingState,
-}
-
-enum ConnectingState {
-    Waiting(RequestId),
-    Failed(Option<io::Error>),
-    Done,
+    inner: srudp_async::RendezvousConnecting,
 }
 
 impl std::fmt::Debug for RendezvousConnecting {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let state = match &self.state {
-            ConnectingState::Waiting(r) => format!("waiting (request {r})"),
-            ConnectingState::Failed(_) => "failed".into(),
-            ConnectingState::Done => "done".into(),
-        };
-        f.debug_struct("RendezvousConnecting")
-            .field("state", &state)
-            .finish()
+        self.inner.fmt(f)
     }
-}
-
-fn no_rendezvous() -> io::Error {
-    io::Error::new(
-        io::ErrorKind::InvalidInput,
-        "this endpoint was not bound with a rendezvous server (Endpoint::bind_with_rendezvous)",
-    )
 }
 
 impl Future for RendezvousConnecting {
     type Output = io::Result<Stream>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<Stream>> {
-        let request = match &mut self.state {
-            ConnectingState::Waiting(r) => *r,
-            ConnectingState::Failed(e) => {
-                let e = e
-                    .take()
-                    .unwrap_or_else(|| io::Error::other("polled after completion"));
-                self.state = ConnectingState::Done;
-                return Poll::Ready(Err(e));
-            }
-            ConnectingState::Done => {
-                return Poll::Ready(Err(io::Error::other("polled after completion")))
-            }
-        };
-        let shared = self.shared.clone();
-        let result = {
-            let mut guard = shared.lock();
-            let state = &mut *guard;
-            let driver = state.check_driver();
-            let Some(rdv) = &mut state.rendezvous else {
-                return Poll::Ready(Err(no_rendezvous()));
-            };
-            match rdv.requests.get_mut(&request) {
-                Some(Request::Pending(waker)) => {
-                    if let Err(e) = driver {
-                        rdv.requests.remove(&request);
-                        Err(e)
-                    } else {
-                        *waker = Some(cx.waker().clone());
-                        return Poll::Pending;
-                    }
-                }
-                Some(Request::Done(Err(e))) => {
-                    let e = e.clone();
-                    rdv.requests.remove(&request);
-                    Err(io::Error::from(e))
-                }
-                Some(Request::Done(Ok(handle))) => {
-                    let handle = *handle;
-                    rdv.requests.remove(&request);
-                    let now = state.now();
-                    match state.table.poll_connect(
-                        state.machine.endpoint_mut(),
-                        now,
-                        handle,
-                        cx.waker(),
-                    ) {
-                        Poll::Ready(r) => r
-                            .map(|info| Stream::new(shared.clone(), handle, info))
-                            .map_err(io::Error::from),
-                        // Cannot happen: the connection is connected.
-                        Poll::Pending => Err(io::Error::other("introduced connection not ready")),
-                    }
-                }
-                None => Err(io::Error::other("unknown rendezvous request")),
-            }
-        };
-        self.state = ConnectingState::Done;
-        Poll::Ready(result)
-    }
-}
-
-impl Drop for RendezvousConnecting {
-    fn drop(&mut self) {
-        if let ConnectingState::Waiting(request) = self.state {
-            let mut guard = self.shared.lock();
-            let state = &mut *guard;
-            let Some(rdv) = &mut state.rendezvous else {
-                return;
-            };
-            if let Some(Request::Done(Ok(handle))) = rdv.requests.remove(&request) {
-                // Introduced and connected, but nobody will use it.
-                let now = state.now();
-                state
-                    .table
-                    .abandon_connect(state.machine.endpoint_mut(), now, handle);
-                state.wake_driver();
-            }
-        }
+        Pin::new(&mut self.inner).poll(cx).map_ok(Stream::new)
     }
 }
 
@@ -359,7 +53,7 @@ impl Endpoint {
     /// itself after the server is lost (a restart, a NAT that forgot us).
     ///
     /// When `rendezvous.host_candidates` is empty, it is filled with
-    /// [`host_candidates`](crate::host_candidates) of the bound address:
+    /// [`host_candidates`](crate::host_candidates()) of the bound address:
     /// the machine's own addresses with the endpoint's port, offered to
     /// peers besides the address the server observes (so peers on the same
     /// LAN connect directly).
@@ -389,15 +83,10 @@ impl Endpoint {
     pub fn bind_with_rendezvous(
         addr: SocketAddr,
         config: EndpointConfig,
-        mut rendezvous: ClientConfig,
+        rendezvous: ClientConfig,
     ) -> io::Result<Endpoint> {
-        Endpoint::bind_machine(addr, config, move |now, endpoint, local| {
-            if rendezvous.host_candidates.is_empty() {
-                rendezvous.host_candidates = crate::host_candidates(local);
-            }
-            let client = RendezvousClient::new(now, endpoint, rendezvous)
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-            Ok(DrivenEndpoint::rendezvous(client))
+        Endpoint::start(|| {
+            srudp_async::Endpoint::bind_with_rendezvous::<Tokio>(addr, config, rendezvous)
         })
     }
 
@@ -413,46 +102,23 @@ impl Endpoint {
     /// for our own key or an endpoint without rendezvous. The
     /// [`RendezvousError`] is the error's source.
     pub fn connect_by_key(&self, peer: srudp_proto::PublicKey) -> RendezvousConnecting {
-        self.rendezvous_request(|client, now| client.connect_by_key(now, peer))
+        RendezvousConnecting {
+            inner: self.inner().connect_by_key(peer),
+        }
     }
 
     /// [`connect_by_key`](Endpoint::connect_by_key) for the peer registered
     /// under `name`.
     pub fn connect_by_name(&self, name: &str) -> RendezvousConnecting {
-        self.rendezvous_request(|client, now| client.connect_by_name(now, name))
-    }
-
-    fn rendezvous_request(
-        &self,
-        f: impl FnOnce(&mut RendezvousClient, Instant) -> Result<RequestId, RendezvousError>,
-    ) -> RendezvousConnecting {
-        let shared = self.shared().clone();
-        let started = (|| {
-            let mut guard = shared.lock();
-            let state = &mut *guard;
-            state.check_open()?;
-            let now = state.now();
-            let client = state.machine.client_mut().ok_or_else(no_rendezvous)?;
-            let request = f(client, now).map_err(io::Error::from)?;
-            if let Some(rdv) = &mut state.rendezvous {
-                rdv.requests.insert(request, Request::Pending(None));
-            }
-            state.wake_driver();
-            Ok(request)
-        })();
         RendezvousConnecting {
-            shared,
-            state: match started {
-                Ok(r) => ConnectingState::Waiting(r),
-                Err(e) => ConnectingState::Failed(Some(e)),
-            },
+            inner: self.inner().connect_by_name(name),
         }
     }
 
     /// Where the endpoint stands with its rendezvous server; `None` for an
     /// endpoint bound without one.
     pub fn rendezvous_status(&self) -> Option<RendezvousStatus> {
-        self.shared().lock().rendezvous.as_ref().map(|r| r.status())
+        self.inner().rendezvous_status()
     }
 
     /// Waits until the rendezvous status differs from `known`, and returns
@@ -465,8 +131,7 @@ impl Endpoint {
         &self,
         known: RendezvousStatus,
     ) -> io::Result<RendezvousStatus> {
-        self.wait_rendezvous(|s| (s != known).then_some(Ok(s)))
-            .await
+        self.inner().rendezvous_changed(known).await
     }
 
     /// Waits until the rendezvous server holds our registration, and
@@ -479,15 +144,7 @@ impl Endpoint {
     /// description), `InvalidInput` without rendezvous, `NotConnected` once
     /// the endpoint is closed.
     pub async fn wait_registered(&self) -> io::Result<SocketAddr> {
-        self.wait_rendezvous(|s| match (s.registered, s.observed, s.refused) {
-            (true, Some(observed), _) => Some(Ok(observed)),
-            (_, _, Some(code)) => Some(Err(io::Error::new(
-                io::ErrorKind::PermissionDenied,
-                RendezvousError::Refused(code),
-            ))),
-            _ => None,
-        })
-        .await
+        self.inner().wait_registered().await
     }
 
     /// The NAT behaviour as tested through the rendezvous server (its
@@ -495,45 +152,6 @@ impl Endpoint {
     /// the result. Without a second port on the server, the mapping and
     /// filtering come back `Unknown`.
     pub async fn nat_behavior(&self) -> io::Result<NatBehavior> {
-        let shared = self.shared().clone();
-        self.wait_rendezvous(move |s| match s.nat {
-            Some(nat) => Some(Ok(nat)),
-            None => {
-                if s.registered {
-                    let mut guard = shared.lock();
-                    let now = guard.now();
-                    if let Some(c) = guard.machine.client_mut() {
-                        if c.detect_nat(now) {
-                            guard.wake_driver();
-                        }
-                    }
-                }
-                None
-            }
-        })
-        .await
-    }
-
-    async fn wait_rendezvous<T>(
-        &self,
-        mut ready: impl FnMut(RendezvousStatus) -> Option<io::Result<T>>,
-    ) -> io::Result<T> {
-        poll_fn(|cx| {
-            let status = {
-                let mut state = self.shared().lock();
-                state.check_open()?;
-                let Some(rdv) = &mut state.rendezvous else {
-                    return Poll::Ready(Err(no_rendezvous()));
-                };
-                rdv.park(cx.waker());
-                rdv.status()
-            };
-            // Outside the lock: `ready` may lock to act.
-            match ready(status) {
-                Some(r) => Poll::Ready(r),
-                None => Poll::Pending,
-            }
-        })
-        .await
+        self.inner().nat_behavior().await
     }
 }

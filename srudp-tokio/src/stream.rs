@@ -3,15 +3,10 @@
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 
-use srudp_proto::{
-    CloseReason, ConnectionHandle, ConnectionStats, PathKind, PeerInfo, PublicKey, StreamError,
-};
+use srudp_proto::{CloseReason, ConnectionStats, PathKind, PublicKey};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-
-use crate::shared::{Shared, State};
 
 /// An encrypted, reliable, ordered byte stream to one peer.
 ///
@@ -40,47 +35,30 @@ use crate::shared::{Shared, State};
 /// (unread incoming data is discarded) and is closed abruptly if the peer
 /// has not finished within the idle timeout.
 pub struct Stream {
-    shared: Arc<Shared>,
-    handle: ConnectionHandle,
-    initial: PeerInfo,
+    inner: srudp_async::Stream,
 }
 
 impl std::fmt::Debug for Stream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Stream")
-            .field("handle", &self.handle)
-            .field("peer_addr", &self.peer_addr())
-            .finish_non_exhaustive()
+        self.inner.fmt(f)
     }
 }
 
 impl Stream {
-    pub(crate) fn new(shared: Arc<Shared>, handle: ConnectionHandle, info: PeerInfo) -> Stream {
-        Stream {
-            shared,
-            handle,
-            initial: info,
-        }
-    }
-
-    fn info(&self) -> PeerInfo {
-        self.shared
-            .lock()
-            .table
-            .peer_info(self.handle)
-            .unwrap_or(self.initial)
+    pub(crate) fn new(inner: srudp_async::Stream) -> Stream {
+        Stream { inner }
     }
 
     /// The peer's address on the path in use (it changes if the peer's NAT
     /// rebinds and the new path is validated).
     pub fn peer_addr(&self) -> SocketAddr {
-        self.info().remote
+        self.inner.peer_addr()
     }
 
     /// The peer's authenticated public key: always for connections we
     /// opened; for accepted ones only when the peer used the IK pattern.
     pub fn peer_public_key(&self) -> Option<PublicKey> {
-        self.info().peer
+        self.inner.peer_public_key()
     }
 
     /// How the connection reaches its peer now: [`PathKind::Direct`] to the
@@ -91,7 +69,7 @@ impl Stream {
     /// connection finds a direct path, or when a direct path dies and the
     /// relay takes over; [`path_changed`](Stream::path_changed) waits for that.
     pub fn path(&self) -> PathKind {
-        self.path_watcher().path()
+        self.inner.path()
     }
 
     /// Waits until the connection's path differs from `known` (see
@@ -99,7 +77,7 @@ impl Stream {
     ///
     /// Cancellation safe. Errors: the connection closed (as for reads).
     pub async fn path_changed(&self, known: PathKind) -> io::Result<PathKind> {
-        self.path_watcher().changed(known).await
+        self.inner.path_changed(known).await
     }
 
     /// A handle that follows this connection's path on its own, for a task
@@ -107,33 +85,25 @@ impl Stream {
     /// (for example after `tokio::io::split`).
     pub fn path_watcher(&self) -> PathWatcher {
         PathWatcher {
-            shared: self.shared.clone(),
-            handle: self.handle,
-            initial: self.initial,
+            inner: self.inner.path_watcher(),
         }
     }
 
     /// Why the connection closed, once it has.
     pub fn close_reason(&self) -> Option<CloseReason> {
-        self.shared.lock().table.close_reason(self.handle).cloned()
+        self.inner.close_reason()
     }
 
     /// Counters of the connection (RTT, congestion window, bytes and packets).
     pub fn stats(&self) -> Option<ConnectionStats> {
-        self.shared.lock().machine.endpoint().stats(self.handle)
+        self.inner.stats()
     }
 
     /// Closes the connection at once with an application `code` and a
     /// `reason` (at most 256 bytes) that the peer receives; unsent and
     /// unacknowledged data is discarded. For a graceful end, use `shutdown`.
     pub fn abort(&self, code: u32, reason: &[u8]) {
-        let mut guard = self.shared.lock();
-        let state = &mut *guard;
-        let now = state.now();
-        state
-            .table
-            .close_stream(state.machine.endpoint_mut(), now, self.handle, code, reason);
-        state.wake_driver();
+        self.inner.abort(code, reason);
     }
 }
 
@@ -143,27 +113,9 @@ impl AsyncRead for Stream {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        let mut guard = self.shared.lock();
-        let state = &mut *guard;
-        let dst = buf.initialize_unfilled();
-        match state
-            .table
-            .poll_read(state.machine.endpoint_mut(), self.handle, cx.waker(), dst)
-        {
-            Poll::Ready(Ok(n)) => {
-                buf.advance(n);
-                if n > 0 {
-                    // Reading frees receive window the peer may be waiting for.
-                    state.wake_driver();
-                }
-                Poll::Ready(Ok(()))
-            }
-            Poll::Ready(Err(e)) => Poll::Ready(Err(e.into())),
-            Poll::Pending => match state.check_driver() {
-                Ok(()) => Poll::Pending,
-                Err(e) => Poll::Ready(Err(e)),
-            },
-        }
+        let n = ready!(self.inner.poll_read(cx, buf.initialize_unfilled()))?;
+        buf.advance(n);
+        Poll::Ready(Ok(()))
     }
 }
 
@@ -173,23 +125,7 @@ impl AsyncWrite for Stream {
         cx: &mut Context<'_>,
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let mut guard = self.shared.lock();
-        let state = &mut *guard;
-        match state
-            .table
-            .poll_write(state.machine.endpoint_mut(), self.handle, cx.waker(), data)
-        {
-            Poll::Ready(Err(e)) => Poll::Ready(Err(e.into())),
-            // Without a driver, written bytes would never leave.
-            _ if state.gone.is_some() => Poll::Ready(state.check_driver().map(|()| 0)),
-            Poll::Ready(Ok(n)) => {
-                if n > 0 {
-                    state.wake_driver();
-                }
-                Poll::Ready(Ok(n))
-            }
-            Poll::Pending => Poll::Pending,
-        }
+        self.inner.poll_write(cx, data)
     }
 
     fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -197,89 +133,34 @@ impl AsyncWrite for Stream {
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let mut guard = self.shared.lock();
-        let state = &mut *guard;
-        let result = state
-            .table
-            .poll_finish(state.machine.endpoint_mut(), self.handle, cx.waker());
-        match result {
-            Poll::Ready(r) => Poll::Ready(r.map_err(io::Error::from)),
-            Poll::Pending => {
-                // The FIN may be new: let the driver send it.
-                state.wake_driver();
-                match state.check_driver() {
-                    Ok(()) => Poll::Pending,
-                    Err(e) => Poll::Ready(Err(e)),
-                }
-            }
-        }
-    }
-}
-
-impl Drop for Stream {
-    fn drop(&mut self) {
-        let mut guard = self.shared.lock();
-        let state = &mut *guard;
-        let now = state.now();
-        state
-            .table
-            .drop_stream(state.machine.endpoint_mut(), now, self.handle);
-        state.wake_driver();
+        self.inner.poll_finish(cx)
     }
 }
 
 /// Follows one connection's path (see [`Stream::path`]); made by
 /// [`Stream::path_watcher`]. It does not keep the connection open.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct PathWatcher {
-    shared: Arc<Shared>,
-    handle: ConnectionHandle,
-    initial: PeerInfo,
+    inner: srudp_async::PathWatcher,
+}
+
+impl std::fmt::Debug for PathWatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.inner.fmt(f)
+    }
 }
 
 impl PathWatcher {
     /// How the connection reaches its peer now (the last known path once
     /// the connection is gone).
     pub fn path(&self) -> PathKind {
-        self.path_in(&self.shared.lock())
-    }
-
-    fn path_in(&self, state: &State) -> PathKind {
-        state
-            .machine
-            .endpoint()
-            .path_kind(self.handle)
-            .unwrap_or_else(|| {
-                PathKind::Direct(
-                    state
-                        .table
-                        .peer_info(self.handle)
-                        .unwrap_or(self.initial)
-                        .remote,
-                )
-            })
+        self.inner.path()
     }
 
     /// Waits until the path differs from `known` and returns the new one.
     ///
     /// Cancellation safe. Errors: the connection closed or is gone.
     pub async fn changed(&self, known: PathKind) -> io::Result<PathKind> {
-        std::future::poll_fn(|cx| {
-            let mut state = self.shared.lock();
-            let current = self.path_in(&state);
-            if current != known {
-                return Poll::Ready(Ok(current));
-            }
-            if let Some(reason) = state.table.close_reason(self.handle) {
-                return Poll::Ready(Err(StreamError::Closed(reason.clone()).into()));
-            }
-            if state.table.peer_info(self.handle).is_none() {
-                return Poll::Ready(Err(StreamError::UnknownStream.into()));
-            }
-            state.check_driver()?;
-            state.park_path_waiter(cx.waker());
-            Poll::Pending
-        })
-        .await
+        self.inner.changed(known).await
     }
 }

@@ -7,7 +7,7 @@ mod common;
 use std::io;
 use std::time::Duration;
 
-use common::{config, payload, v4};
+use common::{config, config_with, payload, quick_transport, v4};
 use srudp_tokio::rendezvous::{ClientConfig, NatMapping, ServerConfig};
 use srudp_tokio::{Endpoint, PathKind, RendezvousServer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -134,6 +134,33 @@ async fn a_taken_name_is_refused_at_registration() {
         .unwrap()
         .unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::PermissionDenied, "{err}");
+}
+
+#[tokio::test]
+async fn closing_a_registered_endpoint_leaves_the_rendezvous_and_lets_it_go_idle() {
+    let server = server(60, None);
+    // A short closing linger, so that idling does not take long.
+    let first = Endpoint::bind_with_rendezvous(
+        v4(),
+        config_with(61, quick_transport()),
+        client_config(&server, Some("carol")),
+    )
+    .unwrap();
+    timeout(WAIT, first.wait_registered())
+        .await
+        .unwrap()
+        .unwrap();
+    first.close();
+    // No keepalive or re-registration keeps the closed endpoint busy.
+    timeout(WAIT, first.wait_idle()).await.unwrap();
+    let err = first.wait_registered().await.unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::NotConnected, "{err}");
+    // The server heard it leave: the name is free again.
+    let second = peer(62, &server, Some("carol"));
+    timeout(WAIT, second.wait_registered())
+        .await
+        .unwrap()
+        .unwrap();
 }
 
 #[tokio::test]

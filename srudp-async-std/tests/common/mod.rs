@@ -1,19 +1,17 @@
 //! Shared scaffolding for the loopback tests: the two executors every
 //! scenario runs under (smol and async-std), configurations with fixed
-//! keys, deterministic payloads and an echo server.
+//! keys and deterministic payloads (from `srudp-testkit`), an echo server.
 #![allow(dead_code, unreachable_pub)]
 
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
-use srudp_async_std::{Endpoint, EndpointConfig, Keypair, Stream, TransportConfig};
-use srudp_proto::Rng;
+use srudp_async_std::{Endpoint, Stream};
+pub use srudp_testkit::fixtures::*;
 
 /// Generates, for each scenario `async fn name(ex: Exec)`, one test running
 /// it under smol (`smol_executor::name`) and one under async-std
@@ -90,55 +88,6 @@ impl Exec {
             Exec::AsyncStd => drop(async_std::task::spawn(f)),
         }
     }
-}
-
-/// A configuration whose key and randomness come from `seed`.
-pub fn config(seed: u64) -> EndpointConfig {
-    config_with(seed, TransportConfig::default())
-}
-
-pub fn config_with(seed: u64, transport: TransportConfig) -> EndpointConfig {
-    let mut config = EndpointConfig::new(Keypair::generate(&mut Rng::from_seed(seed)));
-    config.rng_seed = Some(seed ^ 0x5eed);
-    config.transport = Arc::new(transport);
-    config
-}
-
-/// Short timeouts and a short closing linger (a loopback-sized initial
-/// RTT keeps the PTO-based linger short too), for tests that wait for
-/// connections to end.
-pub fn quick_transport() -> TransportConfig {
-    TransportConfig {
-        initial_rtt: Duration::from_millis(20),
-        idle_timeout: Duration::from_millis(1000),
-        keepalive_interval: Some(Duration::from_millis(250)),
-        handshake_timeout: Duration::from_millis(1000),
-        max_probe_timeout: Duration::from_millis(100),
-        ..TransportConfig::default()
-    }
-}
-
-pub fn v4() -> SocketAddr {
-    "127.0.0.1:0".parse().unwrap()
-}
-
-/// `[::1]:0`, or `None` (with a message) when IPv6 loopback cannot be bound here.
-pub fn v6() -> Option<SocketAddr> {
-    let addr: SocketAddr = "[::1]:0".parse().unwrap();
-    match std::net::UdpSocket::bind(addr) {
-        Ok(_) => Some(addr),
-        Err(e) => {
-            println!("skipped: cannot bind IPv6 loopback [::1]: {e}");
-            None
-        }
-    }
-}
-
-/// Deterministic pseudo-random bytes.
-pub fn payload(seed: u64, len: usize) -> Vec<u8> {
-    let mut v = vec![0u8; len];
-    Rng::from_seed(seed).fill(&mut v);
-    v
 }
 
 pub async fn sleep(d: Duration) {

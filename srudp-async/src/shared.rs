@@ -13,9 +13,10 @@ use std::time::Instant;
 
 use srudp_proto::{PublicKey, StreamTable};
 
-use crate::rendezvous_client::RendezvousState;
-use crate::socket::Family;
+use srudp_net::socket::Family;
 use srudp_proto::rendezvous::DrivenEndpoint;
+
+use crate::rendezvous_client::RendezvousState;
 
 /// Immutable facts about the endpoint, and the shared mutable state.
 #[derive(Debug)]
@@ -35,6 +36,7 @@ pub(crate) struct DriverGone {
 
 #[derive(Debug)]
 pub(crate) struct State {
+    /// The protocol endpoint, plain or inside a rendezvous client.
     pub(crate) machine: DrivenEndpoint,
     pub(crate) table: StreamTable,
     /// The rendezvous client's view for the application, when there is one.

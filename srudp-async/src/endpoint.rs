@@ -1,0 +1,326 @@
+//! The endpoint: one UDP socket, one driver, any number of streams.
+
+use std::future::{poll_fn, Future};
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use srudp_proto::rendezvous::DrivenEndpoint;
+use srudp_proto::{AcceptPolicy, ConnectOptions, ConnectionHandle, EndpointConfig, PublicKey};
+
+use crate::driver::Driver;
+use crate::runtime::Runtime;
+use crate::shared::Shared;
+use crate::stream::Stream;
+
+/// A srudp endpoint: one UDP socket that opens and accepts any number of
+/// connections, driven by a [`Driver`]. The adapters' `Endpoint` types wrap
+/// it and document the calling contract (cancellation safety, errors,
+/// when the driver ends).
+///
+/// Cloning gives another handle to the same endpoint; the driver counts
+/// them: once none is left, nobody can accept anymore.
+pub struct Endpoint {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("local_addr", &self.shared.local_addr)
+            .field("public_key", &self.shared.public_key)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Endpoint {
+    /// Binds a UDP socket to `addr` (IPv4, IPv6, dual stack where the OS
+    /// allows) and makes the endpoint's driver, for the caller to spawn on
+    /// runtime `R`. Errors: the bind fails, the configuration is invalid
+    /// (`InvalidInput`), or the runtime cannot take the socket or make a
+    /// timer (its own error).
+    pub fn bind<R: Runtime>(
+        addr: SocketAddr,
+        config: EndpointConfig,
+    ) -> io::Result<(Endpoint, Driver<R>)> {
+        Endpoint::bind_machine(addr, config, |_, endpoint, _| {
+            Ok(DrivenEndpoint::plain(endpoint))
+        })
+    }
+
+    /// Binds the socket, then lets `machine` wrap the protocol endpoint
+    /// (given the bound address) before the driver is made.
+    pub(crate) fn bind_machine<R: Runtime>(
+        addr: SocketAddr,
+        config: EndpointConfig,
+        machine: impl FnOnce(Instant, srudp_proto::Endpoint, SocketAddr) -> io::Result<DrivenEndpoint>,
+    ) -> io::Result<(Endpoint, Driver<R>)> {
+        let endpoint = srudp_proto::Endpoint::new(config)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let (std_socket, family) = srudp_net::socket::bind(addr)?;
+        let local_addr = std_socket.local_addr()?;
+        let machine = machine(Instant::now(), endpoint, local_addr)?;
+        let shared = Arc::new(Shared::new(machine, local_addr, family));
+        let socket = R::wrap_udp_socket(std_socket)?;
+        let timer = R::new_timer()?;
+        let driver = Driver::new(shared.clone(), socket, timer);
+        Ok((Endpoint { shared }, driver))
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// The address the socket is bound to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.shared.local_addr
+    }
+
+    /// This endpoint's public key: what peers pass to `connect`.
+    pub fn public_key(&self) -> PublicKey {
+        self.shared.public_key
+    }
+
+    /// Opens a connection to the peer whose public key is `peer`, punching
+    /// every candidate address at once; the first that answers wins. Both
+    /// peers may connect toward each other at the same time: they get one
+    /// connection — also when the peer's attempt reached us first: a connect
+    /// to a peer whose connection is being answered, or waits unaccepted,
+    /// takes that connection over (see spec §4.5). Candidates this socket
+    /// cannot reach (the other IP family) are skipped.
+    ///
+    /// The attempt starts now; await the returned [`Connecting`] for the
+    /// stream. Errors: `InvalidInput` for no (reachable) candidate, too many
+    /// candidates or our own key; `TimedOut` when no candidate answered
+    /// within the handshake timeout; `ConnectionRefused` when the peer
+    /// refused; `NotConnected` after [`close`](Endpoint::close).
+    pub fn connect(&self, peer: PublicKey, candidates: &[SocketAddr]) -> Connecting {
+        self.connect_with(ConnectOptions {
+            peer,
+            candidates: candidates.to_vec(),
+            pattern: None,
+        })
+    }
+
+    /// [`connect`](Endpoint::connect) with explicit options (for example
+    /// the IK pattern, which authenticates us to the peer).
+    pub fn connect_with(&self, mut options: ConnectOptions) -> Connecting {
+        let started = (|| {
+            options.candidates = self
+                .shared
+                .family
+                .reachable(&options.candidates, self.shared.local_addr)?;
+            let mut guard = self.shared.lock();
+            let state = &mut *guard;
+            state.check_open()?;
+            // If the peer's connection already waits in the accept queue,
+            // both sides connected "at once" and ours was late: it is this one.
+            if let Some(handle) = state
+                .table
+                .claim_incoming(options.peer, &options.candidates)
+            {
+                return Ok(handle);
+            }
+            let now = state.now();
+            let handle = state.machine.endpoint_mut().connect_with(now, options)?;
+            state.table.insert_connecting(handle);
+            state.wake_driver();
+            Ok(handle)
+        })();
+        Connecting {
+            shared: self.shared.clone(),
+            state: match started {
+                Ok(handle) => ConnectingState::Waiting(handle),
+                Err(e) => ConnectingState::Failed(Some(e)),
+            },
+        }
+    }
+
+    /// Waits for the next incoming connection and returns its stream, the
+    /// peer's address and, when the peer authenticated (IK), its public key.
+    /// Which initiators are admitted is the configuration's
+    /// [`AcceptPolicy`].
+    ///
+    /// Cancellation safe. Errors: `NotConnected` after [`close`](Endpoint::close).
+    pub async fn accept(&self) -> io::Result<(Stream, SocketAddr, Option<PublicKey>)> {
+        poll_fn(|cx| {
+            let mut state = self.shared.lock();
+            state.check_open()?;
+            match state.table.poll_accept(cx.waker()) {
+                Poll::Ready((handle, info)) => Poll::Ready(Ok((
+                    Stream::new(self.shared.clone(), handle, info),
+                    info.remote,
+                    info.peer,
+                ))),
+                Poll::Pending => Poll::Pending,
+            }
+        })
+        .await
+    }
+
+    /// Changes who may connect to this endpoint from now on.
+    pub fn set_accept_policy(&self, policy: AcceptPolicy) {
+        let mut state = self.shared.lock();
+        if !state.closed {
+            state.machine.endpoint_mut().set_accept_policy(policy);
+        }
+    }
+
+    /// Closes every connection at once (the peers are told, with code 0 and
+    /// reason "endpoint closed") and stops accepting. Streams then fail
+    /// with `ConnectionAborted`; `connect` and `accept` with `NotConnected`.
+    /// The driver ends once every connection has drained; await
+    /// [`wait_idle`](Endpoint::wait_idle) for that.
+    pub fn close(&self) {
+        let mut guard = self.shared.lock();
+        let state = &mut *guard;
+        if state.closed {
+            return;
+        }
+        state.closed = true;
+        let now = state.now();
+        state.machine.stop_rendezvous(now);
+        state
+            .machine
+            .endpoint_mut()
+            .set_accept_policy(AcceptPolicy::RefuseAll);
+        state
+            .table
+            .close_all(state.machine.endpoint_mut(), now, 0, b"endpoint closed");
+        state.wake_driver();
+    }
+
+    /// Completes when no connection has anything left to do: every one has
+    /// closed and lingered its closing period (so a peer whose last packets
+    /// crossed our close still hears it). Use it after closing streams or
+    /// the endpoint, before the program exits.
+    pub async fn wait_idle(&self) {
+        poll_fn(|cx| {
+            let mut state = self.shared.lock();
+            if state.is_idle() {
+                Poll::Ready(())
+            } else {
+                state.park_idle_waiter(cx.waker());
+                state.wake_driver();
+                Poll::Pending
+            }
+        })
+        .await
+    }
+}
+
+impl Clone for Endpoint {
+    fn clone(&self) -> Endpoint {
+        self.shared.lock().endpoint_handles += 1;
+        Endpoint {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl Drop for Endpoint {
+    fn drop(&mut self) {
+        let mut guard = self.shared.lock();
+        let state = &mut *guard;
+        state.endpoint_handles -= 1;
+        if state.endpoint_handles == 0 {
+            // Nobody can accept anymore: refuse initiators and close what waits.
+            let now = state.now();
+            state
+                .machine
+                .endpoint_mut()
+                .set_accept_policy(AcceptPolicy::RefuseAll);
+            state
+                .table
+                .stop_accepting(state.machine.endpoint_mut(), now);
+        }
+        state.wake_driver();
+    }
+}
+
+/// A connection attempt started by [`Endpoint::connect`]; resolves to the
+/// [`Stream`] once the handshake completes.
+///
+/// `Unpin`, so it can be polled by reference in a `select!` loop. Dropping
+/// it before it completes aborts the attempt.
+pub struct Connecting {
+    shared: Arc<Shared>,
+    state: ConnectingState,
+}
+
+enum ConnectingState {
+    Waiting(ConnectionHandle),
+    Failed(Option<io::Error>),
+    Done,
+}
+
+impl std::fmt::Debug for Connecting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = match &self.state {
+            ConnectingState::Waiting(h) => format!("waiting ({h})"),
+            ConnectingState::Failed(_) => "failed".into(),
+            ConnectingState::Done => "done".into(),
+        };
+        f.debug_struct("Connecting").field("state", &state).finish()
+    }
+}
+
+impl Future for Connecting {
+    type Output = io::Result<Stream>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<Stream>> {
+        let handle = match &mut self.state {
+            ConnectingState::Waiting(handle) => *handle,
+            ConnectingState::Failed(e) => {
+                let e = e.take().unwrap_or_else(polled_after_completion);
+                self.state = ConnectingState::Done;
+                return Poll::Ready(Err(e));
+            }
+            ConnectingState::Done => return Poll::Ready(Err(polled_after_completion())),
+        };
+        let shared = self.shared.clone();
+        let result = {
+            let mut guard = shared.lock();
+            let state = &mut *guard;
+            let now = state.now();
+            match state
+                .table
+                .poll_connect(state.machine.endpoint_mut(), now, handle, cx.waker())
+            {
+                Poll::Ready(r) => r.map_err(io::Error::from),
+                Poll::Pending => match state.check_driver() {
+                    Ok(()) => return Poll::Pending,
+                    Err(e) => {
+                        state
+                            .table
+                            .abandon_connect(state.machine.endpoint_mut(), now, handle);
+                        Err(e)
+                    }
+                },
+            }
+        };
+        self.state = ConnectingState::Done;
+        Poll::Ready(result.map(|info| Stream::new(shared, handle, info)))
+    }
+}
+
+fn polled_after_completion() -> io::Error {
+    io::Error::other("Connecting polled after it completed")
+}
+
+impl Drop for Connecting {
+    fn drop(&mut self) {
+        if let ConnectingState::Waiting(handle) = self.state {
+            let mut guard = self.shared.lock();
+            let state = &mut *guard;
+            let now = state.now();
+            state
+                .table
+                .abandon_connect(state.machine.endpoint_mut(), now, handle);
+            state.wake_driver();
+        }
+    }
+}

@@ -1,0 +1,171 @@
+//! The core on a runtime of our own making, polled by hand: what the
+//! [`Runtime`] contract promises an adapter author. The driver moves
+//! datagrams through the trait's socket, spurious readiness cannot make it
+//! spin, and a dropped driver fails every waiting call with the runtime's
+//! reason instead of leaving it hanging.
+
+use std::future::Future;
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
+use std::pin::pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::{Duration, Instant};
+
+use srudp_async::{AsyncTimer, AsyncUdpSocket, Endpoint, Runtime};
+use srudp_proto::{EndpointConfig, Keypair, Rng};
+
+/// A runtime whose socket is the std socket itself. With `SPURIOUS`, it
+/// claims readiness every time it is asked; without, readiness never comes
+/// (the test polls the driver by hand instead).
+struct Manual<const SPURIOUS: bool>;
+
+struct ManualSocket<const SPURIOUS: bool>(UdpSocket);
+
+/// A timer that reports its deadline as passed, never wakes anyone.
+struct ManualTimer(Option<Instant>);
+
+impl<const SPURIOUS: bool> Runtime for Manual<SPURIOUS> {
+    type UdpSocket = ManualSocket<SPURIOUS>;
+    type Timer = ManualTimer;
+
+    fn wrap_udp_socket(socket: UdpSocket) -> io::Result<Self::UdpSocket> {
+        Ok(ManualSocket(socket))
+    }
+
+    fn new_timer() -> io::Result<ManualTimer> {
+        Ok(ManualTimer(None))
+    }
+
+    const DRIVER_DROPPED: &'static str = "the manual runtime dropped the driver";
+}
+
+impl<const SPURIOUS: bool> ManualSocket<SPURIOUS> {
+    fn readiness(&self) -> Poll<io::Result<()>> {
+        if SPURIOUS {
+            Poll::Ready(Ok(()))
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+impl<const SPURIOUS: bool> AsyncUdpSocket for ManualSocket<SPURIOUS> {
+    fn poll_recv_ready(&self, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.readiness()
+    }
+
+    fn poll_send_ready(&self, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.readiness()
+    }
+
+    fn try_recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        self.0.recv_from(buf)
+    }
+
+    fn try_send_to(&self, datagram: &[u8], to: SocketAddr) -> io::Result<usize> {
+        self.0.send_to(datagram, to)
+    }
+}
+
+impl AsyncTimer for ManualTimer {
+    fn reset(&mut self, deadline: Instant) {
+        self.0 = Some(deadline);
+    }
+
+    fn disarm(&mut self) {
+        self.0 = None;
+    }
+
+    fn poll_expired(&mut self, _cx: &mut Context<'_>) -> Poll<()> {
+        match self.0 {
+            Some(d) if d <= Instant::now() => Poll::Ready(()),
+            _ => Poll::Pending,
+        }
+    }
+}
+
+/// Counts how often the task was woken.
+#[derive(Default)]
+struct WakeCount(AtomicUsize);
+
+impl Wake for WakeCount {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+fn config(seed: u64) -> EndpointConfig {
+    let mut config = EndpointConfig::new(Keypair::generate(&mut Rng::from_seed(seed)));
+    config.rng_seed = Some(seed);
+    config
+}
+
+fn loopback() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
+}
+
+fn stranger() -> srudp_proto::PublicKey {
+    Keypair::generate(&mut Rng::from_seed(99)).public()
+}
+
+#[test]
+fn the_driver_sends_through_the_runtimes_socket_and_then_sleeps() {
+    let (endpoint, driver) = Endpoint::bind::<Manual<false>>(loopback(), config(1)).unwrap();
+    let peer = UdpSocket::bind(loopback()).unwrap();
+    peer.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let _connecting = endpoint.connect(stranger(), &[peer.local_addr().unwrap()]);
+
+    let mut driver = pin!(driver);
+    let mut cx = Context::from_waker(Waker::noop());
+    assert!(driver.as_mut().poll(&mut cx).is_pending());
+
+    let mut buf = [0u8; 2048];
+    let (len, from) = peer.recv_from(&mut buf).unwrap();
+    assert_eq!(from, endpoint.local_addr());
+    assert!(
+        len >= 1200,
+        "an initiation is padded to 1200 bytes, got {len}"
+    );
+}
+
+#[test]
+fn spurious_readiness_makes_the_driver_yield_instead_of_spinning() {
+    let (_endpoint, driver) = Endpoint::bind::<Manual<true>>(loopback(), config(2)).unwrap();
+    let wakes = Arc::new(WakeCount::default());
+    let waker = Waker::from(wakes.clone());
+    let mut cx = Context::from_waker(&waker);
+    let mut driver = pin!(driver);
+    // Nothing ever arrives, yet the socket keeps claiming readiness: each
+    // poll gives up after a bounded number of tries and asks to be polled
+    // again later.
+    for round in 0..3 {
+        let before = wakes.0.load(Ordering::Relaxed);
+        assert!(driver.as_mut().poll(&mut cx).is_pending());
+        let after = wakes.0.load(Ordering::Relaxed);
+        assert!(
+            after > before,
+            "poll {round} did not ask to be polled again"
+        );
+    }
+}
+
+#[test]
+fn a_dropped_driver_fails_waiting_calls_with_not_connected_and_the_runtimes_reason() {
+    let (endpoint, driver) = Endpoint::bind::<Manual<false>>(loopback(), config(3)).unwrap();
+    let silent = UdpSocket::bind(loopback()).unwrap();
+    let connecting = endpoint.connect(stranger(), &[silent.local_addr().unwrap()]);
+    let mut cx = Context::from_waker(Waker::noop());
+    drop(driver);
+
+    let Poll::Ready(Err(err)) = pin!(connecting).poll(&mut cx) else {
+        panic!("connect did not fail at once");
+    };
+    assert_eq!(err.kind(), io::ErrorKind::NotConnected, "{err}");
+    assert_eq!(err.to_string(), Manual::<false>::DRIVER_DROPPED);
+    let Poll::Ready(Err(err)) = pin!(endpoint.accept()).poll(&mut cx) else {
+        panic!("accept did not fail at once");
+    };
+    assert_eq!(err.kind(), io::ErrorKind::NotConnected, "{err}");
+}

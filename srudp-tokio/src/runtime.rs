@@ -1,0 +1,91 @@
+//! tokio's socket and timer for the driver (see [`srudp_async::Runtime`]).
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use srudp_async::{AsyncTimer, AsyncUdpSocket, Runtime};
+use tokio::net::UdpSocket;
+use tokio::time::Sleep;
+
+/// The tokio runtime, for [`srudp_async::Endpoint::bind`]. Binding needs
+/// the current runtime entered (see `Endpoint::bind_machine`).
+#[derive(Debug)]
+pub(crate) struct Tokio;
+
+impl Runtime for Tokio {
+    type UdpSocket = Socket;
+    type Timer = Timer;
+
+    fn wrap_udp_socket(socket: std::net::UdpSocket) -> io::Result<Socket> {
+        without_panic(|| UdpSocket::from_std(socket).map(Socket))?
+    }
+
+    fn new_timer() -> io::Result<Timer> {
+        without_panic(|| {
+            Timer(Box::pin(tokio::time::sleep_until(
+                tokio::time::Instant::now(),
+            )))
+        })
+    }
+
+    const DRIVER_DROPPED: &'static str = "the endpoint's driver stopped (its runtime shut down)";
+}
+
+/// tokio panics when the runtime lacks the IO or time driver; that is a
+/// configuration error to report, not a reason to take the caller down.
+fn without_panic<T>(f: impl FnOnce() -> T) -> io::Result<T> {
+    std::panic::catch_unwind(AssertUnwindSafe(f)).map_err(|_| {
+        io::Error::other(
+            "srudp_tokio::Endpoint::bind needs a tokio runtime with IO and time enabled \
+             (Builder::enable_all)",
+        )
+    })
+}
+
+/// A tokio UDP socket; its `try_*` calls clear the readiness they find gone.
+#[derive(Debug)]
+pub(crate) struct Socket(UdpSocket);
+
+impl AsyncUdpSocket for Socket {
+    fn poll_recv_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.0.poll_recv_ready(cx)
+    }
+
+    fn poll_send_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.0.poll_send_ready(cx)
+    }
+
+    fn try_recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        self.0.try_recv_from(buf)
+    }
+
+    fn try_send_to(&self, datagram: &[u8], to: SocketAddr) -> io::Result<usize> {
+        self.0.try_send_to(datagram, to)
+    }
+}
+
+/// One `Sleep`, reset to each new deadline.
+#[derive(Debug)]
+pub(crate) struct Timer(Pin<Box<Sleep>>);
+
+impl AsyncTimer for Timer {
+    fn reset(&mut self, deadline: Instant) {
+        self.0
+            .as_mut()
+            .reset(tokio::time::Instant::from_std(deadline));
+    }
+
+    fn disarm(&mut self) {
+        // A `Sleep` cannot be disarmed; the driver stops polling it, and it
+        // wakes the driver at most once more.
+    }
+
+    fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        self.0.as_mut().poll(cx)
+    }
+}
