@@ -4,11 +4,13 @@
 //! It sleeps until the earliest of: a datagram arrives, the protocol's next
 //! deadline passes (one `Sleep`, reset to each new deadline), or the
 //! application acts (a stream or the endpoint wakes it). Each round it
-//! receives a batch of datagrams without holding the lock, then under the
-//! lock feeds them to the endpoint, handles expired timers, takes a batch of
-//! datagrams to send and hands the events to the stream table; then it sends
-//! the batch without the lock. No round runs unless one of the three
-//! happened: no busy loop, no fixed tick.
+//! receives what the socket has (up to one inbox) without holding the lock,
+//! then under the lock feeds it to the endpoint, handles expired timers,
+//! fills the outbox with datagrams to send and hands the events to the
+//! stream table; then it sends the outbox without the lock. No round runs
+//! unless one of the three happened: no busy loop, no fixed tick. Sending
+//! and receiving are batched (`srudp_net::batch`: GSO runs, `recvmmsg`,
+//! GRO where the OS has them; one datagram per call where it does not).
 //!
 //! It ends when nobody can use the endpoint anymore — no `Endpoint` handle,
 //! no stream, no pending connect — and every connection has closed and
@@ -16,31 +18,26 @@
 
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use srudp_proto::wire::MAX_RELAYED_DATAGRAM_SIZE;
-use tokio::io::ReadBuf;
+use srudp_net::batch::{Inbox, Outbox, UdpBatch};
+use tokio::io::Interest;
 use tokio::net::UdpSocket;
 use tokio::time::Sleep;
 use tracing::{debug, trace, warn};
 
 use crate::shared::Shared;
-use crate::socket::canonical;
 
-/// Datagrams received, or taken from the endpoint to send, per round.
-const BATCH: usize = 32;
+/// Receive buffers filled per round (each one datagram, or several from one
+/// source with receive offload).
+const RECV_BUFFERS: usize = 32;
+/// Datagrams taken from the endpoint to send per round.
+const OUTBOX: usize = 64;
 /// Rounds per poll before yielding to other tasks.
 const ROUNDS_PER_POLL: usize = 16;
-/// Send slot size: relayed datagrams carry a 10-byte envelope beyond the
-/// largest srudp datagram.
-const SEND_SLOT: usize = MAX_RELAYED_DATAGRAM_SIZE;
-/// Receive slot size: srudp datagrams are at most 1200 bytes; anything longer
-/// is not ours and arrives truncated, to be dropped by the parser.
-const RECV_SLOT: usize = 2048;
 /// Consecutive receive errors after which the socket is considered broken.
 const MAX_RECV_ERRORS: u32 = 64;
 
@@ -49,11 +46,9 @@ pub(crate) struct Driver {
     socket: UdpSocket,
     timer: Pin<Box<Sleep>>,
     timer_deadline: Option<Instant>,
-    inbox: Box<[u8]>,
-    inbox_meta: Vec<(SocketAddr, usize)>,
-    outbox: Box<[u8]>,
-    outbox_meta: Vec<(SocketAddr, usize)>,
-    outbox_sent: usize,
+    batch: UdpBatch,
+    inbox: Inbox,
+    outbox: Outbox,
     recv_errors: u32,
     ended: bool,
 }
@@ -67,36 +62,37 @@ impl std::fmt::Debug for Driver {
 }
 
 impl Driver {
-    pub(crate) fn new(shared: Arc<Shared>, socket: UdpSocket) -> Driver {
-        Driver {
+    pub(crate) fn new(shared: Arc<Shared>, socket: UdpSocket) -> io::Result<Driver> {
+        let batch = UdpBatch::new(&socket)?;
+        Ok(Driver {
             shared,
-            socket,
             timer: Box::pin(tokio::time::sleep_until(tokio::time::Instant::now())),
             timer_deadline: None,
-            inbox: vec![0u8; BATCH * RECV_SLOT].into_boxed_slice(),
-            inbox_meta: Vec::with_capacity(BATCH),
-            outbox: vec![0u8; BATCH * SEND_SLOT].into_boxed_slice(),
-            outbox_meta: Vec::with_capacity(BATCH),
-            outbox_sent: 0,
+            inbox: Inbox::new(&batch, RECV_BUFFERS),
+            outbox: Outbox::new(OUTBOX),
+            batch,
+            socket,
             recv_errors: 0,
             ended: false,
-        }
+        })
     }
 
-    /// Receives up to a batch of datagrams. `Ok(true)`: the batch filled up,
-    /// more may be waiting.
+    /// Receives what the socket has, up to a full inbox. `Ok(true)`: the
+    /// inbox filled up, more may be waiting.
     fn receive(&mut self, cx: &mut Context<'_>) -> io::Result<bool> {
-        self.inbox_meta.clear();
-        while self.inbox_meta.len() < BATCH {
-            let i = self.inbox_meta.len();
-            let mut buf = ReadBuf::new(&mut self.inbox[i * RECV_SLOT..(i + 1) * RECV_SLOT]);
-            match self.socket.poll_recv_from(cx, &mut buf) {
-                Poll::Ready(Ok(from)) => {
-                    self.recv_errors = 0;
-                    let len = buf.filled().len();
-                    self.inbox_meta.push((canonical(from), len));
-                }
-                Poll::Ready(Err(e)) => {
+        // Bounded: each pass fills buffers, or finds the socket empty (then
+        // readiness is cleared and the next poll parks), or counts an error.
+        while !self.inbox.is_full() {
+            match self.socket.poll_recv_ready(cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(e)) => return Err(e),
+                Poll::Pending => return Ok(false),
+            }
+            let (batch, socket, inbox) = (&self.batch, &self.socket, &mut self.inbox);
+            match socket.try_io(Interest::READABLE, || batch.receive(socket, inbox)) {
+                Ok(_) => self.recv_errors = 0,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => {
                     // Some systems report an ICMP error for an earlier send
                     // here; that is not fatal. A socket that only errors is.
                     self.recv_errors += 1;
@@ -105,31 +101,35 @@ impl Driver {
                         return Err(e);
                     }
                 }
-                Poll::Pending => return Ok(false),
             }
         }
         Ok(true)
     }
 
-    /// Sends what is left of the outgoing batch. `true`: a full batch went
-    /// out, the endpoint may have more.
+    /// Sends what is left in the outbox. `true`: a full outbox went out,
+    /// the endpoint may have more.
     fn send(&mut self, cx: &mut Context<'_>) -> bool {
-        while self.outbox_sent < self.outbox_meta.len() {
-            let i = self.outbox_sent;
-            let (to, len) = self.outbox_meta[i];
-            let datagram = &self.outbox[i * SEND_SLOT..][..len];
-            match self.socket.poll_send_to(cx, datagram, to) {
-                Poll::Ready(Ok(_)) => self.outbox_sent += 1,
+        let was_full = self.outbox.is_full();
+        // Bounded: each pass sends datagrams or finds the socket full.
+        while !self.outbox.is_empty() {
+            match self.socket.poll_send_ready(cx) {
+                Poll::Ready(Ok(())) => {}
                 Poll::Ready(Err(e)) => {
-                    // Unreachable networks and the like: the datagram is
-                    // lost, which the protocol handles like any other loss.
-                    trace!(%to, "send error: {e}");
-                    self.outbox_sent += 1;
+                    // The runtime's IO driver is gone: these are lost, and
+                    // the driver ends with its runtime.
+                    trace!("send readiness failed: {e}");
+                    self.outbox.clear();
+                    return false;
                 }
                 Poll::Pending => return false,
             }
+            // Unreachable destinations lose their datagrams inside `send`
+            // (the protocol handles that like any loss); the only error is
+            // a full socket buffer, which clears the readiness.
+            let (batch, socket, outbox) = (&self.batch, &self.socket, &mut self.outbox);
+            let _ = socket.try_io(Interest::WRITABLE, || batch.send(socket, outbox));
         }
-        self.outbox_meta.len() == BATCH
+        was_full
     }
 
     /// Arms the timer for `deadline`; `true` when it has already passed.
@@ -159,11 +159,10 @@ impl Driver {
             }
         }
         let now = state.now();
-        for (i, &(from, len)) in self.inbox_meta.iter().enumerate() {
-            let datagram = &self.inbox[i * RECV_SLOT..][..len];
+        for (from, datagram) in self.inbox.datagrams() {
             state.machine.handle_datagram(now, from, datagram);
         }
-        self.inbox_meta.clear();
+        self.inbox.clear();
         let due = |d: Option<Instant>| d.is_some_and(|d| d <= now);
         if due(state.machine.poll_timeout()) {
             state.machine.handle_timeout(now);
@@ -173,19 +172,13 @@ impl Driver {
                 .table
                 .handle_timeout(state.machine.endpoint_mut(), now);
         }
-        if self.outbox_sent == self.outbox_meta.len() {
-            self.outbox_meta.clear();
-            self.outbox_sent = 0;
-            while self.outbox_meta.len() < BATCH {
-                let i = self.outbox_meta.len();
-                let slot = &mut self.outbox[i * SEND_SLOT..(i + 1) * SEND_SLOT];
-                let Some(t) = state.machine.poll_transmit(now, slot) else {
-                    break;
-                };
-                match self.shared.family.destination(t.destination) {
-                    Some(to) => self.outbox_meta.push((to, t.size)),
-                    None => trace!(to = %t.destination, "dropping datagram: unreachable family"),
-                }
+        while let Some(slot) = self.outbox.free_slot() {
+            let Some(t) = state.machine.poll_transmit(now, slot) else {
+                break;
+            };
+            match self.shared.family.destination(t.destination) {
+                Some(to) => self.outbox.push(to, t.size),
+                None => trace!(to = %t.destination, "dropping datagram: unreachable family"),
             }
         }
         crate::rendezvous_client::drain_events(state, now);
@@ -236,7 +229,7 @@ impl Future for Driver {
             };
             let (deadline, done) = this.process(cx, timer_fired);
             let more_to_send = this.send(cx);
-            if done && this.outbox_sent == this.outbox_meta.len() {
+            if done && this.outbox.is_empty() {
                 debug!(local = %this.shared.local_addr, "endpoint driver finished");
                 this.end(io::ErrorKind::NotConnected, "the endpoint is closed");
                 return Poll::Ready(());

@@ -81,7 +81,7 @@ impl Endpoint {
         // a configuration error to report, not a reason to take the caller down.
         let driver = std::panic::catch_unwind(AssertUnwindSafe(|| {
             tokio::net::UdpSocket::from_std(std_socket)
-                .map(|socket| Driver::new(shared.clone(), socket))
+                .and_then(|socket| Driver::new(shared.clone(), socket))
         }))
         .map_err(|_| {
             io::Error::other(

@@ -77,7 +77,10 @@ impl Outbox {
     /// `to`. Ignored when there was no free slot; `len` is capped at
     /// [`MAX_DATAGRAM`].
     pub fn push(&mut self, to: SocketAddr, len: usize) {
-        debug_assert!(!self.is_full() && len <= MAX_DATAGRAM, "push without a free slot");
+        debug_assert!(
+            !self.is_full() && len <= MAX_DATAGRAM,
+            "push without a free slot"
+        );
         if self.is_full() {
             return;
         }

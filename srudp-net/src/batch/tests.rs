@@ -222,7 +222,10 @@ fn a_destination_the_socket_cannot_send_to_loses_only_its_own_datagrams() {
         }
     }
     sender.send(&tx, &mut outbox).unwrap();
-    assert!(outbox.is_empty(), "failed datagrams are dropped, not retried forever");
+    assert!(
+        outbox.is_empty(),
+        "failed datagrams are dropped, not retried forever"
+    );
     let got = receive(&receiver, &rx, expected.len());
     let contents: Vec<Vec<u8>> = got.datagrams.into_iter().map(|(_, d)| d).collect();
     assert_eq!(contents, expected);
@@ -287,8 +290,7 @@ fn a_coalesced_buffer_is_split_at_its_stride_with_a_shorter_last_datagram() {
             Ok(2)
         })
         .unwrap();
-    let got: Vec<(SocketAddr, Vec<u8>)> =
-        inbox.datagrams().map(|(f, d)| (f, d.to_vec())).collect();
+    let got: Vec<(SocketAddr, Vec<u8>)> = inbox.datagrams().map(|(f, d)| (f, d.to_vec())).collect();
     let canonical: SocketAddr = "127.0.0.1:4000".parse().unwrap();
     assert_eq!(
         got,
@@ -303,7 +305,11 @@ fn a_coalesced_buffer_is_split_at_its_stride_with_a_shorter_last_datagram() {
 
 /// The runs `next_run` forms from a plan of (destination, size), as
 /// (destination, datagrams, segment size), sending each run as it comes.
-fn runs(plan: &[(SocketAddr, usize)], max_segments: usize, max_bytes: usize) -> Vec<(SocketAddr, usize, usize)> {
+fn runs(
+    plan: &[(SocketAddr, usize)],
+    max_segments: usize,
+    max_bytes: usize,
+) -> Vec<(SocketAddr, usize, usize)> {
     let mut outbox = Outbox::new(plan.len());
     for &(to, len) in plan {
         outbox.free_slot().unwrap();
@@ -375,14 +381,32 @@ fn a_failed_segmented_run_is_retried_one_datagram_at_a_time() {
         outbox.free_slot().unwrap();
         outbox.push(a, 1200);
     }
-    assert_eq!(outbox.next_run(64, MAX_SEGMENTED_PAYLOAD).unwrap().datagrams, 5);
+    assert_eq!(
+        outbox
+            .next_run(64, MAX_SEGMENTED_PAYLOAD)
+            .unwrap()
+            .datagrams,
+        5
+    );
     outbox.send_unsegmented(3);
     for _ in 0..3 {
-        assert_eq!(outbox.next_run(64, MAX_SEGMENTED_PAYLOAD).unwrap().datagrams, 1);
+        assert_eq!(
+            outbox
+                .next_run(64, MAX_SEGMENTED_PAYLOAD)
+                .unwrap()
+                .datagrams,
+            1
+        );
         outbox.mark_sent(1);
     }
     // Past the failed run, segmentation resumes.
-    assert_eq!(outbox.next_run(64, MAX_SEGMENTED_PAYLOAD).unwrap().datagrams, 2);
+    assert_eq!(
+        outbox
+            .next_run(64, MAX_SEGMENTED_PAYLOAD)
+            .unwrap()
+            .datagrams,
+        2
+    );
 }
 
 #[test]
