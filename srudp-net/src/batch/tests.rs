@@ -214,7 +214,7 @@ fn a_destination_the_socket_cannot_send_to_loses_only_its_own_datagrams() {
     let mut expected = Vec::new();
     for i in 0..12 {
         let d = datagram(i, 1200);
-        if i < 4 || i >= 8 {
+        if !(4..8).contains(&i) {
             queue(&mut outbox, unreachable, &d);
         } else {
             queue(&mut outbox, to, &d);
