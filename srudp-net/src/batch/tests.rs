@@ -424,3 +424,42 @@ fn a_full_outbox_offers_no_slot_and_empties_itself_once_sent() {
     assert!(outbox.is_empty() && !outbox.is_full());
     assert!(outbox.free_slot().is_some());
 }
+
+#[test]
+fn a_dual_stack_socket_batches_to_ipv4_peers_and_sees_them_as_ipv4() {
+    let Ok((tx, family)) = crate::socket::bind("[::]:0".parse().unwrap()) else {
+        println!("skipped: IPv6 is not available here");
+        return;
+    };
+    if family != crate::socket::Family::DualStack {
+        println!("skipped: no dual-stack sockets here");
+        return;
+    }
+    let rx = loopback();
+    let (sender, receiver) = (UdpBatch::new(&tx).unwrap(), UdpBatch::new(&rx).unwrap());
+    let to = family
+        .destination(rx.local_addr().unwrap())
+        .expect("dual stack reaches IPv4");
+    let sent: Vec<Vec<u8>> = (0..12).map(|i| datagram(i, 1200)).collect();
+    let mut outbox = Outbox::new(sent.len());
+    for d in &sent {
+        queue(&mut outbox, to, d);
+    }
+    sender.send(&tx, &mut outbox).unwrap();
+    let got = receive(&receiver, &rx, sent.len());
+    let contents: Vec<Vec<u8>> = got.datagrams.iter().map(|(_, d)| d.clone()).collect();
+    assert_eq!(contents, sent);
+
+    // And back: the dual-stack socket sees the IPv4 peer as IPv4.
+    let mut outbox = Outbox::new(1);
+    queue(&mut outbox, tx_port_on_ipv4(&tx), &datagram(99, 40));
+    receiver.send(&rx, &mut outbox).unwrap();
+    let got = receive(&sender, &tx, 1);
+    assert_eq!(got.datagrams[0].0, rx.local_addr().unwrap());
+    assert_eq!(got.datagrams[0].1, datagram(99, 40));
+}
+
+/// `socket`'s port on 127.0.0.1.
+fn tx_port_on_ipv4(socket: &UdpSocket) -> SocketAddr {
+    SocketAddr::new([127, 0, 0, 1].into(), socket.local_addr().unwrap().port())
+}
