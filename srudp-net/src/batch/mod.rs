@@ -23,9 +23,11 @@
 //! datagrams short.
 //!
 //! Side effects of [`UdpBatch::new`] on the socket (quinn-udp's): it is made
-//! non-blocking, fragmentation is switched off (`IP_PMTUDISC_PROBE`, `DF`
-//! set: srudp's datagrams of at most 1210 bytes fit every path with the
-//! 1280-byte IPv6 minimum MTU), and packet-info and ECN reporting are on.
+//! non-blocking, packet-info and ECN reporting are on, and IP fragmentation
+//! is off (`IP_PMTUDISC_PROBE`, `DF` set). srudp's datagrams (at most 1210
+//! bytes of payload) fit every IPv6 path (1280-byte minimum MTU); an IPv4
+//! path with an MTU below 1238 bytes, which would have fragmented them,
+//! now drops them, as it would QUIC's.
 
 mod inbox;
 mod outbox;
