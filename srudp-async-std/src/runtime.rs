@@ -3,13 +3,13 @@
 
 use std::future::Future;
 use std::io;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::UdpSocket;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
 use async_io::Async;
-use srudp_async::{AsyncTimer, AsyncUdpSocket, Runtime};
+use srudp_async::{AsyncTimer, AsyncUdpSocket, Inbox, Outbox, Runtime, UdpBatch};
 
 /// The async-io reactor, for [`srudp_async::Endpoint::bind`].
 #[derive(Debug)]
@@ -31,8 +31,8 @@ impl Runtime for AsyncIo {
         "the endpoint's driver stopped before the endpoint shut down";
 }
 
-/// A std socket registered with the async-io reactor: tried directly, and
-/// polled for readiness after a `WouldBlock`.
+/// A std socket registered with the async-io reactor: the batched calls
+/// run on it directly, and it is polled for readiness after a `WouldBlock`.
 #[derive(Debug)]
 pub(crate) struct Socket(Async<UdpSocket>);
 
@@ -45,12 +45,12 @@ impl AsyncUdpSocket for Socket {
         self.0.poll_writable(cx)
     }
 
-    fn try_recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        self.0.get_ref().recv_from(buf)
+    fn try_receive(&self, batch: &UdpBatch, inbox: &mut Inbox) -> io::Result<usize> {
+        batch.receive(self.0.get_ref(), inbox)
     }
 
-    fn try_send_to(&self, datagram: &[u8], to: SocketAddr) -> io::Result<usize> {
-        self.0.get_ref().send_to(datagram, to)
+    fn try_send(&self, batch: &UdpBatch, outbox: &mut Outbox) -> io::Result<()> {
+        batch.send(self.0.get_ref(), outbox)
     }
 }
 

@@ -4,12 +4,15 @@
 //! It sleeps until the earliest of: a datagram arrives, the protocol's next
 //! deadline passes (one timer, reset to each new deadline), or the
 //! application acts (a stream or the endpoint wakes it). Each round it
-//! receives a batch of datagrams without holding the lock
-//! ([`Driver::receive_batch`]), then under the lock feeds them to the
-//! endpoint, handles expired timers, takes a batch of datagrams to send and
-//! hands the events to the stream table ([`Driver::process`]); then it sends
-//! the batch without the lock ([`Driver::send_outbox`]). No round runs
-//! unless one of the three happened: no busy loop, no fixed tick.
+//! receives what the socket has, up to one inbox, without holding the lock
+//! ([`Driver::receive_batch`]), then under the lock feeds it to the
+//! endpoint, handles expired timers, fills the outbox with datagrams to send
+//! and hands the events to the stream table ([`Driver::process`]); then it
+//! sends the outbox without the lock ([`Driver::send_outbox`]). No round
+//! runs unless one of the three happened: no busy loop, no fixed tick.
+//! Sending and receiving are batched (`srudp_net::batch`: GSO runs,
+//! `recvmmsg`, GRO where the OS has them; one datagram per call where it
+//! does not).
 //!
 //! It ends when nobody can use the endpoint anymore — no `Endpoint` handle,
 //! no stream, no pending connect — and every connection has closed and
@@ -23,23 +26,20 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use srudp_net::socket::{canonical, Family};
-use srudp_proto::wire::MAX_RELAYED_DATAGRAM_SIZE;
+use srudp_net::batch::{Inbox, Outbox, UdpBatch};
+use srudp_net::socket::Family;
 use tracing::{debug, trace, warn};
 
 use crate::runtime::{AsyncTimer, AsyncUdpSocket, Runtime};
 use crate::shared::{Shared, State};
 
-/// Datagrams received, or taken from the endpoint to send, per round.
-const BATCH: usize = 32;
+/// Receive buffers filled per round (each one datagram, or several from one
+/// source with receive offload).
+const RECV_BUFFERS: usize = 32;
+/// Datagrams taken from the endpoint to send per round.
+const OUTBOX: usize = 64;
 /// Rounds per poll before yielding to other tasks.
 const ROUNDS_PER_POLL: usize = 16;
-/// Send slot size: relayed datagrams carry a 10-byte envelope beyond the
-/// largest srudp datagram.
-const SEND_SLOT: usize = MAX_RELAYED_DATAGRAM_SIZE;
-/// Receive slot size: srudp datagrams are at most 1200 bytes; anything longer
-/// is not ours and arrives truncated, to be dropped by the parser.
-const RECV_SLOT: usize = 2048;
 /// Consecutive receive errors after which the socket is considered broken.
 const MAX_RECV_ERRORS: u32 = 64;
 /// Readiness reports in a row that turn out spurious before we yield.
@@ -59,8 +59,12 @@ pub struct Driver<R: Runtime> {
     timer: R::Timer,
     /// The deadline the timer is armed for; `None` when disarmed or fired.
     timer_deadline: Option<Instant>,
-    inbox: Box<[u8]>,
-    inbox_meta: Vec<(SocketAddr, usize)>,
+    /// The socket's batching state: every send and receive goes through it.
+    batch: UdpBatch,
+    /// Datagrams received, fed to the endpoint in the next `process`.
+    inbox: Inbox,
+    /// Datagrams taken from the endpoint; what the socket refused (its
+    /// buffer was full) goes first when it is writable again.
     outbox: Outbox,
     recv_errors: u32,
     ended: bool,
@@ -75,19 +79,22 @@ impl<R: Runtime> std::fmt::Debug for Driver<R> {
 }
 
 impl<R: Runtime> Driver<R> {
-    pub(crate) fn new(shared: Arc<Shared>, socket: R::UdpSocket, timer: R::Timer) -> Driver<R> {
+    /// `batch` was made for `socket`'s OS socket before the runtime
+    /// wrapped it.
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        socket: R::UdpSocket,
+        batch: UdpBatch,
+        timer: R::Timer,
+    ) -> Driver<R> {
         Driver {
             shared,
             socket,
             timer,
             timer_deadline: None,
-            inbox: vec![0u8; BATCH * RECV_SLOT].into_boxed_slice(),
-            inbox_meta: Vec::with_capacity(BATCH),
-            outbox: Outbox {
-                buf: vec![0u8; BATCH * SEND_SLOT].into_boxed_slice(),
-                meta: Vec::with_capacity(BATCH),
-                sent: 0,
-            },
+            inbox: Inbox::new(&batch, RECV_BUFFERS),
+            outbox: Outbox::new(OUTBOX),
+            batch,
             recv_errors: 0,
             ended: false,
         }
@@ -98,19 +105,23 @@ impl<R: Runtime> Driver<R> {
         self.shared.local_addr
     }
 
-    /// Receives up to a batch of datagrams into the inbox, without the lock.
-    /// `Ok(true)`: go round again (the batch filled up, or readiness kept
+    /// Receives what the socket has, up to a full inbox, without the lock.
+    /// `Ok(true)`: go round again (the inbox filled up, or readiness kept
     /// being spurious). An error: the socket is broken.
     fn receive_batch(&mut self, cx: &mut Context<'_>) -> io::Result<bool> {
-        self.inbox_meta.clear();
         let mut spurious = 0;
-        while self.inbox_meta.len() < BATCH {
-            let i = self.inbox_meta.len();
-            let slot = &mut self.inbox[i * RECV_SLOT..(i + 1) * RECV_SLOT];
-            match self.socket.try_recv_from(slot) {
-                Ok((len, from)) => {
-                    self.recv_errors = 0;
-                    self.inbox_meta.push((canonical(from), len));
+        // Bounded: each pass fills buffers, or finds the socket empty (then
+        // it parks or counts a spurious readiness), or counts an error.
+        while !self.inbox.is_full() {
+            match self.socket.try_receive(&self.batch, &mut self.inbox) {
+                Ok(buffers) if buffers > 0 => self.recv_errors = 0,
+                Ok(_) => {
+                    // Nothing received, yet no `WouldBlock`: treat it as a
+                    // spurious readiness so that it cannot loop forever.
+                    spurious += 1;
+                    if spurious >= MAX_SPURIOUS_READY {
+                        return Ok(true);
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     // Register for readability; Ready means an event came
@@ -140,21 +151,23 @@ impl<R: Runtime> Driver<R> {
         Ok(true)
     }
 
-    /// Sends what is left of the outbox, without the lock. `true`: a full
-    /// batch went out, the endpoint may have more.
+    /// Sends what is left in the outbox, without the lock. `true`: a full
+    /// outbox went out, the endpoint may have more.
     fn send_outbox(&mut self, cx: &mut Context<'_>) -> bool {
+        let was_full = self.outbox.is_full();
         let mut spurious = 0;
-        let outbox = &mut self.outbox;
-        while outbox.sent < outbox.meta.len() {
-            let i = outbox.sent;
-            let (to, len) = outbox.meta[i];
-            let datagram = &outbox.buf[i * SEND_SLOT..][..len];
-            match self.socket.try_send_to(datagram, to) {
-                Ok(_) => outbox.sent += 1,
+        // Bounded: each pass empties the outbox, or finds the socket full
+        // (then it parks or counts a spurious readiness).
+        while !self.outbox.is_empty() {
+            // Unreachable destinations lose their datagrams inside the send
+            // (the protocol handles that like any loss); the only error is
+            // a full socket buffer, which keeps the rest queued.
+            match self.socket.try_send(&self.batch, &mut self.outbox) {
+                Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     match self.socket.poll_send_ready(cx) {
                         Poll::Pending => return false,
-                        Poll::Ready(_) => {
+                        Poll::Ready(Ok(())) => {
                             spurious += 1;
                             if spurious >= MAX_SPURIOUS_READY {
                                 // Come back later rather than spin here.
@@ -162,17 +175,24 @@ impl<R: Runtime> Driver<R> {
                                 return false;
                             }
                         }
+                        Poll::Ready(Err(e)) => {
+                            // The runtime's IO is gone: these are lost,
+                            // and the driver ends with its runtime.
+                            trace!("send readiness failed: {e}");
+                            self.outbox.clear();
+                            return false;
+                        }
                     }
                 }
                 Err(e) => {
-                    // Unreachable networks and the like: the datagram is
-                    // lost, which the protocol handles like any other loss.
-                    trace!(%to, "send error: {e}");
-                    outbox.sent += 1;
+                    // Not srudp-net's (it only reports a full buffer): the
+                    // runtime's own failure. Lose these, like any loss.
+                    trace!("send failed: {e}");
+                    self.outbox.clear();
                 }
             }
         }
-        outbox.meta.len() == BATCH
+        was_full
     }
 
     /// Arms the timer for `deadline`; `true` when it has already passed.
@@ -206,11 +226,10 @@ impl<R: Runtime> Driver<R> {
             state.advance_to(deadline);
         }
         let now = state.now();
-        for (i, &(from, len)) in self.inbox_meta.iter().enumerate() {
-            let datagram = &self.inbox[i * RECV_SLOT..][..len];
+        for (from, datagram) in self.inbox.datagrams() {
             state.machine.handle_datagram(now, from, datagram);
         }
-        self.inbox_meta.clear();
+        self.inbox.clear();
         let due = |d: Option<Instant>| d.is_some_and(|d| d <= now);
         if due(state.machine.poll_timeout()) {
             state.machine.handle_timeout(now);
@@ -220,7 +239,7 @@ impl<R: Runtime> Driver<R> {
                 .table
                 .handle_timeout(state.machine.endpoint_mut(), now);
         }
-        self.outbox.fill(state, self.shared.family, now);
+        fill(&mut self.outbox, state, self.shared.family, now);
         crate::rendezvous_client::drain_events(state, now);
         if state.endpoint_handles == 0 && state.table.is_empty() {
             // Nobody can use the endpoint anymore: leave the rendezvous.
@@ -249,37 +268,16 @@ impl<R: Runtime> Driver<R> {
     }
 }
 
-/// Datagrams taken from the endpoint, to send: `meta[i]` (destination,
-/// length) describes slot `i` of `buf`; `sent` of them went out.
-struct Outbox {
-    buf: Box<[u8]>,
-    meta: Vec<(SocketAddr, usize)>,
-    sent: usize,
-}
-
-impl Outbox {
-    fn is_drained(&self) -> bool {
-        self.sent == self.meta.len()
-    }
-
-    /// Under the lock: takes up to a batch of datagrams from the endpoint,
-    /// once the previous batch has gone out.
-    fn fill(&mut self, state: &mut State, family: Family, now: Instant) {
-        if !self.is_drained() {
-            return;
-        }
-        self.meta.clear();
-        self.sent = 0;
-        while self.meta.len() < BATCH {
-            let i = self.meta.len();
-            let slot = &mut self.buf[i * SEND_SLOT..(i + 1) * SEND_SLOT];
-            let Some(t) = state.machine.poll_transmit(now, slot) else {
-                break;
-            };
-            match family.destination(t.destination) {
-                Some(to) => self.meta.push((to, t.size)),
-                None => trace!(to = %t.destination, "dropping datagram: unreachable family"),
-            }
+/// Under the lock: takes datagrams from the endpoint until it has no more
+/// or the outbox is full (what the socket refused last round stays first).
+fn fill(outbox: &mut Outbox, state: &mut State, family: Family, now: Instant) {
+    while let Some(slot) = outbox.free_slot() {
+        let Some(t) = state.machine.poll_transmit(now, slot) else {
+            break;
+        };
+        match family.destination(t.destination) {
+            Some(to) => outbox.push(to, t.size),
+            None => trace!(to = %t.destination, "dropping datagram: unreachable family"),
         }
     }
 }
@@ -304,7 +302,7 @@ impl<R: Runtime> Future for Driver<R> {
             };
             let (deadline, done) = this.process(cx, fired);
             let more_to_send = this.send_outbox(cx);
-            if done && this.outbox.is_drained() {
+            if done && this.outbox.is_empty() {
                 debug!(local = %this.shared.local_addr, "endpoint driver finished");
                 this.end(io::ErrorKind::NotConnected, "the endpoint is closed");
                 return Poll::Ready(());

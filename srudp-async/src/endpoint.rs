@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
+use srudp_net::batch::UdpBatch;
 use srudp_proto::rendezvous::DrivenEndpoint;
 use srudp_proto::{AcceptPolicy, ConnectOptions, ConnectionHandle, EndpointConfig, PublicKey};
 
@@ -62,11 +63,14 @@ impl Endpoint {
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let (std_socket, family) = srudp_net::socket::bind(addr)?;
         let local_addr = std_socket.local_addr()?;
+        // Before the runtime wraps it: from here on, every receive on the
+        // socket must go through the batch (it turned receive offload on).
+        let batch = UdpBatch::new(&std_socket)?;
         let machine = machine(Instant::now(), endpoint, local_addr)?;
         let shared = Arc::new(Shared::new(machine, local_addr, family));
         let socket = R::wrap_udp_socket(std_socket)?;
         let timer = R::new_timer()?;
-        let driver = Driver::new(shared.clone(), socket, timer);
+        let driver = Driver::new(shared.clone(), socket, batch, timer);
         Ok((Endpoint { shared }, driver))
     }
 

@@ -9,7 +9,8 @@
 //!   the NAT test ([`Endpoint::bind_with_rendezvous`]).
 //! * [`Driver`] — the future that owns the socket and drives the protocol:
 //!   it receives a batch of datagrams, feeds them to the state machine
-//!   under the shared lock, and sends what it produced; it sleeps until a
+//!   under the shared lock, and sends what it produced (many datagrams per
+//!   system call: `recvmmsg`, UDP GSO/GRO where the OS has them); it sleeps until a
 //!   datagram, the next deadline or the application wakes it.
 //! * [`Stream`] — one connection's bytes, as `poll_read` / `poll_write` /
 //!   `poll_finish` on plain buffers and a `Context`, which each adapter
@@ -21,8 +22,9 @@
 //! ## Writing an adapter
 //!
 //! Implement [`Runtime`] for a marker type: its [`AsyncUdpSocket`] (poll
-//! readiness, then try without blocking) and [`AsyncTimer`] (reset to a
-//! deadline). [`Endpoint::bind`] returns the endpoint and its
+//! readiness, then try a batched receive or send without blocking, with the
+//! re-exported [`UdpBatch`], [`Inbox`] and [`Outbox`]) and [`AsyncTimer`]
+//! (reset to a deadline). [`Endpoint::bind`] returns the endpoint and its
 //! [`Driver<R>`]; spawn the driver on the runtime (it must be polled for
 //! anything to move, and dropping it stops the endpoint). Wrap the
 //! [`Endpoint`], [`Connecting`] and [`Stream`] in the adapter's public
@@ -46,4 +48,6 @@ pub use driver::Driver;
 pub use endpoint::{Connecting, Endpoint};
 pub use rendezvous_client::{RendezvousConnecting, RendezvousStatus};
 pub use runtime::{AsyncTimer, AsyncUdpSocket, Runtime};
+/// srudp-net's batched IO, which an [`AsyncUdpSocket`] runs on its socket.
+pub use srudp_net::batch::{Inbox, Outbox, UdpBatch};
 pub use stream::{PathWatcher, Stream};

@@ -1,14 +1,16 @@
 //! What the core needs from an async runtime: a UDP socket it can poll for
-//! readiness and try without blocking, and a timer it can set to a deadline.
+//! readiness and try batched IO on without blocking, and a timer it can set
+//! to a deadline.
 //!
 //! Spawning is not here: the adapters decide where the [`Driver`](crate::Driver)
 //! runs (srudp-tokio spawns it on the current runtime, srudp-async-std on a
 //! thread of its own or hands it to the caller).
 
 use std::io;
-use std::net::SocketAddr;
 use std::task::{Context, Poll};
 use std::time::Instant;
+
+use srudp_net::batch::{Inbox, Outbox, UdpBatch};
 
 /// One async runtime's socket and timer types, named for the
 /// [`Driver`](crate::Driver). Implemented by a marker type in each adapter.
@@ -18,7 +20,9 @@ pub trait Runtime: 'static {
     /// The runtime's timer.
     type Timer: AsyncTimer;
 
-    /// Registers a bound, non-blocking std socket with the runtime.
+    /// Registers a bound, non-blocking std socket with the runtime. The
+    /// socket is already prepared for batched IO (a [`UdpBatch`] exists
+    /// for it): keep its options as they are.
     ///
     /// Called from [`Endpoint::bind`](crate::Endpoint::bind); a runtime
     /// that is missing or lacks IO is an error here, never a panic.
@@ -37,19 +41,24 @@ pub trait Runtime: 'static {
 /// A UDP socket that says when it may be ready and is then tried without
 /// blocking, like `tokio::net::UdpSocket` or `async_io::Async<UdpSocket>`.
 ///
-/// Contract the driver relies on:
-/// * `try_recv_from` and `try_send_to` never block; they fail with
-///   `WouldBlock` when the socket is not ready.
-/// * After a `WouldBlock`, `poll_recv_ready` (`poll_send_ready`) returns
-///   `Pending` and wakes the task once the socket may have become ready.
-///   `Ready` may be spurious: the driver tries again a bounded number of
-///   times, then yields.
-/// * A datagram longer than the buffer arrives truncated (it is not ours:
-///   the parser drops it).
+/// Sending and receiving are batched: the driver hands over srudp-net's
+/// [`UdpBatch`] with an [`Inbox`] to fill or an [`Outbox`] to empty, and the
+/// socket runs [`UdpBatch::receive`] or [`UdpBatch::send`] on its OS socket
+/// (the std socket it wrapped: tokio and async-io both lend it), under its
+/// runtime's readiness rules.
 ///
-/// Batched IO (`recvmmsg`/`sendmmsg`, GSO) belongs here as two more methods
-/// running on the socket's file descriptor under the same readiness rules
-/// (tokio: inside `UdpSocket::try_io`; async-io: on `Async::get_ref`).
+/// Contract the driver relies on:
+/// * `try_receive` and `try_send` never block; they fail with `WouldBlock`
+///   when the socket is not ready (keeping any progress made: datagrams
+///   received stay in the inbox, datagrams not sent stay in the outbox).
+/// * After a `WouldBlock`, `poll_recv_ready` (`poll_send_ready`) returns
+///   `Pending` and wakes the task once the socket may have become ready
+///   (tokio: run the batch call inside `UdpSocket::try_io`, which clears
+///   its readiness on `WouldBlock`). `Ready` may be spurious: the driver
+///   tries again a bounded number of times, then yields.
+/// * Every receive on the socket goes through [`UdpBatch::receive`]: the
+///   [`UdpBatch`] turned receive offload on (UDP GRO), and a plain
+///   `recv_from` would cut coalesced datagrams short.
 pub trait AsyncUdpSocket: Send + Sync + Unpin + 'static {
     /// Readiness to receive; see the trait docs.
     fn poll_recv_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
@@ -57,11 +66,13 @@ pub trait AsyncUdpSocket: Send + Sync + Unpin + 'static {
     /// Readiness to send; see the trait docs.
     fn poll_send_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
 
-    /// Receives one datagram into `buf` if one is waiting.
-    fn try_recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)>;
+    /// Receives what is waiting into `inbox`'s free buffers with
+    /// [`UdpBatch::receive`]; returns the number of buffers filled.
+    fn try_receive(&self, batch: &UdpBatch, inbox: &mut Inbox) -> io::Result<usize>;
 
-    /// Sends one datagram if the socket can take it now.
-    fn try_send_to(&self, datagram: &[u8], to: SocketAddr) -> io::Result<usize>;
+    /// Sends what is queued in `outbox` with [`UdpBatch::send`]; after
+    /// `Ok` the outbox is empty. Its only error is `WouldBlock`.
+    fn try_send(&self, batch: &UdpBatch, outbox: &mut Outbox) -> io::Result<()>;
 }
 
 /// A timer the driver sets to the protocol's next deadline.

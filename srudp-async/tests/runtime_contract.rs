@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
-use srudp_async::{AsyncTimer, AsyncUdpSocket, Endpoint, Runtime};
+use srudp_async::{AsyncTimer, AsyncUdpSocket, Endpoint, Inbox, Outbox, Runtime, UdpBatch};
 use srudp_proto::{EndpointConfig, Keypair, Rng};
 
 /// A runtime whose socket is the std socket itself. With `SPURIOUS`, it
@@ -60,12 +60,12 @@ impl<const SPURIOUS: bool> AsyncUdpSocket for ManualSocket<SPURIOUS> {
         self.readiness()
     }
 
-    fn try_recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        self.0.recv_from(buf)
+    fn try_receive(&self, batch: &UdpBatch, inbox: &mut Inbox) -> io::Result<usize> {
+        batch.receive(&self.0, inbox)
     }
 
-    fn try_send_to(&self, datagram: &[u8], to: SocketAddr) -> io::Result<usize> {
-        self.0.send_to(datagram, to)
+    fn try_send(&self, batch: &UdpBatch, outbox: &mut Outbox) -> io::Result<()> {
+        batch.send(&self.0, outbox)
     }
 }
 

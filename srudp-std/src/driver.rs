@@ -4,7 +4,9 @@
 //!
 //! Each turn it reads the datagrams waiting on the (non-blocking) socket
 //! without holding the lock, then takes the lock, feeds them and any expired
-//! deadline to srudp-proto, sends every datagram srudp-proto has,
+//! deadline to srudp-proto, sends every datagram srudp-proto has (both
+//! batched by `srudp_net::batch`: GSO runs, `recvmmsg`, GRO where the OS
+//! has them, one datagram per call where it does not),
 //! dispatches the events and computes the next deadline. Then it releases
 //! the lock and sleeps in the OS poller (`mio`: epoll, kqueue, IOCP) until
 //! the socket is readable, the deadline passes, or the application wakes it
@@ -17,17 +19,16 @@
 //! punching timers need the former.
 
 use std::io;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
 
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token};
-use srudp_proto::wire::MAX_RELAYED_DATAGRAM_SIZE;
+use srudp_net::batch::{Inbox, Outbox, UdpBatch};
 use tracing::{debug, trace};
 
-use crate::socket::{canonical, Family};
+use crate::socket::Family;
 use crate::state::{Lifecycle, Shared, State};
 
 /// The socket's token in the poller.
@@ -35,13 +36,13 @@ const SOCKET: Token = Token(0);
 /// The application's wake-ups.
 pub(crate) const WAKER: Token = Token(1);
 
-/// Room for one received datagram: larger than any srudp datagram, so an
-/// oversized one arrives whole and is rejected by srudp-proto rather than
-/// truncated into something else.
-const RECV_SLOT: usize = 2048;
+/// Receive buffers filled per turn before the lock is taken to process them
+/// (each one datagram, or several from one source with receive offload).
+const RECV_BUFFERS: usize = 32;
 
-/// Datagrams read per turn before the lock is taken to process them.
-const RECV_BATCH: usize = 32;
+/// Datagrams taken from srudp-proto per send call (one segmented send
+/// carries a run of them).
+const OUTBOX: usize = 64;
 
 /// Consecutive unexpected receive errors after which the socket is declared
 /// failed (transient ones, like an ICMP error reported on Windows, come alone).
@@ -52,18 +53,28 @@ const MAX_RECEIVE_ERRORS: u32 = 64;
 pub(crate) struct Poller {
     poll: Poll,
     socket: UdpSocket,
+    batch: UdpBatch,
 }
 
 impl Poller {
-    /// Registers `socket` (switched to non-blocking mode) with a new poller.
+    /// Registers `socket` (switched to non-blocking mode, prepared for
+    /// batched IO) with a new poller.
     pub(crate) fn new(socket: std::net::UdpSocket) -> io::Result<(Poller, mio::Waker)> {
         socket.set_nonblocking(true)?;
+        let batch = UdpBatch::new(&socket)?;
         let mut socket = UdpSocket::from_std(socket);
         let poll = Poll::new()?;
         poll.registry()
             .register(&mut socket, SOCKET, Interest::READABLE | Interest::WRITABLE)?;
         let waker = mio::Waker::new(poll.registry(), WAKER)?;
-        Ok((Poller { poll, socket }, waker))
+        Ok((
+            Poller {
+                poll,
+                socket,
+                batch,
+            },
+            waker,
+        ))
     }
 }
 
@@ -76,36 +87,14 @@ pub(crate) fn spawn(shared: Arc<Shared>, poller: Poller) -> io::Result<JoinHandl
         poll: poller.poll,
         socket: poller.socket,
         events: Events::with_capacity(8),
-        received: Received::new(),
-        send_buf: vec![0u8; MAX_RELAYED_DATAGRAM_SIZE].into_boxed_slice(),
-        unsent: None,
+        inbox: Inbox::new(&poller.batch, RECV_BUFFERS),
+        drained: true,
+        outbox: Outbox::new(OUTBOX),
+        batch: poller.batch,
     };
     std::thread::Builder::new()
         .name(name)
         .spawn(move || driver.run())
-}
-
-/// Datagrams read from the socket, waiting to be fed to srudp-proto.
-struct Received {
-    buf: Box<[u8]>,
-    /// Length and source of each datagram; datagram `i` is at `i * RECV_SLOT`.
-    meta: Vec<(usize, SocketAddr)>,
-    /// The last read found the socket empty: wait for readiness.
-    drained: bool,
-}
-
-impl Received {
-    fn new() -> Received {
-        Received {
-            buf: vec![0u8; RECV_SLOT * RECV_BATCH].into_boxed_slice(),
-            meta: Vec::with_capacity(RECV_BATCH),
-            drained: true,
-        }
-    }
-
-    fn datagram(&self, i: usize) -> &[u8] {
-        &self.buf[i * RECV_SLOT..i * RECV_SLOT + self.meta[i].0]
-    }
 }
 
 struct Driver {
@@ -114,11 +103,14 @@ struct Driver {
     poll: Poll,
     socket: UdpSocket,
     events: Events,
-    received: Received,
-    send_buf: Box<[u8]>,
-    /// A datagram in `send_buf` that the socket refused (its buffer was
-    /// full); sent first when the socket is writable again.
-    unsent: Option<(usize, SocketAddr)>,
+    batch: UdpBatch,
+    /// Datagrams read from the socket, waiting to be fed to srudp-proto.
+    inbox: Inbox,
+    /// The last read found the socket empty: wait for readiness.
+    drained: bool,
+    /// Datagrams taken from srudp-proto; what the socket refused (its
+    /// buffer was full) goes first when it is writable again.
+    outbox: Outbox,
 }
 
 impl Driver {
@@ -128,7 +120,7 @@ impl Driver {
             let Some(deadline) = self.turn() else {
                 return;
             };
-            if self.received.drained {
+            if self.drained {
                 if let Err(e) = self.sleep_until(deadline) {
                     debug!("poll failed: {e}");
                     self.fail(format!("waiting for the socket failed: {e}"));
@@ -157,13 +149,10 @@ impl Driver {
         state.driver_sleeping = false;
         state.wake_sent = false;
         let now = Instant::now();
-        for i in 0..self.received.meta.len() {
-            let from = canonical(self.received.meta[i].1);
-            state
-                .proto
-                .handle_datagram(now, from, self.received.datagram(i));
+        for (from, datagram) in self.inbox.datagrams() {
+            state.proto.handle_datagram(now, from, datagram);
         }
-        self.received.meta.clear();
+        self.inbox.clear();
         if state.proto.poll_timeout().is_some_and(|t| t <= now) {
             state.proto.handle_timeout(now);
         }
@@ -192,7 +181,7 @@ impl Driver {
         let deadline = state.next_deadline();
         // Only a driver about to wait needs waking; one still reading the
         // socket takes the lock again right away.
-        state.driver_sleeping = self.received.drained;
+        state.driver_sleeping = self.drained;
         Some(deadline)
     }
 
@@ -209,31 +198,22 @@ impl Driver {
     /// Sends every datagram srudp-proto has for now, unless the socket's
     /// buffer is full: then the rest waits for the socket to be writable.
     fn flush(&mut self, state: &mut State, now: Instant) {
-        if let Some((size, to)) = self.unsent {
-            if !self.send(size, to) {
+        loop {
+            while let Some(slot) = self.outbox.free_slot() {
+                let Some(t) = state.proto.poll_transmit(now, slot) else {
+                    break;
+                };
+                self.outbox
+                    .push(self.family.wire_address(t.destination), t.size);
+            }
+            if self.outbox.is_empty() {
                 return;
             }
-            self.unsent = None;
-        }
-        while let Some(t) = state.proto.poll_transmit(now, &mut self.send_buf) {
-            let to = self.family.wire_address(t.destination);
-            if !self.send(t.size, to) {
-                self.unsent = Some((t.size, to));
+            // Unreachable network, no route: those datagrams are lost
+            // inside `send`, which srudp recovers from (or times out on) like
+            // any loss. The only error is a full socket buffer.
+            if self.batch.send(&self.socket, &mut self.outbox).is_err() {
                 return;
-            }
-        }
-    }
-
-    /// Sends `send_buf[..size]`; `false` if the socket's buffer is full.
-    fn send(&mut self, size: usize, to: SocketAddr) -> bool {
-        match self.socket.send_to(&self.send_buf[..size], to) {
-            Ok(_) => true,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => false,
-            Err(e) => {
-                // Unreachable network, no route: the datagram is lost, which
-                // srudp recovers from (or times out on) like any loss.
-                trace!(%to, "send failed: {e}");
-                true
             }
         }
     }
@@ -260,24 +240,22 @@ impl Driver {
             .iter()
             .any(|e| e.token() == SOCKET && (e.is_readable() || e.is_error()))
         {
-            self.received.drained = false;
+            self.drained = false;
         }
         Ok(())
     }
 
-    /// Reads up to a batch of datagrams without blocking.
+    /// Reads up to a full inbox without blocking.
     fn receive(&mut self) -> io::Result<()> {
-        if self.received.drained {
+        if self.drained {
             return Ok(());
         }
-        while self.received.meta.len() < RECV_BATCH {
-            let i = self.received.meta.len();
-            let slot = &mut self.received.buf[i * RECV_SLOT..(i + 1) * RECV_SLOT];
-            match self.socket.recv_from(slot) {
-                Ok((n, from)) => self.received.meta.push((n, from)),
+        while !self.inbox.is_full() {
+            match self.batch.receive(&self.socket, &mut self.inbox) {
+                Ok(_) => {}
                 Err(e) => match e.kind() {
                     io::ErrorKind::WouldBlock => {
-                        self.received.drained = true;
+                        self.drained = true;
                         return Ok(());
                     }
                     io::ErrorKind::Interrupted

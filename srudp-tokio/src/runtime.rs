@@ -2,13 +2,13 @@
 
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use srudp_async::{AsyncTimer, AsyncUdpSocket, Runtime};
+use srudp_async::{AsyncTimer, AsyncUdpSocket, Inbox, Outbox, Runtime, UdpBatch};
+use tokio::io::Interest;
 use tokio::net::UdpSocket;
 use tokio::time::Sleep;
 
@@ -47,7 +47,8 @@ fn without_panic<T>(f: impl FnOnce() -> T) -> io::Result<T> {
     })
 }
 
-/// A tokio UDP socket; its `try_*` calls clear the readiness they find gone.
+/// A tokio UDP socket. The batched calls run inside `try_io`, which clears
+/// tokio's readiness when they find the socket not ready (`WouldBlock`).
 #[derive(Debug)]
 pub(crate) struct Socket(UdpSocket);
 
@@ -60,12 +61,14 @@ impl AsyncUdpSocket for Socket {
         self.0.poll_send_ready(cx)
     }
 
-    fn try_recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        self.0.try_recv_from(buf)
+    fn try_receive(&self, batch: &UdpBatch, inbox: &mut Inbox) -> io::Result<usize> {
+        self.0
+            .try_io(Interest::READABLE, || batch.receive(&self.0, inbox))
     }
 
-    fn try_send_to(&self, datagram: &[u8], to: SocketAddr) -> io::Result<usize> {
-        self.0.try_send_to(datagram, to)
+    fn try_send(&self, batch: &UdpBatch, outbox: &mut Outbox) -> io::Result<()> {
+        self.0
+            .try_io(Interest::WRITABLE, || batch.send(&self.0, outbox))
     }
 }
 
