@@ -15,12 +15,15 @@
 //! * `srudp_tokio` — over real UDP on 127.0.0.1 between two srudp-tokio
 //!   endpoints (default configuration), from `connect` to the receiver
 //!   reading the end of the stream;
+//! * `srudp_async_std` — the same between two srudp-async-std endpoints
+//!   (each driver on its own thread, as `Endpoint::bind` runs it; the
+//!   application side on the tokio runtime through futures-io);
 //! * `quinn` — one quinn unidirectional stream, quinn's default
 //!   configuration, self-signed certificate, same span;
 //! * `tcp` — a tokio TCP connection (no encryption), same span.
 //!
 //! Then the ratios `srudp_tokio / quinn`, `srudp_memory / aead_ceiling`,
-//! `srudp_tokio / tcp` of those medians. Everything runs on one tokio
+//! `srudp_tokio / tcp`, `srudp_async_std / srudp_tokio` of those medians. Everything runs on one tokio
 //! multi-thread runtime; the machine's other load shows in the figures.
 
 use std::net::SocketAddr;
@@ -92,6 +95,47 @@ async fn srudp_tokio(bytes: u64) -> std::io::Result<Duration> {
     });
     let (mut stream, _, _) = server.accept().await?;
     let received = read_to_end_counting(&mut stream).await?;
+    let elapsed = start.elapsed();
+    sender.await.expect("sender task")?;
+    check(received, bytes)?;
+    Ok(elapsed)
+}
+
+async fn srudp_async_std(bytes: u64) -> std::io::Result<Duration> {
+    use futures_lite::{AsyncReadExt as _, AsyncWriteExt as _};
+    use srudp_async_std::{Endpoint, EndpointConfig, Keypair};
+    let server = Endpoint::bind(
+        LOOPBACK.parse().unwrap(),
+        EndpointConfig::new(Keypair::generate_from_os()),
+    )?;
+    let client = Endpoint::bind(
+        LOOPBACK.parse().unwrap(),
+        EndpointConfig::new(Keypair::generate_from_os()),
+    )?;
+    let data = pattern();
+    let start = Instant::now();
+    let connecting = client.connect(server.public_key(), &[server.local_addr()]);
+    let sender = tokio::spawn(async move {
+        let mut stream = connecting.await?;
+        let mut sent = 0u64;
+        while sent < bytes {
+            let n = (bytes - sent).min(CHUNK as u64) as usize;
+            stream.write_all(&data[..n]).await?;
+            sent += n as u64;
+        }
+        stream.close().await?;
+        Ok::<_, std::io::Error>(client)
+    });
+    let (mut stream, _, _) = server.accept().await?;
+    let mut buf = vec![0u8; CHUNK];
+    let mut received = 0u64;
+    loop {
+        let n = stream.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        received += n as u64;
+    }
     let elapsed = start.elapsed();
     sender.await.expect("sender task")?;
     check(received, bytes)?;
@@ -193,6 +237,7 @@ async fn measure_once(name: &str, bytes: u64) -> Outcome {
             "aead_ceiling" => Ok(aead_ceiling(bytes)),
             "srudp_memory" => Ok(srudp_memory(bytes)),
             "srudp_tokio" => srudp_tokio(bytes).await.map_err(|e| e.to_string()),
+            "srudp_async_std" => srudp_async_std(bytes).await.map_err(|e| e.to_string()),
             "quinn" => quinn(bytes).await.map_err(|e| e.to_string()),
             "tcp" => tcp(bytes).await.map_err(|e| e.to_string()),
             _ => unreachable!("known names only"),
@@ -213,10 +258,11 @@ fn median(mut v: Vec<Duration>) -> Duration {
     }
 }
 
-const NAMES: [&str; 5] = [
+const NAMES: [&str; 6] = [
     "aead_ceiling",
     "srudp_memory",
     "srudp_tokio",
+    "srudp_async_std",
     "quinn",
     "tcp",
 ];
@@ -278,6 +324,7 @@ fn main() -> ExitCode {
         ("srudp_tokio", "quinn"),
         ("srudp_memory", "aead_ceiling"),
         ("srudp_tokio", "tcp"),
+        ("srudp_async_std", "srudp_tokio"),
     ] {
         if let (Some(a), Some(b)) = (medians.get(num), medians.get(den)) {
             println!(
