@@ -1,6 +1,7 @@
 //! The core on a runtime of our own making, polled by hand: what the
 //! [`Runtime`] contract promises an adapter author. The driver moves
-//! datagrams through the trait's socket, spurious readiness cannot make it
+//! datagrams through the trait's socket, a datagram the socket refuses
+//! (`WouldBlock`) goes out on a later poll, spurious readiness cannot make it
 //! spin, and a dropped driver fails every waiting call with the runtime's
 //! reason instead of leaving it hanging.
 
@@ -16,22 +17,31 @@ use std::time::{Duration, Instant};
 use srudp_async::{AsyncTimer, AsyncUdpSocket, Endpoint, Inbox, Outbox, Runtime, UdpBatch};
 use srudp_proto::{EndpointConfig, Keypair, Rng};
 
-/// A runtime whose socket is the std socket itself. With `SPURIOUS`, it
-/// claims readiness every time it is asked; without, readiness never comes
-/// (the test polls the driver by hand instead).
-struct Manual<const SPURIOUS: bool>;
+/// A runtime whose socket is the std socket itself, batched with the
+/// driver's `UdpBatch`. With `SPURIOUS`, it claims readiness every time it
+/// is asked; without, readiness never comes (the test polls the driver by
+/// hand instead). Its first `REFUSED_SENDS` sends fail with `WouldBlock`
+/// as if the socket's buffer were full.
+struct Manual<const SPURIOUS: bool, const REFUSED_SENDS: usize = 0>;
 
-struct ManualSocket<const SPURIOUS: bool>(UdpSocket);
+struct ManualSocket<const SPURIOUS: bool, const REFUSED_SENDS: usize> {
+    socket: UdpSocket,
+    /// Sends still to refuse.
+    refusing: AtomicUsize,
+}
 
 /// A timer that reports its deadline as passed, never wakes anyone.
 struct ManualTimer(Option<Instant>);
 
-impl<const SPURIOUS: bool> Runtime for Manual<SPURIOUS> {
-    type UdpSocket = ManualSocket<SPURIOUS>;
+impl<const SPURIOUS: bool, const REFUSED_SENDS: usize> Runtime for Manual<SPURIOUS, REFUSED_SENDS> {
+    type UdpSocket = ManualSocket<SPURIOUS, REFUSED_SENDS>;
     type Timer = ManualTimer;
 
     fn wrap_udp_socket(socket: UdpSocket) -> io::Result<Self::UdpSocket> {
-        Ok(ManualSocket(socket))
+        Ok(ManualSocket {
+            socket,
+            refusing: AtomicUsize::new(REFUSED_SENDS),
+        })
     }
 
     fn new_timer() -> io::Result<ManualTimer> {
@@ -41,7 +51,7 @@ impl<const SPURIOUS: bool> Runtime for Manual<SPURIOUS> {
     const DRIVER_DROPPED: &'static str = "the manual runtime dropped the driver";
 }
 
-impl<const SPURIOUS: bool> ManualSocket<SPURIOUS> {
+impl<const SPURIOUS: bool, const REFUSED_SENDS: usize> ManualSocket<SPURIOUS, REFUSED_SENDS> {
     fn readiness(&self) -> Poll<io::Result<()>> {
         if SPURIOUS {
             Poll::Ready(Ok(()))
@@ -51,7 +61,9 @@ impl<const SPURIOUS: bool> ManualSocket<SPURIOUS> {
     }
 }
 
-impl<const SPURIOUS: bool> AsyncUdpSocket for ManualSocket<SPURIOUS> {
+impl<const SPURIOUS: bool, const REFUSED_SENDS: usize> AsyncUdpSocket
+    for ManualSocket<SPURIOUS, REFUSED_SENDS>
+{
     fn poll_recv_ready(&self, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.readiness()
     }
@@ -61,11 +73,18 @@ impl<const SPURIOUS: bool> AsyncUdpSocket for ManualSocket<SPURIOUS> {
     }
 
     fn try_receive(&self, batch: &UdpBatch, inbox: &mut Inbox) -> io::Result<usize> {
-        batch.receive(&self.0, inbox)
+        batch.receive(&self.socket, inbox)
     }
 
     fn try_send(&self, batch: &UdpBatch, outbox: &mut Outbox) -> io::Result<()> {
-        batch.send(&self.0, outbox)
+        let refuse = self
+            .refusing
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+            .is_ok();
+        if refuse {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        batch.send(&self.socket, outbox)
     }
 }
 
@@ -122,6 +141,37 @@ fn the_driver_sends_through_the_runtimes_socket_and_then_sleeps() {
     assert!(driver.as_mut().poll(&mut cx).is_pending());
 
     let mut buf = [0u8; 2048];
+    let (len, from) = peer.recv_from(&mut buf).unwrap();
+    assert_eq!(from, endpoint.local_addr());
+    assert!(
+        len >= 1200,
+        "an initiation is padded to 1200 bytes, got {len}"
+    );
+}
+
+#[test]
+fn a_datagram_the_socket_refused_goes_out_on_the_next_poll() {
+    let (endpoint, driver) = Endpoint::bind::<Manual<false, 1>>(loopback(), config(4)).unwrap();
+    let peer = UdpSocket::bind(loopback()).unwrap();
+    let _connecting = endpoint.connect(stranger(), &[peer.local_addr().unwrap()]);
+
+    // The socket refuses the initiation as if its buffer were full.
+    let mut driver = pin!(driver);
+    let mut cx = Context::from_waker(Waker::noop());
+    assert!(driver.as_mut().poll(&mut cx).is_pending());
+    let mut buf = [0u8; 2048];
+    peer.set_nonblocking(true).unwrap();
+    let early = peer.recv_from(&mut buf);
+    assert!(
+        matches!(&early, Err(e) if e.kind() == io::ErrorKind::WouldBlock),
+        "the refused send went out anyway: {early:?}"
+    );
+
+    // The runtime wakes the driver once the socket is writable: the
+    // initiation was kept and goes out now.
+    assert!(driver.as_mut().poll(&mut cx).is_pending());
+    peer.set_nonblocking(false).unwrap();
+    peer.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let (len, from) = peer.recv_from(&mut buf).unwrap();
     assert_eq!(from, endpoint.local_addr());
     assert!(
