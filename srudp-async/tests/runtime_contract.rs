@@ -129,17 +129,10 @@ fn stranger() -> srudp_proto::PublicKey {
     Keypair::generate(&mut Rng::from_seed(99)).public()
 }
 
-#[test]
-fn the_driver_sends_through_the_runtimes_socket_and_then_sleeps() {
-    let (endpoint, driver) = Endpoint::bind::<Manual<false>>(loopback(), config(1)).unwrap();
-    let peer = UdpSocket::bind(loopback()).unwrap();
+/// Waits (at most 5 s) for `endpoint`'s initiation to reach `peer`.
+fn expect_initiation(peer: &UdpSocket, endpoint: &Endpoint) {
+    peer.set_nonblocking(false).unwrap();
     peer.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let _connecting = endpoint.connect(stranger(), &[peer.local_addr().unwrap()]);
-
-    let mut driver = pin!(driver);
-    let mut cx = Context::from_waker(Waker::noop());
-    assert!(driver.as_mut().poll(&mut cx).is_pending());
-
     let mut buf = [0u8; 2048];
     let (len, from) = peer.recv_from(&mut buf).unwrap();
     assert_eq!(from, endpoint.local_addr());
@@ -147,6 +140,18 @@ fn the_driver_sends_through_the_runtimes_socket_and_then_sleeps() {
         len >= 1200,
         "an initiation is padded to 1200 bytes, got {len}"
     );
+}
+
+#[test]
+fn the_driver_sends_through_the_runtimes_socket_and_then_sleeps() {
+    let (endpoint, driver) = Endpoint::bind::<Manual<false>>(loopback(), config(1)).unwrap();
+    let peer = UdpSocket::bind(loopback()).unwrap();
+    let _connecting = endpoint.connect(stranger(), &[peer.local_addr().unwrap()]);
+
+    let mut driver = pin!(driver);
+    let mut cx = Context::from_waker(Waker::noop());
+    assert!(driver.as_mut().poll(&mut cx).is_pending());
+    expect_initiation(&peer, &endpoint);
 }
 
 #[test]
@@ -170,14 +175,7 @@ fn a_datagram_the_socket_refused_goes_out_on_the_next_poll() {
     // The runtime wakes the driver once the socket is writable: the
     // initiation was kept and goes out now.
     assert!(driver.as_mut().poll(&mut cx).is_pending());
-    peer.set_nonblocking(false).unwrap();
-    peer.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let (len, from) = peer.recv_from(&mut buf).unwrap();
-    assert_eq!(from, endpoint.local_addr());
-    assert!(
-        len >= 1200,
-        "an initiation is padded to 1200 bytes, got {len}"
-    );
+    expect_initiation(&peer, &endpoint);
 }
 
 #[test]
