@@ -80,7 +80,9 @@ pub struct ConnectOptions {
 }
 
 struct Slot {
-    conn: Connection,
+    /// Boxed: a connection is a few KiB, and the map's nodes hold up to 11
+    /// slots each, about half of them empty after sequential inserts.
+    conn: Box<Connection>,
     /// Ephemeral key of the initiation we answered (responders), to spot duplicates.
     init_key: Option<[u8; 32]>,
     released: bool,
@@ -225,7 +227,7 @@ impl Endpoint {
         self.connections
             .get(&handle)
             .filter(|s| !s.released && s.conn.is_app_visible())
-            .map(|s| &s.conn)
+            .map(|s| &*s.conn)
     }
 
     /// Runs a command on a connection the application can see, then lets
@@ -239,7 +241,7 @@ impl Endpoint {
             .connections
             .get_mut(&handle)
             .filter(|s| !s.released && s.conn.is_app_visible())
-            .map(|s| &mut s.conn)?;
+            .map(|s| &mut *s.conn)?;
         let result = command(conn);
         self.refresh(handle);
         Some(result)
@@ -598,7 +600,7 @@ impl Endpoint {
         self.connections.insert(
             handle,
             Slot {
-                conn,
+                conn: Box::new(conn),
                 init_key,
                 released: false,
                 pending: false,
