@@ -571,6 +571,7 @@ impl Endpoint {
                 }
                 None => {
                     slot.ready = false;
+                    slot.conn.on_nothing_to_send(now);
                     // Asking may have armed a timer (pacing) or stopped one.
                     self.sync(handle);
                 }

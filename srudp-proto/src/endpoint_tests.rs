@@ -270,3 +270,48 @@ fn a_quiet_endpoint_asks_no_connection_to_transmit() {
     p.settle();
     assert!(p.a.ready.is_empty());
 }
+
+#[test]
+fn a_quiet_connection_frees_its_buffers_and_allocates_again_for_new_data() {
+    let (mut p, ha, hb) = DirectPair::connect(TransportConfig::default());
+    let holds = |ep: &Endpoint, h: ConnectionHandle| ep.connections[&h].conn.holds_idle_buffers();
+    let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let round = |p: &mut DirectPair| {
+        let mut written = 0;
+        let mut received = Vec::new();
+        let mut chunk = [0u8; 4096];
+        for _ in 0..10_000 {
+            if written < data.len() {
+                written += p.a.write(ha, &data[written..]).unwrap_or(0);
+            }
+            p.advance(Duration::from_millis(1));
+            while let Ok(n) = p.b.read(hb, &mut chunk) {
+                if n == 0 {
+                    break;
+                }
+                received.extend_from_slice(&chunk[..n]);
+            }
+            if received.len() == data.len() {
+                break;
+            }
+        }
+        assert!(received == data, "every byte arrives, in order");
+    };
+    round(&mut p);
+    p.advance(Duration::from_millis(50));
+    assert!(
+        holds(&p.a, ha) && holds(&p.b, hb),
+        "buffers kept right after the transfer"
+    );
+    p.advance(crate::connection::IDLE_RELEASE_DELAY);
+    assert!(
+        !holds(&p.a, ha),
+        "the sender's buffers are freed once quiet"
+    );
+    assert!(
+        !holds(&p.b, hb),
+        "the receiver's buffers are freed once quiet"
+    );
+    // The connection still works, and allocates again for new data.
+    round(&mut p);
+}
