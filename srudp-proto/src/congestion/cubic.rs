@@ -6,9 +6,8 @@
 //! seconds), then probes beyond it ever faster. Growth depends on time, not on
 //! the RTT, so flows with long RTTs are not starved; where standard TCP would
 //! grow faster (short RTTs, small windows) the Reno-friendly estimate `W_est`
-//! takes over. Fast convergence lowers `W_max` when a loss happens at least
-//! a segment below the previous one, so an incumbent flow yields to a
-//! newcomer. Acknowledgments
+//! takes over. Fast convergence lowers `W_max` when a loss happens below the
+//! previous one, so an incumbent flow yields to a newcomer. Acknowledgments
 //! of application-limited packets do not grow the window, and the time spent
 //! application limited does not count in `t` (RFC 9438 §5.8). A reduction
 //! whose losses prove spurious is undone (§4.9). Slow start uses HyStart++.
@@ -246,21 +245,19 @@ impl Controller for Cubic {
         if !in_recovery {
             self.saved = Some(self.state.clone());
             let beta = self.config.beta;
-            let mss = self.mss as f64;
             let s = &mut self.state;
             s.cwnd_prior = s.window;
-            // Fast convergence (§4.7) is for a loss that comes before the
-            // window got back to W_max: the flow's share shrank. The RFC
-            // counts both in segments, and a window less than one segment
-            // short of W_max has got back to it. Comparing bytes would not
-            // do: the window approaches W_max along the flat top of the curve
-            // and passes it only after K, so a loss anywhere on that plateau
-            // (±1.4 s around K at C = 0.4) would count as a lost share and
-            // cut W_max by a further 15 % (Linux, counting whole segments,
-            // does not).
-            let reached_w_max = s.window + mss > s.w_max;
+            // Fast convergence (§4.7): a loss before the window got back to
+            // W_max lowers W_max. Compared in bytes, as the RFC's real-valued
+            // formulas do: the window approaches W_max along the flat top of
+            // the curve and passes it only at K, so a loss anywhere on that
+            // plateau (±1.4 s around K at C = 0.4) counts as "before". Linux
+            // counts whole segments and does not cut there; measured on the
+            // `fairness` bench over 16 start phases, that helped at
+            // 100 Mbit/s (mean Jain 0.955 → 0.966) and hurt at 20 Mbit/s
+            // (0.991 → 0.967), so the RFC's reading stays (BENCHMARKS.md).
             // Whole bytes, so that 0.7 × 84 000 is 58 800 and not 58 799.99….
-            s.w_max = if self.config.fast_convergence && !reached_w_max {
+            s.w_max = if self.config.fast_convergence && s.window < s.w_max {
                 (s.window * (1.0 + beta) / 2.0).round()
             } else {
                 s.window
@@ -448,37 +445,23 @@ mod tests {
     }
 
     #[test]
-    fn a_loss_within_a_segment_of_w_max_is_no_reason_for_fast_convergence() {
+    fn a_loss_on_the_plateau_just_short_of_w_max_is_fast_convergence() {
         let t0 = Instant::now();
         let rtt = rtt(100);
         let mut cc = grown_to(100, t0, &rtt);
         let t_loss = t0 + 100 * MS;
         cc.on_congestion_event(t_loss, t0, false, MSS);
         assert_eq!((cc.w_max(), cc.window()), (120_000, 84_000));
-        // Back up the concave curve until half a segment short of W_max
-        // (about K − RTT = 4.1 s later): the plateau, where the window is
-        // still below W_max in bytes and stays so until K.
+        // Back up the concave curve to half a segment short of W_max (about
+        // K − RTT = 4.1 s later): the plateau, where the window stays below
+        // W_max in bytes until K.
         let now = climb(&mut cc, t_loss + 200 * MS, &rtt, |w| w > 119_400.0);
         let w = cc.state.window;
         assert!(w < 120_000.0, "{w}");
         cc.on_congestion_event(now, now - 50 * MS, false, MSS);
-        // W_max = cwnd (§4.7 "otherwise"), not cwnd × (1 + β) / 2 ≈ 101 490.
-        assert_eq!(cc.w_max(), w as u64);
-        assert_eq!(cc.window(), (w * 0.7).round() as u64);
-    }
-
-    #[test]
-    fn a_loss_a_whole_segment_below_w_max_is_fast_convergence() {
-        let t0 = Instant::now();
-        let rtt = rtt(100);
-        let mut cc = grown_to(100, t0, &rtt);
-        let t_loss = t0 + 100 * MS;
-        cc.on_congestion_event(t_loss, t0, false, MSS);
-        let now = climb(&mut cc, t_loss + 200 * MS, &rtt, |w| w >= 118_000.0);
-        let w = cc.state.window;
-        assert!(w + 1200.0 <= 120_000.0, "{w}");
-        cc.on_congestion_event(now, now - 50 * MS, false, MSS);
-        // W_max = 0.85 × cwnd (about 100 300 bytes): the share shrank.
+        // The RFC's real-valued comparison: cwnd < W_max, so W_max becomes
+        // cwnd × (1 + β) / 2 = 0.85 × cwnd (Linux, counting whole segments,
+        // would keep W_max = cwnd here; see on_congestion_event).
         assert_eq!(cc.w_max(), (w * 0.85).round() as u64);
         assert_eq!(cc.window(), (w * 0.7).round() as u64);
     }
