@@ -2,7 +2,7 @@
 //! connection id, answers handshakes, and resolves simultaneous opens
 //! (spec §3–§4). See the crate docs for the calling contract.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -41,6 +41,8 @@ const MAX_STATELESS_QUEUE: usize = 64;
 
 mod relay;
 pub use relay::{PathKind, RelaySessionId};
+mod timer_queue;
+use timer_queue::TimerQueue;
 
 /// Counters of an endpoint, for operators and tests.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -78,12 +80,20 @@ pub struct ConnectOptions {
 }
 
 struct Slot {
-    conn: Connection,
+    /// Boxed: a connection is a few KiB, and the map's nodes hold up to 11
+    /// slots each, about half of them empty after sequential inserts.
+    conn: Box<Connection>,
     /// Ephemeral key of the initiation we answered (responders), to spot duplicates.
     init_key: Option<[u8; 32]>,
     released: bool,
-    /// Counted in `Endpoint::pending_handshakes` (see `sync_pending`).
+    /// In `Endpoint::pending` (see `refresh`).
     pending: bool,
+    /// In `Endpoint::punching` (see `refresh`).
+    punching: bool,
+    /// In `Endpoint::ready`: may have something to send.
+    ready: bool,
+    /// In `Endpoint::to_collect`: drained, and released or never seen.
+    over: bool,
 }
 
 /// A srudp endpoint: the whole protocol for one UDP socket, without the socket.
@@ -93,9 +103,22 @@ pub struct Endpoint {
     connections: BTreeMap<ConnectionHandle, Slot>,
     by_cid: HashMap<ConnectionId, ConnectionHandle>,
     by_init: HashMap<[u8; 32], ConnectionHandle>,
-    /// Accepted handshakes not yet confirmed: kept in step with the slots'
-    /// `pending` flags so the limit check is O(1).
-    pending_handshakes: usize,
+    /// Accepted handshakes not yet confirmed (responders the application
+    /// does not see yet), in step with the slots' `pending` flags: the limit
+    /// check is O(1) and a late connect searches only these.
+    pending: BTreeSet<ConnectionHandle>,
+    /// Our own initiations still punching (spec §4.5: the only connections
+    /// a crossing initiation can meet), in step with the slots' `punching` flags.
+    punching: BTreeSet<ConnectionHandle>,
+    /// The deadline of every connection with a timer armed.
+    timers: TimerQueue<ConnectionHandle>,
+    /// Connections that may have something to send, in the order they
+    /// became so (round robin: one that sent goes to the back). A
+    /// connection leaves it when it has nothing to send; any input, command
+    /// or timer that touches it puts it back.
+    ready: VecDeque<ConnectionHandle>,
+    /// Connections that are over, for `collect_garbage`.
+    to_collect: Vec<ConnectionHandle>,
     next_handle: u64,
     events: VecDeque<(ConnectionHandle, Event)>,
     stateless: VecDeque<(SocketAddr, Box<[u8]>)>,
@@ -106,7 +129,6 @@ pub struct Endpoint {
     scratch: Box<[u8]>,
     /// Reused by `handle_timeout` for the handles whose timers are due.
     due_scratch: Vec<ConnectionHandle>,
-    cursor: Option<ConnectionHandle>,
     stats: EndpointStats,
     /// Relay sessions bound to connections (spec §11.5).
     relay_routes: relay::RelayRoutes,
@@ -138,13 +160,16 @@ impl Endpoint {
             connections: BTreeMap::new(),
             by_cid: HashMap::new(),
             by_init: HashMap::new(),
-            pending_handshakes: 0,
+            pending: BTreeSet::new(),
+            punching: BTreeSet::new(),
+            timers: TimerQueue::default(),
+            ready: VecDeque::new(),
+            to_collect: Vec::new(),
             next_handle: 0,
             events: VecDeque::new(),
             stateless: VecDeque::new(),
             scratch: vec![0u8; MAX_DATAGRAM_SIZE].into_boxed_slice(),
             due_scratch: Vec::new(),
-            cursor: None,
             stats: EndpointStats::default(),
             relay_routes: relay::RelayRoutes::default(),
         })
@@ -175,7 +200,7 @@ impl Endpoint {
     /// Accepted handshakes the initiator has not confirmed yet (bounded by
     /// [`EndpointConfig::max_pending_handshakes`]).
     pub fn pending_handshake_count(&self) -> usize {
-        self.pending_handshakes
+        self.pending.len()
     }
 
     /// Counters of one connection.
@@ -202,14 +227,24 @@ impl Endpoint {
         self.connections
             .get(&handle)
             .filter(|s| !s.released && s.conn.is_app_visible())
-            .map(|s| &s.conn)
+            .map(|s| &*s.conn)
     }
 
-    fn visible_mut(&mut self, handle: ConnectionHandle) -> Option<&mut Connection> {
-        self.connections
+    /// Runs a command on a connection the application can see, then lets
+    /// the endpoint catch up with what it changed (see `refresh`).
+    fn with_visible<R>(
+        &mut self,
+        handle: ConnectionHandle,
+        command: impl FnOnce(&mut Connection) -> R,
+    ) -> Option<R> {
+        let conn = self
+            .connections
             .get_mut(&handle)
             .filter(|s| !s.released && s.conn.is_app_visible())
-            .map(|s| &mut s.conn)
+            .map(|s| &mut *s.conn)?;
+        let result = command(conn);
+        self.refresh(handle);
+        Some(result)
     }
 
     // ----- commands --------------------------------------------------------
@@ -263,6 +298,7 @@ impl Endpoint {
             if let Some(slot) = self.connections.get_mut(&handle) {
                 slot.conn.adopt(options.peer);
             }
+            self.refresh(handle);
             debug!(%handle, peer = %options.peer, "connect joins the peer's handshake");
             return Ok(handle);
         }
@@ -329,9 +365,10 @@ impl Endpoint {
         peer: &PublicKey,
         candidates: &[SocketAddr],
     ) -> Option<ConnectionHandle> {
-        self.connections
-            .iter()
-            .find(|(_, s)| {
+        // Only pending responders qualify: the walk is bounded by
+        // `max_pending_handshakes`, not by the number of connections.
+        self.pending.iter().copied().find(|h| {
+            self.connections.get(h).is_some_and(|s| {
                 !s.released
                     && s.conn.is_pending_responder()
                     && match s.conn.peer_identity() {
@@ -339,7 +376,7 @@ impl Endpoint {
                         None => candidates.contains(&s.conn.remote_address()),
                     }
             })
-            .map(|(h, _)| *h)
+        })
     }
 
     /// Adds a candidate address to a connection still punching (for example
@@ -350,8 +387,8 @@ impl Endpoint {
         handle: ConnectionHandle,
         addr: SocketAddr,
     ) -> bool {
-        self.visible_mut(handle)
-            .is_some_and(|c| c.add_candidate(addr, now))
+        self.with_visible(handle, |c| c.add_candidate(addr, now))
+            .unwrap_or(false)
     }
 
     /// Changes who may connect to this endpoint from now on.
@@ -363,34 +400,28 @@ impl Endpoint {
     /// (fewer than offered when the send buffer fills: wait for [`Event::Writable`]).
     /// Writing before the handshake completes is allowed: the bytes go out once it does.
     pub fn write(&mut self, handle: ConnectionHandle, data: &[u8]) -> Result<usize, WriteError> {
-        self.visible_mut(handle)
+        self.with_visible(handle, |c| c.write(data))
             .ok_or(WriteError::UnknownConnection)?
-            .write(data)
     }
 
     /// Ends our direction of the stream after the bytes already written.
     pub fn finish(&mut self, handle: ConnectionHandle) -> Result<(), WriteError> {
-        self.visible_mut(handle)
+        self.with_visible(handle, Connection::finish)
             .ok_or(WriteError::UnknownConnection)?
-            .finish()
     }
 
     /// Reads in-order bytes. `Ok(0)` (with a non-empty `buf`) is the end of the
     /// peer's stream; `Err(Blocked)` means wait for [`Event::Readable`].
     pub fn read(&mut self, handle: ConnectionHandle, buf: &mut [u8]) -> Result<usize, ReadError> {
-        self.visible_mut(handle)
+        self.with_visible(handle, |c| c.read(buf))
             .ok_or(ReadError::UnknownConnection)?
-            .read(buf)
     }
 
     /// Closes the connection at once with an application code and reason
     /// (at most 256 bytes), which the peer receives. Unsent data is discarded;
     /// for a graceful close use [`finish`](Self::finish) and wait for [`Event::Closed`].
     pub fn close(&mut self, now: Instant, handle: ConnectionHandle, code: u32, reason: &[u8]) {
-        if let Some(conn) = self.visible_mut(handle) {
-            conn.close(now, code, reason);
-        }
-        self.drain_events(handle);
+        self.with_visible(handle, |c| c.close(now, code, reason));
     }
 
     /// Forgets a connection. If it is still open it is closed abruptly (code
@@ -402,7 +433,7 @@ impl Endpoint {
             }
             slot.released = true;
         }
-        self.sync_pending(handle);
+        self.refresh(handle);
         self.events.retain(|(h, _)| *h != handle);
         self.collect_garbage();
     }
@@ -440,7 +471,7 @@ impl Endpoint {
                         &mut self.scratch,
                     );
                 }
-                self.drain_events(handle);
+                self.refresh(handle);
             }
             Packet::HandshakeResponse(response) => {
                 let Some(&handle) = self.by_cid.get(&response.initiator_cid) else {
@@ -451,7 +482,7 @@ impl Endpoint {
                     slot.conn
                         .handle_response(now, from, &response, &mut self.scratch);
                 }
-                self.drain_events(handle);
+                self.refresh(handle);
             }
             Packet::HandshakeInit(init) => self.handle_init(now, from, &init, datagram),
             Packet::CookieReply(reply) => {
@@ -462,7 +493,7 @@ impl Endpoint {
                 if let Some(slot) = self.connections.get_mut(&handle) {
                     slot.conn.handle_cookie_reply(now, from, &reply);
                 }
-                self.drain_events(handle);
+                self.refresh(handle);
             }
         }
     }
@@ -484,17 +515,14 @@ impl Endpoint {
         // pacing tick of a bulk transfer, which must not allocate.
         let mut due = std::mem::take(&mut self.due_scratch);
         due.clear();
-        due.extend(
-            self.connections
-                .iter()
-                .filter(|(_, s)| s.conn.poll_timeout().is_some_and(|t| t <= now))
-                .map(|(h, _)| *h),
-        );
+        // Earliest deadline first, ties by handle. Collected before any is
+        // handled: a connection re-armed for `now` waits for the next call.
+        due.extend(std::iter::from_fn(|| self.timers.pop_due(now)));
         for &handle in &due {
             if let Some(slot) = self.connections.get_mut(&handle) {
                 slot.conn.handle_timeout(now);
             }
-            self.drain_events(handle);
+            self.refresh(handle);
         }
         self.due_scratch = due;
         self.collect_garbage();
@@ -518,43 +546,45 @@ impl Endpoint {
                 size: datagram.len(),
             });
         }
-        // Round robin over connections, starting after the last one that
-        // sent; walking the map by key allocates nothing.
-        let start = self.cursor.map_or(0, |c| c.0 + 1);
-        let mut next = self.next_handle_from(start);
-        for _ in 0..self.connections.len() {
-            let Some(handle) = next else { break };
+        // Round robin over the connections that may have something to send:
+        // one that sends goes to the back of the queue, one that has nothing
+        // leaves it. Only connections an input, command or timer touched
+        // since they last had nothing are asked, so the end of a round costs
+        // nothing per idle connection.
+        for _ in 0..self.ready.len() {
+            let handle = self.ready.pop_front()?;
             if self.relay_needs_larger_buffer(handle, buf) {
-                // Skipped: its datagrams may need a relay envelope.
-            } else if let Some(slot) = self.connections.get_mut(&handle) {
-                if let Some(t) = slot.conn.poll_transmit(now, buf, &mut self.scratch) {
+                // Skipped, still ready: its datagrams may need a relay envelope.
+                self.ready.push_back(handle);
+                continue;
+            }
+            let Some(slot) = self.connections.get_mut(&handle) else {
+                continue; // gone
+            };
+            match slot.conn.poll_transmit(now, buf, &mut self.scratch) {
+                Some(t) => {
                     debug_assert!(t.size <= MAX_DATAGRAM_SIZE);
+                    self.ready.push_back(handle);
                     let t = self.relay_wrap(handle, buf, t);
-                    self.cursor = Some(handle);
-                    self.drain_events(handle);
+                    self.refresh(handle);
                     return Some(t);
                 }
+                None => {
+                    slot.ready = false;
+                    slot.conn.on_nothing_to_send(now);
+                    // Asking may have armed a timer (pacing) or stopped one.
+                    self.sync(handle);
+                }
             }
-            next = self.next_handle_from(handle.0 + 1);
         }
         None
     }
 
-    /// The first connection handle at or after `from`, wrapping around.
-    fn next_handle_from(&self, from: u64) -> Option<ConnectionHandle> {
-        self.connections
-            .range(ConnectionHandle(from)..)
-            .next()
-            .or_else(|| self.connections.iter().next())
-            .map(|(h, _)| *h)
-    }
-
-    /// The next instant at which [`handle_timeout`](Self::handle_timeout) must be called.
+    /// The next instant at which [`handle_timeout`](Self::handle_timeout) must
+    /// be called: the earliest deadline of any connection, kept in a timer
+    /// queue (O(1), however many connections the endpoint holds).
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.connections
-            .values()
-            .filter_map(|s| s.conn.poll_timeout())
-            .min()
+        self.timers.next()
     }
 
     /// The next event, in the order they happened.
@@ -568,17 +598,19 @@ impl Endpoint {
         let handle = ConnectionHandle(self.next_handle);
         self.next_handle += 1;
         self.by_cid.insert(conn.local_cid(), handle);
-        let pending = conn.is_pending_responder();
-        self.pending_handshakes += usize::from(pending);
         self.connections.insert(
             handle,
             Slot {
-                conn,
+                conn: Box::new(conn),
                 init_key,
                 released: false,
-                pending,
+                pending: false,
+                punching: false,
+                ready: false,
+                over: false,
             },
         );
+        self.refresh(handle);
         handle
     }
 
@@ -595,10 +627,26 @@ impl Endpoint {
         Rng::from_seed(self.rng.next_u64())
     }
 
-    /// Moves a connection's events to the endpoint's queue. Called after
-    /// every input, command or output that touched the connection, so it also
-    /// keeps the pending-handshake count in step.
-    fn drain_events(&mut self, handle: ConnectionHandle) {
+    /// Lets the endpoint catch up with a connection after anything that may
+    /// have changed it — every input, command or output that touched it:
+    /// moves its events to the endpoint's queue, puts it in the ready queue
+    /// (it may have something to send), gives the timer queue its deadline,
+    /// keeps the pending and punching sets in step, and notes it for
+    /// `collect_garbage` once it is over. O(log n) in the number of
+    /// connections.
+    fn refresh(&mut self, handle: ConnectionHandle) {
+        let Some(slot) = self.connections.get_mut(&handle) else {
+            return;
+        };
+        if !slot.ready {
+            slot.ready = true;
+            self.ready.push_back(handle);
+        }
+        self.sync(handle);
+    }
+
+    /// `refresh` but for the ready queue.
+    fn sync(&mut self, handle: ConnectionHandle) {
         let Some(slot) = self.connections.get_mut(&handle) else {
             return;
         };
@@ -607,39 +655,42 @@ impl Endpoint {
                 self.events.push_back((handle, event));
             }
         }
-        self.sync_pending(handle);
-    }
-
-    /// Updates the pending-handshake count after the connection may have
-    /// been confirmed or closed.
-    fn sync_pending(&mut self, handle: ConnectionHandle) {
-        let Some(slot) = self.connections.get_mut(&handle) else {
-            return;
-        };
+        self.timers.set(handle, slot.conn.poll_timeout());
         let pending = slot.conn.is_pending_responder();
         if pending != slot.pending {
             slot.pending = pending;
             if pending {
-                self.pending_handshakes += 1;
+                self.pending.insert(handle);
             } else {
-                self.pending_handshakes -= 1;
+                self.pending.remove(&handle);
             }
+        }
+        let punching = !slot.released && slot.conn.is_handshaking();
+        if punching != slot.punching {
+            slot.punching = punching;
+            if punching {
+                self.punching.insert(handle);
+            } else {
+                self.punching.remove(&handle);
+            }
+        }
+        if !slot.over && slot.conn.is_drained() && (slot.released || !slot.conn.is_app_visible()) {
+            // Stays so: `released` and `is_drained` never go back, and an
+            // invisible connection can only become visible before it is over.
+            slot.over = true;
+            self.to_collect.push(handle);
         }
     }
 
     /// Removes connections that are over and that the application either
     /// released or never saw.
     fn collect_garbage(&mut self) {
-        let dead: Vec<ConnectionHandle> = self
-            .connections
-            .iter()
-            .filter(|(_, s)| s.conn.is_drained() && (s.released || !s.conn.is_app_visible()))
-            .map(|(h, _)| *h)
-            .collect();
-        for handle in dead {
+        while let Some(handle) = self.to_collect.pop() {
             self.forget_relay(handle);
+            self.timers.remove(handle);
+            self.pending.remove(&handle);
+            self.punching.remove(&handle);
             if let Some(slot) = self.connections.remove(&handle) {
-                self.pending_handshakes -= usize::from(slot.pending);
                 self.by_cid.remove(&slot.conn.local_cid());
                 if let Some(k) = slot.init_key {
                     self.by_init.remove(&k);

@@ -36,13 +36,12 @@ impl Endpoint {
             if let Some(slot) = self.connections.get_mut(&handle) {
                 slot.conn.handle_duplicate_init(from, len);
             }
+            self.refresh(handle);
             return;
         }
-        let under_load = self.load.on_arrival(
-            now,
-            self.pending_handshakes,
-            self.config.max_pending_handshakes,
-        );
+        let under_load =
+            self.load
+                .on_arrival(now, self.pending.len(), self.config.max_pending_handshakes);
         let cookie_needed = match self.config.cookie_mode {
             CookieMode::UnderLoad => under_load,
             CookieMode::Always => true,
@@ -58,7 +57,7 @@ impl Endpoint {
             self.send_cookie_reply(now, from, init.sender_cid, datagram);
             return;
         }
-        if self.pending_handshakes >= self.config.max_pending_handshakes
+        if self.pending.len() >= self.config.max_pending_handshakes
             || self.connections.len() >= self.config.max_connections
         {
             self.stats.dropped_over_limit += 1;
@@ -91,18 +90,18 @@ impl Endpoint {
         let identity = handshake.remote_static();
 
         // Simultaneous open (spec §4.5): are we punching toward this peer ourselves?
-        let crossing = self
-            .connections
-            .iter()
-            .find(|(_, s)| {
-                !s.released
-                    && s.conn.is_handshaking()
-                    && match identity {
-                        Some(id) => s.conn.expected_peer() == Some(id),
-                        None => s.conn.candidates().contains(&from),
-                    }
-            })
-            .map(|(h, s)| (*h, s.conn.expected_peer()));
+        // Only our own initiations still punching can cross: the walk is
+        // bounded by our outstanding connects, not by all connections.
+        let crossing = self.punching.iter().find_map(|h| {
+            let s = self.connections.get(h)?;
+            let crosses = !s.released
+                && s.conn.is_handshaking()
+                && match identity {
+                    Some(id) => s.conn.expected_peer() == Some(id),
+                    None => s.conn.candidates().contains(&from),
+                };
+            crosses.then(|| (*h, s.conn.expected_peer()))
+        });
         if let Some((handle, Some(peer))) = crossing {
             if self.public_key() < peer {
                 // We hold the lower key: our own initiation wins; the peer will
@@ -130,7 +129,7 @@ impl Endpoint {
                 slot.init_key = Some(ephemeral);
             }
             self.by_init.insert(ephemeral, handle);
-            self.drain_events(handle);
+            self.refresh(handle);
             return;
         }
 

@@ -13,21 +13,41 @@ impl Endpoint {
             self.connections.len() <= self.config.max_connections,
             "more connections than max_connections"
         );
-        let pending = self
+        let pending: BTreeSet<ConnectionHandle> = self
+            .connections
+            .iter()
+            .filter(|(_, s)| s.conn.is_pending_responder())
+            .map(|(h, _)| *h)
+            .collect();
+        assert_eq!(pending, self.pending, "pending set out of step");
+        assert!(pending.len() <= self.config.max_pending_handshakes);
+        let punching: BTreeSet<ConnectionHandle> = self
+            .connections
+            .iter()
+            .filter(|(_, s)| !s.released && s.conn.is_handshaking())
+            .map(|(h, _)| *h)
+            .collect();
+        assert_eq!(punching, self.punching, "punching set out of step");
+        let armed = self
             .connections
             .values()
-            .filter(|s| s.conn.is_pending_responder())
+            .filter(|s| s.conn.poll_timeout().is_some())
             .count();
+        assert_eq!(self.timers.len(), armed, "timer queue out of step");
         assert_eq!(
-            pending, self.pending_handshakes,
-            "pending count out of step"
+            self.timers.next(),
+            self.connections
+                .values()
+                .filter_map(|s| s.conn.poll_timeout())
+                .min(),
+            "the timer queue's next deadline is the earliest connection's"
         );
-        assert!(pending <= self.config.max_pending_handshakes);
         assert!(self.stateless.len() <= MAX_STATELESS_QUEUE);
         assert_eq!(self.by_cid.len(), self.connections.len(), "cid index size");
         for (handle, slot) in &self.connections {
             assert_eq!(self.by_cid.get(&slot.conn.local_cid()), Some(handle));
             assert_eq!(slot.pending, slot.conn.is_pending_responder());
+            assert_eq!(self.timers.deadline(*handle), slot.conn.poll_timeout());
             if let Some(key) = slot.init_key {
                 assert_eq!(self.by_init.get(&key), Some(handle));
             }
@@ -54,10 +74,13 @@ impl Endpoint {
         plaintext: &[u8],
         buf: &mut [u8],
     ) -> Option<usize> {
-        self.connections
+        let n = self
+            .connections
             .get_mut(&handle)?
             .conn
-            .seal_raw(now, plaintext, buf)
+            .seal_raw(now, plaintext, buf);
+        self.refresh(handle);
+        n
     }
 
     /// The plaintext of a Data packet the peer of `handle` sealed, opened

@@ -10,7 +10,7 @@ use crate::config::TransportConfig;
 use crate::connection::FRAGMENT_OVERHEAD;
 use crate::keys::Keypair;
 use crate::wire::{Frame, StreamFrame, Writer};
-use crate::Event;
+use crate::{CloseReason, Event};
 
 const A: &str = "192.0.2.1:1000";
 const B: &str = "198.51.100.2:2000";
@@ -156,4 +156,162 @@ fn the_pending_handshake_count_follows_confirmation_and_timeout() {
     p.advance(TransportConfig::default().handshake_timeout);
     assert_eq!(p.b.pending_handshake_count(), 0);
     assert_eq!(p.b.connection_count(), 1);
+}
+
+/// A endpoint punching toward `n` peers that never answer, each connection
+/// starting at a scrambled time, so handle order and deadline order differ.
+fn punching_toward_silent_peers(
+    n: u64,
+    t0: Instant,
+) -> (Endpoint, Vec<(Instant, ConnectionHandle)>) {
+    let mut ep = endpoint(1, TransportConfig::default());
+    let timeout = TransportConfig::default().handshake_timeout;
+    let mut expected = Vec::new();
+    for i in 0..n {
+        let peer = Keypair::generate(&mut Rng::from_seed(100 + i)).public();
+        let punch_at = t0 + Duration::from_millis((i * 7919) % 1000);
+        let options = ConnectOptions {
+            peer,
+            candidates: vec![addr(B)],
+            pattern: None,
+        };
+        let handle = ep.connect_at(t0, options, punch_at).unwrap();
+        expected.push((punch_at + timeout, handle));
+    }
+    expected.sort();
+    (ep, expected)
+}
+
+#[test]
+fn timers_of_many_connections_fire_in_deadline_order_exactly_once() {
+    let t0 = Instant::now();
+    let (mut ep, expected) = punching_toward_silent_peers(300, t0);
+    let mut buf = [0u8; MAX_DATAGRAM_SIZE];
+    let mut timed_out = Vec::new();
+    let mut now = t0;
+    for _ in 0..100_000 {
+        while ep.poll_transmit(now, &mut buf).is_some() {}
+        while let Some((handle, event)) = ep.poll_event() {
+            if let Event::Closed { reason } = event {
+                assert_eq!(reason, CloseReason::HandshakeTimeout);
+                timed_out.push((now, handle));
+            }
+        }
+        ep.assert_invariants();
+        let Some(next) = ep.poll_timeout() else { break };
+        assert!(next >= now, "deadlines never lie in the past");
+        now = next;
+        ep.handle_timeout(now);
+    }
+    assert_eq!(
+        timed_out, expected,
+        "at its deadline, ties by handle, once each"
+    );
+    // Over but not released: still held, with no timer left.
+    assert_eq!(ep.connection_count(), 300);
+    assert_eq!(ep.timers.len(), 0);
+    for (_, handle) in expected {
+        ep.release(now, handle);
+    }
+    ep.assert_invariants();
+    assert_eq!(ep.connection_count(), 0);
+    assert_eq!(ep.poll_timeout(), None);
+}
+
+#[test]
+fn a_deadline_moved_earlier_wakes_the_endpoint_earlier_and_only_then() {
+    let t0 = Instant::now();
+    let (mut ep, _) = punching_toward_silent_peers(3, t0);
+    let first_punch = t0 + Duration::from_millis((2 * 7919) % 1000);
+    assert_eq!(ep.poll_timeout(), Some(first_punch.min(t0)));
+    // A late candidate makes a connection whose punch was hours away punch
+    // now; its old deadline must not wake the endpoint again.
+    let options = ConnectOptions {
+        peer: Keypair::generate(&mut Rng::from_seed(7)).public(),
+        candidates: vec![addr(B)],
+        pattern: None,
+    };
+    let later = ep
+        .connect_at(t0, options, t0 + Duration::from_secs(3600))
+        .unwrap();
+    let now = t0 + Duration::from_millis(1);
+    ep.handle_timeout(now);
+    let mut buf = [0u8; MAX_DATAGRAM_SIZE];
+    while ep.poll_transmit(now, &mut buf).is_some() {}
+    ep.assert_invariants();
+    assert!(ep.add_candidate(now, later, addr(A)));
+    ep.assert_invariants();
+    assert_eq!(ep.poll_timeout(), Some(now), "moved earlier");
+    ep.handle_timeout(now);
+    let mut sent = Vec::new();
+    while let Some(t) = ep.poll_transmit(now, &mut buf) {
+        sent.push(t.destination);
+    }
+    // Only `later` was due: its first probe goes to its first candidate.
+    assert_eq!(sent, vec![addr(B)]);
+    ep.assert_invariants();
+    // Releasing it removes its deadlines from the queue.
+    ep.release(now, later);
+    ep.assert_invariants();
+    assert_eq!(ep.timers.len(), 3);
+}
+
+#[test]
+fn a_quiet_endpoint_asks_no_connection_to_transmit() {
+    let (mut p, ha, _) = DirectPair::connect(TransportConfig::default());
+    p.advance(Duration::from_millis(100));
+    assert!(
+        p.a.ready.is_empty() && p.b.ready.is_empty(),
+        "no connection left to ask"
+    );
+    // A write makes exactly that connection ready again.
+    p.a.write(ha, b"x").unwrap();
+    assert_eq!(p.a.ready.iter().copied().collect::<Vec<_>>(), vec![ha]);
+    p.settle();
+    assert!(p.a.ready.is_empty());
+}
+
+#[test]
+fn a_quiet_connection_frees_its_buffers_and_allocates_again_for_new_data() {
+    let (mut p, ha, hb) = DirectPair::connect(TransportConfig::default());
+    let holds = |ep: &Endpoint, h: ConnectionHandle| ep.connections[&h].conn.holds_idle_buffers();
+    let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let round = |p: &mut DirectPair| {
+        let mut written = 0;
+        let mut received = Vec::new();
+        let mut chunk = [0u8; 4096];
+        for _ in 0..10_000 {
+            if written < data.len() {
+                written += p.a.write(ha, &data[written..]).unwrap_or(0);
+            }
+            p.advance(Duration::from_millis(1));
+            while let Ok(n) = p.b.read(hb, &mut chunk) {
+                if n == 0 {
+                    break;
+                }
+                received.extend_from_slice(&chunk[..n]);
+            }
+            if received.len() == data.len() {
+                break;
+            }
+        }
+        assert!(received == data, "every byte arrives, in order");
+    };
+    round(&mut p);
+    p.advance(Duration::from_millis(50));
+    assert!(
+        holds(&p.a, ha) && holds(&p.b, hb),
+        "buffers kept right after the transfer"
+    );
+    p.advance(crate::connection::IDLE_RELEASE_DELAY);
+    assert!(
+        !holds(&p.a, ha),
+        "the sender's buffers are freed once quiet"
+    );
+    assert!(
+        !holds(&p.b, hb),
+        "the receiver's buffers are freed once quiet"
+    );
+    // The connection still works, and allocates again for new data.
+    round(&mut p);
 }

@@ -49,6 +49,17 @@
 //!
 //! Every input takes `now`; time never goes backwards between calls.
 //!
+//! **Cost.** Each call costs O(log n) in the number of connections `n`, plus
+//! the work actually due: the endpoint keeps every connection's deadline in
+//! a timer queue (`poll_timeout` is O(1); `handle_timeout` visits only the
+//! connections whose deadline passed, earliest first, ties by handle), and
+//! `poll_transmit` asks only connections that an input, a command or a
+//! timer touched since they last had nothing to send. Hence the contract's
+//! one strict rule: a connection that waits for a deadline (a paced packet,
+//! the next punch probe, a delayed ACK) sends only after `handle_timeout`
+//! has been called at or after that deadline; calling `poll_transmit` with a
+//! later `now` alone does not make it send.
+//!
 //! ```
 //! use std::time::{Duration, Instant};
 //! use srudp_proto::{Endpoint, EndpointConfig, Event, Keypair, Rng};

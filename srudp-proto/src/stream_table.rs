@@ -42,7 +42,7 @@
 //! latest, after the transport's idle timeout (then abruptly), so an endpoint
 //! whose application has gone away always winds down.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::task::{Poll, Waker};
 use std::time::Instant;
@@ -134,6 +134,10 @@ impl Entry {
 #[derive(Debug)]
 pub struct StreamTable {
     entries: HashMap<ConnectionHandle, Entry>,
+    /// The deadlines of the dropped streams, earliest first (ties by
+    /// handle): `poll_timeout` and `handle_timeout` cost nothing per live
+    /// stream.
+    dropped: BTreeSet<(Instant, ConnectionHandle)>,
     /// Connected, accepted connections nobody has taken yet, oldest first.
     incoming: VecDeque<ConnectionHandle>,
     accept_waiters: Vec<Waker>,
@@ -151,6 +155,7 @@ impl StreamTable {
     pub fn new() -> StreamTable {
         StreamTable {
             entries: HashMap::new(),
+            dropped: BTreeSet::new(),
             incoming: VecDeque::new(),
             accept_waiters: Vec::new(),
             accepting: true,
@@ -184,13 +189,7 @@ impl StreamTable {
     /// The next instant at which [`handle_timeout`](Self::handle_timeout)
     /// must be called: the earliest deadline of a dropped stream.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.entries
-            .values()
-            .filter_map(|e| match e.owner {
-                Owner::Dropped { deadline } => Some(deadline),
-                _ => None,
-            })
-            .min()
+        self.dropped.first().map(|&(deadline, _)| deadline)
     }
 
     // ----- driver side ---------------------------------------------------
@@ -272,7 +271,7 @@ impl StreamTable {
                 entry.closed = Some(reason);
                 entry.wake_all();
                 if let Owner::Dropped { .. } = entry.owner {
-                    self.entries.remove(&handle);
+                    self.remove_entry(handle);
                     endpoint.release(now, handle);
                 }
             }
@@ -282,14 +281,11 @@ impl StreamTable {
     /// Releases dropped streams whose deadline passed (closing them abruptly
     /// if they have not finished by then).
     pub fn handle_timeout(&mut self, endpoint: &mut Endpoint, now: Instant) {
-        let expired: Vec<ConnectionHandle> = self
-            .entries
-            .iter()
-            .filter(|(_, e)| matches!(e.owner, Owner::Dropped { deadline } if deadline <= now))
-            .map(|(h, _)| *h)
-            .collect();
-        for handle in expired {
-            self.entries.remove(&handle);
+        while let Some(&(deadline, handle)) = self.dropped.first() {
+            if deadline > now {
+                break;
+            }
+            self.remove_entry(handle);
             endpoint.release(now, handle);
         }
     }
@@ -368,7 +364,7 @@ impl StreamTable {
             return Poll::Ready(Ok(info));
         }
         if let Some(reason) = entry.closed.clone() {
-            self.entries.remove(&handle);
+            self.remove_entry(handle);
             endpoint.release(now, handle);
             return Poll::Ready(Err(StreamError::Closed(reason)));
         }
@@ -389,7 +385,7 @@ impl StreamTable {
             .get(&handle)
             .is_some_and(|e| e.owner == Owner::Connecting)
         {
-            self.entries.remove(&handle);
+            self.remove_entry(handle);
             endpoint.release(now, handle);
         }
     }
@@ -423,7 +419,7 @@ impl StreamTable {
     pub fn stop_accepting(&mut self, endpoint: &mut Endpoint, now: Instant) {
         self.accepting = false;
         for handle in std::mem::take(&mut self.incoming) {
-            self.entries.remove(&handle);
+            self.remove_entry(handle);
             endpoint.release(now, handle);
         }
         for w in self.accept_waiters.drain(..) {
@@ -555,19 +551,35 @@ impl StreamTable {
             return;
         };
         if entry.closed.is_some() {
-            self.entries.remove(&handle);
+            self.remove_entry(handle);
             endpoint.release(now, handle);
             return;
         }
         // An error here means the stream was already finished: fine.
         let _ = endpoint.finish(handle);
         discard_readable(endpoint, handle);
-        entry.owner = Owner::Dropped {
-            deadline: now + endpoint.config().transport.idle_timeout,
-        };
+        if let Owner::Dropped { deadline } = entry.owner {
+            self.dropped.remove(&(deadline, handle));
+        }
+        let deadline = now + endpoint.config().transport.idle_timeout;
+        entry.owner = Owner::Dropped { deadline };
+        self.dropped.insert((deadline, handle));
         entry.reader = None;
         entry.writer = None;
         entry.finisher = None;
+    }
+}
+
+impl StreamTable {
+    /// Forgets a connection's entry (and its deadline, if dropped).
+    fn remove_entry(&mut self, handle: ConnectionHandle) {
+        if let Some(Entry {
+            owner: Owner::Dropped { deadline },
+            ..
+        }) = self.entries.remove(&handle)
+        {
+            self.dropped.remove(&(deadline, handle));
+        }
     }
 }
 

@@ -145,6 +145,28 @@ fn data_beyond_the_reorder_distance_is_dropped_and_resent_intact() {
     assert!(dropped > 0, "the limit was reached and enforced");
 }
 
+/// Regression: with a reorder distance well below the congestion window,
+/// the retransmission that fills the gap leaves in the same packet as new
+/// data beyond the limit, and the other direction's ACKs ride in those
+/// packets too. The receiver used to drop such packets whole, so the gap
+/// never filled and the transfer stalled (about 14 KB in 120 s at 16 KiB).
+/// Taking their other frames was not enough either: the refused packets
+/// filled the sender's window, nothing after them was acknowledged to reveal
+/// their loss, and the probes carried more refused data (101 KB in 120 s);
+/// the second probe is now a PING, whose acknowledgment does.
+#[test]
+fn a_reorder_distance_below_the_window_still_carries_a_lossy_transfer() {
+    for distance in [16 * 1024, 1024] {
+        let transport = TransportConfig {
+            max_reorder_distance: distance,
+            ..TransportConfig::default()
+        };
+        let (dropped, intact) = transfer_under(transport, 512 * 1024);
+        assert!(intact, "distance {distance}: the transfer completes intact");
+        assert!(dropped > 0, "distance {distance}: the limit was enforced");
+    }
+}
+
 /// The buffer limit against a hostile peer (1-byte fragments) is tested in
 /// `endpoint_tests.rs`, which can forge authenticated packets; here: the
 /// tightest setting validation allows still carries a lossy transfer.

@@ -2,7 +2,7 @@
 //! handshake rate and memory per idle connection.
 //!
 //! ```text
-//! cargo run --release -p srudp-benches --bin connections -- [--connections N] [--clients C]
+//! cargo run --release -p srudp-benches --bin connections -- [--connections N] [--clients C] [--handshake-rate R]
 //! ```
 //!
 //! One server endpoint accepts `N` connections (default 10 000) from `C`
@@ -10,6 +10,10 @@
 //! clients start every connect at once; the endpoint's handshake limits and
 //! retransmissions pace them (client handshake timeout raised to 120 s, as
 //! the last of 10 000 queued handshakes waits longer than the default 10 s).
+//! `--handshake-rate` sets the server's handshake capacity
+//! (`EndpointConfig::handshake_rate`, default 1000 per second): beyond it
+//! the server answers with cookies and drops initiations, which the
+//! clients retransmit.
 //!
 //! * `handshakes_per_s` — N / wall-clock time from the first connect to the
 //!   last stream on both sides; `handshakes_per_cpu_s` — N / process CPU time
@@ -20,14 +24,17 @@
 //!   held once every connection is established and has been idle for a
 //!   while, minus the bytes held before, divided by 2N (each connection
 //!   exists twice: once on the server, once on a client; the application's
-//!   `Stream` handles are included).
+//!   `Stream` handles are included); `idle_connection_end_by_block_size`
+//!   splits it by allocation size (power-of-two classes), to see what holds it.
+//! * `initiations_per_connection` — handshake initiations the clients sent
+//!   per connection: above 1 when a slow responder made them retransmit.
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 use srudp_benches::args::Args;
-use srudp_benches::counting_alloc::{held_bytes, CountingAlloc};
+use srudp_benches::counting_alloc::{held_by_size_class, held_bytes, CountingAlloc};
 use srudp_tokio::{Endpoint, EndpointConfig, Keypair, TransportConfig};
 
 #[global_allocator]
@@ -47,7 +54,11 @@ fn cpu_time() -> Duration {
     tv(usage.ru_utime) + tv(usage.ru_stime)
 }
 
-async fn run(connections: usize, clients: usize) -> std::io::Result<serde_json::Value> {
+async fn run(
+    connections: usize,
+    clients: usize,
+    handshake_rate: Option<u32>,
+) -> std::io::Result<serde_json::Value> {
     // All connects start at once and queue behind each other on a shared
     // machine: give each more than the default 10 s to complete, on both
     // sides (a responder that gave up would never hand the stream over).
@@ -57,6 +68,10 @@ async fn run(connections: usize, clients: usize) -> std::io::Result<serde_json::
     });
     let mut config = EndpointConfig::new(Keypair::generate_from_os());
     config.max_pending_handshakes = config.max_pending_handshakes.max(connections);
+    if let Some(rate) = handshake_rate {
+        config.handshake_rate = rate;
+    }
+    let rate = config.handshake_rate;
     config.transport = transport.clone();
     let server = Endpoint::bind("127.0.0.1:0".parse().unwrap(), config)?;
     let mut client_endpoints = Vec::new();
@@ -68,6 +83,7 @@ async fn run(connections: usize, clients: usize) -> std::io::Result<serde_json::
     // Let the runtime settle so the baseline holds only the endpoints.
     tokio::time::sleep(Duration::from_millis(100)).await;
     let baseline = held_bytes();
+    let baseline_classes = held_by_size_class();
     let (cpu0, start) = (cpu_time(), Instant::now());
 
     let accepting = {
@@ -92,38 +108,74 @@ async fn run(connections: usize, clients: usize) -> std::io::Result<serde_json::
     }
     let server_streams = accepting.await.expect("accept task")?;
     let (elapsed, cpu) = (start.elapsed(), cpu_time() - cpu0);
+    // Initiations sent per connection: 1 when no initiation had to be
+    // retransmitted (a slow responder makes initiators send theirs again).
+    let probes: u64 = client_streams
+        .iter()
+        .filter_map(|s: &srudp_tokio::Stream| s.stats())
+        .map(|s| s.handshake_probes_sent)
+        .sum();
 
     tokio::time::sleep(IDLE_WAIT).await;
     let held = held_bytes().saturating_sub(baseline);
     let per_connection = held as f64 / (2 * connections) as f64;
+    // What an idle connection end holds, by block size: bytes and blocks
+    // per connection end, for each size class that grew.
+    let ends = (2 * connections) as f64;
+    let by_size: serde_json::Map<String, serde_json::Value> = held_by_size_class()
+        .into_iter()
+        .filter_map(|(max, bytes, blocks)| {
+            let (b0, n0) = baseline_classes
+                .iter()
+                .find(|c| c.0 == max)
+                .map_or((0, 0), |c| (c.1, c.2));
+            let (bytes, blocks) = (bytes.saturating_sub(b0), blocks.saturating_sub(n0));
+            (bytes as f64 / ends >= 1.0).then(|| {
+                let key = format!("<={max}");
+                let value = json!({
+                    "bytes": (bytes as f64 / ends * 10.0).round() / 10.0,
+                    "blocks": (blocks as f64 / ends * 100.0).round() / 100.0,
+                });
+                (key, value)
+            })
+        })
+        .collect();
     let result = json!({
         "connections": connections,
         "client_endpoints": clients,
+        "handshake_rate": rate,
         "handshake_s": elapsed.as_secs_f64(),
         "cpu_s": cpu.as_secs_f64(),
         "handshakes_per_s": connections as f64 / elapsed.as_secs_f64(),
         "handshakes_per_cpu_s": connections as f64 / cpu.as_secs_f64(),
+        "initiations_per_connection": probes as f64 / connections as f64,
         "held_bytes": held,
         "bytes_per_idle_connection": per_connection,
+        "idle_connection_end_by_block_size": by_size,
     });
     drop((client_streams, server_streams));
     Ok(result)
 }
 
 fn main() -> ExitCode {
-    let usage = "usage: connections [--connections N] [--clients C]";
-    let args = match Args::parse(std::env::args().skip(1), &["connections", "clients"], &[]) {
+    let usage = "usage: connections [--connections N] [--clients C] [--handshake-rate R]";
+    let args = match Args::parse(
+        std::env::args().skip(1),
+        &["connections", "clients", "handshake-rate"],
+        &[],
+    ) {
         Ok(a) => a,
         Err(e) => {
             eprintln!("{e}\n{usage}");
             return ExitCode::from(2);
         }
     };
-    let (connections, clients) = match (
+    let (connections, clients, handshake_rate) = match (
         args.number("connections", 10_000usize),
         args.number("clients", 4usize),
+        args.number("handshake-rate", 0u32),
     ) {
-        (Ok(n), Ok(c)) if n > 0 && c > 0 => (n, c),
+        (Ok(n), Ok(c), Ok(r)) if n > 0 && c > 0 => (n, c, (r > 0).then_some(r)),
         _ => {
             eprintln!("{usage}");
             return ExitCode::from(2);
@@ -133,7 +185,9 @@ fn main() -> ExitCode {
         .enable_all()
         .build()
         .expect("tokio runtime");
-    match runtime.block_on(async { tokio::time::timeout(LIMIT, run(connections, clients)).await }) {
+    match runtime.block_on(async {
+        tokio::time::timeout(LIMIT, run(connections, clients, handshake_rate)).await
+    }) {
         Ok(Ok(result)) => {
             println!("{result}");
             ExitCode::SUCCESS

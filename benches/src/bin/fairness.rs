@@ -1,7 +1,7 @@
 //! Two srudp flows share one bottleneck; the second starts late.
 //!
 //! ```text
-//! cargo run --release -p srudp-benches --bin fairness -- [--seed N] [--mbps N] [--series]
+//! cargo run --release -p srudp-benches --bin fairness -- [--seed N] [--mbps N] [--late-start-ms N] [--series]
 //! ```
 //!
 //! Two senders, each on its own ideal access link (12.5 ms), send endless
@@ -12,7 +12,9 @@
 //! second. Reported: Jain's fairness index over the last 30 s, and how long
 //! after its start flow 2 first reached 80 % of its fair share (half of what
 //! both flows got in that same second). With `--series`, one line per second
-//! with both flows' throughput comes first.
+//! with both flows' throughput comes first. `--late-start-ms` starts flow 2
+//! at another instant than 10 s: the links have no random impairment, so
+//! this (not the seed) is what varies the phase at which the two flows meet.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -26,7 +28,9 @@ use srudp_proto::{ConnectionHandle, Event, TransportConfig};
 
 const SENDERS: [&str; 2] = ["192.0.2.1:4433", "192.0.2.2:4433"];
 const RECEIVER: &str = "198.51.100.1:4433";
-const STARTS: [Duration; 2] = [Duration::ZERO, Duration::from_secs(10)];
+/// When flow 2 starts by default (`--late-start-ms` moves it, to check how
+/// sensitive the figures are to the exact phase at which it meets flow 1).
+const LATE_START: Duration = Duration::from_secs(10);
 const RUN: Duration = Duration::from_secs(70);
 const WINDOW: Duration = Duration::from_secs(30);
 
@@ -64,16 +68,29 @@ impl Flows {
 }
 
 fn main() -> ExitCode {
-    let usage = "usage: fairness [--seed N] [--mbps N] [--series]";
-    let args = match Args::parse(std::env::args().skip(1), &["seed", "mbps"], &["series"]) {
+    let usage = "usage: fairness [--seed N] [--mbps N] [--late-start-ms N] [--series]";
+    let args = match Args::parse(
+        std::env::args().skip(1),
+        &["seed", "mbps", "late-start-ms"],
+        &["series"],
+    ) {
         Ok(a) => a,
         Err(e) => {
             eprintln!("{e}\n{usage}");
             return ExitCode::from(2);
         }
     };
-    let (seed, mbps) = match (args.number("seed", 1u64), args.number("mbps", 100u64)) {
-        (Ok(s), Ok(m)) if m > 0 => (s, m),
+    let late_ms = args.number("late-start-ms", LATE_START.as_millis() as u64);
+    let (seed, mbps, late_start) = match (
+        args.number("seed", 1u64),
+        args.number("mbps", 100u64),
+        late_ms,
+    ) {
+        (Ok(s), Ok(m), Ok(l))
+            if m > 0 && l < RUN.as_millis() as u64 - WINDOW.as_millis() as u64 =>
+        {
+            (s, m, Duration::from_millis(l))
+        }
         _ => {
             eprintln!("{usage}");
             return ExitCode::from(2);
@@ -110,8 +127,9 @@ fn main() -> ExitCode {
     let receiver_key = net.endpoint(receiver).public_key();
     let mut series: Vec<[f64; 2]> = Vec::new();
     let seconds = RUN.as_secs() as u32;
+    let starts = [Duration::ZERO, late_start];
     for second in 1..=seconds {
-        for (i, s) in STARTS.iter().enumerate() {
+        for (i, s) in starts.iter().enumerate() {
             if flows.send[i].is_none() && start + *s < start + Duration::from_secs(second.into()) {
                 net.run_to(start + *s, &mut |net, ev| flows.on(net, ev));
                 let now = net.now();
@@ -148,13 +166,15 @@ fn main() -> ExitCode {
         last.iter().map(|s| s[0]).sum::<f64>() / WINDOW.as_secs_f64(),
         last.iter().map(|s| s[1]).sum::<f64>() / WINDOW.as_secs_f64(),
     ];
-    let late_start = STARTS[1].as_secs() as usize;
+    // Seconds are sampled on whole seconds of the run; flow 2's first full
+    // second is the one after its start.
+    let first_second = late_start.as_secs() as usize;
     let converged = series
         .iter()
         .enumerate()
-        .skip(late_start)
+        .skip(first_second)
         .find(|(_, s)| s[1] >= 0.8 * (s[0] + s[1]) / 2.0 && s[1] > 0.0)
-        .map(|(i, _)| (i + 1 - late_start) as f64);
+        .map(|(i, _)| (i + 1) as f64 - late_start.as_secs_f64());
     let jain_per_second: Vec<f64> = last.iter().map(|s| jain_index(s)).collect();
     let mut counters = Vec::new();
     for (handle, sender) in flows.send.iter().zip(senders) {
@@ -176,7 +196,7 @@ fn main() -> ExitCode {
             "seed": seed,
             "bottleneck_bytes_per_s": rate_bps as f64 / 8.0,
             "rtt_ms": 50,
-            "flow2_start_s": late_start,
+            "flow2_start_s": late_start.as_secs_f64(),
             "run_s": RUN.as_secs(),
             "flow1_bytes_per_s": totals[0],
             "flow2_bytes_per_s": totals[1],

@@ -163,6 +163,20 @@ impl LostPackets {
     }
 }
 
+/// Idle memory (see `idle.rs`).
+impl LostPackets {
+    pub(crate) fn holds_buffer(&self) -> bool {
+        self.records.capacity() > 0
+    }
+
+    /// Frees the records if there are none.
+    pub(crate) fn release_buffer(&mut self) {
+        if self.records.is_empty() {
+            self.records = VecDeque::new();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,6 +5,9 @@
 //! application reaches it through the endpoint's methods and a
 //! [`ConnectionHandle`](crate::ConnectionHandle).
 
+mod idle;
+#[cfg(test)]
+pub(crate) use idle::IDLE_RELEASE_DELAY;
 mod lost_packets;
 mod pacing;
 mod params;
@@ -651,6 +654,7 @@ impl Connection {
                 Timer::PathValidation => {
                     self.challenge = None;
                 }
+                Timer::IdleRelease => self.on_idle_release_timeout(),
             }
         }
     }

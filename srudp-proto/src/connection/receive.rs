@@ -207,25 +207,27 @@ impl Connection {
             );
             return;
         }
-        // Resource limits (spec §6.3): out-of-order stream data beyond them
-        // is not buffered. The whole packet is dropped unacknowledged, as if
-        // lost, so the peer sends the data again once the gap before it fills.
-        let stream_frames = FrameIter::new(payload).flatten().filter_map(|f| match f {
-            Frame::Stream(s) => Some((s.offset, s.data.len() as u64)),
-            _ => None,
-        });
-        if !self.recv.admits(
-            stream_frames,
-            self.config.max_reorder_distance,
-            self.config.max_buffered_bytes,
-        ) {
-            self.stats.dropped_over_limit += 1;
-            trace!(cid = %self.local_cid, pn, "stream data beyond the buffer limits: packet dropped");
-            return;
-        }
+        // Resource limits (spec §6.3): STREAM data beyond them is not
+        // buffered, and the packet is not acknowledged, so the peer's loss
+        // recovery sends that data again once the gap before it fills. The
+        // packet's other frames are used: the retransmission that fills the
+        // gap, and the ACKs for our own data, often share a packet with data
+        // too far ahead (dropping it whole stalled both directions).
+        let mut refused = false;
         let mut ack_eliciting = false;
         for frame in FrameIter::new(payload).flatten() {
             ack_eliciting |= frame.is_ack_eliciting();
+            if let Frame::Stream(s) = &frame {
+                let extent = std::iter::once((s.offset, s.data.len() as u64));
+                if !self.recv.admits(
+                    extent,
+                    self.config.max_reorder_distance,
+                    self.config.max_buffered_bytes,
+                ) {
+                    refused = true;
+                    continue;
+                }
+            }
             match frame {
                 Frame::Padding { .. } | Frame::Ping => {}
                 Frame::Ack(ack) => {
@@ -287,13 +289,18 @@ impl Connection {
                 Frame::PathResponse(data) => self.on_path_response(now, from, data),
             }
         }
-        self.received.on_packet(
-            pn,
-            ack_eliciting,
-            now,
-            self.config.ack_eliciting_threshold,
-            self.config.max_ack_delay,
-        );
+        if refused {
+            self.stats.dropped_over_limit += 1;
+            trace!(cid = %self.local_cid, pn, "stream data beyond the buffer limits: packet not acknowledged");
+        } else {
+            self.received.on_packet(
+                pn,
+                ack_eliciting,
+                now,
+                self.config.ack_eliciting_threshold,
+                self.config.max_ack_delay,
+            );
+        }
         if let Some(d) = self.received.deadline() {
             self.timers.set(Timer::Ack, d);
         }

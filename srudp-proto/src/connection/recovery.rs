@@ -199,8 +199,8 @@ impl Connection {
         }
         // Probe timeout (RFC 9002 §6.2): declares nothing lost and leaves the
         // window alone; sends two ack-eliciting probes that bypass the window
-        // and the pacer, carrying new data, else the oldest unacknowledged
-        // data, else a PING.
+        // and the pacer: the first carrying new data, else the oldest
+        // unacknowledged data, else a PING; the second a PING (transmit.rs).
         self.pto_count = self.pto_count.saturating_add(1);
         self.stats.pto_count += 1;
         self.probes_pending = 2;

@@ -362,6 +362,28 @@ impl RecvStream {
     }
 }
 
+/// Idle memory (see `idle.rs`).
+impl RecvStream {
+    /// Nothing buffered: every byte received was read.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.ready.is_empty() && self.pending.is_empty()
+    }
+
+    pub(crate) fn holds_buffer(&self) -> bool {
+        self.ready.capacity() > 0
+    }
+
+    /// Frees the buffers if they are empty (the next data allocates again).
+    pub(crate) fn release_buffer(&mut self) {
+        if self.ready.is_empty() {
+            self.ready = VecDeque::new();
+        }
+        if self.pending.is_empty() {
+            self.pending = BTreeMap::new();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

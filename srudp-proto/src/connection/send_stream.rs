@@ -336,6 +336,32 @@ impl SendStream {
     }
 }
 
+/// Idle memory (see `idle.rs`).
+impl SendStream {
+    /// Nothing buffered: every byte written was acknowledged.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.buf.is_empty() && self.lost.is_empty()
+    }
+
+    pub(crate) fn holds_buffer(&self) -> bool {
+        self.buf.capacity() > 0
+    }
+
+    /// Frees the buffer and the range sets if they are empty (the next
+    /// write allocates again).
+    pub(crate) fn release_buffer(&mut self) {
+        if self.buf.is_empty() {
+            self.buf = VecDeque::new();
+        }
+        if self.acked.is_empty() {
+            self.acked = RangeSet::new();
+        }
+        if self.lost.is_empty() {
+            self.lost = RangeSet::new();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

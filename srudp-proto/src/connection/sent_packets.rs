@@ -160,6 +160,25 @@ impl SentPackets {
     }
 }
 
+/// Idle memory (see `idle.rs`).
+impl SentPackets {
+    /// No packet outstanding.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.ring.is_empty()
+    }
+
+    pub(crate) fn holds_buffer(&self) -> bool {
+        self.ring.capacity() > 0
+    }
+
+    /// Frees the ring if it is empty.
+    pub(crate) fn release_buffer(&mut self) {
+        if self.ring.is_empty() {
+            self.ring = VecDeque::new();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

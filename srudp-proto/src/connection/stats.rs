@@ -43,8 +43,9 @@ pub struct ConnectionStats {
     pub dropped_unauthenticated: u64,
     /// Datagrams dropped as replays (packet number already seen or too old).
     pub dropped_replayed: u64,
-    /// Authenticated packets dropped unacknowledged because their stream
-    /// data lay beyond `max_reorder_distance` or `max_buffered_bytes`.
+    /// Authenticated packets left unacknowledged because some of their
+    /// stream data lay beyond `max_reorder_distance` or `max_buffered_bytes`
+    /// (that data was discarded, the packet's other frames were used).
     pub dropped_over_limit: u64,
     /// Handshake or punch probes sent.
     pub handshake_probes_sent: u64,

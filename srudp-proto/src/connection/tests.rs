@@ -467,6 +467,43 @@ fn a_probe_timeout_sends_two_probes_and_leaves_the_window_alone() {
 }
 
 #[test]
+fn of_the_two_probes_only_the_first_carries_data_the_second_is_a_ping() {
+    let mut p = warmed_up(Pair::default_pair());
+    let settled = p.now + Duration::from_secs(1);
+    p.run_until(settled, &mut |p| {
+        p.read_b();
+    });
+    p.policy = Box::new(|_, _| Fate::Drop);
+    // More than the window: new data is still waiting when the PTO fires.
+    assert!(p.write_a(3_000_000) > 2 * p.a.cc.window() as usize);
+    p.flush();
+    // Let the paced sends fill the window (all lost) until the probe
+    // timeout is the next thing to happen.
+    let mut pto = p.a.timers.deadline(Timer::LossDetection).expect("armed");
+    for _ in 0..1000 {
+        p.run_until(pto - MS, &mut |_| {});
+        let next = p.a.timers.deadline(Timer::LossDetection).expect("armed");
+        if next == pto {
+            break;
+        }
+        pto = next;
+    }
+    assert_eq!(p.a.stats.pto_count, 0);
+    let stream_bytes = |s: &ConnectionStats| s.stream_bytes_sent + s.stream_bytes_retransmitted;
+    let (sent_before, carried_before) = (p.a.stats.packets_sent, stream_bytes(&p.a.stats));
+    p.run_until(pto, &mut |_| {});
+    assert_eq!(p.a.stats.pto_count, 1);
+    assert_eq!(p.a.stats.packets_sent - sent_before, 2, "two probes");
+    // One datagram's worth of stream data: the first probe's. The second is
+    // a bare PING, which a peer never refuses (spec §6.3, §6.5).
+    let carried = stream_bytes(&p.a.stats) - carried_before;
+    assert!(
+        carried > 0 && carried <= MAX_DATAGRAM_SIZE as u64,
+        "{carried} stream bytes in the probes"
+    );
+}
+
+#[test]
 fn losses_spanning_the_persistent_congestion_period_collapse_the_window() {
     let mut p = warmed_up(Pair::default_pair());
     // An outage of the a → b direction: data and probes vanish for 3 s.

@@ -23,9 +23,11 @@ pub(crate) enum Timer {
     PathValidation = 7,
     /// The pacer lets the next ack-eliciting packet leave (spec §7.2).
     Pacing = 8,
+    /// A quiet connection frees its empty buffers (see `idle.rs`).
+    IdleRelease = 9,
 }
 
-const COUNT: usize = 9;
+const COUNT: usize = 10;
 const ALL: [Timer; COUNT] = [
     Timer::Idle,
     Timer::LossDetection,
@@ -36,6 +38,7 @@ const ALL: [Timer; COUNT] = [
     Timer::Close,
     Timer::PathValidation,
     Timer::Pacing,
+    Timer::IdleRelease,
 ];
 
 #[derive(Debug, Default, Clone)]
@@ -50,6 +53,10 @@ impl TimerTable {
 
     pub(crate) fn stop(&mut self, timer: Timer) {
         self.deadlines[timer as usize] = None;
+    }
+
+    pub(crate) fn is_set(&self, timer: Timer) -> bool {
+        self.deadlines[timer as usize].is_some()
     }
 
     /// When `timer` is due, if armed.

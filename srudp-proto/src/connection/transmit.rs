@@ -236,7 +236,13 @@ impl Connection {
             // the written end, which bounds the offset's encoded size.
             let frame_overhead = 1 + crate::wire::varint_len(self.send.written()) + 2;
             debug_assert!(frame_overhead <= STREAM_FRAME_MAX_OVERHEAD);
-            while !chunks.is_full() {
+            // The second of a pair of probes is a bare PING (RFC 9002 §6.2.4
+            // allows either). Data the peer refused to buffer (beyond its
+            // reassembly limits, spec §6.3) is never acknowledged, and only an
+            // acknowledgment of a later packet lets loss detection declare it
+            // lost; a probe carrying more new data could be refused as well.
+            let ping_probe = probe && self.probes_pending == 1;
+            while !chunks.is_full() && !ping_probe {
                 let room = w.remaining().saturating_sub(frame_overhead);
                 if room == 0 {
                     break;

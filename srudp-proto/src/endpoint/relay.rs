@@ -96,6 +96,7 @@ impl Endpoint {
             if let Some(slot) = self.connections.get_mut(&handle) {
                 slot.conn.delay_punch(punch_at);
             }
+            self.refresh(handle);
         }
         Ok(handle)
     }
@@ -122,13 +123,16 @@ impl Endpoint {
         {
             return false;
         }
-        let Some(conn) = self.visible_mut(handle) else {
-            return false;
-        };
-        if conn.is_closed() {
+        let bound = self.with_visible(handle, |conn| {
+            if conn.is_closed() {
+                return false;
+            }
+            conn.set_relay_address(server);
+            true
+        });
+        if bound != Some(true) {
             return false;
         }
-        conn.set_relay_address(server);
         self.relay_routes.remove(handle);
         self.relay_routes
             .by_session
@@ -164,8 +168,8 @@ impl Endpoint {
     /// A relayed connection uses this to find a direct path. Returns whether
     /// a probe was queued.
     pub fn probe_path(&mut self, now: Instant, handle: ConnectionHandle, addr: SocketAddr) -> bool {
-        self.visible_mut(handle)
-            .is_some_and(|c| c.probe_path(now, addr))
+        self.with_visible(handle, |c| c.probe_path(now, addr))
+            .unwrap_or(false)
     }
 
     /// A RelayData envelope arrived from `from` (spec §11.5).
@@ -217,7 +221,7 @@ impl Endpoint {
                         &mut self.scratch,
                     );
                 }
-                self.drain_events(owner);
+                self.refresh(owner);
             }
             Packet::HandshakeResponse(response) => {
                 if self.by_cid.get(&response.initiator_cid) != Some(&owner) {
@@ -228,7 +232,7 @@ impl Endpoint {
                     slot.conn
                         .handle_response(now, from, &response, &mut self.scratch);
                 }
-                self.drain_events(owner);
+                self.refresh(owner);
             }
             Packet::HandshakeInit(init) => {
                 // A relayed initiation is attributed by its authenticated key

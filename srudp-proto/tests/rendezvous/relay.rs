@@ -395,6 +395,11 @@ fn a_relay_session_binds_to_one_connection() {
     let mut envelopes = 0;
     for ms in 1..=10 {
         let later = now + Duration::from_millis(ms);
+        // Punch probes are spaced by the punch timer (calling contract:
+        // handle_timeout once poll_timeout's deadline has passed).
+        if ep.poll_timeout().is_some_and(|t| t <= later) {
+            ep.handle_timeout(later);
+        }
         while let Some(t) = ep.poll_transmit(later, &mut big) {
             if t.destination == relay {
                 let env = RelayData::parse(&big[..t.size]).unwrap();
