@@ -197,9 +197,28 @@ impl Connection {
         }
 
         let payload = &scratch[..n];
-        // Validate every frame before acting on any (spec §9.4.1): a packet
-        // with a malformed frame is a protocol violation and is not acted on.
-        if let Some(Err(e)) = FrameIter::new(payload).find(Result::is_err) {
+        // Validate every frame before acting on any (spec §9.4.1), and check
+        // the stream data against the resource limits (spec §6.3), in one
+        // pass over the frames.
+        let mut malformed = None;
+        let stream_frames = FrameIter::new(payload)
+            .map_while(|f| f.map_err(|e| malformed = Some(e)).ok())
+            .filter_map(|f| match f {
+                Frame::Stream(s) => Some((s.offset, s.data.len() as u64)),
+                _ => None,
+            });
+        let admitted = self.recv.admits(
+            stream_frames,
+            self.config.max_reorder_distance,
+            self.config.max_buffered_bytes,
+        );
+        if !admitted && malformed.is_none() {
+            // Admission stopped early: the frames after it are still unchecked.
+            malformed = FrameIter::new(payload).find_map(Result::err);
+        }
+        // A packet with a malformed frame is a protocol violation and is not
+        // acted on.
+        if let Some(e) = malformed {
             self.protocol_violation(
                 now,
                 &format!("malformed frame: {e}"),
@@ -207,18 +226,10 @@ impl Connection {
             );
             return;
         }
-        // Resource limits (spec §6.3): out-of-order stream data beyond them
-        // is not buffered. The whole packet is dropped unacknowledged, as if
-        // lost, so the peer sends the data again once the gap before it fills.
-        let stream_frames = FrameIter::new(payload).flatten().filter_map(|f| match f {
-            Frame::Stream(s) => Some((s.offset, s.data.len() as u64)),
-            _ => None,
-        });
-        if !self.recv.admits(
-            stream_frames,
-            self.config.max_reorder_distance,
-            self.config.max_buffered_bytes,
-        ) {
+        // Out-of-order stream data beyond the limits is not buffered. The
+        // whole packet is dropped unacknowledged, as if lost, so the peer
+        // sends the data again once the gap before it fills.
+        if !admitted {
             self.stats.dropped_over_limit += 1;
             trace!(cid = %self.local_cid, pn, "stream data beyond the buffer limits: packet dropped");
             return;

@@ -257,15 +257,11 @@ impl Connection {
                         .bundle(c, max_len, self.config.bundle_unacked_bytes)
                 };
                 self.stats.stream_bytes_bundled += new_offset - c.offset;
-                let mut tmp = [0u8; MAX_STREAM_PAYLOAD];
-                let data = &mut tmp[..usize::from(c.len)];
-                self.send.copy(c, data);
-                StreamFrame {
-                    offset: c.offset,
-                    fin: c.fin,
-                    data,
-                }
-                .emit(&mut w)
+                // The data goes from the send buffer straight into the packet.
+                let send = &self.send;
+                StreamFrame::emit_filled(c.offset, usize::from(c.len), c.fin, &mut w, |out| {
+                    send.copy(c, out)
+                })
                 .ok()?;
                 if retransmit {
                     self.stats.stream_bytes_retransmitted += u64::from(c.len);

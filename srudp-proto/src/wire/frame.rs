@@ -253,19 +253,37 @@ impl<'a> StreamFrame<'a> {
     /// Fails with [`WireError::InvalidLength`] if the data exceeds
     /// [`MAX_STREAM_PAYLOAD`] or `offset + len` exceeds `2^62 - 1`.
     pub fn emit(&self, w: &mut Writer<'_>) -> Result<(), WireError> {
-        if self.data.len() > MAX_STREAM_PAYLOAD || self.checked_end().is_none() {
+        Self::emit_filled(self.offset, self.data.len(), self.fin, w, |out| {
+            out.copy_from_slice(self.data)
+        })
+    }
+
+    /// Writes a STREAM frame at `offset` carrying `len` bytes that `fill`
+    /// writes straight into the output (it gets exactly `len` bytes), so a
+    /// sender copies its data once, from its buffer into the packet. Same
+    /// checks as [`emit`](Self::emit); on error nothing is written and
+    /// `fill` is not called.
+    pub fn emit_filled(
+        offset: u64,
+        len: usize,
+        fin: bool,
+        w: &mut Writer<'_>,
+        fill: impl FnOnce(&mut [u8]),
+    ) -> Result<(), WireError> {
+        let len_u64 = u64::try_from(len).map_err(|_| WireError::InvalidLength)?;
+        if len > MAX_STREAM_PAYLOAD || offset.checked_add(len_u64).is_none_or(|e| e > VARINT_MAX) {
             return Err(WireError::InvalidLength);
         }
-        w.ensure(Self::encoded_len(self.offset, self.data.len()))?;
-        let ty = if self.fin {
+        w.ensure(Self::encoded_len(offset, len))?;
+        let ty = if fin {
             FRAME_TYPE_STREAM_FIN
         } else {
             FRAME_TYPE_STREAM
         };
         w.put_varint(ty)?;
-        w.put_varint(self.offset)?;
-        w.put_varint(u64::try_from(self.data.len()).map_err(|_| WireError::InvalidLength)?)?;
-        w.put_bytes(self.data)
+        w.put_varint(offset)?;
+        w.put_varint(len_u64)?;
+        w.put_with(len, fill)
     }
 }
 

@@ -93,6 +93,39 @@ fn stream_fin_may_be_empty() {
 }
 
 #[test]
+fn a_filled_stream_frame_is_the_same_bytes_as_an_emitted_one() {
+    let data: Vec<u8> = (0..1024u32).map(|i| (i * 7) as u8).collect();
+    let mut a = vec![0xeeu8; 1100];
+    let mut b = vec![0x11u8; 1100];
+    let (mut wa, mut wb) = (Writer::new(&mut a), Writer::new(&mut b));
+    StreamFrame {
+        offset: 70_000,
+        fin: true,
+        data: &data,
+    }
+    .emit(&mut wa)
+    .unwrap();
+    StreamFrame::emit_filled(70_000, 1024, true, &mut wb, |out| {
+        out.copy_from_slice(&data)
+    })
+    .unwrap();
+    assert_eq!(wa.written(), wb.written());
+    // Too long, or too small a buffer: nothing written, `fill` not called.
+    let mut small = [0u8; 100];
+    let mut w = Writer::new(&mut small);
+    let never = |_: &mut [u8]| panic!("fill called for a frame that does not fit");
+    assert_eq!(
+        StreamFrame::emit_filled(0, 1025, false, &mut w, never),
+        Err(WireError::InvalidLength)
+    );
+    assert_eq!(
+        StreamFrame::emit_filled(0, 200, false, &mut w, never),
+        Err(WireError::BufferTooSmall)
+    );
+    assert!(w.is_empty());
+}
+
+#[test]
 fn stream_length_is_limited() {
     // length = 1025 > MAX_STREAM_PAYLOAD
     let mut bytes = vec![0x03, 0x00, 0x44, 0x01];
