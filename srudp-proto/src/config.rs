@@ -39,8 +39,16 @@ pub struct TransportConfig {
     pub initial_rtt: Duration,
     /// How long a receiver may delay an acknowledgment (advertised to the peer).
     pub max_ack_delay: Duration,
-    /// Acknowledge at once after this many ack-eliciting packets.
+    /// Acknowledge at once after this many ack-eliciting packets, unless
+    /// the peer asks for another number (ACK_FREQUENCY, spec §6.2).
     pub ack_eliciting_threshold: u32,
+    /// As a sender, the most ack-eliciting packets we ask the peer to wait
+    /// for before acknowledging (ACK_FREQUENCY, spec §6.2): we ask for one
+    /// ACK per eighth of the congestion window, at least 2 and at most
+    /// this, or one per quarter RTT. Fewer ACKs cost both sides less CPU
+    /// per byte in bulk transfer. 0 sends no request (the peer then uses its
+    /// own `ack_eliciting_threshold`). At most 255.
+    pub ack_frequency_threshold: u32,
     /// Packets this far below the largest acknowledged are lost (RFC 9002: 3).
     pub packet_threshold: u64,
     /// A packet sent this many RTTs before the newest acknowledged one is lost (RFC 9002: 9/8).
@@ -100,6 +108,7 @@ impl Default for TransportConfig {
             initial_rtt: Duration::from_millis(333),
             max_ack_delay: Duration::from_millis(25),
             ack_eliciting_threshold: 2,
+            ack_frequency_threshold: 10,
             packet_threshold: 3,
             time_threshold: 9.0 / 8.0,
             granularity: Duration::from_millis(1),
@@ -154,6 +163,7 @@ impl TransportConfig {
             initial_rtt: Duration::from_millis(100),
             max_ack_delay: Duration::from_millis(2),
             ack_eliciting_threshold: 1,
+            ack_frequency_threshold: 0,
             packet_threshold: 2,
             time_threshold: 1.0,
             max_probe_timeout: Duration::from_secs(1),
@@ -197,6 +207,9 @@ impl TransportConfig {
         }
         if self.ack_eliciting_threshold == 0 || self.packet_threshold == 0 {
             return bad("ack_eliciting_threshold and packet_threshold must be at least 1");
+        }
+        if self.ack_frequency_threshold > 255 {
+            return bad("ack_frequency_threshold must be at most 255");
         }
         if !(self.time_threshold >= 1.0 && self.time_threshold <= 4.0) {
             return bad("time_threshold must be within 1.0..=4.0");

@@ -475,6 +475,7 @@ impl Endpoint {
             max_data: t.receive_window,
             idle_timeout_ms: t.idle_timeout.as_millis().min(u128::from(u32::MAX)) as u64,
             max_ack_delay_ms: t.max_ack_delay.as_millis() as u64,
+            accepts_ack_frequency: true,
         }
     }
 

@@ -226,18 +226,30 @@ impl Connection {
             );
             return;
         }
-        // Out-of-order stream data beyond the limits is not buffered. The
-        // whole packet is dropped unacknowledged, as if lost, so the peer
-        // sends the data again once the gap before it fills.
+        // Out-of-order stream data beyond the limits is not buffered, and
+        // the packet is not acknowledged, as if lost: the peer sends its data
+        // again, which fits once the gap before it fills. Its STREAM frames
+        // that start at or before the first missing byte are still taken,
+        // so the stream always progresses even when the peer packs the
+        // missing bytes together with far-ahead ones.
         if !admitted {
             self.stats.dropped_over_limit += 1;
-            trace!(cid = %self.local_cid, pn, "stream data beyond the buffer limits: packet dropped");
-            return;
+            trace!(cid = %self.local_cid, pn, "stream data beyond the buffer limits: packet not acknowledged");
         }
         let mut ack_eliciting = false;
         for frame in FrameIter::new(payload).flatten() {
             ack_eliciting |= frame.is_ack_eliciting();
             match frame {
+                Frame::Stream(s) if !admitted && s.offset > self.recv.received() => {
+                    if s.end() > self.recv.max_data() {
+                        self.protocol_violation(
+                            now,
+                            "data beyond the flow-control limit",
+                            close_code::FLOW_CONTROL,
+                        );
+                        return;
+                    }
+                }
                 Frame::Padding { .. } | Frame::Ping => {}
                 Frame::Ack(ack) => {
                     if let Err(detail) = self.on_ack_frame(now, &ack) {
@@ -296,15 +308,18 @@ impl Connection {
                     }
                 }
                 Frame::PathResponse(data) => self.on_path_response(now, from, data),
+                Frame::AckFrequency(f) => self.received.on_ack_frequency(
+                    f.sequence,
+                    f.threshold,
+                    Duration::from_micros(f.max_delay_micros),
+                ),
             }
         }
-        self.received.on_packet(
-            pn,
-            ack_eliciting,
-            now,
-            self.config.ack_eliciting_threshold,
-            self.config.max_ack_delay,
-        );
+        if !admitted {
+            self.check_stream_progress(now);
+            return;
+        }
+        self.received.on_packet(pn, ack_eliciting, now);
         if let Some(d) = self.received.deadline() {
             self.timers.set(Timer::Ack, d);
         }

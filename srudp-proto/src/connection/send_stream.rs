@@ -330,6 +330,20 @@ impl SendStream {
         }
     }
 
+    /// Queues for retransmission the first unacknowledged bytes that were
+    /// sent (at most `max_len`): on a probe timeout they are the likeliest
+    /// to be missing at the peer, and the ones it needs to make progress.
+    pub(crate) fn requeue_first_unacked(&mut self, max_len: u64) {
+        let end = self.next_new.min(self.base.saturating_add(max_len));
+        if end > self.base {
+            self.on_lost(StreamChunk {
+                offset: self.base,
+                len: (end - self.base) as u16,
+                fin: false,
+            });
+        }
+    }
+
     /// The peer closed with NO_ERROR, which it does only after receiving our
     /// whole stream: treat everything as acknowledged.
     pub(crate) fn on_peer_closed_gracefully(&mut self) {
