@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::congestion::{ControllerFactory, CubicFactory};
-use crate::crypto::HandshakePattern;
+use crate::crypto::{Cipher, HandshakePattern};
 use crate::keys::{Keypair, PublicKey};
 
 /// Per-connection protocol parameters.
@@ -279,6 +279,15 @@ pub struct EndpointConfig {
     /// Handshake pattern used by [`Endpoint::connect`](crate::Endpoint::connect)
     /// unless the request says otherwise.
     pub default_pattern: HandshakePattern,
+    /// The AEAD cipher [`Endpoint::connect`](crate::Endpoint::connect)
+    /// proposes (spec §4.1): ChaCha20-Poly1305 by default, portable and fast
+    /// everywhere; [`Cipher::fastest_here`] picks AES-GCM where the CPU has
+    /// AES instructions. A responder that does not accept it refuses the
+    /// connection ([`CloseReason::Refused`](crate::CloseReason::Refused)).
+    pub cipher: Cipher,
+    /// The ciphers this endpoint accepts as a responder (default: both).
+    /// An initiation proposing another is answered with a refusal.
+    pub accepted_ciphers: Vec<Cipher>,
     /// Most connections (in any state) this endpoint holds at once.
     pub max_connections: usize,
     /// Most responder handshakes not yet confirmed by the initiator.
@@ -300,6 +309,8 @@ impl EndpointConfig {
             accept: AcceptPolicy::AcceptAll,
             transport: Arc::new(TransportConfig::default()),
             default_pattern: HandshakePattern::NK,
+            cipher: Cipher::ChaChaPoly,
+            accepted_ciphers: Cipher::ALL.to_vec(),
             max_connections: 100_000,
             max_pending_handshakes: 4096,
             handshake_rate: 1000,
@@ -315,6 +326,11 @@ impl EndpointConfig {
         }
         if self.handshake_rate == 0 {
             return Err(ConfigError("handshake_rate must be at least 1".into()));
+        }
+        if self.accepted_ciphers.is_empty() {
+            return Err(ConfigError(
+                "accepted_ciphers must name at least one cipher".into(),
+            ));
         }
         Ok(())
     }

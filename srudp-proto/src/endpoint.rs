@@ -273,6 +273,7 @@ impl Endpoint {
         let local_cid = self.new_cid();
         let mut handshake = Handshake::initiator(
             pattern,
+            self.config.cipher,
             &self.config.keypair,
             &options.peer,
             local_cid,
@@ -288,6 +289,7 @@ impl Endpoint {
         let mut init = vec![0u8; HANDSHAKE_INIT_SIZE].into_boxed_slice();
         HandshakeInit {
             pattern,
+            cipher: self.config.cipher,
             sender_cid: local_cid,
             noise: &noise[..noise_len],
             mac1: [0; MAC_LEN],

@@ -70,6 +70,7 @@ impl Endpoint {
         }
         let Ok(mut handshake) = Handshake::responder(
             init.pattern,
+            init.cipher,
             &self.config.keypair,
             init.sender_cid,
             self.rng.seed32(),
@@ -139,6 +140,9 @@ impl Endpoint {
             AcceptPolicy::RefuseAll => false,
             AcceptPolicy::AcceptKeys(keys) => identity.is_some_and(|id| keys.contains(&id)),
         };
+        // A cipher we implement but do not accept: an authenticated refusal
+        // like any other, so the initiator learns at once (spec §4.1).
+        let accept = accept && self.config.accepted_ciphers.contains(&init.cipher);
         if !accept {
             self.stats.refused += 1;
             debug!(%from, "refusing handshake by policy");

@@ -66,14 +66,21 @@ impl Pair {
         let (cid_a, cid_b) = (ConnectionId(0xaaaa), ConnectionId(0xbbbb));
         let mut i = Handshake::initiator(
             HandshakePattern::NK,
+            crate::crypto::Cipher::ChaChaPoly,
             &client,
             &server.public(),
             cid_a,
             rng.seed32(),
         )
         .unwrap();
-        let mut r =
-            Handshake::responder(HandshakePattern::NK, &server, cid_a, rng.seed32()).unwrap();
+        let mut r = Handshake::responder(
+            HandshakePattern::NK,
+            crate::crypto::Cipher::ChaChaPoly,
+            &server,
+            cid_a,
+            rng.seed32(),
+        )
+        .unwrap();
         let (mut m, mut p) = ([0u8; 512], [0u8; 512]);
         let n = i.write(b"", &mut m).unwrap();
         r.read(&m[..n], &mut p).unwrap();
