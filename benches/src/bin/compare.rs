@@ -36,6 +36,8 @@ use srudp_proto::{Cipher, TransportConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const CHUNK: usize = 64 * 1024;
+/// `--stats`: print the srudp_tokio sender's connection statistics.
+static SHOW_STATS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 const LIMIT: Duration = Duration::from_secs(300);
 const LOOPBACK: &str = "127.0.0.1:0";
 
@@ -88,6 +90,9 @@ async fn srudp_tokio(bytes: u64, cipher: Cipher) -> std::io::Result<Duration> {
             sent += n as u64;
         }
         stream.shutdown().await?;
+        if SHOW_STATS.load(std::sync::atomic::Ordering::Relaxed) {
+            eprintln!("srudp_tokio sender: {:?}", stream.stats());
+        }
         Ok::<_, std::io::Error>(client)
     });
     let (mut stream, _, _) = server.accept().await?;
@@ -222,11 +227,12 @@ const NAMES: [&str; 5] = [
 ];
 
 fn main() -> ExitCode {
-    let usage = "usage: compare [--bytes N] [--repeat K] [--only NAME] [--cipher chacha|aes]";
+    let usage =
+        "usage: compare [--bytes N] [--repeat K] [--only NAME] [--cipher chacha|aes] [--stats]";
     let args = match Args::parse(
         std::env::args().skip(1),
         &["bytes", "repeat", "only", "cipher"],
-        &[],
+        &["stats"],
     ) {
         Ok(a) => a,
         Err(e) => {
@@ -244,6 +250,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    SHOW_STATS.store(args.flag("stats"), std::sync::atomic::Ordering::Relaxed);
     let Some(cipher) = srudp_benches::cipher::parse(args.text("cipher").unwrap_or("chacha")) else {
         eprintln!("--cipher: chacha or aes\n{usage}");
         return ExitCode::from(2);
