@@ -5,8 +5,11 @@
 //! A token bucket in disguise: the rate is `gain × window / smoothed RTT`
 //! (gain 2 in slow start, 1.25 after, from the congestion controller), and
 //! up to a small burst — enough for ~2 ms at that rate, at least 2 and at
-//! most 10 full datagrams — may leave back to back after an idle period, so
-//! a coarse event loop timer still keeps up. Instead of counting tokens we
+//! most 256 full datagrams — may leave back to back after an idle period, so
+//! a coarse event loop timer still keeps up. (A cap of 10 datagrams limited
+//! a driver woken by a 1 ms timer to 10 datagrams per wake-up, 12 MB/s,
+//! whenever nothing else woke it: on loopback and fast LANs the pacer, not
+//! the window, set the rate.) Instead of counting tokens we
 //! keep the instant at which the bucket is (or was) empty: a datagram may
 //! leave when that instant plus the datagram's transmission time at the
 //! pacing rate has passed, and `poll_timeout` reports that instant otherwise.
@@ -17,7 +20,7 @@ use std::time::{Duration, Instant};
 const BURST_INTERVAL: Duration = Duration::from_millis(2);
 /// Burst bounds, in datagrams.
 const MIN_BURST_PACKETS: u64 = 2;
-const MAX_BURST_PACKETS: u64 = 10;
+const MAX_BURST_PACKETS: u64 = 256;
 
 /// A pacing rate and its burst allowance.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -90,10 +93,15 @@ mod tests {
         assert_eq!(r.transmission_time(600), 4 * MS);
         // 2 ms at that rate is 300 bytes: the burst is the 2-datagram minimum.
         assert_eq!(r.burst, 2400);
-        // 1.25 × 1.2 MB / 50 ms = 30 MB/s: 40 µs per datagram, 10-datagram burst.
+        // 1.25 × 1.2 MB / 50 ms = 30 MB/s: 40 µs per datagram; 2 ms of it
+        // is a 50-datagram burst.
         let r = PacingRate::new(1_200_000, 50 * MS, 1.25, 1200);
         assert_eq!(r.transmission_time(1200), Duration::from_micros(40));
-        assert_eq!(r.burst, 12_000);
+        assert_eq!(r.burst, 60_000);
+        // Loopback: a huge window over 100 µs; the burst is capped at 256
+        // datagrams, still about a millisecond's worth of system calls.
+        let r = PacingRate::new(64 << 20, Duration::from_micros(100), 2.0, 1200);
+        assert_eq!(r.burst, 256 * 1200);
     }
 
     #[test]
