@@ -6,9 +6,9 @@
 //!
 //! * `packet/encode`, `packet/decode` — a Data header and one full STREAM
 //!   frame (1024 bytes) written, and parsed back with its frames;
-//! * `aead/seal_1024`, `aead/open_1024` — the cipher srudp uses (snow's
-//!   ChaCha20-Poly1305, stateless transport, ring's implementation) on one
-//!   1024-byte frame;
+//! * `aead/seal_1024`, `aead/open_1024` — the default cipher srudp uses
+//!   (snow's ChaCha20-Poly1305, stateless transport, ring's implementation)
+//!   on one 1024-byte frame; `aead_aesgcm/…` the same with AES-256-GCM;
 //! * `ack/emit_64_ranges`, `ack/parse_64_ranges` — an ACK frame carrying the
 //!   most ranges the wire allows (every other packet of 128 missing);
 //! * `reassembly/64_reversed` — 64 full packets delivered to a receiving
@@ -28,7 +28,7 @@ use srudp_proto::wire::{
     emit_ack, ConnectionId, DataHeader, Frame, FrameIter, Packet, Reader, StreamFrame, Writer,
     MAX_ACK_RANGES, MAX_DATAGRAM_SIZE,
 };
-use srudp_proto::TransportConfig;
+use srudp_proto::{Cipher, TransportConfig};
 
 fn packet(c: &mut Criterion) {
     let data = [0x5a_u8; 1024];
@@ -79,30 +79,24 @@ fn packet(c: &mut Criterion) {
 }
 
 fn aead(c: &mut Criterion) {
-    let params: snow::params::NoiseParams = "Noise_NN_25519_ChaChaPoly_BLAKE2s".parse().unwrap();
-    let mut i = snow::Builder::new(params.clone())
-        .build_initiator()
-        .unwrap();
-    let mut r = snow::Builder::new(params).build_responder().unwrap();
-    let (mut m, mut p) = ([0u8; 256], [0u8; 256]);
-    let n = i.write_message(&[], &mut m).unwrap();
-    r.read_message(&m[..n], &mut p).unwrap();
-    let n = r.write_message(&[], &mut m).unwrap();
-    i.read_message(&m[..n], &mut p).unwrap();
-    let i = i.into_stateless_transport_mode().unwrap();
-    let r = r.into_stateless_transport_mode().unwrap();
-    let plain = [0x5a_u8; 1024];
-    let (mut sealed, mut opened) = ([0u8; 1040], [0u8; 1024]);
-    c.bench_function("aead/seal_1024", |b| {
-        b.iter(|| i.write_message(black_box(7), &plain, &mut sealed).unwrap())
-    });
-    let n = i.write_message(7, &plain, &mut sealed).unwrap();
-    c.bench_function("aead/open_1024", |b| {
-        b.iter(|| {
-            r.read_message(7, black_box(&sealed[..n]), &mut opened)
-                .unwrap()
-        })
-    });
+    for (cipher, group) in [
+        (Cipher::ChaChaPoly, "aead"),
+        (Cipher::AesGcm, "aead_aesgcm"),
+    ] {
+        let (i, r) = srudp_benches::cipher::transport_pair(cipher);
+        let plain = [0x5a_u8; 1024];
+        let (mut sealed, mut opened) = ([0u8; 1040], [0u8; 1024]);
+        c.bench_function(&format!("{group}/seal_1024"), |b| {
+            b.iter(|| i.write_message(black_box(7), &plain, &mut sealed).unwrap())
+        });
+        let n = i.write_message(7, &plain, &mut sealed).unwrap();
+        c.bench_function(&format!("{group}/open_1024"), |b| {
+            b.iter(|| {
+                r.read_message(7, black_box(&sealed[..n]), &mut opened)
+                    .unwrap()
+            })
+        });
+    }
 }
 
 fn ack(c: &mut Criterion) {

@@ -1,17 +1,34 @@
 //! The packet cipher srudp uses, outside the protocol: a pair of snow
-//! stateless transports (ChaCha20-Poly1305) keyed by an NN handshake, with
-//! the implementation srudp-proto picks in this build (ring's, as the
-//! benches enable srudp-proto's `ring` feature; the portable one otherwise).
+//! stateless transports keyed by an NN handshake, with the cipher a run
+//! chose (ChaCha20-Poly1305 or AES-256-GCM, spec §4.1) and the
+//! implementation srudp-proto picks in this build (ring's, as the benches
+//! enable srudp-proto's `ring` feature; the portable one otherwise).
 
 use snow::resolvers::{DefaultResolver, FallbackResolver, RingResolver};
 use snow::StatelessTransportState;
+use srudp_proto::Cipher;
 
 /// The name of the cipher implementation in use, for reports.
-pub const IMPLEMENTATION: &str = "ring ChaCha20-Poly1305 (snow RingResolver)";
+pub fn implementation(cipher: Cipher) -> &'static str {
+    match cipher {
+        Cipher::ChaChaPoly => "ring ChaCha20-Poly1305 (snow RingResolver)",
+        Cipher::AesGcm => "ring AES-256-GCM (snow RingResolver)",
+    }
+}
+
+/// The cipher named on a command line: `chacha` or `aes`.
+pub fn parse(name: &str) -> Option<Cipher> {
+    match name {
+        "chacha" | "chachapoly" => Some(Cipher::ChaChaPoly),
+        "aes" | "aesgcm" => Some(Cipher::AesGcm),
+        _ => None,
+    }
+}
 
 /// Two transports sharing keys: the initiator's seals what the responder's opens.
-pub fn transport_pair() -> (StatelessTransportState, StatelessTransportState) {
-    let params: snow::params::NoiseParams = "Noise_NN_25519_ChaChaPoly_BLAKE2s".parse().unwrap();
+pub fn transport_pair(cipher: Cipher) -> (StatelessTransportState, StatelessTransportState) {
+    let name = format!("Noise_NN_25519_{}_BLAKE2s", cipher.noise_name());
+    let params: snow::params::NoiseParams = name.parse().expect("a valid Noise name");
     let resolver = || {
         Box::new(FallbackResolver::new(
             Box::new(RingResolver),

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use srudp_proto::wire::MAX_DATAGRAM_SIZE;
 use srudp_proto::{
-    ConnectionHandle, Endpoint, EndpointConfig, Event, Keypair, Rng, TransportConfig,
+    Cipher, ConnectionHandle, Endpoint, EndpointConfig, Event, Keypair, Rng, TransportConfig,
 };
 
 /// Address the sender pretends to have.
@@ -34,20 +34,27 @@ pub struct MemoryPair {
     read_buf: Vec<u8>,
 }
 
-fn endpoint(seed: u64, transport: &Arc<TransportConfig>) -> Endpoint {
+fn endpoint(seed: u64, transport: &Arc<TransportConfig>, cipher: Cipher) -> Endpoint {
     let mut rng = Rng::from_seed(seed);
     let mut config = EndpointConfig::new(Keypair::generate(&mut rng));
     config.rng_seed = Some(seed ^ 0x5eed);
     config.transport = transport.clone();
+    config.cipher = cipher;
     Endpoint::new(config).expect("valid configuration")
 }
 
 impl MemoryPair {
-    /// Two endpoints with fixed seeds, connected (the handshake is done).
+    /// Two endpoints with fixed seeds, connected (the handshake is done),
+    /// with the default cipher (ChaCha20-Poly1305).
     pub fn connected(transport: TransportConfig) -> MemoryPair {
+        Self::connected_with(transport, Cipher::ChaChaPoly)
+    }
+
+    /// As [`connected`](Self::connected), with the sender proposing `cipher`.
+    pub fn connected_with(transport: TransportConfig, cipher: Cipher) -> MemoryPair {
         let transport = Arc::new(transport);
-        let mut a = endpoint(1, &transport);
-        let b = endpoint(2, &transport);
+        let mut a = endpoint(1, &transport, cipher);
+        let b = endpoint(2, &transport, cipher);
         let (a_addr, b_addr) = (A_ADDR.parse().unwrap(), B_ADDR.parse().unwrap());
         let ha = a
             .connect(Instant::now(), b.public_key(), &[b_addr])

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::congestion::{ControllerFactory, CubicFactory};
-use crate::crypto::HandshakePattern;
+use crate::crypto::{Cipher, HandshakePattern};
 use crate::keys::{Keypair, PublicKey};
 
 /// Per-connection protocol parameters.
@@ -39,8 +39,16 @@ pub struct TransportConfig {
     pub initial_rtt: Duration,
     /// How long a receiver may delay an acknowledgment (advertised to the peer).
     pub max_ack_delay: Duration,
-    /// Acknowledge at once after this many ack-eliciting packets.
+    /// Acknowledge at once after this many ack-eliciting packets, unless
+    /// the peer asks for another number (ACK_FREQUENCY, spec §6.2).
     pub ack_eliciting_threshold: u32,
+    /// As a sender, the most ack-eliciting packets we ask the peer to wait
+    /// for before acknowledging (ACK_FREQUENCY, spec §6.2): we ask for one
+    /// ACK per eighth of the congestion window, at least 2 and at most
+    /// this, or one per quarter RTT. Fewer ACKs cost both sides less CPU
+    /// per byte in bulk transfer. 0 sends no request (the peer then uses its
+    /// own `ack_eliciting_threshold`). At most 255.
+    pub ack_frequency_threshold: u32,
     /// Packets this far below the largest acknowledged are lost (RFC 9002: 3).
     pub packet_threshold: u64,
     /// A packet sent this many RTTs before the newest acknowledged one is lost (RFC 9002: 9/8).
@@ -100,6 +108,7 @@ impl Default for TransportConfig {
             initial_rtt: Duration::from_millis(333),
             max_ack_delay: Duration::from_millis(25),
             ack_eliciting_threshold: 2,
+            ack_frequency_threshold: 10,
             packet_threshold: 3,
             time_threshold: 9.0 / 8.0,
             granularity: Duration::from_millis(1),
@@ -154,6 +163,7 @@ impl TransportConfig {
             initial_rtt: Duration::from_millis(100),
             max_ack_delay: Duration::from_millis(2),
             ack_eliciting_threshold: 1,
+            ack_frequency_threshold: 0,
             packet_threshold: 2,
             time_threshold: 1.0,
             max_probe_timeout: Duration::from_secs(1),
@@ -197,6 +207,9 @@ impl TransportConfig {
         }
         if self.ack_eliciting_threshold == 0 || self.packet_threshold == 0 {
             return bad("ack_eliciting_threshold and packet_threshold must be at least 1");
+        }
+        if self.ack_frequency_threshold > 255 {
+            return bad("ack_frequency_threshold must be at most 255");
         }
         if !(self.time_threshold >= 1.0 && self.time_threshold <= 4.0) {
             return bad("time_threshold must be within 1.0..=4.0");
@@ -266,6 +279,15 @@ pub struct EndpointConfig {
     /// Handshake pattern used by [`Endpoint::connect`](crate::Endpoint::connect)
     /// unless the request says otherwise.
     pub default_pattern: HandshakePattern,
+    /// The AEAD cipher [`Endpoint::connect`](crate::Endpoint::connect)
+    /// proposes (spec §4.1): ChaCha20-Poly1305 by default, portable and fast
+    /// everywhere; [`Cipher::fastest_here`] picks AES-GCM where the CPU has
+    /// AES instructions. A responder that does not accept it refuses the
+    /// connection ([`CloseReason::Refused`](crate::CloseReason::Refused)).
+    pub cipher: Cipher,
+    /// The ciphers this endpoint accepts as a responder (default: both).
+    /// An initiation proposing another is answered with a refusal.
+    pub accepted_ciphers: Vec<Cipher>,
     /// Most connections (in any state) this endpoint holds at once.
     pub max_connections: usize,
     /// Most responder handshakes not yet confirmed by the initiator.
@@ -287,6 +309,8 @@ impl EndpointConfig {
             accept: AcceptPolicy::AcceptAll,
             transport: Arc::new(TransportConfig::default()),
             default_pattern: HandshakePattern::NK,
+            cipher: Cipher::ChaChaPoly,
+            accepted_ciphers: Cipher::ALL.to_vec(),
             max_connections: 100_000,
             max_pending_handshakes: 4096,
             handshake_rate: 1000,
@@ -302,6 +326,11 @@ impl EndpointConfig {
         }
         if self.handshake_rate == 0 {
             return Err(ConfigError("handshake_rate must be at least 1".into()));
+        }
+        if self.accepted_ciphers.is_empty() {
+            return Err(ConfigError(
+                "accepted_ciphers must name at least one cipher".into(),
+            ));
         }
         Ok(())
     }

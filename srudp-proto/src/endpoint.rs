@@ -309,6 +309,7 @@ impl Endpoint {
         let local_cid = self.new_cid();
         let mut handshake = Handshake::initiator(
             pattern,
+            self.config.cipher,
             &self.config.keypair,
             &options.peer,
             local_cid,
@@ -324,6 +325,7 @@ impl Endpoint {
         let mut init = vec![0u8; HANDSHAKE_INIT_SIZE].into_boxed_slice();
         HandshakeInit {
             pattern,
+            cipher: self.config.cipher,
             sender_cid: local_cid,
             noise: &noise[..noise_len],
             mac1: [0; MAC_LEN],
@@ -506,6 +508,7 @@ impl Endpoint {
             max_data: t.receive_window,
             idle_timeout_ms: t.idle_timeout.as_millis().min(u128::from(u32::MAX)) as u64,
             max_ack_delay_ms: t.max_ack_delay.as_millis() as u64,
+            accepts_ack_frequency: true,
         }
     }
 

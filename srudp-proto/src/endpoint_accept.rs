@@ -69,6 +69,7 @@ impl Endpoint {
         }
         let Ok(mut handshake) = Handshake::responder(
             init.pattern,
+            init.cipher,
             &self.config.keypair,
             init.sender_cid,
             self.rng.seed32(),
@@ -102,7 +103,11 @@ impl Endpoint {
                 };
             crosses.then(|| (*h, s.conn.expected_peer()))
         });
-        if let Some((handle, Some(peer))) = crossing {
+        // A cipher we implement but do not accept: an authenticated refusal
+        // like any other (below), so the initiator learns at once (spec
+        // §4.1) — also when it crosses our own initiation.
+        let cipher_accepted = self.config.accepted_ciphers.contains(&init.cipher);
+        if let (Some((handle, Some(peer))), true) = (crossing, cipher_accepted) {
             if self.public_key() < peer {
                 // We hold the lower key: our own initiation wins; the peer will
                 // answer it and drop its own.
@@ -138,6 +143,7 @@ impl Endpoint {
             AcceptPolicy::RefuseAll => false,
             AcceptPolicy::AcceptKeys(keys) => identity.is_some_and(|id| keys.contains(&id)),
         };
+        let accept = accept && cipher_accepted;
         if !accept {
             self.stats.refused += 1;
             debug!(%from, "refusing handshake by policy");

@@ -161,7 +161,7 @@ pub mod wire;
 
 pub use config::{AcceptPolicy, ConfigError, CookieMode, EndpointConfig, TransportConfig};
 pub use connection::{ConnectError, ConnectionStats, ReadError, Transmit, WriteError};
-pub use crypto::HandshakePattern;
+pub use crypto::{Cipher, HandshakePattern, Suite};
 pub use endpoint::{ConnectOptions, Endpoint, EndpointStats, PathKind, RelaySessionId};
 pub use event::{close_code, CloseReason, ConnectionHandle, Event};
 pub use keys::{KeyParseError, Keypair, PublicKey, SecretKey};

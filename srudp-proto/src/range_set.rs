@@ -30,6 +30,22 @@ impl RangeSet {
             return false;
         }
         let (mut start, mut end) = (range.start, range.end);
+        // Fast path: a range at or above the highest one — packet numbers
+        // and in-order stream data arrive like this, once per packet.
+        if let Some(mut last) = self.map.last_entry() {
+            if *last.key() <= start {
+                let e = *last.get();
+                if e >= end {
+                    return false;
+                }
+                if e >= start {
+                    *last.get_mut() = end;
+                    return true;
+                }
+                self.map.insert(start, end);
+                return true;
+            }
+        }
         if let Some((&s, &e)) = self.map.range(..=start).next_back() {
             if e >= end {
                 return false;

@@ -136,13 +136,25 @@ fn transfer_under(transport: TransportConfig, size: usize) -> (u64, bool) {
 
 #[test]
 fn data_beyond_the_reorder_distance_is_dropped_and_resent_intact() {
-    let transport = TransportConfig {
-        max_reorder_distance: 24 * 1024,
-        ..TransportConfig::default()
-    };
-    let (dropped, intact) = transfer_under(transport, 512 * 1024);
-    assert!(intact, "the transfer completes intact");
-    assert!(dropped > 0, "the limit was reached and enforced");
+    // Tight distances used to stall the stream for good: once a lost packet's
+    // retransmission was lost too, every later packet was dropped beyond the
+    // limit and never acknowledged, so the sender never learned of the loss,
+    // and its probes carried later data (or the missing bytes packed with
+    // far-ahead ones, which dropped the whole packet).
+    for distance_kib in [4, 8, 12, 16, 20, 24] {
+        let transport = TransportConfig {
+            max_reorder_distance: distance_kib * 1024,
+            ..TransportConfig::default()
+        };
+        let (dropped, intact) = transfer_under(transport, 512 * 1024);
+        assert!(intact, "{distance_kib} KiB: the transfer completes intact");
+        if distance_kib <= 8 {
+            assert!(
+                dropped > 0,
+                "{distance_kib} KiB: the limit was reached and enforced"
+            );
+        }
+    }
 }
 
 /// Regression: with a reorder distance well below the congestion window,

@@ -1,16 +1,17 @@
 //! srudp against quinn and TCP on loopback, in one process run.
 //!
 //! ```text
-//! cargo run --release -p srudp-benches --bin compare -- [--bytes N] [--repeat K] [--only NAME]
+//! cargo run --release -p srudp-benches --bin compare -- [--bytes N] [--repeat K] [--only NAME] [--cipher chacha|aes]
 //! ```
 //!
 //! Each measurement moves `N` bytes (default 256 MiB, about a minute for everything) one way, `K` times
 //! (default 5), and reports the median, one JSON object per line:
 //!
 //! * `aead_ceiling` — seal then open of N bytes in 1024-byte chunks with the
-//!   cipher srudp uses (snow's ChaCha20-Poly1305, stateless transport, as in
-//!   `srudp-proto`; ring's implementation, which this crate enables through
-//!   srudp-proto's `ring` feature), on one core: the CPU bound srudp cannot beat;
+//!   cipher srudp uses in this run (`--cipher`: snow's ChaCha20-Poly1305, the
+//!   default, or AES-256-GCM; stateless transport, as in `srudp-proto`;
+//!   ring's implementation, which this crate enables through srudp-proto's
+//!   `ring` feature), on one core: the CPU bound srudp cannot beat;
 //! * `srudp_memory` — through two srudp-proto endpoints joined in memory;
 //! * `srudp_tokio` — over real UDP on 127.0.0.1 between two srudp-tokio
 //!   endpoints (default configuration), from `connect` to the receiver
@@ -23,8 +24,9 @@
 //! * `tcp` — a tokio TCP connection (no encryption), same span.
 //!
 //! Then the ratios `srudp_tokio / quinn`, `srudp_memory / aead_ceiling`,
-//! `srudp_tokio / tcp`, `srudp_async_std / srudp_tokio` of those medians. Everything runs on one tokio
-//! multi-thread runtime; the machine's other load shows in the figures.
+//! `srudp_tokio / tcp`, `srudp_async_std / srudp_tokio` of those medians.
+//! Everything runs on one tokio multi-thread runtime; the machine's other
+//! load shows in the figures.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -34,10 +36,12 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use srudp_benches::args::Args;
 use srudp_benches::in_memory::MemoryPair;
-use srudp_proto::TransportConfig;
+use srudp_proto::{Cipher, TransportConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const CHUNK: usize = 64 * 1024;
+/// `--stats`: print the srudp_tokio sender's connection statistics.
+static SHOW_STATS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 const LIMIT: Duration = Duration::from_secs(300);
 const LOOPBACK: &str = "127.0.0.1:0";
 
@@ -45,9 +49,9 @@ fn pattern() -> Vec<u8> {
     (0..CHUNK as u32).map(|i| (i * 7 % 251) as u8).collect()
 }
 
-/// Seal then open `bytes` in 1024-byte chunks with Noise's ChaChaPoly.
-fn aead_ceiling(bytes: u64) -> Duration {
-    let (i, r) = srudp_benches::cipher::transport_pair();
+/// Seal then open `bytes` in 1024-byte chunks with `cipher`, as Noise uses it.
+fn aead_ceiling(bytes: u64, cipher: Cipher) -> Duration {
+    let (i, r) = srudp_benches::cipher::transport_pair(cipher);
     let plain = [0x5a_u8; 1024];
     let (mut sealed, mut opened) = ([0u8; 1024 + 16], [0u8; 1024]);
     let start = Instant::now();
@@ -64,21 +68,20 @@ fn aead_ceiling(bytes: u64) -> Duration {
     start.elapsed()
 }
 
-fn srudp_memory(bytes: u64) -> Duration {
-    let mut pair = MemoryPair::connected(TransportConfig::default());
+fn srudp_memory(bytes: u64, cipher: Cipher) -> Duration {
+    let mut pair = MemoryPair::connected_with(TransportConfig::default(), cipher);
     pair.transfer(bytes, &pattern())
 }
 
-async fn srudp_tokio(bytes: u64) -> std::io::Result<Duration> {
+async fn srudp_tokio(bytes: u64, cipher: Cipher) -> std::io::Result<Duration> {
     use srudp_tokio::{Endpoint, EndpointConfig, Keypair};
-    let server = Endpoint::bind(
-        LOOPBACK.parse().unwrap(),
-        EndpointConfig::new(Keypair::generate_from_os()),
-    )?;
-    let client = Endpoint::bind(
-        LOOPBACK.parse().unwrap(),
-        EndpointConfig::new(Keypair::generate_from_os()),
-    )?;
+    let config = || {
+        let mut c = EndpointConfig::new(Keypair::generate_from_os());
+        c.cipher = cipher;
+        c
+    };
+    let server = Endpoint::bind(LOOPBACK.parse().unwrap(), config())?;
+    let client = Endpoint::bind(LOOPBACK.parse().unwrap(), config())?;
     let data = pattern();
     let start = Instant::now();
     let connecting = client.connect(server.public_key(), &[server.local_addr()]);
@@ -91,6 +94,9 @@ async fn srudp_tokio(bytes: u64) -> std::io::Result<Duration> {
             sent += n as u64;
         }
         stream.shutdown().await?;
+        if SHOW_STATS.load(std::sync::atomic::Ordering::Relaxed) {
+            eprintln!("srudp_tokio sender: {:?}", stream.stats());
+        }
         Ok::<_, std::io::Error>(client)
     });
     let (mut stream, _, _) = server.accept().await?;
@@ -101,17 +107,16 @@ async fn srudp_tokio(bytes: u64) -> std::io::Result<Duration> {
     Ok(elapsed)
 }
 
-async fn srudp_async_std(bytes: u64) -> std::io::Result<Duration> {
+async fn srudp_async_std(bytes: u64, cipher: Cipher) -> std::io::Result<Duration> {
     use futures_lite::{AsyncReadExt as _, AsyncWriteExt as _};
     use srudp_async_std::{Endpoint, EndpointConfig, Keypair};
-    let server = Endpoint::bind(
-        LOOPBACK.parse().unwrap(),
-        EndpointConfig::new(Keypair::generate_from_os()),
-    )?;
-    let client = Endpoint::bind(
-        LOOPBACK.parse().unwrap(),
-        EndpointConfig::new(Keypair::generate_from_os()),
-    )?;
+    let config = || {
+        let mut c = EndpointConfig::new(Keypair::generate_from_os());
+        c.cipher = cipher;
+        c
+    };
+    let server = Endpoint::bind(LOOPBACK.parse().unwrap(), config())?;
+    let client = Endpoint::bind(LOOPBACK.parse().unwrap(), config())?;
     let data = pattern();
     let start = Instant::now();
     let connecting = client.connect(server.public_key(), &[server.local_addr()]);
@@ -231,13 +236,15 @@ async fn tcp(bytes: u64) -> std::io::Result<Duration> {
 
 type Outcome = Result<Duration, String>;
 
-async fn measure_once(name: &str, bytes: u64) -> Outcome {
+async fn measure_once(name: &str, bytes: u64, cipher: Cipher) -> Outcome {
     let run = async {
         match name {
-            "aead_ceiling" => Ok(aead_ceiling(bytes)),
-            "srudp_memory" => Ok(srudp_memory(bytes)),
-            "srudp_tokio" => srudp_tokio(bytes).await.map_err(|e| e.to_string()),
-            "srudp_async_std" => srudp_async_std(bytes).await.map_err(|e| e.to_string()),
+            "aead_ceiling" => Ok(aead_ceiling(bytes, cipher)),
+            "srudp_memory" => Ok(srudp_memory(bytes, cipher)),
+            "srudp_tokio" => srudp_tokio(bytes, cipher).await.map_err(|e| e.to_string()),
+            "srudp_async_std" => srudp_async_std(bytes, cipher)
+                .await
+                .map_err(|e| e.to_string()),
             "quinn" => quinn(bytes).await.map_err(|e| e.to_string()),
             "tcp" => tcp(bytes).await.map_err(|e| e.to_string()),
             _ => unreachable!("known names only"),
@@ -268,8 +275,13 @@ const NAMES: [&str; 6] = [
 ];
 
 fn main() -> ExitCode {
-    let usage = "usage: compare [--bytes N] [--repeat K] [--only NAME]";
-    let args = match Args::parse(std::env::args().skip(1), &["bytes", "repeat", "only"], &[]) {
+    let usage =
+        "usage: compare [--bytes N] [--repeat K] [--only NAME] [--cipher chacha|aes] [--stats]";
+    let args = match Args::parse(
+        std::env::args().skip(1),
+        &["bytes", "repeat", "only", "cipher"],
+        &["stats"],
+    ) {
         Ok(a) => a,
         Err(e) => {
             eprintln!("{e}\n{usage}");
@@ -285,6 +297,11 @@ fn main() -> ExitCode {
             eprintln!("{usage}");
             return ExitCode::from(2);
         }
+    };
+    SHOW_STATS.store(args.flag("stats"), std::sync::atomic::Ordering::Relaxed);
+    let Some(cipher) = srudp_benches::cipher::parse(args.text("cipher").unwrap_or("chacha")) else {
+        eprintln!("--cipher: chacha or aes\n{usage}");
+        return ExitCode::from(2);
     };
     if let Some(only) = args.text("only") {
         if !NAMES.contains(&only) {
@@ -303,7 +320,7 @@ fn main() -> ExitCode {
         }
         let mut runs = Vec::with_capacity(repeat);
         for _ in 0..repeat {
-            match runtime.block_on(measure_once(name, bytes)) {
+            match runtime.block_on(measure_once(name, bytes, cipher)) {
                 Ok(d) => runs.push(d),
                 Err(e) => {
                     eprintln!("{name}: {e}");
@@ -317,7 +334,7 @@ fn main() -> ExitCode {
         medians.insert(name, rate);
         println!(
             "{}",
-            json!({ "name": name, "bytes": bytes, "cipher": (name.starts_with("srudp") || name == "aead_ceiling").then_some(srudp_benches::cipher::IMPLEMENTATION), "seconds": m, "bytes_per_s": rate, "runs_s": runs_s })
+            json!({ "name": name, "bytes": bytes, "cipher": (name.starts_with("srudp") || name == "aead_ceiling").then_some(srudp_benches::cipher::implementation(cipher)), "seconds": m, "bytes_per_s": rate, "runs_s": runs_s })
         );
     }
     for (num, den) in [

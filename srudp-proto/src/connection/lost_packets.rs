@@ -191,6 +191,7 @@ mod tests {
             app_limited: false,
             stream: StreamChunks::default(),
             max_data: false,
+            ack_frequency: false,
         }
     }
 

@@ -8,6 +8,7 @@
 mod idle;
 #[cfg(test)]
 pub(crate) use idle::IDLE_RELEASE_DELAY;
+mod ack_frequency;
 mod lost_packets;
 mod pacing;
 mod params;
@@ -38,6 +39,7 @@ use std::time::{Duration, Instant};
 
 use tracing::debug;
 
+use ack_frequency::AckFrequency;
 use lost_packets::{LostPackets, SpuriousLoss};
 use pacing::Pacer;
 pub(crate) use params::TransportParams;
@@ -214,6 +216,10 @@ pub(crate) struct Connection {
     probes_pending: u8,
     ping_pending: bool,
     peer_max_ack_delay: Duration,
+    /// The peer takes ACK_FREQUENCY frames (transport parameter, spec §4.3).
+    peer_accepts_ack_frequency: bool,
+    /// How often we ask the peer to acknowledge (spec §6.2).
+    ack_frequency: AckFrequency,
     idle_timeout: Duration,
     /// Reused buffers of the acknowledgment path (no allocation per ACK).
     acked_scratch: Vec<(u64, SentPacket)>,
@@ -364,7 +370,7 @@ impl Connection {
             next_pn: 0,
             replay: ReplayWindow::new(),
             largest_received: None,
-            received: ReceivedPackets::new(),
+            received: ReceivedPackets::new(config.ack_eliciting_threshold, config.max_ack_delay),
             sent: SentPackets::new(),
             lost: LostPackets::new(),
             loss_run: LossRun::default(),
@@ -379,6 +385,8 @@ impl Connection {
             probes_pending: 0,
             ping_pending: false,
             peer_max_ack_delay: config.max_ack_delay,
+            peer_accepts_ack_frequency: false,
+            ack_frequency: AckFrequency::default(),
             idle_timeout: config.idle_timeout,
             acked_scratch: Vec::new(),
             spurious_scratch: Vec::new(),
@@ -409,6 +417,7 @@ impl Connection {
         self.peer_max_data = params.max_data;
         self.peer_initial_max_data = params.max_data;
         self.peer_max_ack_delay = Duration::from_millis(params.max_ack_delay_ms);
+        self.peer_accepts_ack_frequency = params.accepts_ack_frequency;
         if params.idle_timeout_ms > 0 {
             self.idle_timeout = self
                 .idle_timeout

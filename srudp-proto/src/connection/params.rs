@@ -19,12 +19,27 @@ pub(crate) struct TransportParams {
     pub(crate) idle_timeout_ms: u64,
     /// How long the sender may delay acknowledgments, in milliseconds.
     pub(crate) max_ack_delay_ms: u64,
+    /// The sender takes ACK_FREQUENCY frames (spec §6.2); a peer sends it
+    /// none otherwise.
+    pub(crate) accepts_ack_frequency: bool,
 }
+
+/// `flags` bit 0: the responder refuses the connection.
+const FLAG_REFUSED: u8 = 1;
+/// `flags` bit 1: the sender takes ACK_FREQUENCY frames.
+const FLAG_ACK_FREQUENCY: u8 = 2;
 
 impl TransportParams {
     pub(crate) fn encode(&self, buf: &mut [u8]) -> Result<usize, WireError> {
         let mut w = Writer::new(buf);
-        w.put_u8(u8::from(self.refused))?;
+        let mut flags = 0;
+        if self.refused {
+            flags |= FLAG_REFUSED;
+        }
+        if self.accepts_ack_frequency {
+            flags |= FLAG_ACK_FREQUENCY;
+        }
+        w.put_u8(flags)?;
         w.put_u64(self.cid.0)?;
         w.put_varint(self.max_data)?;
         w.put_varint(self.idle_timeout_ms)?;
@@ -45,7 +60,8 @@ impl TransportParams {
             return Err(WireError::InvalidLength);
         }
         Ok(TransportParams {
-            refused: flags & 1 != 0,
+            refused: flags & FLAG_REFUSED != 0,
+            accepts_ack_frequency: flags & FLAG_ACK_FREQUENCY != 0,
             cid,
             max_data,
             idle_timeout_ms,
@@ -66,14 +82,25 @@ mod tests {
             max_data: 4 << 20,
             idle_timeout_ms: 30_000,
             max_ack_delay_ms: 25,
+            accepts_ack_frequency: true,
         };
         let mut buf = [0u8; 64];
         let n = p.encode(&mut buf).unwrap();
         assert_eq!(
             &buf[..n],
-            &[0x00, 1, 2, 3, 4, 5, 6, 7, 8, 0x80, 0x40, 0x00, 0x00, 0x80, 0x00, 0x75, 0x30, 25]
+            &[0x02, 1, 2, 3, 4, 5, 6, 7, 8, 0x80, 0x40, 0x00, 0x00, 0x80, 0x00, 0x75, 0x30, 25]
         );
         assert_eq!(TransportParams::decode(&buf[..n]).unwrap(), p);
+        // A peer that predates ACK_FREQUENCY sends flags 0 (and ignores bit 1).
+        buf[0] = 0x00;
+        let old = TransportParams::decode(&buf[..n]).unwrap();
+        assert!(!old.accepts_ack_frequency);
+        buf[0] = 0x80;
+        let unknown = TransportParams::decode(&buf[..n]).unwrap();
+        assert!(
+            !unknown.refused && !unknown.accepts_ack_frequency,
+            "unknown bits ignored"
+        );
     }
 
     #[test]
@@ -85,6 +112,7 @@ mod tests {
             max_data: 1,
             idle_timeout_ms: 1,
             max_ack_delay_ms: 1 << 20,
+            accepts_ack_frequency: false,
         };
         let n = p.encode(&mut buf).unwrap();
         assert!(TransportParams::decode(&buf[..n]).is_err());
@@ -100,6 +128,7 @@ mod tests {
         #[test]
         fn params_round_trip(
             refused: bool,
+            accepts_ack_frequency: bool,
             cid: u64,
             max_data in 0..=VARINT_MAX,
             idle in 0..=VARINT_MAX,
@@ -112,6 +141,7 @@ mod tests {
                 max_data,
                 idle_timeout_ms: idle,
                 max_ack_delay_ms: delay,
+                accepts_ack_frequency,
             };
             let mut buf = [0u8; 64];
             let n = p.encode(&mut buf).unwrap();

@@ -197,9 +197,28 @@ impl Connection {
         }
 
         let payload = &scratch[..n];
-        // Validate every frame before acting on any (spec §9.4.1): a packet
-        // with a malformed frame is a protocol violation and is not acted on.
-        if let Some(Err(e)) = FrameIter::new(payload).find(Result::is_err) {
+        // Validate every frame before acting on any (spec §9.4.1), and check
+        // the stream data against the resource limits (spec §6.3), in one
+        // pass over the frames.
+        let mut malformed = None;
+        let stream_frames = FrameIter::new(payload)
+            .map_while(|f| f.map_err(|e| malformed = Some(e)).ok())
+            .filter_map(|f| match f {
+                Frame::Stream(s) => Some((s.offset, s.data.len() as u64)),
+                _ => None,
+            });
+        let admitted = self.recv.admits(
+            stream_frames,
+            self.config.max_reorder_distance,
+            self.config.max_buffered_bytes,
+        );
+        if !admitted && malformed.is_none() {
+            // Admission stopped early: the frames after it are still unchecked.
+            malformed = FrameIter::new(payload).find_map(Result::err);
+        }
+        // A packet with a malformed frame is a protocol violation and is not
+        // acted on.
+        if let Some(e) = malformed {
             self.protocol_violation(
                 now,
                 &format!("malformed frame: {e}"),
@@ -207,28 +226,30 @@ impl Connection {
             );
             return;
         }
-        // Resource limits (spec §6.3): STREAM data beyond them is not
-        // buffered, and the packet is not acknowledged, so the peer's loss
-        // recovery sends that data again once the gap before it fills. The
-        // packet's other frames are used: the retransmission that fills the
-        // gap, and the ACKs for our own data, often share a packet with data
-        // too far ahead (dropping it whole stalled both directions).
-        let mut refused = false;
+        // Out-of-order stream data beyond the limits is not buffered, and
+        // the packet is not acknowledged, as if lost: the peer sends its data
+        // again, which fits once the gap before it fills. Its STREAM frames
+        // that start at or before the first missing byte are still taken,
+        // so the stream always progresses even when the peer packs the
+        // missing bytes together with far-ahead ones.
+        if !admitted {
+            self.stats.dropped_over_limit += 1;
+            trace!(cid = %self.local_cid, pn, "stream data beyond the buffer limits: packet not acknowledged");
+        }
         let mut ack_eliciting = false;
         for frame in FrameIter::new(payload).flatten() {
             ack_eliciting |= frame.is_ack_eliciting();
-            if let Frame::Stream(s) = &frame {
-                let extent = std::iter::once((s.offset, s.data.len() as u64));
-                if !self.recv.admits(
-                    extent,
-                    self.config.max_reorder_distance,
-                    self.config.max_buffered_bytes,
-                ) {
-                    refused = true;
-                    continue;
-                }
-            }
             match frame {
+                Frame::Stream(s) if !admitted && s.offset > self.recv.received() => {
+                    if s.end() > self.recv.max_data() {
+                        self.protocol_violation(
+                            now,
+                            "data beyond the flow-control limit",
+                            close_code::FLOW_CONTROL,
+                        );
+                        return;
+                    }
+                }
                 Frame::Padding { .. } | Frame::Ping => {}
                 Frame::Ack(ack) => {
                     if let Err(detail) = self.on_ack_frame(now, &ack) {
@@ -287,20 +308,18 @@ impl Connection {
                     }
                 }
                 Frame::PathResponse(data) => self.on_path_response(now, from, data),
+                Frame::AckFrequency(f) => self.received.on_ack_frequency(
+                    f.sequence,
+                    f.threshold,
+                    Duration::from_micros(f.max_delay_micros),
+                ),
             }
         }
-        if refused {
-            self.stats.dropped_over_limit += 1;
-            trace!(cid = %self.local_cid, pn, "stream data beyond the buffer limits: packet not acknowledged");
-        } else {
-            self.received.on_packet(
-                pn,
-                ack_eliciting,
-                now,
-                self.config.ack_eliciting_threshold,
-                self.config.max_ack_delay,
-            );
+        if !admitted {
+            self.check_stream_progress(now);
+            return;
         }
+        self.received.on_packet(pn, ack_eliciting, now);
         if let Some(d) = self.received.deadline() {
             self.timers.set(Timer::Ack, d);
         }

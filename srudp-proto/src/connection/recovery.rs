@@ -97,6 +97,14 @@ impl Connection {
         self.detect_lost(now);
         self.pto_count = 0;
         self.set_loss_timer();
+        if self.peer_accepts_ack_frequency {
+            self.ack_frequency.update(
+                self.cc.window(),
+                self.rtt.smoothed(),
+                self.peer_max_ack_delay,
+                self.config.ack_frequency_threshold,
+            );
+        }
         Ok(())
     }
 
@@ -154,6 +162,9 @@ impl Connection {
                 if p.max_data {
                     self.max_data_pending = true;
                 }
+                if p.ack_frequency {
+                    self.ack_frequency.on_lost();
+                }
                 self.lost.record(now, pn, p);
             }
             self.cc
@@ -199,23 +210,31 @@ impl Connection {
         }
         // Probe timeout (RFC 9002 §6.2): declares nothing lost and leaves the
         // window alone; sends two ack-eliciting probes that bypass the window
-        // and the pacer: the first carrying new data, else the oldest
-        // unacknowledged data, else a PING; the second a PING (transmit.rs).
+        // and the pacer: the first carries the oldest unacknowledged data,
+        // then new data, else a PING; the second is a bare PING (transmit.rs).
+        // The oldest data goes first: if it was lost, a receiver at its
+        // reassembly limit (spec §6.3) drops everything beyond the gap
+        // unacknowledged, so probes of new data alone would never produce the
+        // acknowledgment that reveals the loss; the PING's acknowledgment lets
+        // loss detection declare the refused packets lost.
         self.pto_count = self.pto_count.saturating_add(1);
         self.stats.pto_count += 1;
         self.probes_pending = 2;
-        if !self.send.has_data(self.peer_max_data) {
-            let oldest = self
-                .sent
-                .iter()
-                .map(|(_, p)| p.stream)
-                .find(|s| !s.is_empty());
-            if let Some(chunks) = oldest {
-                for chunk in chunks.iter() {
-                    self.send.on_lost(chunk);
-                }
+        let oldest = self
+            .sent
+            .iter()
+            .map(|(_, p)| p.stream)
+            .find(|s| !s.is_empty());
+        if let Some(chunks) = oldest {
+            for chunk in chunks.iter() {
+                self.send.on_lost(chunk);
             }
         }
+        // And the first unacknowledged bytes, wherever they travelled: the
+        // oldest packet in flight may carry later data than a retransmission
+        // of them sent after it.
+        self.send
+            .requeue_first_unacked(crate::wire::MAX_STREAM_PAYLOAD as u64);
         // Count the next timeout from now: if the probes cannot leave (say
         // the path is not validated), the timer must still move forward.
         let timeout = self.backed_off_pto();

@@ -87,9 +87,11 @@ impl RecvStream {
     /// `max_reorder` bytes beyond the first missing byte, and the memory held
     /// ([`buffered_bytes`](Self::buffered_bytes)) plus theirs must stay within
     /// `max_buffered`. Data that starts at or before the first missing byte
-    /// is always admitted, so the stream can always make progress. Frames
-    /// that break flow control or the final size are left to `insert`, which
-    /// reports the violation.
+    /// is always admitted, so the stream can always make progress — also a
+    /// frame that continues, in the same packet, in-order data an earlier
+    /// frame of it brings (a full packet carries two frames back to back).
+    /// Frames that break flow control or the final size are left to
+    /// `insert`, which reports the violation.
     pub(crate) fn admits(
         &self,
         frames: impl Iterator<Item = (u64, u64)>,
@@ -97,8 +99,11 @@ impl RecvStream {
         max_buffered: u64,
     ) -> bool {
         let mut added = 0u64;
+        // The first missing byte once the in-order frames before are inserted.
+        let mut contiguous = self.contiguous;
         for (offset, len) in frames {
-            if offset <= self.contiguous {
+            if offset <= contiguous {
+                contiguous = contiguous.max(offset.saturating_add(len));
                 continue;
             }
             let end = offset.saturating_add(len);

@@ -284,11 +284,20 @@ impl SendStream {
         if start >= chunk.end() {
             return false;
         }
-        self.acked.insert(start..chunk.end());
-        self.lost.remove(start..chunk.end());
-        let new_base = self.acked.contiguous_prefix_end(self.base);
-        if new_base > self.base {
+        if !self.lost.is_empty() {
+            self.lost.remove(start..chunk.end());
+        }
+        let new_base = if start == self.base && self.acked.is_empty() {
+            // In order, nothing acknowledged ahead (bulk transfer without
+            // loss): the acknowledged prefix just grows, no range work.
+            chunk.end()
+        } else {
+            self.acked.insert(start..chunk.end());
+            let new_base = self.acked.contiguous_prefix_end(self.base);
             self.acked.remove(self.base..new_base);
+            new_base
+        };
+        if new_base > self.base {
             let n = (new_base - self.base) as usize;
             self.buf.drain(..n);
             self.base = new_base;
@@ -314,10 +323,24 @@ impl SendStream {
             return;
         }
         self.lost.insert(start..chunk.end());
-        for acked in self.acked.iter().collect::<Vec<_>>() {
+        for acked in self.acked.iter() {
             if acked.start < chunk.end() && acked.end > start {
                 self.lost.remove(acked);
             }
+        }
+    }
+
+    /// Queues for retransmission the first unacknowledged bytes that were
+    /// sent (at most `max_len`): on a probe timeout they are the likeliest
+    /// to be missing at the peer, and the ones it needs to make progress.
+    pub(crate) fn requeue_first_unacked(&mut self, max_len: u64) {
+        let end = self.next_new.min(self.base.saturating_add(max_len));
+        if end > self.base {
+            self.on_lost(StreamChunk {
+                offset: self.base,
+                len: (end - self.base) as u16,
+                fin: false,
+            });
         }
     }
 
@@ -382,6 +405,26 @@ mod tests {
         );
         assert!(s.on_acked(c), "room freed for a blocked writer");
         assert_eq!(s.write(&[2; 2000]).unwrap(), 1024);
+    }
+
+    #[test]
+    fn acknowledgments_in_any_order_advance_the_acknowledged_prefix() {
+        let mut s = SendStream::new(1 << 20);
+        s.write(&[0; 5000]).unwrap();
+        let c: Vec<StreamChunk> = (0..5)
+            .map(|_| s.next_chunk(1000, u64::MAX).unwrap().0)
+            .collect();
+        s.on_acked(c[0]);
+        assert_eq!(s.acked_prefix(), 1000, "in order");
+        s.on_acked(c[2]);
+        s.on_acked(c[4]);
+        assert_eq!(s.acked_prefix(), 1000, "gaps before them");
+        s.on_acked(c[1]);
+        assert_eq!(s.acked_prefix(), 3000, "the gap filled: up to the next one");
+        s.on_acked(c[1]);
+        assert_eq!(s.acked_prefix(), 3000, "a duplicate changes nothing");
+        s.on_acked(c[3]);
+        assert_eq!(s.acked_prefix(), 5000);
     }
 
     #[test]

@@ -24,6 +24,8 @@ pub(crate) struct SentPacket {
     pub(crate) stream: StreamChunks,
     /// The packet carried a MAX_DATA frame (resend the current limit if lost).
     pub(crate) max_data: bool,
+    /// The packet carried an ACK_FREQUENCY frame (resend the request if lost).
+    pub(crate) ack_frequency: bool,
 }
 
 #[derive(Debug, Default)]
@@ -192,6 +194,7 @@ mod tests {
             app_limited: false,
             stream: StreamChunks::default(),
             max_data: false,
+            ack_frequency: false,
         }
     }
 

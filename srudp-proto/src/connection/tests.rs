@@ -53,6 +53,7 @@ fn params(config: &TransportConfig, cid: ConnectionId) -> TransportParams {
         max_data: config.receive_window,
         idle_timeout_ms: config.idle_timeout.as_millis() as u64,
         max_ack_delay_ms: config.max_ack_delay.as_millis() as u64,
+        accepts_ack_frequency: true,
     }
 }
 
@@ -65,14 +66,21 @@ impl Pair {
         let (cid_a, cid_b) = (ConnectionId(0xaaaa), ConnectionId(0xbbbb));
         let mut i = Handshake::initiator(
             HandshakePattern::NK,
+            crate::crypto::Cipher::ChaChaPoly,
             &client,
             &server.public(),
             cid_a,
             rng.seed32(),
         )
         .unwrap();
-        let mut r =
-            Handshake::responder(HandshakePattern::NK, &server, cid_a, rng.seed32()).unwrap();
+        let mut r = Handshake::responder(
+            HandshakePattern::NK,
+            crate::crypto::Cipher::ChaChaPoly,
+            &server,
+            cid_a,
+            rng.seed32(),
+        )
+        .unwrap();
         let (mut m, mut p) = ([0u8; 512], [0u8; 512]);
         let n = i.write(b"", &mut m).unwrap();
         r.read(&m[..n], &mut p).unwrap();
@@ -724,4 +732,64 @@ fn application_limited_acks_do_not_grow_the_window() {
     }
     assert_eq!(p.a.cc.window(), window);
     assert!(p.a.stats().app_limited_time > Duration::from_secs(4));
+}
+
+/// A 4 MiB bulk transfer from `a` with `a` asking for ACKs up to every
+/// `max_threshold` packets; returns (data packets a sent, packets b sent,
+/// when b had everything).
+fn bulk_with_ack_frequency(max_threshold: u32) -> (u64, u64, Duration) {
+    const TOTAL: usize = 4 << 20;
+    let config_a = TransportConfig {
+        ack_frequency_threshold: max_threshold,
+        ..TransportConfig::default()
+    };
+    let mut p = Pair::new(config_a, TransportConfig::default(), 10 * MS);
+    let start = p.now;
+    let (mut written, mut received) = (0, 0);
+    let mut done_at = None;
+    let until = p.now + Duration::from_secs(5);
+    p.run_until(until, &mut |p| {
+        written += p.write_a(TOTAL - written);
+        received += p.read_b();
+        if received == TOTAL && done_at.is_none() {
+            done_at = Some(p.now - start);
+        }
+    });
+    let done_at = done_at.expect("the transfer completes");
+    (p.a.stats.packets_sent, p.b.stats.packets_sent, done_at)
+}
+
+#[test]
+fn ack_frequency_lets_a_bulk_receiver_send_far_fewer_acks() {
+    let (data, acks, took) = bulk_with_ack_frequency(10);
+    let (data_default, acks_default, took_default) = bulk_with_ack_frequency(0);
+    println!("with ACK_FREQUENCY: {acks} ACKs for {data} packets in {took:?}; without: {acks_default} for {data_default} in {took_default:?}");
+    // Without a request the receiver acknowledges every second packet (or
+    // every batch that arrives at once); with one, once the window is
+    // large, about every tenth.
+    assert!(acks * 5 < data, "{acks} ACKs for {data} packets");
+    assert!(
+        acks * 4 < acks_default,
+        "{acks} ACKs with ACK_FREQUENCY, {acks_default} without"
+    );
+    // And the transfer is not slower for it.
+    assert!(
+        took <= took_default + took_default / 10,
+        "{took:?} vs {took_default:?} without ACK_FREQUENCY"
+    );
+}
+
+#[test]
+fn a_peer_that_does_not_accept_ack_frequency_gets_no_request() {
+    let mut p = Pair::default_pair();
+    p.a.peer_accepts_ack_frequency = false;
+    let until = p.now + Duration::from_secs(1);
+    let mut requests = 0;
+    p.run_until(until, &mut |p| {
+        p.write_a(1 << 20);
+        p.read_b();
+        requests += u32::from(p.a.ack_frequency.poll_frame().is_some());
+    });
+    assert_eq!(requests, 0, "nothing was even queued");
+    assert_eq!(p.b.received.frequency_sequence(), None);
 }

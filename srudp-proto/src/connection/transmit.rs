@@ -99,6 +99,7 @@ impl Connection {
             false,
             StreamChunks::default(),
             false,
+            false,
         )
     }
 
@@ -126,6 +127,7 @@ impl Connection {
                     true,
                     StreamChunks::default(),
                     false,
+                    false,
                 );
             }
         }
@@ -144,6 +146,7 @@ impl Connection {
                 false,
                 StreamChunks::default(),
                 false,
+                false,
             );
         }
         if let Some((dest, data)) = self.path_responses.pop_front() {
@@ -158,6 +161,7 @@ impl Connection {
                 len,
                 true,
                 StreamChunks::default(),
+                false,
                 false,
             );
         }
@@ -222,6 +226,7 @@ impl Connection {
         }
         let mut ack_eliciting = false;
         let mut max_data = false;
+        let mut ack_frequency = false;
         let mut chunks = StreamChunks::default();
         let mut retransmission = false;
         if can_send_eliciting {
@@ -230,6 +235,13 @@ impl Connection {
                 max_data = true;
                 Frame::MaxData(self.recv.max_data()).emit(&mut w).ok()?;
                 ack_eliciting = true;
+            }
+            if self.peer_accepts_ack_frequency {
+                if let Some(f) = self.ack_frequency.poll_frame() {
+                    Frame::AckFrequency(f).emit(&mut w).ok()?;
+                    ack_frequency = true;
+                    ack_eliciting = true;
+                }
             }
             // As many STREAM frames as fit: a full 1024-byte frame leaves
             // room for a second, shorter one (spec §6.3). No frame starts past
@@ -263,15 +275,11 @@ impl Connection {
                         .bundle(c, max_len, self.config.bundle_unacked_bytes)
                 };
                 self.stats.stream_bytes_bundled += new_offset - c.offset;
-                let mut tmp = [0u8; MAX_STREAM_PAYLOAD];
-                let data = &mut tmp[..usize::from(c.len)];
-                self.send.copy(c, data);
-                StreamFrame {
-                    offset: c.offset,
-                    fin: c.fin,
-                    data,
-                }
-                .emit(&mut w)
+                // The data goes from the send buffer straight into the packet.
+                let send = &self.send;
+                StreamFrame::emit_filled(c.offset, usize::from(c.len), c.fin, &mut w, |out| {
+                    send.copy(c, out)
+                })
                 .ok()?;
                 if retransmit {
                     self.stats.stream_bytes_retransmitted += u64::from(c.len);
@@ -305,6 +313,7 @@ impl Connection {
             ack_eliciting,
             chunks,
             max_data,
+            ack_frequency,
         )?;
         if ack_eliciting {
             if retransmission {
@@ -347,6 +356,7 @@ impl Connection {
         ack_eliciting: bool,
         stream: StreamChunks,
         max_data: bool,
+        ack_frequency: bool,
     ) -> Option<Transmit> {
         let session = self.session.as_ref()?;
         let pn = self.next_pn;
@@ -376,6 +386,7 @@ impl Connection {
                     app_limited,
                     stream,
                     max_data,
+                    ack_frequency,
                 },
             );
             self.cc.on_sent(now, size as u64, in_flight);

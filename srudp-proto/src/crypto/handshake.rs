@@ -4,17 +4,17 @@ use snow::{Builder, HandshakeState};
 
 use super::resolver::SeededResolver;
 use super::session::Session;
-use super::{CryptoError, HandshakePattern};
+use super::{Cipher, CryptoError, HandshakePattern, Suite};
 use crate::keys::{Keypair, PublicKey, KEY_LEN};
 use crate::wire::ConnectionId;
 
 /// Bytes mixed into the handshake hash before the first message: the protocol
-/// label, the pattern and the initiator's connection id, so neither can be
-/// changed in flight without the handshake failing.
-pub(crate) fn prologue(pattern: HandshakePattern, initiator_cid: ConnectionId) -> [u8; 17] {
+/// label, the suite (pattern and cipher) and the initiator's connection id,
+/// so none can be changed in flight without the handshake failing.
+pub(crate) fn prologue(suite: Suite, initiator_cid: ConnectionId) -> [u8; 17] {
     let mut p = [0u8; 17];
     p[..8].copy_from_slice(b"srudp/1\0");
-    p[8] = pattern.to_wire();
+    p[8] = suite.to_wire();
     p[9..17].copy_from_slice(&initiator_cid.0.to_be_bytes());
     p
 }
@@ -34,14 +34,16 @@ impl Handshake {
     /// Starts a handshake toward `remote`, whose static key we must know.
     pub(crate) fn initiator(
         pattern: HandshakePattern,
+        cipher: Cipher,
         local: &Keypair,
         remote: &PublicKey,
         initiator_cid: ConnectionId,
         rng_seed: [u8; 32],
     ) -> Result<Handshake, CryptoError> {
-        let prologue = prologue(pattern, initiator_cid);
+        let suite = Suite { pattern, cipher };
+        let prologue = prologue(suite, initiator_cid);
         let builder = Builder::with_resolver(
-            pattern.noise_name().parse().map_err(CryptoError::Noise)?,
+            suite.noise_name().parse().map_err(CryptoError::Noise)?,
             Box::new(SeededResolver::new(rng_seed)),
         )
         .prologue(&prologue)
@@ -61,13 +63,15 @@ impl Handshake {
     /// Starts the responder's side of a handshake with our static key.
     pub(crate) fn responder(
         pattern: HandshakePattern,
+        cipher: Cipher,
         local: &Keypair,
         initiator_cid: ConnectionId,
         rng_seed: [u8; 32],
     ) -> Result<Handshake, CryptoError> {
-        let prologue = prologue(pattern, initiator_cid);
+        let suite = Suite { pattern, cipher };
+        let prologue = prologue(suite, initiator_cid);
         let state = Builder::with_resolver(
-            pattern.noise_name().parse().map_err(CryptoError::Noise)?,
+            suite.noise_name().parse().map_err(CryptoError::Noise)?,
             Box::new(SeededResolver::new(rng_seed)),
         )
         .prologue(&prologue)

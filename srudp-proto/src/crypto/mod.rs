@@ -1,5 +1,6 @@
 //! Noise handshakes, packet protection, replay protection and handshake
 //! cookies (spec §4–§5).
+mod cipher;
 pub mod cookie;
 mod handshake;
 mod pattern;
@@ -7,6 +8,7 @@ pub mod replay_window;
 mod resolver;
 mod session;
 
+pub use cipher::{Cipher, Suite};
 pub(crate) use handshake::Handshake;
 pub use pattern::HandshakePattern;
 pub use replay_window::ReplayWindow;
@@ -40,9 +42,17 @@ mod tests {
         let server = Keypair::generate(&mut rng);
         let client = Keypair::generate(&mut rng);
         let cid = ConnectionId(42);
-        let mut i =
-            Handshake::initiator(pattern, &client, &server.public(), cid, rng.seed32()).unwrap();
-        let mut r = Handshake::responder(pattern, &server, cid, rng.seed32()).unwrap();
+        let mut i = Handshake::initiator(
+            pattern,
+            Cipher::ChaChaPoly,
+            &client,
+            &server.public(),
+            cid,
+            rng.seed32(),
+        )
+        .unwrap();
+        let mut r =
+            Handshake::responder(pattern, Cipher::ChaChaPoly, &server, cid, rng.seed32()).unwrap();
         let mut m1 = [0u8; 512];
         let n1 = i.write(b"hello", &mut m1).unwrap();
         let mut p = [0u8; 512];
@@ -85,13 +95,21 @@ mod tests {
         let cid = ConnectionId(1);
         let mut i = Handshake::initiator(
             HandshakePattern::NK,
+            Cipher::ChaChaPoly,
             &other,
             &other.public(),
             cid,
             rng.seed32(),
         )
         .unwrap();
-        let mut r = Handshake::responder(HandshakePattern::NK, &server, cid, rng.seed32()).unwrap();
+        let mut r = Handshake::responder(
+            HandshakePattern::NK,
+            Cipher::ChaChaPoly,
+            &server,
+            cid,
+            rng.seed32(),
+        )
+        .unwrap();
         let mut m1 = [0u8; 512];
         let n1 = i.write(b"", &mut m1).unwrap();
         let mut p = [0u8; 512];
@@ -107,15 +125,21 @@ mod tests {
         let server = Keypair::generate(&mut rng);
         let mut i = Handshake::initiator(
             HandshakePattern::NK,
+            Cipher::ChaChaPoly,
             &server,
             &server.public(),
             ConnectionId(1),
             rng.seed32(),
         )
         .unwrap();
-        let mut r =
-            Handshake::responder(HandshakePattern::NK, &server, ConnectionId(2), rng.seed32())
-                .unwrap();
+        let mut r = Handshake::responder(
+            HandshakePattern::NK,
+            Cipher::ChaChaPoly,
+            &server,
+            ConnectionId(2),
+            rng.seed32(),
+        )
+        .unwrap();
         let mut m1 = [0u8; 512];
         let n1 = i.write(b"x", &mut m1).unwrap();
         let mut p = [0u8; 512];
@@ -129,6 +153,7 @@ mod tests {
             let server = Keypair::generate(&mut rng);
             let mut i = Handshake::initiator(
                 HandshakePattern::NK,
+                Cipher::ChaChaPoly,
                 &server,
                 &server.public(),
                 ConnectionId(5),

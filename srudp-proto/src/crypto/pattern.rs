@@ -4,8 +4,9 @@ use std::fmt;
 
 /// The Noise handshake pattern of a connection.
 ///
-/// Both patterns use X25519, ChaCha20-Poly1305 and BLAKE2s and run through the
-/// same code; only what they authenticate differs.
+/// Both patterns use X25519 and BLAKE2s, with ChaCha20-Poly1305 or AES-GCM
+/// ([`Cipher`](super::Cipher)), and run through the same code; only what
+/// they authenticate differs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum HandshakePattern {
     /// `Noise_NK`: the initiator knows the responder's static key and
@@ -35,12 +36,14 @@ impl HandshakePattern {
         }
     }
 
-    /// The full Noise protocol name.
+    /// The full Noise protocol name with ChaCha20-Poly1305 (see
+    /// [`Suite::noise_name`](super::Suite::noise_name) for the others).
     pub fn noise_name(self) -> &'static str {
-        match self {
-            HandshakePattern::NK => "Noise_NK_25519_ChaChaPoly_BLAKE2s",
-            HandshakePattern::IK => "Noise_IK_25519_ChaChaPoly_BLAKE2s",
+        super::Suite {
+            pattern: self,
+            cipher: super::Cipher::ChaChaPoly,
         }
+        .noise_name()
     }
 }
 

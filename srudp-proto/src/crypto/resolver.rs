@@ -40,7 +40,8 @@ impl CryptoResolver for SeededResolver {
     }
     fn resolve_cipher(&self, choice: &CipherChoice) -> Option<Box<dyn Cipher>> {
         // The same cipher either way (spec §5): only the implementation
-        // differs, so this choice is local and needs no negotiation.
+        // differs, so this choice is local and needs no negotiation. (Which
+        // cipher — ChaChaPoly or AESGCM — is in the protocol name.)
         #[cfg(feature = "ring")]
         if let Some(cipher) = snow::resolvers::RingResolver.resolve_cipher(choice) {
             return Some(cipher);
@@ -55,7 +56,15 @@ mod tests {
 
     #[test]
     fn ring_and_portable_chachapoly_are_the_same_cipher() {
-        let choice = CipherChoice::ChaChaPoly;
+        same_cipher(CipherChoice::ChaChaPoly);
+    }
+
+    #[test]
+    fn ring_and_portable_aesgcm_are_the_same_cipher() {
+        same_cipher(CipherChoice::AESGCM);
+    }
+
+    fn same_cipher(choice: CipherChoice) {
         let mut ring = snow::resolvers::RingResolver
             .resolve_cipher(&choice)
             .unwrap();

@@ -125,6 +125,7 @@ fn write_fuzz_seeds() {
                 crate::wire::Frame::Close(_) => 6,
                 crate::wire::Frame::PathChallenge(_) => 7,
                 crate::wire::Frame::PathResponse(_) => 8,
+                crate::wire::Frame::AckFrequency(_) => 9,
             })
             .collect();
         if seen.insert(kinds.clone()) {

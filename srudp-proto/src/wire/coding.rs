@@ -144,6 +144,14 @@ impl<'a> Writer<'a> {
         Ok(())
     }
 
+    /// Claims the next `n` bytes and lets `fill` write them (it must write
+    /// every one: the buffer may hold older bytes). Nothing is claimed and
+    /// `fill` is not called if they do not fit.
+    pub fn put_with(&mut self, n: usize, fill: impl FnOnce(&mut [u8])) -> Result<(), WireError> {
+        fill(self.reserve(n)?);
+        Ok(())
+    }
+
     /// Writes `n` zero bytes.
     pub fn put_zeros(&mut self, n: usize) -> Result<(), WireError> {
         self.reserve(n)?.fill(0);

@@ -12,6 +12,7 @@
 //! | 0x06 | CLOSE | `code varint, reason_len varint, reason[reason_len]` |
 //! | 0x07 | PATH_CHALLENGE | `data[8]` |
 //! | 0x08 | PATH_RESPONSE | `data[8]` |
+//! | 0x09 | ACK_FREQUENCY | `sequence varint, threshold varint, max_delay_us varint` |
 //!
 //! Every emitter here is atomic: on error it writes nothing.
 
@@ -40,6 +41,8 @@ pub const FRAME_TYPE_CLOSE: u64 = 0x06;
 pub const FRAME_TYPE_PATH_CHALLENGE: u64 = 0x07;
 /// Frame type of PATH_RESPONSE.
 pub const FRAME_TYPE_PATH_RESPONSE: u64 = 0x08;
+/// Frame type of ACK_FREQUENCY.
+pub const FRAME_TYPE_ACK_FREQUENCY: u64 = 0x09;
 
 /// The most bytes a STREAM frame adds around its data: type (1), offset
 /// (up to 8) and length (up to 2, since length ≤ [`MAX_STREAM_PAYLOAD`]).
@@ -71,6 +74,41 @@ pub enum Frame<'a> {
     PathChallenge([u8; 8]),
     /// Echoes a PATH_CHALLENGE's bytes.
     PathResponse([u8; 8]),
+    /// Tells the receiver how often to acknowledge (spec §6.2).
+    AckFrequency(AckFrequencyFrame),
+}
+
+/// An ACK_FREQUENCY frame: the sender of ack-eliciting packets asks its peer
+/// to acknowledge after `threshold` of them, or `max_delay_micros` after the
+/// first unacknowledged one, whichever comes first (spec §6.2, §9.4.8).
+///
+/// `type varint (0x09) | sequence varint | threshold varint | max_delay_us varint`
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AckFrequencyFrame {
+    /// Grows with every new request; a receiver ignores a frame whose
+    /// sequence is not above the highest it has seen (a reordered old one).
+    pub sequence: u64,
+    /// Ack-eliciting packets after which an ACK goes out at once.
+    pub threshold: u64,
+    /// Longest the receiver should delay an ACK, in microseconds (it never
+    /// waits longer than its own `max_ack_delay`).
+    pub max_delay_micros: u64,
+}
+
+impl AckFrequencyFrame {
+    fn parse(r: &mut Reader<'_>) -> Result<Self, WireError> {
+        Ok(AckFrequencyFrame {
+            sequence: r.varint()?,
+            threshold: r.varint()?,
+            max_delay_micros: r.varint()?,
+        })
+    }
+
+    fn encoded_len(&self) -> usize {
+        1 + varint_len(self.sequence)
+            + varint_len(self.threshold)
+            + varint_len(self.max_delay_micros)
+    }
 }
 
 impl<'a> Frame<'a> {
@@ -102,6 +140,7 @@ impl<'a> Frame<'a> {
             FRAME_TYPE_CLOSE => CloseFrame::parse(r).map(Frame::Close),
             FRAME_TYPE_PATH_CHALLENGE => r.array().map(Frame::PathChallenge),
             FRAME_TYPE_PATH_RESPONSE => r.array().map(Frame::PathResponse),
+            FRAME_TYPE_ACK_FREQUENCY => AckFrequencyFrame::parse(r).map(Frame::AckFrequency),
             other => Err(WireError::UnknownFrameType(other)),
         }
     }
@@ -116,6 +155,7 @@ impl<'a> Frame<'a> {
             Frame::MaxData(max) => 1 + varint_len(*max),
             Frame::Close(c) => c.encoded_len(),
             Frame::PathChallenge(_) | Frame::PathResponse(_) => 9,
+            Frame::AckFrequency(f) => f.encoded_len(),
         }
     }
 
@@ -129,6 +169,11 @@ impl<'a> Frame<'a> {
             Frame::Stream(s) => return s.emit(w),
             Frame::Close(c) => return c.emit(w),
             Frame::MaxData(max) if *max > VARINT_MAX => return Err(WireError::VarintOverflow),
+            Frame::AckFrequency(f)
+                if f.sequence.max(f.threshold).max(f.max_delay_micros) > VARINT_MAX =>
+            {
+                return Err(WireError::VarintOverflow)
+            }
             _ => {}
         }
         w.ensure(self.encoded_len())?;
@@ -146,6 +191,12 @@ impl<'a> Frame<'a> {
             Frame::PathResponse(data) => {
                 w.put_varint(FRAME_TYPE_PATH_RESPONSE)?;
                 w.put_bytes(data)
+            }
+            Frame::AckFrequency(f) => {
+                w.put_varint(FRAME_TYPE_ACK_FREQUENCY)?;
+                w.put_varint(f.sequence)?;
+                w.put_varint(f.threshold)?;
+                w.put_varint(f.max_delay_micros)
             }
             Frame::Ack(_) | Frame::Stream(_) | Frame::Close(_) => Ok(()),
         }
@@ -253,19 +304,37 @@ impl<'a> StreamFrame<'a> {
     /// Fails with [`WireError::InvalidLength`] if the data exceeds
     /// [`MAX_STREAM_PAYLOAD`] or `offset + len` exceeds `2^62 - 1`.
     pub fn emit(&self, w: &mut Writer<'_>) -> Result<(), WireError> {
-        if self.data.len() > MAX_STREAM_PAYLOAD || self.checked_end().is_none() {
+        Self::emit_filled(self.offset, self.data.len(), self.fin, w, |out| {
+            out.copy_from_slice(self.data)
+        })
+    }
+
+    /// Writes a STREAM frame at `offset` carrying `len` bytes that `fill`
+    /// writes straight into the output (it gets exactly `len` bytes), so a
+    /// sender copies its data once, from its buffer into the packet. Same
+    /// checks as [`emit`](Self::emit); on error nothing is written and
+    /// `fill` is not called.
+    pub fn emit_filled(
+        offset: u64,
+        len: usize,
+        fin: bool,
+        w: &mut Writer<'_>,
+        fill: impl FnOnce(&mut [u8]),
+    ) -> Result<(), WireError> {
+        let len_u64 = u64::try_from(len).map_err(|_| WireError::InvalidLength)?;
+        if len > MAX_STREAM_PAYLOAD || offset.checked_add(len_u64).is_none_or(|e| e > VARINT_MAX) {
             return Err(WireError::InvalidLength);
         }
-        w.ensure(Self::encoded_len(self.offset, self.data.len()))?;
-        let ty = if self.fin {
+        w.ensure(Self::encoded_len(offset, len))?;
+        let ty = if fin {
             FRAME_TYPE_STREAM_FIN
         } else {
             FRAME_TYPE_STREAM
         };
         w.put_varint(ty)?;
-        w.put_varint(self.offset)?;
-        w.put_varint(u64::try_from(self.data.len()).map_err(|_| WireError::InvalidLength)?)?;
-        w.put_bytes(self.data)
+        w.put_varint(offset)?;
+        w.put_varint(len_u64)?;
+        w.put_with(len, fill)
     }
 }
 

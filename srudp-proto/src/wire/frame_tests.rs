@@ -93,6 +93,39 @@ fn stream_fin_may_be_empty() {
 }
 
 #[test]
+fn a_filled_stream_frame_is_the_same_bytes_as_an_emitted_one() {
+    let data: Vec<u8> = (0..1024u32).map(|i| (i * 7) as u8).collect();
+    let mut a = vec![0xeeu8; 1100];
+    let mut b = vec![0x11u8; 1100];
+    let (mut wa, mut wb) = (Writer::new(&mut a), Writer::new(&mut b));
+    StreamFrame {
+        offset: 70_000,
+        fin: true,
+        data: &data,
+    }
+    .emit(&mut wa)
+    .unwrap();
+    StreamFrame::emit_filled(70_000, 1024, true, &mut wb, |out| {
+        out.copy_from_slice(&data)
+    })
+    .unwrap();
+    assert_eq!(wa.written(), wb.written());
+    // Too long, or too small a buffer: nothing written, `fill` not called.
+    let mut small = [0u8; 100];
+    let mut w = Writer::new(&mut small);
+    let never = |_: &mut [u8]| panic!("fill called for a frame that does not fit");
+    assert_eq!(
+        StreamFrame::emit_filled(0, 1025, false, &mut w, never),
+        Err(WireError::InvalidLength)
+    );
+    assert_eq!(
+        StreamFrame::emit_filled(0, 200, false, &mut w, never),
+        Err(WireError::BufferTooSmall)
+    );
+    assert!(w.is_empty());
+}
+
+#[test]
 fn stream_length_is_limited() {
     // length = 1025 > MAX_STREAM_PAYLOAD
     let mut bytes = vec![0x03, 0x00, 0x44, 0x01];
@@ -244,8 +277,32 @@ fn path_challenge_and_response_carry_8_bytes() {
 }
 
 #[test]
+fn ack_frequency_layout() {
+    // sequence 5, threshold 10, max delay 6250 µs (two-byte varint).
+    assert_round_trip(
+        &[0x09, 0x05, 0x0a, 0x58, 0x6a],
+        &[Frame::AckFrequency(AckFrequencyFrame {
+            sequence: 5,
+            threshold: 10,
+            max_delay_micros: 6250,
+        })],
+    );
+    assert!(parse_all(&[0x09, 0, 1, 0])[0].is_ack_eliciting());
+    assert_eq!(first_error(&[0x09, 0x05, 0x0a]), WireError::Truncated);
+    let too_big = Frame::AckFrequency(AckFrequencyFrame {
+        sequence: VARINT_MAX + 1,
+        threshold: 1,
+        max_delay_micros: 0,
+    });
+    let mut buf = [0u8; 32];
+    let mut w = Writer::new(&mut buf);
+    assert_eq!(too_big.emit(&mut w), Err(WireError::VarintOverflow));
+    assert!(w.is_empty());
+}
+
+#[test]
 fn unknown_and_truncated_frames() {
-    assert_eq!(first_error(&[0x09]), WireError::UnknownFrameType(9));
+    assert_eq!(first_error(&[0x0a]), WireError::UnknownFrameType(10));
     assert_eq!(
         first_error(&[0x7f, 0xff]),
         WireError::UnknownFrameType(16_383)
@@ -265,9 +322,9 @@ fn frame_types_may_use_non_minimal_varints() {
 
 #[test]
 fn iteration_stops_after_the_first_error() {
-    let mut it = FrameIter::new(&[0x01, 0x09, 0x01]);
+    let mut it = FrameIter::new(&[0x01, 0x0a, 0x01]);
     assert_eq!(it.next(), Some(Ok(Frame::Ping)));
-    assert_eq!(it.next(), Some(Err(WireError::UnknownFrameType(9))));
+    assert_eq!(it.next(), Some(Err(WireError::UnknownFrameType(10))));
     assert_eq!(it.next(), None);
     assert_eq!(it.next(), None);
     assert_eq!(FrameIter::new(&[]).next(), None);
@@ -378,6 +435,7 @@ enum Spec {
     Close(u64, Vec<u8>),
     Challenge([u8; 8]),
     Response([u8; 8]),
+    AckFrequency(u64, u64, u64),
 }
 
 fn arb_spec() -> impl Strategy<Value = Spec> {
@@ -401,6 +459,8 @@ fn arb_spec() -> impl Strategy<Value = Spec> {
         (0..=VARINT_MAX, data(MAX_CLOSE_REASON)).prop_map(|(c, r)| Spec::Close(c, r)),
         any::<[u8; 8]>().prop_map(Spec::Challenge),
         any::<[u8; 8]>().prop_map(Spec::Response),
+        (0..=VARINT_MAX, 0..=VARINT_MAX, 0..=VARINT_MAX)
+            .prop_map(|(s, t, d)| Spec::AckFrequency(s, t, d)),
     ]
 }
 
@@ -430,6 +490,13 @@ fn emit_spec(spec: &Spec, w: &mut Writer<'_>) -> Result<(), WireError> {
         }),
         Spec::Challenge(d) => Frame::PathChallenge(*d),
         Spec::Response(d) => Frame::PathResponse(*d),
+        Spec::AckFrequency(sequence, threshold, max_delay_micros) => {
+            Frame::AckFrequency(AckFrequencyFrame {
+                sequence: *sequence,
+                threshold: *threshold,
+                max_delay_micros: *max_delay_micros,
+            })
+        }
     };
     frame.emit(w)
 }
@@ -453,6 +520,9 @@ fn matches_spec(frame: &Frame<'_>, spec: &Spec) -> bool {
         (Frame::Close(c), Spec::Close(code, r)) => c.code == *code && c.reason == r,
         (Frame::PathChallenge(a), Spec::Challenge(b)) => a == b,
         (Frame::PathResponse(a), Spec::Response(b)) => a == b,
+        (Frame::AckFrequency(f), Spec::AckFrequency(s, t, d)) => {
+            (f.sequence, f.threshold, f.max_delay_micros) == (*s, *t, *d)
+        }
         _ => false,
     }
 }

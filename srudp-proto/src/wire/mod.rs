@@ -23,7 +23,8 @@ mod varint;
 pub use ack::{ack_frame_len, emit_ack, AckFrame, AckRanges};
 pub use coding::{Reader, Writer};
 pub use frame::{
-    CloseFrame, Frame, FrameIter, StreamFrame, STREAM_FRAME_MAX_OVERHEAD, STREAM_FRAME_MIN_OVERHEAD,
+    AckFrequencyFrame, CloseFrame, Frame, FrameIter, StreamFrame, STREAM_FRAME_MAX_OVERHEAD,
+    STREAM_FRAME_MIN_OVERHEAD,
 };
 pub use packet::{
     ConnectionId, CookieReply, DataHeader, HandshakeInit, HandshakeResponse, Packet,

@@ -12,7 +12,7 @@ use std::fmt;
 
 use super::coding::{Reader, Writer};
 use super::{WireError, HANDSHAKE_INIT_SIZE, MAX_DATAGRAM_SIZE, TAG_LEN, VERSION};
-use crate::crypto::HandshakePattern;
+use crate::crypto::{Cipher, HandshakePattern, Suite};
 
 /// Packet type byte of a [`HandshakeInit`].
 pub const TYPE_HANDSHAKE_INIT: u8 = 1;
@@ -132,6 +132,8 @@ fn put_prefix(w: &mut Writer<'_>, ty: u8) -> Result<(), WireError> {
 pub struct HandshakeInit<'a> {
     /// The Noise pattern the initiator runs.
     pub pattern: HandshakePattern,
+    /// The AEAD cipher the initiator chose (same byte as the pattern).
+    pub cipher: Cipher,
     /// The initiator's connection ID (the responder addresses it with this).
     pub sender_cid: ConnectionId,
     /// The first Noise handshake message.
@@ -153,7 +155,8 @@ impl<'a> HandshakeInit<'a> {
             return Err(WireError::InvalidHandshakeSize(datagram_len));
         }
         let code = r.u8()?;
-        let pattern = HandshakePattern::from_wire(code).ok_or(WireError::UnknownPattern(code))?;
+        let Suite { pattern, cipher } =
+            Suite::from_wire(code).ok_or(WireError::UnknownPattern(code))?;
         let _reserved = r.u8()?;
         let sender_cid = ConnectionId(r.u64()?);
         let noise_len = usize::from(r.u16()?);
@@ -166,6 +169,7 @@ impl<'a> HandshakeInit<'a> {
         let _padding = r.bytes(Self::max_noise_len() - noise_len)?;
         Ok(HandshakeInit {
             pattern,
+            cipher,
             sender_cid,
             noise,
             mac1: r.array()?,
@@ -187,7 +191,13 @@ impl<'a> HandshakeInit<'a> {
         let mut w = Writer::new(buf);
         w.ensure(HANDSHAKE_INIT_SIZE)?;
         put_prefix(&mut w, TYPE_HANDSHAKE_INIT)?;
-        w.put_u8(self.pattern.to_wire())?;
+        w.put_u8(
+            Suite {
+                pattern: self.pattern,
+                cipher: self.cipher,
+            }
+            .to_wire(),
+        )?;
         w.put_u8(0)?;
         w.put_u64(self.sender_cid.0)?;
         w.put_u16(noise_len)?;

@@ -25,6 +25,7 @@ fn handshake_init_layout() {
     let dg = padded(&INIT_PREFIX);
     let expected = HandshakeInit {
         pattern: HandshakePattern::IK,
+        cipher: Cipher::ChaChaPoly,
         sender_cid: ConnectionId(0x0102_0304_0506_0708),
         noise: &[0xaa, 0xbb, 0xcc],
         mac1: [0; MAC_LEN],
@@ -94,8 +95,20 @@ fn handshake_init_ignores_reserved_byte_and_padding_content() {
 #[test]
 fn handshake_init_rejects_unknown_pattern_and_overlong_noise() {
     let mut dg = padded(&INIT_PREFIX);
-    dg[2] = 0x02;
-    assert_eq!(Packet::parse(&dg), Err(WireError::UnknownPattern(2)));
+    dg[2] = 0x04;
+    assert_eq!(Packet::parse(&dg), Err(WireError::UnknownPattern(4)));
+    // 2 and 3 are NK and IK with AES-GCM.
+    dg[2] = 0x03;
+    let Ok(Packet::HandshakeInit(init)) = Packet::parse(&dg) else {
+        panic!("code 3 parses");
+    };
+    assert_eq!(
+        (init.pattern, init.cipher),
+        (HandshakePattern::IK, Cipher::AesGcm)
+    );
+    let mut out = [0u8; HANDSHAKE_INIT_SIZE];
+    init.emit(&mut out).unwrap();
+    assert_eq!(out[2], 0x03, "emitted with the same code");
 
     // noise_len = 1155: one more than fits between the 14-byte header and
     // the MACs.
@@ -115,6 +128,7 @@ fn handshake_init_emit_errors() {
     let big = [0u8; 1155];
     let init = HandshakeInit {
         pattern: HandshakePattern::NK,
+        cipher: Cipher::ChaChaPoly,
         sender_cid: ConnectionId(1),
         noise: &big,
         mac1: [1; MAC_LEN],
@@ -336,13 +350,15 @@ proptest! {
     #[test]
     fn handshake_init_round_trips(
         ik: bool,
+        aes: bool,
         cid: u64,
         noise in proptest::collection::vec(any::<u8>(), 0..=HandshakeInit::max_noise_len()),
         mac1: [u8; 16],
         mac2: [u8; 16],
     ) {
         let pattern = if ik { HandshakePattern::IK } else { HandshakePattern::NK };
-        let init = HandshakeInit { pattern, sender_cid: ConnectionId(cid), noise: &noise, mac1, mac2 };
+        let cipher = if aes { Cipher::AesGcm } else { Cipher::ChaChaPoly };
+        let init = HandshakeInit { pattern, cipher, sender_cid: ConnectionId(cid), noise: &noise, mac1, mac2 };
         let mut out = [0u8; HANDSHAKE_INIT_SIZE];
         prop_assert_eq!(init.emit(&mut out), Ok(HANDSHAKE_INIT_SIZE));
         prop_assert_eq!(Packet::parse(&out), Ok(Packet::HandshakeInit(init)));
