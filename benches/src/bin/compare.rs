@@ -73,15 +73,17 @@ fn srudp_memory(bytes: u64, cipher: Cipher) -> Duration {
     pair.transfer(bytes, &pattern())
 }
 
+/// A fresh key pair proposing `cipher`, for the real-socket srudp rows.
+fn endpoint_config(cipher: Cipher) -> srudp_proto::EndpointConfig {
+    let mut config = srudp_proto::EndpointConfig::new(srudp_proto::Keypair::generate_from_os());
+    config.cipher = cipher;
+    config
+}
+
 async fn srudp_tokio(bytes: u64, cipher: Cipher) -> std::io::Result<Duration> {
-    use srudp_tokio::{Endpoint, EndpointConfig, Keypair};
-    let config = || {
-        let mut c = EndpointConfig::new(Keypair::generate_from_os());
-        c.cipher = cipher;
-        c
-    };
-    let server = Endpoint::bind(LOOPBACK.parse().unwrap(), config())?;
-    let client = Endpoint::bind(LOOPBACK.parse().unwrap(), config())?;
+    use srudp_tokio::Endpoint;
+    let server = Endpoint::bind(LOOPBACK.parse().unwrap(), endpoint_config(cipher))?;
+    let client = Endpoint::bind(LOOPBACK.parse().unwrap(), endpoint_config(cipher))?;
     let data = pattern();
     let start = Instant::now();
     let connecting = client.connect(server.public_key(), &[server.local_addr()]);
@@ -109,14 +111,9 @@ async fn srudp_tokio(bytes: u64, cipher: Cipher) -> std::io::Result<Duration> {
 
 async fn srudp_async_std(bytes: u64, cipher: Cipher) -> std::io::Result<Duration> {
     use futures_lite::{AsyncReadExt as _, AsyncWriteExt as _};
-    use srudp_async_std::{Endpoint, EndpointConfig, Keypair};
-    let config = || {
-        let mut c = EndpointConfig::new(Keypair::generate_from_os());
-        c.cipher = cipher;
-        c
-    };
-    let server = Endpoint::bind(LOOPBACK.parse().unwrap(), config())?;
-    let client = Endpoint::bind(LOOPBACK.parse().unwrap(), config())?;
+    use srudp_async_std::Endpoint;
+    let server = Endpoint::bind(LOOPBACK.parse().unwrap(), endpoint_config(cipher))?;
+    let client = Endpoint::bind(LOOPBACK.parse().unwrap(), endpoint_config(cipher))?;
     let data = pattern();
     let start = Instant::now();
     let connecting = client.connect(server.public_key(), &[server.local_addr()]);
