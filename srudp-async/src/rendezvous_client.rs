@@ -19,7 +19,7 @@ use srudp_proto::rendezvous::{
     ClientConfig, ClientEvent, ErrorCode, NatBehavior, RendezvousClient, RendezvousError, RequestId,
 };
 use srudp_proto::{ConnectionHandle, EndpointConfig, Event, PathKind};
-use tracing::{debug, info};
+use tracing::debug;
 
 use srudp_proto::rendezvous::DrivenEndpoint;
 
@@ -29,22 +29,7 @@ use crate::runtime::Runtime;
 use crate::shared::{Shared, State};
 use crate::stream::Stream;
 
-/// Where an endpoint stands with its rendezvous server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RendezvousStatus {
-    /// Whether the server holds our registration now.
-    pub registered: bool,
-    /// Our address as the server last observed it (server-reflexive).
-    pub observed: Option<SocketAddr>,
-    /// How many times we registered over a new link (1 after the first
-    /// registration; it grows when the client re-registers by itself after
-    /// losing the server, for example across a server restart).
-    pub registrations: u64,
-    /// Why the server last refused our registration, while it does.
-    pub refused: Option<ErrorCode>,
-    /// The NAT behaviour test's result, once it ran.
-    pub nat: Option<NatBehavior>,
-}
+pub use srudp_proto::rendezvous::RendezvousStatus;
 
 /// The adapter's side of the rendezvous client, in the shared state.
 #[derive(Debug, Default)]
@@ -62,13 +47,7 @@ enum Request {
 
 impl RendezvousState {
     fn status(&self) -> RendezvousStatus {
-        self.status.unwrap_or(RendezvousStatus {
-            registered: false,
-            observed: None,
-            registrations: 0,
-            refused: None,
-            nat: None,
-        })
+        self.status.unwrap_or_default()
     }
 
     fn update(&mut self, f: impl FnOnce(&mut RendezvousStatus)) {
@@ -144,38 +123,14 @@ pub(crate) fn drain_events(state: &mut State, now: Instant) {
                     rdv.finish_request(r, Err(error));
                 }
             }
-            ClientEvent::Registered { observed } => {
-                info!(%observed, "registered at the rendezvous server");
+            status_event @ (ClientEvent::Registered { .. }
+            | ClientEvent::RegistrationRefused { .. }
+            | ClientEvent::Disconnected { .. }
+            | ClientEvent::NatDetected(_)) => {
                 if let Some(rdv) = &mut state.rendezvous {
                     rdv.update(|s| {
-                        if !s.registered {
-                            s.registrations += 1;
-                        }
-                        s.registered = true;
-                        s.refused = None;
-                        s.observed = Some(observed);
+                        s.apply(&status_event);
                     });
-                }
-            }
-            ClientEvent::RegistrationRefused { code } => {
-                info!("the rendezvous server refused our registration: {code:?}");
-                if let Some(rdv) = &mut state.rendezvous {
-                    rdv.update(|s| {
-                        s.registered = false;
-                        s.refused = Some(code);
-                    });
-                }
-            }
-            ClientEvent::Disconnected { reason } => {
-                info!("lost the rendezvous server ({reason}); reconnecting");
-                if let Some(rdv) = &mut state.rendezvous {
-                    rdv.update(|s| s.registered = false);
-                }
-            }
-            ClientEvent::NatDetected(behavior) => {
-                info!(%behavior, "NAT behaviour detected");
-                if let Some(rdv) = &mut state.rendezvous {
-                    rdv.update(|s| s.nat = Some(behavior));
                 }
             }
             other => debug!(?other, "rendezvous event"),

@@ -17,7 +17,7 @@ use srudp_proto::rendezvous::{
     ClientConfig, ClientEvent, ErrorCode, NatBehavior, RendezvousClient, RendezvousError, RequestId,
 };
 use srudp_proto::{ConnectionHandle, EndpointConfig, PathKind, PublicKey};
-use tracing::{debug, info};
+use tracing::debug;
 
 use crate::endpoint::Endpoint;
 use crate::error::Error;
@@ -25,22 +25,7 @@ use crate::state::{Conn, Signals, State};
 use crate::stream::Stream;
 use srudp_proto::rendezvous::DrivenEndpoint;
 
-/// Where an endpoint stands with its rendezvous server.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct RendezvousStatus {
-    /// Whether the server holds our registration now.
-    pub registered: bool,
-    /// Our address as the server last observed it (server-reflexive).
-    pub observed: Option<SocketAddr>,
-    /// How many times we registered over a new link (1 after the first
-    /// registration; it grows when the client re-registers by itself after
-    /// losing the server).
-    pub registrations: u64,
-    /// Why the server last refused our registration, while it does.
-    pub refused: Option<ErrorCode>,
-    /// The NAT behaviour test's result, once it ran.
-    pub nat: Option<NatBehavior>,
-}
+pub use srudp_proto::rendezvous::RendezvousStatus;
 
 /// The adapter's side of the rendezvous client, in the shared state.
 #[derive(Debug, Default)]
@@ -133,34 +118,9 @@ impl State {
         let Some(rdv) = &mut self.rendezvous else {
             return;
         };
-        let s = &mut rdv.status;
-        match event {
-            ClientEvent::Registered { observed } => {
-                info!(%observed, "registered at the rendezvous server");
-                if !s.registered {
-                    s.registrations += 1;
-                }
-                s.registered = true;
-                s.refused = None;
-                s.observed = Some(observed);
-            }
-            ClientEvent::RegistrationRefused { code } => {
-                info!("the rendezvous server refused our registration: {code:?}");
-                s.registered = false;
-                s.refused = Some(code);
-            }
-            ClientEvent::Disconnected { reason } => {
-                info!("lost the rendezvous server ({reason}); reconnecting");
-                s.registered = false;
-            }
-            ClientEvent::NatDetected(behavior) => {
-                info!(%behavior, "NAT behaviour detected");
-                s.nat = Some(behavior);
-            }
-            other => {
-                debug!(?other, "rendezvous event");
-                return;
-            }
+        if !rdv.status.apply(&event) {
+            debug!(?event, "rendezvous event");
+            return;
         }
         signals.rendezvous.notify_all();
     }

@@ -29,6 +29,7 @@ mod rate_limit;
 mod registry;
 mod relay_table;
 mod server;
+mod status;
 mod stream;
 
 pub use client::{ClientConfig, ClientEvent, RendezvousClient, RendezvousError};
@@ -39,6 +40,7 @@ pub use message::{
 pub use nat::{NatBehavior, NatFiltering, NatMapping};
 pub use rate_limit::RateLimit;
 pub use server::{RendezvousServer, ServerConfig, ServerEvent, ServerStats};
+pub use status::RendezvousStatus;
 
 /// Application close codes on client–server connections (spec §11.2).
 pub mod close_code {
