@@ -89,12 +89,7 @@ async fn srudp_tokio(bytes: u64, cipher: Cipher) -> std::io::Result<Duration> {
     let connecting = client.connect(server.public_key(), &[server.local_addr()]);
     let sender = tokio::spawn(async move {
         let mut stream = connecting.await?;
-        let mut sent = 0u64;
-        while sent < bytes {
-            let n = (bytes - sent).min(CHUNK as u64) as usize;
-            stream.write_all(&data[..n]).await?;
-            sent += n as u64;
-        }
+        write_pattern(&mut stream, bytes, &data).await?;
         stream.shutdown().await?;
         if SHOW_STATS.load(std::sync::atomic::Ordering::Relaxed) {
             eprintln!("srudp_tokio sender: {:?}", stream.stats());
@@ -110,38 +105,40 @@ async fn srudp_tokio(bytes: u64, cipher: Cipher) -> std::io::Result<Duration> {
 }
 
 async fn srudp_async_std(bytes: u64, cipher: Cipher) -> std::io::Result<Duration> {
-    use futures_lite::{AsyncReadExt as _, AsyncWriteExt as _};
     use srudp_async_std::Endpoint;
+    use tokio_util::compat::FuturesAsyncReadCompatExt as _;
     let server = Endpoint::bind(LOOPBACK.parse().unwrap(), endpoint_config(cipher))?;
     let client = Endpoint::bind(LOOPBACK.parse().unwrap(), endpoint_config(cipher))?;
     let data = pattern();
     let start = Instant::now();
     let connecting = client.connect(server.public_key(), &[server.local_addr()]);
     let sender = tokio::spawn(async move {
-        let mut stream = connecting.await?;
-        let mut sent = 0u64;
-        while sent < bytes {
-            let n = (bytes - sent).min(CHUNK as u64) as usize;
-            stream.write_all(&data[..n]).await?;
-            sent += n as u64;
-        }
-        stream.close().await?;
+        let mut stream = connecting.await?.compat();
+        write_pattern(&mut stream, bytes, &data).await?;
+        stream.shutdown().await?;
         Ok::<_, std::io::Error>(client)
     });
-    let (mut stream, _, _) = server.accept().await?;
-    let mut buf = vec![0u8; CHUNK];
-    let mut received = 0u64;
-    loop {
-        let n = stream.read(&mut buf).await?;
-        if n == 0 {
-            break;
-        }
-        received += n as u64;
-    }
+    let (stream, _, _) = server.accept().await?;
+    let received = read_to_end_counting(&mut stream.compat()).await?;
     let elapsed = start.elapsed();
     sender.await.expect("sender task")?;
     check(received, bytes)?;
     Ok(elapsed)
+}
+
+/// Writes `bytes` bytes of the repeating `data` pattern.
+async fn write_pattern<W: tokio::io::AsyncWrite + Unpin>(
+    w: &mut W,
+    bytes: u64,
+    data: &[u8],
+) -> std::io::Result<()> {
+    let mut sent = 0u64;
+    while sent < bytes {
+        let n = (bytes - sent).min(CHUNK as u64) as usize;
+        w.write_all(&data[..n]).await?;
+        sent += n as u64;
+    }
+    Ok(())
 }
 
 async fn read_to_end_counting<R: tokio::io::AsyncRead + Unpin>(r: &mut R) -> std::io::Result<u64> {
@@ -184,12 +181,7 @@ async fn quinn(bytes: u64) -> Result<Duration, Box<dyn std::error::Error + Send 
     let sender = tokio::spawn(async move {
         let connection = client.connect(server_addr, "localhost")?.await?;
         let mut stream = connection.open_uni().await?;
-        let mut sent = 0u64;
-        while sent < bytes {
-            let n = (bytes - sent).min(CHUNK as u64) as usize;
-            stream.write_all(&data[..n]).await?;
-            sent += n as u64;
-        }
+        write_pattern(&mut stream, bytes, &data).await?;
         stream.finish()?;
         stream.stopped().await?;
         Ok::<_, Box<dyn std::error::Error + Send + Sync>>((connection, client))
@@ -214,12 +206,7 @@ async fn tcp(bytes: u64) -> std::io::Result<Duration> {
     let start = Instant::now();
     let sender = tokio::spawn(async move {
         let mut stream = tokio::net::TcpStream::connect(addr).await?;
-        let mut sent = 0u64;
-        while sent < bytes {
-            let n = (bytes - sent).min(CHUNK as u64) as usize;
-            stream.write_all(&data[..n]).await?;
-            sent += n as u64;
-        }
+        write_pattern(&mut stream, bytes, &data).await?;
         stream.shutdown().await?;
         Ok::<_, std::io::Error>(())
     });
