@@ -31,7 +31,22 @@ impl Connection {
         };
         let params = match TransportParams::decode(&scratch[..n]) {
             Ok(p) if p.cid == response.responder_cid => p,
-            _ => {
+            Ok(_) => {
+                // Noise authenticated the message but not the cleartext
+                // `responder_cid`, which disagrees with the encrypted one:
+                // the datagram was altered in flight. Drop it like one that
+                // fails to authenticate (spec §4.3), undoing the read so
+                // that the genuine response still completes the handshake.
+                if let Err(e) = handshake.rewind_to_message2() {
+                    self.protocol_violation_silent(&format!("handshake rewind failed: {e}"));
+                    return;
+                }
+                self.stats.dropped_unauthenticated += 1;
+                trace!(cid = %self.local_cid, "dropping handshake response: responder_cid altered");
+                return;
+            }
+            Err(_) => {
+                // Authenticated, so sent like this by the responder itself.
                 self.protocol_violation_silent("malformed transport parameters");
                 return;
             }
@@ -140,7 +155,11 @@ impl Connection {
         datagram_len: usize,
         scratch: &mut [u8],
     ) {
-        let Some(session) = &self.session else { return };
+        let Some(session) = &self.session else {
+            // No keys yet (still punching): nothing can authenticate.
+            self.stats.dropped_unauthenticated += 1;
+            return;
+        };
         if matches!(
             self.state,
             State::Draining | State::Closed | State::Handshaking { .. }
