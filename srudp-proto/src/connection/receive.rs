@@ -162,7 +162,7 @@ impl Connection {
         };
         if matches!(
             self.state,
-            State::Draining | State::Closed | State::Handshaking { .. }
+            State::Draining { .. } | State::Closed | State::Handshaking { .. }
         ) {
             return;
         }
@@ -210,8 +210,20 @@ impl Connection {
             self.path_heard = now;
         }
 
-        if let State::Closing { send_close } = &mut self.state {
-            *send_close = true;
+        if let State::Closing { .. } = self.state {
+            if FrameIter::new(&scratch[..n])
+                .flatten()
+                .any(|f| matches!(f, Frame::Close(_)))
+            {
+                // The peer closed too: it answered our CLOSE, or sent its
+                // own across ours. Answer it once (its CLOSE may be the one
+                // that crossed ours, so it may still be lingering) and stop
+                // answering anything else (spec §6.6).
+                let reason = self.close_reason.clone().unwrap_or(CloseReason::Finished);
+                self.enter_draining(now, reason, true);
+            } else if let State::Closing { send_close } = &mut self.state {
+                *send_close = true;
+            }
             return;
         }
 
@@ -318,7 +330,12 @@ impl Connection {
                             reason,
                         }
                     };
-                    self.enter_draining(now, why);
+                    // Answer a graceful close, so the peer can stop
+                    // lingering; it asserts nothing new, since the peer
+                    // sends CLOSE 0 only once it holds our whole stream
+                    // and we hold its.
+                    let graceful = c.code == close_code::NO_ERROR;
+                    self.enter_draining(now, why, graceful);
                     return;
                 }
                 Frame::PathChallenge(data) => {
