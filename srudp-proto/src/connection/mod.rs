@@ -105,12 +105,17 @@ enum State {
         resend_to: Option<SocketAddr>,
     },
     Established,
-    /// We sent CLOSE; answer further packets with it until the deadline.
+    /// We sent CLOSE; answer further packets with it until the deadline,
+    /// or until the peer's CLOSE shows it has closed too (spec §6.6).
     Closing {
         send_close: bool,
     },
-    /// The peer sent CLOSE; stay silent until the deadline.
-    Draining,
+    /// The peer sent CLOSE; stay silent until the deadline, except for one
+    /// CLOSE answering it (`answer_close`): that answer lets the peer stop
+    /// lingering (spec §6.6).
+    Draining {
+        answer_close: bool,
+    },
     /// Nothing more will be sent or accepted.
     Closed,
 }
@@ -482,7 +487,7 @@ impl Connection {
     pub(crate) fn is_closed(&self) -> bool {
         matches!(
             self.state,
-            State::Closing { .. } | State::Draining | State::Closed
+            State::Closing { .. } | State::Draining { .. } | State::Closed
         )
     }
 
@@ -567,22 +572,37 @@ impl Connection {
         self.report_closed(local);
         self.timers.stop_all();
         if can_send {
+            let graceful = code == close_code::NO_ERROR;
             self.close_frame = Some((code, reason));
             self.state = State::Closing { send_close: true };
             // Linger long enough to answer a few of the peer's backed-off
             // probes: if our CLOSE is lost, the peer's next probe gets another.
-            let linger = self.linger().max(self.config.max_probe_timeout * 3);
+            let mut linger = self.linger().max(self.config.max_probe_timeout * 3);
+            if graceful {
+                // After a graceful close the peer may still be waiting for
+                // the acknowledgment of its last bytes, which only our CLOSE
+                // can now give: answer its probes for as long as it may
+                // send them, until its idle timeout. The peer's answering
+                // CLOSE ends this early (`handle_data`).
+                linger = linger.max(self.idle_timeout + self.pto());
+            }
             self.timers.set(Timer::Close, now + linger);
         } else {
             self.state = State::Closed;
         }
     }
 
-    fn enter_draining(&mut self, now: Instant, reason: CloseReason) {
+    /// The peer's CLOSE arrived. `answer_close`: send one CLOSE back (the
+    /// one we sent, or code 0 if we had not closed), so a peer lingering in
+    /// `Closing` learns that we heard it.
+    fn enter_draining(&mut self, now: Instant, reason: CloseReason, answer_close: bool) {
         self.limits.stop(now, &mut self.stats);
         self.report_closed(reason);
         self.timers.stop_all();
-        self.state = State::Draining;
+        if answer_close && self.close_frame.is_none() {
+            self.close_frame = Some((close_code::NO_ERROR, Vec::new()));
+        }
+        self.state = State::Draining { answer_close };
         self.timers.set(Timer::Close, now + self.linger());
     }
 

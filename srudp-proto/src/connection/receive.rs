@@ -31,7 +31,22 @@ impl Connection {
         };
         let params = match TransportParams::decode(&scratch[..n]) {
             Ok(p) if p.cid == response.responder_cid => p,
-            _ => {
+            Ok(_) => {
+                // Noise authenticated the message but not the cleartext
+                // `responder_cid`, which disagrees with the encrypted one:
+                // the datagram was altered in flight. Drop it like one that
+                // fails to authenticate (spec §4.3), undoing the read so
+                // that the genuine response still completes the handshake.
+                if let Err(e) = handshake.rewind_to_message2() {
+                    self.protocol_violation_silent(&format!("handshake rewind failed: {e}"));
+                    return;
+                }
+                self.stats.dropped_unauthenticated += 1;
+                trace!(cid = %self.local_cid, "dropping handshake response: responder_cid altered");
+                return;
+            }
+            Err(_) => {
+                // Authenticated, so sent like this by the responder itself.
                 self.protocol_violation_silent("malformed transport parameters");
                 return;
             }
@@ -140,10 +155,14 @@ impl Connection {
         datagram_len: usize,
         scratch: &mut [u8],
     ) {
-        let Some(session) = &self.session else { return };
+        let Some(session) = &self.session else {
+            // No keys yet (still punching): nothing can authenticate.
+            self.stats.dropped_unauthenticated += 1;
+            return;
+        };
         if matches!(
             self.state,
-            State::Draining | State::Closed | State::Handshaking { .. }
+            State::Draining { .. } | State::Closed | State::Handshaking { .. }
         ) {
             return;
         }
@@ -191,8 +210,20 @@ impl Connection {
             self.path_heard = now;
         }
 
-        if let State::Closing { send_close } = &mut self.state {
-            *send_close = true;
+        if let State::Closing { .. } = self.state {
+            if FrameIter::new(&scratch[..n])
+                .flatten()
+                .any(|f| matches!(f, Frame::Close(_)))
+            {
+                // The peer closed too: it answered our CLOSE, or sent its
+                // own across ours. Answer it once (its CLOSE may be the one
+                // that crossed ours, so it may still be lingering) and stop
+                // answering anything else (spec §6.6).
+                let reason = self.close_reason.clone().unwrap_or(CloseReason::Finished);
+                self.enter_draining(now, reason, true);
+            } else if let State::Closing { send_close } = &mut self.state {
+                *send_close = true;
+            }
             return;
         }
 
@@ -299,7 +330,12 @@ impl Connection {
                             reason,
                         }
                     };
-                    self.enter_draining(now, why);
+                    // Answer a graceful close, so the peer can stop
+                    // lingering; it asserts nothing new, since the peer
+                    // sends CLOSE 0 only once it holds our whole stream
+                    // and we hold its.
+                    let graceful = c.code == close_code::NO_ERROR;
+                    self.enter_draining(now, why, graceful);
                     return;
                 }
                 Frame::PathChallenge(data) => {

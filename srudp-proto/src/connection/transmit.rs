@@ -64,7 +64,14 @@ impl Connection {
                 *send_close = false;
                 self.build_close_packet(now, buf, scratch)
             }
-            State::Draining | State::Closed => None,
+            State::Draining { answer_close } => {
+                if !*answer_close {
+                    return None;
+                }
+                *answer_close = false;
+                self.build_close_packet(now, buf, scratch)
+            }
+            State::Closed => None,
             State::Established => self.build_data_packet(now, buf, scratch),
         }
     }

@@ -6,7 +6,7 @@ use super::resolver::SeededResolver;
 use super::session::Session;
 use super::{Cipher, CryptoError, HandshakePattern, Suite};
 use crate::keys::{Keypair, PublicKey, KEY_LEN};
-use crate::wire::ConnectionId;
+use crate::wire::{ConnectionId, HANDSHAKE_INIT_SIZE};
 
 /// Bytes mixed into the handshake hash before the first message: the protocol
 /// label, the suite (pattern and cipher) and the initiator's connection id,
@@ -22,6 +22,45 @@ pub(crate) fn prologue(suite: Suite, initiator_cid: ConnectionId) -> [u8; 17] {
 /// The state of a handshake in progress.
 pub(crate) struct Handshake {
     state: HandshakeState,
+    /// Initiator only: what rebuilds `state` as it stood after message 1.
+    restart: Option<Box<InitiatorRestart>>,
+}
+
+/// Everything an initiator's handshake is made of. The ephemeral key comes
+/// from `rng_seed`, so building again and writing the same message 1 gives
+/// the same state: that is how a read of message 2 is undone.
+struct InitiatorRestart {
+    suite: Suite,
+    local: Keypair,
+    remote: PublicKey,
+    initiator_cid: ConnectionId,
+    rng_seed: [u8; 32],
+    /// The payload of message 1, once written.
+    message1_payload: Option<Vec<u8>>,
+}
+
+impl InitiatorRestart {
+    fn build(&self) -> Result<HandshakeState, CryptoError> {
+        let prologue = prologue(self.suite, self.initiator_cid);
+        let builder = Builder::with_resolver(
+            self.suite
+                .noise_name()
+                .parse()
+                .map_err(CryptoError::Noise)?,
+            Box::new(SeededResolver::new(self.rng_seed)),
+        )
+        .prologue(&prologue)
+        .map_err(CryptoError::Noise)?
+        .remote_public_key(&self.remote.0)
+        .map_err(CryptoError::Noise)?;
+        let builder = match self.suite.pattern {
+            HandshakePattern::NK => builder,
+            HandshakePattern::IK => builder
+                .local_private_key(self.local.secret().as_bytes())
+                .map_err(CryptoError::Noise)?,
+        };
+        builder.build_initiator().map_err(CryptoError::Noise)
+    }
 }
 
 impl std::fmt::Debug for Handshake {
@@ -40,24 +79,18 @@ impl Handshake {
         initiator_cid: ConnectionId,
         rng_seed: [u8; 32],
     ) -> Result<Handshake, CryptoError> {
-        let suite = Suite { pattern, cipher };
-        let prologue = prologue(suite, initiator_cid);
-        let builder = Builder::with_resolver(
-            suite.noise_name().parse().map_err(CryptoError::Noise)?,
-            Box::new(SeededResolver::new(rng_seed)),
-        )
-        .prologue(&prologue)
-        .map_err(CryptoError::Noise)?
-        .remote_public_key(&remote.0)
-        .map_err(CryptoError::Noise)?;
-        let builder = match pattern {
-            HandshakePattern::NK => builder,
-            HandshakePattern::IK => builder
-                .local_private_key(local.secret().as_bytes())
-                .map_err(CryptoError::Noise)?,
+        let restart = InitiatorRestart {
+            suite: Suite { pattern, cipher },
+            local: local.clone(),
+            remote: *remote,
+            initiator_cid,
+            rng_seed,
+            message1_payload: None,
         };
-        let state = builder.build_initiator().map_err(CryptoError::Noise)?;
-        Ok(Handshake { state })
+        Ok(Handshake {
+            state: restart.build()?,
+            restart: Some(Box::new(restart)),
+        })
     }
 
     /// Starts the responder's side of a handshake with our static key.
@@ -80,14 +113,48 @@ impl Handshake {
         .map_err(CryptoError::Noise)?
         .build_responder()
         .map_err(CryptoError::Noise)?;
-        Ok(Handshake { state })
+        Ok(Handshake {
+            state,
+            restart: None,
+        })
     }
 
     /// Writes the next handshake message carrying `payload` into `out`.
     pub(crate) fn write(&mut self, payload: &[u8], out: &mut [u8]) -> Result<usize, CryptoError> {
-        self.state
+        let n = self
+            .state
             .write_message(payload, out)
-            .map_err(CryptoError::Noise)
+            .map_err(CryptoError::Noise)?;
+        if let Some(restart) = &mut self.restart {
+            restart
+                .message1_payload
+                .get_or_insert_with(|| payload.to_vec());
+        }
+        Ok(n)
+    }
+
+    /// Initiator: undoes a read of message 2 that authenticated but that the
+    /// caller rejected (its cleartext header disagrees with the encrypted
+    /// parameters, spec §4.3), so the handshake again waits for message 2,
+    /// exactly as after writing message 1, and the genuine response can still
+    /// complete it. Rebuilds the state from the same seed and payload (a few
+    /// Diffie-Hellman operations); only a response altered in flight costs it.
+    pub(crate) fn rewind_to_message2(&mut self) -> Result<(), CryptoError> {
+        // Only an initiator that wrote message 1 has something to go back to.
+        let not_an_initiator =
+            || CryptoError::Noise(snow::Error::State(snow::error::StateProblem::NotTurnToRead));
+        let restart = self.restart.as_ref().ok_or_else(not_an_initiator)?;
+        let payload = restart
+            .message1_payload
+            .as_deref()
+            .ok_or_else(not_an_initiator)?;
+        let mut state = restart.build()?;
+        let mut message1 = [0u8; HANDSHAKE_INIT_SIZE];
+        state
+            .write_message(payload, &mut message1)
+            .map_err(CryptoError::Noise)?;
+        self.state = state;
+        Ok(())
     }
 
     /// Reads a handshake message, writing its payload into `payload`.

@@ -147,6 +147,74 @@ mod tests {
     }
 
     #[test]
+    fn an_initiator_rewound_after_message_2_reads_it_again_to_the_same_keys() {
+        for pattern in [HandshakePattern::NK, HandshakePattern::IK] {
+            let mut rng = Rng::from_seed(4);
+            let server = Keypair::generate(&mut rng);
+            let client = Keypair::generate(&mut rng);
+            let cid = ConnectionId(7);
+            let mut i = Handshake::initiator(
+                pattern,
+                Cipher::ChaChaPoly,
+                &client,
+                &server.public(),
+                cid,
+                rng.seed32(),
+            )
+            .unwrap();
+            let mut r =
+                Handshake::responder(pattern, Cipher::ChaChaPoly, &server, cid, rng.seed32())
+                    .unwrap();
+            let (mut m1, mut m2, mut p) = ([0u8; 512], [0u8; 512], [0u8; 512]);
+            let n1 = i.write(b"params", &mut m1).unwrap();
+            r.read(&m1[..n1], &mut p).unwrap();
+            let n2 = r.write(b"answer", &mut m2).unwrap();
+            // Read once, rejected by the caller: rewind and read again.
+            assert_eq!(i.read(&m2[..n2], &mut p).unwrap(), 6);
+            i.rewind_to_message2().unwrap();
+            assert!(
+                i.read(&m2[..n2 - 1], &mut p).is_err(),
+                "a damaged message 2 still fails after the rewind"
+            );
+            let np = i.read(&m2[..n2], &mut p).unwrap();
+            assert_eq!(&p[..np], b"answer");
+            assert_eq!(i.remote_static(), Some(server.public()));
+            let (i, r) = (i.into_session().unwrap(), r.into_session().unwrap());
+            let mut c = [0u8; 64];
+            let n = r.seal(3, b"keys agree", &mut c).unwrap();
+            let mut out = [0u8; 64];
+            assert_eq!(i.open(3, &c[..n], &mut out).unwrap(), 10);
+            assert_eq!(&out[..10], b"keys agree");
+        }
+    }
+
+    #[test]
+    fn only_an_initiator_that_wrote_message_1_can_rewind() {
+        let mut rng = Rng::from_seed(5);
+        let server = Keypair::generate(&mut rng);
+        let cid = ConnectionId(8);
+        let mut r = Handshake::responder(
+            HandshakePattern::NK,
+            Cipher::ChaChaPoly,
+            &server,
+            cid,
+            rng.seed32(),
+        )
+        .unwrap();
+        assert!(r.rewind_to_message2().is_err());
+        let mut i = Handshake::initiator(
+            HandshakePattern::NK,
+            Cipher::ChaChaPoly,
+            &server,
+            &server.public(),
+            cid,
+            rng.seed32(),
+        )
+        .unwrap();
+        assert!(i.rewind_to_message2().is_err());
+    }
+
+    #[test]
     fn same_seed_same_handshake_bytes() {
         let make = || {
             let mut rng = Rng::from_seed(9);
