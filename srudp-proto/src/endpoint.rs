@@ -564,7 +564,7 @@ impl Endpoint {
             let Some(slot) = self.connections.get_mut(&handle) else {
                 continue; // gone
             };
-            match slot.conn.poll_transmit(now, buf, &mut self.scratch) {
+            match slot.conn.poll_transmit(now, buf) {
                 Some(t) => {
                     debug_assert!(t.size <= MAX_DATAGRAM_SIZE);
                     self.ready.push_back(handle);
