@@ -149,6 +149,7 @@ mod event;
 #[doc(hidden)]
 pub mod fuzzing;
 mod handshake_load;
+pub(crate) mod local_key_hash;
 pub mod keys;
 mod random;
 pub mod range_set;
