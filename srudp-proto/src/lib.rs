@@ -149,8 +149,8 @@ mod event;
 #[doc(hidden)]
 pub mod fuzzing;
 mod handshake_load;
-pub(crate) mod local_key_hash;
 pub mod keys;
+pub(crate) mod local_key_hash;
 mod random;
 pub mod range_set;
 pub mod rendezvous;

@@ -638,14 +638,8 @@ fn poll_timeout_reports_the_pacing_deadline_instead_of_bursting() {
     // Exactly one packet leaves at the deadline, then the next deadline is one interval on.
     let mut buf = [0u8; MAX_DATAGRAM_SIZE];
     p.a.handle_timeout(deadline);
-    assert!(p
-        .a
-        .poll_transmit(deadline, &mut buf)
-        .is_some());
-    assert!(p
-        .a
-        .poll_transmit(deadline, &mut buf)
-        .is_none());
+    assert!(p.a.poll_transmit(deadline, &mut buf).is_some());
+    assert!(p.a.poll_transmit(deadline, &mut buf).is_none());
     let next = p.a.poll_timeout().unwrap();
     assert!(
         next > deadline && next <= deadline + interval,

@@ -21,11 +21,7 @@ fn plaintext_area(buf: &mut [u8]) -> Option<&mut [u8]> {
 
 impl Connection {
     /// Writes the next datagram into `buf`, if there is one to send.
-    pub(crate) fn poll_transmit(
-        &mut self,
-        now: Instant,
-        buf: &mut [u8],
-    ) -> Option<Transmit> {
+    pub(crate) fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         self.last_now = self.last_now.max(now);
         match &mut self.state {
             State::Handshaking {
@@ -75,11 +71,7 @@ impl Connection {
         }
     }
 
-    fn build_close_packet(
-        &mut self,
-        now: Instant,
-        buf: &mut [u8],
-    ) -> Option<Transmit> {
+    fn build_close_packet(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         let (code, reason) = self.close_frame.clone()?;
         let mut w = Writer::new(plaintext_area(buf)?);
         if self.received.ack_pending() {
@@ -107,11 +99,7 @@ impl Connection {
         )
     }
 
-    fn build_data_packet(
-        &mut self,
-        now: Instant,
-        buf: &mut [u8],
-    ) -> Option<Transmit> {
+    fn build_data_packet(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         // A path challenge goes to the new address, on its own.
         if let Some(ch) = &mut self.challenge {
             if ch.send {
@@ -363,7 +351,10 @@ impl Connection {
             packet_number: pn,
         };
         let h = header.emit(buf).ok()?;
-        debug_assert_eq!(h, DATA_HEADER_LEN, "the plaintext was written after the header");
+        debug_assert_eq!(
+            h, DATA_HEADER_LEN,
+            "the plaintext was written after the header"
+        );
         // The frames were written in place, after the header: seal them there.
         let sealed = session
             .seal_in_place(pn, buf.get_mut(h..)?, plaintext_len)

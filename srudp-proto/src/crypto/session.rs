@@ -16,12 +16,13 @@ use crate::wire::TAG_LEN;
 /// A buffer without room for the sealed packet (as snow reported it).
 const BUFFER_TOO_SMALL: CryptoError = CryptoError::Noise(snow::Error::Input);
 
-/// One direction's key of an established connection.
+/// One direction's key of an established connection (boxed: ring's key is
+/// sized for AES, about 550 bytes, the others are smaller).
 enum PacketKey {
     /// ring's implementation (assembly), with the `ring` feature.
     #[cfg(feature = "ring")]
     Ring {
-        key: ring::aead::LessSafeKey,
+        key: Box<ring::aead::LessSafeKey>,
         cipher: Cipher,
     },
     /// The portable RustCrypto implementations (which zero their key on drop).
@@ -61,7 +62,7 @@ impl PacketKey {
         // Both algorithms take 32-byte keys, so this cannot fail.
         let unbound = ring::aead::UnboundKey::new(algorithm, key).expect("32-byte AEAD key");
         PacketKey::Ring {
-            key: ring::aead::LessSafeKey::new(unbound),
+            key: Box::new(ring::aead::LessSafeKey::new(unbound)),
             cipher,
         }
     }
@@ -85,15 +86,12 @@ impl PacketKey {
         plaintext_len: usize,
     ) -> Result<usize, CryptoError> {
         let sealed_len = plaintext_len + TAG_LEN;
-        let buf = buf
-            .get_mut(..sealed_len)
-            .ok_or(BUFFER_TOO_SMALL)?;
+        let buf = buf.get_mut(..sealed_len).ok_or(BUFFER_TOO_SMALL)?;
         let (plaintext, tag_out) = buf.split_at_mut(plaintext_len);
         match self {
             #[cfg(feature = "ring")]
             PacketKey::Ring { key, cipher } => {
-                let nonce =
-                    ring::aead::Nonce::assume_unique_for_key(nonce(*cipher, packet_number));
+                let nonce = ring::aead::Nonce::assume_unique_for_key(nonce(*cipher, packet_number));
                 let tag = key
                     .seal_in_place_separate_tag(nonce, ring::aead::Aad::empty(), plaintext)
                     .map_err(|_| BUFFER_TOO_SMALL)?;
@@ -129,8 +127,7 @@ impl PacketKey {
         match self {
             #[cfg(feature = "ring")]
             PacketKey::Ring { key, cipher } => {
-                let nonce =
-                    ring::aead::Nonce::assume_unique_for_key(nonce(*cipher, packet_number));
+                let nonce = ring::aead::Nonce::assume_unique_for_key(nonce(*cipher, packet_number));
                 key.open_in_place(nonce, ring::aead::Aad::empty(), sealed)
                     .map_err(|_| CryptoError::PacketAuthentication)?;
             }
@@ -358,7 +355,9 @@ mod tests {
                 *tag_flipped.last_mut().unwrap() ^= 1;
                 assert!(receiver.open_in_place(9, &mut tag_flipped).is_err());
                 assert!(receiver.open_in_place(10, &mut sealed.clone()).is_err());
-                assert!(receiver.open_in_place(9, &mut sealed[..TAG_LEN - 1].to_vec()).is_err());
+                assert!(receiver
+                    .open_in_place(9, &mut sealed[..TAG_LEN - 1].to_vec())
+                    .is_err());
                 // Our own direction's key does not open our packets.
                 assert!(sender.open_in_place(9, &mut sealed.clone()).is_err());
             }
