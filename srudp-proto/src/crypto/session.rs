@@ -25,7 +25,7 @@ enum PacketKey {
         key: Box<ring::aead::LessSafeKey>,
         cipher: Cipher,
     },
-    /// The portable RustCrypto implementations (which zero their key on drop).
+    /// The portable RustCrypto implementations.
     ChaChaPoly(Box<chacha20poly1305::ChaCha20Poly1305>),
     AesGcm(Box<aes_gcm::Aes256Gcm>),
 }
