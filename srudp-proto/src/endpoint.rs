@@ -101,7 +101,8 @@ pub struct Endpoint {
     config: Arc<EndpointConfig>,
     rng: Rng,
     connections: BTreeMap<ConnectionHandle, Slot>,
-    by_cid: HashMap<ConnectionId, ConnectionHandle>,
+    /// Our own connection ids (random, chosen by us): a fast hash is safe.
+    by_cid: crate::local_key_hash::LocalKeyMap<ConnectionId, ConnectionHandle>,
     by_init: HashMap<[u8; 32], ConnectionHandle>,
     /// Accepted handshakes not yet confirmed (responders the application
     /// does not see yet), in step with the slots' `pending` flags: the limit
@@ -158,7 +159,7 @@ impl Endpoint {
             config: Arc::new(config),
             rng,
             connections: BTreeMap::new(),
-            by_cid: HashMap::new(),
+            by_cid: Default::default(),
             by_init: HashMap::new(),
             pending: BTreeSet::new(),
             punching: BTreeSet::new(),
@@ -564,7 +565,7 @@ impl Endpoint {
             let Some(slot) = self.connections.get_mut(&handle) else {
                 continue; // gone
             };
-            match slot.conn.poll_transmit(now, buf, &mut self.scratch) {
+            match slot.conn.poll_transmit(now, buf) {
                 Some(t) => {
                     debug_assert!(t.size <= MAX_DATAGRAM_SIZE);
                     self.ready.push_back(handle);

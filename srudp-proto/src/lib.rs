@@ -150,6 +150,7 @@ mod event;
 pub mod fuzzing;
 mod handshake_load;
 pub mod keys;
+pub(crate) mod local_key_hash;
 mod random;
 pub mod range_set;
 pub mod rendezvous;

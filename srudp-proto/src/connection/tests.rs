@@ -149,7 +149,7 @@ impl Pair {
         for towards_b in [true, false] {
             loop {
                 let conn = if towards_b { &mut self.a } else { &mut self.b };
-                let Some(t) = conn.poll_transmit(self.now, &mut buf, &mut self.scratch) else {
+                let Some(t) = conn.poll_transmit(self.now, &mut buf) else {
                     break;
                 };
                 let Ok(Packet::Data(header, _)) = Packet::parse(&buf[..t.size]) else {
@@ -637,16 +637,9 @@ fn poll_timeout_reports_the_pacing_deadline_instead_of_bursting() {
     assert!(deadline > p.now && deadline <= p.now + interval);
     // Exactly one packet leaves at the deadline, then the next deadline is one interval on.
     let mut buf = [0u8; MAX_DATAGRAM_SIZE];
-    let mut scratch = [0u8; MAX_DATAGRAM_SIZE];
     p.a.handle_timeout(deadline);
-    assert!(p
-        .a
-        .poll_transmit(deadline, &mut buf, &mut scratch)
-        .is_some());
-    assert!(p
-        .a
-        .poll_transmit(deadline, &mut buf, &mut scratch)
-        .is_none());
+    assert!(p.a.poll_transmit(deadline, &mut buf).is_some());
+    assert!(p.a.poll_transmit(deadline, &mut buf).is_none());
     let next = p.a.poll_timeout().unwrap();
     assert!(
         next > deadline && next <= deadline + interval,

@@ -12,14 +12,16 @@ use super::send_stream::StreamChunks;
 use super::stats::SendLimit;
 use super::*;
 
+/// Where a data packet's plaintext goes in the datagram buffer: right after
+/// the header, with room for the tag after it, so it is sealed in place.
+/// `None` if `buf` is too small for a full datagram.
+fn plaintext_area(buf: &mut [u8]) -> Option<&mut [u8]> {
+    buf.get_mut(DATA_HEADER_LEN..DATA_HEADER_LEN + MAX_PLAINTEXT)
+}
+
 impl Connection {
     /// Writes the next datagram into `buf`, if there is one to send.
-    pub(crate) fn poll_transmit(
-        &mut self,
-        now: Instant,
-        buf: &mut [u8],
-        scratch: &mut [u8],
-    ) -> Option<Transmit> {
+    pub(crate) fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         self.last_now = self.last_now.max(now);
         match &mut self.state {
             State::Handshaking {
@@ -62,28 +64,23 @@ impl Connection {
                     return None;
                 }
                 *send_close = false;
-                self.build_close_packet(now, buf, scratch)
+                self.build_close_packet(now, buf)
             }
             State::Draining { answer_close } => {
                 if !*answer_close {
                     return None;
                 }
                 *answer_close = false;
-                self.build_close_packet(now, buf, scratch)
+                self.build_close_packet(now, buf)
             }
             State::Closed => None,
-            State::Established => self.build_data_packet(now, buf, scratch),
+            State::Established => self.build_data_packet(now, buf),
         }
     }
 
-    fn build_close_packet(
-        &mut self,
-        now: Instant,
-        buf: &mut [u8],
-        scratch: &mut [u8],
-    ) -> Option<Transmit> {
+    fn build_close_packet(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         let (code, reason) = self.close_frame.clone()?;
-        let mut w = Writer::new(&mut scratch[..MAX_PLAINTEXT]);
+        let mut w = Writer::new(plaintext_area(buf)?);
         if self.received.ack_pending() {
             let delay = self.received.on_ack_sent(now);
             crate::wire::emit_ack(&mut w, self.received.ranges(), delay.as_micros() as u64, 32)
@@ -101,7 +98,6 @@ impl Connection {
             now,
             dest,
             buf,
-            scratch,
             len,
             false,
             StreamChunks::default(),
@@ -110,26 +106,20 @@ impl Connection {
         )
     }
 
-    fn build_data_packet(
-        &mut self,
-        now: Instant,
-        buf: &mut [u8],
-        scratch: &mut [u8],
-    ) -> Option<Transmit> {
+    fn build_data_packet(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         // A path challenge goes to the new address, on its own.
         if let Some(ch) = &mut self.challenge {
             if ch.send {
                 ch.send = false;
                 let (dest, data) = (ch.remote, ch.data);
                 self.timers.set(Timer::PathValidation, now + self.pto() * 3);
-                let mut w = Writer::new(&mut scratch[..MAX_PLAINTEXT]);
+                let mut w = Writer::new(plaintext_area(buf)?);
                 Frame::PathChallenge(data).emit(&mut w).ok()?;
                 let len = w.len();
                 return self.seal_and_record(
                     now,
                     dest,
                     buf,
-                    scratch,
                     len,
                     true,
                     StreamChunks::default(),
@@ -141,14 +131,13 @@ impl Connection {
         if let Some((dest, data)) = self.probes.poll_send() {
             // A probe of another candidate path (spec §11.6). Not counted in
             // flight: probes to addresses that do not work are expected to vanish.
-            let mut w = Writer::new(&mut scratch[..MAX_PLAINTEXT]);
+            let mut w = Writer::new(plaintext_area(buf)?);
             Frame::PathChallenge(data).emit(&mut w).ok()?;
             let len = w.len();
             return self.seal_and_record(
                 now,
                 dest,
                 buf,
-                scratch,
                 len,
                 false,
                 StreamChunks::default(),
@@ -157,14 +146,13 @@ impl Connection {
             );
         }
         if let Some((dest, data)) = self.path_responses.pop_front() {
-            let mut w = Writer::new(&mut scratch[..MAX_PLAINTEXT]);
+            let mut w = Writer::new(plaintext_area(buf)?);
             Frame::PathResponse(data).emit(&mut w).ok()?;
             let len = w.len();
             return self.seal_and_record(
                 now,
                 dest,
                 buf,
-                scratch,
                 len,
                 true,
                 StreamChunks::default(),
@@ -224,7 +212,7 @@ impl Connection {
             return None;
         }
 
-        let mut w = Writer::new(&mut scratch[..MAX_PLAINTEXT]);
+        let mut w = Writer::new(plaintext_area(buf)?);
         if ack_due || self.received.should_piggyback() {
             let delay = self.received.on_ack_sent(now);
             self.timers.stop(Timer::Ack);
@@ -315,7 +303,6 @@ impl Connection {
             now,
             dest,
             buf,
-            scratch,
             len,
             ack_eliciting,
             chunks,
@@ -358,7 +345,6 @@ impl Connection {
         now: Instant,
         dest: SocketAddr,
         buf: &mut [u8],
-        scratch: &[u8],
         plaintext_len: usize,
         ack_eliciting: bool,
         stream: StreamChunks,
@@ -372,8 +358,13 @@ impl Connection {
             packet_number: pn,
         };
         let h = header.emit(buf).ok()?;
+        debug_assert_eq!(
+            h, DATA_HEADER_LEN,
+            "the plaintext was written after the header"
+        );
+        // The frames were written in place, after the header: seal them there.
         let sealed = session
-            .seal(pn, &scratch[..plaintext_len], &mut buf[h..])
+            .seal_in_place(pn, buf.get_mut(h..)?, plaintext_len)
             .ok()?;
         let size = h + sealed;
         debug_assert!(size <= MAX_DATAGRAM_SIZE);

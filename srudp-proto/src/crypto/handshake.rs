@@ -1,6 +1,7 @@
 //! One Noise handshake (NK or IK), two messages long (spec §4).
 
 use snow::{Builder, HandshakeState};
+use zeroize::Zeroize;
 
 use super::resolver::SeededResolver;
 use super::session::Session;
@@ -24,6 +25,7 @@ pub(crate) struct Handshake {
     state: HandshakeState,
     /// Initiator only: what rebuilds `state` as it stood after message 1.
     restart: Option<Box<InitiatorRestart>>,
+    cipher: Cipher,
 }
 
 /// Everything an initiator's handshake is made of. The ephemeral key comes
@@ -90,6 +92,7 @@ impl Handshake {
         Ok(Handshake {
             state: restart.build()?,
             restart: Some(Box::new(restart)),
+            cipher,
         })
     }
 
@@ -116,6 +119,7 @@ impl Handshake {
         Ok(Handshake {
             state,
             restart: None,
+            cipher,
         })
     }
 
@@ -178,12 +182,46 @@ impl Handshake {
         Some(PublicKey(key))
     }
 
-    /// Turns a finished handshake into the packet protection keys.
-    pub(crate) fn into_session(self) -> Result<Session, CryptoError> {
-        let transport = self
-            .state
-            .into_stateless_transport_mode()
-            .map_err(CryptoError::Noise)?;
-        Ok(Session::new(transport))
+    /// Turns a finished handshake into the packet protection keys: Noise's
+    /// `Split()`, whose first key protects what the initiator sends and the
+    /// second what the responder sends (the keys snow's transport state would
+    /// use; `session.rs` tests that the bytes are the same).
+    pub(crate) fn into_session(mut self) -> Result<Session, CryptoError> {
+        let (mut initiator_key, mut responder_key) = self.raw_split()?;
+        let session = if self.state.is_initiator() {
+            Session::new(self.cipher, &initiator_key, &responder_key)
+        } else {
+            Session::new(self.cipher, &responder_key, &initiator_key)
+        };
+        initiator_key.zeroize();
+        responder_key.zeroize();
+        Ok(session)
+    }
+
+    fn raw_split(&mut self) -> Result<([u8; 32], [u8; 32]), CryptoError> {
+        if !self.state.is_handshake_finished() {
+            return Err(CryptoError::Noise(snow::Error::State(
+                snow::error::StateProblem::HandshakeNotFinished,
+            )));
+        }
+        Ok(self.state.dangerously_get_raw_split())
+    }
+
+    /// The session in this build's implementation, in the portable one, and
+    /// snow's own transport state, all from this handshake.
+    #[cfg(test)]
+    pub(crate) fn into_sessions_and_snow(
+        mut self,
+    ) -> (Session, Session, snow::StatelessTransportState) {
+        let (i, r) = self.raw_split().unwrap();
+        let (send, recv) = if self.state.is_initiator() {
+            (i, r)
+        } else {
+            (r, i)
+        };
+        let fast = Session::new(self.cipher, &send, &recv);
+        let portable = Session::new_portable(self.cipher, &send, &recv);
+        let snow = self.state.into_stateless_transport_mode().unwrap();
+        (fast, portable, snow)
     }
 }

@@ -18,9 +18,11 @@
 //! the hash map is only ever looked up by key, never iterated.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 use std::hash::Hash;
 use std::time::Instant;
+
+use crate::local_key_hash::LocalKeyMap;
 
 /// Stale entries tolerated beyond this many plus the number of live ones
 /// before the heap is compacted.
@@ -32,8 +34,9 @@ pub(crate) struct TimerQueue<K> {
     /// (deadline, key, sequence number); possibly stale.
     heap: BinaryHeap<Reverse<(Instant, K, u64)>>,
     /// The current deadline of each armed key and the sequence number of
-    /// its live heap entry.
-    armed: HashMap<K, (Instant, u64)>,
+    /// its live heap entry. Set on every packet: keys are connection handles,
+    /// which the endpoint numbers itself, so a fast unkeyed hash is safe.
+    armed: LocalKeyMap<K, (Instant, u64)>,
     next_seq: u64,
 }
 
@@ -41,7 +44,7 @@ impl<K> Default for TimerQueue<K> {
     fn default() -> Self {
         TimerQueue {
             heap: BinaryHeap::new(),
-            armed: HashMap::new(),
+            armed: LocalKeyMap::default(),
             next_seq: 0,
         }
     }
@@ -106,7 +109,7 @@ impl<K: Copy + Ord + Hash> TimerQueue<K> {
         self.armed.len()
     }
 
-    fn is_live(armed: &HashMap<K, (Instant, u64)>, entry: &Reverse<(Instant, K, u64)>) -> bool {
+    fn is_live(armed: &LocalKeyMap<K, (Instant, u64)>, entry: &Reverse<(Instant, K, u64)>) -> bool {
         let Reverse((_, key, seq)) = entry;
         armed.get(key).is_some_and(|&(_, s)| s == *seq)
     }
