@@ -35,14 +35,17 @@ mod tests {
     use crate::random::Rng;
     use crate::wire::ConnectionId;
 
-    fn run_handshake(
+    /// A fresh ChaCha20-Poly1305 initiator and responder (keys and
+    /// ephemerals from `seed`), and the responder's public key.
+    fn start_pair(
         pattern: HandshakePattern,
-    ) -> (Session, Session, Option<crate::keys::PublicKey>) {
-        let mut rng = Rng::from_seed(1);
+        seed: u64,
+        cid: ConnectionId,
+    ) -> (Handshake, Handshake, crate::keys::PublicKey) {
+        let mut rng = Rng::from_seed(seed);
         let server = Keypair::generate(&mut rng);
         let client = Keypair::generate(&mut rng);
-        let cid = ConnectionId(42);
-        let mut i = Handshake::initiator(
+        let i = Handshake::initiator(
             pattern,
             Cipher::ChaChaPoly,
             &client,
@@ -51,8 +54,15 @@ mod tests {
             rng.seed32(),
         )
         .unwrap();
-        let mut r =
+        let r =
             Handshake::responder(pattern, Cipher::ChaChaPoly, &server, cid, rng.seed32()).unwrap();
+        (i, r, server.public())
+    }
+
+    fn run_handshake(
+        pattern: HandshakePattern,
+    ) -> (Session, Session, Option<crate::keys::PublicKey>) {
+        let (mut i, mut r, server) = start_pair(pattern, 1, ConnectionId(42));
         let mut m1 = [0u8; 512];
         let n1 = i.write(b"hello", &mut m1).unwrap();
         let mut p = [0u8; 512];
@@ -63,7 +73,7 @@ mod tests {
         let n2 = r.write(b"world", &mut m2).unwrap();
         let np = i.read(&m2[..n2], &mut p).unwrap();
         assert_eq!(&p[..np], b"world");
-        assert_eq!(i.remote_static(), Some(server.public()));
+        assert_eq!(i.remote_static(), Some(server));
         (i.into_session().unwrap(), r.into_session().unwrap(), seen)
     }
 
@@ -149,22 +159,7 @@ mod tests {
     #[test]
     fn an_initiator_rewound_after_message_2_reads_it_again_to_the_same_keys() {
         for pattern in [HandshakePattern::NK, HandshakePattern::IK] {
-            let mut rng = Rng::from_seed(4);
-            let server = Keypair::generate(&mut rng);
-            let client = Keypair::generate(&mut rng);
-            let cid = ConnectionId(7);
-            let mut i = Handshake::initiator(
-                pattern,
-                Cipher::ChaChaPoly,
-                &client,
-                &server.public(),
-                cid,
-                rng.seed32(),
-            )
-            .unwrap();
-            let mut r =
-                Handshake::responder(pattern, Cipher::ChaChaPoly, &server, cid, rng.seed32())
-                    .unwrap();
+            let (mut i, mut r, server) = start_pair(pattern, 4, ConnectionId(7));
             let (mut m1, mut m2, mut p) = ([0u8; 512], [0u8; 512], [0u8; 512]);
             let n1 = i.write(b"params", &mut m1).unwrap();
             r.read(&m1[..n1], &mut p).unwrap();
@@ -178,7 +173,7 @@ mod tests {
             );
             let np = i.read(&m2[..n2], &mut p).unwrap();
             assert_eq!(&p[..np], b"answer");
-            assert_eq!(i.remote_static(), Some(server.public()));
+            assert_eq!(i.remote_static(), Some(server));
             let (i, r) = (i.into_session().unwrap(), r.into_session().unwrap());
             let mut c = [0u8; 64];
             let n = r.seal(3, b"keys agree", &mut c).unwrap();
