@@ -45,13 +45,7 @@ fn end_of_stream_is_seen_only_after_every_byte() {
         .with_latency(Duration::from_millis(20))
         .with_reorder(0.3, Duration::from_millis(30));
     let mut p = Pair::public(4, link, TransportConfig::default());
-    let kb = p.key(p.b);
-    let now = p.sim.now();
-    let ha = p
-        .sim
-        .endpoint(p.a)
-        .connect(now, kb, &[addr(B_ADDR)])
-        .unwrap();
+    let ha = p.connect_a_to_b();
     let payload = data(9, 200_000);
     let mut sa = Side {
         handle: Some(ha),
@@ -96,13 +90,7 @@ fn abrupt_close_reports_code_and_reason_to_the_peer() {
         LinkConfig::default().with_latency(Duration::from_millis(15)),
         TransportConfig::default(),
     );
-    let kb = p.key(p.b);
-    let now = p.sim.now();
-    let ha = p
-        .sim
-        .endpoint(p.a)
-        .connect(now, kb, &[addr(B_ADDR)])
-        .unwrap();
+    let ha = p.connect_a_to_b();
     p.sim.endpoint(p.a).write(ha, b"some data").unwrap();
     let hb = common::wait_for(&mut p.sim, Duration::from_secs(5), |e| {
         e.node == p.b && matches!(e.event, Event::Connected { .. })
@@ -155,13 +143,7 @@ fn abrupt_close_reports_code_and_reason_to_the_peer() {
 #[test]
 fn writing_after_finish_is_an_error() {
     let mut p = Pair::public(6, LinkConfig::default(), TransportConfig::default());
-    let kb = p.key(p.b);
-    let now = p.sim.now();
-    let ha = p
-        .sim
-        .endpoint(p.a)
-        .connect(now, kb, &[addr(B_ADDR)])
-        .unwrap();
+    let ha = p.connect_a_to_b();
     p.sim.endpoint(p.a).write(ha, b"x").unwrap();
     p.sim.endpoint(p.a).finish(ha).unwrap();
     assert_eq!(

@@ -217,13 +217,7 @@ fn heavy_corruption_during_the_handshake_still_connects_both_sides() {
             LinkConfig::default().with_latency(Duration::from_millis(10)),
             TransportConfig::default(),
         );
-        let kb = p.key(p.b);
-        let now = p.sim.now();
-        let ha = p
-            .sim
-            .endpoint(p.a)
-            .connect(now, kb, &[addr(B_ADDR)])
-            .unwrap();
+        let ha = p.connect_a_to_b();
         let (a, b) = (p.a, p.b);
         let mut connected = [false; 2];
         let mut closed = Vec::new();

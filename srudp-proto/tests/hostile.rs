@@ -20,13 +20,7 @@ fn hostile_datagrams_are_dropped_and_the_transfer_completes_intact() {
         .with_queue_bytes(200_000);
     let mut p = Pair::public(77, link, TransportConfig::default());
     p.sim.record_datagrams();
-    let kb = p.key(p.b);
-    let now = p.sim.now();
-    let ha = p
-        .sim
-        .endpoint(p.a)
-        .connect(now, kb, &[addr(B_ADDR)])
-        .unwrap();
+    let ha = p.connect_a_to_b();
     let (a_data, b_data) = (data(1, SIZE), data(2, SIZE));
     let mut sa = Side {
         handle: Some(ha),

@@ -67,6 +67,16 @@ impl Pair {
     pub fn key(&mut self, node: NodeId) -> PublicKey {
         self.sim.endpoint(node).public_key()
     }
+
+    /// `a` starts a connection to `b` (by `b`'s key, at `B_ADDR`) now.
+    pub fn connect_a_to_b(&mut self) -> ConnectionHandle {
+        let kb = self.key(self.b);
+        let now = self.sim.now();
+        self.sim
+            .endpoint(self.a)
+            .connect(now, kb, &[addr(B_ADDR)])
+            .unwrap()
+    }
 }
 
 /// What one side of a transfer saw.
