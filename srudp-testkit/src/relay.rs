@@ -476,20 +476,60 @@ mod tests {
             ..Impairment::default()
         });
         let sent = 2000u32;
-        // Receive while sending: loopback socket buffers hold only a few
-        // hundred datagrams.
-        let receiver = std::thread::spawn(move || drain(&b, Duration::from_millis(300)));
+        // Receive while sending, and send in batches that wait until the
+        // relay has handled and `b` has received what went before: loopback
+        // socket buffers hold only a few hundred datagrams, and on a loaded
+        // machine an unpaced sender would overflow them (a kernel drop is
+        // not the relay's, and would break the accounting below).
+        let received = Arc::new(AtomicU64::new(0));
+        let done = Arc::new(AtomicBool::new(false));
+        let receiver = {
+            let (received, done) = (received.clone(), done.clone());
+            std::thread::spawn(move || {
+                b.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+                let (mut out, mut buf) = (Vec::new(), [0u8; 64]);
+                let deadline = Instant::now() + Duration::from_secs(60);
+                while Instant::now() < deadline {
+                    match b.recv_from(&mut buf) {
+                        Ok((n, _)) => {
+                            out.push(buf[..n].to_vec());
+                            received.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(_) if done.load(Ordering::Relaxed) => break,
+                        Err(_) => {}
+                    }
+                }
+                out
+            })
+        };
+        // Waits (bounded) until the relay accounted for `count` datagrams,
+        // less `held` it may still hold back for reordering, and `b` has
+        // received every one it forwarded.
+        let settle = |count: u64, held: u64| {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                let s = relay.stats();
+                let handled = s.dropped + s.forwarded - s.duplicated;
+                if handled + held >= count && received.load(Ordering::Relaxed) >= s.forwarded {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        };
         for i in 0..sent {
             a.send_to(&i.to_be_bytes(), relay.addr()).unwrap();
             if i % 50 == 49 {
-                std::thread::sleep(Duration::from_millis(1));
+                settle(u64::from(i) + 1, 1);
             }
         }
+        // The last one held back for reordering leaves after REORDER_HOLD.
+        settle(u64::from(sent), 0);
+        done.store(true, Ordering::Relaxed);
         let got = receiver.join().unwrap();
         let stats = relay.stats();
         let seqs: Vec<u32> = got
             .iter()
-            .map(|(d, _)| u32::from_be_bytes(d[..4].try_into().unwrap()))
+            .map(|d| u32::from_be_bytes(d[..4].try_into().unwrap()))
             .collect();
         let n = f64::from(sent);
         let within = |count: u64, p: f64| {
