@@ -71,7 +71,10 @@ fn a_retransmitted_initiation_gets_the_stored_response_without_a_second_key_agre
     }
     let stats = server.endpoint_stats();
     assert_eq!(stats.accepted, 1, "one handshake worked on");
-    assert_eq!(stats.dropped_over_capacity, 0, "duplicates spend no capacity");
+    assert_eq!(
+        stats.dropped_over_capacity, 0,
+        "duplicates spend no capacity"
+    );
     assert_eq!(server.connection_count(), 1);
 
     // The capacity is spent: a different initiation within the same second

@@ -8,7 +8,7 @@ use snow::params::{CipherChoice, DHChoice, HashChoice};
 use snow::resolvers::{CryptoResolver, DefaultResolver};
 use snow::types::{Cipher, Dh, Hash, Random};
 
-use super::x25519::Dh25519;
+use super::x25519::{Dh25519, EdwardsCache};
 use crate::keys::Keypair;
 
 /// snow's default primitives, with the RNG (used only for ephemeral keys)
@@ -18,11 +18,17 @@ pub(crate) struct SeededResolver {
     /// The static key pair the handshake is built with, if any: its public
     /// half need not be derived again.
     local: Option<Keypair>,
+    /// Peer keys mapped to Edwards, shared by the handshake's key pairs.
+    mapped: EdwardsCache,
 }
 
 impl SeededResolver {
     pub(crate) fn new(seed: [u8; 32]) -> Self {
-        SeededResolver { seed, local: None }
+        SeededResolver {
+            seed,
+            local: None,
+            mapped: EdwardsCache::default(),
+        }
     }
 
     /// The same, for a handshake built with the static key pair `local`.
@@ -30,6 +36,7 @@ impl SeededResolver {
         SeededResolver {
             seed,
             local: Some(local.clone()),
+            mapped: EdwardsCache::default(),
         }
     }
 }
@@ -49,7 +56,10 @@ impl CryptoResolver for SeededResolver {
     }
     fn resolve_dh(&self, choice: &DHChoice) -> Option<Box<dyn Dh>> {
         match choice {
-            DHChoice::Curve25519 => Some(Box::new(Dh25519::with_known(self.local.clone()))),
+            DHChoice::Curve25519 => Some(Box::new(Dh25519::new(
+                self.local.clone(),
+                self.mapped.clone(),
+            ))),
             _ => DefaultResolver.resolve_dh(choice),
         }
     }

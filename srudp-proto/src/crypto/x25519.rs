@@ -20,7 +20,15 @@
 //!   the ladder). Both multiplications are constant time in the secret;
 //!   the only branch is on whether the peer's public value lies on the
 //!   curve, which the peer chose and knows.
+//! * **The peer's keys mapped once.** Mapping a u-coordinate to Edwards
+//!   costs an inversion and a square root. A responder multiplies the
+//!   initiator's ephemeral key twice (`es` and `ee`; with IK its static key
+//!   twice too), so the key pairs of one handshake share the mapped points
+//!   ([`EdwardsCache`]).
 
+use std::sync::{Arc, Mutex};
+
+use curve25519_dalek::edwards::EdwardsPoint;
 use curve25519_dalek::montgomery::MontgomeryPoint;
 use snow::types::{Dh, Random};
 use zeroize::Zeroize;
@@ -29,12 +37,56 @@ use crate::keys::{Keypair, KEY_LEN};
 
 /// `X25519(scalar, u)` of RFC 7748: `scalar` clamped, `u` read modulo p
 /// with its top bit ignored.
+#[cfg(test)]
 pub(crate) fn x25519(scalar: [u8; KEY_LEN], u: [u8; KEY_LEN]) -> [u8; KEY_LEN] {
-    let point = MontgomeryPoint(u);
-    match point.to_edwards(0) {
+    x25519_mapped(scalar, u, MontgomeryPoint(u).to_edwards(0))
+}
+
+/// `X25519(scalar, u)`, given `edwards`: `u` mapped to Edwards (`None` on
+/// the twist).
+fn x25519_mapped(
+    scalar: [u8; KEY_LEN],
+    u: [u8; KEY_LEN],
+    edwards: Option<EdwardsPoint>,
+) -> [u8; KEY_LEN] {
+    match edwards {
         Some(edwards) => edwards.mul_clamped(scalar).to_montgomery().to_bytes(),
         // On the twist: only the ladder computes it.
-        None => point.mul_clamped(scalar).to_bytes(),
+        None => MontgomeryPoint(u).mul_clamped(scalar).to_bytes(),
+    }
+}
+
+/// How many mapped peer keys one handshake keeps: the initiator's
+/// ephemeral and static keys.
+const MAPPED_KEYS: usize = 2;
+
+/// The peer keys one handshake mapped to Edwards (public values only),
+/// shared by its key pairs. A handshake's key pairs are used by one thread
+/// at a time; the mutex is never contended.
+#[derive(Clone, Default)]
+pub(crate) struct EdwardsCache(Arc<Mutex<MappedKeys>>);
+
+type MappedKey = ([u8; KEY_LEN], Option<EdwardsPoint>);
+
+#[derive(Default)]
+struct MappedKeys {
+    keys: [Option<MappedKey>; MAPPED_KEYS],
+    next: usize,
+}
+
+impl EdwardsCache {
+    /// `u` mapped to Edwards (`None`: on the twist), computed at most once
+    /// per key while it stays among the last `MAPPED_KEYS`.
+    fn map(&self, u: [u8; KEY_LEN]) -> Option<EdwardsPoint> {
+        let mut mapped = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, point)) = mapped.keys.iter().flatten().find(|(k, _)| *k == u) {
+            return *point;
+        }
+        let point = MontgomeryPoint(u).to_edwards(0);
+        let slot = mapped.next;
+        mapped.keys[slot] = Some((u, point));
+        mapped.next = (slot + 1) % MAPPED_KEYS;
+        point
     }
 }
 
@@ -52,12 +104,15 @@ pub(crate) struct Dh25519 {
     /// A key pair whose public half is already known (the endpoint's static
     /// key): `set` with its secret skips the derivation.
     known: Option<Keypair>,
+    /// Peer keys already mapped by this handshake.
+    mapped: EdwardsCache,
 }
 
 impl Dh25519 {
-    pub(crate) fn with_known(known: Option<Keypair>) -> Self {
+    pub(crate) fn new(known: Option<Keypair>, mapped: EdwardsCache) -> Self {
         Dh25519 {
             known,
+            mapped,
             ..Dh25519::default()
         }
     }
@@ -123,7 +178,7 @@ impl Dh for Dh25519 {
             .get(..KEY_LEN)
             .and_then(|u| <[u8; KEY_LEN]>::try_from(u).ok())
             .ok_or(snow::Error::Dh)?;
-        let shared = x25519(self.secret, u);
+        let shared = x25519_mapped(self.secret, u, self.mapped.map(u));
         out.get_mut(..KEY_LEN)
             .ok_or(snow::Error::Dh)?
             .copy_from_slice(&shared);
@@ -281,13 +336,45 @@ mod tests {
     #[test]
     fn the_known_key_pair_gives_its_public_key_other_secrets_their_own() {
         let known = Keypair::from_secret(SecretKey::from_bytes([5u8; KEY_LEN]));
-        let mut dh = Dh25519::with_known(Some(known.clone()));
+        let mut dh = Dh25519::new(Some(known.clone()), EdwardsCache::default());
         dh.set(known.secret().as_bytes());
         assert_eq!(dh.pubkey(), known.public().0);
         let other = [6u8; KEY_LEN];
         dh.set(&other);
         assert_eq!(dh.pubkey(), public_key_of(other));
         assert_eq!(dh.privkey(), other);
+    }
+
+    #[test]
+    fn key_pairs_sharing_mapped_keys_still_compute_each_result() {
+        // One handshake's two key pairs, several peer keys (more than the
+        // cache holds, on the curve and on the twist), each used repeatedly.
+        let mapped = EdwardsCache::default();
+        let (mut a, mut b) = (
+            Dh25519::new(None, mapped.clone()),
+            Dh25519::new(None, mapped),
+        );
+        a.set(&[3u8; KEY_LEN]);
+        b.set(&[4u8; KEY_LEN]);
+        let mut rng = crate::random::Rng::from_seed(11);
+        let peers: Vec<[u8; KEY_LEN]> = (0..5)
+            .map(|_| {
+                let mut u = [0u8; KEY_LEN];
+                rng.fill(&mut u);
+                u
+            })
+            .chain(edge_inputs())
+            .collect();
+        for round in 0..3 {
+            for u in &peers {
+                for dh in [&a, &b] {
+                    let mut out = [0u8; KEY_LEN];
+                    dh.dh(u, &mut out).unwrap();
+                    let secret: [u8; KEY_LEN] = dh.privkey().try_into().unwrap();
+                    assert_eq!(out, ladder(secret, *u), "round {round}, u = {u:02x?}");
+                }
+            }
+        }
     }
 
     #[test]
