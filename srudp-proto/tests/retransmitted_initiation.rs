@@ -98,3 +98,66 @@ fn a_retransmitted_initiation_gets_the_stored_response_without_a_second_key_agre
     }
     assert!(connected, "the stored response completes the handshake");
 }
+
+/// The first datagram `client` sends after a CookieReply from `server`:
+/// its HandshakeInit again, now with `mac2`.
+fn initiation_with_cookie(
+    client: &mut Endpoint,
+    server: &mut Endpoint,
+    now: Instant,
+    from: SocketAddr,
+) -> Vec<u8> {
+    let init = initiation(client, server, now);
+    let replies = deliver(server, now, from, &init);
+    assert_eq!(replies.len(), 1);
+    assert_eq!(replies[0][1], 4, "a CookieReply");
+    client.handle_datagram(now, addr(SERVER), &replies[0]);
+    let mut buf = [0u8; 1200];
+    let t = client.poll_transmit(now, &mut buf).unwrap();
+    assert_ne!(buf[1184..t.size], [0u8; 16], "mac2 set");
+    buf[..t.size].to_vec()
+}
+
+#[test]
+fn with_no_capacity_left_an_initiation_carrying_mac2_is_dropped_and_one_without_gets_a_cookie() {
+    let mut server = endpoint(2, |c| {
+        c.handshake_rate = 1;
+        c.cookie_mode = CookieMode::Always;
+    });
+    let now = Instant::now();
+    // The first cookie holder takes the one handshake of this second.
+    let mut first = endpoint(1, |_| {});
+    let init = initiation_with_cookie(&mut first, &mut server, now, addr(CLIENT));
+    let replies = deliver(&mut server, now, addr(CLIENT), &init);
+    assert_eq!(replies[0][1], 2, "a HandshakeResponse");
+
+    // A second cookie holder finds the capacity spent: dropped, unanswered.
+    let mut second = endpoint(3, |_| {});
+    let init = initiation_with_cookie(&mut second, &mut server, now, addr(OTHER_CLIENT));
+    assert!(deliver(&mut server, now, addr(OTHER_CLIENT), &init).is_empty());
+    assert_eq!(server.endpoint_stats().dropped_over_capacity, 1);
+    // So is one whose mac2 is not even valid (it would get a CookieReply
+    // once there is capacity again): nothing is worth checking it for now.
+    let mut forged = init.clone();
+    forged[1190] ^= 0xff;
+    assert!(deliver(&mut server, now, addr(OTHER_CLIENT), &forged).is_empty());
+    assert_eq!(server.endpoint_stats().dropped_over_capacity, 2);
+    // Without mac2, an initiator still gets its cookie at once.
+    let mut third = endpoint(4, |_| {});
+    let cookies_before = server.endpoint_stats().cookie_replies_sent;
+    let _ = initiation_with_cookie(&mut third, &mut server, now, addr("192.0.2.12:5000"));
+    assert_eq!(
+        server.endpoint_stats().cookie_replies_sent,
+        cookies_before + 1
+    );
+
+    // A second later the capacity is back: the forged mac2 gets a
+    // CookieReply, the genuine one a HandshakeResponse.
+    let later = now + Duration::from_secs(1);
+    let replies = deliver(&mut server, later, addr(OTHER_CLIENT), &forged);
+    assert_eq!(replies.len(), 1);
+    assert_eq!(replies[0][1], 4, "a CookieReply");
+    let replies = deliver(&mut server, later, addr(OTHER_CLIENT), &init);
+    assert_eq!(replies[0][1], 2, "a HandshakeResponse");
+    assert_eq!(server.endpoint_stats().accepted, 2);
+}
