@@ -295,6 +295,12 @@ pub struct EndpointConfig {
     /// Handshake capacity: most initiations per second this endpoint runs
     /// through Noise (its Diffie-Hellman work) as a responder, with a burst
     /// of one second's worth. More are dropped (spec §4.8).
+    ///
+    /// The default, 1000, bounds what a flood of initiations can take: a
+    /// responder's handshake costs about 0.2 ms of CPU (BENCHMARKS.md,
+    /// `connections`), so about a fifth of one core, the rest staying with
+    /// established connections. Raise it where bursts of genuine connects
+    /// are expected: beyond it initiators wait and retransmit.
     pub handshake_rate: u32,
     /// When to demand a cookie from initiators.
     pub cookie_mode: CookieMode,

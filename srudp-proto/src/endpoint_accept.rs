@@ -3,6 +3,7 @@
 //! capacity, simultaneous open, and the accept policy.
 
 use super::*;
+use crate::crypto::cookie::has_mac2;
 
 impl Endpoint {
     /// A HandshakeInit arrived from `from`: decides in the order of spec
@@ -47,6 +48,20 @@ impl Endpoint {
             CookieMode::Always => true,
             CookieMode::Never => false,
         };
+        let over_limit = self.pending.len() >= self.config.max_pending_handshakes
+            || self.connections.len() >= self.config.max_connections;
+        if cookie_needed && has_mac2(datagram) && (over_limit || !self.load.can_work(now)) {
+            // Dropped below whatever its mac2: a valid one changes nothing,
+            // an invalid one gets its CookieReply once there is room again.
+            // Skipping the check saves a flood of retransmissions from
+            // cookie holders two MACs over 1184 bytes each (spec §4.8).
+            if over_limit {
+                self.stats.dropped_over_limit += 1;
+            } else {
+                self.stats.dropped_over_capacity += 1;
+            }
+            return;
+        }
         if cookie_needed
             && !self
                 .cookie_secrets
@@ -57,9 +72,7 @@ impl Endpoint {
             self.send_cookie_reply(now, from, init.sender_cid, datagram);
             return;
         }
-        if self.pending.len() >= self.config.max_pending_handshakes
-            || self.connections.len() >= self.config.max_connections
-        {
+        if over_limit {
             self.stats.dropped_over_limit += 1;
             return;
         }

@@ -69,6 +69,12 @@ impl TokenBucket {
         }
     }
 
+    /// Whether a token is there to take (takes none).
+    pub(crate) fn has_token(&mut self, now: Instant) -> bool {
+        self.refill(now);
+        self.micro_tokens >= MICRO
+    }
+
     /// Takes one token, or empties the bucket if it holds less.
     pub(crate) fn drain_one(&mut self, now: Instant) {
         self.refill(now);
@@ -102,6 +108,11 @@ impl HandshakeLoad {
     pub(crate) fn on_arrival(&mut self, now: Instant, pending: usize, max_pending: usize) -> bool {
         self.arrivals.drain_one(now);
         self.arrivals.below_half(now) || pending.saturating_mul(2) >= max_pending
+    }
+
+    /// Whether the budget allows one unit of handshake work now (spends none).
+    pub(crate) fn can_work(&mut self, now: Instant) -> bool {
+        self.work.has_token(now)
     }
 
     /// Spends one unit of handshake work, if the budget allows.

@@ -156,6 +156,13 @@ pub(crate) fn mac1_of(init: &[u8]) -> &[u8] {
         .unwrap_or(&[])
 }
 
+/// Whether a HandshakeInit datagram carries a `mac2` (any nonzero bytes:
+/// an initiator without a cookie sends sixteen zeros). Says nothing of
+/// whether it is valid.
+pub(crate) fn has_mac2(init: &[u8]) -> bool {
+    init.len() == HANDSHAKE_INIT_SIZE && init[HANDSHAKE_INIT_MAC2_OFFSET..].iter().any(|&b| b != 0)
+}
+
 /// Writes `mac2` keyed by `cookie` into a HandshakeInit datagram.
 pub(crate) fn stamp_mac2(cookie: &Cookie, init: &mut [u8]) {
     if init.len() != HANDSHAKE_INIT_SIZE {

@@ -49,7 +49,10 @@ impl InitiatorRestart {
                 .noise_name()
                 .parse()
                 .map_err(CryptoError::Noise)?,
-            Box::new(SeededResolver::new(self.rng_seed)),
+            Box::new(match self.suite.pattern {
+                HandshakePattern::NK => SeededResolver::new(self.rng_seed),
+                HandshakePattern::IK => SeededResolver::with_static(self.rng_seed, &self.local),
+            }),
         )
         .prologue(&prologue)
         .map_err(CryptoError::Noise)?
@@ -108,7 +111,7 @@ impl Handshake {
         let prologue = prologue(suite, initiator_cid);
         let state = Builder::with_resolver(
             suite.noise_name().parse().map_err(CryptoError::Noise)?,
-            Box::new(SeededResolver::new(rng_seed)),
+            Box::new(SeededResolver::with_static(rng_seed, local)),
         )
         .prologue(&prologue)
         .map_err(CryptoError::Noise)?

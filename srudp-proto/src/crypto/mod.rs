@@ -7,6 +7,7 @@ mod pattern;
 pub mod replay_window;
 mod resolver;
 mod session;
+mod x25519;
 
 pub use cipher::{Cipher, Suite};
 pub(crate) use handshake::Handshake;

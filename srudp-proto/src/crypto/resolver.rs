@@ -1,5 +1,6 @@
 //! A snow crypto resolver whose randomness comes from our seeded generator,
-//! and whose cipher comes from ring with the `ring` feature.
+//! whose X25519 is ours (`x25519.rs`: same results, cheaper), and whose
+//! cipher comes from ring with the `ring` feature.
 
 use rand_chacha::ChaCha12Rng;
 use rand_core::{RngCore, SeedableRng};
@@ -7,15 +8,36 @@ use snow::params::{CipherChoice, DHChoice, HashChoice};
 use snow::resolvers::{CryptoResolver, DefaultResolver};
 use snow::types::{Cipher, Dh, Hash, Random};
 
+use super::x25519::{Dh25519, EdwardsCache};
+use crate::keys::Keypair;
+
 /// snow's default primitives, with the RNG (used only for ephemeral keys)
 /// replaced by a ChaCha generator seeded by the endpoint.
 pub(crate) struct SeededResolver {
     seed: [u8; 32],
+    /// The static key pair the handshake is built with, if any: its public
+    /// half need not be derived again.
+    local: Option<Keypair>,
+    /// Peer keys mapped to Edwards, shared by the handshake's key pairs.
+    mapped: EdwardsCache,
 }
 
 impl SeededResolver {
     pub(crate) fn new(seed: [u8; 32]) -> Self {
-        SeededResolver { seed }
+        SeededResolver {
+            seed,
+            local: None,
+            mapped: EdwardsCache::default(),
+        }
+    }
+
+    /// The same, for a handshake built with the static key pair `local`.
+    pub(crate) fn with_static(seed: [u8; 32], local: &Keypair) -> Self {
+        SeededResolver {
+            seed,
+            local: Some(local.clone()),
+            mapped: EdwardsCache::default(),
+        }
     }
 }
 
@@ -33,7 +55,13 @@ impl CryptoResolver for SeededResolver {
         Some(Box::new(SeededRandom(ChaCha12Rng::from_seed(self.seed))))
     }
     fn resolve_dh(&self, choice: &DHChoice) -> Option<Box<dyn Dh>> {
-        DefaultResolver.resolve_dh(choice)
+        match choice {
+            DHChoice::Curve25519 => Some(Box::new(Dh25519::new(
+                self.local.clone(),
+                self.mapped.clone(),
+            ))),
+            _ => DefaultResolver.resolve_dh(choice),
+        }
     }
     fn resolve_hash(&self, choice: &HashChoice) -> Option<Box<dyn Hash>> {
         DefaultResolver.resolve_hash(choice)
