@@ -33,6 +33,12 @@ const RECEIVER: &str = "198.51.100.1:4433";
 const LATE_START: Duration = Duration::from_secs(10);
 const RUN: Duration = Duration::from_secs(70);
 const WINDOW: Duration = Duration::from_secs(30);
+/// In-order jitter on each sender's access link unless `--jitter-us` says
+/// otherwise (see the module docs for why this much).
+const DEFAULT_JITTER: Duration = Duration::from_micros(100);
+/// Beyond this `--jitter-us` is refused: it would no longer be timing noise
+/// but a change of the path's RTT (50 ms).
+const MAX_JITTER: Duration = Duration::from_millis(10);
 
 struct Flows {
     receiver: usize,
@@ -68,10 +74,11 @@ impl Flows {
 }
 
 fn main() -> ExitCode {
-    let usage = "usage: fairness [--seed N] [--mbps N] [--late-start-ms N] [--series]";
+    let usage =
+        "usage: fairness [--seed N] [--mbps N] [--late-start-ms N] [--jitter-us N] [--series]";
     let args = match Args::parse(
         std::env::args().skip(1),
-        &["seed", "mbps", "late-start-ms"],
+        &["seed", "mbps", "late-start-ms", "jitter-us"],
         &["series"],
     ) {
         Ok(a) => a,
@@ -81,15 +88,18 @@ fn main() -> ExitCode {
         }
     };
     let late_ms = args.number("late-start-ms", LATE_START.as_millis() as u64);
-    let (seed, mbps, late_start) = match (
+    let (seed, mbps, late_start, jitter) = match (
         args.number("seed", 1u64),
         args.number("mbps", 100u64),
         late_ms,
+        args.number("jitter-us", DEFAULT_JITTER.as_micros() as u64),
     ) {
-        (Ok(s), Ok(m), Ok(l))
-            if m > 0 && l < RUN.as_millis() as u64 - WINDOW.as_millis() as u64 =>
+        (Ok(s), Ok(m), Ok(l), Ok(j))
+            if m > 0
+                && l < RUN.as_millis() as u64 - WINDOW.as_millis() as u64
+                && j <= MAX_JITTER.as_micros() as u64 =>
         {
-            (s, m, Duration::from_millis(l))
+            (s, m, Duration::from_millis(l), Duration::from_micros(j))
         }
         _ => {
             eprintln!("{usage}");
@@ -101,8 +111,9 @@ fn main() -> ExitCode {
     let mut network = Network::new(seed);
     let access = LinkConfig::default().with_latency(Duration::from_micros(12_500));
     for s in SENDERS {
+        let jittered = access.clone().with_in_order_jitter(jitter);
         network
-            .add_host(addr(s).ip(), access.clone())
+            .add_host(addr(s).ip(), jittered)
             .expect("unique address");
     }
     let bottleneck = access.with_bandwidth_bps(rate_bps).with_queue_bytes(bdp);
@@ -194,6 +205,7 @@ fn main() -> ExitCode {
             "flows": counters,
             "scenario": "two_flows_late_start",
             "seed": seed,
+            "sender_jitter_us": jitter.as_micros() as u64,
             "bottleneck_bytes_per_s": rate_bps as f64 / 8.0,
             "rtt_ms": 50,
             "flow2_start_s": late_start.as_secs_f64(),
