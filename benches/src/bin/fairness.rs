@@ -1,20 +1,36 @@
 //! Two srudp flows share one bottleneck; the second starts late.
 //!
 //! ```text
-//! cargo run --release -p srudp-benches --bin fairness -- [--seed N] [--mbps N] [--late-start-ms N] [--series]
+//! cargo run --release -p srudp-benches --bin fairness -- [--seed N] [--mbps N] [--late-start-ms N] [--jitter-us N] [--series]
 //! ```
 //!
-//! Two senders, each on its own ideal access link (12.5 ms), send endless
-//! streams to one receiver whose access link (12.5 ms, 100 Mbit/s by
-//! default, a queue of one bandwidth-delay product) is the shared
+//! Two senders, each on its own access link (12.5 ms), send endless streams
+//! to one receiver whose access link (12.5 ms, 100 Mbit/s by default, a
+//! queue of one bandwidth-delay product, tail drop) is the shared
 //! bottleneck: 50 ms RTT for both. Flow 1 starts at 0 s, flow 2 at 10 s; the
 //! run ends at 70 s. Throughput is what the receiving application read, per
 //! second. Reported: Jain's fairness index over the last 30 s, and how long
 //! after its start flow 2 first reached 80 % of its fair share (half of what
 //! both flows got in that same second). With `--series`, one line per second
-//! with both flows' throughput comes first. `--late-start-ms` starts flow 2
-//! at another instant than 10 s: the links have no random impairment, so
-//! this (not the seed) is what varies the phase at which the two flows meet.
+//! with both flows' throughput comes first.
+//!
+//! The senders' access links add in-order jitter (`--jitter-us`, default
+//! 1000 µs; [`LinkConfig::in_order_jitter`]): each packet, data or ack, is
+//! delayed by a random `[0, 1 ms)` without ever overtaking another, drawn
+//! from the network's seed. Real hosts and access hops always add that much
+//! timing noise (scheduling, interrupt coalescing, a shared Wi-Fi or cable
+//! hop; `LinkConfig::broadband` has 1 ms of jitter too), it is 2 % of the
+//! RTT, and it is what keeps the simulation from *traffic phase effects*:
+//! with perfectly periodic senders and a deterministic tail-drop queue, which
+//! flow loses at each overflow is decided by the exact phase at which their
+//! packets reach the queue, not by their share of it. Each flow sends in
+//! paced bursts of about an eighth of its window (one ACK per eighth), so
+//! the noise must be several bottleneck packet times (96 µs at 100 Mbit/s)
+//! to mix the two flows' arrivals; one packet time (`--jitter-us 100`)
+//! barely helps (BENCHMARKS.md). With jitter, `--seed` varies the run;
+//! `--jitter-us 0` gives the fully deterministic scenario of before, where
+//! only `--late-start-ms` (flow 2's start) moves the phase at which the two
+//! flows meet.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -35,7 +51,7 @@ const RUN: Duration = Duration::from_secs(70);
 const WINDOW: Duration = Duration::from_secs(30);
 /// In-order jitter on each sender's access link unless `--jitter-us` says
 /// otherwise (see the module docs for why this much).
-const DEFAULT_JITTER: Duration = Duration::from_micros(100);
+const DEFAULT_JITTER: Duration = Duration::from_millis(1);
 /// Beyond this `--jitter-us` is refused: it would no longer be timing noise
 /// but a change of the path's RTT (50 ms).
 const MAX_JITTER: Duration = Duration::from_millis(10);
