@@ -23,11 +23,11 @@
 //! RTT, and it is what keeps the simulation from *traffic phase effects*:
 //! with perfectly periodic senders and a deterministic tail-drop queue, which
 //! flow loses at each overflow is decided by the exact phase at which their
-//! packets reach the queue, not by their share of it. Each flow sends in
-//! paced bursts of about an eighth of its window (one ACK per eighth), so
-//! the noise must be several bottleneck packet times (96 µs at 100 Mbit/s)
-//! to mix the two flows' arrivals; one packet time (`--jitter-us 100`)
-//! barely helps (BENCHMARKS.md). With jitter, `--seed` varies the run;
+//! packets reach the queue, not by their share of it. 500 µs and 1 ms gave
+//! alike figures; about one bottleneck packet time (`--jitter-us 100`, a
+//! 1200-byte packet takes 96 µs at 100 Mbit/s) gave worse ones than no
+//! jitter at 100 Mbit/s, for reasons not investigated (BENCHMARKS.md has
+//! the runs). With jitter, `--seed` varies the run;
 //! `--jitter-us 0` gives the fully deterministic scenario of before, where
 //! only `--late-start-ms` (flow 2's start) moves the phase at which the two
 //! flows meet.
