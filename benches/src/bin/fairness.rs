@@ -1,20 +1,36 @@
 //! Two srudp flows share one bottleneck; the second starts late.
 //!
 //! ```text
-//! cargo run --release -p srudp-benches --bin fairness -- [--seed N] [--mbps N] [--late-start-ms N] [--series]
+//! cargo run --release -p srudp-benches --bin fairness -- [--seed N] [--mbps N] [--late-start-ms N] [--jitter-us N] [--series]
 //! ```
 //!
-//! Two senders, each on its own ideal access link (12.5 ms), send endless
-//! streams to one receiver whose access link (12.5 ms, 100 Mbit/s by
-//! default, a queue of one bandwidth-delay product) is the shared
+//! Two senders, each on its own access link (12.5 ms), send endless streams
+//! to one receiver whose access link (12.5 ms, 100 Mbit/s by default, a
+//! queue of one bandwidth-delay product, tail drop) is the shared
 //! bottleneck: 50 ms RTT for both. Flow 1 starts at 0 s, flow 2 at 10 s; the
 //! run ends at 70 s. Throughput is what the receiving application read, per
 //! second. Reported: Jain's fairness index over the last 30 s, and how long
 //! after its start flow 2 first reached 80 % of its fair share (half of what
 //! both flows got in that same second). With `--series`, one line per second
-//! with both flows' throughput comes first. `--late-start-ms` starts flow 2
-//! at another instant than 10 s: the links have no random impairment, so
-//! this (not the seed) is what varies the phase at which the two flows meet.
+//! with both flows' throughput comes first.
+//!
+//! The senders' access links add in-order jitter (`--jitter-us`, default
+//! 1000 µs; [`LinkConfig::in_order_jitter`]): each packet, data or ack, is
+//! delayed by a random `[0, 1 ms)` without ever overtaking another, drawn
+//! from the network's seed. Real hosts and access hops always add that much
+//! timing noise (scheduling, interrupt coalescing, a shared Wi-Fi or cable
+//! hop; `LinkConfig::broadband` has 1 ms of jitter too), it is 2 % of the
+//! RTT, and it is what keeps the simulation from *traffic phase effects*:
+//! with perfectly periodic senders and a deterministic tail-drop queue, which
+//! flow loses at each overflow is decided by the exact phase at which their
+//! packets reach the queue, not by their share of it. 500 µs and 1 ms gave
+//! alike figures; about one bottleneck packet time (`--jitter-us 100`, a
+//! 1200-byte packet takes 96 µs at 100 Mbit/s) gave worse ones than no
+//! jitter at 100 Mbit/s, for reasons not investigated (BENCHMARKS.md has
+//! the runs). With jitter, `--seed` varies the run;
+//! `--jitter-us 0` gives the fully deterministic scenario of before, where
+//! only `--late-start-ms` (flow 2's start) moves the phase at which the two
+//! flows meet.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -33,6 +49,12 @@ const RECEIVER: &str = "198.51.100.1:4433";
 const LATE_START: Duration = Duration::from_secs(10);
 const RUN: Duration = Duration::from_secs(70);
 const WINDOW: Duration = Duration::from_secs(30);
+/// In-order jitter on each sender's access link unless `--jitter-us` says
+/// otherwise (see the module docs for why this much).
+const DEFAULT_JITTER: Duration = Duration::from_millis(1);
+/// Beyond this `--jitter-us` is refused: it would no longer be timing noise
+/// but a change of the path's RTT (50 ms).
+const MAX_JITTER: Duration = Duration::from_millis(10);
 
 struct Flows {
     receiver: usize,
@@ -68,10 +90,11 @@ impl Flows {
 }
 
 fn main() -> ExitCode {
-    let usage = "usage: fairness [--seed N] [--mbps N] [--late-start-ms N] [--series]";
+    let usage =
+        "usage: fairness [--seed N] [--mbps N] [--late-start-ms N] [--jitter-us N] [--series]";
     let args = match Args::parse(
         std::env::args().skip(1),
-        &["seed", "mbps", "late-start-ms"],
+        &["seed", "mbps", "late-start-ms", "jitter-us"],
         &["series"],
     ) {
         Ok(a) => a,
@@ -81,15 +104,18 @@ fn main() -> ExitCode {
         }
     };
     let late_ms = args.number("late-start-ms", LATE_START.as_millis() as u64);
-    let (seed, mbps, late_start) = match (
+    let (seed, mbps, late_start, jitter) = match (
         args.number("seed", 1u64),
         args.number("mbps", 100u64),
         late_ms,
+        args.number("jitter-us", DEFAULT_JITTER.as_micros() as u64),
     ) {
-        (Ok(s), Ok(m), Ok(l))
-            if m > 0 && l < RUN.as_millis() as u64 - WINDOW.as_millis() as u64 =>
+        (Ok(s), Ok(m), Ok(l), Ok(j))
+            if m > 0
+                && l < RUN.as_millis() as u64 - WINDOW.as_millis() as u64
+                && j <= MAX_JITTER.as_micros() as u64 =>
         {
-            (s, m, Duration::from_millis(l))
+            (s, m, Duration::from_millis(l), Duration::from_micros(j))
         }
         _ => {
             eprintln!("{usage}");
@@ -101,8 +127,9 @@ fn main() -> ExitCode {
     let mut network = Network::new(seed);
     let access = LinkConfig::default().with_latency(Duration::from_micros(12_500));
     for s in SENDERS {
+        let jittered = access.clone().with_in_order_jitter(jitter);
         network
-            .add_host(addr(s).ip(), access.clone())
+            .add_host(addr(s).ip(), jittered)
             .expect("unique address");
     }
     let bottleneck = access.with_bandwidth_bps(rate_bps).with_queue_bytes(bdp);
@@ -194,6 +221,7 @@ fn main() -> ExitCode {
             "flows": counters,
             "scenario": "two_flows_late_start",
             "seed": seed,
+            "sender_jitter_us": jitter.as_micros() as u64,
             "bottleneck_bytes_per_s": rate_bps as f64 / 8.0,
             "rtt_ms": 50,
             "flow2_start_s": late_start.as_secs_f64(),

@@ -110,8 +110,11 @@ impl LossModel {
 ///    waiting would exceed [`LinkConfig::queue_bytes`] (tail drop);
 /// 4. loss (after the queue: a lost packet still used the bandwidth);
 /// 5. corruption (one random bit flipped);
-/// 6. propagation: [`LinkConfig::latency`], plus uniform `[0, jitter)`, plus
-///    [`LinkConfig::reorder_delay`] for packets picked for reordering;
+/// 6. propagation: [`LinkConfig::latency`], plus the in-order jitter (uniform
+///    in `[0, in_order_jitter)`, then raised as far as needed not to arrive
+///    before the previous packet's latency plus in-order jitter), plus uniform
+///    `[0, jitter)`, plus [`LinkConfig::reorder_delay`] for packets picked for
+///    reordering;
 /// 7. duplication: a second copy arrives [`DUPLICATE_DELAY`] after the first.
 ///
 /// Random draws are only made for impairments whose probability lies strictly
@@ -123,6 +126,23 @@ pub struct LinkConfig {
     /// Extra delay, uniform in `[0, jitter)`, drawn per packet. Packets may
     /// overtake each other as a result.
     pub jitter: Duration,
+    /// Extra delay that never reorders: uniform in `[0, in_order_jitter)`,
+    /// drawn per packet, then raised (if needed) so the packet does not
+    /// arrive before the packet that entered this direction before it — like
+    /// a FIFO stage that holds each packet for a random time but releases
+    /// them in order. The added delay is always below `in_order_jitter`
+    /// (as long as the latency is not lowered in between).
+    ///
+    /// It models the small, ever-present timing noise of real paths (host
+    /// scheduling, interrupt coalescing, cross traffic on uncongested hops).
+    /// In a simulation with perfectly periodic senders and drop-tail queues
+    /// a little of it breaks *traffic phase effects* (Floyd & Jacobson,
+    /// "On traffic phase effects in packet-switched gateways", 1992): without
+    /// it, which flow loses a packet at each overflow is decided by the exact
+    /// phase at which their packets reach the queue rather than by their
+    /// share of it. Reordering is a separate impairment
+    /// ([`reorder`](Self::reorder), [`jitter`](Self::jitter)).
+    pub in_order_jitter: Duration,
     /// Transmit rate in bits per second; `None` means unlimited (no
     /// serialisation delay, no queue).
     pub bandwidth_bps: Option<u64>,
@@ -161,6 +181,7 @@ impl LinkConfig {
         LinkConfig {
             latency: Duration::ZERO,
             jitter: Duration::ZERO,
+            in_order_jitter: Duration::ZERO,
             bandwidth_bps: None,
             queue_bytes: None,
             loss: LossModel::None,
@@ -219,6 +240,13 @@ impl LinkConfig {
     /// Sets the jitter (extra uniform delay in `[0, jitter)`).
     pub fn with_jitter(mut self, jitter: Duration) -> Self {
         self.jitter = jitter;
+        self
+    }
+
+    /// Sets the in-order jitter (extra delay in `[0, in_order_jitter)` that
+    /// never lets a packet overtake an earlier one).
+    pub fn with_in_order_jitter(mut self, in_order_jitter: Duration) -> Self {
+        self.in_order_jitter = in_order_jitter;
         self
     }
 
@@ -412,6 +440,72 @@ mod tests {
         assert!(order.windows(2).any(|w| w[0] > w[1]), "no reordering");
     }
 
+    /// Sends 2 000 numbered packets 100 µs apart over a 10 ms link with 1 ms
+    /// of in-order jitter (ten packets' spacing) and returns (delay, number)
+    /// per delivered packet, in arrival order.
+    fn in_order_trace(seed: u64) -> Vec<(Duration, u32)> {
+        let config = LinkConfig::ideal()
+            .with_latency(10 * MS)
+            .with_in_order_jitter(MS);
+        let (mut net, a, b) = pair(seed, config);
+        send_numbered(&mut net, Instant::now(), MS / 10, 2_000, a, b);
+        drain(&mut net)
+            .iter()
+            .map(|(t, d)| (*t - d.sent_at, seq(d)))
+            .collect()
+    }
+
+    #[test]
+    fn in_order_jitter_delays_without_reordering() {
+        let got = in_order_trace(13);
+        let order: Vec<u32> = got.iter().map(|(_, n)| *n).collect();
+        assert_eq!(order, (0..2_000).collect::<Vec<_>>(), "reordered");
+        for (delay, n) in &got {
+            assert!(
+                *delay >= 10 * MS && *delay < 11 * MS,
+                "packet {n}: delay {delay:?} outside [10 ms, 11 ms)"
+            );
+        }
+        // Really jittered: delays spread over most of the 1 ms...
+        let min = got.iter().map(|(d, _)| *d).min().unwrap();
+        let max = got.iter().map(|(d, _)| *d).max().unwrap();
+        assert!(max - min > MS * 8 / 10, "delays span only {:?}", max - min);
+        // ...and packets that trail a late one are held back behind it, so
+        // arrival gaps differ from the 100 µs send gaps.
+        let bunched = got.windows(2).filter(|w| w[1].0 < w[0].0).count();
+        assert!(bunched > 100, "only {bunched} packets caught up");
+    }
+
+    #[test]
+    fn in_order_jitter_is_fixed_by_the_seed() {
+        assert_eq!(in_order_trace(14), in_order_trace(14));
+        assert_ne!(in_order_trace(14), in_order_trace(15));
+    }
+
+    #[test]
+    fn in_order_jitter_keeps_a_queue_fifo() {
+        // 1000-byte packets at 1 Mbit/s leave every 8 ms; jitter up to 20 ms
+        // after the queue still may not let one overtake another.
+        let config = LinkConfig::ideal()
+            .with_latency(MS)
+            .with_bandwidth_bps(1_000_000)
+            .with_in_order_jitter(20 * MS);
+        let (mut net, a, b) = pair(16, config);
+        let t0 = Instant::now();
+        for i in 0..50u32 {
+            let mut payload = vec![0; 1000];
+            payload[..4].copy_from_slice(&i.to_be_bytes());
+            net.send(t0, a, b, &payload);
+        }
+        let got = drain(&mut net);
+        let order: Vec<u32> = got.iter().map(|(_, d)| seq(d)).collect();
+        assert_eq!(order, (0..50).collect::<Vec<_>>());
+        for (i, (t, _)) in got.iter().enumerate() {
+            let serialised = t0 + 8 * MS * (i as u32 + 1);
+            assert!(*t >= serialised + MS && *t < serialised + 21 * MS);
+        }
+    }
+
     #[test]
     fn reorder_holds_packets_back() {
         let config = LinkConfig::ideal()
@@ -513,6 +607,7 @@ mod tests {
             LinkConfig::ideal()
                 .with_jitter(Duration::MAX)
                 .with_latency(Duration::MAX),
+            LinkConfig::ideal().with_in_order_jitter(Duration::MAX),
             LinkConfig::ideal()
                 .with_loss_rate(f64::NAN)
                 .with_duplicate(-3.0)

@@ -95,7 +95,10 @@
 //! adjust, e.g. `LinkConfig::broadband().with_loss_rate(0.02)
 //! .with_jitter(Duration::from_millis(5)).with_mtu(1280)`. Bursty loss is
 //! [`LossModel::GilbertElliott`]; see [`LinkConfig`] for the exact order in
-//! which a link applies its impairments.
+//! which a link applies its impairments. [`LinkConfig::jitter`] lets packets
+//! overtake each other; [`LinkConfig::in_order_jitter`] perturbs timing
+//! without ever reordering (useful to keep perfectly periodic senders from
+//! locking into one phase at a drop-tail queue).
 //!
 //! # Example
 //!

@@ -184,6 +184,10 @@ struct LinkDirection {
     queue: TxQueue,
     /// Gilbert–Elliott state: `true` while in the bad state.
     in_bad_state: bool,
+    /// When the last packet through this direction would have arrived with
+    /// only latency and in-order jitter: the earliest such time for the next
+    /// one, so that in-order jitter never reorders.
+    in_order_floor: Option<Instant>,
 }
 
 impl LinkDirection {
@@ -193,6 +197,7 @@ impl LinkDirection {
             rng,
             queue: TxQueue::default(),
             in_bad_state: false,
+            in_order_floor: None,
         }
     }
 
@@ -225,14 +230,28 @@ impl LinkDirection {
             let bit = self.rng.below((payload.len() as u64).saturating_mul(8));
             payload[(bit / 8) as usize] ^= 1 << (bit % 8);
         }
-        let mut delay = config.latency;
+        // Latency and in-order jitter; `None` if beyond what `Instant` holds
+        // (a loss, reported once every draw for this packet has been made).
+        let mut in_order = sent.checked_add(config.latency);
+        if !config.in_order_jitter.is_zero() {
+            let extra = self.rng.duration_below(config.in_order_jitter);
+            in_order = in_order
+                .and_then(|t| t.checked_add(extra))
+                .map(|t| self.in_order_floor.map_or(t, |floor| t.max(floor)));
+            if in_order.is_some() {
+                self.in_order_floor = in_order;
+            }
+        }
+        let mut delay = Duration::ZERO;
         if !config.jitter.is_zero() {
             delay = delay.saturating_add(self.rng.duration_below(config.jitter));
         }
         if self.rng.chance(config.reorder) {
             delay = delay.saturating_add(config.reorder_delay);
         }
-        let arrival = sent.checked_add(delay).ok_or(LinkDrop::Loss)?;
+        let arrival = in_order
+            .and_then(|t| t.checked_add(delay))
+            .ok_or(LinkDrop::Loss)?;
         let duplicate = if self.rng.chance(config.duplicate) {
             arrival.checked_add(DUPLICATE_DELAY)
         } else {
