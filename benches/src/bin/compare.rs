@@ -1,8 +1,11 @@
 //! srudp against quinn and TCP on loopback, in one process run.
 //!
 //! ```text
-//! cargo run --release -p srudp-benches --bin compare -- [--bytes N] [--repeat K] [--only NAME] [--cipher chacha|aes]
+//! cargo run --release -p srudp-benches --bin compare -- [--bytes N] [--repeat K] [--only NAME[,NAME…]] [--cipher chacha|aes]
 //! ```
+//!
+//! `--only` runs just the named measurements (comma-separated), for example
+//! `--only aead_ceiling,srudp_memory` for the one ratio that needs no socket.
 //!
 //! Each measurement moves `N` bytes (default 256 MiB, about a minute for everything) one way, `K` times
 //! (default 5), and reports the median, one JSON object per line:
@@ -260,7 +263,7 @@ const NAMES: [&str; 6] = [
 
 fn main() -> ExitCode {
     let usage =
-        "usage: compare [--bytes N] [--repeat K] [--only NAME] [--cipher chacha|aes] [--stats]";
+        "usage: compare [--bytes N] [--repeat K] [--only NAME[,NAME...]] [--cipher chacha|aes] [--stats]";
     let args = match Args::parse(
         std::env::args().skip(1),
         &["bytes", "repeat", "only", "cipher"],
@@ -287,9 +290,10 @@ fn main() -> ExitCode {
         eprintln!("--cipher: chacha or aes\n{usage}");
         return ExitCode::from(2);
     };
-    if let Some(only) = args.text("only") {
-        if !NAMES.contains(&only) {
-            eprintln!("--only: one of {NAMES:?}");
+    let only: Option<Vec<&str>> = args.text("only").map(|o| o.split(',').collect());
+    if let Some(only) = &only {
+        if let Some(unknown) = only.iter().find(|n| !NAMES.contains(n)) {
+            eprintln!("--only: {unknown:?} is not one of {NAMES:?}");
             return ExitCode::from(2);
         }
     }
@@ -299,7 +303,7 @@ fn main() -> ExitCode {
         .expect("tokio runtime");
     let mut medians = std::collections::BTreeMap::new();
     for name in NAMES {
-        if args.text("only").is_some_and(|only| only != name) {
+        if only.as_ref().is_some_and(|only| !only.contains(&name)) {
             continue;
         }
         let mut runs = Vec::with_capacity(repeat);
