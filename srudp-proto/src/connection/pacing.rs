@@ -29,6 +29,12 @@ pub(crate) struct PacingRate {
     pub(crate) bytes_per_second: f64,
     /// Bytes that may leave back to back.
     pub(crate) burst: u64,
+    /// How far back a full bucket reaches: the time the burst's datagrams
+    /// take one by one as `on_sent` charges them (each rounded up to a
+    /// whole nanosecond), so that a full bucket lets the whole burst leave
+    /// even at rates where one datagram takes under a nanosecond (a round
+    /// trip of a few microseconds or less, as between endpoints in memory).
+    burst_time: Duration,
 }
 
 impl PacingRate {
@@ -38,10 +44,16 @@ impl PacingRate {
         let bytes_per_second = (gain * window.max(mss) as f64 / srtt).max(1.0);
         let burst = ((bytes_per_second * BURST_INTERVAL.as_secs_f64()) as u64)
             .clamp(MIN_BURST_PACKETS * mss, MAX_BURST_PACKETS * mss);
-        PacingRate {
+        let mut rate = PacingRate {
             bytes_per_second,
             burst,
-        }
+            burst_time: Duration::ZERO,
+        };
+        let whole_datagrams = u32::try_from(burst / mss.max(1)).unwrap_or(u32::MAX);
+        rate.burst_time = rate
+            .transmission_time(burst)
+            .max(rate.transmission_time(mss).saturating_mul(whole_datagrams));
+        rate
     }
 
     /// How long `bytes` take at this rate, rounded up to the nanosecond.
@@ -60,9 +72,7 @@ pub(crate) struct Pacer {
 impl Pacer {
     /// The instant at which the bucket would be empty, given the burst cap.
     fn base(&self, now: Instant, rate: &PacingRate) -> Instant {
-        let full_since = now
-            .checked_sub(rate.transmission_time(rate.burst))
-            .unwrap_or(now);
+        let full_since = now.checked_sub(rate.burst_time).unwrap_or(now);
         self.empty_at.map_or(full_since, |e| e.max(full_since))
     }
 
@@ -130,6 +140,27 @@ mod tests {
             p.on_sent(t1, 1200, &r);
         }
         assert_eq!(p.delay(t1, 1200, &r), Some(t1 + 8 * MS));
+    }
+
+    #[test]
+    fn the_whole_burst_leaves_at_once_even_when_a_datagram_takes_under_a_nanosecond() {
+        // In memory the round trip can measure zero (floored at 1 µs): at
+        // 2 × 19 MB / 1 µs a datagram takes 0.03 ns, charged as 1 ns. A full
+        // bucket must still hold the 256-datagram burst, not the 8 ns that
+        // the burst's exact transmission time gives (8 datagrams).
+        let t0 = Instant::now();
+        let r = PacingRate::new(19_000_000, Duration::ZERO, 2.0, 1200);
+        assert_eq!(r.burst, 256 * 1200);
+        let mut p = Pacer::default();
+        let now = t0 + Duration::from_millis(1);
+        let mut sent = 0;
+        while p.delay(now, 1200, &r).is_none() {
+            p.on_sent(now, 1200, &r);
+            sent += 1;
+            assert!(sent <= 256, "no more than the burst");
+        }
+        assert_eq!(sent, 256, "the whole burst leaves back to back");
+        assert_eq!(p.delay(now, 1200, &r), Some(now + Duration::from_nanos(1)));
     }
 
     #[test]
