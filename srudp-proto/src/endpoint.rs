@@ -501,6 +501,46 @@ impl Endpoint {
         }
     }
 
+    /// As [`handle_datagram`](Self::handle_datagram), but a data packet is
+    /// decrypted in `datagram` itself instead of in a copy: one copy less
+    /// per received packet, for callers that own the receive buffer. On
+    /// return `datagram`'s bytes are unspecified (a data packet's payload
+    /// is left decrypted or partly overwritten); everything else, what is
+    /// accepted, dropped and counted, is exactly as with `handle_datagram`.
+    pub fn handle_datagram_in_place(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        datagram: &mut [u8],
+    ) {
+        let data_header = match Packet::parse(datagram) {
+            Ok(Packet::Data(header, sealed)) if !crate::wire::relay::is_relay_data(datagram) => {
+                Some((header, datagram.len() - sealed.len()))
+            }
+            _ => None,
+        };
+        let Some((header, sealed_start)) = data_header else {
+            // Not a direct data packet: nothing to open in place.
+            self.handle_datagram(now, from, datagram);
+            return;
+        };
+        let Some(&handle) = self.by_cid.get(&header.dcid) else {
+            self.stats.dropped_unknown_connection += 1;
+            return;
+        };
+        let datagram_len = datagram.len();
+        if let Some(slot) = self.connections.get_mut(&handle) {
+            slot.conn.handle_data_in_place(
+                now,
+                from,
+                header,
+                &mut datagram[sealed_start..],
+                datagram_len,
+            );
+        }
+        self.refresh(handle);
+    }
+
     fn local_params(&self, cid: ConnectionId, refused: bool) -> TransportParams {
         let t = &self.config.transport;
         TransportParams {

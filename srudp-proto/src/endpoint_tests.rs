@@ -32,6 +32,8 @@ struct DirectPair {
     a: Endpoint,
     b: Endpoint,
     now: Instant,
+    /// Hand datagrams over with `handle_datagram_in_place`.
+    in_place: bool,
 }
 
 impl DirectPair {
@@ -41,11 +43,21 @@ impl DirectPair {
         for _ in 0..10_000 {
             let mut moved = false;
             while let Some(t) = self.a.poll_transmit(self.now, &mut buf) {
-                self.b.handle_datagram(self.now, addr(A), &buf[..t.size]);
+                if self.in_place {
+                    self.b
+                        .handle_datagram_in_place(self.now, addr(A), &mut buf[..t.size]);
+                } else {
+                    self.b.handle_datagram(self.now, addr(A), &buf[..t.size]);
+                }
                 moved = true;
             }
             while let Some(t) = self.b.poll_transmit(self.now, &mut buf) {
-                self.a.handle_datagram(self.now, addr(B), &buf[..t.size]);
+                if self.in_place {
+                    self.a
+                        .handle_datagram_in_place(self.now, addr(B), &mut buf[..t.size]);
+                } else {
+                    self.a.handle_datagram(self.now, addr(B), &buf[..t.size]);
+                }
                 moved = true;
             }
             self.a.assert_invariants();
@@ -66,10 +78,20 @@ impl DirectPair {
 
     /// `a` connects to `b`; returns both handles once connected.
     fn connect(transport_b: TransportConfig) -> (DirectPair, ConnectionHandle, ConnectionHandle) {
+        Self::connect_with(transport_b, false)
+    }
+
+    /// As `connect`, every datagram (the handshake's too) handed over with
+    /// `handle_datagram_in_place` if `in_place`.
+    fn connect_with(
+        transport_b: TransportConfig,
+        in_place: bool,
+    ) -> (DirectPair, ConnectionHandle, ConnectionHandle) {
         let mut p = DirectPair {
             a: endpoint(1, TransportConfig::default()),
             b: endpoint(2, transport_b),
             now: Instant::now(),
+            in_place,
         };
         let ha = p.a.connect(p.now, p.b.public_key(), &[addr(B)]).unwrap();
         p.settle();
@@ -133,6 +155,7 @@ fn the_pending_handshake_count_follows_confirmation_and_timeout() {
         a: endpoint(1, TransportConfig::default()),
         b: endpoint(2, TransportConfig::default()),
         now: Instant::now(),
+        in_place: false,
     };
     let mut buf = [0u8; MAX_DATAGRAM_SIZE];
     // Three initiations from three strangers who never confirm.
@@ -314,4 +337,87 @@ fn a_quiet_connection_frees_its_buffers_and_allocates_again_for_new_data() {
     );
     // The connection still works, and allocates again for new data.
     round(&mut p);
+}
+
+/// Sends `data` from `a` to `b` in 1 ms steps; returns what `b` read.
+fn transfer(
+    p: &mut DirectPair,
+    ha: ConnectionHandle,
+    hb: ConnectionHandle,
+    data: &[u8],
+) -> Vec<u8> {
+    let mut written = 0;
+    let mut received = Vec::new();
+    let mut chunk = [0u8; 4096];
+    for _ in 0..10_000 {
+        if written < data.len() {
+            written += p.a.write(ha, &data[written..]).unwrap_or(0);
+        }
+        p.advance(Duration::from_millis(1));
+        while let Ok(n) = p.b.read(hb, &mut chunk) {
+            if n == 0 {
+                break;
+            }
+            received.extend_from_slice(&chunk[..n]);
+        }
+        if received.len() >= data.len() {
+            break;
+        }
+    }
+    received
+}
+
+#[test]
+fn datagrams_opened_in_place_carry_the_same_stream_and_counters_as_copied_ones() {
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let run = |in_place: bool| {
+        let (mut p, ha, hb) = DirectPair::connect_with(TransportConfig::default(), in_place);
+        let received = transfer(&mut p, ha, hb, &data);
+        assert!(
+            received == data,
+            "every byte arrives, in order (in_place: {in_place})"
+        );
+        (p.a.stats(ha).unwrap(), p.b.stats(hb).unwrap())
+    };
+    let copied = run(false);
+    let opened_in_place = run(true);
+    assert!(copied.1.packets_received > 200, "{copied:?}");
+    assert_eq!(
+        copied, opened_in_place,
+        "the same seeds and times give the same connection on both paths"
+    );
+}
+
+#[test]
+fn a_tampered_or_replayed_datagram_opened_in_place_is_dropped_and_the_stream_goes_on() {
+    let (mut p, ha, hb) = DirectPair::connect_with(TransportConfig::default(), true);
+    p.a.write(ha, b"hello").unwrap();
+    let mut buf = [0u8; MAX_DATAGRAM_SIZE];
+    let t = p.a.poll_transmit(p.now, &mut buf).expect("a data packet");
+    let genuine = buf[..t.size].to_vec();
+    let unauthenticated = |p: &DirectPair| p.b.stats(hb).unwrap().dropped_unauthenticated;
+    let replayed = |p: &DirectPair| p.b.stats(hb).unwrap().dropped_replayed;
+
+    let mut tampered = genuine.clone();
+    *tampered.last_mut().unwrap() ^= 1;
+    p.b.handle_datagram_in_place(p.now, addr(A), &mut tampered);
+    assert_eq!(unauthenticated(&p), 1, "a bad tag does not open");
+    assert_eq!(p.b.read(hb, &mut [0u8; 16]), Err(ReadError::Blocked));
+
+    let mut copy = genuine.clone();
+    p.b.handle_datagram_in_place(p.now, addr(A), &mut copy);
+    let mut out = [0u8; 16];
+    assert_eq!(p.b.read(hb, &mut out), Ok(5));
+    assert_eq!(&out[..5], b"hello", "the genuine datagram still opens");
+
+    let mut again = genuine.clone();
+    p.b.handle_datagram_in_place(p.now, addr(A), &mut again);
+    assert_eq!(replayed(&p), 1, "a replay is dropped before it is opened");
+    assert_eq!(unauthenticated(&p), 1);
+    p.b.assert_invariants();
+    p.settle();
+    assert!(
+        !p.b.is_closed(hb) && !p.a.is_closed(ha),
+        "the connection goes on"
+    );
 }

@@ -145,7 +145,8 @@ impl Connection {
         }
     }
 
-    /// A data packet for this connection arrived.
+    /// A data packet for this connection arrived: its sealed part is copied
+    /// into `scratch` and opened there.
     pub(crate) fn handle_data(
         &mut self,
         now: Instant,
@@ -154,6 +155,26 @@ impl Connection {
         sealed: &[u8],
         datagram_len: usize,
         scratch: &mut [u8],
+    ) {
+        let Some(buf) = scratch.get_mut(..sealed.len()) else {
+            // Larger than any datagram we accept: it cannot open.
+            self.stats.dropped_unauthenticated += 1;
+            return;
+        };
+        buf.copy_from_slice(sealed);
+        self.handle_data_in_place(now, from, header, buf, datagram_len);
+    }
+
+    /// A data packet for this connection arrived: `sealed` (its ciphertext
+    /// and tag, in the caller's buffer) is opened in place, so on return it
+    /// holds nothing the caller may use.
+    pub(crate) fn handle_data_in_place(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        header: DataHeader,
+        sealed: &mut [u8],
+        datagram_len: usize,
     ) {
         let Some(session) = &self.session else {
             // No keys yet (still punching): nothing can authenticate.
@@ -172,7 +193,7 @@ impl Connection {
             self.stats.dropped_replayed += 1;
             return;
         }
-        let n = match session.open(pn, sealed, scratch) {
+        let n = match session.open_in_place(pn, sealed) {
             Ok(n) => n,
             Err(_) => {
                 self.stats.dropped_unauthenticated += 1;
@@ -211,7 +232,7 @@ impl Connection {
         }
 
         if let State::Closing { .. } = self.state {
-            if FrameIter::new(&scratch[..n])
+            if FrameIter::new(&sealed[..n])
                 .flatten()
                 .any(|f| matches!(f, Frame::Close(_)))
             {
@@ -227,7 +248,7 @@ impl Connection {
             return;
         }
 
-        let payload = &scratch[..n];
+        let payload = &sealed[..n];
         // Validate every frame before acting on any (spec §9.4.1), and check
         // the stream data against the resource limits (spec §6.3), in one
         // pass over the frames.
