@@ -67,9 +67,41 @@ impl PacingRate {
 pub(crate) struct Pacer {
     /// When the bucket is (was) empty; `None`: full.
     empty_at: Option<Instant>,
+    /// The last rate computed and what it was computed from: the inputs
+    /// change once per acknowledgment at most, the rate is asked for twice
+    /// per packet sent (three float divisions and roundings each time).
+    last_rate: Option<(RateInputs, PacingRate)>,
+}
+
+/// What a [`PacingRate`] is computed from (the gain by its bits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct RateInputs {
+    window: u64,
+    srtt: Duration,
+    gain: u64,
+    mss: u64,
 }
 
 impl Pacer {
+    /// `PacingRate::new(window, srtt, gain, mss)`, computed again only when
+    /// an input changed.
+    pub(crate) fn rate(&mut self, window: u64, srtt: Duration, gain: f64, mss: u64) -> PacingRate {
+        let inputs = RateInputs {
+            window,
+            srtt,
+            gain: gain.to_bits(),
+            mss,
+        };
+        match self.last_rate {
+            Some((last, rate)) if last == inputs => rate,
+            _ => {
+                let rate = PacingRate::new(window, srtt, gain, mss);
+                self.last_rate = Some((inputs, rate));
+                rate
+            }
+        }
+    }
+
     /// The instant at which the bucket would be empty, given the burst cap.
     fn base(&self, now: Instant, rate: &PacingRate) -> Instant {
         let full_since = now.checked_sub(rate.burst_time).unwrap_or(now);
@@ -161,6 +193,27 @@ mod tests {
         }
         assert_eq!(sent, 256, "the whole burst leaves back to back");
         assert_eq!(p.delay(now, 1200, &r), Some(now + Duration::from_nanos(1)));
+    }
+
+    #[test]
+    fn the_remembered_rate_follows_every_input() {
+        let mut p = Pacer::default();
+        let inputs = [
+            (12_000, 100 * MS, 1.25, 1200),
+            (12_000, 100 * MS, 1.25, 1200),
+            (24_000, 100 * MS, 1.25, 1200),
+            (24_000, 50 * MS, 1.25, 1200),
+            (24_000, 50 * MS, 2.0, 1200),
+            (24_000, 50 * MS, 2.0, 1210),
+            (12_000, 100 * MS, 1.25, 1200),
+        ];
+        for (window, srtt, gain, mss) in inputs {
+            assert_eq!(
+                p.rate(window, srtt, gain, mss),
+                PacingRate::new(window, srtt, gain, mss),
+                "{window} {srtt:?} {gain} {mss}"
+            );
+        }
     }
 
     #[test]
