@@ -695,7 +695,12 @@ impl Endpoint {
             return;
         };
         while let Some(event) = slot.conn.poll_event() {
-            if !slot.released {
+            // A `Readable` right behind the same connection's `Readable`
+            // tells nothing new (the application reads until `Blocked`):
+            // a transfer queues one per burst instead of one per packet.
+            let repeated = matches!(event, Event::Readable)
+                && matches!(self.events.back(), Some((h, Event::Readable)) if *h == handle);
+            if !slot.released && !repeated {
                 self.events.push_back((handle, event));
             }
         }

@@ -421,3 +421,27 @@ fn a_tampered_or_replayed_datagram_opened_in_place_is_dropped_and_the_stream_goe
         "the connection goes on"
     );
 }
+
+#[test]
+fn packets_that_arrive_before_the_application_looks_queue_one_readable() {
+    let (mut p, ha, hb) = DirectPair::connect(TransportConfig::default());
+    while p.b.poll_event().is_some() {}
+    let readables = |p: &mut DirectPair| {
+        std::iter::from_fn(|| p.b.poll_event())
+            .filter(|(h, e)| *h == hb && *e == Event::Readable)
+            .count()
+    };
+    let data = vec![7u8; 20_000];
+    assert_eq!(p.a.write(ha, &data), Ok(data.len()));
+    p.settle();
+    let received = p.b.stats(hb).unwrap().packets_received;
+    assert!(received >= 15, "many packets arrived: {received}");
+    assert_eq!(readables(&mut p), 1, "one Readable for the lot");
+    let mut buf = vec![0u8; 32_768];
+    assert_eq!(p.b.read(hb, &mut buf), Ok(data.len()), "all of it is readable");
+    // New data after the application looked: a new Readable.
+    assert_eq!(p.a.write(ha, b"more"), Ok(4));
+    p.settle();
+    assert_eq!(readables(&mut p), 1);
+    assert_eq!(p.b.read(hb, &mut buf), Ok(4));
+}
