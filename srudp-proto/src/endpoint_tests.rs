@@ -445,3 +445,28 @@ fn packets_that_arrive_before_the_application_looks_queue_one_readable() {
     assert_eq!(readables(&mut p), 1);
     assert_eq!(p.b.read(hb, &mut buf), Ok(4));
 }
+
+#[test]
+fn every_frame_of_a_packet_is_acted_on_however_many_it_holds() {
+    // Few frames are kept from the validation pass; more are parsed again.
+    for count in [1u64, 3, 6, 7, 12, 40] {
+        let (mut p, ha, hb) = DirectPair::connect(TransportConfig::default());
+        let data: Vec<u8> = (0..count * 10).map(|i| (i % 251) as u8).collect();
+        let frames: Vec<Frame<'_>> = data
+            .chunks(10)
+            .enumerate()
+            .map(|(i, chunk)| {
+                Frame::Stream(StreamFrame {
+                    offset: i as u64 * 10,
+                    fin: i as u64 == count - 1,
+                    data: chunk,
+                })
+            })
+            .collect();
+        p.forge(ha, &frames);
+        let mut buf = vec![0u8; 1024];
+        assert_eq!(p.b.read(hb, &mut buf), Ok(data.len()), "{count} frames");
+        assert_eq!(&buf[..data.len()], &data[..]);
+        assert_eq!(p.b.read(hb, &mut buf), Ok(0), "{count} frames: the end of stream");
+    }
+}

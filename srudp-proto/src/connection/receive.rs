@@ -8,6 +8,10 @@ use tracing::{debug, trace};
 
 use super::*;
 
+/// Frames of a received packet kept from the validation pass for the pass
+/// that acts on them; a packet with more is parsed a second time.
+const FRAMES_KEPT: usize = 6;
+
 impl Connection {
     /// The peer's handshake response arrived from `from`.
     pub(crate) fn handle_response(
@@ -253,8 +257,18 @@ impl Connection {
         // the stream data against the resource limits (spec §6.3), in one
         // pass over the frames.
         let mut malformed = None;
+        // The frames are parsed once: the first `FRAMES_KEPT` are kept for
+        // the pass that acts on them (a full packet holds two or three).
+        let mut kept = [None; FRAMES_KEPT];
+        let mut parsed = 0usize;
         let stream_frames = FrameIter::new(payload)
             .map_while(|f| f.map_err(|e| malformed = Some(e)).ok())
+            .inspect(|&f| {
+                if let Some(slot) = kept.get_mut(parsed) {
+                    *slot = Some(f);
+                }
+                parsed += 1;
+            })
             .filter_map(|f| match f {
                 Frame::Stream(s) => Some((s.offset, s.data.len() as u64)),
                 _ => None,
@@ -289,7 +303,19 @@ impl Connection {
             trace!(cid = %self.local_cid, pn, "stream data beyond the buffer limits: packet not acknowledged");
         }
         let mut ack_eliciting = false;
-        for frame in FrameIter::new(payload).flatten() {
+        // Admitted with no malformed frame: admission went through every
+        // frame, so `kept` holds them all unless there were more.
+        let all_kept = admitted && parsed <= FRAMES_KEPT;
+        let mut kept_frames = kept.into_iter().flatten();
+        let mut parsed_again = FrameIter::new(payload).flatten();
+        let frames = std::iter::from_fn(|| {
+            if all_kept {
+                kept_frames.next()
+            } else {
+                parsed_again.next()
+            }
+        });
+        for frame in frames {
             ack_eliciting |= frame.is_ack_eliciting();
             match frame {
                 Frame::Stream(s) if !admitted && s.offset > self.recv.received() => {
