@@ -94,6 +94,10 @@ struct Slot {
     ready: bool,
     /// In `Endpoint::to_collect`: drained, and released or never seen.
     over: bool,
+    /// The deadline the timer queue holds for it, so that `sync` touches
+    /// the queue only when the connection's deadline moved (it is asked
+    /// after every datagram; a burst rarely moves it).
+    deadline: Option<Instant>,
 }
 
 /// A srudp endpoint: the whole protocol for one UDP socket, without the socket.
@@ -564,6 +568,7 @@ impl Endpoint {
         due.extend(std::iter::from_fn(|| self.timers.pop_due(now)));
         for &handle in &due {
             if let Some(slot) = self.connections.get_mut(&handle) {
+                slot.deadline = None; // popped from the queue
                 slot.conn.handle_timeout(now);
             }
             self.refresh(handle);
@@ -652,6 +657,7 @@ impl Endpoint {
                 punching: false,
                 ready: false,
                 over: false,
+                deadline: None,
             },
         );
         self.refresh(handle);
@@ -704,7 +710,11 @@ impl Endpoint {
                 self.events.push_back((handle, event));
             }
         }
-        self.timers.set(handle, slot.conn.poll_timeout());
+        let deadline = slot.conn.poll_timeout();
+        if deadline != slot.deadline {
+            slot.deadline = deadline;
+            self.timers.set(handle, deadline);
+        }
         let pending = slot.conn.is_pending_responder();
         if pending != slot.pending {
             slot.pending = pending;
