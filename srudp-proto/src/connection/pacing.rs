@@ -35,6 +35,10 @@ pub(crate) struct PacingRate {
     /// even at rates where one datagram takes under a nanosecond (a round
     /// trip of a few microseconds or less, as between endpoints in memory).
     burst_time: Duration,
+    /// A full datagram and its transmission time, the one asked for most
+    /// (twice per packet sent), computed once.
+    mss: u64,
+    mss_time: Duration,
 }
 
 impl PacingRate {
@@ -48,16 +52,26 @@ impl PacingRate {
             bytes_per_second,
             burst,
             burst_time: Duration::ZERO,
+            mss,
+            mss_time: Duration::ZERO,
         };
+        rate.mss_time = rate.compute_transmission_time(mss);
         let whole_datagrams = u32::try_from(burst / mss.max(1)).unwrap_or(u32::MAX);
         rate.burst_time = rate
             .transmission_time(burst)
-            .max(rate.transmission_time(mss).saturating_mul(whole_datagrams));
+            .max(rate.mss_time.saturating_mul(whole_datagrams));
         rate
     }
 
     /// How long `bytes` take at this rate, rounded up to the nanosecond.
     pub(crate) fn transmission_time(&self, bytes: u64) -> Duration {
+        if bytes == self.mss {
+            return self.mss_time;
+        }
+        self.compute_transmission_time(bytes)
+    }
+
+    fn compute_transmission_time(&self, bytes: u64) -> Duration {
         let nanos = (bytes as f64 * 1e9 / self.bytes_per_second).ceil();
         Duration::from_nanos(nanos.min(u64::MAX as f64) as u64)
     }
