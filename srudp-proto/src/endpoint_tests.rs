@@ -438,7 +438,11 @@ fn packets_that_arrive_before_the_application_looks_queue_one_readable() {
     assert!(received >= 15, "many packets arrived: {received}");
     assert_eq!(readables(&mut p), 1, "one Readable for the lot");
     let mut buf = vec![0u8; 32_768];
-    assert_eq!(p.b.read(hb, &mut buf), Ok(data.len()), "all of it is readable");
+    assert_eq!(
+        p.b.read(hb, &mut buf),
+        Ok(data.len()),
+        "all of it is readable"
+    );
     // New data after the application looked: a new Readable.
     assert_eq!(p.a.write(ha, b"more"), Ok(4));
     p.settle();
@@ -467,6 +471,10 @@ fn every_frame_of_a_packet_is_acted_on_however_many_it_holds() {
         let mut buf = vec![0u8; 1024];
         assert_eq!(p.b.read(hb, &mut buf), Ok(data.len()), "{count} frames");
         assert_eq!(&buf[..data.len()], &data[..]);
-        assert_eq!(p.b.read(hb, &mut buf), Ok(0), "{count} frames: the end of stream");
+        assert_eq!(
+            p.b.read(hb, &mut buf),
+            Ok(0),
+            "{count} frames: the end of stream"
+        );
     }
 }
