@@ -478,3 +478,37 @@ fn every_frame_of_a_packet_is_acted_on_however_many_it_holds() {
         );
     }
 }
+
+#[test]
+fn readable_keeps_its_place_among_the_other_events() {
+    // Data sent with the initiator's first packet: the responder learns of
+    // the connection first, then of the data, then of the stream's end.
+    let mut p = DirectPair {
+        a: endpoint(1, TransportConfig::default()),
+        b: endpoint(2, TransportConfig::default()),
+        now: Instant::now(),
+        in_place: false,
+    };
+    let ha = p.a.connect(p.now, p.b.public_key(), &[addr(B)]).unwrap();
+    assert_eq!(p.a.write(ha, b"early"), Ok(5));
+    p.a.finish(ha).unwrap();
+    p.settle();
+    let events: Vec<Event> = std::iter::from_fn(|| p.b.poll_event())
+        .map(|(_, e)| e)
+        .collect();
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| match e {
+            Event::Connected { .. } => "connected",
+            Event::Readable => "readable",
+            Event::PeerFinished => "peer finished",
+            _ => "other",
+        })
+        .filter(|k| *k != "other")
+        .collect();
+    assert_eq!(
+        kinds,
+        ["connected", "readable", "peer finished"],
+        "{events:?}"
+    );
+}

@@ -338,7 +338,7 @@ impl Connection {
                 Frame::Stream(s) => match self.recv.insert(s.offset, s.data, s.fin) {
                     Ok(readable) => {
                         if readable {
-                            self.events.push_back(Event::Readable);
+                            self.report_readable();
                         }
                     }
                     Err(v) => {
