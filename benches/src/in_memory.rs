@@ -2,6 +2,9 @@
 //! emits is handed straight to the other, with the wall clock as `now`. No
 //! socket, no copy beyond the one the calling contract implies — what is
 //! left is the protocol's own cost (framing, crypto, recovery, flow control).
+//! The pair owns its one datagram buffer, so the receiver opens each
+//! datagram in it (`Endpoint::handle_datagram_in_place`), as an adapter
+//! that owns its receive buffers does.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -99,13 +102,13 @@ impl MemoryPair {
             let mut moved = false;
             while let Some(t) = self.a.poll_transmit(now, &mut self.datagram) {
                 self.b
-                    .handle_datagram(now, self.a_addr, &self.datagram[..t.size]);
+                    .handle_datagram_in_place(now, self.a_addr, &mut self.datagram[..t.size]);
                 moved = true;
                 carried += 1;
             }
             while let Some(t) = self.b.poll_transmit(now, &mut self.datagram) {
                 self.a
-                    .handle_datagram(now, self.b_addr, &self.datagram[..t.size]);
+                    .handle_datagram_in_place(now, self.b_addr, &mut self.datagram[..t.size]);
                 moved = true;
                 carried += 1;
             }

@@ -94,6 +94,10 @@ struct Slot {
     ready: bool,
     /// In `Endpoint::to_collect`: drained, and released or never seen.
     over: bool,
+    /// The deadline the timer queue holds for it, so that `sync` touches
+    /// the queue only when the connection's deadline moved (it is asked
+    /// after every datagram; a burst rarely moves it).
+    deadline: Option<Instant>,
 }
 
 /// A srudp endpoint: the whole protocol for one UDP socket, without the socket.
@@ -501,6 +505,46 @@ impl Endpoint {
         }
     }
 
+    /// As [`handle_datagram`](Self::handle_datagram), but a data packet is
+    /// decrypted in `datagram` itself instead of in a copy: one copy less
+    /// per received packet, for callers that own the receive buffer. On
+    /// return `datagram`'s bytes are unspecified (a data packet's payload
+    /// is left decrypted or partly overwritten); everything else, what is
+    /// accepted, dropped and counted, is exactly as with `handle_datagram`.
+    pub fn handle_datagram_in_place(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        datagram: &mut [u8],
+    ) {
+        let data_header = match Packet::parse(datagram) {
+            Ok(Packet::Data(header, sealed)) if !crate::wire::relay::is_relay_data(datagram) => {
+                Some((header, datagram.len() - sealed.len()))
+            }
+            _ => None,
+        };
+        let Some((header, sealed_start)) = data_header else {
+            // Not a direct data packet: nothing to open in place.
+            self.handle_datagram(now, from, datagram);
+            return;
+        };
+        let Some(&handle) = self.by_cid.get(&header.dcid) else {
+            self.stats.dropped_unknown_connection += 1;
+            return;
+        };
+        let datagram_len = datagram.len();
+        if let Some(slot) = self.connections.get_mut(&handle) {
+            slot.conn.handle_data_in_place(
+                now,
+                from,
+                header,
+                &mut datagram[sealed_start..],
+                datagram_len,
+            );
+        }
+        self.refresh(handle);
+    }
+
     fn local_params(&self, cid: ConnectionId, refused: bool) -> TransportParams {
         let t = &self.config.transport;
         TransportParams {
@@ -524,6 +568,7 @@ impl Endpoint {
         due.extend(std::iter::from_fn(|| self.timers.pop_due(now)));
         for &handle in &due {
             if let Some(slot) = self.connections.get_mut(&handle) {
+                slot.deadline = None; // popped from the queue
                 slot.conn.handle_timeout(now);
             }
             self.refresh(handle);
@@ -612,6 +657,7 @@ impl Endpoint {
                 punching: false,
                 ready: false,
                 over: false,
+                deadline: None,
             },
         );
         self.refresh(handle);
@@ -655,11 +701,20 @@ impl Endpoint {
             return;
         };
         while let Some(event) = slot.conn.poll_event() {
-            if !slot.released {
+            // A `Readable` right behind the same connection's `Readable`
+            // tells nothing new (the application reads until `Blocked`):
+            // a transfer queues one per burst instead of one per packet.
+            let repeated = matches!(event, Event::Readable)
+                && matches!(self.events.back(), Some((h, Event::Readable)) if *h == handle);
+            if !slot.released && !repeated {
                 self.events.push_back((handle, event));
             }
         }
-        self.timers.set(handle, slot.conn.poll_timeout());
+        let deadline = slot.conn.poll_timeout();
+        if deadline != slot.deadline {
+            slot.deadline = deadline;
+            self.timers.set(handle, deadline);
+        }
         let pending = slot.conn.is_pending_responder();
         if pending != slot.pending {
             slot.pending = pending;

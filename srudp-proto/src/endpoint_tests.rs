@@ -32,6 +32,8 @@ struct DirectPair {
     a: Endpoint,
     b: Endpoint,
     now: Instant,
+    /// Hand datagrams over with `handle_datagram_in_place`.
+    in_place: bool,
 }
 
 impl DirectPair {
@@ -41,11 +43,21 @@ impl DirectPair {
         for _ in 0..10_000 {
             let mut moved = false;
             while let Some(t) = self.a.poll_transmit(self.now, &mut buf) {
-                self.b.handle_datagram(self.now, addr(A), &buf[..t.size]);
+                if self.in_place {
+                    self.b
+                        .handle_datagram_in_place(self.now, addr(A), &mut buf[..t.size]);
+                } else {
+                    self.b.handle_datagram(self.now, addr(A), &buf[..t.size]);
+                }
                 moved = true;
             }
             while let Some(t) = self.b.poll_transmit(self.now, &mut buf) {
-                self.a.handle_datagram(self.now, addr(B), &buf[..t.size]);
+                if self.in_place {
+                    self.a
+                        .handle_datagram_in_place(self.now, addr(B), &mut buf[..t.size]);
+                } else {
+                    self.a.handle_datagram(self.now, addr(B), &buf[..t.size]);
+                }
                 moved = true;
             }
             self.a.assert_invariants();
@@ -66,10 +78,20 @@ impl DirectPair {
 
     /// `a` connects to `b`; returns both handles once connected.
     fn connect(transport_b: TransportConfig) -> (DirectPair, ConnectionHandle, ConnectionHandle) {
+        Self::connect_with(transport_b, false)
+    }
+
+    /// As `connect`, every datagram (the handshake's too) handed over with
+    /// `handle_datagram_in_place` if `in_place`.
+    fn connect_with(
+        transport_b: TransportConfig,
+        in_place: bool,
+    ) -> (DirectPair, ConnectionHandle, ConnectionHandle) {
         let mut p = DirectPair {
             a: endpoint(1, TransportConfig::default()),
             b: endpoint(2, transport_b),
             now: Instant::now(),
+            in_place,
         };
         let ha = p.a.connect(p.now, p.b.public_key(), &[addr(B)]).unwrap();
         p.settle();
@@ -133,6 +155,7 @@ fn the_pending_handshake_count_follows_confirmation_and_timeout() {
         a: endpoint(1, TransportConfig::default()),
         b: endpoint(2, TransportConfig::default()),
         now: Instant::now(),
+        in_place: false,
     };
     let mut buf = [0u8; MAX_DATAGRAM_SIZE];
     // Three initiations from three strangers who never confirm.
@@ -314,4 +337,178 @@ fn a_quiet_connection_frees_its_buffers_and_allocates_again_for_new_data() {
     );
     // The connection still works, and allocates again for new data.
     round(&mut p);
+}
+
+/// Sends `data` from `a` to `b` in 1 ms steps; returns what `b` read.
+fn transfer(
+    p: &mut DirectPair,
+    ha: ConnectionHandle,
+    hb: ConnectionHandle,
+    data: &[u8],
+) -> Vec<u8> {
+    let mut written = 0;
+    let mut received = Vec::new();
+    let mut chunk = [0u8; 4096];
+    for _ in 0..10_000 {
+        if written < data.len() {
+            written += p.a.write(ha, &data[written..]).unwrap_or(0);
+        }
+        p.advance(Duration::from_millis(1));
+        while let Ok(n) = p.b.read(hb, &mut chunk) {
+            if n == 0 {
+                break;
+            }
+            received.extend_from_slice(&chunk[..n]);
+        }
+        if received.len() >= data.len() {
+            break;
+        }
+    }
+    received
+}
+
+#[test]
+fn datagrams_opened_in_place_carry_the_same_stream_and_counters_as_copied_ones() {
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let run = |in_place: bool| {
+        let (mut p, ha, hb) = DirectPair::connect_with(TransportConfig::default(), in_place);
+        let received = transfer(&mut p, ha, hb, &data);
+        assert!(
+            received == data,
+            "every byte arrives, in order (in_place: {in_place})"
+        );
+        (p.a.stats(ha).unwrap(), p.b.stats(hb).unwrap())
+    };
+    let copied = run(false);
+    let opened_in_place = run(true);
+    assert!(copied.1.packets_received > 200, "{copied:?}");
+    assert_eq!(
+        copied, opened_in_place,
+        "the same seeds and times give the same connection on both paths"
+    );
+}
+
+#[test]
+fn a_tampered_or_replayed_datagram_opened_in_place_is_dropped_and_the_stream_goes_on() {
+    let (mut p, ha, hb) = DirectPair::connect_with(TransportConfig::default(), true);
+    p.a.write(ha, b"hello").unwrap();
+    let mut buf = [0u8; MAX_DATAGRAM_SIZE];
+    let t = p.a.poll_transmit(p.now, &mut buf).expect("a data packet");
+    let genuine = buf[..t.size].to_vec();
+    let unauthenticated = |p: &DirectPair| p.b.stats(hb).unwrap().dropped_unauthenticated;
+    let replayed = |p: &DirectPair| p.b.stats(hb).unwrap().dropped_replayed;
+
+    let mut tampered = genuine.clone();
+    *tampered.last_mut().unwrap() ^= 1;
+    p.b.handle_datagram_in_place(p.now, addr(A), &mut tampered);
+    assert_eq!(unauthenticated(&p), 1, "a bad tag does not open");
+    assert_eq!(p.b.read(hb, &mut [0u8; 16]), Err(ReadError::Blocked));
+
+    let mut copy = genuine.clone();
+    p.b.handle_datagram_in_place(p.now, addr(A), &mut copy);
+    let mut out = [0u8; 16];
+    assert_eq!(p.b.read(hb, &mut out), Ok(5));
+    assert_eq!(&out[..5], b"hello", "the genuine datagram still opens");
+
+    let mut again = genuine.clone();
+    p.b.handle_datagram_in_place(p.now, addr(A), &mut again);
+    assert_eq!(replayed(&p), 1, "a replay is dropped before it is opened");
+    assert_eq!(unauthenticated(&p), 1);
+    p.b.assert_invariants();
+    p.settle();
+    assert!(
+        !p.b.is_closed(hb) && !p.a.is_closed(ha),
+        "the connection goes on"
+    );
+}
+
+#[test]
+fn packets_that_arrive_before_the_application_looks_queue_one_readable() {
+    let (mut p, ha, hb) = DirectPair::connect(TransportConfig::default());
+    while p.b.poll_event().is_some() {}
+    let readables = |p: &mut DirectPair| {
+        std::iter::from_fn(|| p.b.poll_event())
+            .filter(|(h, e)| *h == hb && *e == Event::Readable)
+            .count()
+    };
+    let data = vec![7u8; 20_000];
+    assert_eq!(p.a.write(ha, &data), Ok(data.len()));
+    p.settle();
+    let received = p.b.stats(hb).unwrap().packets_received;
+    assert!(received >= 15, "many packets arrived: {received}");
+    assert_eq!(readables(&mut p), 1, "one Readable for the lot");
+    let mut buf = vec![0u8; 32_768];
+    assert_eq!(
+        p.b.read(hb, &mut buf),
+        Ok(data.len()),
+        "all of it is readable"
+    );
+    // New data after the application looked: a new Readable.
+    assert_eq!(p.a.write(ha, b"more"), Ok(4));
+    p.settle();
+    assert_eq!(readables(&mut p), 1);
+    assert_eq!(p.b.read(hb, &mut buf), Ok(4));
+}
+
+#[test]
+fn every_frame_of_a_packet_is_acted_on_however_many_it_holds() {
+    // Few frames are kept from the validation pass; more are parsed again.
+    for count in [1u64, 3, 6, 7, 12, 40] {
+        let (mut p, ha, hb) = DirectPair::connect(TransportConfig::default());
+        let data: Vec<u8> = (0..count * 10).map(|i| (i % 251) as u8).collect();
+        let frames: Vec<Frame<'_>> = data
+            .chunks(10)
+            .enumerate()
+            .map(|(i, chunk)| {
+                Frame::Stream(StreamFrame {
+                    offset: i as u64 * 10,
+                    fin: i as u64 == count - 1,
+                    data: chunk,
+                })
+            })
+            .collect();
+        p.forge(ha, &frames);
+        let mut buf = vec![0u8; 1024];
+        assert_eq!(p.b.read(hb, &mut buf), Ok(data.len()), "{count} frames");
+        assert_eq!(&buf[..data.len()], &data[..]);
+        assert_eq!(
+            p.b.read(hb, &mut buf),
+            Ok(0),
+            "{count} frames: the end of stream"
+        );
+    }
+}
+
+#[test]
+fn readable_keeps_its_place_among_the_other_events() {
+    // Data sent with the initiator's first packet: the responder learns of
+    // the connection first, then of the data, then of the stream's end.
+    let mut p = DirectPair {
+        a: endpoint(1, TransportConfig::default()),
+        b: endpoint(2, TransportConfig::default()),
+        now: Instant::now(),
+        in_place: false,
+    };
+    let ha = p.a.connect(p.now, p.b.public_key(), &[addr(B)]).unwrap();
+    assert_eq!(p.a.write(ha, b"early"), Ok(5));
+    p.a.finish(ha).unwrap();
+    p.settle();
+    let events: Vec<Event> = std::iter::from_fn(|| p.b.poll_event())
+        .map(|(_, e)| e)
+        .collect();
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| match e {
+            Event::Connected { .. } => "connected",
+            Event::Readable => "readable",
+            Event::PeerFinished => "peer finished",
+            _ => "other",
+        })
+        .filter(|k| *k != "other")
+        .collect();
+    assert_eq!(
+        kinds,
+        ["connected", "readable", "peer finished"],
+        "{events:?}"
+    );
 }

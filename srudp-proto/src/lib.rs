@@ -17,8 +17,10 @@
 //! each named by a [`ConnectionHandle`]. Its methods come in four kinds:
 //!
 //! * **Inputs** — [`Endpoint::handle_datagram`]`(now, from, bytes)` for every
-//!   datagram the socket receives, and [`Endpoint::handle_timeout`]`(now)` when
-//!   the deadline from `poll_timeout` has passed.
+//!   datagram the socket receives (or [`Endpoint::handle_datagram_in_place`]
+//!   with a buffer you own and no longer need: one copy less per packet), and
+//!   [`Endpoint::handle_timeout`]`(now)` when the deadline from `poll_timeout`
+//!   has passed.
 //! * **Commands** from the application — [`Endpoint::connect`] (toward a peer
 //!   whose public key you know, at one or more candidate addresses; both
 //!   sides may connect to each other at once), [`Endpoint::write`],

@@ -1,8 +1,15 @@
 //! srudp against quinn and TCP on loopback, in one process run.
 //!
 //! ```text
-//! cargo run --release -p srudp-benches --bin compare -- [--bytes N] [--repeat K] [--only NAME] [--cipher chacha|aes]
+//! cargo run --release -p srudp-benches --bin compare -- [--bytes N] [--repeat K] [--only NAME[,NAME…]] [--interleave] [--cipher chacha|aes]
 //! ```
+//!
+//! `--only` runs just the named measurements (comma-separated), for example
+//! `--only aead_ceiling,srudp_memory` for the one ratio that needs no socket.
+//! `--interleave` runs the measurements in turns (A B A B …, K rounds)
+//! instead of each K times in a row, so that a change in the machine's
+//! load during the run weighs on every row alike (the medians and ratios
+//! are computed the same way).
 //!
 //! Each measurement moves `N` bytes (default 256 MiB, about a minute for everything) one way, `K` times
 //! (default 5), and reports the median, one JSON object per line:
@@ -260,11 +267,11 @@ const NAMES: [&str; 6] = [
 
 fn main() -> ExitCode {
     let usage =
-        "usage: compare [--bytes N] [--repeat K] [--only NAME] [--cipher chacha|aes] [--stats]";
+        "usage: compare [--bytes N] [--repeat K] [--only NAME[,NAME...]] [--interleave] [--cipher chacha|aes] [--stats]";
     let args = match Args::parse(
         std::env::args().skip(1),
         &["bytes", "repeat", "only", "cipher"],
-        &["stats"],
+        &["stats", "interleave"],
     ) {
         Ok(a) => a,
         Err(e) => {
@@ -287,9 +294,10 @@ fn main() -> ExitCode {
         eprintln!("--cipher: chacha or aes\n{usage}");
         return ExitCode::from(2);
     };
-    if let Some(only) = args.text("only") {
-        if !NAMES.contains(&only) {
-            eprintln!("--only: one of {NAMES:?}");
+    let only: Option<Vec<&str>> = args.text("only").map(|o| o.split(',').collect());
+    if let Some(only) = &only {
+        if let Some(unknown) = only.iter().find(|n| !NAMES.contains(n)) {
+            eprintln!("--only: {unknown:?} is not one of {NAMES:?}");
             return ExitCode::from(2);
         }
     }
@@ -297,21 +305,32 @@ fn main() -> ExitCode {
         .enable_all()
         .build()
         .expect("tokio runtime");
-    let mut medians = std::collections::BTreeMap::new();
-    for name in NAMES {
-        if args.text("only").is_some_and(|only| only != name) {
-            continue;
-        }
-        let mut runs = Vec::with_capacity(repeat);
-        for _ in 0..repeat {
-            match runtime.block_on(measure_once(name, bytes, cipher)) {
-                Ok(d) => runs.push(d),
-                Err(e) => {
-                    eprintln!("{name}: {e}");
-                    return ExitCode::FAILURE;
-                }
+    let selected: Vec<&str> = NAMES
+        .into_iter()
+        .filter(|name| only.as_ref().is_none_or(|only| only.contains(name)))
+        .collect();
+    // Each name's `repeat` runs, in a row or (`--interleave`) in turns.
+    let order: Vec<&str> = if args.flag("interleave") {
+        (0..repeat).flat_map(|_| selected.iter().copied()).collect()
+    } else {
+        selected
+            .iter()
+            .flat_map(|&name| std::iter::repeat_n(name, repeat))
+            .collect()
+    };
+    let mut all_runs: std::collections::BTreeMap<&str, Vec<Duration>> = Default::default();
+    for name in order {
+        match runtime.block_on(measure_once(name, bytes, cipher)) {
+            Ok(d) => all_runs.entry(name).or_default().push(d),
+            Err(e) => {
+                eprintln!("{name}: {e}");
+                return ExitCode::FAILURE;
             }
         }
+    }
+    let mut medians = std::collections::BTreeMap::new();
+    for name in selected {
+        let runs = all_runs.remove(name).unwrap_or_default();
         let runs_s: Vec<f64> = runs.iter().map(Duration::as_secs_f64).collect();
         let m = median(runs).as_secs_f64();
         let rate = bytes as f64 / m;

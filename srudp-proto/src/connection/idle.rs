@@ -28,6 +28,7 @@ impl Connection {
             && self.send.is_idle()
             && self.recv.is_idle()
             && self.events.is_empty()
+            && !self.readable_first
             && self.path_responses.is_empty()
     }
 

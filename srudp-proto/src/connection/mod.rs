@@ -246,6 +246,11 @@ pub(crate) struct Connection {
 
     timers: TimerTable,
     events: VecDeque<Event>,
+    /// A `Readable` that comes before everything in `events`: new data
+    /// arriving while nothing else waits sets this flag instead of queueing
+    /// an event (which the endpoint would take out again), once per packet
+    /// of a transfer.
+    readable_first: bool,
     close_frame: Option<(u64, Vec<u8>)>,
     close_reason: Option<CloseReason>,
     peer_finished_reported: bool,
@@ -406,6 +411,7 @@ impl Connection {
             last_now: now,
             timers: TimerTable::default(),
             events: VecDeque::new(),
+            readable_first: false,
             close_frame: None,
             close_reason: None,
             peer_finished_reported: false,
@@ -646,7 +652,20 @@ impl Connection {
     // ----- outputs ---------------------------------------------------------
 
     pub(crate) fn poll_event(&mut self) -> Option<Event> {
+        if std::mem::take(&mut self.readable_first) {
+            return Some(Event::Readable);
+        }
         self.events.pop_front()
+    }
+
+    /// Reports new readable data: a `Readable` right behind another adds
+    /// nothing (the application reads until `Blocked`) and is left out.
+    fn report_readable(&mut self) {
+        match self.events.back() {
+            None => self.readable_first = true,
+            Some(Event::Readable) => {}
+            Some(_) => self.events.push_back(Event::Readable),
+        }
     }
 
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {

@@ -29,6 +29,16 @@ pub(crate) struct PacingRate {
     pub(crate) bytes_per_second: f64,
     /// Bytes that may leave back to back.
     pub(crate) burst: u64,
+    /// How far back a full bucket reaches: the time the burst's datagrams
+    /// take one by one as `on_sent` charges them (each rounded up to a
+    /// whole nanosecond), so that a full bucket lets the whole burst leave
+    /// even at rates where one datagram takes under a nanosecond (a round
+    /// trip of a few microseconds or less, as between endpoints in memory).
+    burst_time: Duration,
+    /// A full datagram and its transmission time, the one asked for most
+    /// (twice per packet sent), computed once.
+    mss: u64,
+    mss_time: Duration,
 }
 
 impl PacingRate {
@@ -38,14 +48,30 @@ impl PacingRate {
         let bytes_per_second = (gain * window.max(mss) as f64 / srtt).max(1.0);
         let burst = ((bytes_per_second * BURST_INTERVAL.as_secs_f64()) as u64)
             .clamp(MIN_BURST_PACKETS * mss, MAX_BURST_PACKETS * mss);
-        PacingRate {
+        let mut rate = PacingRate {
             bytes_per_second,
             burst,
-        }
+            burst_time: Duration::ZERO,
+            mss,
+            mss_time: Duration::ZERO,
+        };
+        rate.mss_time = rate.compute_transmission_time(mss);
+        let whole_datagrams = u32::try_from(burst / mss.max(1)).unwrap_or(u32::MAX);
+        rate.burst_time = rate
+            .transmission_time(burst)
+            .max(rate.mss_time.saturating_mul(whole_datagrams));
+        rate
     }
 
     /// How long `bytes` take at this rate, rounded up to the nanosecond.
     pub(crate) fn transmission_time(&self, bytes: u64) -> Duration {
+        if bytes == self.mss {
+            return self.mss_time;
+        }
+        self.compute_transmission_time(bytes)
+    }
+
+    fn compute_transmission_time(&self, bytes: u64) -> Duration {
         let nanos = (bytes as f64 * 1e9 / self.bytes_per_second).ceil();
         Duration::from_nanos(nanos.min(u64::MAX as f64) as u64)
     }
@@ -55,14 +81,44 @@ impl PacingRate {
 pub(crate) struct Pacer {
     /// When the bucket is (was) empty; `None`: full.
     empty_at: Option<Instant>,
+    /// The last rate computed and what it was computed from: the inputs
+    /// change once per acknowledgment at most, the rate is asked for twice
+    /// per packet sent (three float divisions and roundings each time).
+    last_rate: Option<(RateInputs, PacingRate)>,
+}
+
+/// What a [`PacingRate`] is computed from (the gain by its bits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct RateInputs {
+    window: u64,
+    srtt: Duration,
+    gain: u64,
+    mss: u64,
 }
 
 impl Pacer {
+    /// `PacingRate::new(window, srtt, gain, mss)`, computed again only when
+    /// an input changed.
+    pub(crate) fn rate(&mut self, window: u64, srtt: Duration, gain: f64, mss: u64) -> PacingRate {
+        let inputs = RateInputs {
+            window,
+            srtt,
+            gain: gain.to_bits(),
+            mss,
+        };
+        match self.last_rate {
+            Some((last, rate)) if last == inputs => rate,
+            _ => {
+                let rate = PacingRate::new(window, srtt, gain, mss);
+                self.last_rate = Some((inputs, rate));
+                rate
+            }
+        }
+    }
+
     /// The instant at which the bucket would be empty, given the burst cap.
     fn base(&self, now: Instant, rate: &PacingRate) -> Instant {
-        let full_since = now
-            .checked_sub(rate.transmission_time(rate.burst))
-            .unwrap_or(now);
+        let full_since = now.checked_sub(rate.burst_time).unwrap_or(now);
         self.empty_at.map_or(full_since, |e| e.max(full_since))
     }
 
@@ -130,6 +186,48 @@ mod tests {
             p.on_sent(t1, 1200, &r);
         }
         assert_eq!(p.delay(t1, 1200, &r), Some(t1 + 8 * MS));
+    }
+
+    #[test]
+    fn the_whole_burst_leaves_at_once_even_when_a_datagram_takes_under_a_nanosecond() {
+        // In memory the round trip can measure zero (floored at 1 µs): at
+        // 2 × 19 MB / 1 µs a datagram takes 0.03 ns, charged as 1 ns. A full
+        // bucket must still hold the 256-datagram burst, not the 8 ns that
+        // the burst's exact transmission time gives (8 datagrams).
+        let t0 = Instant::now();
+        let r = PacingRate::new(19_000_000, Duration::ZERO, 2.0, 1200);
+        assert_eq!(r.burst, 256 * 1200);
+        let mut p = Pacer::default();
+        let now = t0 + Duration::from_millis(1);
+        let mut sent = 0;
+        while p.delay(now, 1200, &r).is_none() {
+            p.on_sent(now, 1200, &r);
+            sent += 1;
+            assert!(sent <= 256, "no more than the burst");
+        }
+        assert_eq!(sent, 256, "the whole burst leaves back to back");
+        assert_eq!(p.delay(now, 1200, &r), Some(now + Duration::from_nanos(1)));
+    }
+
+    #[test]
+    fn the_remembered_rate_follows_every_input() {
+        let mut p = Pacer::default();
+        let inputs = [
+            (12_000, 100 * MS, 1.25, 1200),
+            (12_000, 100 * MS, 1.25, 1200),
+            (24_000, 100 * MS, 1.25, 1200),
+            (24_000, 50 * MS, 1.25, 1200),
+            (24_000, 50 * MS, 2.0, 1200),
+            (24_000, 50 * MS, 2.0, 1210),
+            (12_000, 100 * MS, 1.25, 1200),
+        ];
+        for (window, srtt, gain, mss) in inputs {
+            assert_eq!(
+                p.rate(window, srtt, gain, mss),
+                PacingRate::new(window, srtt, gain, mss),
+                "{window} {srtt:?} {gain} {mss}"
+            );
+        }
     }
 
     #[test]

@@ -8,6 +8,10 @@ use tracing::{debug, trace};
 
 use super::*;
 
+/// Frames of a received packet kept from the validation pass for the pass
+/// that acts on them; a packet with more is parsed a second time.
+const FRAMES_KEPT: usize = 6;
+
 impl Connection {
     /// The peer's handshake response arrived from `from`.
     pub(crate) fn handle_response(
@@ -145,7 +149,8 @@ impl Connection {
         }
     }
 
-    /// A data packet for this connection arrived.
+    /// A data packet for this connection arrived: its sealed part is copied
+    /// into `scratch` and opened there.
     pub(crate) fn handle_data(
         &mut self,
         now: Instant,
@@ -154,6 +159,26 @@ impl Connection {
         sealed: &[u8],
         datagram_len: usize,
         scratch: &mut [u8],
+    ) {
+        let Some(buf) = scratch.get_mut(..sealed.len()) else {
+            // Larger than any datagram we accept: it cannot open.
+            self.stats.dropped_unauthenticated += 1;
+            return;
+        };
+        buf.copy_from_slice(sealed);
+        self.handle_data_in_place(now, from, header, buf, datagram_len);
+    }
+
+    /// A data packet for this connection arrived: `sealed` (its ciphertext
+    /// and tag, in the caller's buffer) is opened in place, so on return it
+    /// holds nothing the caller may use.
+    pub(crate) fn handle_data_in_place(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        header: DataHeader,
+        sealed: &mut [u8],
+        datagram_len: usize,
     ) {
         let Some(session) = &self.session else {
             // No keys yet (still punching): nothing can authenticate.
@@ -172,7 +197,7 @@ impl Connection {
             self.stats.dropped_replayed += 1;
             return;
         }
-        let n = match session.open(pn, sealed, scratch) {
+        let n = match session.open_in_place(pn, sealed) {
             Ok(n) => n,
             Err(_) => {
                 self.stats.dropped_unauthenticated += 1;
@@ -211,7 +236,7 @@ impl Connection {
         }
 
         if let State::Closing { .. } = self.state {
-            if FrameIter::new(&scratch[..n])
+            if FrameIter::new(&sealed[..n])
                 .flatten()
                 .any(|f| matches!(f, Frame::Close(_)))
             {
@@ -227,13 +252,23 @@ impl Connection {
             return;
         }
 
-        let payload = &scratch[..n];
+        let payload = &sealed[..n];
         // Validate every frame before acting on any (spec §9.4.1), and check
         // the stream data against the resource limits (spec §6.3), in one
         // pass over the frames.
         let mut malformed = None;
+        // The frames are parsed once: the first `FRAMES_KEPT` are kept for
+        // the pass that acts on them (a full packet holds two or three).
+        let mut kept = [None; FRAMES_KEPT];
+        let mut parsed = 0usize;
         let stream_frames = FrameIter::new(payload)
             .map_while(|f| f.map_err(|e| malformed = Some(e)).ok())
+            .inspect(|&f| {
+                if let Some(slot) = kept.get_mut(parsed) {
+                    *slot = Some(f);
+                }
+                parsed += 1;
+            })
             .filter_map(|f| match f {
                 Frame::Stream(s) => Some((s.offset, s.data.len() as u64)),
                 _ => None,
@@ -268,7 +303,19 @@ impl Connection {
             trace!(cid = %self.local_cid, pn, "stream data beyond the buffer limits: packet not acknowledged");
         }
         let mut ack_eliciting = false;
-        for frame in FrameIter::new(payload).flatten() {
+        // Admitted with no malformed frame: admission went through every
+        // frame, so `kept` holds them all unless there were more.
+        let all_kept = admitted && parsed <= FRAMES_KEPT;
+        let mut kept_frames = kept.into_iter().flatten();
+        let mut parsed_again = FrameIter::new(payload).flatten();
+        let frames = std::iter::from_fn(|| {
+            if all_kept {
+                kept_frames.next()
+            } else {
+                parsed_again.next()
+            }
+        });
+        for frame in frames {
             ack_eliciting |= frame.is_ack_eliciting();
             match frame {
                 Frame::Stream(s) if !admitted && s.offset > self.recv.received() => {
@@ -291,7 +338,7 @@ impl Connection {
                 Frame::Stream(s) => match self.recv.insert(s.offset, s.data, s.fin) {
                     Ok(readable) => {
                         if readable {
-                            self.events.push_back(Event::Readable);
+                            self.report_readable();
                         }
                     }
                     Err(v) => {

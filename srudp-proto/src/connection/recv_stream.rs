@@ -264,9 +264,10 @@ impl RecvStream {
         buf[from_a..n].copy_from_slice(&b[..n - from_a]);
         self.ready.drain(..n);
         self.read += n as u64;
-        if self.ready.is_empty() && self.ready.capacity() > 64 * 1024 {
-            self.ready.shrink_to(0);
-        }
+        // The emptied buffer keeps its capacity: a transfer that the
+        // application reads as fast as it arrives would otherwise free and
+        // grow it again on every read (copying it each time it doubles).
+        // A quiet connection gives it back (`idle.rs`).
         Ok(n)
     }
 

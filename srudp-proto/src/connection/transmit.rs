@@ -327,11 +327,11 @@ impl Connection {
 
     /// The pacing rate, once an RTT sample tells how long a round trip is
     /// (the initial window leaves at once, as its burst).
-    pub(super) fn pacing_rate(&self) -> Option<PacingRate> {
+    pub(super) fn pacing_rate(&mut self) -> Option<PacingRate> {
         if !self.config.pacing || !self.rtt.has_sample() {
             return None;
         }
-        Some(PacingRate::new(
+        Some(self.pacer.rate(
             self.cc.window(),
             self.rtt.smoothed(),
             self.cc.pacing_gain(),
