@@ -75,13 +75,22 @@ impl Inbox {
             .iter()
             .zip(self.buf.chunks(self.buffer_len))
             .flat_map(|(meta, buffer)| {
-                let from = canonical(meta.addr);
-                let contents = &buffer[..meta.len.min(buffer.len())];
-                let stride = match meta.stride {
-                    0 => contents.len().max(1),
-                    s => s,
-                };
-                contents.chunks(stride).map(move |d| (from, d))
+                let (from, len, stride) = split(meta, buffer.len());
+                buffer[..len].chunks(stride).map(move |d| (from, d))
+            })
+    }
+
+    /// The same datagrams as [`Inbox::datagrams`], writable: for a protocol
+    /// that opens packets in place
+    /// (`srudp_proto::Endpoint::handle_datagram_in_place`), saving a copy
+    /// per datagram. What it writes is gone at the next receive.
+    pub fn datagrams_mut(&mut self) -> impl Iterator<Item = (SocketAddr, &mut [u8])> + '_ {
+        self.meta[..self.filled]
+            .iter()
+            .zip(self.buf.chunks_mut(self.buffer_len))
+            .flat_map(|(meta, buffer)| {
+                let (from, len, stride) = split(meta, buffer.len());
+                buffer[..len].chunks_mut(stride).map(move |d| (from, d))
             })
     }
 
@@ -103,4 +112,15 @@ impl Inbox {
         self.filled += n.min(free);
         Ok(n)
     }
+}
+
+/// A filled buffer's source, length of contents and the stride at which it
+/// splits into datagrams (the whole contents when not coalesced).
+fn split(meta: &RecvMeta, buffer_len: usize) -> (SocketAddr, usize, usize) {
+    let len = meta.len.min(buffer_len);
+    let stride = match meta.stride {
+        0 => len.max(1),
+        s => s,
+    };
+    (canonical(meta.addr), len, stride)
 }

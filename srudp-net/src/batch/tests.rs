@@ -291,6 +291,11 @@ fn a_coalesced_buffer_is_split_at_its_stride_with_a_shorter_last_datagram() {
         })
         .unwrap();
     let got: Vec<(SocketAddr, Vec<u8>)> = inbox.datagrams().map(|(f, d)| (f, d.to_vec())).collect();
+    let got_mut: Vec<(SocketAddr, Vec<u8>)> = inbox
+        .datagrams_mut()
+        .map(|(f, d)| (f, d.to_vec()))
+        .collect();
+    assert_eq!(got_mut, got, "the writable view splits alike");
     let canonical: SocketAddr = "127.0.0.1:4000".parse().unwrap();
     assert_eq!(
         got,
@@ -301,6 +306,12 @@ fn a_coalesced_buffer_is_split_at_its_stride_with_a_shorter_last_datagram() {
             (canonical, b"alone".to_vec()),
         ]
     );
+    // What is written through the writable view is what the inbox holds.
+    for (i, (_, d)) in inbox.datagrams_mut().enumerate() {
+        d[0] = 0xa0 + i as u8;
+    }
+    let firsts: Vec<u8> = inbox.datagrams().map(|(_, d)| d[0]).collect();
+    assert_eq!(firsts, vec![0xa0, 0xa1, 0xa2, 0xa3]);
 }
 
 /// The runs `next_run` forms from a plan of (destination, size), as

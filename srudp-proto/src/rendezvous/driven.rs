@@ -99,6 +99,22 @@ impl DrivenEndpoint {
         }
     }
 
+    /// See [`Endpoint::handle_datagram_in_place`]: a data packet is opened
+    /// in `datagram` itself, whose bytes are unspecified afterwards.
+    pub fn handle_datagram_in_place(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        datagram: &mut [u8],
+    ) {
+        match &mut self.client {
+            Some(c) => c.handle_datagram_in_place(now, from, datagram),
+            None => self
+                .endpoint_mut()
+                .handle_datagram_in_place(now, from, datagram),
+        }
+    }
+
     /// See [`Endpoint::handle_timeout`].
     pub fn handle_timeout(&mut self, now: Instant) {
         match &mut self.client {

@@ -248,6 +248,27 @@ impl RendezvousClient {
         self.process(now);
     }
 
+    /// As [`handle_datagram`](Self::handle_datagram), with a data packet
+    /// opened in `datagram` itself
+    /// ([`Endpoint::handle_datagram_in_place`]); its bytes are unspecified
+    /// afterwards.
+    pub fn handle_datagram_in_place(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        datagram: &mut [u8],
+    ) {
+        self.now = self.now.max(now);
+        if is_nat_probe(datagram) {
+            if let Ok(probe) = NatProbe::parse(datagram) {
+                self.nat.on_probe(probe.token);
+            }
+            return;
+        }
+        self.endpoint.handle_datagram_in_place(now, from, datagram);
+        self.process(now);
+    }
+
     /// Processes every timer that expired at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.now = self.now.max(now);
