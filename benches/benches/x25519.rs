@@ -15,11 +15,18 @@
 //!   precomputed radix-16 table; its larger radix-64/128/256 tables measured
 //!   no faster here).
 //!
-//! srudp-proto's `crypto/x25519.rs` takes the Edwards route (twist points
-//! excepted); its tests pin it to the ladder.
+//! * `x25519/aws-lc` and `x25519/aws-lc-base` — AWS-LC's X25519 through
+//!   aws-lc-rs, as srudp-proto's `aws-lc` feature calls it (a private key
+//!   built from the bytes, which derives its public key, then the agreement;
+//!   a public key from a secret).
+//!
+//! srudp-proto's `crypto/x25519.rs` takes AWS-LC with the `aws-lc` feature,
+//! else the Edwards route (twist points excepted); its tests pin both to the
+//! ladder.
 
 use std::time::Duration;
 
+use aws_lc_rs::agreement::{agree, PrivateKey, UnparsedPublicKey, X25519};
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use curve25519_dalek::montgomery::MontgomeryPoint;
 
@@ -38,6 +45,24 @@ fn x25519(c: &mut Criterion) {
     });
     c.bench_function("x25519/base", |b| {
         b.iter(|| MontgomeryPoint::mul_base_clamped(black_box(secret)))
+    });
+    let peer_bytes = peer.to_bytes();
+    c.bench_function("x25519/aws-lc", |b| {
+        b.iter(|| {
+            let key = PrivateKey::from_private_key(&X25519, &black_box(secret)).unwrap();
+            agree(
+                &key,
+                UnparsedPublicKey::new(&X25519, &peer_bytes),
+                (),
+                |k| Ok::<_, ()>(k[0]),
+            )
+        })
+    });
+    c.bench_function("x25519/aws-lc-base", |b| {
+        b.iter(|| {
+            let key = PrivateKey::from_private_key(&X25519, &black_box(secret)).unwrap();
+            key.compute_public_key().unwrap().as_ref()[0]
+        })
     });
 }
 

@@ -25,6 +25,11 @@
 //!   initiator's ephemeral key twice (`es` and `ee`; with IK its static key
 //!   twice too), so the key pairs of one handshake share the mapped points
 //!   ([`EdwardsCache`]).
+//! * **AWS-LC, with the `aws-lc` feature.** Its X25519 (s2n-bignum's
+//!   assembly) is faster still, for key agreement and key generation
+//!   alike. It refuses some inputs (a result of all zeros, from a point of
+//!   small order); those take the path above, so the result is RFC 7748's
+//!   whichever computes it, and peers with and without the feature agree.
 
 use std::sync::{Arc, Mutex};
 
@@ -36,10 +41,14 @@ use zeroize::Zeroize;
 use crate::keys::{Keypair, KEY_LEN};
 
 /// `X25519(scalar, u)` of RFC 7748: `scalar` clamped, `u` read modulo p
-/// with its top bit ignored.
-#[cfg(test)]
-pub(crate) fn x25519(scalar: [u8; KEY_LEN], u: [u8; KEY_LEN]) -> [u8; KEY_LEN] {
-    x25519_mapped(scalar, u, MontgomeryPoint(u).to_edwards(0))
+/// with its top bit ignored. `mapped`: the peer keys this handshake already
+/// mapped to Edwards.
+fn x25519(scalar: [u8; KEY_LEN], u: [u8; KEY_LEN], mapped: &EdwardsCache) -> [u8; KEY_LEN] {
+    #[cfg(feature = "aws-lc")]
+    if let Some(shared) = aws_lc::x25519(scalar, u) {
+        return shared;
+    }
+    x25519_mapped(scalar, u, mapped.map(u))
 }
 
 /// `X25519(scalar, u)`, given `edwards`: `u` mapped to Edwards (`None` on
@@ -90,10 +99,37 @@ impl EdwardsCache {
     }
 }
 
-/// `X25519(scalar, 9)`: the public key of `scalar` (fixed-base, dalek's
-/// precomputed tables).
+/// `X25519(scalar, 9)`: the public key of `scalar` (fixed-base: AWS-LC's
+/// with the `aws-lc` feature, else dalek's precomputed tables).
 fn public_key_of(scalar: [u8; KEY_LEN]) -> [u8; KEY_LEN] {
+    #[cfg(feature = "aws-lc")]
+    if let Some(public) = aws_lc::public_key_of(scalar) {
+        return public;
+    }
     MontgomeryPoint::mul_base_clamped(scalar).to_bytes()
+}
+
+/// X25519 from AWS-LC. `None` where it refuses (then the caller computes
+/// the result itself).
+#[cfg(feature = "aws-lc")]
+mod aws_lc {
+    use aws_lc_rs::agreement::{agree, PrivateKey, UnparsedPublicKey, X25519};
+
+    use crate::keys::KEY_LEN;
+
+    pub(super) fn x25519(scalar: [u8; KEY_LEN], u: [u8; KEY_LEN]) -> Option<[u8; KEY_LEN]> {
+        let key = PrivateKey::from_private_key(&X25519, &scalar).ok()?;
+        agree(&key, UnparsedPublicKey::new(&X25519, &u), (), |shared| {
+            <[u8; KEY_LEN]>::try_from(shared).map_err(|_| ())
+        })
+        .ok()
+    }
+
+    pub(super) fn public_key_of(scalar: [u8; KEY_LEN]) -> Option<[u8; KEY_LEN]> {
+        let key = PrivateKey::from_private_key(&X25519, &scalar).ok()?;
+        let public = key.compute_public_key().ok()?;
+        <[u8; KEY_LEN]>::try_from(public.as_ref()).ok()
+    }
 }
 
 /// snow's `Dh` for "25519": a key pair and X25519 with it.
@@ -178,7 +214,7 @@ impl Dh for Dh25519 {
             .get(..KEY_LEN)
             .and_then(|u| <[u8; KEY_LEN]>::try_from(u).ok())
             .ok_or(snow::Error::Dh)?;
-        let shared = x25519_mapped(self.secret, u, self.mapped.map(u));
+        let shared = x25519(self.secret, u, &self.mapped);
         out.get_mut(..KEY_LEN)
             .ok_or(snow::Error::Dh)?
             .copy_from_slice(&shared);
@@ -193,6 +229,17 @@ mod tests {
     use proptest::prelude::*;
     use snow::params::DHChoice;
     use snow::resolvers::{CryptoResolver, DefaultResolver};
+
+    /// What a handshake computes (with AWS-LC when the feature is on).
+    fn x25519(scalar: [u8; KEY_LEN], u: [u8; KEY_LEN]) -> [u8; KEY_LEN] {
+        super::x25519(scalar, u, &EdwardsCache::default())
+    }
+
+    /// The built-in path alone (the Edwards route, the ladder on the twist),
+    /// which the `aws-lc` feature leaves for the inputs AWS-LC refuses.
+    fn built_in(scalar: [u8; KEY_LEN], u: [u8; KEY_LEN]) -> [u8; KEY_LEN] {
+        x25519_mapped(scalar, u, MontgomeryPoint(u).to_edwards(0))
+    }
 
     /// The reference: dalek's Montgomery ladder alone (what snow computes).
     fn ladder(scalar: [u8; KEY_LEN], u: [u8; KEY_LEN]) -> [u8; KEY_LEN] {
@@ -266,6 +313,7 @@ mod tests {
         for u in edge_inputs() {
             for scalar in scalars {
                 assert_eq!(x25519(scalar, u), ladder(scalar, u), "u = {u:02x?}");
+                assert_eq!(built_in(scalar, u), ladder(scalar, u), "u = {u:02x?}");
             }
         }
     }
@@ -291,6 +339,14 @@ mod tests {
             u in any::<[u8; KEY_LEN]>(),
         ) {
             prop_assert_eq!(x25519(scalar, u), ladder(scalar, u));
+            prop_assert_eq!(built_in(scalar, u), ladder(scalar, u));
+        }
+
+        #[test]
+        fn public_key_of_is_the_ladder_from_nine(scalar in any::<[u8; KEY_LEN]>()) {
+            let mut nine = [0u8; KEY_LEN];
+            nine[0] = 9;
+            prop_assert_eq!(public_key_of(scalar), ladder(scalar, nine));
         }
 
         #[test]
@@ -303,6 +359,7 @@ mod tests {
             let u = public_key_of(peer);
             prop_assert!(on_curve(u));
             prop_assert_eq!(x25519(scalar, u), ladder(scalar, u));
+            prop_assert_eq!(built_in(scalar, u), ladder(scalar, u));
         }
 
         #[test]
@@ -373,6 +430,24 @@ mod tests {
                     let secret: [u8; KEY_LEN] = dh.privkey().try_into().unwrap();
                     assert_eq!(out, ladder(secret, *u), "round {round}, u = {u:02x?}");
                 }
+            }
+        }
+    }
+
+    #[cfg(feature = "aws-lc")]
+    #[test]
+    fn aws_lc_computes_genuine_keys_and_refuses_only_what_the_built_in_path_covers() {
+        let scalar = [0x42u8; KEY_LEN];
+        let genuine = public_key_of([7u8; KEY_LEN]);
+        assert_eq!(
+            aws_lc::x25519(scalar, genuine),
+            Some(ladder(scalar, genuine)),
+            "genuine keys take AWS-LC"
+        );
+        assert!(aws_lc::public_key_of(scalar).is_some());
+        for u in edge_inputs() {
+            if let Some(shared) = aws_lc::x25519(scalar, u) {
+                assert_eq!(shared, ladder(scalar, u), "u = {u:02x?}");
             }
         }
     }
