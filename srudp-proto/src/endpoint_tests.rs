@@ -300,25 +300,10 @@ fn a_quiet_connection_frees_its_buffers_and_allocates_again_for_new_data() {
     let holds = |ep: &Endpoint, h: ConnectionHandle| ep.connections[&h].conn.holds_idle_buffers();
     let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
     let round = |p: &mut DirectPair| {
-        let mut written = 0;
-        let mut received = Vec::new();
-        let mut chunk = [0u8; 4096];
-        for _ in 0..10_000 {
-            if written < data.len() {
-                written += p.a.write(ha, &data[written..]).unwrap_or(0);
-            }
-            p.advance(Duration::from_millis(1));
-            while let Ok(n) = p.b.read(hb, &mut chunk) {
-                if n == 0 {
-                    break;
-                }
-                received.extend_from_slice(&chunk[..n]);
-            }
-            if received.len() == data.len() {
-                break;
-            }
-        }
-        assert!(received == data, "every byte arrives, in order");
+        assert!(
+            transfer(p, ha, hb, &data) == data,
+            "every byte arrives, in order"
+        );
     };
     round(&mut p);
     p.advance(Duration::from_millis(50));

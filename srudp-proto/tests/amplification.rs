@@ -8,21 +8,13 @@ use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use srudp_proto::{AcceptPolicy, CookieMode, Endpoint, EndpointConfig, Event, Keypair, Rng};
+use srudp_proto::{AcceptPolicy, CookieMode, Endpoint, EndpointConfig, Event};
 
 const CLIENT: &str = "192.0.2.10:5000";
 const SERVER: &str = "198.51.100.20:4433";
 
-fn addr(s: &str) -> SocketAddr {
-    s.parse().unwrap()
-}
-
-fn endpoint(seed: u64, edit: impl FnOnce(&mut EndpointConfig)) -> Endpoint {
-    let mut config = EndpointConfig::new(Keypair::generate(&mut Rng::from_seed(seed)));
-    config.rng_seed = Some(seed);
-    edit(&mut config);
-    Endpoint::new(config).unwrap()
-}
+mod common;
+use common::{addr, endpoint_configured as endpoint};
 
 /// Bytes the server received from and sent to each address, and the
 /// addresses it validated (handshake confirmed there, or path changed there).

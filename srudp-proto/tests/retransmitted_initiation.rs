@@ -7,22 +7,14 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use srudp_proto::{CookieMode, Endpoint, EndpointConfig, Keypair, Rng};
+use srudp_proto::{CookieMode, Endpoint};
 
 const CLIENT: &str = "192.0.2.10:5000";
 const OTHER_CLIENT: &str = "192.0.2.11:5000";
 const SERVER: &str = "198.51.100.20:4433";
 
-fn addr(s: &str) -> SocketAddr {
-    s.parse().unwrap()
-}
-
-fn endpoint(seed: u64, edit: impl FnOnce(&mut EndpointConfig)) -> Endpoint {
-    let mut config = EndpointConfig::new(Keypair::generate(&mut Rng::from_seed(seed)));
-    config.rng_seed = Some(seed);
-    edit(&mut config);
-    Endpoint::new(config).unwrap()
-}
+mod common;
+use common::{addr, endpoint_configured as endpoint};
 
 /// The first datagram `client` sends toward `server`: its HandshakeInit.
 fn initiation(client: &mut Endpoint, server: &Endpoint, now: Instant) -> Vec<u8> {

@@ -19,6 +19,15 @@ pub fn addr(s: &str) -> SocketAddr {
     s.parse().unwrap()
 }
 
+/// An endpoint whose key is fixed by `seed` and whose randomness is `seed`
+/// itself, with its configuration edited by `edit` first.
+pub fn endpoint_configured(seed: u64, edit: impl FnOnce(&mut EndpointConfig)) -> Endpoint {
+    let mut config = EndpointConfig::new(Keypair::generate(&mut Rng::from_seed(seed)));
+    config.rng_seed = Some(seed);
+    edit(&mut config);
+    Endpoint::new(config).unwrap()
+}
+
 /// An endpoint whose key and randomness are fixed by `seed`.
 pub fn endpoint(seed: u64, transport: TransportConfig) -> Endpoint {
     let mut rng = Rng::from_seed(seed);

@@ -237,11 +237,7 @@ impl RendezvousClient {
 
     /// Processes a datagram received from `from`.
     pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
-        self.now = self.now.max(now);
-        if is_nat_probe(datagram) {
-            if let Ok(probe) = NatProbe::parse(datagram) {
-                self.nat.on_probe(probe.token);
-            }
+        if self.took_nat_probe(now, datagram) {
             return;
         }
         self.endpoint.handle_datagram(now, from, datagram);
@@ -258,15 +254,24 @@ impl RendezvousClient {
         from: SocketAddr,
         datagram: &mut [u8],
     ) {
-        self.now = self.now.max(now);
-        if is_nat_probe(datagram) {
-            if let Ok(probe) = NatProbe::parse(datagram) {
-                self.nat.on_probe(probe.token);
-            }
+        if self.took_nat_probe(now, datagram) {
             return;
         }
         self.endpoint.handle_datagram_in_place(now, from, datagram);
         self.process(now);
+    }
+
+    /// Advances the clock to `now` and, if `datagram` is a NAT-test probe
+    /// (not a packet for the endpoint), takes it; says whether it did.
+    fn took_nat_probe(&mut self, now: Instant, datagram: &[u8]) -> bool {
+        self.now = self.now.max(now);
+        if !is_nat_probe(datagram) {
+            return false;
+        }
+        if let Ok(probe) = NatProbe::parse(datagram) {
+            self.nat.on_probe(probe.token);
+        }
+        true
     }
 
     /// Processes every timer that expired at `now`.
