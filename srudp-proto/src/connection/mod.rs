@@ -1,7 +1,7 @@
 //! One connection's state machine: handshake, punching, packet protection,
 //! acknowledgments, loss recovery, the byte stream and closing (spec §4–§6).
 //!
-//! A [`Connection`] is driven only by its [`Endpoint`](crate::Endpoint); the
+//! A `Connection` is driven only by its [`Endpoint`](crate::Endpoint); the
 //! application reaches it through the endpoint's methods and a
 //! [`ConnectionHandle`](crate::ConnectionHandle).
 
