@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{addr, data, pump, Pair, Side, B_ADDR};
+use common::{data, pump, Pair, Side};
 use srudp_proto::sim::{LinkConfig, LossModel};
 use srudp_proto::{CloseReason, Event, ReadError, TransportConfig, WriteError};
 
@@ -16,15 +16,7 @@ fn graceful_close_delivers_every_byte_even_under_loss() {
         .with_loss(LossModel::Bernoulli(0.05));
     let mut p = Pair::public(3, link, TransportConfig::default());
     let (a_data, b_data) = (data(1, 300_000), data(2, 123_457));
-    let t = common::transfer(
-        &mut p.sim,
-        p.a,
-        p.b,
-        &[addr(B_ADDR)],
-        &a_data,
-        &b_data,
-        Duration::from_secs(120),
-    );
+    let t = p.transfer(&a_data, &b_data, Duration::from_secs(120));
     assert!(t.b.received == a_data);
     assert!(t.a.received == b_data);
     assert!(

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{addr, data, transfer, Pair, B_ADDR};
+use common::{data, Pair};
 use srudp_proto::sim::{LinkConfig, LossModel};
 use srudp_proto::{CloseReason, Rng, TransportConfig};
 
@@ -48,15 +48,7 @@ fn close_scenario(seed: u64) -> (String, Option<CloseReason>, Option<CloseReason
     let mut p = Pair::public_with(5000 + seed, link_a, link_b, TransportConfig::default());
     let a_data = data(seed, 1 + r.below(20_000) as usize);
     let b_data = data(seed + 1, r.below(20_000) as usize);
-    let t = transfer(
-        &mut p.sim,
-        p.a,
-        p.b,
-        &[addr(B_ADDR)],
-        &a_data,
-        &b_data,
-        Duration::from_secs(200),
-    );
+    let t = p.transfer(&a_data, &b_data, Duration::from_secs(200));
     if t.a.closed == Some(CloseReason::Finished) {
         assert!(t.b.received == a_data, "{desc}: b's bytes");
     }
@@ -106,15 +98,7 @@ fn the_peers_answer_ends_the_closing_linger_at_once() {
     let link = LinkConfig::default().with_latency(Duration::from_millis(20));
     let mut p = Pair::public(7, link, TransportConfig::default());
     let (a_data, b_data) = (data(1, 50_000), data(2, 30_000));
-    let t = transfer(
-        &mut p.sim,
-        p.a,
-        p.b,
-        &[addr(B_ADDR)],
-        &a_data,
-        &b_data,
-        Duration::from_secs(60),
-    );
+    let t = p.transfer(&a_data, &b_data, Duration::from_secs(60));
     assert_eq!(t.a.closed, Some(CloseReason::Finished));
     assert_eq!(t.b.closed, Some(CloseReason::Finished));
     let now = p.sim.now();

@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{addr, data, Pair, B_ADDR};
+use common::{data, Pair};
 use srudp_proto::sim::{LinkConfig, LossModel};
 use srudp_proto::TransportConfig;
 
@@ -19,15 +19,7 @@ fn traced_run(seed: u64) -> Vec<String> {
         .with_queue_bytes(64 * 1024);
     let mut p = Pair::public(seed, link, TransportConfig::default());
     p.sim.record_trace();
-    let t = common::transfer(
-        &mut p.sim,
-        p.a,
-        p.b,
-        &[addr(B_ADDR)],
-        &data(1, 100_000),
-        &data(2, 50_000),
-        Duration::from_secs(60),
-    );
+    let t = p.transfer(&data(1, 100_000), &data(2, 50_000), Duration::from_secs(60));
     assert_eq!(t.b.received.len(), 100_000);
     p.sim.trace().to_vec()
 }

@@ -139,15 +139,7 @@ fn a_replayed_initiation_creates_no_second_connection() {
         TransportConfig::default(),
     );
     p.sim.record_datagrams();
-    let t = common::transfer(
-        &mut p.sim,
-        p.a,
-        p.b,
-        &[addr(B_ADDR)],
-        b"hi",
-        b"yo",
-        Duration::from_secs(10),
-    );
+    let t = p.transfer(b"hi", b"yo", Duration::from_secs(10));
     assert_eq!(t.b.received, b"hi");
     let now = p.sim.now();
     p.sim.endpoint(p.a).release(now, t.a.handle.unwrap());

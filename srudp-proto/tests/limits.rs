@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{addr, data, transfer, Pair, B_ADDR};
+use common::{addr, data, Pair, B_ADDR};
 use srudp_proto::sim::LinkConfig;
 use srudp_proto::{
     CloseReason, ConnectError, CookieMode, Endpoint, EndpointConfig, Keypair, Rng, TransportConfig,
@@ -113,15 +113,7 @@ fn lossy_link() -> LinkConfig {
 fn transfer_under(transport: TransportConfig, size: usize) -> (u64, bool) {
     let mut p = Pair::public(21, lossy_link(), transport);
     let (a_data, b_data) = (data(1, size), data(2, size));
-    let t = transfer(
-        &mut p.sim,
-        p.a,
-        p.b,
-        &[addr(B_ADDR)],
-        &a_data,
-        &b_data,
-        Duration::from_secs(120),
-    );
+    let t = p.transfer(&a_data, &b_data, Duration::from_secs(120));
     let intact = t.a.received == b_data
         && t.b.received == a_data
         && t.a.closed == Some(CloseReason::Finished)

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{addr, data, transfer, Pair, B_ADDR};
+use common::{data, Pair};
 use srudp_proto::sim::{LinkConfig, LossModel};
 use srudp_proto::{CloseReason, TransportConfig};
 
@@ -24,15 +24,7 @@ fn sixteen_mib_each_way_over_a_clean_50ms_100mbit_link() {
     let mut p = Pair::public(1, link, TransportConfig::default());
     let a_data = data(11, 16 * MIB);
     let b_data = data(12, 16 * MIB);
-    let t = transfer(
-        &mut p.sim,
-        p.a,
-        p.b,
-        &[addr(B_ADDR)],
-        &a_data,
-        &b_data,
-        Duration::from_secs(60),
-    );
+    let t = p.transfer(&a_data, &b_data, Duration::from_secs(60));
     assert!(
         t.a.received == b_data,
         "a received {} of {} bytes",
@@ -125,15 +117,7 @@ fn seeded_sweep_of_200_impaired_networks_delivers_intact_or_fails_cleanly() {
         let size = 32 * 1024 + (seed as usize * 7919) % (96 * 1024);
         let a_data = data(seed, size);
         let b_data = data(seed + 7, size / 2);
-        let t = transfer(
-            &mut p.sim,
-            p.a,
-            p.b,
-            &[addr(B_ADDR)],
-            &a_data,
-            &b_data,
-            Duration::from_secs(300),
-        );
+        let t = p.transfer(&a_data, &b_data, Duration::from_secs(300));
         // Whatever happened, nothing wrong may have been delivered.
         assert!(
             a_data.starts_with(&t.b.received),

@@ -86,6 +86,20 @@ impl Pair {
             .connect(now, kb, &[addr(B_ADDR)])
             .unwrap()
     }
+
+    /// [`transfer`]: `a` connects to `b` at `B_ADDR`, each sends its data
+    /// and finishes, until both closed or `limit` virtual time passed.
+    pub fn transfer(&mut self, a_data: &[u8], b_data: &[u8], limit: Duration) -> Transfer {
+        transfer(
+            &mut self.sim,
+            self.a,
+            self.b,
+            &[addr(B_ADDR)],
+            a_data,
+            b_data,
+            limit,
+        )
+    }
 }
 
 /// What one side of a transfer saw.
