@@ -96,15 +96,16 @@ ns_rcv="$prefix-rcv"
 all_ns=("$ns_s1" "$ns_s2" "$ns_r" "$ns_rcv")
 tmp=$(mktemp -d "/tmp/$prefix.XXXXXX")
 delay_pid=
+flows_pid=
 
 # shellcheck disable=SC2317 # called by the EXIT trap
 cleanup() {
     local status=$?
     trap - EXIT INT TERM
-    if [[ -n "$delay_pid" ]]; then
-        kill -TERM "$delay_pid" 2>/dev/null || true
-        wait "$delay_pid" 2>/dev/null || true
-    fi
+    for pid in $flows_pid $delay_pid; do
+        kill -TERM "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
     for ns in "${all_ns[@]}"; do
         ip netns del "$ns" 2>/dev/null || true
     done
@@ -191,12 +192,17 @@ flows=(python3 "$helper" flows
     --sender1-addr 192.0.2.2 --sender2-addr 198.51.100.2 --receiver-addr 203.0.113.2
     --cc "$cc" --mbps "$mbps")
 if [[ $check -eq 1 ]]; then
-    "${flows[@]}" --single-flow --run-s 20 --series
+    flows+=(--single-flow --run-s 20 --series)
 else
-    extra=()
-    [[ $series -eq 1 ]] && extra+=(--series)
-    "${flows[@]}" --late-start-ms "$late_ms" --run-s "$run_s" "${extra[@]}"
+    flows+=(--late-start-ms "$late_ms" --run-s "$run_s")
+    [[ $series -eq 1 ]] && flows+=(--series)
 fi
+# In the background and waited for, so that an interrupt is handled at
+# once rather than after the run.
+"${flows[@]}" &
+flows_pid=$!
+wait "$flows_pid" || die "the flows failed (exit status $?)"
+flows_pid=
 
 # Diagnostics on stderr: the bottleneck's drops and the delay line's timing.
 tc -n "$ns_r" -s qdisc show dev to-rcv | sed 's/^/bottleneck: /' >&2

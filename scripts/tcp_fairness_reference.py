@@ -59,6 +59,9 @@ class Stop(Exception):
 
 
 def _stop(_signum, _frame):
+    # Once is enough: a second signal must not interrupt writing the stats.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     raise Stop()
 
 
