@@ -37,7 +37,6 @@ import selectors
 import signal
 import socket
 import struct
-import sys
 import threading
 import time
 
