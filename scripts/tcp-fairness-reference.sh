@@ -11,7 +11,7 @@
 #                          router --[tbf: N Mbit/s, 1 BDP tail drop]-- receiver 203.0.113.2
 #   sender2 198.51.100.2 -/
 #
-# Scenario (as benches/src/bin/fairness.rs): base RTT 50 ms, the router's
+# Scenario (as benches/src/two_flows.rs): base RTT 50 ms, the router's
 # egress towards the receiver is the bottleneck (token bucket at --mbps,
 # tail-drop queue of one bandwidth-delay product, rate x 50 ms in bytes).
 # Flow 1 starts at 0 s, flow 2 at --late-start-ms, the run lasts --run-s

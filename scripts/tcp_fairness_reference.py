@@ -21,7 +21,7 @@ Two subcommands, both run as root by the shell script, never by hand:
     (TCP_CONGESTION per socket) and counts, per flow, the bytes the receiving
     application read in each whole second of a monotonic clock started when
     flow 1 starts. Prints the same JSON fields as the simulated `fairness`
-    bench (benches/src/bin/fairness.rs), with the same definitions.
+    bench (benches/src/two_flows.rs), with the same definitions.
 
 Only the Python 3 standard library is used.
 """
@@ -348,7 +348,7 @@ def run_flows(args):
     flow2_start = (senders[1].started - t0) if nflows == 2 else None
     converged = None
     if flow2_start is not None:
-        # As in fairness.rs: sample i covers (i, i+1] s; flow 2's first
+        # As in benches/src/two_flows.rs: sample i covers (i, i+1] s; flow 2's first
         # full second is the one after its start.
         for i in range(int(flow2_start), len(samples)):
             f1, f2 = samples[i]

@@ -10,7 +10,8 @@
 //!   and bursty loss, against the PFTK model of TCP throughput.
 //! * `latency` — KCP's own test: 8-byte messages every 20 ms over 10 % loss
 //!   and a 60–125 ms RTT, echoed back; the round-trip delay of each message.
-//! * `fairness` — two flows sharing one bottleneck, one starting late.
+//! * `fairness` — two flows sharing one bottleneck, one starting late
+//!   ([`two_flows`]), one run or a sweep over seeds and start phases.
 //!
 //! This library holds what they share: the reference formulas
 //! ([`models`]), argument parsing ([`args`]) and scenario drivers
@@ -22,3 +23,4 @@ pub mod counting_alloc;
 pub mod harness;
 pub mod in_memory;
 pub mod models;
+pub mod two_flows;
