@@ -171,3 +171,52 @@ fn sweep(base: &TwoFlows, seeds: u64) -> Vec<TwoFlowsResult> {
         .map(|r| r.expect("every cell ran"))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(v: &[&str]) -> Result<TwoFlows, String> {
+        let args = Args::parse(
+            v.iter().map(|s| s.to_string()),
+            &["seed", "seeds", "mbps", "late-start-ms", "jitter-us", "cc"],
+            &["series", "sweep"],
+        )?;
+        scenario(&args)
+    }
+
+    #[test]
+    fn the_defaults_are_the_documented_scenario() {
+        let s = parse(&[]).unwrap();
+        assert_eq!((s.seed, s.mbps), (1, 100));
+        assert_eq!(s.late_start, LATE_START);
+        assert_eq!(s.jitter, DEFAULT_JITTER);
+        assert_eq!(s.controller, Controller::Cubic);
+        let s = parse(&[
+            "--cc",
+            "newreno",
+            "--mbps",
+            "20",
+            "--late-start-ms",
+            "10312",
+        ])
+        .unwrap();
+        assert_eq!(s.controller, Controller::NewReno);
+        assert_eq!(s.mbps, 20);
+        assert_eq!(s.late_start, Duration::from_millis(10_312));
+    }
+
+    #[test]
+    fn options_outside_the_scenario_are_refused_with_a_reason() {
+        for bad in [
+            &["--cc", "bbr"][..],
+            &["--mbps", "0"],
+            &["--late-start-ms", "40000"],
+            &["--jitter-us", "10001"],
+            &["--seed", "-1"],
+        ] {
+            let err = parse(bad).unwrap_err();
+            assert!(err.starts_with("--"), "{bad:?}: {err}");
+        }
+    }
+}
