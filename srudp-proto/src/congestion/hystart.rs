@@ -28,6 +28,13 @@ const CSS_GROWTH_DIVISOR: u64 = 4;
 /// Rounds of CSS before congestion avoidance.
 const CSS_ROUNDS: u32 = 5;
 
+/// How far a round's minimum RTT must rise above `base` (the previous
+/// round's) to count as the queue filling: an eighth of it, clamped to
+/// 4–16 ms (RFC 9406 §4.2).
+pub(crate) fn rtt_increase_threshold(base: Duration) -> Duration {
+    (base / MIN_RTT_DIVISOR).clamp(MIN_RTT_THRESH, MAX_RTT_THRESH)
+}
+
 /// Where a connection is in its first slow start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SlowStartPhase {
@@ -102,7 +109,7 @@ impl HyStart {
                 if let (true, Some(current), Some(last)) =
                     (enough, self.current_round_min, self.last_round_min)
                 {
-                    let threshold = (last / MIN_RTT_DIVISOR).clamp(MIN_RTT_THRESH, MAX_RTT_THRESH);
+                    let threshold = rtt_increase_threshold(last);
                     if current >= last + threshold {
                         self.phase = SlowStartPhase::Conservative;
                         self.css_baseline = Some(current);

@@ -18,11 +18,12 @@
 mod cubic;
 mod hystart;
 mod new_reno;
+mod queue_surge;
 
 use std::fmt;
 use std::time::Instant;
 
-pub use cubic::{Cubic, CubicFactory};
+pub use cubic::{Cubic, CubicFactory, SURGE_W_MAX_FACTOR};
 pub use hystart::{HyStart, SlowStartPhase};
 pub use new_reno::{NewReno, NewRenoFactory};
 
