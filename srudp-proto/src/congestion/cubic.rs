@@ -8,7 +8,8 @@
 //! grow faster (short RTTs, small windows) the Reno-friendly estimate `W_est`
 //! takes over. Fast convergence lowers `W_max` when a loss happens below the
 //! previous one, so an incumbent flow yields to a newcomer; when the queue
-//! surged just before the loss (a newcomer's slow start, [`QueueSurge`]),
+//! surged just before the loss (a newcomer's slow start: a round's minimum
+//! RTT rose within three rounds by more than HyStart++'s threshold),
 //! further than RFC 9438 says. Acknowledgments
 //! of application-limited packets do not grow the window, and the time spent
 //! application limited does not count in `t` (RFC 9438 §5.8). A reduction
@@ -48,7 +49,8 @@ pub struct CubicFactory {
     /// Leave the first slow start early when the RTT grows (RFC 9406).
     pub hystart: bool,
     /// With fast convergence: after a loss that a surge of the queue preceded
-    /// (a newcomer's slow start, see [`QueueSurge`]), lower `W_max` to
+    /// (a newcomer's slow start; the minimum RTT of a round rose within
+    /// three rounds by more than HyStart++'s threshold), lower `W_max` to
     /// [`SURGE_W_MAX_FACTOR`] of the window instead of `(1 + β) / 2`. An
     /// extension of RFC 9438; `false` gives the RFC's fast convergence.
     pub surge_convergence: bool,
