@@ -68,12 +68,12 @@ const MAX_JITTER: Duration = Duration::from_millis(10);
 
 const USAGE: &str = "usage: fairness [--seed N] [--mbps N] [--late-start-ms N] [--jitter-us N] [--cc cubic|newreno] [--series]\n       fairness --sweep [--seeds N] [--mbps N] [--jitter-us N] [--cc cubic|newreno]";
 
+/// The options that take a value, and the flags.
+const OPTIONS: [&str; 6] = ["seed", "seeds", "mbps", "late-start-ms", "jitter-us", "cc"];
+const FLAGS: [&str; 2] = ["series", "sweep"];
+
 fn main() -> ExitCode {
-    let args = match Args::parse(
-        std::env::args().skip(1),
-        &["seed", "seeds", "mbps", "late-start-ms", "jitter-us", "cc"],
-        &["series", "sweep"],
-    ) {
+    let args = match Args::parse(std::env::args().skip(1), &OPTIONS, &FLAGS) {
         Ok(a) => a,
         Err(e) => {
             eprintln!("{e}\n{USAGE}");
@@ -177,11 +177,7 @@ mod tests {
     use super::*;
 
     fn parse(v: &[&str]) -> Result<TwoFlows, String> {
-        let args = Args::parse(
-            v.iter().map(|s| s.to_string()),
-            &["seed", "seeds", "mbps", "late-start-ms", "jitter-us", "cc"],
-            &["series", "sweep"],
-        )?;
+        let args = Args::parse(v.iter().map(|s| s.to_string()), &OPTIONS, &FLAGS)?;
         scenario(&args)
     }
 

@@ -60,15 +60,12 @@ impl QueueSurge {
     /// last completed) exceeds that of the two oldest remembered rounds by
     /// more than HyStart++'s threshold. False until enough rounds were seen.
     pub(crate) fn surging(&self) -> bool {
-        let newest = match (self.current_min, self.completed[ROUNDS - 1]) {
-            (Some(a), Some(b)) => a.min(b),
-            (a, b) => match a.or(b) {
-                Some(m) => m,
-                None => return false,
-            },
-        };
-        match (self.completed[0], self.completed[1]) {
-            (Some(a), Some(b)) => {
+        let newest = [self.current_min, self.completed[ROUNDS - 1]]
+            .into_iter()
+            .flatten()
+            .min();
+        match (newest, self.completed[0], self.completed[1]) {
+            (Some(newest), Some(a), Some(b)) => {
                 let before = a.min(b);
                 newest > before + rtt_increase_threshold(before)
             }
