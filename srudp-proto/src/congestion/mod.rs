@@ -8,7 +8,9 @@
 //! so the algorithm is chosen at run time.
 //!
 //! * [`Cubic`] (RFC 9438) is the default: it keeps a large window on long,
-//!   fast paths and is TCP-friendly on short ones.
+//!   fast paths and is TCP-friendly on short ones. Two extensions of its
+//!   fast convergence, on by default and each a switch in [`CubicFactory`],
+//!   make flows that share a bottleneck converge to equal shares sooner.
 //! * [`NewReno`] (RFC 9002 §7) is the reference algorithm of QUIC.
 //!
 //! Both use HyStart++ (RFC 9406, [`HyStart`]) to leave slow start when the
@@ -23,7 +25,7 @@ mod queue_surge;
 use std::fmt;
 use std::time::Instant;
 
-pub use cubic::{Cubic, CubicFactory, SURGE_W_MAX_FACTOR};
+pub use cubic::{Cubic, CubicFactory, STEADY_W_MAX_FACTOR, SURGE_W_MAX_FACTOR};
 pub use hystart::{HyStart, SlowStartPhase};
 pub use new_reno::{NewReno, NewRenoFactory};
 

@@ -15,7 +15,9 @@
 //! the cubic function (a few segments per round at most near `W_max`)
 //! cannot do, but a doubling window can. [`Cubic`](super::Cubic) then lowers
 //! `W_max` further (to [`SURGE_W_MAX_FACTOR`](super::SURGE_W_MAX_FACTOR) of
-//! the window, instead of 0.85).
+//! the window, instead of 0.85, or of
+//! [`STEADY_W_MAX_FACTOR`](super::STEADY_W_MAX_FACTOR) with steady
+//! convergence).
 //!
 //! Rounds are counted as HyStart++ counts them: a round ends when a packet
 //! sent after it began is acknowledged. Minimum RTTs filter out ack delay
