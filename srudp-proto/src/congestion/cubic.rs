@@ -53,8 +53,8 @@ pub const SURGE_W_MAX_FACTOR: f64 = 0.75;
 /// fraction of the window before the reduction (RFC 9438: the window
 /// itself, or `(1 + β) / 2` of it below the previous `W_max`). Measured on
 /// the `fairness` sweep at 100 Mbit/s (BENCHMARKS.md): both of issue 3's
-/// targets met in 56 of 56 runs instead of 50 (0.85: 54; 0.95: 48), and
-/// the `goodput` bench unchanged.
+/// targets met in 56 of 56 runs instead of 50 (0.85: 54; 0.95: 48); the
+/// `goodput` bench's figures under random loss are unchanged.
 pub const STEADY_W_MAX_FACTOR: f64 = 0.9;
 
 /// Parameters of [`Cubic`].
