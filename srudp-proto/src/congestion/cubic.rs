@@ -68,15 +68,18 @@ pub struct CubicFactory {
     pub beta: f64,
     /// Aggressiveness `C` in segments per second³ (RFC 9438: 0.4).
     pub c: f64,
-    /// Lower `W_max` when a loss happens below the previous one (RFC 9438 §4.7).
+    /// Lower `W_max` when a loss happens below the previous one (RFC 9438
+    /// §4.7). `false` also turns off the two extensions below: `W_max` is
+    /// then always the window at the loss.
     pub fast_convergence: bool,
     /// Leave the first slow start early when the RTT grows (RFC 9406).
     pub hystart: bool,
     /// With fast convergence: after a loss that a surge of the queue preceded
     /// (a newcomer's slow start; the minimum RTT of a round rose within
     /// three rounds by more than HyStart++'s threshold), lower `W_max` to
-    /// [`SURGE_W_MAX_FACTOR`] of the window instead of `(1 + β) / 2`. An
-    /// extension of RFC 9438; `false` gives the RFC's fast convergence.
+    /// [`SURGE_W_MAX_FACTOR`] of the window instead of what
+    /// `steady_convergence` or RFC 9438 would set. An extension of RFC
+    /// 9438; with both extensions `false`, fast convergence is the RFC's.
     pub surge_convergence: bool,
     /// With fast convergence: after every loss that no queue surge
     /// preceded, lower `W_max` to [`STEADY_W_MAX_FACTOR`] of the window,
