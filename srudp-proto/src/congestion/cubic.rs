@@ -513,10 +513,7 @@ mod tests {
     fn loss_after_rounds(config: CubicFactory, rtts_ms: &[u64]) -> Cubic {
         let t0 = Instant::now();
         let rtt = rtt(50);
-        let mut cc = Cubic::new(config, MSS);
-        while cc.window() < 100 * MSS {
-            cc.on_ack(t0, t0, MSS, false, &rtt);
-        }
+        let mut cc = grown_with(config, 100, t0, &rtt);
         let mut now = t0;
         for &ms in rtts_ms {
             let sent = now;
