@@ -1,0 +1,10 @@
+//! The adversary suite (issue 15, spec §10): one test per attack, written
+//! from the attacker's side. Each performs the attack, asserts that it
+//! fails, and asserts that honest traffic beside it is unharmed.
+//!
+//! Modules are named after what the attacker goes after: the peer's
+//! identity, the tickets, third parties (reflection), the endpoint's CPU and
+//! memory, and the rendezvous server's registrations, relays and groups.
+
+#[path = "../common/mod.rs"]
+mod common;
