@@ -106,6 +106,7 @@ impl Endpoint {
             peer,
             candidates: candidates.to_vec(),
             pattern: None,
+            ticket: None,
         })
     }
 
@@ -122,10 +123,7 @@ impl Endpoint {
             state.check_open()?;
             // If the peer's connection already waits in the accept queue,
             // both sides connected "at once" and ours was late: it is this one.
-            if let Some(handle) = state
-                .table
-                .claim_incoming(options.peer, &options.candidates)
-            {
+            if let Some(handle) = state.table.claim_incoming(options.peer) {
                 return Ok(handle);
             }
             let now = state.now();

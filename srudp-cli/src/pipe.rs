@@ -7,7 +7,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use srudp_tokio::{Endpoint, EndpointConfig, PublicKey, Stream, TransportConfig};
+use srudp_tokio::{
+    AcceptPolicy, ConnectOptions, Endpoint, EndpointConfig, HandshakePattern, PublicKey, Stream,
+    TransportConfig,
+};
 use tokio::io::{AsyncWriteExt, BufWriter};
 
 use crate::common::{
@@ -115,6 +118,11 @@ pub(crate) async fn connect_direct(
     let remote = resolve(direct).await?;
     let bind = bind.unwrap_or_else(|| default_bind(remote, remote.port()));
     let mut config = EndpointConfig::new(keys::load_or_generate(key)?);
+    // Both sides connect at once (spec §4.5): with IK each proves its key,
+    // so only the peer named by --peer-key can be the connection, and
+    // nobody else may connect to us at all.
+    config.default_pattern = HandshakePattern::IK;
+    config.accept = AcceptPolicy::AcceptKeys(vec![peer]);
     config.transport = Arc::new(TransportConfig {
         handshake_timeout: DIRECT_HANDSHAKE_TIMEOUT,
         ..TransportConfig::default()
@@ -127,7 +135,12 @@ pub(crate) async fn connect_direct(
         endpoint.local_addr()
     );
     let stream = endpoint
-        .connect(peer, &[remote])
+        .connect_with(ConnectOptions {
+            peer,
+            candidates: vec![remote],
+            pattern: Some(HandshakePattern::IK),
+            ticket: None,
+        })
         .await
         .map_err(|e| Failure::msg(format!("cannot connect to {remote}: {e}")))?;
     pipe(&endpoint, stream).await

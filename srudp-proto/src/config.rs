@@ -245,6 +245,13 @@ pub enum AcceptPolicy {
     AcceptAll,
     /// Accept only IK initiators whose static key is listed.
     AcceptKeys(Vec<PublicKey>),
+    /// Accept only initiators (NK or IK) that prove they hold this ticket
+    /// secret (spec §4.9), and prove it to them in return. Others get an
+    /// authenticated refusal that says a ticket is required. A ticket is a
+    /// capability: whoever was given it may connect while this policy is
+    /// set — set another one once the ticket's connection arrived to make it
+    /// one-time (as `srudp listen` does).
+    Ticket(crate::TicketSecret),
 }
 
 /// When a responder demands a cookie before it does any handshake work

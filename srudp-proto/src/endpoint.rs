@@ -12,7 +12,7 @@ use tracing::{debug, trace};
 use crate::config::{AcceptPolicy, ConfigError, CookieMode, EndpointConfig};
 use crate::connection::{
     ConnectError, Connection, ConnectionStats, InitiatorSetup, ReadError, ResponderSetup, Transmit,
-    TransportParams, WriteError, MAX_CANDIDATES,
+    TransportParams, WriteError, MAX_CANDIDATES, MAX_PARAMS_LEN,
 };
 use crate::crypto::cookie::{mac1_of, CookieSecrets, MacKeys};
 use crate::crypto::{Handshake, HandshakePattern};
@@ -20,6 +20,7 @@ use crate::event::{ConnectionHandle, Event};
 use crate::handshake_load::HandshakeLoad;
 use crate::keys::PublicKey;
 use crate::random::Rng;
+use crate::ticket::ProofRole;
 use crate::wire::{
     ConnectionId, CookieReply, HandshakeInit, HandshakeResponse, Packet, COOKIE_NONCE_LEN,
     HANDSHAKE_INIT_SIZE, MAC_LEN, MAX_DATAGRAM_SIZE,
@@ -61,8 +62,11 @@ pub struct EndpointStats {
     pub dropped_over_capacity: u64,
     /// Initiations answered with a CookieReply instead of a handshake.
     pub cookie_replies_sent: u64,
-    /// Initiations refused by the accept policy.
+    /// Initiations refused by the accept policy (including those below).
     pub refused: u64,
+    /// Initiations refused because they did not prove they hold the ticket
+    /// the endpoint requires (spec §4.9).
+    pub refused_without_ticket: u64,
     /// Connections accepted.
     pub accepted: u64,
 }
@@ -77,6 +81,26 @@ pub struct ConnectOptions {
     pub candidates: Vec<SocketAddr>,
     /// Handshake pattern; `None` uses the endpoint's default.
     pub pattern: Option<HandshakePattern>,
+    /// A ticket shared with the peer (spec §4.9): we prove in our handshake
+    /// message that we hold it, and close the connection
+    /// ([`CloseReason::PeerWithoutTicket`](crate::CloseReason::PeerWithoutTicket))
+    /// if the peer does not prove it in return. A peer whose
+    /// [`AcceptPolicy::Ticket`] names another secret refuses us
+    /// ([`CloseReason::TicketRefused`](crate::CloseReason::TicketRefused)).
+    pub ticket: Option<crate::TicketSecret>,
+}
+
+impl ConnectOptions {
+    /// Options toward `peer` at `candidates`, with the endpoint's default
+    /// pattern and no ticket.
+    pub fn new(peer: PublicKey, candidates: Vec<SocketAddr>) -> ConnectOptions {
+        ConnectOptions {
+            peer,
+            candidates,
+            pattern: None,
+            ticket: None,
+        }
+    }
 }
 
 struct Slot {
@@ -268,18 +292,25 @@ impl Endpoint {
                 peer,
                 candidates: candidates.to_vec(),
                 pattern: None,
+                ticket: None,
             },
         )
     }
 
     /// Opens a connection with explicit options.
     ///
-    /// If `options.peer` already opened a connection to us that we answered
-    /// but that is not confirmed yet (so the application has not seen it),
-    /// that connection's handle is returned instead of a new one (spec §4.5,
-    /// late open): it reports [`Event::Connected`] (with `incoming: true`)
-    /// once confirmed. Options other than the peer and candidates do not
-    /// apply to it.
+    /// If `options.peer` already opened a connection to us with IK (so its
+    /// key is authenticated) that we answered but that is not confirmed yet
+    /// (so the application has not seen it), that connection's handle is
+    /// returned instead of a new one (spec §4.5, late open): it reports
+    /// [`Event::Connected`] (with `incoming: true`) once confirmed. Options
+    /// other than the peer do not apply to it. An anonymous (NK) initiation
+    /// is never taken for `options.peer`, whatever address it came from.
+    ///
+    /// When both peers may connect to each other at the same moment (a
+    /// simultaneous open, for example after a rendezvous introduction), both
+    /// must use [`HandshakePattern::IK`]: only an initiation whose static key
+    /// the handshake authenticated is matched to a connect.
     pub fn connect_with(
         &mut self,
         now: Instant,
@@ -296,7 +327,7 @@ impl Endpoint {
         if options.peer == self.public_key() {
             return Err(ConnectError::SelfConnect);
         }
-        if let Some(handle) = self.joinable_responder(&options.peer, &candidates) {
+        if let Some(handle) = self.joinable_responder(&options.peer, options.ticket.as_ref()) {
             // The peer's initiation reached us before this connect (a
             // simultaneous open where our side was a little late, spec §4.5):
             // the connection we are answering is the one asked for.
@@ -320,11 +351,15 @@ impl Endpoint {
             local_cid,
             self.rng.seed32(),
         )?;
-        let mut payload = [0u8; 64];
-        let n = self
-            .local_params(local_cid, false)
+        let mut params = self.local_params(local_cid);
+        params.ticket_proof = options
+            .ticket
+            .as_ref()
+            .map(|t| t.proof(ProofRole::Initiator, local_cid));
+        let mut payload = [0u8; MAX_PARAMS_LEN];
+        let n = params
             .encode(&mut payload)
-            .expect("64 bytes hold the parameters");
+            .expect("MAX_PARAMS_LEN bytes hold the parameters");
         let mut noise = [0u8; HANDSHAKE_INIT_SIZE];
         let noise_len = handshake.write(&payload[..n], &mut noise)?;
         let mut init = vec![0u8; HANDSHAKE_INIT_SIZE].into_boxed_slice();
@@ -346,6 +381,7 @@ impl Endpoint {
             local_cid,
             handshake,
             init_datagram: init,
+            ticket: options.ticket,
         };
         let cc = self
             .config
@@ -365,12 +401,14 @@ impl Endpoint {
     }
 
     /// A connection we are answering, not yet confirmed nor shown to the
-    /// application, whose initiator is `peer`: authenticated as `peer` (IK),
-    /// or anonymous (NK) and coming from one of `candidates`.
+    /// application, whose initiator authenticated (IK) as `peer`. An
+    /// anonymous (NK) initiator never qualifies, whatever its address: an
+    /// address proves nothing about a key (spec §4.5, §4.7).
+    /// With a ticket, it must have been accepted with that same ticket.
     fn joinable_responder(
         &self,
         peer: &PublicKey,
-        candidates: &[SocketAddr],
+        ticket: Option<&crate::TicketSecret>,
     ) -> Option<ConnectionHandle> {
         // Only pending responders qualify: the walk is bounded by
         // `max_pending_handshakes`, not by the number of connections.
@@ -378,10 +416,8 @@ impl Endpoint {
             self.connections.get(h).is_some_and(|s| {
                 !s.released
                     && s.conn.is_pending_responder()
-                    && match s.conn.peer_identity() {
-                        Some(id) => id == *peer,
-                        None => candidates.contains(&s.conn.remote_address()),
-                    }
+                    && s.conn.peer_identity() == Some(*peer)
+                    && (ticket.is_none() || s.conn.ticket() == ticket)
             })
         })
     }
@@ -545,10 +581,14 @@ impl Endpoint {
         self.refresh(handle);
     }
 
-    fn local_params(&self, cid: ConnectionId, refused: bool) -> TransportParams {
+    /// Our transport parameters for connection id `cid`: not refused, no
+    /// ticket proof (callers set those).
+    fn local_params(&self, cid: ConnectionId) -> TransportParams {
         let t = &self.config.transport;
         TransportParams {
-            refused,
+            refused: false,
+            ticket_proof: None,
+            ticket_required: false,
             cid,
             max_data: t.receive_window,
             idle_timeout_ms: t.idle_timeout.as_millis().min(u128::from(u32::MAX)) as u64,

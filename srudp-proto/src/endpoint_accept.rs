@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::crypto::cookie::has_mac2;
+use tracing::warn;
 
 impl Endpoint {
     /// A HandshakeInit arrived from `from`: decides in the order of spec
@@ -103,33 +104,54 @@ impl Endpoint {
         };
         let identity = handshake.remote_static();
 
-        // Simultaneous open (spec §4.5): are we punching toward this peer ourselves?
-        // Only our own initiations still punching can cross: the walk is
-        // bounded by our outstanding connects, not by all connections.
-        let crossing = self.punching.iter().find_map(|h| {
-            let s = self.connections.get(h)?;
-            let crosses = !s.released
-                && s.conn.is_handshaking()
-                && match identity {
-                    Some(id) => s.conn.expected_peer() == Some(id),
-                    None => s.conn.candidates().contains(&from),
-                };
-            crosses.then(|| (*h, s.conn.expected_peer()))
+        // Simultaneous open (spec §4.5): are we punching toward this peer
+        // ourselves? Only an initiator that authenticated (IK) as the key we
+        // are punching toward can cross: an address proves nothing, so an
+        // anonymous (NK) initiation is never attributed to a key. Only our
+        // own initiations still punching can cross: the walk is bounded by
+        // our outstanding connects, not by all connections.
+        let crossing = identity.and_then(|id| {
+            self.punching.iter().find_map(|h| {
+                let s = self.connections.get(h)?;
+                let crosses =
+                    !s.released && s.conn.is_handshaking() && s.conn.expected_peer() == Some(id);
+                crosses.then(|| (*h, id, s.conn.own_pattern(), s.conn.ticket().cloned()))
+            })
+        });
+        // The ticket that applies (spec §4.9): the one our own crossing
+        // connect was opened with, else the one the accept policy requires.
+        let required_ticket = match &crossing {
+            Some((_, _, _, ticket)) => ticket.clone(),
+            None => match &self.config.accept {
+                AcceptPolicy::Ticket(ticket) => Some(ticket.clone()),
+                _ => None,
+            },
+        };
+        let ticket_ok = required_ticket.as_ref().is_none_or(|t| {
+            t.verify(
+                ProofRole::Initiator,
+                init.sender_cid,
+                peer_params.ticket_proof.as_ref(),
+            )
         });
         // A cipher we implement but do not accept: an authenticated refusal
         // like any other (below), so the initiator learns at once (spec
         // §4.1) — also when it crosses our own initiation.
         let cipher_accepted = self.config.accepted_ciphers.contains(&init.cipher);
-        if let (Some((handle, Some(peer))), true) = (crossing, cipher_accepted) {
-            if self.public_key() < peer {
+        let crosses = crossing.is_some();
+        if let (Some((handle, peer, our_pattern, _)), true, true) =
+            (crossing, cipher_accepted, ticket_ok)
+        {
+            if self.public_key() < peer && our_pattern == Some(HandshakePattern::IK) {
                 // We hold the lower key: our own initiation wins; the peer will
-                // answer it and drop its own.
+                // answer it (it is IK, so the peer can match it) and drop its own.
                 trace!(%handle, "crossing handshake: we initiate, dropping the peer's");
                 return;
             }
             debug!(%handle, "crossing handshake: the peer initiates, we answer");
             let local_cid = self.connections[&handle].conn.local_cid();
-            let Some((response, session)) = self.respond(handshake, init, local_cid, false) else {
+            let params = self.response_params(local_cid, init, required_ticket.as_ref());
+            let Some((response, session)) = self.respond(handshake, init, params) else {
                 return;
             };
             let setup = ResponderSetup {
@@ -141,6 +163,7 @@ impl Endpoint {
                 session,
                 response,
                 init_len: len,
+                ticket: required_ticket,
             };
             if let Some(slot) = self.connections.get_mut(&handle) {
                 slot.conn.become_responder(now, setup);
@@ -152,16 +175,28 @@ impl Endpoint {
         }
 
         let accept = match &self.config.accept {
-            AcceptPolicy::AcceptAll => true,
+            AcceptPolicy::AcceptAll | AcceptPolicy::Ticket(_) => true,
             AcceptPolicy::RefuseAll => false,
             AcceptPolicy::AcceptKeys(keys) => identity.is_some_and(|id| keys.contains(&id)),
         };
-        let accept = accept && cipher_accepted;
+        // A crossing initiation that failed the cipher or ticket check is
+        // refused, and our own initiation goes on.
+        let accept = accept && cipher_accepted && ticket_ok && !crosses;
         if !accept {
             self.stats.refused += 1;
-            debug!(%from, "refusing handshake by policy");
             let cid = ConnectionId(self.rng.next_u64());
-            if let Some((response, _)) = self.respond(handshake, init, cid, true) {
+            let mut params = self.local_params(cid);
+            params.refused = true;
+            if !ticket_ok {
+                // The log line an operator looks for: someone who knows our
+                // key, but not the ticket, tried to connect.
+                self.stats.refused_without_ticket += 1;
+                warn!(%from, "refused a connection without a valid ticket");
+                params.ticket_required = true;
+            } else {
+                debug!(%from, "refusing handshake by policy");
+            }
+            if let Some((response, _)) = self.respond(handshake, init, params) {
                 if self.stateless.len() < MAX_STATELESS_QUEUE {
                     self.stateless.push_back((from, response));
                 }
@@ -169,7 +204,8 @@ impl Endpoint {
             return;
         }
         let local_cid = self.new_cid();
-        let Some((response, session)) = self.respond(handshake, init, local_cid, false) else {
+        let params = self.response_params(local_cid, init, required_ticket.as_ref());
+        let Some((response, session)) = self.respond(handshake, init, params) else {
             return;
         };
         let setup = ResponderSetup {
@@ -181,6 +217,7 @@ impl Endpoint {
             session,
             response,
             init_len: len,
+            ticket: required_ticket,
         };
         let cc = self
             .config
@@ -198,6 +235,19 @@ impl Endpoint {
         self.by_init.insert(ephemeral, handle);
         self.stats.accepted += 1;
         trace!(%handle, %from, "answered handshake");
+    }
+
+    /// Our parameters for a response that accepts `init` as connection
+    /// `local_cid`, proving we hold `ticket` if the connection has one.
+    fn response_params(
+        &self,
+        local_cid: ConnectionId,
+        init: &HandshakeInit<'_>,
+        ticket: Option<&crate::TicketSecret>,
+    ) -> TransportParams {
+        let mut params = self.local_params(local_cid);
+        params.ticket_proof = ticket.map(|t| t.proof(ProofRole::Responder, init.sender_cid));
+        params
     }
 
     /// Queues a CookieReply to `to` for the initiation `init` (spec §4.8).
@@ -229,25 +279,22 @@ impl Endpoint {
         self.stateless.push_back((to, out[..n].into()));
     }
 
-    /// Writes our handshake response; returns it with the session keys.
+    /// Writes our handshake response carrying `params`; returns it with the
+    /// session keys.
     fn respond(
         &mut self,
         mut handshake: Handshake,
         init: &HandshakeInit<'_>,
-        local_cid: ConnectionId,
-        refused: bool,
+        params: TransportParams,
     ) -> Option<(Box<[u8]>, crate::crypto::Session)> {
-        let mut payload = [0u8; 64];
-        let n = self
-            .local_params(local_cid, refused)
-            .encode(&mut payload)
-            .ok()?;
+        let mut payload = [0u8; MAX_PARAMS_LEN];
+        let n = params.encode(&mut payload).ok()?;
         let mut noise = [0u8; MAX_DATAGRAM_SIZE];
         let noise_len = handshake.write(&payload[..n], &mut noise).ok()?;
         let mut out = [0u8; MAX_DATAGRAM_SIZE];
         let size = HandshakeResponse {
             initiator_cid: init.sender_cid,
-            responder_cid: local_cid,
+            responder_cid: params.cid,
             noise: &noise[..noise_len],
         }
         .emit(&mut out)

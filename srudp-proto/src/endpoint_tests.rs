@@ -197,6 +197,7 @@ fn punching_toward_silent_peers(
             peer,
             candidates: vec![addr(B)],
             pattern: None,
+            ticket: None,
         };
         let handle = ep.connect_at(t0, options, punch_at).unwrap();
         expected.push((punch_at + timeout, handle));
@@ -253,6 +254,7 @@ fn a_deadline_moved_earlier_wakes_the_endpoint_earlier_and_only_then() {
         peer: Keypair::generate(&mut Rng::from_seed(7)).public(),
         candidates: vec![addr(B)],
         pattern: None,
+        ticket: None,
     };
     let later = ep
         .connect_at(t0, options, t0 + Duration::from_secs(3600))

@@ -74,6 +74,12 @@ pub enum CloseReason {
     HandshakeTimeout,
     /// The peer refused our handshake.
     Refused,
+    /// The peer refused our handshake because it requires a ticket (spec
+    /// §4.9) and ours was missing or not the one it requires.
+    TicketRefused,
+    /// This connection was opened with a ticket, and the peer did not prove
+    /// that it holds it (spec §4.9); we closed the connection.
+    PeerWithoutTicket,
     /// The peer broke the protocol; we closed the connection.
     ProtocolViolation {
         /// What was wrong.
@@ -101,6 +107,12 @@ impl fmt::Display for CloseReason {
                 f.write_str("handshake timeout: no candidate address answered")
             }
             CloseReason::Refused => f.write_str("the peer refused the connection"),
+            CloseReason::TicketRefused => f.write_str(
+                "the peer refused the connection: it requires a ticket, and ours is missing or not the one it requires",
+            ),
+            CloseReason::PeerWithoutTicket => f.write_str(
+                "the peer does not hold this connection's ticket: connection closed",
+            ),
             CloseReason::ProtocolViolation { detail } => {
                 write!(f, "peer violated the protocol: {detail}")
             }
@@ -127,6 +139,9 @@ pub mod close_code {
     pub const FLOW_CONTROL: u64 = 2;
     /// A resource limit was hit.
     pub const RESOURCE_LIMIT: u64 = 3;
+    /// The connection was opened with a ticket, and the peer did not prove
+    /// that it holds it (spec §4.9).
+    pub const TICKET_REQUIRED: u64 = 4;
     /// Codes from here up are the application's.
     pub const APPLICATION_BASE: u64 = 0x100;
 }

@@ -31,7 +31,10 @@
 //!   has passed.
 //! * **Commands** from the application — [`Endpoint::connect`] (toward a peer
 //!   whose public key you know, at one or more candidate addresses; both
-//!   sides may connect to each other at once), [`Endpoint::write`],
+//!   sides may connect to each other at once if both use
+//!   [`HandshakePattern::IK`] through [`Endpoint::connect_with`]: a peer's
+//!   key is reported only when the handshake authenticated it, never on the
+//!   strength of an address), [`Endpoint::write`],
 //!   [`Endpoint::read`], [`Endpoint::finish`] (graceful end of our direction),
 //!   [`Endpoint::close`] (abrupt, with a code the peer receives),
 //!   [`Endpoint::release`] (forget a handle). Incoming handshakes are
@@ -168,6 +171,7 @@ pub mod rendezvous;
 pub mod sim;
 pub mod stream_error;
 pub mod stream_table;
+mod ticket;
 pub mod wire;
 
 pub use config::{AcceptPolicy, ConfigError, CookieMode, EndpointConfig, TransportConfig};
@@ -179,3 +183,4 @@ pub use keys::{KeyParseError, Keypair, PublicKey, SecretKey};
 pub use random::Rng;
 pub use stream_error::StreamError;
 pub use stream_table::{PeerInfo, StreamTable};
+pub use ticket::{TicketSecret, TICKET_SECRET_LEN};

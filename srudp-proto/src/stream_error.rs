@@ -52,6 +52,8 @@ fn closed_summary(reason: &CloseReason) -> &'static str {
         CloseReason::IdleTimeout => "the connection timed out",
         CloseReason::HandshakeTimeout => "connecting timed out",
         CloseReason::Refused => "the peer refused the connection",
+        CloseReason::TicketRefused => "the peer refused the connection: ticket required",
+        CloseReason::PeerWithoutTicket => "the peer does not hold the ticket",
     }
 }
 
@@ -64,7 +66,10 @@ impl StreamError {
                 CloseReason::PeerClose { .. }
                 | CloseReason::PeerError { .. }
                 | CloseReason::ProtocolViolation { .. } => io::ErrorKind::ConnectionReset,
-                CloseReason::Refused => io::ErrorKind::ConnectionRefused,
+                CloseReason::Refused | CloseReason::TicketRefused => {
+                    io::ErrorKind::ConnectionRefused
+                }
+                CloseReason::PeerWithoutTicket => io::ErrorKind::PermissionDenied,
                 CloseReason::LocalClose { .. } => io::ErrorKind::ConnectionAborted,
                 CloseReason::Finished => io::ErrorKind::BrokenPipe,
             },

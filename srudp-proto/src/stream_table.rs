@@ -313,35 +313,21 @@ impl StreamTable {
     /// Takes over, for a connect call toward `peer`, a connection that
     /// `peer` opened toward us and that waits in the accept queue: a
     /// simultaneous open where our side called connect a little late (spec
-    /// §4.5). It matches when the initiator authenticated as `peer` (IK), or
-    /// is anonymous (NK) and connected from one of `candidates` — then, as
-    /// for a crossing NK handshake, it is reported as `peer`. Returns the
-    /// handle to wait on with [`poll_connect`](Self::poll_connect), which
-    /// completes at once. Call it before [`Endpoint::connect`]; `None`
-    /// means connect as usual.
-    pub fn claim_incoming(
-        &mut self,
-        peer: PublicKey,
-        candidates: &[SocketAddr],
-    ) -> Option<ConnectionHandle> {
-        if candidates.is_empty() {
-            return None;
-        }
+    /// §4.5). It matches only when the initiator authenticated as `peer`
+    /// (IK): an anonymous (NK) initiator is never taken for `peer`, whatever
+    /// address it came from. Returns the handle to wait on with
+    /// [`poll_connect`](Self::poll_connect), which completes at once. Call it
+    /// before [`Endpoint::connect`]; `None` means connect as usual.
+    pub fn claim_incoming(&mut self, peer: PublicKey) -> Option<ConnectionHandle> {
         let position = self.incoming.iter().position(|h| {
             self.entries
                 .get(h)
                 .and_then(|e| e.peer)
-                .is_some_and(|info| match info.peer {
-                    Some(key) => key == peer,
-                    None => candidates.contains(&info.remote),
-                })
+                .is_some_and(|info| info.peer == Some(peer))
         })?;
         let handle = self.incoming.remove(position)?;
         let entry = self.entries.get_mut(&handle)?;
         entry.owner = Owner::Connecting;
-        if let Some(info) = &mut entry.peer {
-            info.peer.get_or_insert(peer);
-        }
         Some(handle)
     }
 

@@ -226,19 +226,31 @@ fn a_connect_completes_its_call_and_the_peer_lands_in_the_accept_queue() {
     assert!(net.b.table.poll_accept(&accept_waker).is_pending());
 }
 
+/// Connects with IK, as both sides of a simultaneous open must (spec §4.5).
+fn connect_ik(
+    ep: &mut Endpoint,
+    now: Instant,
+    peer: crate::PublicKey,
+    at: SocketAddr,
+) -> ConnectionHandle {
+    ep.connect_with(
+        now,
+        crate::ConnectOptions {
+            peer,
+            candidates: vec![at],
+            pattern: Some(crate::HandshakePattern::IK),
+            ticket: None,
+        },
+    )
+    .unwrap()
+}
+
 #[test]
 fn crossing_connects_complete_both_calls_and_queue_nothing() {
     let mut net = Net::with_defaults();
-    let ha = net
-        .a
-        .ep
-        .connect(net.now, net.b.ep.public_key(), &[net.b.addr])
-        .unwrap();
-    let hb = net
-        .b
-        .ep
-        .connect(net.now, net.a.ep.public_key(), &[net.a.addr])
-        .unwrap();
+    let (a_key, b_key) = (net.a.ep.public_key(), net.b.ep.public_key());
+    let ha = connect_ik(&mut net.a.ep, net.now, b_key, net.b.addr);
+    let hb = connect_ik(&mut net.b.ep, net.now, a_key, net.a.addr);
     net.a.table.insert_connecting(ha);
     net.b.table.insert_connecting(hb);
     let (_, w) = counting_waker();
@@ -512,27 +524,55 @@ fn closing_everything_reports_a_local_close_to_every_stream() {
     );
 }
 
-#[test]
-fn a_late_connect_claims_the_peers_connection_from_the_accept_queue() {
-    let mut net = Net::with_defaults();
+/// A connects to B with `pattern`; returns A's handle once B's accept
+/// queue holds the connection.
+fn a_connects_to_b(net: &mut Net, pattern: crate::HandshakePattern) -> ConnectionHandle {
     let ha = net
         .a
         .ep
-        .connect(net.now, net.b.ep.public_key(), &[net.b.addr])
+        .connect_with(
+            net.now,
+            crate::ConnectOptions {
+                peer: net.b.ep.public_key(),
+                candidates: vec![net.b.addr],
+                pattern: Some(pattern),
+                ticket: None,
+            },
+        )
         .unwrap();
     net.a.table.insert_connecting(ha);
     net.run_until(Duration::from_secs(5), |n| n.b.table.queued() == 1);
+    ha
+}
+
+#[test]
+fn an_anonymous_connection_is_never_claimed_for_a_key_whatever_its_address() {
+    let mut net = Net::with_defaults();
+    a_connects_to_b(&mut net, crate::HandshakePattern::NK);
+    let a_key = net.a.ep.public_key();
+    // The NK initiator comes from A's own address, and a connect toward A
+    // lists that address: still not A, as far as anything proved.
+    assert_eq!(net.b.table.claim_incoming(a_key), None);
+    assert_eq!(
+        net.b.table.queued(),
+        1,
+        "it stays an anonymous incoming connection"
+    );
+}
+
+#[test]
+fn a_late_connect_claims_the_peers_connection_from_the_accept_queue() {
+    let mut net = Net::with_defaults();
+    let ha = a_connects_to_b(&mut net, crate::HandshakePattern::IK);
     let a_key = net.a.ep.public_key();
 
-    // Not from this address: no claim.
-    let elsewhere: SocketAddr = "192.0.2.9:1000".parse().unwrap();
-    assert_eq!(net.b.table.claim_incoming(a_key, &[elsewhere]), None);
-    assert_eq!(net.b.table.claim_incoming(a_key, &[]), None);
+    // Not A's key: no claim.
+    assert_eq!(net.b.table.claim_incoming(crate::PublicKey([9; 32])), None);
 
     let hb = net
         .b
         .table
-        .claim_incoming(a_key, &[net.a.addr])
+        .claim_incoming(a_key)
         .expect("A's connection is claimed");
     assert_eq!(net.b.table.queued(), 0);
     let (_, w) = counting_waker();

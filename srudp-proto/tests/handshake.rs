@@ -66,6 +66,7 @@ fn ik_reveals_the_initiator_and_an_allow_list_admits_it() {
                 peer: kb,
                 candidates: vec![addr(B_ADDR)],
                 pattern: Some(HandshakePattern::IK),
+                ticket: None,
             },
         )
         .unwrap();
@@ -95,6 +96,7 @@ fn an_unlisted_or_anonymous_initiator_is_refused_with_a_clear_error() {
                     peer: kb,
                     candidates: vec![addr(B_ADDR)],
                     pattern: Some(pattern),
+                    ticket: None,
                 },
             )
             .unwrap();

@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use common::{addr, data, endpoint, pump, Side};
 use srudp_proto::sim::{LinkConfig, NatConfig, Network, NodeId, Simulation};
-use srudp_proto::{CloseReason, Event, TransportConfig};
+use srudp_proto::{
+    CloseReason, ConnectOptions, Event, HandshakePattern, PublicKey, TransportConfig,
+};
 
 struct NatPair {
     sim: Simulation,
@@ -59,8 +61,17 @@ fn nat_pair(seed: u64, nat: NatConfig, transport: TransportConfig) -> NatPair {
     }
 }
 
-/// Both peers call connect toward each other at the same instant; returns
-/// the sides after both report Connected (or after 20 s).
+/// Options toward `peer` with IK, which a simultaneous open needs (spec §4.5).
+fn ik(peer: PublicKey, candidates: &[SocketAddr]) -> ConnectOptions {
+    ConnectOptions {
+        pattern: Some(HandshakePattern::IK),
+        ..ConnectOptions::new(peer, candidates.to_vec())
+    }
+}
+
+/// Both peers call connect toward each other at the same instant, with IK
+/// as a simultaneous open requires (spec §4.5); returns the sides after both
+/// report Connected (or after 20 s).
 fn simultaneous_open(p: &mut NatPair) -> [Side; 2] {
     let now = p.sim.now();
     let (ka, kb) = (
@@ -70,12 +81,12 @@ fn simultaneous_open(p: &mut NatPair) -> [Side; 2] {
     let ha = p
         .sim
         .endpoint(p.a)
-        .connect(now, kb, &p.b_candidates)
+        .connect_with(now, ik(kb, &p.b_candidates))
         .unwrap();
     let hb = p
         .sim
         .endpoint(p.b)
-        .connect(now, ka, &p.a_candidates)
+        .connect_with(now, ik(ka, &p.a_candidates))
         .unwrap();
     let mut sides = [
         Side {
@@ -181,11 +192,11 @@ fn symmetric_nats_cannot_be_punched_and_the_handshake_times_out_cleanly() {
     let ha = p
         .sim
         .endpoint(p.a)
-        .connect(now, kb, &p.b_candidates)
+        .connect_with(now, ik(kb, &p.b_candidates))
         .unwrap();
     p.sim
         .endpoint(p.b)
-        .connect(now, ka, &p.a_candidates)
+        .connect_with(now, ik(ka, &p.a_candidates))
         .unwrap();
     let closed = common::wait_for(&mut p.sim, Duration::from_secs(30), |e| {
         e.handle == ha && matches!(e.event, Event::Closed { .. })

@@ -147,6 +147,7 @@ impl Endpoint {
             peer,
             candidates: candidates.to_vec(),
             pattern: None,
+            ticket: None,
         })
     }
 

@@ -65,7 +65,8 @@ impl Error {
                 CloseReason::LocalClose { .. } => K::NotConnected,
                 CloseReason::PeerClose { .. } => K::ConnectionReset,
                 CloseReason::IdleTimeout | CloseReason::HandshakeTimeout => K::TimedOut,
-                CloseReason::Refused => K::ConnectionRefused,
+                CloseReason::Refused | CloseReason::TicketRefused => K::ConnectionRefused,
+                CloseReason::PeerWithoutTicket => K::PermissionDenied,
                 CloseReason::ProtocolViolation { .. } | CloseReason::PeerError { .. } => {
                     K::ConnectionAborted
                 }

@@ -227,25 +227,16 @@ impl State {
     }
 
     /// Takes from the accept queue a connection that `options.peer` opened to
-    /// us before we called `connect` toward it: one whose authenticated key
-    /// is the peer's, or, when unauthenticated (NK), whose address is one of
-    /// the candidates — then attributed to the peer, as srudp-proto does for
-    /// a late or simultaneous open (spec §4.5).
+    /// us before we called `connect` toward it: only one whose initiator
+    /// authenticated (IK) as the peer — an anonymous (NK) initiator is never
+    /// taken for a key, whatever its address (spec §4.5).
     pub(crate) fn claim_incoming(&mut self, options: &ConnectOptions) -> Option<ConnectionHandle> {
         let position = self.accept_queue.iter().position(|h| {
-            self.conns.get(h).is_some_and(|c| {
-                c.closed.is_none()
-                    && match c.peer {
-                        Some(key) => key == options.peer,
-                        None => options.candidates.contains(&c.remote),
-                    }
-            })
+            self.conns
+                .get(h)
+                .is_some_and(|c| c.closed.is_none() && c.peer == Some(options.peer))
         })?;
-        let handle = self.accept_queue.remove(position)?;
-        if let Some(conn) = self.conns.get_mut(&handle) {
-            conn.peer = Some(options.peer);
-        }
-        Some(handle)
+        self.accept_queue.remove(position)
     }
 
     /// The connection behind a stream the application still holds.

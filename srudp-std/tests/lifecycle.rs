@@ -42,6 +42,7 @@ fn simultaneous_open(pattern: HandshakePattern, seed: u64) {
             peer: peer.public_key(),
             candidates: vec![via],
             pattern: Some(pattern),
+            ticket: None,
         })
     };
     let (sa, sb) = std::thread::scope(|s| {
@@ -167,6 +168,7 @@ fn ik_accept_list_admits_listed_keys_and_reports_their_identity() {
             peer: server.public_key(),
             candidates: vec![addr_of(&server)],
             pattern: Some(HandshakePattern::IK),
+            ticket: None,
         })
         .unwrap();
     let (_, from, identity) = accepted.join().unwrap();
@@ -356,6 +358,7 @@ fn a_late_connect_takes_the_connection_the_peer_already_opened() {
                 peer: peer.public_key(),
                 candidates: vec![addr_of(peer)],
                 pattern: Some(pattern),
+                ticket: None,
             })
             .unwrap()
         };

@@ -42,7 +42,7 @@ use tracing::debug;
 use ack_frequency::AckFrequency;
 use lost_packets::{LostPackets, SpuriousLoss};
 use pacing::Pacer;
-pub(crate) use params::TransportParams;
+pub(crate) use params::{TransportParams, MAX_PARAMS_LEN};
 use paths::PathProbes;
 use persistent_congestion::LossRun;
 pub(crate) use punch::Punch;
@@ -165,6 +165,7 @@ pub(crate) struct InitiatorSetup {
     pub(crate) local_cid: ConnectionId,
     pub(crate) handshake: Handshake,
     pub(crate) init_datagram: Box<[u8]>,
+    pub(crate) ticket: Option<crate::TicketSecret>,
 }
 
 pub(crate) struct ResponderSetup {
@@ -176,6 +177,8 @@ pub(crate) struct ResponderSetup {
     pub(crate) session: Session,
     pub(crate) response: Box<[u8]>,
     pub(crate) init_len: usize,
+    /// The ticket the initiator proved it holds, if one was required.
+    pub(crate) ticket: Option<crate::TicketSecret>,
 }
 
 /// The state of one connection.
@@ -186,8 +189,15 @@ pub(crate) struct Connection {
     state: State,
     local_cid: ConnectionId,
     remote_cid: ConnectionId,
+    /// The peer's static key, only once the handshake authenticated it:
+    /// always for an initiator, for a responder only with IK (spec §4.7).
+    /// Never inferred from an address.
     peer: Option<PublicKey>,
     expected_peer: Option<PublicKey>,
+    /// The pattern of our own initiation (initiators; `None` for responders).
+    own_pattern: Option<HandshakePattern>,
+    /// The ticket this connection was opened or accepted with (spec §4.9).
+    ticket: Option<crate::TicketSecret>,
     session: Option<Session>,
     path: Path,
     challenge: Option<PathChallenge>,
@@ -283,6 +293,8 @@ impl Connection {
             rng,
         );
         conn.expected_peer = Some(setup.peer);
+        conn.own_pattern = Some(setup.pattern);
+        conn.ticket = setup.ticket;
         conn.app_visible = true;
         conn.state = State::Handshaking {
             handshake: Box::new(setup.handshake),
@@ -290,7 +302,6 @@ impl Connection {
             punch,
             cookies: Box::new(InitiatorCookies::new(&setup.peer)),
         };
-        let _ = setup.pattern;
         conn.timers
             .set(Timer::Handshake, now + conn.config.handshake_timeout);
         conn.timers.set(Timer::Punch, now);
@@ -330,13 +341,10 @@ impl Connection {
             bytes_sent: 0,
             validated: false,
         };
-        if setup.peer.is_some() {
-            self.peer = setup.peer;
-        } else {
-            // NK: the initiator proved nothing about itself; only an
-            // expected key from our own connect request is reported.
-            self.peer = self.expected_peer;
-        }
+        // Only what the handshake authenticated (IK) is reported: an NK
+        // initiator proved nothing about itself, whatever its address.
+        self.peer = setup.peer;
+        self.ticket = setup.ticket;
         self.apply_peer_params(&setup.peer_params);
         self.session = Some(setup.session);
         self.state = State::Confirming {
@@ -364,6 +372,8 @@ impl Connection {
             remote_cid: ConnectionId(0),
             peer: None,
             expected_peer: None,
+            own_pattern: None,
+            ticket: None,
             session: None,
             path: Path {
                 remote,
@@ -472,22 +482,23 @@ impl Connection {
     }
 
     /// Makes an answered, unconfirmed incoming connection the application's
-    /// own, as if it had connected to `peer` (spec §4.5, late open). With NK,
-    /// like a crossing handshake, the connection is attributed to `peer` on
-    /// the strength of its source address.
+    /// own, as if it had connected to `peer` (spec §4.5, late open). The
+    /// endpoint calls it only for an initiator that authenticated (IK) as
+    /// `peer`.
     pub(crate) fn adopt(&mut self, peer: PublicKey) {
+        debug_assert_eq!(self.peer, Some(peer), "adopted without authentication");
         self.app_visible = true;
         self.expected_peer = Some(peer);
-        if self.peer.is_none() {
-            self.peer = Some(peer);
-        }
     }
 
-    pub(crate) fn candidates(&self) -> &[SocketAddr] {
-        match &self.state {
-            State::Handshaking { punch, .. } => punch.candidates(),
-            _ => &[],
-        }
+    /// The ticket the connection was opened or accepted with.
+    pub(crate) fn ticket(&self) -> Option<&crate::TicketSecret> {
+        self.ticket.as_ref()
+    }
+
+    /// The pattern of our own initiation, while we are (or were) its initiator.
+    pub(crate) fn own_pattern(&self) -> Option<HandshakePattern> {
+        self.own_pattern
     }
 
     pub(crate) fn is_closed(&self) -> bool {

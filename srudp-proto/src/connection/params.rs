@@ -1,5 +1,6 @@
 //! Transport parameters: the payload of both handshake messages (spec §4.3).
 
+use crate::ticket::TICKET_PROOF_LEN;
 use crate::wire::coding::{Reader, Writer};
 use crate::wire::{ConnectionId, WireError};
 
@@ -22,12 +23,25 @@ pub(crate) struct TransportParams {
     /// The sender takes ACK_FREQUENCY frames (spec §6.2); a peer sends it
     /// none otherwise.
     pub(crate) accepts_ack_frequency: bool,
+    /// The sender's proof that it holds the connection's ticket (spec §4.9).
+    pub(crate) ticket_proof: Option<[u8; TICKET_PROOF_LEN]>,
+    /// With `refused`: the responder refuses because the initiation did not
+    /// prove it holds the ticket the responder requires (response only).
+    pub(crate) ticket_required: bool,
 }
+
+/// Most bytes the parameters take encoded (five fields, the longest
+/// varints, a ticket proof).
+pub(crate) const MAX_PARAMS_LEN: usize = 1 + 8 + 3 * 8 + TICKET_PROOF_LEN;
 
 /// `flags` bit 0: the responder refuses the connection.
 const FLAG_REFUSED: u8 = 1;
 /// `flags` bit 1: the sender takes ACK_FREQUENCY frames.
 const FLAG_ACK_FREQUENCY: u8 = 2;
+/// `flags` bit 2: a ticket proof follows the fixed fields.
+const FLAG_TICKET: u8 = 4;
+/// `flags` bit 3: refused for want of a valid ticket (response only).
+const FLAG_TICKET_REQUIRED: u8 = 8;
 
 impl TransportParams {
     pub(crate) fn encode(&self, buf: &mut [u8]) -> Result<usize, WireError> {
@@ -39,11 +53,20 @@ impl TransportParams {
         if self.accepts_ack_frequency {
             flags |= FLAG_ACK_FREQUENCY;
         }
+        if self.ticket_proof.is_some() {
+            flags |= FLAG_TICKET;
+        }
+        if self.ticket_required {
+            flags |= FLAG_TICKET_REQUIRED;
+        }
         w.put_u8(flags)?;
         w.put_u64(self.cid.0)?;
         w.put_varint(self.max_data)?;
         w.put_varint(self.idle_timeout_ms)?;
         w.put_varint(self.max_ack_delay_ms)?;
+        if let Some(proof) = &self.ticket_proof {
+            w.put_bytes(proof)?;
+        }
         Ok(w.len())
     }
 
@@ -59,9 +82,16 @@ impl TransportParams {
         if max_ack_delay_ms > MAX_ACK_DELAY_LIMIT_MS {
             return Err(WireError::InvalidLength);
         }
+        let ticket_proof = if flags & FLAG_TICKET != 0 {
+            Some(r.array::<TICKET_PROOF_LEN>()?)
+        } else {
+            None
+        };
         Ok(TransportParams {
             refused: flags & FLAG_REFUSED != 0,
             accepts_ack_frequency: flags & FLAG_ACK_FREQUENCY != 0,
+            ticket_proof,
+            ticket_required: flags & FLAG_REFUSED != 0 && flags & FLAG_TICKET_REQUIRED != 0,
             cid,
             max_data,
             idle_timeout_ms,
@@ -83,6 +113,8 @@ mod tests {
             idle_timeout_ms: 30_000,
             max_ack_delay_ms: 25,
             accepts_ack_frequency: true,
+            ticket_proof: None,
+            ticket_required: false,
         };
         let mut buf = [0u8; 64];
         let n = p.encode(&mut buf).unwrap();
@@ -104,6 +136,31 @@ mod tests {
     }
 
     #[test]
+    fn a_ticket_proof_follows_the_fixed_fields() {
+        let p = TransportParams {
+            refused: true,
+            cid: ConnectionId(1),
+            max_data: 1,
+            idle_timeout_ms: 0,
+            max_ack_delay_ms: 25,
+            accepts_ack_frequency: false,
+            ticket_proof: Some([0xaa; 32]),
+            ticket_required: true,
+        };
+        let mut buf = [0u8; MAX_PARAMS_LEN];
+        let n = p.encode(&mut buf).unwrap();
+        let mut expected = vec![0x0d, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 25];
+        expected.extend_from_slice(&[0xaa; 32]);
+        assert_eq!(&buf[..n], &expected[..]);
+        assert_eq!(TransportParams::decode(&buf[..n]).unwrap(), p);
+        // A proof cut short is malformed, not a shorter proof.
+        assert!(TransportParams::decode(&buf[..n - 1]).is_err());
+        // `ticket_required` means nothing without `refused`.
+        buf[0] = 0x08;
+        assert!(!TransportParams::decode(&buf[..12]).unwrap().ticket_required);
+    }
+
+    #[test]
     fn absurd_ack_delay_is_rejected() {
         let mut buf = [0u8; 64];
         let p = TransportParams {
@@ -113,6 +170,8 @@ mod tests {
             idle_timeout_ms: 1,
             max_ack_delay_ms: 1 << 20,
             accepts_ack_frequency: false,
+            ticket_proof: None,
+            ticket_required: false,
         };
         let n = p.encode(&mut buf).unwrap();
         assert!(TransportParams::decode(&buf[..n]).is_err());
@@ -129,6 +188,8 @@ mod tests {
         fn params_round_trip(
             refused: bool,
             accepts_ack_frequency: bool,
+            ticket_proof: Option<[u8; 32]>,
+            ticket_required: bool,
             cid: u64,
             max_data in 0..=VARINT_MAX,
             idle in 0..=VARINT_MAX,
@@ -142,15 +203,17 @@ mod tests {
                 idle_timeout_ms: idle,
                 max_ack_delay_ms: delay,
                 accepts_ack_frequency,
+                ticket_proof,
+                ticket_required: refused && ticket_required,
             };
-            let mut buf = [0u8; 64];
+            let mut buf = [0u8; MAX_PARAMS_LEN];
             let n = p.encode(&mut buf).unwrap();
             let bytes = [&buf[..n], &trailer[..]].concat();
             prop_assert_eq!(TransportParams::decode(&bytes), Ok(p));
         }
 
         #[test]
-        fn arbitrary_bytes_decode_or_fail_cleanly(bytes in proptest::collection::vec(any::<u8>(), 0..40)) {
+        fn arbitrary_bytes_decode_or_fail_cleanly(bytes in proptest::collection::vec(any::<u8>(), 0..80)) {
             if let Ok(p) = TransportParams::decode(&bytes) {
                 prop_assert!(p.max_ack_delay_ms <= MAX_ACK_DELAY_LIMIT_MS);
             }

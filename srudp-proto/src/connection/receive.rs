@@ -4,7 +4,9 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use tracing::{debug, trace};
+use tracing::{debug, trace, warn};
+
+use crate::ticket::ProofRole;
 
 use super::*;
 
@@ -62,9 +64,23 @@ impl Connection {
         };
         self.peer = handshake.remote_static();
         if params.refused {
-            self.enter_closed(CloseReason::Refused);
+            self.enter_closed(if params.ticket_required {
+                CloseReason::TicketRefused
+            } else {
+                CloseReason::Refused
+            });
             return;
         }
+        // A ticket connection (spec §4.9): the responder must prove it holds
+        // the ticket too. The handshake authenticated it, so the refusal is
+        // an authenticated CLOSE once the keys are in place (below).
+        let peer_lacks_ticket = self.ticket.as_ref().is_some_and(|t| {
+            !t.verify(
+                ProofRole::Responder,
+                self.local_cid,
+                params.ticket_proof.as_ref(),
+            )
+        });
         let session = match handshake.into_session() {
             Ok(s) => s,
             Err(_) => {
@@ -84,6 +100,16 @@ impl Connection {
         self.timers.stop(Timer::Punch);
         self.timers.stop(Timer::Handshake);
         // Confirm at once so the responder can report the connection.
+        if peer_lacks_ticket {
+            warn!(cid = %self.local_cid, %from, "the peer did not prove it holds the connection's ticket: closing");
+            self.enter_closing(
+                now,
+                close_code::TICKET_REQUIRED,
+                b"ticket required",
+                CloseReason::PeerWithoutTicket,
+            );
+            return;
+        }
         self.ping_pending = true;
         self.on_established(now);
         debug!(cid = %self.local_cid, %from, elapsed = ?now - self.created, "connected (initiator)");
@@ -371,6 +397,8 @@ impl Connection {
                         let code = u32::try_from(c.code - close_code::APPLICATION_BASE)
                             .unwrap_or(u32::MAX);
                         CloseReason::PeerClose { code, reason }
+                    } else if c.code == close_code::TICKET_REQUIRED {
+                        CloseReason::TicketRefused
                     } else {
                         CloseReason::PeerError {
                             code: c.code,

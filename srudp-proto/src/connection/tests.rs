@@ -54,6 +54,8 @@ fn params(config: &TransportConfig, cid: ConnectionId) -> TransportParams {
         idle_timeout_ms: config.idle_timeout.as_millis() as u64,
         max_ack_delay_ms: config.max_ack_delay.as_millis() as u64,
         accepts_ack_frequency: true,
+        ticket_proof: None,
+        ticket_required: false,
     }
 }
 

@@ -8,3 +8,6 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+
+mod identity;
+mod tickets;

@@ -28,6 +28,7 @@ fn raw_client(w: &mut World, host: &str, key_seed: u64) -> (usize, ConnectionHan
                 peer: server_key,
                 candidates: vec![addr(SERVER)],
                 pattern: Some(HandshakePattern::IK),
+                ticket: None,
             },
         )
         .unwrap();

@@ -108,6 +108,7 @@ fn a_connection_without_a_key_cannot_register() {
                 peer: server_key,
                 candidates: vec![addr(SERVER)],
                 pattern: Some(HandshakePattern::NK),
+                ticket: None,
             },
         )
         .unwrap();

@@ -196,6 +196,7 @@ impl RendezvousClient {
             // IK both ways: each side's key is authenticated, so a lying
             // server can impersonate neither (spec §11.4).
             pattern: Some(HandshakePattern::IK),
+            ticket: None,
         };
         let handle = match self.endpoint.connect_at(now, options, start) {
             Ok(h) => h,

@@ -368,6 +368,7 @@ impl RendezvousClient {
             peer: self.config.server_key,
             candidates: vec![self.config.server_addr],
             pattern: Some(HandshakePattern::IK),
+            ticket: None,
         };
         match self.endpoint.connect_with(now, options) {
             Ok(handle) => {
