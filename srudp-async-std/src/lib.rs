@@ -93,7 +93,7 @@ pub use endpoint::{Connecting, Endpoint};
 pub use srudp_net::host_candidates;
 pub use srudp_proto::{
     AcceptPolicy, CloseReason, ConnectOptions, ConnectionStats, EndpointConfig, HandshakePattern,
-    Keypair, PathKind, PublicKey, StreamError, TransportConfig,
+    Keypair, PathKind, PublicKey, StreamError, TicketSecret, TransportConfig,
 };
 pub use stream::Stream;
 
@@ -105,6 +105,7 @@ pub mod rendezvous {
     pub use crate::rendezvous_client::{RendezvousConnecting, RendezvousStatus};
     pub use srudp_proto::rendezvous::{
         ClientConfig, ErrorCode, Name, NatBehavior, NatFiltering, NatMapping, RendezvousError,
+        Ticket, TicketError,
     };
 }
 

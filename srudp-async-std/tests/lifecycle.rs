@@ -12,15 +12,22 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
-use srudp_async_std::{AcceptPolicy, CloseReason, Endpoint, Keypair, TransportConfig};
+use srudp_async_std::{
+    AcceptPolicy, CloseReason, ConnectOptions, Endpoint, HandshakePattern, Keypair, TransportConfig,
+};
 
 async fn both_sides_connecting_toward_each_other_at_once_get_exactly_one_connection(ex: Exec) {
     for seed in [100u64, 102, 104] {
         let a = Endpoint::bind(v4(), config(seed)).unwrap();
         let b = Endpoint::bind(v4(), config(seed + 1)).unwrap();
         // Both attempts start before either endpoint sees a packet.
-        let from_a = a.connect(b.public_key(), &[b.local_addr()]);
-        let from_b = b.connect(a.public_key(), &[a.local_addr()]);
+        // With IK, as a simultaneous open requires (spec §4.5).
+        let ik = |peer, at| ConnectOptions {
+            pattern: Some(HandshakePattern::IK),
+            ..ConnectOptions::new(peer, vec![at])
+        };
+        let from_a = a.connect_with(ik(b.public_key(), b.local_addr()));
+        let from_b = b.connect_with(ik(a.public_key(), a.local_addr()));
         let (mut sa, mut sb) = within(
             Duration::from_secs(10),
             "simultaneous open",

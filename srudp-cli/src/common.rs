@@ -7,8 +7,11 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::Path;
 use std::time::Duration;
 
-use srudp_tokio::rendezvous::{ClientConfig, ServerConfig};
-use srudp_tokio::{Endpoint, EndpointConfig, PathKind, PublicKey, RendezvousServer, Stream};
+use srudp_tokio::rendezvous::{ClientConfig, ServerConfig, Ticket};
+use srudp_tokio::{
+    AcceptPolicy, Endpoint, EndpointConfig, PathKind, PublicKey, RendezvousServer, Stream,
+    TicketSecret,
+};
 
 use crate::keys;
 
@@ -83,16 +86,48 @@ pub(crate) fn default_bind(remote: SocketAddr, port: u16) -> SocketAddr {
     SocketAddr::new(ip, port)
 }
 
+/// Who may connect to a registered endpoint, and with what.
+#[derive(Debug, Clone, Default)]
+pub(crate) enum Admission {
+    /// Nobody: we only connect out (with no ticket).
+    #[default]
+    ConnectOnly,
+    /// We connect out with this ticket, or accept only its holder (spec §4.9).
+    Ticket(TicketSecret),
+    /// Anyone the server introduces (a listener registered by name).
+    Open,
+}
+
+impl Admission {
+    /// How the holder of `ticket` connects: proving its secret, if it has one.
+    pub(crate) fn holding(ticket: &Ticket) -> Admission {
+        match &ticket.secret {
+            Some(secret) => Admission::Ticket(secret.clone()),
+            None => Admission::ConnectOnly,
+        }
+    }
+}
+
 /// An endpoint registered at `rdv` (under `name`), once the server took the
 /// registration.
 pub(crate) async fn registered_endpoint(
     rdv: &Rendezvous,
     key: Option<&Path>,
     name: Option<String>,
+    admission: Admission,
     bind: Option<SocketAddr>,
 ) -> Result<Endpoint, Failure> {
     let keypair = keys::load_or_generate(key)?;
+    let mut config = EndpointConfig::new(keypair);
     let mut client = ClientConfig::new(rdv.key, rdv.addr);
+    match admission {
+        Admission::ConnectOnly => config.accept = AcceptPolicy::RefuseAll,
+        Admission::Ticket(secret) => {
+            config.accept = AcceptPolicy::Ticket(secret.clone());
+            client.ticket = Some(secret);
+        }
+        Admission::Open => config.accept = AcceptPolicy::AcceptAll,
+    }
     if let Some(name) = name {
         client.name = Some(name.parse().map_err(|_| {
             Failure::msg(format!(
@@ -101,7 +136,7 @@ pub(crate) async fn registered_endpoint(
         })?);
     }
     let bind = bind.unwrap_or_else(|| default_bind(rdv.addr, 0));
-    let endpoint = Endpoint::bind_with_rendezvous(bind, EndpointConfig::new(keypair), client)
+    let endpoint = Endpoint::bind_with_rendezvous(bind, config, client)
         .map_err(|e| Failure::msg(format!("cannot bind {bind}: {e}")))?;
     match tokio::time::timeout(REGISTER_TIMEOUT, endpoint.wait_registered()).await {
         Ok(Ok(observed)) => {
@@ -202,7 +237,7 @@ pub(crate) async fn rendezvous(
 /// `srudp nat-check`.
 pub(crate) async fn nat_check(via: &str, bind: Option<SocketAddr>) -> Result<(), Failure> {
     let rdv = resolve_rendezvous(via).await?;
-    let endpoint = registered_endpoint(&rdv, None, None, bind).await?;
+    let endpoint = registered_endpoint(&rdv, None, None, Admission::ConnectOnly, bind).await?;
     let status = endpoint
         .rendezvous_status()
         .ok_or_else(|| Failure::msg("no rendezvous status"))?;

@@ -7,7 +7,6 @@ mod demo;
 mod keys;
 mod pipe;
 mod size;
-mod ticket;
 mod transfer;
 
 use std::path::PathBuf;
@@ -70,7 +69,10 @@ enum Command {
         /// Our secret key file (default: a new key for this run).
         #[arg(long)]
         key: Option<PathBuf>,
-        /// Register under this name too (a-z 0-9 . _ -), so peers can use `--name`.
+        /// Register under this name too (a-z 0-9 . _ -), so peers can use
+        /// `connect --name`. This opens the listener to anyone who knows the
+        /// name (and to the server); without --name, only the holder of the
+        /// printed ticket can connect (it carries a one-time secret).
         #[arg(long)]
         name: Option<String>,
         /// Also write the ticket, alone, to this file.
@@ -91,14 +93,16 @@ enum Command {
         /// The rendezvous server (with --name): KEY@HOST:PORT.
         #[arg(long, requires = "name", conflicts_with_all = ["ticket", "direct"])]
         via: Option<String>,
-        /// The name the listener registered.
+        /// The name the listener registered. This trusts the rendezvous
+        /// server to map the name to the right key; add --peer-key to pin it.
         #[arg(long, requires = "via")]
         name: Option<String>,
         /// No rendezvous: the peer's address (it runs the same toward us).
         #[arg(long, requires = "peer_key", conflicts_with = "ticket")]
         direct: Option<String>,
-        /// The peer's public key (with --direct).
-        #[arg(long, requires = "direct")]
+        /// The peer's public key: with --direct, who must answer; with
+        /// --name, the key the name must map to (else nothing is sent).
+        #[arg(long, conflicts_with = "ticket")]
         peer_key: Option<String>,
         /// Our secret key file (default: a new key for this run).
         #[arg(long)]
@@ -234,10 +238,12 @@ async fn run(command: Command) -> Result<(), Failure> {
             key,
             bind,
         } => {
-            if let (Some(direct), Some(peer_key)) = (direct, peer_key) {
+            if let Some(direct) = direct {
+                // clap enforces `--direct` with `--peer-key`.
+                let peer_key = peer_key.unwrap_or_default();
                 pipe::connect_direct(&direct, &peer_key, key.as_deref(), bind).await
             } else if let (Some(via), Some(name)) = (via, name) {
-                pipe::connect_by_name(&via, &name, key.as_deref(), bind).await
+                pipe::connect_by_name(&via, &name, peer_key.as_deref(), key.as_deref(), bind).await
             } else if let Some(ticket) = ticket {
                 pipe::connect_ticket(&ticket, key.as_deref(), bind).await
             } else {

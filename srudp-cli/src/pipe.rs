@@ -7,18 +7,18 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use srudp_tokio::rendezvous::Ticket;
 use srudp_tokio::{
     AcceptPolicy, ConnectOptions, Endpoint, EndpointConfig, HandshakePattern, PublicKey, Stream,
-    TransportConfig,
+    TicketSecret, TransportConfig,
 };
 use tokio::io::{AsyncWriteExt, BufWriter};
 
 use crate::common::{
     default_bind, registered_endpoint, report_paths, report_registrations, resolve,
-    resolve_rendezvous, Failure, CONNECT_TIMEOUT,
+    resolve_rendezvous, Admission, Failure, CONNECT_TIMEOUT,
 };
 use crate::keys;
-use crate::ticket::Ticket;
 
 /// How long both sides of `--direct` have to start.
 const DIRECT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -33,9 +33,17 @@ pub(crate) async fn announce(
     bind: Option<SocketAddr>,
 ) -> Result<Endpoint, Failure> {
     let rdv = resolve_rendezvous(via).await?;
-    let endpoint = registered_endpoint(&rdv, key, name.clone(), bind).await?;
+    // A new secret for every run: only the ticket's holder can connect. A
+    // listener registered by name is open to anyone who knows the name.
+    let secret = name.is_none().then(TicketSecret::generate_from_os);
+    let admission = match &secret {
+        Some(secret) => Admission::Ticket(secret.clone()),
+        None => Admission::Open,
+    };
+    let endpoint = registered_endpoint(&rdv, key, name.clone(), admission, bind).await?;
     let ticket = Ticket {
         peer: endpoint.public_key(),
+        secret,
         name,
         rendezvous: via.trim().to_string(),
     };
@@ -59,6 +67,8 @@ pub(crate) async fn listen(
     let endpoint = announce(via, key, name, ticket_file, bind).await?;
     let registrations = report_registrations(&endpoint);
     let (stream, _, _) = endpoint.accept().await?;
+    // One peer per ticket: nobody else gets in from now on.
+    endpoint.set_accept_policy(AcceptPolicy::RefuseAll);
     let result = pipe(&endpoint, stream).await;
     registrations.abort();
     result
@@ -72,21 +82,37 @@ pub(crate) async fn connect_ticket(
 ) -> Result<(), Failure> {
     let ticket: Ticket = ticket.parse().map_err(|e| Failure::msg(format!("{e}")))?;
     let rdv = resolve_rendezvous(&ticket.rendezvous).await?;
-    let endpoint = registered_endpoint(&rdv, key, None, bind).await?;
+    let endpoint = registered_endpoint(&rdv, key, None, Admission::holding(&ticket), bind).await?;
     let stream = connect_within(endpoint.connect_by_key(ticket.peer)).await?;
     pipe(&endpoint, stream).await
 }
 
-/// `srudp connect --via RDV --name NAME`.
+/// `srudp connect --via RDV --name NAME [--peer-key KEY]`.
 pub(crate) async fn connect_by_name(
     via: &str,
     name: &str,
+    peer_key: Option<&str>,
     key: Option<&Path>,
     bind: Option<SocketAddr>,
 ) -> Result<(), Failure> {
+    let pinned = peer_key.map(parse_peer_key).transpose()?;
     let rdv = resolve_rendezvous(via).await?;
-    let endpoint = registered_endpoint(&rdv, key, None, bind).await?;
+    let endpoint = registered_endpoint(&rdv, key, None, Admission::ConnectOnly, bind).await?;
     let stream = connect_within(endpoint.connect_by_name(name)).await?;
+    // The server maps the name to a key; the handshake authenticated that
+    // key. With --peer-key, it must be the one the user pinned: nothing is
+    // sent to another.
+    let reached = stream.peer_public_key();
+    if let Some(pinned) = pinned {
+        if reached != Some(pinned) {
+            stream.abort(1, b"not the pinned key");
+            linger(&endpoint).await;
+            return Err(Failure::msg(format!(
+                "the rendezvous server maps {name:?} to key {}, not the pinned --peer-key {pinned}: not connecting",
+                reached.map_or_else(|| "(none)".to_string(), |k| k.to_string())
+            )));
+        }
+    }
     pipe(&endpoint, stream).await
 }
 
@@ -111,10 +137,7 @@ pub(crate) async fn connect_direct(
     key: Option<&Path>,
     bind: Option<SocketAddr>,
 ) -> Result<(), Failure> {
-    let peer: PublicKey = peer_key
-        .trim()
-        .parse()
-        .map_err(|e| Failure::msg(format!("invalid --peer-key: {e}")))?;
+    let peer = parse_peer_key(peer_key)?;
     let remote = resolve(direct).await?;
     let bind = bind.unwrap_or_else(|| default_bind(remote, remote.port()));
     let mut config = EndpointConfig::new(keys::load_or_generate(key)?);
@@ -144,6 +167,14 @@ pub(crate) async fn connect_direct(
         .await
         .map_err(|e| Failure::msg(format!("cannot connect to {remote}: {e}")))?;
     pipe(&endpoint, stream).await
+}
+
+/// Parses `--peer-key`.
+fn parse_peer_key(peer_key: &str) -> Result<PublicKey, Failure> {
+    peer_key
+        .trim()
+        .parse()
+        .map_err(|e| Failure::msg(format!("invalid --peer-key: {e}")))
 }
 
 /// Copies stdin to the peer (then finishes our direction) and the peer to

@@ -13,12 +13,12 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use sha2::{Digest, Sha256};
+use srudp_tokio::rendezvous::Ticket;
 use srudp_tokio::{PathKind, Stream};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::common::{registered_endpoint, resolve_rendezvous, Failure};
 use crate::pipe::{announce, connect_within, linger};
-use crate::ticket::Ticket;
 
 const CHUNK: usize = 256 << 10;
 /// Longest file name accepted from a sender.
@@ -118,6 +118,8 @@ pub(crate) async fn send(
         .to_string();
     let endpoint = announce(via, key, None, ticket_file, bind).await?;
     let (mut stream, _, _) = endpoint.accept().await?;
+    // One receiver per ticket: nobody else gets in from now on.
+    endpoint.set_accept_policy(srudp_tokio::AcceptPolicy::RefuseAll);
     let path = stream.path();
     eprintln!("{}", crate::common::path_line(path));
     let lost = |e: std::io::Error| Failure::msg(format!("transfer failed: {e}"));
@@ -172,7 +174,14 @@ pub(crate) async fn receive(
 ) -> Result<(), Failure> {
     let ticket: Ticket = ticket.parse().map_err(|e| Failure::msg(format!("{e}")))?;
     let rdv = resolve_rendezvous(&ticket.rendezvous).await?;
-    let endpoint = registered_endpoint(&rdv, key, None, bind).await?;
+    let endpoint = registered_endpoint(
+        &rdv,
+        key,
+        None,
+        crate::common::Admission::holding(&ticket),
+        bind,
+    )
+    .await?;
     let mut stream = connect_within(endpoint.connect_by_key(ticket.peer)).await?;
     eprintln!("{}", crate::common::path_line(stream.path()));
     let result = receive_file(&mut stream, out).await;

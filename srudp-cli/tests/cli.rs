@@ -276,6 +276,131 @@ fn connect_by_name_through_the_rendezvous() {
     pipe_both_ways(listener, connector, 256 << 10);
 }
 
+/// RFC 4648 base32, lowercase, no padding (the ticket's encoding).
+fn base32(data: &[u8]) -> String {
+    const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
+    let (mut out, mut acc, mut bits) = (String::new(), 0u32, 0u32);
+    for &b in data {
+        acc = (acc << 8) | u32::from(b);
+        bits += 8;
+        while bits >= 5 {
+            bits -= 5;
+            out.push(ALPHABET[((acc >> bits) & 31) as usize] as char);
+        }
+        acc &= (1 << bits) - 1;
+    }
+    if bits > 0 {
+        out.push(ALPHABET[((acc << (5 - bits)) & 31) as usize] as char);
+    }
+    out
+}
+
+fn unbase32(s: &str) -> Vec<u8> {
+    const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
+    let (mut out, mut acc, mut bits) = (Vec::new(), 0u32, 0u32);
+    for c in s.bytes() {
+        let v = ALPHABET.iter().position(|&a| a == c).unwrap() as u32;
+        acc = (acc << 5) | v;
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+        acc &= (1 << bits) - 1;
+    }
+    out
+}
+
+/// The ticket without its secret: what the rendezvous server (or anyone
+/// who learned the listener's key and address) can make up.
+fn strip_secret(ticket: &str) -> String {
+    use blake2::Digest;
+    let bytes = unbase32(ticket);
+    assert_eq!(bytes[0], 2, "ticket version");
+    assert_eq!(bytes[33], 1, "the ticket carries a secret");
+    let mut forged = bytes[..33].to_vec();
+    forged.push(0);
+    forged.extend_from_slice(&bytes[34 + 32..bytes.len() - 4]);
+    let sum = blake2::Blake2s256::digest(&forged);
+    forged.extend_from_slice(&sum[..4]);
+    base32(&forged)
+}
+
+#[test]
+fn a_connect_without_the_tickets_secret_is_refused_with_one_line_and_logged() {
+    let dir = TempDir::new("forged");
+    let (_server, via) = rendezvous();
+    let (listener, ticket) = listen(&via, &dir, &[]);
+    assert_fails(
+        &["connect", &strip_secret(&ticket)],
+        "requires a ticket",
+        Duration::from_secs(30),
+    );
+    // The genuine holder still gets through, and the listener logged the
+    // refusal.
+    let connector = srudp()
+        .args(["connect", &ticket])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (a, b) = (payload(3, 4096), payload(4, 4096));
+    let b2 = b.clone();
+    let l = thread::spawn(move || run_with_input(listener, a, WAIT));
+    let c = run_with_input(connector, b2, WAIT);
+    let l = l.join().unwrap();
+    assert!(c.status.success(), "holder: {}", stderr_of(&c));
+    assert!(l.status.success(), "listener: {}", stderr_of(&l));
+    assert_eq!(l.stdout, b);
+    assert!(
+        stderr_of(&l).contains("refused a connection without a valid ticket"),
+        "{}",
+        stderr_of(&l)
+    );
+}
+
+#[test]
+fn a_name_that_maps_to_another_key_than_the_pinned_one_is_refused() {
+    let dir = TempDir::new("pinned");
+    let (_server, via) = rendezvous();
+    let (key, _) = keygen(&dir, "listener.key");
+    let (_, other) = keygen(&dir, "other.key");
+    let key = key.to_str().unwrap().to_string();
+    let (listener, _) = listen(&via, &dir, &["--name", "laptop", "--key", &key]);
+    let _listener = Running(listener);
+    assert_fails(
+        &[
+            "connect",
+            "--via",
+            &via,
+            "--name",
+            "laptop",
+            "--peer-key",
+            &other,
+        ],
+        "not the pinned --peer-key",
+        Duration::from_secs(30),
+    );
+}
+
+#[test]
+fn a_key_file_others_can_read_is_refused_with_how_to_fix_it() {
+    let dir = TempDir::new("keymode");
+    let (key, _) = keygen(&dir, "loose.key");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let (_server, via) = rendezvous();
+        assert_fails(
+            &["listen", "--via", &via, "--key", key.to_str().unwrap()],
+            "chmod 600",
+            Duration::from_secs(10),
+        );
+    }
+}
+
 fn free_port() -> u16 {
     std::net::UdpSocket::bind("127.0.0.1:0")
         .unwrap()
@@ -310,6 +435,45 @@ fn direct_mode_connects_two_sides_without_a_server() {
     let a = side(&key_a, port_a, port_b, &pub_b);
     let b = side(&key_b, port_b, port_a, &pub_a);
     pipe_both_ways(a, b, 1 << 20);
+}
+
+/// `connect --direct` toward B, but the address is held by an impostor M
+/// who claims to be B's peer: M never becomes the connection (IK proves
+/// keys, and only B's is accepted), and B, arriving later at that address,
+/// does.
+#[test]
+fn direct_mode_is_not_answered_by_an_impostor_at_the_peers_address() {
+    let dir = TempDir::new("impostor");
+    let (key_a, pub_a) = keygen(&dir, "a.key");
+    let (key_b, pub_b) = keygen(&dir, "b.key");
+    let (key_m, _) = keygen(&dir, "m.key");
+    let (port_a, port_b) = (free_port(), free_port());
+    let side = |key: &Path, bind: u16, peer: u16, peer_key: &str| {
+        srudp()
+            .args(["connect", "--direct", &format!("127.0.0.1:{peer}")])
+            .args([
+                "--peer-key",
+                peer_key,
+                "--bind",
+                &format!("127.0.0.1:{bind}"),
+            ])
+            .arg("--key")
+            .arg(key)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let a = side(&key_a, port_a, port_b, &pub_b);
+    // M sits at B's address and connects to A with its own key.
+    let m = side(&key_m, port_b, port_a, &pub_a);
+    let m = run_with_input(m, b"impostor's bytes".to_vec(), WAIT);
+    assert!(!m.status.success(), "the impostor is refused");
+    assert!(stderr_of(&m).contains("refused"), "{}", stderr_of(&m));
+    // The genuine B takes the address over; A, still punching, reaches it.
+    let b = side(&key_b, port_b, port_a, &pub_a);
+    pipe_both_ways(a, b, 64 << 10);
 }
 
 #[test]

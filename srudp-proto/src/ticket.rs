@@ -52,6 +52,11 @@ impl TicketSecret {
         TicketSecret(bytes)
     }
 
+    /// A fresh secret from the operating system's generator.
+    pub fn generate_from_os() -> TicketSecret {
+        TicketSecret::generate(&mut Rng::from_os())
+    }
+
     /// A secret received in a ticket.
     pub fn from_bytes(bytes: [u8; TICKET_SECRET_LEN]) -> TicketSecret {
         TicketSecret(bytes)

@@ -98,7 +98,7 @@ pub use stream::Stream;
 pub use srudp_proto;
 pub use srudp_proto::{
     AcceptPolicy, CloseReason, ConnectOptions, ConnectionStats, EndpointConfig, EndpointStats,
-    HandshakePattern, Keypair, PathKind, PublicKey, TransportConfig,
+    HandshakePattern, Keypair, PathKind, PublicKey, TicketSecret, TransportConfig,
 };
 
 /// Rendezvous: registering an endpoint, reaching peers by key or name, the
@@ -109,5 +109,6 @@ pub mod rendezvous {
     pub use crate::rendezvous_client::RendezvousStatus;
     pub use srudp_proto::rendezvous::{
         ClientConfig, ErrorCode, Name, NatBehavior, NatFiltering, NatMapping, RendezvousError,
+        Ticket, TicketError,
     };
 }

@@ -80,7 +80,7 @@ pub use rendezvous_server::RendezvousServer;
 pub use srudp_net::host_candidates;
 pub use srudp_proto::{
     AcceptPolicy, CloseReason, ConnectOptions, ConnectionStats, EndpointConfig, HandshakePattern,
-    Keypair, PathKind, PublicKey, StreamError, TransportConfig,
+    Keypair, PathKind, PublicKey, StreamError, TicketSecret, TransportConfig,
 };
 pub use stream::{PathWatcher, Stream};
 
@@ -92,7 +92,7 @@ pub mod rendezvous {
     pub use crate::rendezvous_server::RendezvousServer;
     pub use srudp_proto::rendezvous::{
         ClientConfig, ErrorCode, Name, NatBehavior, NatFiltering, NatMapping, RateLimit,
-        RendezvousError, ServerConfig, ServerEvent, ServerStats,
+        RendezvousError, ServerConfig, ServerEvent, ServerStats, Ticket, TicketError,
     };
 }
 

@@ -9,7 +9,9 @@ use std::io::ErrorKind;
 use std::time::{Duration, Instant};
 
 use common::*;
-use srudp_tokio::{AcceptPolicy, CloseReason, Endpoint, Keypair, TransportConfig};
+use srudp_tokio::{
+    AcceptPolicy, CloseReason, ConnectOptions, Endpoint, HandshakePattern, Keypair, TransportConfig,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -18,8 +20,13 @@ async fn both_sides_connecting_toward_each_other_at_once_get_exactly_one_connect
         let a = Endpoint::bind(v4(), config(seed)).unwrap();
         let b = Endpoint::bind(v4(), config(seed + 1)).unwrap();
         // Both attempts start before either endpoint sees a packet.
-        let from_a = a.connect(b.public_key(), &[b.local_addr()]);
-        let from_b = b.connect(a.public_key(), &[a.local_addr()]);
+        // With IK, as a simultaneous open requires (spec §4.5).
+        let ik = |peer, at| ConnectOptions {
+            pattern: Some(HandshakePattern::IK),
+            ..ConnectOptions::new(peer, vec![at])
+        };
+        let from_a = a.connect_with(ik(b.public_key(), b.local_addr()));
+        let from_b = b.connect_with(ik(a.public_key(), a.local_addr()));
         let (sa, sb) = within(Duration::from_secs(10), "simultaneous open", async {
             tokio::try_join!(from_a, from_b)
         })

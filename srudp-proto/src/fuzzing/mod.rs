@@ -19,6 +19,9 @@
 //! * [`rendezvous`] — a rendezvous connection's byte stream, cut into
 //!   arbitrary pieces, through the message reader and parser; every message
 //!   that parses re-emits to the same frame.
+//! * [`ticket`] — a ticket (spec §11.10) as text, and the bytes under its
+//!   base32: it parses or fails with a typed error; one that parses writes
+//!   back to a ticket that parses to the same.
 
 mod endpoint_target;
 mod reassembler_target;
@@ -30,6 +33,24 @@ pub use reassembler_target::reassembler;
 
 use crate::rendezvous::message::{Message, MessageError, MessageReader, MAX_FRAME_LEN};
 use crate::wire::{Frame, FrameIter, Packet, Writer, MAX_DATAGRAM_SIZE};
+
+/// The ticket parser: the input as a ticket's text, and as the bytes its
+/// base32 would carry.
+pub fn ticket(data: &[u8]) {
+    use crate::rendezvous::Ticket;
+    let round_trip = |t: Ticket| {
+        let text = t.to_string();
+        assert_eq!(text.parse::<Ticket>().as_ref(), Ok(&t), "{text}");
+    };
+    if let Ok(text) = std::str::from_utf8(data) {
+        if let Ok(t) = text.parse::<Ticket>() {
+            round_trip(t);
+        }
+    }
+    if let Ok(t) = Ticket::from_bytes_for_fuzzing(data) {
+        round_trip(t);
+    }
+}
 
 /// The rendezvous message parser, as a connection's stream delivers it: the
 /// input is cut into pieces (sizes taken from the data itself) and fed to a

@@ -15,12 +15,13 @@ use crate::wire::FrameIter;
 type Target = fn(&[u8]);
 
 /// Every target with a seed corpus, and its body.
-const TARGETS: [(&str, Target); 5] = [
+const TARGETS: [(&str, Target); 6] = [
     ("packet_parser", packet),
     ("frame_parser", frames),
     ("endpoint", endpoint),
     ("reassembler", reassembler),
     ("rendezvous", rendezvous),
+    ("ticket", ticket),
 ];
 
 fn corpus_dir(target: &str) -> PathBuf {

@@ -31,6 +31,7 @@ mod relay_table;
 mod server;
 mod status;
 mod stream;
+mod ticket;
 
 pub use client::{ClientConfig, ClientEvent, RendezvousClient, RendezvousError};
 pub use driven::DrivenEndpoint;
@@ -41,6 +42,7 @@ pub use nat::{NatBehavior, NatFiltering, NatMapping};
 pub use rate_limit::RateLimit;
 pub use server::{RendezvousServer, ServerConfig, ServerEvent, ServerStats};
 pub use status::RendezvousStatus;
+pub use ticket::{Ticket, TicketError};
 
 /// Application close codes on client–server connections (spec §11.2).
 pub mod close_code {

@@ -23,6 +23,14 @@ pub struct ClientConfig {
     /// port, offered to peers besides the address the server observes. At
     /// most 15.
     pub host_candidates: Vec<SocketAddr>,
+    /// A ticket (spec §4.9) that every connection opened by an introduction
+    /// carries: this client proves it holds the secret, and a peer that
+    /// does not prove it in return gets no connection. A listener that
+    /// hands out a ticket sets it (and [`AcceptPolicy::Ticket`](crate::AcceptPolicy::Ticket)
+    /// on its endpoint), and so does the ticket's holder when it connects:
+    /// then the rendezvous server, which knows both keys, cannot connect to
+    /// either in the other's name, nor can anyone else it introduces.
+    pub ticket: Option<crate::TicketSecret>,
     /// How often to refresh the registration (the server may ask for more often).
     pub refresh_interval: Duration,
     /// How long to wait for the server to answer a registration before
@@ -72,6 +80,7 @@ impl ClientConfig {
             name: None,
             groups: Vec::new(),
             host_candidates: Vec::new(),
+            ticket: None,
             refresh_interval: Duration::from_secs(15),
             reply_timeout: Duration::from_secs(5),
             reconnect_initial: Duration::from_secs(1),

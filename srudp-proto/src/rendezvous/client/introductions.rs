@@ -196,7 +196,8 @@ impl RendezvousClient {
             // IK both ways: each side's key is authenticated, so a lying
             // server can impersonate neither (spec §11.4).
             pattern: Some(HandshakePattern::IK),
-            ticket: None,
+            // Both sides of a ticket connection prove the ticket (spec §4.9).
+            ticket: self.config.ticket.clone(),
         };
         let handle = match self.endpoint.connect_at(now, options, start) {
             Ok(h) => h,

@@ -1,10 +1,14 @@
-//! Tickets: what `srudp listen` prints and `srudp connect` takes — the
-//! listener's public key, its optional name and the rendezvous string, in
-//! one copy-paste-safe word.
+//! Tickets (spec §11.10): what `srudp listen` and `srudp send` print and
+//! `srudp connect` and `srudp receive` take — the listener's public key, the
+//! ticket secret that makes the ticket a capability (spec §4.9), its
+//! optional name and the rendezvous string, in one copy-paste-safe word.
 //!
-//! Layout before encoding: version (1) | listener key (32) | name length
-//! (1) | name | rendezvous length (1) | rendezvous `KEY@HOST:PORT` |
-//! checksum (4: the first bytes of SHA-256 over everything before). The
+//! Layout before encoding: version (1, = 2) | listener key (32) | flags (1:
+//! bit 0, a secret follows) | secret (32, if flagged) | name length (1) |
+//! name | rendezvous length (1) | rendezvous `KEY@HOST:PORT` | checksum (4:
+//! the first bytes of SHA-256 over everything before). A listener that
+//! registered a name is open to anyone who knows the name, and its ticket
+//! carries no secret. The
 //! whole is base32 (RFC 4648 alphabet, lowercase, no padding): letters and
 //! digits only, so shells, chat clients and double-click selection leave it
 //! whole; the checksum catches a truncated or mistyped copy.
@@ -12,56 +16,95 @@
 use std::fmt;
 use std::str::FromStr;
 
-use sha2::{Digest, Sha256};
-use srudp_tokio::PublicKey;
+use blake2::{Blake2s256, Digest};
 
-const VERSION: u8 = 1;
+use crate::keys::PublicKey;
+use crate::ticket::TicketSecret;
+
+const VERSION: u8 = 2;
+/// `flags` bit 0: a 32-byte ticket secret follows.
+const FLAG_SECRET: u8 = 1;
 const CHECKSUM_LEN: usize = 4;
+/// The longest a ticket can be: both strings at their 255-byte maximum.
+const MAX_TICKET_BYTES: usize = 1 + 32 + 1 + 32 + 1 + 255 + 1 + 255 + CHECKSUM_LEN;
 const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
 
-/// A parsed ticket.
+/// A ticket: who to connect to, through which rendezvous, and with which
+/// secret. `Display` writes it as one base32 word; `FromStr` reads it back
+/// (case-insensitively, surrounding whitespace ignored).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Ticket {
-    pub(crate) peer: PublicKey,
-    pub(crate) name: Option<String>,
-    pub(crate) rendezvous: String,
+pub struct Ticket {
+    /// The listener's public key.
+    pub peer: PublicKey,
+    /// Only the holder of this secret can connect (spec §4.9); `None` for a
+    /// listener open to anyone who knows its name.
+    pub secret: Option<TicketSecret>,
+    /// The name the listener registered, if any (at most 255 bytes).
+    pub name: Option<String>,
+    /// The rendezvous server, `KEY@HOST:PORT` (at most 255 bytes).
+    pub rendezvous: String,
 }
 
 /// Why a ticket does not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum TicketError {
+#[non_exhaustive]
+pub enum TicketError {
+    /// A character outside the base32 alphabet.
     #[error("invalid ticket: character {0:?} is not base32 (a-z, 2-7)")]
     BadCharacter(char),
+    /// Shorter than its fields say.
     #[error("invalid ticket: too short or truncated")]
     Truncated,
+    /// The checksum does not match: copied incompletely or mistyped.
     #[error("invalid ticket: checksum mismatch (copied incompletely?)")]
     Checksum,
-    #[error("invalid ticket: version {0} is not supported")]
+    /// A version this implementation does not read.
+    #[error("invalid ticket: version {0} is not supported (ask the other side to run a current srudp and print a new ticket)")]
     Version(u8),
+    /// Fields that do not make sense (unknown flags, bad UTF-8, trailing bytes).
     #[error("invalid ticket: bad contents")]
     Contents,
 }
 
 impl Ticket {
+    /// The ticket's bytes before base32. Panics if the name or the
+    /// rendezvous string is longer than 255 bytes (a [`Name`](super::Name)
+    /// is at most 64).
     fn to_bytes(&self) -> Vec<u8> {
         let name = self.name.as_deref().unwrap_or("");
         let mut out = vec![VERSION];
         out.extend_from_slice(&self.peer.0);
+        match &self.secret {
+            Some(secret) => {
+                out.push(FLAG_SECRET);
+                out.extend_from_slice(&secret.to_bytes());
+            }
+            None => out.push(0),
+        }
         out.push(name.len() as u8);
         out.extend_from_slice(name.as_bytes());
         out.push(self.rendezvous.len() as u8);
         out.extend_from_slice(self.rendezvous.as_bytes());
-        let sum = Sha256::digest(&out);
+        let sum = Blake2s256::digest(&out);
         out.extend_from_slice(&sum[..CHECKSUM_LEN]);
         out
     }
 
+    /// [`from_bytes`](Self::from_bytes), for the fuzz target.
+    #[cfg(any(test, fuzzing))]
+    pub(crate) fn from_bytes_for_fuzzing(bytes: &[u8]) -> Result<Ticket, TicketError> {
+        Ticket::from_bytes(bytes)
+    }
+
     fn from_bytes(bytes: &[u8]) -> Result<Ticket, TicketError> {
-        if bytes.len() < 1 + 32 + 2 + CHECKSUM_LEN {
+        if bytes.len() > MAX_TICKET_BYTES {
+            return Err(TicketError::Contents);
+        }
+        if bytes.len() < 1 + 32 + 1 + 2 + CHECKSUM_LEN {
             return Err(TicketError::Truncated);
         }
         let (body, sum) = bytes.split_at(bytes.len() - CHECKSUM_LEN);
-        if Sha256::digest(body)[..CHECKSUM_LEN] != *sum {
+        if Blake2s256::digest(body)[..CHECKSUM_LEN] != *sum {
             return Err(TicketError::Checksum);
         }
         if body[0] != VERSION {
@@ -77,6 +120,16 @@ impl Ticket {
             Ok(head)
         };
         let peer = PublicKey(take(32)?.try_into().map_err(|_| TicketError::Contents)?);
+        let flags = take(1)?[0];
+        if flags & !FLAG_SECRET != 0 {
+            return Err(TicketError::Contents);
+        }
+        let secret = if flags & FLAG_SECRET != 0 {
+            let bytes: [u8; 32] = take(32)?.try_into().map_err(|_| TicketError::Contents)?;
+            Some(TicketSecret::from_bytes(bytes))
+        } else {
+            None
+        };
         let name_len = usize::from(take(1)?[0]);
         let name = std::str::from_utf8(take(name_len)?).map_err(|_| TicketError::Contents)?;
         let rdv_len = usize::from(take(1)?[0]);
@@ -86,6 +139,7 @@ impl Ticket {
         }
         Ok(Ticket {
             peer,
+            secret,
             name: (!name.is_empty()).then(|| name.to_string()),
             rendezvous: rendezvous.to_string(),
         })
@@ -101,7 +155,11 @@ impl fmt::Display for Ticket {
 impl FromStr for Ticket {
     type Err = TicketError;
     fn from_str(s: &str) -> Result<Ticket, TicketError> {
-        Ticket::from_bytes(&base32_decode(s.trim())?)
+        let s = s.trim();
+        if s.len() > MAX_TICKET_BYTES * 8 / 5 + 1 {
+            return Err(TicketError::Contents);
+        }
+        Ticket::from_bytes(&base32_decode(s)?)
     }
 }
 
@@ -148,6 +206,7 @@ mod tests {
     fn ticket(name: Option<&str>) -> Ticket {
         Ticket {
             peer: PublicKey([7; 32]),
+            secret: name.is_none().then(|| TicketSecret::from_bytes([9; 32])),
             name: name.map(str::to_string),
             rendezvous: "abcdefghijklmnopqrstuvwxyz234567abcdefghijklmnopqrst@192.0.2.1:4433"
                 .into(),
@@ -185,6 +244,41 @@ mod tests {
             Err(TicketError::BadCharacter(' '))
         ));
         assert_eq!("".parse::<Ticket>(), Err(TicketError::Truncated));
+    }
+
+    #[test]
+    fn the_secret_survives_the_round_trip_and_unknown_flags_are_refused() {
+        let t = ticket(None);
+        let back: Ticket = t.to_string().parse().unwrap();
+        assert_eq!(back.secret, Some(TicketSecret::from_bytes([9; 32])));
+        let mut bytes = t.to_bytes();
+        bytes[33] = 0x02; // an unknown flag
+        let body = bytes.len() - CHECKSUM_LEN;
+        let sum = Blake2s256::digest(&bytes[..body]);
+        bytes[body..].copy_from_slice(&sum[..CHECKSUM_LEN]);
+        assert_eq!(Ticket::from_bytes(&bytes), Err(TicketError::Contents));
+        // A version-1 ticket (no secret) is refused with a clear message.
+        let mut old = t.to_bytes();
+        old[0] = 1;
+        let sum = Blake2s256::digest(&old[..body]);
+        old[body..].copy_from_slice(&sum[..CHECKSUM_LEN]);
+        assert_eq!(Ticket::from_bytes(&old), Err(TicketError::Version(1)));
+    }
+
+    #[test]
+    fn the_spec_example_parses() {
+        // Spec §11.10: key 00 01 … 1f, secret 55 × 32, no name.
+        let text = "aiaacaqdaqcqmbyibefawdanbyhraeiscmkbkfqxdamrugy4dupb6akvkvkvkvkvkvkvkvkvkvkvkvkvkvkvkvkvkvkvkvkvkvkvkvkvkuaeg5dvoftwg2zugn4xe6dnonswsnlzmzuxg5lvobvhi2jsozqxqn3kovvhenlqmi2xgn3bgvwxinjxnzqxcmtriaytsmrogaxdelrrhi2dimztuyho6hi";
+        let t: Ticket = text.parse().unwrap();
+        let key: Vec<u8> = (0..32).collect();
+        assert_eq!(&t.peer.0[..], &key[..]);
+        assert_eq!(t.secret, Some(TicketSecret::from_bytes([0x55; 32])));
+        assert_eq!(t.name, None);
+        assert_eq!(
+            t.rendezvous,
+            "tuqgck43yrxmsei5yfisuupjti2vax7jujr5pb5s7a5mt57naq2q@192.0.2.1:4433"
+        );
+        assert_eq!(t.to_string(), text);
     }
 
     #[test]

@@ -1,0 +1,5 @@
+//! A ticket as text and as the bytes under its base32: it parses or fails cleanly; what parses writes back to the same ticket.
+//! The body lives in `srudp_proto::fuzzing` (compiled under `cfg(fuzzing)` only).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| srudp_proto::fuzzing::ticket(data));
