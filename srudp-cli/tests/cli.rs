@@ -409,29 +409,33 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// `srudp connect --direct 127.0.0.1:PEER --peer-key PEER_KEY` bound at
+/// 127.0.0.1:BIND with the key file `key`.
+fn direct_side(key: &Path, bind: u16, peer: u16, peer_key: &str) -> Child {
+    srudp()
+        .args(["connect", "--direct", &format!("127.0.0.1:{peer}")])
+        .args([
+            "--peer-key",
+            peer_key,
+            "--bind",
+            &format!("127.0.0.1:{bind}"),
+        ])
+        .arg("--key")
+        .arg(key)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 #[test]
 fn direct_mode_connects_two_sides_without_a_server() {
     let dir = TempDir::new("direct");
     let (key_a, pub_a) = keygen(&dir, "a.key");
     let (key_b, pub_b) = keygen(&dir, "b.key");
     let (port_a, port_b) = (free_port(), free_port());
-    let side = |key: &Path, bind: u16, peer: u16, peer_key: &str| {
-        srudp()
-            .args(["connect", "--direct", &format!("127.0.0.1:{peer}")])
-            .args([
-                "--peer-key",
-                peer_key,
-                "--bind",
-                &format!("127.0.0.1:{bind}"),
-            ])
-            .arg("--key")
-            .arg(key)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
+    let side = direct_side;
     let a = side(&key_a, port_a, port_b, &pub_b);
     let b = side(&key_b, port_b, port_a, &pub_a);
     pipe_both_ways(a, b, 1 << 20);
@@ -448,23 +452,7 @@ fn direct_mode_is_not_answered_by_an_impostor_at_the_peers_address() {
     let (key_b, pub_b) = keygen(&dir, "b.key");
     let (key_m, _) = keygen(&dir, "m.key");
     let (port_a, port_b) = (free_port(), free_port());
-    let side = |key: &Path, bind: u16, peer: u16, peer_key: &str| {
-        srudp()
-            .args(["connect", "--direct", &format!("127.0.0.1:{peer}")])
-            .args([
-                "--peer-key",
-                peer_key,
-                "--bind",
-                &format!("127.0.0.1:{bind}"),
-            ])
-            .arg("--key")
-            .arg(key)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
+    let side = direct_side;
     let a = side(&key_a, port_a, port_b, &pub_b);
     // M sits at B's address and connects to A with its own key.
     let m = side(&key_m, port_b, port_a, &pub_a);

@@ -8,8 +8,8 @@
 use std::time::{Duration, Instant};
 
 use srudp_proto::{
-    AcceptPolicy, CloseReason, ConnectOptions, ConnectionHandle, Endpoint, EndpointConfig, Event,
-    HandshakePattern, Keypair, PublicKey, Rng,
+    AcceptPolicy, CloseReason, ConnectOptions, ConnectionHandle, Endpoint, Event, HandshakePattern,
+    PublicKey,
 };
 
 use crate::common::addr;
@@ -31,10 +31,7 @@ const P_ADDR: &str = "192.168.1.20:5000";
 const P_REAL: &str = "198.51.100.20:5000";
 
 fn endpoint(seed: u64, accept: AcceptPolicy) -> Endpoint {
-    let mut config = EndpointConfig::new(Keypair::generate(&mut Rng::from_seed(seed)));
-    config.rng_seed = Some(seed ^ 0x5eed);
-    config.accept = accept;
-    Endpoint::new(config).unwrap()
+    crate::common::endpoint_configured(seed, |c| c.accept = accept)
 }
 
 impl World {

@@ -7,8 +7,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use srudp_proto::{
-    AcceptPolicy, CloseReason, ConnectOptions, ConnectionHandle, Endpoint, EndpointConfig, Event,
-    HandshakePattern, Keypair, PublicKey, Rng, TicketSecret,
+    AcceptPolicy, CloseReason, ConnectOptions, ConnectionHandle, Endpoint, Event, HandshakePattern,
+    PublicKey, Rng, TicketSecret,
 };
 
 use crate::common::addr;
@@ -23,10 +23,7 @@ struct Net {
 }
 
 fn endpoint(seed: u64, accept: AcceptPolicy) -> Endpoint {
-    let mut config = EndpointConfig::new(Keypair::generate(&mut Rng::from_seed(seed)));
-    config.rng_seed = Some(seed ^ 0x71c4e7);
-    config.accept = accept;
-    Endpoint::new(config).unwrap()
+    crate::common::endpoint_configured(seed, |c| c.accept = accept)
 }
 
 impl Net {
