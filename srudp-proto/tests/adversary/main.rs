@@ -8,3 +8,9 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+
+#[path = "../rendezvous/world.rs"]
+mod world;
+
+mod rendezvous_attacker;
+mod server_backlog;

@@ -56,7 +56,8 @@ pub struct ClientConfig {
     pub nat_probe_timeout: Duration,
     /// Connect requests outstanding at once.
     pub max_pending_requests: usize,
-    /// Bytes of messages queued beyond the connection's send buffer.
+    /// Most bytes of messages held for the server (written into the
+    /// connection and not yet acknowledged, plus queued beyond it).
     pub max_backlog: usize,
     /// Seed of the client's randomness (reconnection jitter); `None` seeds
     /// from the OS.

@@ -38,8 +38,9 @@ pub struct ServerConfig {
     pub alt_address: Option<SocketAddr>,
     /// How long a NAT test waits for the client's probe.
     pub nat_test_lifetime: Duration,
-    /// Bytes of messages queued for one client beyond its connection's send
-    /// buffer before the server gives up on that client.
+    /// Most bytes of messages held for one client — written into its
+    /// connection and not yet acknowledged, plus queued beyond it — before the
+    /// server gives up on that client (closes it, code 3).
     pub max_backlog: usize,
     /// Relayed datagrams queued for sending at once; more are dropped.
     pub max_relay_queue: usize,

@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 use tracing::debug;
 
 pub use config::{ServerConfig, ServerEvent, ServerStats};
-use nat_test::NatTestEntry;
+use nat_test::NatTests;
 
 use super::message::{ErrorCode, Message, MessageError, Name, RequestId, Target};
 use super::rate_limit::TokenBucket;
@@ -42,7 +42,7 @@ use super::relay_table::RelayTable;
 use super::stream::MessageStream;
 use super::{close_code, MAX_MESSAGE_CANDIDATES};
 use crate::wire::relay::is_relay_data;
-use crate::wire::{MAX_RELAYED_DATAGRAM_SIZE, NAT_PROBE_SIZE, NAT_PROBE_TOKEN_LEN};
+use crate::wire::{MAX_RELAYED_DATAGRAM_SIZE, NAT_PROBE_SIZE};
 use crate::{
     ConfigError, ConnectionHandle, Endpoint, Event, PublicKey, RelaySessionId, Rng, Transmit,
 };
@@ -71,7 +71,7 @@ pub struct RendezvousServer {
     links: BTreeMap<ConnectionHandle, Link>,
     registry: Registry,
     relays: RelayTable,
-    nat_tests: BTreeMap<[u8; NAT_PROBE_TOKEN_LEN], NatTestEntry>,
+    nat_tests: NatTests,
     relay_queue: VecDeque<(SocketAddr, Vec<u8>)>,
     spare_buffers: Vec<Vec<u8>>,
     alt_queue: VecDeque<(SocketAddr, [u8; NAT_PROBE_SIZE])>,
@@ -100,7 +100,7 @@ impl RendezvousServer {
             links: BTreeMap::new(),
             registry: Registry::default(),
             relays: RelayTable::default(),
-            nat_tests: BTreeMap::new(),
+            nat_tests: NatTests::default(),
             relay_queue: VecDeque::new(),
             spare_buffers: Vec::new(),
             alt_queue: VecDeque::new(),
@@ -137,6 +137,21 @@ impl RendezvousServer {
         self.relays.len()
     }
 
+    /// Bytes of messages the server holds for the registered client `key`:
+    /// written into its connection and not yet acknowledged, plus queued
+    /// beyond it. At most [`ServerConfig::max_backlog`]: beyond it the client
+    /// is dropped (spec §11.3).
+    pub fn held_for(&self, key: &PublicKey) -> Option<usize> {
+        let handle = self.registry.get(key)?.handle;
+        let link = self.links.get(&handle)?;
+        Some(link.stream.held(&self.endpoint, handle))
+    }
+
+    /// NAT tests waiting for the client's probe (at most one per client).
+    pub fn nat_test_count(&self) -> usize {
+        self.nat_tests.len()
+    }
+
     /// Whether `key` is registered, and at which observed address.
     pub fn registered_address(&self, key: &PublicKey) -> Option<SocketAddr> {
         let r = self.registry.get(key)?;
@@ -165,6 +180,7 @@ impl RendezvousServer {
             self.after_unregister(now, key, &r.groups);
         }
         self.relays.expire(now, self.config.relay_idle_timeout);
+        self.nat_tests.expire(now);
         self.process_endpoint_events(now);
     }
 
@@ -199,6 +215,7 @@ impl RendezvousServer {
             self.endpoint.poll_timeout(),
             self.registry.next_expiry(),
             self.relays.next_check(),
+            self.nat_tests.next_expiry(),
         ]
         .into_iter()
         .flatten()
@@ -292,7 +309,7 @@ impl RendezvousServer {
                 }
             }
         }
-        self.nat_tests.retain(|_, t| t.handle != handle);
+        self.nat_tests.forget_client(handle);
         self.endpoint.release(now, handle);
     }
 
