@@ -157,6 +157,9 @@ pub enum ErrorCode {
     GroupFull,
     /// The request makes no sense (for example, connecting to oneself).
     InvalidRequest,
+    /// The client's source (its IPv4 address or IPv6 /64) holds as many
+    /// registrations or relay sessions as one source may (spec §11.3).
+    QuotaExceeded,
     /// A code this version does not know.
     Unknown(u8),
 }
@@ -174,6 +177,7 @@ impl ErrorCode {
             ErrorCode::NatTestUnavailable => 7,
             ErrorCode::GroupFull => 8,
             ErrorCode::InvalidRequest => 9,
+            ErrorCode::QuotaExceeded => 10,
             ErrorCode::Unknown(c) => c,
         }
     }
@@ -190,6 +194,7 @@ impl ErrorCode {
             7 => ErrorCode::NatTestUnavailable,
             8 => ErrorCode::GroupFull,
             9 => ErrorCode::InvalidRequest,
+            10 => ErrorCode::QuotaExceeded,
             c => ErrorCode::Unknown(c),
         }
     }
@@ -211,6 +216,9 @@ impl fmt::Display for ErrorCode {
             }
             ErrorCode::GroupFull => f.write_str("group full"),
             ErrorCode::InvalidRequest => f.write_str("invalid request"),
+            ErrorCode::QuotaExceeded => f.write_str(
+                "this address (IPv4 address or IPv6 /64) holds all the rendezvous server allows one source",
+            ),
             ErrorCode::Unknown(c) => write!(f, "unknown error code {c}"),
         }
     }

@@ -29,6 +29,7 @@ mod rate_limit;
 mod registry;
 mod relay_table;
 mod server;
+mod source;
 mod status;
 mod stream;
 
@@ -40,6 +41,7 @@ pub use message::{
 pub use nat::{NatBehavior, NatFiltering, NatMapping};
 pub use rate_limit::RateLimit;
 pub use server::{RendezvousServer, ServerConfig, ServerEvent, ServerStats};
+pub use source::SourcePrefix;
 pub use status::RendezvousStatus;
 
 /// Application close codes on client–server connections (spec §11.2).

@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use super::message::{ErrorCode, Name, Target};
+use super::source::{SourceCounts, SourcePrefix};
 use crate::{ConnectionHandle, PublicKey};
 
 /// One registered client.
@@ -16,6 +17,8 @@ use crate::{ConnectionHandle, PublicKey};
 pub(crate) struct Registration {
     /// The connection that proved the key (IK) and carries messages.
     pub(crate) handle: ConnectionHandle,
+    /// The source the registration counts against (its connection's).
+    pub(crate) source: SourcePrefix,
     pub(crate) name: Option<Name>,
     pub(crate) groups: Vec<Name>,
     /// Host addresses the client reported (the observed one is the
@@ -41,6 +44,7 @@ pub(crate) struct RegisterOutcome {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct RegistryLimits {
     pub(crate) max_registrations: usize,
+    pub(crate) max_registrations_per_source: usize,
     pub(crate) max_group_members: usize,
 }
 
@@ -50,6 +54,7 @@ pub(crate) struct Registry {
     by_name: BTreeMap<Name, PublicKey>,
     groups: BTreeMap<Name, BTreeSet<PublicKey>>,
     expiries: BTreeSet<(Instant, PublicKey)>,
+    per_source: SourceCounts,
 }
 
 impl Registry {
@@ -75,12 +80,19 @@ impl Registry {
         self.groups.get(group).into_iter().flatten()
     }
 
-    /// Registers (or refreshes) `key`, which the connection `handle` proved.
+    /// Registrations held for `source`.
+    pub(crate) fn count_from(&self, source: SourcePrefix) -> usize {
+        self.per_source.of(source)
+    }
+
+    /// Registers (or refreshes) `key`, which the connection `handle` (from
+    /// `source`) proved.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn register(
         &mut self,
         key: PublicKey,
         handle: ConnectionHandle,
+        source: SourcePrefix,
         name: Option<Name>,
         groups: Vec<Name>,
         candidates: Vec<SocketAddr>,
@@ -90,6 +102,10 @@ impl Registry {
         let old = self.by_key.get(&key);
         if old.is_none() && self.by_key.len() >= limits.max_registrations {
             return Err(ErrorCode::ServerFull);
+        }
+        let charged_before = old.is_some_and(|r| r.source == source);
+        if !charged_before && self.per_source.of(source) >= limits.max_registrations_per_source {
+            return Err(ErrorCode::QuotaExceeded);
         }
         if let Some(n) = &name {
             if self.by_name.get(n).is_some_and(|holder| *holder != key) {
@@ -124,6 +140,7 @@ impl Registry {
         };
         if let Some(old) = self.by_key.remove(&key) {
             self.expiries.remove(&(old.expires, key));
+            self.per_source.remove(old.source);
             if let Some(n) = old.name {
                 if name.as_ref() != Some(&n) {
                     self.by_name.remove(&n);
@@ -140,10 +157,12 @@ impl Registry {
             self.by_name.insert(n.clone(), key);
         }
         self.expiries.insert((expires, key));
+        self.per_source.add(source);
         self.by_key.insert(
             key,
             Registration {
                 handle,
+                source,
                 name,
                 groups,
                 candidates,
@@ -157,6 +176,7 @@ impl Registry {
     pub(crate) fn remove(&mut self, key: &PublicKey) -> Option<Registration> {
         let r = self.by_key.remove(key)?;
         self.expiries.remove(&(r.expires, *key));
+        self.per_source.remove(r.source);
         if let Some(n) = &r.name {
             self.by_name.remove(n);
         }
@@ -198,8 +218,13 @@ mod tests {
 
     const LIMITS: RegistryLimits = RegistryLimits {
         max_registrations: 2,
+        max_registrations_per_source: 2,
         max_group_members: 2,
     };
+
+    fn src(b: u8) -> SourcePrefix {
+        SourcePrefix::V4([192, 0, 2, b])
+    }
 
     fn key(b: u8) -> PublicKey {
         PublicKey([b; 32])
@@ -215,18 +240,37 @@ mod tests {
         let mut r = Registry::default();
         let h = ConnectionHandle;
         let o = r
-            .register(key(1), h(1), Some(name("alice")), vec![], vec![], t, LIMITS)
+            .register(
+                key(1),
+                h(1),
+                src(1),
+                Some(name("alice")),
+                vec![],
+                vec![],
+                t,
+                LIMITS,
+            )
             .unwrap();
         assert!(o.new);
         assert_eq!(
-            r.register(key(2), h(2), Some(name("alice")), vec![], vec![], t, LIMITS)
-                .unwrap_err(),
+            r.register(
+                key(2),
+                h(2),
+                src(1),
+                Some(name("alice")),
+                vec![],
+                vec![],
+                t,
+                LIMITS
+            )
+            .unwrap_err(),
             ErrorCode::NameTaken
         );
         // Alice renames herself: the old name is free again.
         r.register(
             key(1),
             h(1),
+            src(1),
             Some(name("alicia")),
             vec![],
             vec![],
@@ -235,11 +279,20 @@ mod tests {
         )
         .unwrap();
         assert!(r.lookup(&Target::Name(name("alice"))).is_none());
-        r.register(key(2), h(2), Some(name("alice")), vec![], vec![], t, LIMITS)
-            .unwrap();
+        r.register(
+            key(2),
+            h(2),
+            src(1),
+            Some(name("alice")),
+            vec![],
+            vec![],
+            t,
+            LIMITS,
+        )
+        .unwrap();
         assert_eq!(r.lookup(&Target::Name(name("alice"))).unwrap().0, key(2));
         assert_eq!(
-            r.register(key(3), h(3), None, vec![], vec![], t, LIMITS)
+            r.register(key(3), h(3), src(1), None, vec![], vec![], t, LIMITS)
                 .unwrap_err(),
             ErrorCode::ServerFull
         );
@@ -250,10 +303,10 @@ mod tests {
         let t = Instant::now();
         let mut r = Registry::default();
         let h = ConnectionHandle;
-        r.register(key(1), h(1), None, vec![], vec![], t, LIMITS)
+        r.register(key(1), h(1), src(1), None, vec![], vec![], t, LIMITS)
             .unwrap();
         let o = r
-            .register(key(1), h(5), None, vec![], vec![], t, LIMITS)
+            .register(key(1), h(5), src(1), None, vec![], vec![], t, LIMITS)
             .unwrap();
         assert!(!o.new);
         assert_eq!(o.replaced, Some(h(1)));
@@ -270,6 +323,7 @@ mod tests {
             .register(
                 key(1),
                 h(1),
+                src(1),
                 None,
                 vec![g.clone(), g.clone()],
                 vec![],
@@ -278,11 +332,29 @@ mod tests {
             )
             .unwrap();
         assert_eq!(o.joined, vec![g.clone()]);
-        r.register(key(2), h(2), None, vec![g.clone()], vec![], t, LIMITS)
-            .unwrap();
+        r.register(
+            key(2),
+            h(2),
+            src(1),
+            None,
+            vec![g.clone()],
+            vec![],
+            t,
+            LIMITS,
+        )
+        .unwrap();
         assert_eq!(r.members(&g).count(), 2);
         let o = r
-            .register(key(1), h(1), None, vec![k.clone()], vec![], t, LIMITS)
+            .register(
+                key(1),
+                h(1),
+                src(1),
+                None,
+                vec![k.clone()],
+                vec![],
+                t,
+                LIMITS,
+            )
             .unwrap();
         assert_eq!((o.joined, o.left), (vec![k.clone()], vec![g.clone()]));
         assert_eq!(r.members(&g).copied().collect::<Vec<_>>(), vec![key(2)]);
@@ -296,18 +368,137 @@ mod tests {
         let s = Duration::from_secs(1);
         let mut r = Registry::default();
         let h = ConnectionHandle;
-        r.register(key(1), h(1), None, vec![], vec![], t + 45 * s, LIMITS)
-            .unwrap();
-        r.register(key(2), h(2), None, vec![], vec![], t + 45 * s, LIMITS)
-            .unwrap();
+        r.register(
+            key(1),
+            h(1),
+            src(1),
+            None,
+            vec![],
+            vec![],
+            t + 45 * s,
+            LIMITS,
+        )
+        .unwrap();
+        r.register(
+            key(2),
+            h(2),
+            src(1),
+            None,
+            vec![],
+            vec![],
+            t + 45 * s,
+            LIMITS,
+        )
+        .unwrap();
         // Key 1 refreshes at 15 s.
-        r.register(key(1), h(1), None, vec![], vec![], t + 60 * s, LIMITS)
-            .unwrap();
+        r.register(
+            key(1),
+            h(1),
+            src(1),
+            None,
+            vec![],
+            vec![],
+            t + 60 * s,
+            LIMITS,
+        )
+        .unwrap();
         assert_eq!(r.next_expiry(), Some(t + 45 * s));
         assert!(r.pop_expired(t + 44 * s).is_none());
         assert_eq!(r.pop_expired(t + 45 * s).unwrap().0, key(2));
         assert!(r.pop_expired(t + 45 * s).is_none());
         assert_eq!(r.pop_expired(t + 60 * s).unwrap().0, key(1));
         assert_eq!(r.len(), 0);
+    }
+}
+
+#[cfg(test)]
+mod source_tests {
+    use super::*;
+
+    const LIMITS: RegistryLimits = RegistryLimits {
+        max_registrations: 100,
+        max_registrations_per_source: 3,
+        max_group_members: 100,
+    };
+
+    #[test]
+    fn one_source_holds_at_most_its_quota_of_registrations() {
+        let t = Instant::now();
+        let (host, other) = (
+            SourcePrefix::V4([192, 0, 2, 66]),
+            SourcePrefix::V4([192, 0, 2, 7]),
+        );
+        let mut r = Registry::default();
+        let h = ConnectionHandle;
+        let outcomes: Vec<_> = (1..=10u8)
+            .map(|k| {
+                r.register(
+                    PublicKey([k; 32]),
+                    h(u64::from(k)),
+                    host,
+                    None,
+                    vec![],
+                    vec![],
+                    t,
+                    LIMITS,
+                )
+            })
+            .map(|o| o.err())
+            .collect();
+        assert_eq!(&outcomes[..3], &[None, None, None]);
+        assert!(outcomes[3..]
+            .iter()
+            .all(|e| *e == Some(ErrorCode::QuotaExceeded)));
+        assert_eq!(r.count_from(host), 3);
+        // A refresh of a held registration is not a new one.
+        r.register(
+            PublicKey([1; 32]),
+            h(1),
+            host,
+            None,
+            vec![],
+            vec![],
+            t,
+            LIMITS,
+        )
+        .unwrap();
+        // Another source is unaffected.
+        r.register(
+            PublicKey([50; 32]),
+            h(50),
+            other,
+            None,
+            vec![],
+            vec![],
+            t,
+            LIMITS,
+        )
+        .unwrap();
+        // A key that moves to another source takes its count along.
+        r.register(
+            PublicKey([2; 32]),
+            h(60),
+            other,
+            None,
+            vec![],
+            vec![],
+            t,
+            LIMITS,
+        )
+        .unwrap();
+        assert_eq!((r.count_from(host), r.count_from(other)), (2, 2));
+        r.remove(&PublicKey([1; 32]));
+        assert_eq!(r.count_from(host), 1);
+        r.register(
+            PublicKey([9; 32]),
+            h(9),
+            host,
+            None,
+            vec![],
+            vec![],
+            t,
+            LIMITS,
+        )
+        .unwrap();
     }
 }

@@ -12,5 +12,6 @@ mod common;
 #[path = "../rendezvous/world.rs"]
 mod world;
 
+mod relay_exhaustion;
 mod rendezvous_attacker;
 mod server_backlog;

@@ -18,11 +18,22 @@ pub struct ServerConfig {
     pub registration_expiry: Duration,
     /// Most registrations held.
     pub max_registrations: usize,
+    /// Most registrations held for clients from one source (an IPv4
+    /// address or an IPv6 /64): one host with many keys cannot fill the
+    /// server.
+    pub max_registrations_per_source: usize,
     /// Most members of one group.
     pub max_group_members: usize,
-    /// Most relay sessions held (one per introduced pair).
+    /// Most relay sessions allotted at once (one per pair that relays).
     pub max_relays: usize,
-    /// A relay session unused for this long is released.
+    /// Most relay sessions allotted to members from one source (the member
+    /// whose RelayData took the session into use).
+    pub max_relays_per_source: usize,
+    /// Most relay sessions offered by introductions and not yet used.
+    pub max_relay_offers: usize,
+    /// Most relay sessions offered by introductions one source asked for.
+    pub max_relay_offers_per_source: usize,
+    /// A relay session (offered or allotted) unused for this long is released.
     pub relay_idle_timeout: Duration,
     /// Bytes per second one pair may relay (both directions together).
     pub relay_pair_rate: RateLimit,
@@ -30,6 +41,11 @@ pub struct ServerConfig {
     pub relay_client_rate: RateLimit,
     /// Requests (Register, Connect, NatTest) per second from one client.
     pub request_rate: RateLimit,
+    /// Introductions (Connect requests) per second from one source, all its
+    /// clients together.
+    pub introduction_rate_per_source: RateLimit,
+    /// NAT tests per second from one source, all its clients together.
+    pub nat_test_rate_per_source: RateLimit,
     /// Slack added to the coordinated start of an introduction (spec §11.4).
     pub start_margin: Duration,
     /// A second socket address for NAT behaviour tests (spec §11.7), on a
@@ -55,12 +71,18 @@ impl Default for ServerConfig {
             refresh_interval: Duration::from_secs(15),
             registration_expiry: Duration::from_secs(45),
             max_registrations: 10_000,
+            max_registrations_per_source: 64,
             max_group_members: 256,
             max_relays: 1024,
+            max_relays_per_source: 16,
+            max_relay_offers: 16 * 1024,
+            max_relay_offers_per_source: 256,
             relay_idle_timeout: Duration::from_secs(30),
             relay_pair_rate: RateLimit::new(2 << 20, 512 << 10),
             relay_client_rate: RateLimit::new(4 << 20, 1 << 20),
             request_rate: RateLimit::new(5, 20),
+            introduction_rate_per_source: RateLimit::new(10, 40),
+            nat_test_rate_per_source: RateLimit::new(2, 10),
             start_margin: Duration::from_millis(30),
             alt_address: None,
             nat_test_lifetime: Duration::from_secs(10),
@@ -84,8 +106,15 @@ impl ServerConfig {
         {
             return bad("registration_expiry must exceed refresh_interval and be at most 65535 s");
         }
-        if self.max_registrations == 0 || self.max_group_members == 0 {
-            return bad("max_registrations and max_group_members must be at least 1");
+        if self.max_registrations == 0
+            || self.max_registrations_per_source == 0
+            || self.max_group_members == 0
+        {
+            return bad("max_registrations, max_registrations_per_source and max_group_members must be at least 1");
+        }
+        if self.introduction_rate_per_source.burst == 0 || self.nat_test_rate_per_source.burst == 0
+        {
+            return bad("per-source rate bursts must be at least 1");
         }
         if self.relay_pair_rate.burst < MAX_RELAYED_DATAGRAM_SIZE as u64
             || self.relay_client_rate.burst < MAX_RELAYED_DATAGRAM_SIZE as u64
@@ -129,7 +158,8 @@ pub enum ServerEvent {
         caller: PublicKey,
         /// Whom.
         callee: PublicKey,
-        /// Their relay session, if one was available.
+        /// The relay session offered to them, if the bounds allowed one (it
+        /// is allotted when they first relay through it).
         relay: Option<RelaySessionId>,
     },
     /// A client's connection was closed for sending a malformed message or
@@ -154,6 +184,9 @@ pub struct ServerStats {
     pub peer_unknown: u64,
     /// Requests refused by the per-client rate limit.
     pub rate_limited: u64,
+    /// Requests refused by a per-source quota or rate (registrations,
+    /// introductions, NAT tests).
+    pub source_limited: u64,
     /// Datagrams relayed.
     pub relayed_datagrams: u64,
     /// Bytes relayed.
@@ -163,6 +196,9 @@ pub struct ServerStats {
     /// Relay datagrams dropped: malformed, unknown session, unknown sender or
     /// absent peer, or a full queue.
     pub relay_dropped: u64,
+    /// Relay datagrams dropped because their offered session could not be
+    /// allotted (`max_relays` reached, or the sender's source at its quota).
+    pub relay_refused: u64,
     /// Client connections closed for malformed messages or backlog overflow.
     pub clients_dropped: u64,
     /// NAT tests started.

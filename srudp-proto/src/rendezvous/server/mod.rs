@@ -38,7 +38,8 @@ use nat_test::NatTests;
 use super::message::{ErrorCode, Message, MessageError, Name, RequestId, Target};
 use super::rate_limit::TokenBucket;
 use super::registry::{Registry, RegistryLimits};
-use super::relay_table::RelayTable;
+use super::relay_table::{RelayLimits, RelayTable};
+use super::source::{SourcePrefix, SourceRate, SourceRateTable};
 use super::stream::MessageStream;
 use super::{close_code, MAX_MESSAGE_CANDIDATES};
 use crate::wire::relay::is_relay_data;
@@ -55,6 +56,9 @@ const MAX_EVENTS: usize = 1024;
 struct Link {
     /// The client's key, when it connected with IK.
     key: Option<PublicKey>,
+    /// Where the connection came from (its first remote address): what the
+    /// client's registration, relays and requests count against.
+    source: SourcePrefix,
     stream: MessageStream,
     requests: TokenBucket,
     relay: TokenBucket,
@@ -71,6 +75,7 @@ pub struct RendezvousServer {
     links: BTreeMap<ConnectionHandle, Link>,
     registry: Registry,
     relays: RelayTable,
+    sources: SourceRateTable,
     nat_tests: NatTests,
     relay_queue: VecDeque<(SocketAddr, Vec<u8>)>,
     spare_buffers: Vec<Vec<u8>>,
@@ -100,6 +105,7 @@ impl RendezvousServer {
             links: BTreeMap::new(),
             registry: Registry::default(),
             relays: RelayTable::default(),
+            sources: SourceRateTable::default(),
             nat_tests: NatTests::default(),
             relay_queue: VecDeque::new(),
             spare_buffers: Vec::new(),
@@ -132,9 +138,24 @@ impl RendezvousServer {
         self.registry.len()
     }
 
-    /// Relay sessions held.
+    /// Relay sessions allotted (in use by a pair that relays).
     pub fn relay_count(&self) -> usize {
         self.relays.len()
+    }
+
+    /// Relay sessions offered by introductions and not yet used.
+    pub fn relay_offer_count(&self) -> usize {
+        self.relays.offer_count()
+    }
+
+    /// Registrations held for clients from `source`.
+    pub fn registrations_from(&self, source: SourcePrefix) -> usize {
+        self.registry.count_from(source)
+    }
+
+    /// Relay sessions allotted to members from `source`.
+    pub fn relays_allotted_to(&self, source: SourcePrefix) -> usize {
+        self.relays.allotted_to(source)
     }
 
     /// Bytes of messages the server holds for the registered client `key`:
@@ -240,8 +261,19 @@ impl RendezvousServer {
         while let Some((handle, event)) = self.endpoint.poll_event() {
             match event {
                 Event::Connected { peer, .. } => {
+                    let Some(remote) = self.endpoint.remote_address(handle) else {
+                        continue;
+                    };
+                    let source = SourcePrefix::of(remote.ip());
+                    self.sources.link_opened(
+                        source,
+                        self.config.introduction_rate_per_source,
+                        self.config.nat_test_rate_per_source,
+                        now,
+                    );
                     let link = Link {
                         key: peer,
+                        source,
                         stream: MessageStream::new(self.config.max_backlog),
                         requests: TokenBucket::new(self.config.request_rate, now),
                         relay: TokenBucket::new(self.config.relay_client_rate, now),
@@ -301,6 +333,7 @@ impl RendezvousServer {
     /// Forgets a client connection and its registration.
     fn drop_link(&mut self, now: Instant, handle: ConnectionHandle) {
         if let Some(link) = self.links.remove(&handle) {
+            self.sources.link_closed(link.source);
             if let Some(key) = link.key {
                 if self.registry.get(&key).is_some_and(|r| r.handle == handle) {
                     if let Some(r) = self.registry.remove(&key) {
@@ -422,7 +455,11 @@ impl RendezvousServer {
         groups: Vec<Name>,
         candidates: Vec<SocketAddr>,
     ) {
-        let Some(key) = self.links.get(&handle).and_then(|l| l.key) else {
+        let Some(link) = self.links.get(&handle) else {
+            return;
+        };
+        let source = link.source;
+        let Some(key) = link.key else {
             self.error(now, handle, request, ErrorCode::NotAuthenticated);
             return;
         };
@@ -431,12 +468,14 @@ impl RendezvousServer {
         };
         let limits = RegistryLimits {
             max_registrations: self.config.max_registrations,
+            max_registrations_per_source: self.config.max_registrations_per_source,
             max_group_members: self.config.max_group_members,
         };
         let expires = now + self.config.registration_expiry;
         let outcome = match self.registry.register(
             key,
             handle,
+            source,
             name.clone(),
             groups,
             candidates,
@@ -445,6 +484,9 @@ impl RendezvousServer {
         ) {
             Ok(o) => o,
             Err(code) => {
+                if code == ErrorCode::QuotaExceeded {
+                    self.stats.source_limited += 1;
+                }
                 self.error(now, handle, request, code);
                 return;
             }
@@ -460,7 +502,10 @@ impl RendezvousServer {
                 close_code::REPLACED,
                 b"registered again from another connection",
             );
-            self.links.remove(&old);
+            if let Some(old_link) = self.links.remove(&old) {
+                self.sources.link_closed(old_link.source);
+            }
+            self.nat_tests.forget_client(old);
             self.endpoint.release(now, old);
         }
         self.send(
@@ -522,13 +567,26 @@ impl RendezvousServer {
         request: RequestId,
         target: Target,
     ) {
-        let caller = match self.links.get(&handle).and_then(|l| l.key) {
+        let Some(link) = self.links.get(&handle) else {
+            return;
+        };
+        let source = link.source;
+        let caller = match link.key {
             Some(k) if self.registry.get(&k).is_some_and(|r| r.handle == handle) => k,
             _ => {
                 self.error(now, handle, request, ErrorCode::NotRegistered);
                 return;
             }
         };
+        let limit = self.config.introduction_rate_per_source;
+        if !self
+            .sources
+            .try_take(source, SourceRate::Introduction, limit, now)
+        {
+            self.stats.source_limited += 1;
+            self.error(now, handle, request, ErrorCode::RateLimited);
+            return;
+        }
         let Some((callee, callee_reg)) = self.registry.lookup(&target) else {
             self.stats.peer_unknown += 1;
             self.error(now, handle, request, ErrorCode::PeerUnknown);
@@ -551,15 +609,10 @@ impl RendezvousServer {
         };
         let caller_name = caller_reg.name.clone();
         let callee_name = callee_reg.name.clone();
-        let relay = self.relays.session_for(
-            caller,
-            callee,
-            now,
-            self.config.relay_idle_timeout,
-            self.config.max_relays,
-            self.config.relay_pair_rate,
-            &mut self.rng,
-        );
+        let limits = self.relay_limits();
+        let relay = self
+            .relays
+            .offer(caller, callee, source, now, &limits, &mut self.rng);
         // Both start punching at the same moment: each message takes about
         // half its connection's RTT to arrive (spec §11.4).
         let rtt = |h| self.endpoint.stats(h).map_or(Duration::ZERO, |s| s.srtt);
@@ -601,6 +654,18 @@ impl RendezvousServer {
             callee,
             relay: relay.map(RelaySessionId),
         });
+    }
+
+    /// The relay table's bounds, from the configuration.
+    pub(super) fn relay_limits(&self) -> RelayLimits {
+        RelayLimits {
+            max_relays: self.config.max_relays,
+            max_relays_per_source: self.config.max_relays_per_source,
+            max_offers: self.config.max_relay_offers,
+            max_offers_per_source: self.config.max_relay_offers_per_source,
+            idle: self.config.relay_idle_timeout,
+            pair_rate: self.config.relay_pair_rate,
+        }
     }
 
     /// A client's candidates: the observed address first, then its host

@@ -10,6 +10,7 @@ use tracing::trace;
 
 use super::RendezvousServer;
 use crate::rendezvous::message::{ErrorCode, Message, RequestId};
+use crate::rendezvous::source::SourceRate;
 use crate::wire::relay::is_nat_probe;
 use crate::wire::{NatProbe, NAT_PROBE_SIZE, NAT_PROBE_TOKEN_LEN};
 use crate::{ConnectionHandle, Transmit};
@@ -157,6 +158,18 @@ impl RendezvousServer {
         let Some(observed) = self.endpoint.remote_address(handle) else {
             return;
         };
+        let Some(source) = self.links.get(&handle).map(|l| l.source) else {
+            return;
+        };
+        let limit = self.config.nat_test_rate_per_source;
+        if !self
+            .sources
+            .try_take(source, SourceRate::NatTest, limit, now)
+        {
+            self.stats.source_limited += 1;
+            self.error(now, handle, request, ErrorCode::RateLimited);
+            return;
+        }
         let mut filter_token = [0u8; NAT_PROBE_TOKEN_LEN];
         let mut mapping_token = [0u8; NAT_PROBE_TOKEN_LEN];
         self.rng.fill(&mut filter_token);
