@@ -23,6 +23,7 @@
 
 mod client;
 mod driven;
+mod group;
 pub mod message;
 mod nat;
 mod rate_limit;
@@ -35,6 +36,9 @@ mod stream;
 
 pub use client::{ClientConfig, ClientEvent, RendezvousClient, RendezvousError};
 pub use driven::DrivenEndpoint;
+pub use group::{
+    GroupId, GroupMembership, GroupSecret, GroupSecretError, MemberProof, GROUP_SECRET_LEN,
+};
 pub use message::{
     ErrorCode, Message, MessageError, Name, RequestId, Target, MAX_MESSAGE_CANDIDATES,
 };

@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::time::Instant;
 
+use super::group::{GroupId, GroupMembership, MemberProof};
 use super::message::{ErrorCode, Name, Target};
 use super::source::{SourceCounts, SourcePrefix};
 use crate::{ConnectionHandle, PublicKey};
@@ -20,7 +21,8 @@ pub(crate) struct Registration {
     /// The source the registration counts against (its connection's).
     pub(crate) source: SourcePrefix,
     pub(crate) name: Option<Name>,
-    pub(crate) groups: Vec<Name>,
+    /// Groups joined, by id, with the proof the client gave (sorted by id).
+    pub(crate) groups: Vec<GroupMembership>,
     /// Host addresses the client reported (the observed one is the
     /// connection's remote address, looked up when needed).
     pub(crate) candidates: Vec<SocketAddr>,
@@ -35,9 +37,9 @@ pub(crate) struct RegisterOutcome {
     /// An older connection that registered the same key, now replaced.
     pub(crate) replaced: Option<ConnectionHandle>,
     /// Groups newly joined.
-    pub(crate) joined: Vec<Name>,
+    pub(crate) joined: Vec<GroupId>,
     /// Groups left.
-    pub(crate) left: Vec<Name>,
+    pub(crate) left: Vec<GroupId>,
 }
 
 /// Limits checked on registration.
@@ -52,7 +54,7 @@ pub(crate) struct RegistryLimits {
 pub(crate) struct Registry {
     by_key: BTreeMap<PublicKey, Registration>,
     by_name: BTreeMap<Name, PublicKey>,
-    groups: BTreeMap<Name, BTreeSet<PublicKey>>,
+    groups: BTreeMap<GroupId, BTreeSet<PublicKey>>,
     expiries: BTreeSet<(Instant, PublicKey)>,
     per_source: SourceCounts,
 }
@@ -76,8 +78,14 @@ impl Registry {
     }
 
     /// Members of `group`, in key order.
-    pub(crate) fn members(&self, group: &Name) -> impl Iterator<Item = &PublicKey> {
+    pub(crate) fn members(&self, group: &GroupId) -> impl Iterator<Item = &PublicKey> {
         self.groups.get(group).into_iter().flatten()
+    }
+
+    /// The proof `key` registered for `group`.
+    pub(crate) fn proof_of(&self, key: &PublicKey, group: &GroupId) -> Option<MemberProof> {
+        let r = self.by_key.get(key)?;
+        r.groups.iter().find(|g| g.group == *group).map(|g| g.proof)
     }
 
     /// Registrations held for `source`.
@@ -94,7 +102,7 @@ impl Registry {
         handle: ConnectionHandle,
         source: SourcePrefix,
         name: Option<Name>,
-        groups: Vec<Name>,
+        groups: Vec<GroupMembership>,
         candidates: Vec<SocketAddr>,
         expires: Instant,
         limits: RegistryLimits,
@@ -113,18 +121,20 @@ impl Registry {
             }
         }
         let mut groups = groups;
-        groups.sort();
-        groups.dedup();
-        let old_groups: &[Name] = old.map_or(&[], |r| &r.groups);
-        let joined: Vec<Name> = groups
+        groups.sort_by_key(|g| g.group);
+        groups.dedup_by_key(|g| g.group);
+        let ids: Vec<GroupId> = groups.iter().map(|g| g.group).collect();
+        let old_ids: Vec<GroupId> =
+            old.map_or(Vec::new(), |r| r.groups.iter().map(|g| g.group).collect());
+        let joined: Vec<GroupId> = ids
             .iter()
-            .filter(|g| !old_groups.contains(g))
-            .cloned()
+            .filter(|g| !old_ids.contains(g))
+            .copied()
             .collect();
-        let left: Vec<Name> = old_groups
+        let left: Vec<GroupId> = old_ids
             .iter()
-            .filter(|g| !groups.contains(g))
-            .cloned()
+            .filter(|g| !ids.contains(g))
+            .copied()
             .collect();
         for g in &joined {
             if self.groups.get(g).map_or(0, BTreeSet::len) >= limits.max_group_members {
@@ -151,7 +161,7 @@ impl Registry {
             self.leave_group(g, &key);
         }
         for g in &outcome.joined {
-            self.groups.entry(g.clone()).or_default().insert(key);
+            self.groups.entry(*g).or_default().insert(key);
         }
         if let Some(n) = &name {
             self.by_name.insert(n.clone(), key);
@@ -181,12 +191,12 @@ impl Registry {
             self.by_name.remove(n);
         }
         for g in &r.groups {
-            self.leave_group(g, key);
+            self.leave_group(&g.group, key);
         }
         Some(r)
     }
 
-    fn leave_group(&mut self, group: &Name, key: &PublicKey) {
+    fn leave_group(&mut self, group: &GroupId, key: &PublicKey) {
         if let Some(members) = self.groups.get_mut(group) {
             members.remove(key);
             if members.is_empty() {
@@ -313,53 +323,38 @@ mod tests {
         assert_eq!(r.get(&key(1)).unwrap().handle, h(5));
     }
 
+    fn member(group: u8) -> GroupMembership {
+        GroupMembership {
+            group: GroupId([group; 32]),
+            proof: MemberProof([group ^ 0xff; 32]),
+        }
+    }
+
     #[test]
     fn groups_report_joins_and_leaves_and_are_bounded() {
         let t = Instant::now();
         let mut r = Registry::default();
         let h = ConnectionHandle;
-        let (g, k) = (name("g"), name("k"));
+        let (g, k) = (member(1), member(2));
         let o = r
-            .register(
-                key(1),
-                h(1),
-                src(1),
-                None,
-                vec![g.clone(), g.clone()],
-                vec![],
-                t,
-                LIMITS,
-            )
+            .register(key(1), h(1), src(1), None, vec![g, g], vec![], t, LIMITS)
             .unwrap();
-        assert_eq!(o.joined, vec![g.clone()]);
-        r.register(
-            key(2),
-            h(2),
-            src(1),
-            None,
-            vec![g.clone()],
-            vec![],
-            t,
-            LIMITS,
-        )
-        .unwrap();
-        assert_eq!(r.members(&g).count(), 2);
+        assert_eq!(o.joined, vec![g.group]);
+        r.register(key(2), h(2), src(1), None, vec![g], vec![], t, LIMITS)
+            .unwrap();
+        assert_eq!(r.members(&g.group).count(), 2);
+        assert_eq!(r.proof_of(&key(2), &g.group), Some(g.proof));
+        assert_eq!(r.proof_of(&key(2), &k.group), None);
         let o = r
-            .register(
-                key(1),
-                h(1),
-                src(1),
-                None,
-                vec![k.clone()],
-                vec![],
-                t,
-                LIMITS,
-            )
+            .register(key(1), h(1), src(1), None, vec![k], vec![], t, LIMITS)
             .unwrap();
-        assert_eq!((o.joined, o.left), (vec![k.clone()], vec![g.clone()]));
-        assert_eq!(r.members(&g).copied().collect::<Vec<_>>(), vec![key(2)]);
+        assert_eq!((o.joined, o.left), (vec![k.group], vec![g.group]));
+        assert_eq!(
+            r.members(&g.group).copied().collect::<Vec<_>>(),
+            vec![key(2)]
+        );
         r.remove(&key(2));
-        assert_eq!(r.members(&g).count(), 0);
+        assert_eq!(r.members(&g.group).count(), 0);
     }
 
     #[test]

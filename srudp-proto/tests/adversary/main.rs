@@ -12,6 +12,7 @@ mod common;
 #[path = "../rendezvous/world.rs"]
 mod world;
 
+mod group_snooping;
 mod relay_exhaustion;
 mod rendezvous_attacker;
 mod server_backlog;

@@ -35,6 +35,7 @@ use tracing::debug;
 pub use config::{ServerConfig, ServerEvent, ServerStats};
 use nat_test::NatTests;
 
+use super::group::GroupMembership;
 use super::message::{ErrorCode, Message, MessageError, Name, RequestId, Target};
 use super::rate_limit::TokenBucket;
 use super::registry::{Registry, RegistryLimits};
@@ -346,15 +347,15 @@ impl RendezvousServer {
         self.endpoint.release(now, handle);
     }
 
-    fn after_unregister(&mut self, now: Instant, key: PublicKey, groups: &[Name]) {
+    fn after_unregister(&mut self, now: Instant, key: PublicKey, groups: &[GroupMembership]) {
         for g in groups {
-            let members: Vec<PublicKey> = self.registry.members(g).copied().collect();
+            let members: Vec<PublicKey> = self.registry.members(&g.group).copied().collect();
             for m in members {
                 self.notify(
                     now,
                     &m,
                     &Message::PeerLeft {
-                        group: g.clone(),
+                        group: g.group,
                         peer: key,
                     },
                 );
@@ -452,7 +453,7 @@ impl RendezvousServer {
         handle: ConnectionHandle,
         request: RequestId,
         name: Option<Name>,
-        groups: Vec<Name>,
+        groups: Vec<GroupMembership>,
         candidates: Vec<SocketAddr>,
     ) {
         let Some(link) = self.links.get(&handle) else {
@@ -529,13 +530,18 @@ impl RendezvousServer {
             let members: Vec<PublicKey> = self.registry.members(g).copied().collect();
             for m in members {
                 let notice = Message::PeerLeft {
-                    group: g.clone(),
+                    group: *g,
                     peer: key,
                 };
                 self.notify(now, &m, &notice);
             }
         }
+        // Members learn of each other only through groups whose id they
+        // presented, and with each other's proof of the secret (spec §11.3).
         for g in &outcome.joined {
+            let Some(proof) = self.registry.proof_of(&key, g) else {
+                continue;
+            };
             let members: Vec<PublicKey> = self
                 .registry
                 .members(g)
@@ -543,16 +549,21 @@ impl RendezvousServer {
                 .filter(|m| *m != key)
                 .collect();
             for m in members {
+                let Some(member_proof) = self.registry.proof_of(&m, g) else {
+                    continue;
+                };
                 let to_member = Message::PeerJoined {
-                    group: g.clone(),
+                    group: *g,
                     peer: key,
                     name: name.clone(),
+                    proof,
                 };
                 self.notify(now, &m, &to_member);
                 let to_newcomer = Message::PeerJoined {
-                    group: g.clone(),
+                    group: *g,
                     peer: m,
                     name: self.registry.get(&m).and_then(|r| r.name.clone()),
+                    proof: member_proof,
                 };
                 self.send(now, handle, &to_newcomer);
             }
