@@ -2,10 +2,16 @@
 //!
 //! An introduction only *offers* the pair a session: a random name and a
 //! small record, with no relay capacity. The session is *allotted* — counted
-//! against `max_relays` and the quota of the member's source — when a member
-//! first sends a RelayData through it, that is when the pair needs the relay,
-//! and released when it has been idle for the idle timeout. Offers are
-//! bounded in total and per source of the caller, and expire the same way.
+//! against `max_relays` and the quota of the source that asked for the
+//! introduction — when a member first sends a RelayData through it, that is
+//! when the pair needs the relay, and released when it has been idle for the
+//! idle timeout. Offers are bounded in total and per source of the caller,
+//! and expire the same way.
+//!
+//! Charging the caller's source, not the sender's, means that nobody can
+//! spend another source's quota: a host that asks for introductions to many
+//! peers pays for every relay they end up using, even if the peers are the
+//! ones that relay first.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -25,18 +31,18 @@ pub(crate) struct RelaySession {
     /// Earliest time a packet from an unexpected address may trigger a path
     /// probe of a member's rendezvous connection.
     pub(crate) next_poke: Instant,
-    /// The source of the introduction that offered the session.
-    offered_by: SourcePrefix,
-    /// The source of the member that took the session into use; `None`
-    /// while it is only offered.
-    allotted_to: Option<SourcePrefix>,
+    /// The source that asked for the introduction that offered the session:
+    /// what the offer, and once allotted the session, counts against.
+    caller: SourcePrefix,
+    /// Whether the session has been allotted relay capacity.
+    allotted: bool,
 }
 
 impl RelaySession {
     /// Whether the session has been allotted relay capacity.
     #[cfg(test)]
     fn is_allotted(&self) -> bool {
-        self.allotted_to.is_some()
+        self.allotted
     }
 }
 
@@ -45,7 +51,7 @@ impl RelaySession {
 pub(crate) struct RelayLimits {
     /// Sessions allotted at once.
     pub(crate) max_relays: usize,
-    /// Sessions allotted to members from one source.
+    /// Sessions allotted for introductions one source asked for.
     pub(crate) max_relays_per_source: usize,
     /// Sessions offered and not yet allotted.
     pub(crate) max_offers: usize,
@@ -64,7 +70,7 @@ pub(crate) enum AllotError {
     Unknown,
     /// `max_relays` sessions are allotted.
     Full,
-    /// The member's source holds its quota.
+    /// The caller's source holds its quota.
     SourceQuota,
 }
 
@@ -89,7 +95,7 @@ impl RelayTable {
         self.offers.total()
     }
 
-    /// Sessions allotted to members from `source`.
+    /// Sessions allotted for introductions `source` asked for.
     pub(crate) fn allotted_to(&self, source: SourcePrefix) -> usize {
         self.allotted.of(source)
     }
@@ -132,8 +138,8 @@ impl RelayTable {
                 bucket: TokenBucket::new(limits.pair_rate, now),
                 last_used: now,
                 next_poke: now,
-                offered_by: caller,
-                allotted_to: None,
+                caller,
+                allotted: false,
             },
         );
         self.offers.add(caller);
@@ -142,27 +148,23 @@ impl RelayTable {
         Some(id)
     }
 
-    /// Allots relay capacity to session `id`, which a member from `member`
-    /// is using for the first time (nothing happens if it is allotted).
-    pub(crate) fn allot(
-        &mut self,
-        id: u64,
-        member: SourcePrefix,
-        limits: &RelayLimits,
-    ) -> Result<(), AllotError> {
+    /// Allots relay capacity to session `id`, which a member is using for
+    /// the first time (nothing happens if it is allotted), against its
+    /// caller's source.
+    pub(crate) fn allot(&mut self, id: u64, limits: &RelayLimits) -> Result<(), AllotError> {
         let s = self.sessions.get_mut(&id).ok_or(AllotError::Unknown)?;
-        if s.allotted_to.is_some() {
+        if s.allotted {
             return Ok(());
         }
         if self.allotted.total() >= limits.max_relays {
             return Err(AllotError::Full);
         }
-        if self.allotted.of(member) >= limits.max_relays_per_source {
+        if self.allotted.of(s.caller) >= limits.max_relays_per_source {
             return Err(AllotError::SourceQuota);
         }
-        self.offers.remove(s.offered_by);
-        self.allotted.add(member);
-        s.allotted_to = Some(member);
+        self.offers.remove(s.caller);
+        self.allotted.add(s.caller);
+        s.allotted = true;
         Ok(())
     }
 
@@ -196,9 +198,10 @@ impl RelayTable {
                 self.checks.insert((due, id));
             } else if let Some(s) = self.sessions.remove(&id) {
                 self.by_pair.remove(&s.peers);
-                match s.allotted_to {
-                    Some(member) => self.allotted.remove(member),
-                    None => self.offers.remove(s.offered_by),
+                if s.allotted {
+                    self.allotted.remove(s.caller);
+                } else {
+                    self.offers.remove(s.caller);
                 }
                 released += 1;
             }
@@ -259,16 +262,14 @@ mod tests {
             (0, 3),
             "offers hold no relay"
         );
-        // Allotted when a member first relays, within the bounds.
-        assert_eq!(table.allot(ab, src(1), &LIMITS), Ok(()));
-        assert_eq!(table.allot(ab, src(1), &LIMITS), Ok(()), "once");
-        assert_eq!(
-            table.allot(ac, src(1), &LIMITS),
-            Err(AllotError::SourceQuota)
-        );
-        assert_eq!(table.allot(bc, src(2), &LIMITS), Ok(()));
-        assert_eq!(table.allot(ac, src(3), &LIMITS), Err(AllotError::Full));
-        assert_eq!(table.allot(99, src(3), &LIMITS), Err(AllotError::Unknown));
+        // Allotted when a member first relays, against the caller's source,
+        // within the bounds.
+        assert_eq!(table.allot(ab, &LIMITS), Ok(()));
+        assert_eq!(table.allot(ab, &LIMITS), Ok(()), "once");
+        assert_eq!(table.allot(ac, &LIMITS), Err(AllotError::SourceQuota));
+        assert_eq!(table.allot(bc, &LIMITS), Ok(()));
+        assert_eq!(table.allot(ac, &LIMITS), Err(AllotError::Full));
+        assert_eq!(table.allot(99, &LIMITS), Err(AllotError::Unknown));
         assert_eq!((table.len(), table.offer_count()), (2, 1));
         assert_eq!(
             (table.allotted_to(src(1)), table.allotted_to(src(2))),

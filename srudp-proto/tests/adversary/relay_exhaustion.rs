@@ -213,3 +213,95 @@ fn one_host_with_a_thousand_keys_cannot_take_the_relay_registrations_or_nat_test
         w.server().relays_allotted_to(source) + 1
     );
 }
+
+#[test]
+fn peers_an_attacker_asks_to_meet_do_not_pay_for_the_relays_it_causes() {
+    // An office: many clients behind one symmetric NAT, one source.
+    const OFFICE: usize = 20;
+    let mut w = World::new(62);
+    let config = ServerConfig::default();
+    w.start_server(config.clone());
+    let office_nat = w.add_nat("198.51.100.9", NatConfig::symmetric());
+    let office: Vec<usize> = (0..OFFICE)
+        .map(|i| {
+            let host = format!("192.168.9.{}", 10 + i);
+            w.add_host_behind(office_nat, &host);
+            let mut c = w.client_config();
+            c.detect_nat = false;
+            w.add_client(&format!("{host}:5000"), 900 + i as u64, c)
+        })
+        .collect();
+    // A partner of the office's behind another symmetric NAT.
+    let partner_nat = w.add_nat("198.51.100.10", NatConfig::symmetric());
+    w.add_host_behind(partner_nat, "192.168.10.10");
+    let mut c = w.client_config();
+    c.detect_nat = false;
+    let partner = w.add_client("192.168.10.10:5000", 950, c);
+    let mut all = office.clone();
+    all.push(partner);
+    w.wait_registered(&all, 10 * S);
+
+    // The attacker registers one key per office client and asks each to
+    // meet "its" key, then vanishes: every office client punches toward a
+    // dead address and falls back to the relay.
+    w.add_public_host(HOST);
+    let first_raw = w.raws.len();
+    let mut attackers = Vec::new();
+    for i in 0..OFFICE {
+        let (r, h) = attacker_at(
+            &mut w,
+            &format!("{HOST}:{}", 20_000 + i),
+            20_000 + i as u64,
+            &TransportConfig::default(),
+        );
+        attackers.push((r, h));
+    }
+    assert!(w.run_until(10 * S, |w| attackers
+        .iter()
+        .all(|&(r, h)| raw_connected(w, r, h))));
+    for (n, &(r, h)) in attackers.iter().enumerate() {
+        let target = w.key(office[n]);
+        write_messages(
+            &mut w,
+            r,
+            h,
+            &[
+                Message::Register {
+                    request: 1,
+                    name: None,
+                    groups: vec![],
+                    candidates: vec![],
+                },
+                Message::Connect {
+                    request: 2,
+                    target: Target::Key(target),
+                },
+            ],
+        );
+    }
+    // The attacker vanishes as soon as the server made the introductions,
+    // before the office's first punches arrive.
+    assert!(w.run_until(S, |w| w.server().stats().introductions == OFFICE as u64));
+    w.raws.truncate(first_raw);
+    w.run_for(5 * S);
+    let office_source = SourcePrefix::of(ip("198.51.100.9"));
+    let attacker_source = SourcePrefix::of(ip(HOST));
+    assert_eq!(
+        w.server().relays_allotted_to(office_source),
+        0,
+        "the office relays for the attacker's introductions, on the attacker's quota"
+    );
+    assert_eq!(
+        w.server().relays_allotted_to(attacker_source),
+        config.max_relays_per_source
+    );
+    assert!(
+        w.server().stats().relay_refused > 0,
+        "beyond the attacker's quota"
+    );
+
+    // The office's own call to its partner gets a relay, on its own quota.
+    let path = connect_and_exchange(&mut w, office[0], partner, 20 * S);
+    assert_eq!(path, PathKind::Relayed { via: addr(SERVER) });
+    assert_eq!(w.server().relays_allotted_to(office_source), 1);
+}

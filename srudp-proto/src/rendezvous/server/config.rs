@@ -26,8 +26,8 @@ pub struct ServerConfig {
     pub max_group_members: usize,
     /// Most relay sessions allotted at once (one per pair that relays).
     pub max_relays: usize,
-    /// Most relay sessions allotted to members from one source (the member
-    /// whose RelayData took the session into use).
+    /// Most relay sessions allotted for introductions one source asked for
+    /// (the caller pays for the relays of the pairs it asked to meet).
     pub max_relays_per_source: usize,
     /// Most relay sessions offered by introductions and not yet used.
     pub max_relay_offers: usize,

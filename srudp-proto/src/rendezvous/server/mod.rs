@@ -154,7 +154,7 @@ impl RendezvousServer {
         self.registry.count_from(source)
     }
 
-    /// Relay sessions allotted to members from `source`.
+    /// Relay sessions allotted for introductions `source` asked for.
     pub fn relays_allotted_to(&self, source: SourcePrefix) -> usize {
         self.relays.allotted_to(source)
     }

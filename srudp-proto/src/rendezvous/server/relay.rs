@@ -56,13 +56,9 @@ impl RendezvousServer {
             return;
         };
         // The pair needs the relay now: the session counts against the
-        // server's and the sender's source's quotas from here on.
-        let Some(source) = self.links.get(&sender).map(|l| l.source) else {
-            self.stats.relay_dropped += 1;
-            return;
-        };
+        // server's bound and its caller's source's quota from here on.
         let limits = self.relay_limits();
-        if self.relays.allot(id, source, &limits).is_err() {
+        if self.relays.allot(id, &limits).is_err() {
             self.stats.relay_refused += 1;
             return;
         }
