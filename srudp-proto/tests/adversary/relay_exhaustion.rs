@@ -305,3 +305,55 @@ fn peers_an_attacker_asks_to_meet_do_not_pay_for_the_relays_it_causes() {
     assert_eq!(path, PathKind::Relayed { via: addr(SERVER) });
     assert_eq!(w.server().relays_allotted_to(office_source), 1);
 }
+
+#[test]
+fn keys_spread_over_the_addresses_of_one_ipv6_slash_64_share_one_registration_quota() {
+    const KEYS: usize = 100;
+    let mut w = World::new(63);
+    let config = ServerConfig::default();
+    w.start_server(config.clone());
+    // The attacker uses a fresh address of its /64 for every key.
+    let mut keys = Vec::new();
+    for i in 0..KEYS {
+        let host = format!("2001:db8:66:1::{:x}", i + 1);
+        w.add_public_host(&host);
+        keys.push(attacker_at(
+            &mut w,
+            &format!("[{host}]:9000"),
+            30_000 + i as u64,
+            &TransportConfig::default(),
+        ));
+    }
+    // An honest client in the neighbouring /64.
+    w.add_public_host("2001:db8:66:2::1");
+    let mut c = w.client_config();
+    c.detect_nat = false;
+    let honest = w.add_client("[2001:db8:66:2::1]:4000", 31_000, c);
+    assert!(w.run_until(10 * S, |w| keys
+        .iter()
+        .all(|&(r, h)| raw_connected(w, r, h))));
+    for &(r, h) in &keys {
+        let register = Message::Register {
+            request: 1,
+            name: None,
+            groups: vec![],
+            candidates: vec![],
+        };
+        write_messages(&mut w, r, h, &[register]);
+    }
+    w.run_for(3 * S);
+    let attacker = SourcePrefix::of(ip("2001:db8:66:1::1"));
+    assert_eq!(
+        w.server().registrations_from(attacker),
+        config.max_registrations_per_source
+    );
+    assert_eq!(
+        w.server().stats().source_limited,
+        (KEYS - config.max_registrations_per_source) as u64
+    );
+    w.wait_registered(&[honest], 5 * S);
+    assert_eq!(
+        w.server().registration_count(),
+        config.max_registrations_per_source + 1
+    );
+}

@@ -29,15 +29,15 @@ fn a_client_that_never_reads_its_answers_costs_the_server_at_most_its_backlog_li
     let (r, h) = attacker_at(&mut w, "192.0.2.66:9000", 66, &transport);
     assert!(w.run_until(5 * S, |w| raw_connected(w, r, h)));
     let attacker_key = w.raws[r].endpoint.public_key();
-    // 20 001 requests, each answered (Registered, PeerUnknown or
-    // RateLimited): 160 kB of answers, 2.5 × the limit.
+    // 50 001 requests, each answered (Registered, PeerUnknown or
+    // RateLimited): 400 kB of answers, 1.5 × the limit.
     let mut flood = vec![Message::Register {
         request: 1,
         name: None,
         groups: vec![],
         candidates: vec![],
     }];
-    flood.extend((0..20_000u32).map(|i| Message::Connect {
+    flood.extend((0..50_000u32).map(|i| Message::Connect {
         request: 2 + i,
         target: Target::Key(PublicKey([7; 32])),
     }));

@@ -86,7 +86,10 @@ impl Default for ServerConfig {
             start_margin: Duration::from_millis(30),
             alt_address: None,
             nat_test_lifetime: Duration::from_secs(10),
-            max_backlog: 64 << 10,
+            // Room for the largest burst an honest Register causes: one
+            // PeerJoined per member of each of its 4 groups (168 kB with
+            // 256-member groups), and far below the 4 MiB send buffer.
+            max_backlog: 256 << 10,
             max_relay_queue: 1024,
             rng_seed: None,
         }
@@ -94,6 +97,16 @@ impl Default for ServerConfig {
 }
 
 impl ServerConfig {
+    /// The most message bytes one Register can make the server send its
+    /// client at once: a PeerJoined per other member of each of its groups,
+    /// and the answer.
+    pub fn largest_register_burst(&self) -> usize {
+        use crate::rendezvous::message::{MAX_FRAME_LEN, MAX_GROUPS, MAX_NAME_LEN};
+        // length, type, group id, key, name, proof.
+        const PEER_JOINED: usize = 2 + 1 + 32 + 32 + 1 + MAX_NAME_LEN + 32;
+        MAX_GROUPS * self.max_group_members.saturating_sub(1) * PEER_JOINED + MAX_FRAME_LEN
+    }
+
     /// Checks every value.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: &str| Err(ConfigError(m.to_string()));
@@ -127,8 +140,8 @@ impl ServerConfig {
         if self.start_margin > Duration::from_secs(10) {
             return bad("start_margin must be at most 10 s");
         }
-        if self.max_backlog < crate::rendezvous::message::MAX_FRAME_LEN {
-            return bad("max_backlog must hold one message (1026 bytes)");
+        if self.max_backlog < self.largest_register_burst() {
+            return bad("max_backlog must hold the notices one Register can cause (4 groups × max_group_members PeerJoined, 164 bytes each, plus one message)");
         }
         Ok(())
     }
@@ -203,4 +216,29 @@ pub struct ServerStats {
     pub clients_dropped: u64,
     /// NAT tests started.
     pub nat_tests: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_backlog_holds_the_notices_of_any_honest_register() {
+        let config = ServerConfig::default();
+        assert!(config.validate().is_ok());
+        // 4 groups of 256: 255 PeerJoined of at most 164 bytes each.
+        assert_eq!(config.largest_register_burst(), 4 * 255 * 164 + 1026);
+        assert!(config.largest_register_burst() <= config.max_backlog);
+        let small = ServerConfig {
+            max_backlog: 64 << 10,
+            ..ServerConfig::default()
+        };
+        assert!(small.validate().is_err());
+        let small_groups = ServerConfig {
+            max_backlog: 64 << 10,
+            max_group_members: 64,
+            ..ServerConfig::default()
+        };
+        assert!(small_groups.validate().is_ok());
+    }
 }
