@@ -237,6 +237,13 @@ impl Endpoint {
         self.visible(handle).map(Connection::stats)
     }
 
+    /// Stream bytes the application wrote on the connection that the peer has
+    /// not acknowledged yet: the memory its send buffer holds (at most
+    /// [`TransportConfig::send_buffer`](crate::TransportConfig::send_buffer)).
+    pub fn send_buffered(&self, handle: ConnectionHandle) -> Option<u64> {
+        self.visible(handle).map(Connection::send_buffered)
+    }
+
     /// The peer address the connection currently uses.
     pub fn remote_address(&self, handle: ConnectionHandle) -> Option<SocketAddr> {
         self.visible(handle).map(Connection::remote_address)

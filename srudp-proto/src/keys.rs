@@ -123,7 +123,7 @@ const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
 /// Printed length of a key: ceil(256 / 5).
 pub const KEY_TEXT_LEN: usize = 52;
 
-fn encode(bytes: &[u8; KEY_LEN]) -> String {
+pub(crate) fn encode(bytes: &[u8; KEY_LEN]) -> String {
     let mut out = String::with_capacity(KEY_TEXT_LEN);
     let mut acc: u32 = 0;
     let mut bits = 0u32;
@@ -141,7 +141,7 @@ fn encode(bytes: &[u8; KEY_LEN]) -> String {
     out
 }
 
-fn decode(text: &str) -> Result<[u8; KEY_LEN], KeyParseError> {
+pub(crate) fn decode(text: &str) -> Result<[u8; KEY_LEN], KeyParseError> {
     let len = text.chars().count();
     if len != KEY_TEXT_LEN {
         return Err(KeyParseError::BadLength(len));

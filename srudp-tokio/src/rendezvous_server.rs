@@ -152,7 +152,7 @@ impl RendezvousServer {
         self.shared.lock().registration_count()
     }
 
-    /// Relay sessions held now.
+    /// Relay sessions allotted now (offers not counted).
     pub fn relay_count(&self) -> usize {
         self.shared.lock().relay_count()
     }

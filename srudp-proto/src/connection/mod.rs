@@ -529,6 +529,12 @@ impl Connection {
         s
     }
 
+    /// Stream bytes written and not yet acknowledged in order: what the send
+    /// buffer holds.
+    pub(crate) fn send_buffered(&self) -> u64 {
+        self.send.written() - self.send.acked_prefix()
+    }
+
     pub(crate) fn add_candidate(&mut self, addr: SocketAddr, now: Instant) -> bool {
         match &mut self.state {
             State::Handshaking { punch, .. } => {

@@ -5,14 +5,15 @@
 //! Each message is a frame: `length u16 | type u8 | body`, where `length`
 //! counts the type byte and the body (1 – [`MAX_MESSAGE_LEN`]). Parsing never
 //! panics and never allocates more than the fixed limits allow (at most
-//! [`MAX_MESSAGE_CANDIDATES`] addresses, [`MAX_GROUPS`] group names of
-//! [`MAX_NAME_LEN`] bytes); every malformed input is a [`MessageError`].
+//! [`MAX_MESSAGE_CANDIDATES`] addresses, [`MAX_GROUPS`] group memberships,
+//! names of [`MAX_NAME_LEN`] bytes); every malformed input is a [`MessageError`].
 //! Bytes after the last field of a known message are ignored, so a later
 //! version can append fields.
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
+use super::group::{GroupId, GroupMembership, MemberProof};
 use crate::keys::{PublicKey, KEY_LEN};
 use crate::wire::coding::{Reader, Writer};
 use crate::wire::{WireError, NAT_PROBE_TOKEN_LEN};
@@ -51,7 +52,7 @@ pub enum MessageError {
     /// More addresses than [`MAX_MESSAGE_CANDIDATES`].
     #[error("too many addresses ({0})")]
     TooManyCandidates(usize),
-    /// More groups than [`MAX_GROUPS`].
+    /// More group memberships than [`MAX_GROUPS`].
     #[error("too many groups ({0})")]
     TooManyGroups(usize),
     /// A name that is empty where one is required, too long, or uses a
@@ -157,6 +158,9 @@ pub enum ErrorCode {
     GroupFull,
     /// The request makes no sense (for example, connecting to oneself).
     InvalidRequest,
+    /// The client's source (its IPv4 address or IPv6 /64) holds as many
+    /// registrations or relay sessions as one source may (spec §11.3).
+    QuotaExceeded,
     /// A code this version does not know.
     Unknown(u8),
 }
@@ -174,6 +178,7 @@ impl ErrorCode {
             ErrorCode::NatTestUnavailable => 7,
             ErrorCode::GroupFull => 8,
             ErrorCode::InvalidRequest => 9,
+            ErrorCode::QuotaExceeded => 10,
             ErrorCode::Unknown(c) => c,
         }
     }
@@ -190,6 +195,7 @@ impl ErrorCode {
             7 => ErrorCode::NatTestUnavailable,
             8 => ErrorCode::GroupFull,
             9 => ErrorCode::InvalidRequest,
+            10 => ErrorCode::QuotaExceeded,
             c => ErrorCode::Unknown(c),
         }
     }
@@ -211,6 +217,9 @@ impl fmt::Display for ErrorCode {
             }
             ErrorCode::GroupFull => f.write_str("group full"),
             ErrorCode::InvalidRequest => f.write_str("invalid request"),
+            ErrorCode::QuotaExceeded => f.write_str(
+                "this address (IPv4 address or IPv6 /64) holds all the rendezvous server allows one source",
+            ),
             ErrorCode::Unknown(c) => write!(f, "unknown error code {c}"),
         }
     }
@@ -228,8 +237,9 @@ pub enum Message {
         request: RequestId,
         /// Name to be found by.
         name: Option<Name>,
-        /// Groups to join (mesh notices).
-        groups: Vec<Name>,
+        /// Groups to join (mesh notices): each group's id and our proof of
+        /// its secret (spec §11.3).
+        groups: Vec<GroupMembership>,
         /// Our host (LAN) addresses.
         candidates: Vec<SocketAddr>,
     },
@@ -286,16 +296,18 @@ pub enum Message {
     /// (0x84) A peer joined one of our groups (or was there when we joined).
     PeerJoined {
         /// The group.
-        group: Name,
+        group: GroupId,
         /// The peer.
         peer: PublicKey,
         /// Its name.
         name: Option<Name>,
+        /// The peer's proof of the group's secret, as it registered it.
+        proof: MemberProof,
     },
     /// (0x85) A peer left one of our groups.
     PeerLeft {
         /// The group.
-        group: Name,
+        group: GroupId,
         /// The peer.
         peer: PublicKey,
     },
@@ -353,7 +365,10 @@ impl Message {
                 }
                 let mut groups = Vec::with_capacity(count);
                 for _ in 0..count {
-                    groups.push(read_name(&mut r)?);
+                    groups.push(GroupMembership {
+                        group: GroupId(r.array()?),
+                        proof: MemberProof(r.array()?),
+                    });
                 }
                 let candidates = read_addresses(&mut r)?;
                 Message::Register {
@@ -393,12 +408,13 @@ impl Message {
                 candidates: read_addresses(&mut r)?,
             },
             ty::PEER_JOINED => Message::PeerJoined {
-                group: read_name(&mut r)?,
+                group: GroupId(r.array()?),
                 peer: PublicKey(r.array::<KEY_LEN>()?),
                 name: read_optional_name(&mut r)?,
+                proof: MemberProof(r.array()?),
             },
             ty::PEER_LEFT => Message::PeerLeft {
-                group: read_name(&mut r)?,
+                group: GroupId(r.array()?),
                 peer: PublicKey(r.array::<KEY_LEN>()?),
             },
             ty::NAT_TEST_STARTED => Message::NatTestStarted {
@@ -438,7 +454,8 @@ impl Message {
                 }
                 w.put_u8(groups.len() as u8)?;
                 for g in groups {
-                    put_name(&mut w, g)?;
+                    w.put_bytes(&g.group.0)?;
+                    w.put_bytes(&g.proof.0)?;
                 }
                 put_addresses(&mut w, candidates)?;
             }
@@ -497,15 +514,21 @@ impl Message {
                 w.put_u64(*relay_session)?;
                 put_addresses(&mut w, candidates)?;
             }
-            Message::PeerJoined { group, peer, name } => {
+            Message::PeerJoined {
+                group,
+                peer,
+                name,
+                proof,
+            } => {
                 w.put_u8(ty::PEER_JOINED)?;
-                put_name(&mut w, group)?;
+                w.put_bytes(&group.0)?;
                 w.put_bytes(&peer.0)?;
                 put_optional_name(&mut w, name.as_ref())?;
+                w.put_bytes(&proof.0)?;
             }
             Message::PeerLeft { group, peer } => {
                 w.put_u8(ty::PEER_LEFT)?;
-                put_name(&mut w, group)?;
+                w.put_bytes(&group.0)?;
                 w.put_bytes(&peer.0)?;
             }
             Message::NatTestStarted {

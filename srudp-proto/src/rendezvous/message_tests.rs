@@ -17,6 +17,15 @@ fn sa(s: &str) -> SocketAddr {
     s.parse().unwrap()
 }
 
+/// A group membership with id `a…a` and proof `b…b` (on the wire: 32 × 0x61
+/// then 32 × 0x62).
+fn membership() -> GroupMembership {
+    GroupMembership {
+        group: GroupId([0x61; 32]),
+        proof: MemberProof([0x62; 32]),
+    }
+}
+
 /// Emits `m` and checks the bytes, then parses them back.
 fn check(m: Message, expected: &[u8]) {
     let mut buf = [0u8; MAX_FRAME_LEN];
@@ -31,20 +40,54 @@ fn register_literal_bytes() {
         Message::Register {
             request: 7,
             name: Some(name("bob")),
-            groups: vec![name("g1")],
+            groups: vec![membership()],
             candidates: vec![sa("192.0.2.10:5000"), sa("[2001:db8::1]:443")],
         },
         &[
-            0x00, 0x28, // length 40
-            0x01, // Register
-            0x00, 0x00, 0x00, 0x07, // request
-            0x03, b'b', b'o', b'b', // name
-            0x01, 0x02, b'g', b'1', // one group
-            0x02, // two candidates
-            0x04, 192, 0, 2, 10, 0x13, 0x88, // 192.0.2.10:5000
-            0x06, 0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01, 0x01,
-            0xbb, // [2001:db8::1]:443
-        ],
+            &[
+                0x00, 0x65, // length 101
+                0x01, // Register
+                0x00, 0x00, 0x00, 0x07, // request
+                0x03, b'b', b'o', b'b', // name
+                0x01, // one group:
+            ][..],
+            &[0x61; 32], // its id
+            &[0x62; 32], // our proof
+            &[
+                0x02, // two candidates
+                0x04, 192, 0, 2, 10, 0x13, 0x88, // 192.0.2.10:5000
+                0x06, 0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01, 0x01,
+                0xbb, // [2001:db8::1]:443
+            ],
+        ]
+        .concat(),
+    );
+}
+
+#[test]
+fn peer_joined_and_peer_left_literal_bytes() {
+    check(
+        Message::PeerJoined {
+            group: GroupId([0x61; 32]),
+            peer: key(0x33),
+            name: Some(name("carol")),
+            proof: MemberProof([0x62; 32]),
+        },
+        &[
+            &[0x00, 0x67, 0x84][..], // length 103, PeerJoined
+            &[0x61; 32],             // group id
+            &[0x33; 32],             // peer key
+            &[0x05, b'c', b'a', b'r', b'o', b'l'],
+            &[0x62; 32], // the peer's proof
+        ]
+        .concat(),
+    );
+    check(
+        Message::PeerLeft {
+            group: GroupId([0x61; 32]),
+            peer: key(0x33),
+        },
+        &[&[0x00, 0x41, 0x85][..], &[0x61; 32], &[0x33; 32]].concat(),
     );
 }
 
@@ -127,12 +170,13 @@ fn introduce_literal_bytes() {
 fn group_and_nat_messages_round_trip() {
     for m in [
         Message::PeerJoined {
-            group: name("team"),
+            group: membership().group,
             peer: key(3),
-            name: Some(name("carol")),
+            name: None,
+            proof: membership().proof,
         },
         Message::PeerLeft {
-            group: name("team"),
+            group: membership().group,
             peer: key(3),
         },
         Message::NatTestStarted {
@@ -178,11 +222,16 @@ fn malformed_messages_are_typed_errors() {
     long.extend_from_slice(&[b'a'; 65]);
     long.extend_from_slice(&[0, 0]);
     assert_eq!(Message::parse(&long), Err(E::InvalidName));
-    // An empty group name.
-    assert_eq!(
-        Message::parse(&[0x01, 0, 0, 0, 1, 0, 1, 0, 0]),
-        Err(E::InvalidName)
-    );
+    // A group membership cut short (an id, no proof).
+    let mut short = vec![0x01, 0, 0, 0, 1, 0, 1];
+    short.extend_from_slice(&[0x61; 32]);
+    assert_eq!(Message::parse(&short), Err(E::Truncated));
+    // A PeerJoined without its proof.
+    let mut joined = vec![0x84];
+    joined.extend_from_slice(&[0x61; 64]);
+    joined.push(0);
+    joined.extend_from_slice(&[0x62; 31]);
+    assert_eq!(Message::parse(&joined), Err(E::Truncated));
     // 16 candidates.
     assert_eq!(
         Message::parse(&[0x01, 0, 0, 0, 1, 0, 0, 16]),
@@ -297,13 +346,20 @@ fn arb_key() -> impl Strategy<Value = PublicKey> {
     any::<[u8; 32]>().prop_map(PublicKey)
 }
 
+fn arb_membership() -> impl Strategy<Value = GroupMembership> {
+    (any::<[u8; 32]>(), any::<[u8; 32]>()).prop_map(|(g, p)| GroupMembership {
+        group: GroupId(g),
+        proof: MemberProof(p),
+    })
+}
+
 fn arb_message() -> impl Strategy<Value = Message> {
     let addrs = || proptest::collection::vec(arb_addr(), 0..=MAX_MESSAGE_CANDIDATES);
     prop_oneof![
         (
             any::<u32>(),
             proptest::option::of(arb_name()),
-            proptest::collection::vec(arb_name(), 0..=MAX_GROUPS),
+            proptest::collection::vec(arb_membership(), 0..=MAX_GROUPS),
             addrs()
         )
             .prop_map(|(request, name, groups, candidates)| Message::Register {
@@ -354,9 +410,21 @@ fn arb_message() -> impl Strategy<Value = Message> {
                     }
                 }
             ),
-        (arb_name(), arb_key(), proptest::option::of(arb_name()))
-            .prop_map(|(group, peer, name)| Message::PeerJoined { group, peer, name }),
-        (arb_name(), arb_key()).prop_map(|(group, peer)| Message::PeerLeft { group, peer }),
+        (
+            arb_membership(),
+            arb_key(),
+            proptest::option::of(arb_name())
+        )
+            .prop_map(|(m, peer, name)| Message::PeerJoined {
+                group: m.group,
+                peer,
+                name,
+                proof: m.proof
+            }),
+        (arb_membership(), arb_key()).prop_map(|(m, peer)| Message::PeerLeft {
+            group: m.group,
+            peer
+        }),
         (
             any::<u32>(),
             arb_addr(),

@@ -23,24 +23,30 @@
 
 mod client;
 mod driven;
+mod group;
 pub mod message;
 mod nat;
 mod rate_limit;
 mod registry;
 mod relay_table;
 mod server;
+mod source;
 mod status;
 mod stream;
 mod ticket;
 
 pub use client::{ClientConfig, ClientEvent, RendezvousClient, RendezvousError};
 pub use driven::DrivenEndpoint;
+pub use group::{
+    GroupId, GroupMembership, GroupSecret, GroupSecretError, MemberProof, GROUP_SECRET_LEN,
+};
 pub use message::{
     ErrorCode, Message, MessageError, Name, RequestId, Target, MAX_MESSAGE_CANDIDATES,
 };
 pub use nat::{NatBehavior, NatFiltering, NatMapping};
 pub use rate_limit::RateLimit;
 pub use server::{RendezvousServer, ServerConfig, ServerEvent, ServerStats};
+pub use source::SourcePrefix;
 pub use status::RendezvousStatus;
 pub use ticket::{Ticket, TicketError};
 

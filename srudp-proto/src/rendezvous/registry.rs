@@ -8,7 +8,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::time::Instant;
 
+use super::group::{GroupId, GroupMembership, MemberProof};
 use super::message::{ErrorCode, Name, Target};
+use super::source::{SourceCounts, SourcePrefix};
 use crate::{ConnectionHandle, PublicKey};
 
 /// One registered client.
@@ -16,8 +18,11 @@ use crate::{ConnectionHandle, PublicKey};
 pub(crate) struct Registration {
     /// The connection that proved the key (IK) and carries messages.
     pub(crate) handle: ConnectionHandle,
+    /// The source the registration counts against (its connection's).
+    pub(crate) source: SourcePrefix,
     pub(crate) name: Option<Name>,
-    pub(crate) groups: Vec<Name>,
+    /// Groups joined, by id, with the proof the client gave (sorted by id).
+    pub(crate) groups: Vec<GroupMembership>,
     /// Host addresses the client reported (the observed one is the
     /// connection's remote address, looked up when needed).
     pub(crate) candidates: Vec<SocketAddr>,
@@ -32,15 +37,16 @@ pub(crate) struct RegisterOutcome {
     /// An older connection that registered the same key, now replaced.
     pub(crate) replaced: Option<ConnectionHandle>,
     /// Groups newly joined.
-    pub(crate) joined: Vec<Name>,
+    pub(crate) joined: Vec<GroupId>,
     /// Groups left.
-    pub(crate) left: Vec<Name>,
+    pub(crate) left: Vec<GroupId>,
 }
 
 /// Limits checked on registration.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct RegistryLimits {
     pub(crate) max_registrations: usize,
+    pub(crate) max_registrations_per_source: usize,
     pub(crate) max_group_members: usize,
 }
 
@@ -48,8 +54,9 @@ pub(crate) struct RegistryLimits {
 pub(crate) struct Registry {
     by_key: BTreeMap<PublicKey, Registration>,
     by_name: BTreeMap<Name, PublicKey>,
-    groups: BTreeMap<Name, BTreeSet<PublicKey>>,
+    groups: BTreeMap<GroupId, BTreeSet<PublicKey>>,
     expiries: BTreeSet<(Instant, PublicKey)>,
+    per_source: SourceCounts,
 }
 
 impl Registry {
@@ -71,18 +78,31 @@ impl Registry {
     }
 
     /// Members of `group`, in key order.
-    pub(crate) fn members(&self, group: &Name) -> impl Iterator<Item = &PublicKey> {
+    pub(crate) fn members(&self, group: &GroupId) -> impl Iterator<Item = &PublicKey> {
         self.groups.get(group).into_iter().flatten()
     }
 
-    /// Registers (or refreshes) `key`, which the connection `handle` proved.
+    /// The proof `key` registered for `group`.
+    pub(crate) fn proof_of(&self, key: &PublicKey, group: &GroupId) -> Option<MemberProof> {
+        let r = self.by_key.get(key)?;
+        r.groups.iter().find(|g| g.group == *group).map(|g| g.proof)
+    }
+
+    /// Registrations held for `source`.
+    pub(crate) fn count_from(&self, source: SourcePrefix) -> usize {
+        self.per_source.of(source)
+    }
+
+    /// Registers (or refreshes) `key`, which the connection `handle` (from
+    /// `source`) proved.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn register(
         &mut self,
         key: PublicKey,
         handle: ConnectionHandle,
+        source: SourcePrefix,
         name: Option<Name>,
-        groups: Vec<Name>,
+        groups: Vec<GroupMembership>,
         candidates: Vec<SocketAddr>,
         expires: Instant,
         limits: RegistryLimits,
@@ -91,24 +111,30 @@ impl Registry {
         if old.is_none() && self.by_key.len() >= limits.max_registrations {
             return Err(ErrorCode::ServerFull);
         }
+        let charged_before = old.is_some_and(|r| r.source == source);
+        if !charged_before && self.per_source.of(source) >= limits.max_registrations_per_source {
+            return Err(ErrorCode::QuotaExceeded);
+        }
         if let Some(n) = &name {
             if self.by_name.get(n).is_some_and(|holder| *holder != key) {
                 return Err(ErrorCode::NameTaken);
             }
         }
         let mut groups = groups;
-        groups.sort();
-        groups.dedup();
-        let old_groups: &[Name] = old.map_or(&[], |r| &r.groups);
-        let joined: Vec<Name> = groups
+        groups.sort_by_key(|g| g.group);
+        groups.dedup_by_key(|g| g.group);
+        let ids: Vec<GroupId> = groups.iter().map(|g| g.group).collect();
+        let old_ids: Vec<GroupId> =
+            old.map_or(Vec::new(), |r| r.groups.iter().map(|g| g.group).collect());
+        let joined: Vec<GroupId> = ids
             .iter()
-            .filter(|g| !old_groups.contains(g))
-            .cloned()
+            .filter(|g| !old_ids.contains(g))
+            .copied()
             .collect();
-        let left: Vec<Name> = old_groups
+        let left: Vec<GroupId> = old_ids
             .iter()
-            .filter(|g| !groups.contains(g))
-            .cloned()
+            .filter(|g| !ids.contains(g))
+            .copied()
             .collect();
         for g in &joined {
             if self.groups.get(g).map_or(0, BTreeSet::len) >= limits.max_group_members {
@@ -124,6 +150,7 @@ impl Registry {
         };
         if let Some(old) = self.by_key.remove(&key) {
             self.expiries.remove(&(old.expires, key));
+            self.per_source.remove(old.source);
             if let Some(n) = old.name {
                 if name.as_ref() != Some(&n) {
                     self.by_name.remove(&n);
@@ -134,16 +161,18 @@ impl Registry {
             self.leave_group(g, &key);
         }
         for g in &outcome.joined {
-            self.groups.entry(g.clone()).or_default().insert(key);
+            self.groups.entry(*g).or_default().insert(key);
         }
         if let Some(n) = &name {
             self.by_name.insert(n.clone(), key);
         }
         self.expiries.insert((expires, key));
+        self.per_source.add(source);
         self.by_key.insert(
             key,
             Registration {
                 handle,
+                source,
                 name,
                 groups,
                 candidates,
@@ -157,16 +186,17 @@ impl Registry {
     pub(crate) fn remove(&mut self, key: &PublicKey) -> Option<Registration> {
         let r = self.by_key.remove(key)?;
         self.expiries.remove(&(r.expires, *key));
+        self.per_source.remove(r.source);
         if let Some(n) = &r.name {
             self.by_name.remove(n);
         }
         for g in &r.groups {
-            self.leave_group(g, key);
+            self.leave_group(&g.group, key);
         }
         Some(r)
     }
 
-    fn leave_group(&mut self, group: &Name, key: &PublicKey) {
+    fn leave_group(&mut self, group: &GroupId, key: &PublicKey) {
         if let Some(members) = self.groups.get_mut(group) {
             members.remove(key);
             if members.is_empty() {
@@ -198,8 +228,13 @@ mod tests {
 
     const LIMITS: RegistryLimits = RegistryLimits {
         max_registrations: 2,
+        max_registrations_per_source: 2,
         max_group_members: 2,
     };
+
+    fn src(b: u8) -> SourcePrefix {
+        SourcePrefix::V4([192, 0, 2, b])
+    }
 
     fn key(b: u8) -> PublicKey {
         PublicKey([b; 32])
@@ -215,18 +250,37 @@ mod tests {
         let mut r = Registry::default();
         let h = ConnectionHandle;
         let o = r
-            .register(key(1), h(1), Some(name("alice")), vec![], vec![], t, LIMITS)
+            .register(
+                key(1),
+                h(1),
+                src(1),
+                Some(name("alice")),
+                vec![],
+                vec![],
+                t,
+                LIMITS,
+            )
             .unwrap();
         assert!(o.new);
         assert_eq!(
-            r.register(key(2), h(2), Some(name("alice")), vec![], vec![], t, LIMITS)
-                .unwrap_err(),
+            r.register(
+                key(2),
+                h(2),
+                src(1),
+                Some(name("alice")),
+                vec![],
+                vec![],
+                t,
+                LIMITS
+            )
+            .unwrap_err(),
             ErrorCode::NameTaken
         );
         // Alice renames herself: the old name is free again.
         r.register(
             key(1),
             h(1),
+            src(1),
             Some(name("alicia")),
             vec![],
             vec![],
@@ -235,11 +289,20 @@ mod tests {
         )
         .unwrap();
         assert!(r.lookup(&Target::Name(name("alice"))).is_none());
-        r.register(key(2), h(2), Some(name("alice")), vec![], vec![], t, LIMITS)
-            .unwrap();
+        r.register(
+            key(2),
+            h(2),
+            src(1),
+            Some(name("alice")),
+            vec![],
+            vec![],
+            t,
+            LIMITS,
+        )
+        .unwrap();
         assert_eq!(r.lookup(&Target::Name(name("alice"))).unwrap().0, key(2));
         assert_eq!(
-            r.register(key(3), h(3), None, vec![], vec![], t, LIMITS)
+            r.register(key(3), h(3), src(1), None, vec![], vec![], t, LIMITS)
                 .unwrap_err(),
             ErrorCode::ServerFull
         );
@@ -250,14 +313,21 @@ mod tests {
         let t = Instant::now();
         let mut r = Registry::default();
         let h = ConnectionHandle;
-        r.register(key(1), h(1), None, vec![], vec![], t, LIMITS)
+        r.register(key(1), h(1), src(1), None, vec![], vec![], t, LIMITS)
             .unwrap();
         let o = r
-            .register(key(1), h(5), None, vec![], vec![], t, LIMITS)
+            .register(key(1), h(5), src(1), None, vec![], vec![], t, LIMITS)
             .unwrap();
         assert!(!o.new);
         assert_eq!(o.replaced, Some(h(1)));
         assert_eq!(r.get(&key(1)).unwrap().handle, h(5));
+    }
+
+    fn member(group: u8) -> GroupMembership {
+        GroupMembership {
+            group: GroupId([group; 32]),
+            proof: MemberProof([group ^ 0xff; 32]),
+        }
     }
 
     #[test]
@@ -265,29 +335,26 @@ mod tests {
         let t = Instant::now();
         let mut r = Registry::default();
         let h = ConnectionHandle;
-        let (g, k) = (name("g"), name("k"));
+        let (g, k) = (member(1), member(2));
         let o = r
-            .register(
-                key(1),
-                h(1),
-                None,
-                vec![g.clone(), g.clone()],
-                vec![],
-                t,
-                LIMITS,
-            )
+            .register(key(1), h(1), src(1), None, vec![g, g], vec![], t, LIMITS)
             .unwrap();
-        assert_eq!(o.joined, vec![g.clone()]);
-        r.register(key(2), h(2), None, vec![g.clone()], vec![], t, LIMITS)
+        assert_eq!(o.joined, vec![g.group]);
+        r.register(key(2), h(2), src(1), None, vec![g], vec![], t, LIMITS)
             .unwrap();
-        assert_eq!(r.members(&g).count(), 2);
+        assert_eq!(r.members(&g.group).count(), 2);
+        assert_eq!(r.proof_of(&key(2), &g.group), Some(g.proof));
+        assert_eq!(r.proof_of(&key(2), &k.group), None);
         let o = r
-            .register(key(1), h(1), None, vec![k.clone()], vec![], t, LIMITS)
+            .register(key(1), h(1), src(1), None, vec![k], vec![], t, LIMITS)
             .unwrap();
-        assert_eq!((o.joined, o.left), (vec![k.clone()], vec![g.clone()]));
-        assert_eq!(r.members(&g).copied().collect::<Vec<_>>(), vec![key(2)]);
+        assert_eq!((o.joined, o.left), (vec![k.group], vec![g.group]));
+        assert_eq!(
+            r.members(&g.group).copied().collect::<Vec<_>>(),
+            vec![key(2)]
+        );
         r.remove(&key(2));
-        assert_eq!(r.members(&g).count(), 0);
+        assert_eq!(r.members(&g.group).count(), 0);
     }
 
     #[test]
@@ -296,18 +363,137 @@ mod tests {
         let s = Duration::from_secs(1);
         let mut r = Registry::default();
         let h = ConnectionHandle;
-        r.register(key(1), h(1), None, vec![], vec![], t + 45 * s, LIMITS)
-            .unwrap();
-        r.register(key(2), h(2), None, vec![], vec![], t + 45 * s, LIMITS)
-            .unwrap();
+        r.register(
+            key(1),
+            h(1),
+            src(1),
+            None,
+            vec![],
+            vec![],
+            t + 45 * s,
+            LIMITS,
+        )
+        .unwrap();
+        r.register(
+            key(2),
+            h(2),
+            src(1),
+            None,
+            vec![],
+            vec![],
+            t + 45 * s,
+            LIMITS,
+        )
+        .unwrap();
         // Key 1 refreshes at 15 s.
-        r.register(key(1), h(1), None, vec![], vec![], t + 60 * s, LIMITS)
-            .unwrap();
+        r.register(
+            key(1),
+            h(1),
+            src(1),
+            None,
+            vec![],
+            vec![],
+            t + 60 * s,
+            LIMITS,
+        )
+        .unwrap();
         assert_eq!(r.next_expiry(), Some(t + 45 * s));
         assert!(r.pop_expired(t + 44 * s).is_none());
         assert_eq!(r.pop_expired(t + 45 * s).unwrap().0, key(2));
         assert!(r.pop_expired(t + 45 * s).is_none());
         assert_eq!(r.pop_expired(t + 60 * s).unwrap().0, key(1));
         assert_eq!(r.len(), 0);
+    }
+}
+
+#[cfg(test)]
+mod source_tests {
+    use super::*;
+
+    const LIMITS: RegistryLimits = RegistryLimits {
+        max_registrations: 100,
+        max_registrations_per_source: 3,
+        max_group_members: 100,
+    };
+
+    #[test]
+    fn one_source_holds_at_most_its_quota_of_registrations() {
+        let t = Instant::now();
+        let (host, other) = (
+            SourcePrefix::V4([192, 0, 2, 66]),
+            SourcePrefix::V4([192, 0, 2, 7]),
+        );
+        let mut r = Registry::default();
+        let h = ConnectionHandle;
+        let outcomes: Vec<_> = (1..=10u8)
+            .map(|k| {
+                r.register(
+                    PublicKey([k; 32]),
+                    h(u64::from(k)),
+                    host,
+                    None,
+                    vec![],
+                    vec![],
+                    t,
+                    LIMITS,
+                )
+            })
+            .map(|o| o.err())
+            .collect();
+        assert_eq!(&outcomes[..3], &[None, None, None]);
+        assert!(outcomes[3..]
+            .iter()
+            .all(|e| *e == Some(ErrorCode::QuotaExceeded)));
+        assert_eq!(r.count_from(host), 3);
+        // A refresh of a held registration is not a new one.
+        r.register(
+            PublicKey([1; 32]),
+            h(1),
+            host,
+            None,
+            vec![],
+            vec![],
+            t,
+            LIMITS,
+        )
+        .unwrap();
+        // Another source is unaffected.
+        r.register(
+            PublicKey([50; 32]),
+            h(50),
+            other,
+            None,
+            vec![],
+            vec![],
+            t,
+            LIMITS,
+        )
+        .unwrap();
+        // A key that moves to another source takes its count along.
+        r.register(
+            PublicKey([2; 32]),
+            h(60),
+            other,
+            None,
+            vec![],
+            vec![],
+            t,
+            LIMITS,
+        )
+        .unwrap();
+        assert_eq!((r.count_from(host), r.count_from(other)), (2, 2));
+        r.remove(&PublicKey([1; 32]));
+        assert_eq!(r.count_from(host), 1);
+        r.register(
+            PublicKey([9; 32]),
+            h(9),
+            host,
+            None,
+            vec![],
+            vec![],
+            t,
+            LIMITS,
+        )
+        .unwrap();
     }
 }

@@ -18,6 +18,7 @@ pub(crate) struct MessageStream {
     reader: MessageReader,
     /// Bytes of frames the connection's send buffer did not take yet.
     backlog: VecDeque<u8>,
+    /// Most bytes held for the peer, in the send buffer and the backlog.
     max_backlog: usize,
     /// Frames of unknown type skipped (a newer peer).
     pub(crate) skipped: u64,
@@ -33,7 +34,11 @@ impl MessageStream {
         }
     }
 
-    /// Queues one message on the connection.
+    /// Queues one message on the connection. What this side holds for the
+    /// peer — bytes in the connection's send buffer that the peer has not
+    /// acknowledged, plus our own backlog — never exceeds `max_backlog`: a
+    /// message that would go beyond it is refused with [`Overflow`] (spec
+    /// §11.3), whatever the size of the endpoint's send buffer.
     pub(crate) fn send(
         &mut self,
         endpoint: &mut Endpoint,
@@ -50,19 +55,25 @@ impl MessageStream {
                 return Ok(());
             }
         };
+        if self.held(endpoint, handle) + n > self.max_backlog {
+            return Err(Overflow);
+        }
         let mut rest = &frame[..n];
         if self.backlog.is_empty() {
             let taken = endpoint.write(handle, rest).unwrap_or(0);
             rest = &rest[taken..];
         }
-        if rest.is_empty() {
-            return Ok(());
-        }
-        if self.backlog.len() + rest.len() > self.max_backlog {
-            return Err(Overflow);
-        }
         self.backlog.extend(rest);
         Ok(())
+    }
+
+    /// Bytes held for the peer: unacknowledged in the connection's send
+    /// buffer, and in our backlog.
+    pub(crate) fn held(&self, endpoint: &Endpoint, handle: ConnectionHandle) -> usize {
+        let buffered = endpoint.send_buffered(handle).unwrap_or(0);
+        usize::try_from(buffered)
+            .unwrap_or(usize::MAX)
+            .saturating_add(self.backlog.len())
     }
 
     /// Moves backlogged bytes into the connection after [`Event::Writable`](crate::Event::Writable).

@@ -9,5 +9,12 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+#[path = "../rendezvous/world.rs"]
+mod world;
+
+mod group_snooping;
 mod identity;
+mod relay_exhaustion;
+mod rendezvous_attacker;
+mod server_backlog;
 mod tickets;

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use srudp_proto::rendezvous::{ClientEvent, Name, ServerConfig};
+use srudp_proto::rendezvous::{ClientEvent, GroupSecret, Name, ServerConfig};
 use srudp_proto::sim::NatConfig;
 use srudp_proto::{ConnectionHandle, PathKind};
 
@@ -200,12 +200,13 @@ fn a_direct_connection_outlives_the_server() {
 fn group_members_are_told_who_joins_and_who_leaves() {
     let mut w = World::new(50);
     w.start_server(ServerConfig::default());
-    let group = Name::new("team").unwrap();
+    let secret = GroupSecret::from_bytes([0x7e; 32]);
+    let group = secret.id();
     for i in 0..3u64 {
         let host = format!("192.0.2.{}", 10 + i);
         w.add_public_host(&host);
         let mut c = w.client_config();
-        c.groups = vec![group.clone()];
+        c.groups = vec![secret.clone()];
         c.detect_nat = false;
         w.add_client(&format!("{host}:4000"), 500 + i, c);
         w.wait_registered(&[i as usize], 5 * S);
@@ -246,7 +247,7 @@ fn group_members_are_told_who_joins_and_who_leaves() {
     assert_eq!(
         left,
         Some(ClientEvent::PeerLeft {
-            group: group.clone(),
+            group,
             peer: keys[2]
         })
     );

@@ -88,7 +88,8 @@ fn a_request_flood_from_one_client_is_rate_limited_while_others_are_served() {
     w.run_for(2 * S);
     let stats = w.server().stats().clone();
     // 21 001 requests, of which at most the burst (20) plus 5 per second got
-    // through; the rest was refused cheaply.
+    // through; the rest was refused cheaply. (Their 168 kB of answers stay
+    // within the flooder's backlog limit, and it acknowledges them.)
     let elapsed = w.elapsed().as_secs();
     let accepted = stats.peer_unknown + stats.registrations - 2;
     assert!(accepted <= 20 + 5 * elapsed, "{stats:?} after {elapsed} s");
@@ -183,37 +184,71 @@ fn the_server_holds_at_most_its_configured_registrations() {
 }
 
 #[test]
-fn relay_sessions_are_bounded_and_introductions_go_on_without_them() {
+fn relay_sessions_are_bounded_and_allotted_to_the_pairs_that_relay_first() {
+    use srudp_proto::rendezvous::{RendezvousError, ServerEvent};
+    use srudp_proto::sim::NatConfig;
     let mut w = World::new(5);
     w.start_server(ServerConfig {
         max_relays: 1,
         ..ServerConfig::default()
     });
-    for (i, host) in ["192.0.2.10", "192.0.2.11", "192.0.2.12", "192.0.2.13"]
-        .into_iter()
-        .enumerate()
+    // Two pairs behind symmetric NATs: each needs the relay.
+    for (i, public) in [
+        "198.51.100.1",
+        "198.51.100.2",
+        "198.51.100.3",
+        "198.51.100.4",
+    ]
+    .into_iter()
+    .enumerate()
     {
-        w.add_public_host(host);
+        let nat = w.add_nat(public, NatConfig::symmetric());
+        let host = format!("192.168.{}.10", i + 1);
+        w.add_host_behind(nat, &host);
         let mut c = w.client_config();
         c.detect_nat = false;
-        w.add_client(&format!("{host}:4000"), 200 + i as u64, c);
+        w.add_client(&format!("{host}:5000"), 200 + i as u64, c);
     }
     w.wait_registered(&[0, 1, 2, 3], 5 * S);
-    let _ = introduce(&mut w, 0, 1, 10 * S);
-    let _ = introduce(&mut w, 2, 3, 10 * S);
+    let ((ha, _), (hb, _)) = introduce(&mut w, 0, 1, 15 * S);
     assert_eq!(w.server().relay_count(), 1);
-    let introduced: Vec<_> = w
-        .server
-        .as_ref()
-        .unwrap()
+    // The second pair is offered a session, but the relay is full when it
+    // tries to use it: its datagrams are refused and the attempt times out.
+    let now = w.now();
+    let k3 = w.key(3);
+    let request = w.client(2).connect_by_key(now, k3).unwrap();
+    let failed = w.wait_for(2, 30 * S, |e| {
+        matches!(e, ClientEvent::ConnectFailed { .. })
+    });
+    assert_eq!(
+        failed,
+        Some(ClientEvent::ConnectFailed {
+            request: Some(request),
+            peer: Some(k3),
+            error: RendezvousError::Timeout
+        })
+    );
+    let server = w.server.as_ref().unwrap();
+    let offered: Vec<_> = server
         .events
         .iter()
         .filter_map(|e| match e {
-            srudp_proto::rendezvous::ServerEvent::Introduced { relay, .. } => Some(relay.is_some()),
+            ServerEvent::Introduced { relay, .. } => Some(relay.is_some()),
             _ => None,
         })
         .collect();
-    assert_eq!(introduced, vec![true, false]);
+    assert_eq!(offered, vec![true, true]);
+    assert!(server.server.stats().relay_refused > 0);
+    assert_eq!(w.server().relay_count(), 1);
+    // Once the first pair is done and its session idle, the second pair
+    // gets the relay.
+    let now = w.now();
+    w.client(0).endpoint_mut().close(now, ha, 0, b"done");
+    w.client(1).endpoint_mut().close(now, hb, 0, b"done");
+    w.run_for(31 * S);
+    assert_eq!(w.server().relay_count(), 0);
+    let _ = introduce(&mut w, 2, 3, 15 * S);
+    assert_eq!(w.server().relay_count(), 1);
 }
 
 #[test]
@@ -264,4 +299,44 @@ fn peers_that_can_reach_each_other_neither_directly_nor_through_a_relay_get_a_ti
         1,
         "only the server link"
     );
+}
+
+#[test]
+fn the_backlog_limit_holds_the_notices_of_a_newcomer_to_four_full_groups() {
+    use srudp_proto::rendezvous::GroupSecret;
+    let mut w = World::new(7);
+    // The smallest backlog the configuration allows: exactly the burst of
+    // PeerJoined a Register into four full groups causes.
+    let mut config = ServerConfig {
+        max_group_members: 8,
+        ..ServerConfig::default()
+    };
+    config.max_backlog = config.largest_register_burst();
+    w.start_server(config);
+    let secrets: Vec<GroupSecret> = (1..=4u8)
+        .map(|b| GroupSecret::from_bytes([b; 32]))
+        .collect();
+    let mut clients = Vec::new();
+    for i in 0..8u64 {
+        let host = format!("192.0.2.{}", 20 + i);
+        w.add_public_host(&host);
+        let mut c = w.client_config();
+        c.groups = secrets.clone();
+        c.name = Some(Name::new(&format!("member-with-a-long-name-{i:040}")).unwrap());
+        c.detect_nat = false;
+        clients.push(w.add_client(&format!("{host}:4000"), 300 + i, c));
+        if i == 6 {
+            w.wait_registered(&clients, 10 * S);
+        }
+    }
+    let newcomer = clients[7];
+    w.wait_registered(&clients, 10 * S);
+    w.run_for(S);
+    let joined = w
+        .events(newcomer)
+        .iter()
+        .filter(|e| matches!(e, ClientEvent::PeerJoined { .. }))
+        .count();
+    assert_eq!(joined, 4 * 7, "one notice per member of each group");
+    assert_eq!(w.server().stats().clients_dropped, 0);
 }

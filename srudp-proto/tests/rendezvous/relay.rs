@@ -155,18 +155,40 @@ fn the_relay_enforces_its_per_pair_rate() {
 }
 
 #[test]
-fn an_unused_relay_session_is_released() {
+fn a_pair_that_punches_through_only_gets_a_relay_offer_which_is_released_when_unused() {
     let mut w = pair(
         5,
         NatConfig::port_restricted_cone(),
         NatConfig::port_restricted_cone(),
     );
-    let _ = introduce(&mut w, 0, 1, 10 * S);
+    let ((_, pa), _) = introduce(&mut w, 0, 1, 10 * S);
+    assert!(matches!(pa, PathKind::Direct(_)), "{pa:?}");
     assert_eq!(
-        w.server().relay_count(),
-        1,
-        "allotted with the introduction"
+        (w.server().relay_count(), w.server().relay_offer_count()),
+        (0, 1),
+        "offered with the introduction, not allotted: the pair never relayed"
     );
+    w.run_for(31 * S);
+    assert_eq!(
+        w.server().relay_offer_count(),
+        0,
+        "released after 30 idle seconds"
+    );
+}
+
+#[test]
+fn a_relay_session_is_allotted_when_the_pair_first_relays_and_released_when_idle() {
+    let mut w = pair(6, NatConfig::symmetric(), NatConfig::symmetric());
+    let ((ha, pa), (hb, _)) = introduce(&mut w, 0, 1, 15 * S);
+    assert_eq!(pa, relayed());
+    assert_eq!(
+        (w.server().relay_count(), w.server().relay_offer_count()),
+        (1, 0),
+        "the offer became an allotted session"
+    );
+    let now = w.now();
+    w.client(0).endpoint_mut().close(now, ha, 0, b"done");
+    w.client(1).endpoint_mut().close(now, hb, 0, b"done");
     w.run_for(31 * S);
     assert_eq!(
         w.server().relay_count(),

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::rendezvous::message::{ErrorCode, Name, RequestId, MAX_GROUPS, MAX_MESSAGE_CANDIDATES};
-use crate::rendezvous::NatBehavior;
+use crate::rendezvous::{GroupId, GroupSecret, NatBehavior};
 use crate::{CloseReason, ConfigError, ConnectionHandle, Event, PathKind, PublicKey};
 
 /// Configuration of a [`RendezvousClient`](super::RendezvousClient).
@@ -17,8 +17,11 @@ pub struct ClientConfig {
     pub server_addr: SocketAddr,
     /// The name to register under, if any.
     pub name: Option<Name>,
-    /// Groups to join: the client is told when peers join or leave them.
-    pub groups: Vec<Name>,
+    /// Groups to join, each by its shared secret (at most 4): the client is
+    /// told when peers that hold the same secret register or leave. The
+    /// server sees only each group's id, never the secret; see
+    /// [`GroupSecret`] and spec §11.3.
+    pub groups: Vec<GroupSecret>,
     /// This host's own addresses (LAN, IPv4 and IPv6) with the endpoint's
     /// port, offered to peers besides the address the server observes. At
     /// most 15.
@@ -64,7 +67,8 @@ pub struct ClientConfig {
     pub nat_probe_timeout: Duration,
     /// Connect requests outstanding at once.
     pub max_pending_requests: usize,
-    /// Bytes of messages queued beyond the connection's send buffer.
+    /// Most bytes of messages held for the server (written into the
+    /// connection and not yet acknowledged, plus queued beyond it).
     pub max_backlog: usize,
     /// Seed of the client's randomness (reconnection jitter); `None` seeds
     /// from the OS.
@@ -104,6 +108,11 @@ impl ClientConfig {
         let bad = |m: &str| Err(ConfigError(m.to_string()));
         if self.groups.len() > MAX_GROUPS {
             return bad("at most 4 groups");
+        }
+        for (i, g) in self.groups.iter().enumerate() {
+            if self.groups[..i].iter().any(|h| h.id() == g.id()) {
+                return bad("the same group secret is listed twice");
+            }
         }
         if self.host_candidates.len() > MAX_MESSAGE_CANDIDATES {
             return bad("at most 15 host candidates");
@@ -219,10 +228,12 @@ pub enum ClientEvent {
         /// Why.
         error: RendezvousError,
     },
-    /// A peer joined one of our groups (or was in it when we joined).
+    /// A peer joined one of our groups (or was in it when we joined); it
+    /// proved that it holds the group's secret.
     PeerJoined {
-        /// The group.
-        group: Name,
+        /// The group ([`GroupSecret::id`] of the secret in
+        /// [`ClientConfig::groups`]).
+        group: GroupId,
         /// The peer.
         peer: PublicKey,
         /// Its registered name.
@@ -231,8 +242,17 @@ pub enum ClientEvent {
     /// A peer left one of our groups.
     PeerLeft {
         /// The group.
-        group: Name,
+        group: GroupId,
         /// The peer.
+        peer: PublicKey,
+    },
+    /// The server announced a member of a group without a valid proof that
+    /// it holds the group's secret (or for a group we are not in): the
+    /// notice was dropped. Only a faulty or malicious server sends one.
+    GroupNoticeRejected {
+        /// The group the notice named.
+        group: GroupId,
+        /// The key it announced.
         peer: PublicKey,
     },
     /// The NAT behaviour test finished.

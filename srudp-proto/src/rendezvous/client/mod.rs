@@ -430,7 +430,12 @@ impl RendezvousClient {
         let m = Message::Register {
             request,
             name: self.config.name.clone(),
-            groups: self.config.groups.clone(),
+            groups: self
+                .config
+                .groups
+                .iter()
+                .map(|g| g.membership(&self.endpoint.public_key()))
+                .collect(),
             candidates: self.config.host_candidates.clone(),
         };
         self.send(now, handle, &m);
@@ -536,12 +541,33 @@ impl RendezvousClient {
                 relay_session,
                 candidates,
             ),
-            Message::PeerJoined { group, peer, name } => {
-                self.events
-                    .push_back(ClientEvent::PeerJoined { group, peer, name });
+            Message::PeerJoined {
+                group,
+                peer,
+                name,
+                proof,
+            } => {
+                // Only a holder of the group's secret can make the proof: a
+                // notice the server made up (or about a group we are not in)
+                // is dropped (spec §11.3).
+                let genuine = self
+                    .config
+                    .groups
+                    .iter()
+                    .any(|g| g.id() == group && g.verify(&peer, &proof));
+                if genuine {
+                    self.events
+                        .push_back(ClientEvent::PeerJoined { group, peer, name });
+                } else {
+                    debug!(%peer, ?group, "group notice without a valid proof of the secret: dropped");
+                    self.events
+                        .push_back(ClientEvent::GroupNoticeRejected { group, peer });
+                }
             }
             Message::PeerLeft { group, peer } => {
-                self.events.push_back(ClientEvent::PeerLeft { group, peer });
+                if self.config.groups.iter().any(|g| g.id() == group) {
+                    self.events.push_back(ClientEvent::PeerLeft { group, peer });
+                }
             }
             Message::NatTestStarted {
                 request,

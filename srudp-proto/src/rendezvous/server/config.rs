@@ -18,11 +18,22 @@ pub struct ServerConfig {
     pub registration_expiry: Duration,
     /// Most registrations held.
     pub max_registrations: usize,
+    /// Most registrations held for clients from one source (an IPv4
+    /// address or an IPv6 /64): one host with many keys cannot fill the
+    /// server.
+    pub max_registrations_per_source: usize,
     /// Most members of one group.
     pub max_group_members: usize,
-    /// Most relay sessions held (one per introduced pair).
+    /// Most relay sessions allotted at once (one per pair that relays).
     pub max_relays: usize,
-    /// A relay session unused for this long is released.
+    /// Most relay sessions allotted for introductions one source asked for
+    /// (the caller pays for the relays of the pairs it asked to meet).
+    pub max_relays_per_source: usize,
+    /// Most relay sessions offered by introductions and not yet used.
+    pub max_relay_offers: usize,
+    /// Most relay sessions offered by introductions one source asked for.
+    pub max_relay_offers_per_source: usize,
+    /// A relay session (offered or allotted) unused for this long is released.
     pub relay_idle_timeout: Duration,
     /// Bytes per second one pair may relay (both directions together).
     pub relay_pair_rate: RateLimit,
@@ -30,6 +41,11 @@ pub struct ServerConfig {
     pub relay_client_rate: RateLimit,
     /// Requests (Register, Connect, NatTest) per second from one client.
     pub request_rate: RateLimit,
+    /// Introductions (Connect requests) per second from one source, all its
+    /// clients together.
+    pub introduction_rate_per_source: RateLimit,
+    /// NAT tests per second from one source, all its clients together.
+    pub nat_test_rate_per_source: RateLimit,
     /// Slack added to the coordinated start of an introduction (spec §11.4).
     pub start_margin: Duration,
     /// A second socket address for NAT behaviour tests (spec §11.7), on a
@@ -38,8 +54,9 @@ pub struct ServerConfig {
     pub alt_address: Option<SocketAddr>,
     /// How long a NAT test waits for the client's probe.
     pub nat_test_lifetime: Duration,
-    /// Bytes of messages queued for one client beyond its connection's send
-    /// buffer before the server gives up on that client.
+    /// Most bytes of messages held for one client — written into its
+    /// connection and not yet acknowledged, plus queued beyond it — before the
+    /// server gives up on that client (closes it, code 3).
     pub max_backlog: usize,
     /// Relayed datagrams queued for sending at once; more are dropped.
     pub max_relay_queue: usize,
@@ -54,16 +71,25 @@ impl Default for ServerConfig {
             refresh_interval: Duration::from_secs(15),
             registration_expiry: Duration::from_secs(45),
             max_registrations: 10_000,
+            max_registrations_per_source: 64,
             max_group_members: 256,
             max_relays: 1024,
+            max_relays_per_source: 16,
+            max_relay_offers: 16 * 1024,
+            max_relay_offers_per_source: 256,
             relay_idle_timeout: Duration::from_secs(30),
             relay_pair_rate: RateLimit::new(2 << 20, 512 << 10),
             relay_client_rate: RateLimit::new(4 << 20, 1 << 20),
             request_rate: RateLimit::new(5, 20),
+            introduction_rate_per_source: RateLimit::new(10, 40),
+            nat_test_rate_per_source: RateLimit::new(2, 10),
             start_margin: Duration::from_millis(30),
             alt_address: None,
             nat_test_lifetime: Duration::from_secs(10),
-            max_backlog: 64 << 10,
+            // Room for the largest burst an honest Register causes: one
+            // PeerJoined per member of each of its 4 groups (168 kB with
+            // 256-member groups), and far below the 4 MiB send buffer.
+            max_backlog: 256 << 10,
             max_relay_queue: 1024,
             rng_seed: None,
         }
@@ -71,6 +97,16 @@ impl Default for ServerConfig {
 }
 
 impl ServerConfig {
+    /// The most message bytes one Register can make the server send its
+    /// client at once: a PeerJoined per other member of each of its groups,
+    /// and the answer.
+    pub fn largest_register_burst(&self) -> usize {
+        use crate::rendezvous::message::{MAX_FRAME_LEN, MAX_GROUPS, MAX_NAME_LEN};
+        // length, type, group id, key, name, proof.
+        const PEER_JOINED: usize = 2 + 1 + 32 + 32 + 1 + MAX_NAME_LEN + 32;
+        MAX_GROUPS * self.max_group_members.saturating_sub(1) * PEER_JOINED + MAX_FRAME_LEN
+    }
+
     /// Checks every value.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: &str| Err(ConfigError(m.to_string()));
@@ -83,8 +119,15 @@ impl ServerConfig {
         {
             return bad("registration_expiry must exceed refresh_interval and be at most 65535 s");
         }
-        if self.max_registrations == 0 || self.max_group_members == 0 {
-            return bad("max_registrations and max_group_members must be at least 1");
+        if self.max_registrations == 0
+            || self.max_registrations_per_source == 0
+            || self.max_group_members == 0
+        {
+            return bad("max_registrations, max_registrations_per_source and max_group_members must be at least 1");
+        }
+        if self.introduction_rate_per_source.burst == 0 || self.nat_test_rate_per_source.burst == 0
+        {
+            return bad("per-source rate bursts must be at least 1");
         }
         if self.relay_pair_rate.burst < MAX_RELAYED_DATAGRAM_SIZE as u64
             || self.relay_client_rate.burst < MAX_RELAYED_DATAGRAM_SIZE as u64
@@ -97,8 +140,8 @@ impl ServerConfig {
         if self.start_margin > Duration::from_secs(10) {
             return bad("start_margin must be at most 10 s");
         }
-        if self.max_backlog < crate::rendezvous::message::MAX_FRAME_LEN {
-            return bad("max_backlog must hold one message (1026 bytes)");
+        if self.max_backlog < self.largest_register_burst() {
+            return bad("max_backlog must hold the notices one Register can cause (4 groups × max_group_members PeerJoined, 164 bytes each, plus one message)");
         }
         Ok(())
     }
@@ -128,7 +171,8 @@ pub enum ServerEvent {
         caller: PublicKey,
         /// Whom.
         callee: PublicKey,
-        /// Their relay session, if one was available.
+        /// The relay session offered to them, if the bounds allowed one (it
+        /// is allotted when they first relay through it).
         relay: Option<RelaySessionId>,
     },
     /// A client's connection was closed for sending a malformed message or
@@ -153,6 +197,9 @@ pub struct ServerStats {
     pub peer_unknown: u64,
     /// Requests refused by the per-client rate limit.
     pub rate_limited: u64,
+    /// Requests refused by a per-source quota or rate (registrations,
+    /// introductions, NAT tests).
+    pub source_limited: u64,
     /// Datagrams relayed.
     pub relayed_datagrams: u64,
     /// Bytes relayed.
@@ -162,8 +209,36 @@ pub struct ServerStats {
     /// Relay datagrams dropped: malformed, unknown session, unknown sender or
     /// absent peer, or a full queue.
     pub relay_dropped: u64,
+    /// Relay datagrams dropped because their offered session could not be
+    /// allotted (`max_relays` reached, or the sender's source at its quota).
+    pub relay_refused: u64,
     /// Client connections closed for malformed messages or backlog overflow.
     pub clients_dropped: u64,
     /// NAT tests started.
     pub nat_tests: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_backlog_holds_the_notices_of_any_honest_register() {
+        let config = ServerConfig::default();
+        assert!(config.validate().is_ok());
+        // 4 groups of 256: 255 PeerJoined of at most 164 bytes each.
+        assert_eq!(config.largest_register_burst(), 4 * 255 * 164 + 1026);
+        assert!(config.largest_register_burst() <= config.max_backlog);
+        let small = ServerConfig {
+            max_backlog: 64 << 10,
+            ..ServerConfig::default()
+        };
+        assert!(small.validate().is_err());
+        let small_groups = ServerConfig {
+            max_backlog: 64 << 10,
+            max_group_members: 64,
+            ..ServerConfig::default()
+        };
+        assert!(small_groups.validate().is_ok());
+    }
 }

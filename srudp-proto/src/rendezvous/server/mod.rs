@@ -33,16 +33,18 @@ use std::time::{Duration, Instant};
 use tracing::debug;
 
 pub use config::{ServerConfig, ServerEvent, ServerStats};
-use nat_test::NatTestEntry;
+use nat_test::NatTests;
 
+use super::group::GroupMembership;
 use super::message::{ErrorCode, Message, MessageError, Name, RequestId, Target};
 use super::rate_limit::TokenBucket;
 use super::registry::{Registry, RegistryLimits};
-use super::relay_table::RelayTable;
+use super::relay_table::{RelayLimits, RelayTable};
+use super::source::{SourcePrefix, SourceRate, SourceRateTable};
 use super::stream::MessageStream;
 use super::{close_code, MAX_MESSAGE_CANDIDATES};
 use crate::wire::relay::is_relay_data;
-use crate::wire::{MAX_RELAYED_DATAGRAM_SIZE, NAT_PROBE_SIZE, NAT_PROBE_TOKEN_LEN};
+use crate::wire::{MAX_RELAYED_DATAGRAM_SIZE, NAT_PROBE_SIZE};
 use crate::{
     ConfigError, ConnectionHandle, Endpoint, Event, PublicKey, RelaySessionId, Rng, Transmit,
 };
@@ -55,6 +57,9 @@ const MAX_EVENTS: usize = 1024;
 struct Link {
     /// The client's key, when it connected with IK.
     key: Option<PublicKey>,
+    /// Where the connection came from (its first remote address): what the
+    /// client's registration, relays and requests count against.
+    source: SourcePrefix,
     stream: MessageStream,
     requests: TokenBucket,
     relay: TokenBucket,
@@ -71,7 +76,8 @@ pub struct RendezvousServer {
     links: BTreeMap<ConnectionHandle, Link>,
     registry: Registry,
     relays: RelayTable,
-    nat_tests: BTreeMap<[u8; NAT_PROBE_TOKEN_LEN], NatTestEntry>,
+    sources: SourceRateTable,
+    nat_tests: NatTests,
     relay_queue: VecDeque<(SocketAddr, Vec<u8>)>,
     spare_buffers: Vec<Vec<u8>>,
     alt_queue: VecDeque<(SocketAddr, [u8; NAT_PROBE_SIZE])>,
@@ -100,7 +106,8 @@ impl RendezvousServer {
             links: BTreeMap::new(),
             registry: Registry::default(),
             relays: RelayTable::default(),
-            nat_tests: BTreeMap::new(),
+            sources: SourceRateTable::default(),
+            nat_tests: NatTests::default(),
             relay_queue: VecDeque::new(),
             spare_buffers: Vec::new(),
             alt_queue: VecDeque::new(),
@@ -132,9 +139,39 @@ impl RendezvousServer {
         self.registry.len()
     }
 
-    /// Relay sessions held.
+    /// Relay sessions allotted (in use by a pair that relays).
     pub fn relay_count(&self) -> usize {
         self.relays.len()
+    }
+
+    /// Relay sessions offered by introductions and not yet used.
+    pub fn relay_offer_count(&self) -> usize {
+        self.relays.offer_count()
+    }
+
+    /// Registrations held for clients from `source`.
+    pub fn registrations_from(&self, source: SourcePrefix) -> usize {
+        self.registry.count_from(source)
+    }
+
+    /// Relay sessions allotted for introductions `source` asked for.
+    pub fn relays_allotted_to(&self, source: SourcePrefix) -> usize {
+        self.relays.allotted_to(source)
+    }
+
+    /// Bytes of messages the server holds for the registered client `key`:
+    /// written into its connection and not yet acknowledged, plus queued
+    /// beyond it. At most [`ServerConfig::max_backlog`]: beyond it the client
+    /// is dropped (spec §11.3).
+    pub fn held_for(&self, key: &PublicKey) -> Option<usize> {
+        let handle = self.registry.get(key)?.handle;
+        let link = self.links.get(&handle)?;
+        Some(link.stream.held(&self.endpoint, handle))
+    }
+
+    /// NAT tests waiting for the client's probe (at most one per client).
+    pub fn nat_test_count(&self) -> usize {
+        self.nat_tests.len()
     }
 
     /// Whether `key` is registered, and at which observed address.
@@ -165,6 +202,7 @@ impl RendezvousServer {
             self.after_unregister(now, key, &r.groups);
         }
         self.relays.expire(now, self.config.relay_idle_timeout);
+        self.nat_tests.expire(now);
         self.process_endpoint_events(now);
     }
 
@@ -199,6 +237,7 @@ impl RendezvousServer {
             self.endpoint.poll_timeout(),
             self.registry.next_expiry(),
             self.relays.next_check(),
+            self.nat_tests.next_expiry(),
         ]
         .into_iter()
         .flatten()
@@ -223,8 +262,19 @@ impl RendezvousServer {
         while let Some((handle, event)) = self.endpoint.poll_event() {
             match event {
                 Event::Connected { peer, .. } => {
+                    let Some(remote) = self.endpoint.remote_address(handle) else {
+                        continue;
+                    };
+                    let source = SourcePrefix::of(remote.ip());
+                    self.sources.link_opened(
+                        source,
+                        self.config.introduction_rate_per_source,
+                        self.config.nat_test_rate_per_source,
+                        now,
+                    );
                     let link = Link {
                         key: peer,
+                        source,
                         stream: MessageStream::new(self.config.max_backlog),
                         requests: TokenBucket::new(self.config.request_rate, now),
                         relay: TokenBucket::new(self.config.relay_client_rate, now),
@@ -284,6 +334,7 @@ impl RendezvousServer {
     /// Forgets a client connection and its registration.
     fn drop_link(&mut self, now: Instant, handle: ConnectionHandle) {
         if let Some(link) = self.links.remove(&handle) {
+            self.sources.link_closed(link.source);
             if let Some(key) = link.key {
                 if self.registry.get(&key).is_some_and(|r| r.handle == handle) {
                     if let Some(r) = self.registry.remove(&key) {
@@ -292,19 +343,19 @@ impl RendezvousServer {
                 }
             }
         }
-        self.nat_tests.retain(|_, t| t.handle != handle);
+        self.nat_tests.forget_client(handle);
         self.endpoint.release(now, handle);
     }
 
-    fn after_unregister(&mut self, now: Instant, key: PublicKey, groups: &[Name]) {
+    fn after_unregister(&mut self, now: Instant, key: PublicKey, groups: &[GroupMembership]) {
         for g in groups {
-            let members: Vec<PublicKey> = self.registry.members(g).copied().collect();
+            let members: Vec<PublicKey> = self.registry.members(&g.group).copied().collect();
             for m in members {
                 self.notify(
                     now,
                     &m,
                     &Message::PeerLeft {
-                        group: g.clone(),
+                        group: g.group,
                         peer: key,
                     },
                 );
@@ -402,10 +453,14 @@ impl RendezvousServer {
         handle: ConnectionHandle,
         request: RequestId,
         name: Option<Name>,
-        groups: Vec<Name>,
+        groups: Vec<GroupMembership>,
         candidates: Vec<SocketAddr>,
     ) {
-        let Some(key) = self.links.get(&handle).and_then(|l| l.key) else {
+        let Some(link) = self.links.get(&handle) else {
+            return;
+        };
+        let source = link.source;
+        let Some(key) = link.key else {
             self.error(now, handle, request, ErrorCode::NotAuthenticated);
             return;
         };
@@ -414,12 +469,14 @@ impl RendezvousServer {
         };
         let limits = RegistryLimits {
             max_registrations: self.config.max_registrations,
+            max_registrations_per_source: self.config.max_registrations_per_source,
             max_group_members: self.config.max_group_members,
         };
         let expires = now + self.config.registration_expiry;
         let outcome = match self.registry.register(
             key,
             handle,
+            source,
             name.clone(),
             groups,
             candidates,
@@ -428,6 +485,9 @@ impl RendezvousServer {
         ) {
             Ok(o) => o,
             Err(code) => {
+                if code == ErrorCode::QuotaExceeded {
+                    self.stats.source_limited += 1;
+                }
                 self.error(now, handle, request, code);
                 return;
             }
@@ -443,7 +503,10 @@ impl RendezvousServer {
                 close_code::REPLACED,
                 b"registered again from another connection",
             );
-            self.links.remove(&old);
+            if let Some(old_link) = self.links.remove(&old) {
+                self.sources.link_closed(old_link.source);
+            }
+            self.nat_tests.forget_client(old);
             self.endpoint.release(now, old);
         }
         self.send(
@@ -467,13 +530,18 @@ impl RendezvousServer {
             let members: Vec<PublicKey> = self.registry.members(g).copied().collect();
             for m in members {
                 let notice = Message::PeerLeft {
-                    group: g.clone(),
+                    group: *g,
                     peer: key,
                 };
                 self.notify(now, &m, &notice);
             }
         }
+        // Members learn of each other only through groups whose id they
+        // presented, and with each other's proof of the secret (spec §11.3).
         for g in &outcome.joined {
+            let Some(proof) = self.registry.proof_of(&key, g) else {
+                continue;
+            };
             let members: Vec<PublicKey> = self
                 .registry
                 .members(g)
@@ -481,16 +549,21 @@ impl RendezvousServer {
                 .filter(|m| *m != key)
                 .collect();
             for m in members {
+                let Some(member_proof) = self.registry.proof_of(&m, g) else {
+                    continue;
+                };
                 let to_member = Message::PeerJoined {
-                    group: g.clone(),
+                    group: *g,
                     peer: key,
                     name: name.clone(),
+                    proof,
                 };
                 self.notify(now, &m, &to_member);
                 let to_newcomer = Message::PeerJoined {
-                    group: g.clone(),
+                    group: *g,
                     peer: m,
                     name: self.registry.get(&m).and_then(|r| r.name.clone()),
+                    proof: member_proof,
                 };
                 self.send(now, handle, &to_newcomer);
             }
@@ -505,13 +578,26 @@ impl RendezvousServer {
         request: RequestId,
         target: Target,
     ) {
-        let caller = match self.links.get(&handle).and_then(|l| l.key) {
+        let Some(link) = self.links.get(&handle) else {
+            return;
+        };
+        let source = link.source;
+        let caller = match link.key {
             Some(k) if self.registry.get(&k).is_some_and(|r| r.handle == handle) => k,
             _ => {
                 self.error(now, handle, request, ErrorCode::NotRegistered);
                 return;
             }
         };
+        let limit = self.config.introduction_rate_per_source;
+        if !self
+            .sources
+            .try_take(source, SourceRate::Introduction, limit, now)
+        {
+            self.stats.source_limited += 1;
+            self.error(now, handle, request, ErrorCode::RateLimited);
+            return;
+        }
         let Some((callee, callee_reg)) = self.registry.lookup(&target) else {
             self.stats.peer_unknown += 1;
             self.error(now, handle, request, ErrorCode::PeerUnknown);
@@ -534,15 +620,10 @@ impl RendezvousServer {
         };
         let caller_name = caller_reg.name.clone();
         let callee_name = callee_reg.name.clone();
-        let relay = self.relays.session_for(
-            caller,
-            callee,
-            now,
-            self.config.relay_idle_timeout,
-            self.config.max_relays,
-            self.config.relay_pair_rate,
-            &mut self.rng,
-        );
+        let limits = self.relay_limits();
+        let relay = self
+            .relays
+            .offer(caller, callee, source, now, &limits, &mut self.rng);
         // Both start punching at the same moment: each message takes about
         // half its connection's RTT to arrive (spec §11.4).
         let rtt = |h| self.endpoint.stats(h).map_or(Duration::ZERO, |s| s.srtt);
@@ -584,6 +665,18 @@ impl RendezvousServer {
             callee,
             relay: relay.map(RelaySessionId),
         });
+    }
+
+    /// The relay table's bounds, from the configuration.
+    pub(super) fn relay_limits(&self) -> RelayLimits {
+        RelayLimits {
+            max_relays: self.config.max_relays,
+            max_relays_per_source: self.config.max_relays_per_source,
+            max_offers: self.config.max_relay_offers,
+            max_offers_per_source: self.config.max_relay_offers_per_source,
+            idle: self.config.relay_idle_timeout,
+            pair_rate: self.config.relay_pair_rate,
+        }
     }
 
     /// A client's candidates: the observed address first, then its host

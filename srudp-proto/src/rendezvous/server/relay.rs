@@ -1,5 +1,6 @@
 //! The server's relay (spec §11.5): forwarding RelayData envelopes between
-//! the two members of a session, within the rate limits.
+//! the two members of a session, allotting the session when a member first
+//! relays through it, within the quotas and rate limits.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -19,11 +20,11 @@ impl RendezvousServer {
             self.stats.relay_dropped += 1;
             return;
         };
-        let Some(session) = self.relays.get_mut(envelope.session) else {
+        let id = envelope.session;
+        let Some(peers) = self.relays.get(id).map(|s| s.peers) else {
             self.stats.relay_dropped += 1;
             return;
         };
-        let peers = session.peers;
         let member = |k: &PublicKey| {
             let h = self.registry.get(k)?.handle;
             Some((h, self.endpoint.remote_address(h)?))
@@ -40,7 +41,7 @@ impl RendezvousServer {
                     .into_iter()
                     .flatten()
                     .find(|(_, a)| a.ip() == from.ip());
-                if let Some((h, _)) = stale {
+                if let (Some((h, _)), Some(session)) = (stale, self.relays.get_mut(id)) {
                     if session.next_poke <= now {
                         session.next_poke = now + POKE_INTERVAL;
                         self.endpoint.probe_path(now, h, from);
@@ -52,6 +53,16 @@ impl RendezvousServer {
         };
         let Some(dest) = dest else {
             self.stats.relay_dropped += 1;
+            return;
+        };
+        // The pair needs the relay now: the session counts against the
+        // server's bound and its caller's source's quota from here on.
+        let limits = self.relay_limits();
+        if self.relays.allot(id, &limits).is_err() {
+            self.stats.relay_refused += 1;
+            return;
+        }
+        let Some(session) = self.relays.get_mut(id) else {
             return;
         };
         let len = datagram.len() as u64;
