@@ -1,6 +1,8 @@
 //! Test and fuzzing hooks of [`Endpoint`]: internal invariants, and forging
-//! an authenticated peer's packets. Compiled only for this crate's unit tests
-//! and under `cfg(fuzzing)` (cargo-fuzz); never part of the public API.
+//! an authenticated peer's packets. Compiled only for this crate's unit tests,
+//! under `cfg(fuzzing)` (cargo-fuzz), and with the `test-hooks` feature (the
+//! adversary tests and benches play a hostile peer with them); never part of
+//! the public API.
 
 use super::*;
 

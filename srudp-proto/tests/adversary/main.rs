@@ -8,3 +8,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+
+mod ack_flood;
+mod hostile_peer;
+mod never_acknowledges;
