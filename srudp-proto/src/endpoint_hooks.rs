@@ -64,6 +64,13 @@ impl Endpoint {
         }
     }
 
+    /// The packet number the next Data packet of `handle` will carry (fuzz
+    /// targets aim forged ACKs at the numbers it sent).
+    #[doc(hidden)]
+    pub fn next_packet_number(&self, handle: ConnectionHandle) -> Option<u64> {
+        Some(self.connections.get(&handle)?.conn.next_packet_number())
+    }
+
     /// Seals `plaintext` (frames, unchecked) as the next Data packet of
     /// `handle` toward its peer, into `buf`; returns the datagram's length.
     /// Lets tests and fuzz targets hand the peer authenticated packets with

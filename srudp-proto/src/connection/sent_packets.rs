@@ -268,6 +268,48 @@ impl SentPackets {
     }
 }
 
+#[cfg(any(test, fuzzing, feature = "test-hooks"))]
+impl SentPackets {
+    /// Panics unless the ring is within its bound and consistent: numbers
+    /// increasing, the front outstanding, every jump over holes only, the
+    /// counts matching.
+    pub(crate) fn assert_invariants(&self) {
+        assert!(
+            self.ring.len() <= MAX_SENT_RECORDS,
+            "sent-packet record over its bound"
+        );
+        assert!(
+            self.ring.front().is_none_or(|r| r.packet.is_some()),
+            "a hole at the front"
+        );
+        let (mut count, mut bytes) = (0, 0);
+        for (i, r) in self.ring.iter().enumerate() {
+            if let Some(next) = self.ring.get(i + 1) {
+                assert!(r.pn < next.pn, "packet numbers out of order");
+            }
+            match &r.packet {
+                Some(p) => {
+                    count += 1;
+                    bytes += u64::from(p.size);
+                }
+                None => {
+                    let to = i + r.skip as usize;
+                    assert!(
+                        r.skip >= 1 && to <= self.ring.len(),
+                        "a jump out of the ring"
+                    );
+                    assert!(
+                        self.ring.range(i + 1..to).all(|r| r.packet.is_none()),
+                        "a jump over an outstanding packet"
+                    );
+                }
+            }
+        }
+        assert_eq!(count, self.count, "outstanding count");
+        assert_eq!(bytes, self.bytes_in_flight, "bytes in flight");
+    }
+}
+
 /// Idle memory (see `idle.rs`).
 impl SentPackets {
     /// No packet outstanding.
