@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use super::send_stream::StreamChunks;
 
 /// Most slots the record holds (outstanding packets plus holes), so at most
-/// `MAX_SENT_RECORDS × size_of::<Record>()` bytes (spec §10.3). Four times
+/// `MAX_SENT_RECORDS × (size_of::<Record>() + 8)` bytes (spec §10.3). Four times
 /// the full-size packets a default 4 MiB send buffer fills: honest transfers
 /// are limited by the send buffer and the congestion window long before.
 pub(crate) const MAX_SENT_RECORDS: usize = 16_384;
@@ -53,10 +53,9 @@ pub(crate) struct SentPacket {
     pub(crate) ack_frequency: bool,
 }
 
-/// One slot of the ring.
+/// One slot of the ring (its packet number is in `SentPackets::pns`).
 #[derive(Debug)]
 pub(crate) struct Record {
-    pn: u64,
     /// `None` once acknowledged or declared lost: a hole.
     packet: Option<SentPacket>,
     /// For a hole: how many slots ahead the next outstanding packet may be
@@ -69,6 +68,9 @@ pub(crate) struct SentPackets {
     /// In packet-number order; the front is outstanding (holes there are
     /// dropped at once).
     ring: VecDeque<Record>,
+    /// The packet number of each slot, apart: binary searches probe a dense
+    /// array of 8-byte numbers (128 KiB at most) instead of whole records.
+    pns: VecDeque<u64>,
     bytes_in_flight: u64,
     count: u64,
     /// Slots looked at, and ranges located, while acknowledging.
@@ -84,12 +86,12 @@ impl SentPackets {
     /// before. The caller keeps the record below [`MAX_SENT_RECORDS`]
     /// (see [`is_full`](Self::is_full)).
     pub(crate) fn push(&mut self, pn: u64, packet: SentPacket) {
-        debug_assert!(self.ring.back().is_none_or(|r| r.pn < pn));
+        debug_assert!(self.pns.back().is_none_or(|&last| last < pn));
         debug_assert!(!self.is_full(), "the sent-packet record overflows");
         self.bytes_in_flight += u64::from(packet.size);
         self.count += 1;
+        self.pns.push_back(pn);
         self.ring.push_back(Record {
-            pn,
             packet: Some(packet),
             skip: 0,
         });
@@ -110,7 +112,7 @@ impl SentPackets {
         record.skip = 1;
         self.bytes_in_flight -= u64::from(packet.size);
         self.count -= 1;
-        (record.pn, packet)
+        (self.pns[i], packet)
     }
 
     /// The first outstanding slot at or after `i` (the ring's length if
@@ -143,9 +145,11 @@ impl SentPackets {
             // Every slot the front hole jumps over is a hole too.
             let n = (front.skip as usize).min(self.ring.len());
             self.ring.drain(..n);
+            self.pns.drain(..n);
         }
         if self.ring.is_empty() && self.ring.capacity() > 4096 {
             self.ring.shrink_to(64);
+            self.pns.shrink_to(64);
         }
     }
 
@@ -154,13 +158,19 @@ impl SentPackets {
     /// (see the module docs), never the width of the range.
     pub(crate) fn take_range(&mut self, lo: u64, hi: u64, out: &mut Vec<(u64, SentPacket)>) {
         self.visited += 1;
-        if hi < lo {
+        let (Some(&first), Some(&last)) = (self.pns.front(), self.pns.back()) else {
+            return;
+        };
+        if hi < lo || hi < first || lo > last {
             return;
         }
-        let start = self.ring.partition_point(|r| r.pn < lo);
-        let end = self.ring.partition_point(|r| r.pn <= hi);
+        let start = if lo <= first {
+            0
+        } else {
+            self.pns.partition_point(|&pn| pn < lo)
+        };
         let mut i = self.next_outstanding(start);
-        while i < end {
+        while self.pns.get(i).is_some_and(|&pn| pn <= hi) {
             out.push(self.take_at(i));
             i = self.next_outstanding(i + 1);
         }
@@ -188,7 +198,7 @@ impl SentPackets {
         let mut loss_time = None;
         let mut i = self.next_outstanding(0);
         while let Some(record) = self.ring.get(i) {
-            let pn = record.pn;
+            let pn = self.pns[i];
             if pn > largest_acked {
                 break;
             }
@@ -209,19 +219,27 @@ impl SentPackets {
     /// The lowest outstanding packet number.
     #[cfg(test)]
     pub(crate) fn first_pn(&self) -> Option<u64> {
-        self.ring.front().map(|r| r.pn)
+        self.pns.front().copied()
     }
 
     pub(crate) fn get(&self, pn: u64) -> Option<&SentPacket> {
-        let i = self.ring.partition_point(|r| r.pn < pn);
-        self.ring.get(i).filter(|r| r.pn == pn)?.packet.as_ref()
+        let (&first, &last) = (self.pns.front()?, self.pns.back()?);
+        if pn < first || pn > last {
+            return None;
+        }
+        let i = self.pns.partition_point(|&p| p < pn);
+        if self.pns.get(i) != Some(&pn) {
+            return None;
+        }
+        self.ring.get(i)?.packet.as_ref()
     }
 
     /// All outstanding packets in packet-number order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (u64, &SentPacket)> + '_ {
-        self.ring
+        self.pns
             .iter()
-            .filter_map(|r| r.packet.as_ref().map(|p| (r.pn, p)))
+            .zip(&self.ring)
+            .filter_map(|(&pn, r)| r.packet.as_ref().map(|p| (pn, p)))
     }
 
     /// When the oldest outstanding packet was sent.
@@ -249,6 +267,7 @@ impl SentPackets {
     /// Bytes the ring holds allocated.
     pub(crate) fn memory(&self) -> usize {
         self.ring.capacity() * std::mem::size_of::<Record>()
+            + self.pns.capacity() * std::mem::size_of::<u64>()
     }
 
     /// No new ack-eliciting packet but a probe may be recorded.
@@ -283,9 +302,10 @@ impl SentPackets {
             "a hole at the front"
         );
         let (mut count, mut bytes) = (0, 0);
+        assert_eq!(self.pns.len(), self.ring.len(), "one number per slot");
         for (i, r) in self.ring.iter().enumerate() {
-            if let Some(next) = self.ring.get(i + 1) {
-                assert!(r.pn < next.pn, "packet numbers out of order");
+            if let Some(next) = self.pns.get(i + 1) {
+                assert!(self.pns[i] < *next, "packet numbers out of order");
             }
             match &r.packet {
                 Some(p) => {
@@ -325,6 +345,7 @@ impl SentPackets {
     pub(crate) fn release_buffer(&mut self) {
         if self.ring.is_empty() {
             self.ring = VecDeque::new();
+            self.pns = VecDeque::new();
         }
     }
 }
@@ -332,6 +353,9 @@ impl SentPackets {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Bytes per slot: the record and its packet number.
+    const SLOT_BYTES: usize = std::mem::size_of::<Record>() + std::mem::size_of::<u64>();
 
     const MS: Duration = Duration::from_millis(1);
 
@@ -469,7 +493,7 @@ mod tests {
             s.push(2 * pn, packet(t, 100));
         }
         assert!(s.is_full());
-        assert_eq!(s.memory(), MAX_SENT_RECORDS * std::mem::size_of::<Record>());
+        assert_eq!(s.memory(), MAX_SENT_RECORDS * SLOT_BYTES);
         let mut out = Vec::new();
         s.take_range(2, u64::MAX, &mut out);
         assert!(s.is_full(), "holes behind the oldest packet count");
@@ -480,11 +504,7 @@ mod tests {
     /// The spec's memory figure (§10.3: 16 384 slots, 1.75 MiB) rests on this size.
     #[test]
     fn a_record_is_at_most_112_bytes() {
-        assert!(
-            std::mem::size_of::<Record>() <= 112,
-            "{}",
-            std::mem::size_of::<Record>()
-        );
+        assert!(SLOT_BYTES <= 112, "{SLOT_BYTES}");
     }
 
     mod model {
