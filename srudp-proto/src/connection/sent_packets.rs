@@ -169,6 +169,10 @@ impl SentPackets {
         } else {
             self.pns.partition_point(|&pn| pn < lo)
         };
+        if self.pns.get(start).is_none_or(|&pn| pn > hi) {
+            // Nothing recorded in the range: the records are not touched.
+            return;
+        }
         let mut i = self.next_outstanding(start);
         while self.pns.get(i).is_some_and(|&pn| pn <= hi) {
             out.push(self.take_at(i));
