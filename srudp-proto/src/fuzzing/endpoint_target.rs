@@ -183,7 +183,7 @@ pub enum EndpointOp {
     Wait(u8),
     /// The client's application writes `n × 97` bytes.
     Write(u8),
-    /// ACK frames built from the body ([`hostile_acks`]), sealed by the
+    /// ACK frames built from the body (`hostile_acks`), sealed by the
     /// client's keys: ranges aimed at the numbers the server sent.
     Acks(u8, Vec<u8>),
 }
@@ -260,7 +260,7 @@ fn source(n: u8) -> SocketAddr {
 /// huge first ranges, up to 64 ranges per frame, as many frames as fit.
 /// With `flags & 1` the largest may lie beyond what was sent (spec §6.2:
 /// a protocol violation).
-pub fn hostile_acks(next_pn: u64, flags: u8, body: &[u8]) -> Vec<u8> {
+pub(super) fn hostile_acks(next_pn: u64, flags: u8, body: &[u8]) -> Vec<u8> {
     let mut out = [0u8; MAX_DATA_PLAINTEXT];
     let mut w = Writer::new(&mut out);
     let mut bytes = body.iter().copied();
