@@ -172,6 +172,76 @@ fn ack_ranges_over_a_span_with_nothing_in_flight_cost_what_they_acknowledge() {
 }
 
 #[test]
+fn ack_ranges_naming_ack_only_numbers_among_the_records_cost_one_search_each() {
+    let mut hp = HostilePeer::connect(TransportConfig::default());
+    hp.send(&frames(&[Frame::AckFrequency(AckFrequencyFrame {
+        sequence: 1,
+        threshold: 1,
+        max_delay_micros: 1000,
+    })]));
+    // Each PATH_CHALLENGE draws a recorded PATH_RESPONSE and an ACK-only
+    // answer: 5000 records with ACK-only numbers between them, where no
+    // shortcut applies and every range must be searched for.
+    hp.track_ack_only = true;
+    let first_ack_only = hp.ack_only_from_victim.len();
+    for i in 0..5_000u64 {
+        hp.send(&frames(&[Frame::PathChallenge(i.to_be_bytes())]));
+    }
+    let inside: Vec<u64> = hp.ack_only_from_victim[first_ack_only..].to_vec();
+    let records = hp.victim_stats().sent_records;
+    assert!(
+        records >= 5_000 && inside.len() >= 4_000,
+        "{records} records, {} ACK-only",
+        inside.len()
+    );
+    // Frames of 64 one-number ranges, each an ACK-only number, spread over
+    // the records: they acknowledge nothing.
+    let step = inside.len() / 64;
+    let picks: Vec<u64> = inside
+        .iter()
+        .rev()
+        .step_by(step)
+        .take(64)
+        .copied()
+        .collect();
+    let pairs: Vec<(u64, u64)> = picks.windows(2).map(|p| (p[0] - p[1] - 2, 0)).collect();
+    let mut buf = vec![0u8; ROOM];
+    let mut w = Writer::new(&mut buf);
+    while ack(&mut w, picks[0], 0, &pairs) {}
+    let n = w.len();
+    let packet = buf[..n].to_vec();
+    let start = hp.victim_stats();
+    for _ in 0..2_000 {
+        let before = hp.victim_stats();
+        hp.send(&packet);
+        let c = cost(&before, &hp.victim_stats());
+        assert_eq!(c.ranges, 320, "five frames of 64 ranges");
+        assert_eq!(c.settled, 0, "they name nothing in flight");
+        assert!(
+            c.work <= 2 * c.ranges,
+            "work {} for {} ranges",
+            c.work,
+            c.ranges
+        );
+    }
+    let end = hp.victim_stats();
+    assert_eq!(
+        end.sent_records, start.sent_records,
+        "the record is untouched"
+    );
+    assert_eq!(hp.attacker_closed, None);
+    // An honest acknowledgment of everything still settles every record.
+    let all = hp.largest_from_victim.unwrap();
+    let mut buf = vec![0u8; ROOM];
+    let mut w = Writer::new(&mut buf);
+    assert!(ack(&mut w, all, all, &[]));
+    let n = w.len();
+    hp.send(&buf[..n]);
+    assert_eq!(hp.victim_stats().sent_records, 0);
+    hp.assert_honest_transfer_intact();
+}
+
+#[test]
 fn acknowledging_a_number_never_sent_closes_the_connection() {
     let mut hp = HostilePeer::connect(TransportConfig::default());
     let top = hp.largest_from_victim.unwrap_or(0);

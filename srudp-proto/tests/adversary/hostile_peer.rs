@@ -8,7 +8,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use srudp_proto::wire::{Packet, MAX_DATAGRAM_SIZE};
+use srudp_proto::wire::{Frame, FrameIter, Packet, MAX_DATAGRAM_SIZE};
 use srudp_proto::{
     CloseReason, ConnectionHandle, ConnectionStats, Endpoint, EndpointConfig, Event, Keypair, Rng,
     TransportConfig,
@@ -49,6 +49,11 @@ pub(crate) struct HostilePeer {
     pub(crate) largest_from_victim: Option<u64>,
     /// Datagrams the victim sent the attacker.
     pub(crate) datagrams_to_attacker: u64,
+    /// Numbers of the victim's packets to the attacker that elicit no
+    /// acknowledgment (ACK-only): the attacker opens them with its keys,
+    /// once `track_ack_only` is set.
+    pub(crate) ack_only_from_victim: Vec<u64>,
+    pub(crate) track_ack_only: bool,
     honest_written: usize,
     /// What the victim read from the honest peer.
     pub(crate) honest_received: Vec<u8>,
@@ -85,6 +90,8 @@ impl HostilePeer {
             read_buf: vec![0; 64 * 1024],
             largest_from_victim: None,
             datagrams_to_attacker: 0,
+            ack_only_from_victim: Vec::new(),
+            track_ack_only: false,
             honest_written: 0,
             honest_received: Vec::new(),
             attacker_closed: None,
@@ -193,6 +200,17 @@ impl HostilePeer {
                         let pn = header.packet_number;
                         self.largest_from_victim =
                             Some(self.largest_from_victim.map_or(pn, |l| l.max(pn)));
+                        if self.track_ack_only {
+                            let plain = self
+                                .attacker
+                                .open_from_peer(self.attacker_handle, &self.buf[..t.size])
+                                .unwrap_or_default();
+                            let ack_only = FrameIter::new(&plain)
+                                .all(|f| matches!(f, Ok(Frame::Ack(_) | Frame::Padding { .. })));
+                            if ack_only {
+                                self.ack_only_from_victim.push(pn);
+                            }
+                        }
                     }
                 } else {
                     self.honest
