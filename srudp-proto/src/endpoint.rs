@@ -26,7 +26,7 @@ use crate::wire::{
     HANDSHAKE_INIT_SIZE, MAC_LEN, MAX_DATAGRAM_SIZE,
 };
 
-#[cfg(any(test, fuzzing))]
+#[cfg(any(test, fuzzing, feature = "test-hooks"))]
 #[path = "endpoint_hooks.rs"]
 mod hooks;
 

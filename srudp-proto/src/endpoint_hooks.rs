@@ -1,6 +1,8 @@
 //! Test and fuzzing hooks of [`Endpoint`]: internal invariants, and forging
-//! an authenticated peer's packets. Compiled only for this crate's unit tests
-//! and under `cfg(fuzzing)` (cargo-fuzz); never part of the public API.
+//! an authenticated peer's packets. Compiled only for this crate's unit tests,
+//! under `cfg(fuzzing)` (cargo-fuzz), and with the `test-hooks` feature (the
+//! adversary tests and benches play a hostile peer with them); never part of
+//! the public API.
 
 use super::*;
 
@@ -60,6 +62,13 @@ impl Endpoint {
                 .expect("init index names a live slot");
             assert_eq!(slot.init_key.as_ref(), Some(key));
         }
+    }
+
+    /// The packet number the next Data packet of `handle` will carry (fuzz
+    /// targets aim forged ACKs at the numbers it sent).
+    #[doc(hidden)]
+    pub fn next_packet_number(&self, handle: ConnectionHandle) -> Option<u64> {
+        Some(self.connections.get(&handle)?.conn.next_packet_number())
     }
 
     /// Seals `plaintext` (frames, unchecked) as the next Data packet of

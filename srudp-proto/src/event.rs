@@ -85,6 +85,12 @@ pub enum CloseReason {
         /// What was wrong.
         detail: String,
     },
+    /// The peer kept the connection alive but stopped acknowledging what we
+    /// sent: nothing we sent was acknowledged for the idle timeout, or more
+    /// packets went unacknowledged than a connection keeps records of
+    /// (spec §6.5). A peer whose packets arrive but who receives none of
+    /// ours looks the same.
+    PeerStoppedAcknowledging,
     /// The peer reported that we broke the protocol (or hit its limits).
     PeerError {
         /// The transport error code it sent.
@@ -113,6 +119,9 @@ impl fmt::Display for CloseReason {
             CloseReason::PeerWithoutTicket => f.write_str(
                 "the peer does not hold this connection's ticket: connection closed",
             ),
+            CloseReason::PeerStoppedAcknowledging => {
+                f.write_str("the peer stopped acknowledging: what we sent went unacknowledged")
+            }
             CloseReason::ProtocolViolation { detail } => {
                 write!(f, "peer violated the protocol: {detail}")
             }

@@ -17,7 +17,10 @@
 //! * `sim` — the deterministic network simulator, [`sim`];
 //! * `ring` — ChaCha20-Poly1305 from ring (assembly) for packet protection;
 //! * `aws-lc` — X25519 from AWS-LC for handshakes (about 40 % less CPU per
-//!   handshake on a responder; a C build).
+//!   handshake on a responder; a C build);
+//! * `test-hooks` — for tests and benches that play a hostile peer: hidden
+//!   methods that forge an authenticated peer's packets and check internal
+//!   invariants. Not an API; never enable it in production.
 //!
 //! ## The calling contract
 //!

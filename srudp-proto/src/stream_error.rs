@@ -8,7 +8,7 @@
 //!
 //! | cause | `ErrorKind` |
 //! |---|---|
-//! | [`CloseReason::IdleTimeout`], [`CloseReason::HandshakeTimeout`] | `TimedOut` |
+//! | [`CloseReason::IdleTimeout`], [`CloseReason::HandshakeTimeout`], [`CloseReason::PeerStoppedAcknowledging`] | `TimedOut` |
 //! | [`CloseReason::PeerClose`], [`CloseReason::PeerError`], [`CloseReason::ProtocolViolation`] | `ConnectionReset` |
 //! | [`CloseReason::Refused`] | `ConnectionRefused` |
 //! | [`CloseReason::LocalClose`] (the application or its endpoint closed it) | `ConnectionAborted` |
@@ -50,6 +50,9 @@ fn closed_summary(reason: &CloseReason) -> &'static str {
         }
         CloseReason::ProtocolViolation { .. } => "the connection was aborted: protocol violation",
         CloseReason::IdleTimeout => "the connection timed out",
+        CloseReason::PeerStoppedAcknowledging => {
+            "the connection timed out: the peer stopped acknowledging"
+        }
         CloseReason::HandshakeTimeout => "connecting timed out",
         CloseReason::Refused => "the peer refused the connection",
         CloseReason::TicketRefused => "the peer refused the connection: ticket required",
@@ -62,7 +65,9 @@ impl StreamError {
     pub fn kind(&self) -> io::ErrorKind {
         match self {
             StreamError::Closed(reason) => match reason {
-                CloseReason::IdleTimeout | CloseReason::HandshakeTimeout => io::ErrorKind::TimedOut,
+                CloseReason::IdleTimeout
+                | CloseReason::HandshakeTimeout
+                | CloseReason::PeerStoppedAcknowledging => io::ErrorKind::TimedOut,
                 CloseReason::PeerClose { .. }
                 | CloseReason::PeerError { .. }
                 | CloseReason::ProtocolViolation { .. } => io::ErrorKind::ConnectionReset,
@@ -160,6 +165,10 @@ mod tests {
         let cases = [
             (StreamError::Closed(CloseReason::IdleTimeout), TimedOut),
             (StreamError::Closed(CloseReason::HandshakeTimeout), TimedOut),
+            (
+                StreamError::Closed(CloseReason::PeerStoppedAcknowledging),
+                TimedOut,
+            ),
             (StreamError::Closed(CloseReason::Refused), ConnectionRefused),
             (
                 StreamError::Closed(CloseReason::LocalClose { code: 1 }),

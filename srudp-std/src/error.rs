@@ -64,7 +64,9 @@ impl Error {
                 CloseReason::Finished => K::BrokenPipe,
                 CloseReason::LocalClose { .. } => K::NotConnected,
                 CloseReason::PeerClose { .. } => K::ConnectionReset,
-                CloseReason::IdleTimeout | CloseReason::HandshakeTimeout => K::TimedOut,
+                CloseReason::IdleTimeout
+                | CloseReason::HandshakeTimeout
+                | CloseReason::PeerStoppedAcknowledging => K::TimedOut,
                 CloseReason::Refused | CloseReason::TicketRefused => K::ConnectionRefused,
                 CloseReason::PeerWithoutTicket => K::PermissionDenied,
                 CloseReason::ProtocolViolation { .. } | CloseReason::PeerError { .. } => {

@@ -134,6 +134,12 @@ impl LostPackets {
     /// packet among them to `out`, with whether the episode's reduction is to
     /// be undone (at most once per episode).
     pub(crate) fn take_acked(&mut self, lo: u64, hi: u64, out: &mut Vec<SpuriousLoss>) {
+        let (Some(first), Some(last)) = (self.records.front(), self.records.back()) else {
+            return;
+        };
+        if hi < first.pn || lo > last.pn {
+            return;
+        }
         let start = self.records.partition_point(|r| r.pn < lo);
         let end = self.records.partition_point(|r| r.pn <= hi);
         if start >= end {

@@ -25,7 +25,7 @@ mod rtt;
 mod send_stream;
 mod sent_packets;
 mod stats;
-#[cfg(any(test, fuzzing))]
+#[cfg(any(test, fuzzing, feature = "test-hooks"))]
 mod test_hooks;
 #[cfg(test)]
 mod tests;
@@ -521,6 +521,9 @@ impl Connection {
         s.cwnd = self.cc.window();
         s.ssthresh = self.cc.ssthresh();
         s.bytes_in_flight = self.sent.bytes_in_flight();
+        s.ack_work = self.sent.visited();
+        s.sent_records = self.sent.slots() as u64;
+        s.sent_record_bytes = self.sent.memory() as u64;
         s.stream_bytes_acked = self.send.acked_prefix();
         s.stream_bytes_received = self.recv.received();
         s.stream_bytes_duplicate = self.recv.duplicate_bytes();
@@ -652,6 +655,19 @@ impl Connection {
     fn pto(&self) -> Duration {
         self.rtt
             .pto_base(self.config.granularity, self.peer_max_ack_delay)
+    }
+
+    /// Spec §6.5: nothing we sent was acknowledged for the idle timeout, or
+    /// the sent-packet record is full. Without acknowledgments we cannot
+    /// tell lost packets from delivered ones, nor free their records.
+    fn peer_stopped_acknowledging(&mut self, now: Instant) {
+        debug!(cid = %self.local_cid, "the peer stopped acknowledging");
+        self.enter_closing(
+            now,
+            close_code::RESOURCE_LIMIT,
+            b"peer stopped acknowledging",
+            CloseReason::PeerStoppedAcknowledging,
+        );
     }
 
     fn protocol_violation(&mut self, now: Instant, detail: &str, code: u64) {

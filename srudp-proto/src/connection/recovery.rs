@@ -53,6 +53,7 @@ impl Connection {
 
         let mut acked = std::mem::take(&mut self.acked_scratch);
         let mut spurious = std::mem::take(&mut self.spurious_scratch);
+        self.stats.ack_ranges_received += ack.range_count() as u64;
         for range in ack.ranges() {
             self.sent
                 .take_range(*range.start(), *range.end(), &mut acked);
@@ -63,6 +64,7 @@ impl Connection {
         // controller expects packets in sending order.
         acked.sort_unstable_by_key(|(pn, _)| *pn);
         let newly_acked = !acked.is_empty();
+        self.stats.packets_acked += acked.len() as u64;
         for (pn, p) in acked.drain(..) {
             self.loss_run.on_acked(pn);
             self.cc.on_ack(
@@ -206,6 +208,15 @@ impl Connection {
             return;
         }
         if !self.sent.has_ack_eliciting_in_flight() {
+            return;
+        }
+        if self
+            .sent
+            .oldest_time_sent()
+            .is_some_and(|t| now.saturating_duration_since(t) >= self.idle_timeout)
+        {
+            // Spec §6.5: the peer stopped acknowledging.
+            self.peer_stopped_acknowledging(now);
             return;
         }
         // Probe timeout (RFC 9002 §6.2): declares nothing lost and leaves the

@@ -339,7 +339,7 @@ impl RecvStream {
     }
 
     /// Panics if the stream holds more than its limits allow.
-    #[cfg(any(test, fuzzing))]
+    #[cfg(any(test, fuzzing, feature = "test-hooks"))]
     pub(crate) fn assert_invariants(&self, config: &crate::config::TransportConfig) {
         let held = self.pending.values().map(|v| v.len() as u64).sum::<u64>();
         assert_eq!(held, self.pending_bytes, "pending byte count out of step");

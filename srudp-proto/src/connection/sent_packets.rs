@@ -1,17 +1,42 @@
 //! Ack-eliciting packets sent and not yet acknowledged or declared lost
-//! (RFC 9002 §A.1).
+//! (RFC 9002 §A.1), with the two bounds a hostile peer must not break
+//! (spec §10.3): the work an ACK costs, and the memory the record holds.
 //!
-//! Packet numbers are consecutive, so the record is a ring indexed by
-//! `pn - first`: no allocation per packet once the ring has grown. Packets
-//! that elicit no acknowledgment (ACK-only, CLOSE) are not recorded: they are
-//! not in flight, the peer does not acknowledge them, and keeping them would
-//! grow the ring without bound on a connection that only receives. They
-//! leave empty slots.
+//! The record is a ring of the ack-eliciting packets only, in packet-number
+//! order; packets that elicit no acknowledgment (ACK-only, CLOSE) take no
+//! slot, so a connection that only answers a peer's PINGs keeps nothing. A
+//! packet acknowledged or declared lost out of order leaves a *hole* until
+//! the ring's front passes it.
+//!
+//! **Work per ACK.** A range is located by binary search on the packet
+//! numbers, never by walking the span it names, so a range over numbers we
+//! never recorded (ACK-only packets, numbers acknowledged long ago) costs
+//! the same as an empty one. Inside a range, each hole holds a jump to a
+//! later record with only holes between (`skip`), shortened as it is
+//! followed (path halving, as in union-find), so runs of holes are crossed
+//! in a few steps rather than one step per hole: over any sequence of ACKs
+//! the records looked at are a small multiple of the packets acknowledged
+//! plus the ranges received. [`SentPackets::visited`] counts them.
+//!
+//! **Memory.** At most [`MAX_SENT_RECORDS`] slots (outstanding packets and
+//! holes); the sender stops sending new ack-eliciting packets short of it
+//! ([`SEND_BLOCK_RECORDS`]), and a peer that lets the record fill anyway is
+//! closed for not acknowledging (`recovery.rs`).
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use super::send_stream::StreamChunks;
+
+/// Most slots the record holds (outstanding packets plus holes), so at most
+/// `MAX_SENT_RECORDS × (size_of::<Record>() + 8)` bytes (spec §10.3). Four times
+/// the full-size packets a default 4 MiB send buffer fills: honest transfers
+/// are limited by the send buffer and the congestion window long before.
+pub(crate) const MAX_SENT_RECORDS: usize = 16_384;
+/// New ack-eliciting packets wait while the record holds this many slots
+/// (as if the congestion window were full); the slots above are kept for
+/// probes and PATH_RESPONSEs, which bypass the window.
+pub(crate) const SEND_BLOCK_RECORDS: usize = MAX_SENT_RECORDS - 1024;
 
 /// What we remember about one ack-eliciting packet (all of them count in flight).
 #[derive(Debug, Clone)]
@@ -28,13 +53,28 @@ pub(crate) struct SentPacket {
     pub(crate) ack_frequency: bool,
 }
 
+/// One slot of the ring (its packet number is in `SentPackets::pns`).
+#[derive(Debug)]
+pub(crate) struct Record {
+    /// `None` once acknowledged or declared lost: a hole.
+    packet: Option<SentPacket>,
+    /// For a hole: how many slots ahead the next outstanding packet may be
+    /// looked for; every slot jumped over is a hole. At least 1.
+    skip: u32,
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct SentPackets {
-    ring: VecDeque<Option<SentPacket>>,
-    /// Packet number of `ring[0]`.
-    first: u64,
+    /// In packet-number order; the front is outstanding (holes there are
+    /// dropped at once).
+    ring: VecDeque<Record>,
+    /// The packet number of each slot, apart: binary searches probe a dense
+    /// array of 8-byte numbers (128 KiB at most) instead of whole records.
+    pns: VecDeque<u64>,
     bytes_in_flight: u64,
     count: u64,
+    /// Slots looked at, and ranges located, while acknowledging.
+    visited: u64,
 }
 
 impl SentPackets {
@@ -42,58 +82,105 @@ impl SentPackets {
         Self::default()
     }
 
-    /// Records packet `pn`, which must be above every number recorded before.
+    /// Records packet `pn`, which must be above every number recorded
+    /// before. The caller keeps the record below [`MAX_SENT_RECORDS`]
+    /// (see [`is_full`](Self::is_full)).
     pub(crate) fn push(&mut self, pn: u64, packet: SentPacket) {
-        if self.ring.is_empty() {
-            self.first = pn;
-        }
-        debug_assert!(pn >= self.first + self.ring.len() as u64);
-        while self.first + (self.ring.len() as u64) < pn {
-            self.ring.push_back(None);
-        }
+        debug_assert!(self.pns.back().is_none_or(|&last| last < pn));
+        debug_assert!(!self.is_full(), "the sent-packet record overflows");
         self.bytes_in_flight += u64::from(packet.size);
         self.count += 1;
-        self.ring.push_back(Some(packet));
+        self.pns.push_back(pn);
+        self.ring.push_back(Record {
+            packet: Some(packet),
+            skip: 0,
+        });
     }
 
     /// Removes and returns packet `pn` if it is outstanding.
     #[cfg(test)]
     pub(crate) fn take(&mut self, pn: u64) -> Option<SentPacket> {
-        let idx = pn.checked_sub(self.first)?;
-        let slot = self.ring.get_mut(usize::try_from(idx).ok()?)?;
-        let packet = slot.take()?;
-        self.bytes_in_flight -= u64::from(packet.size);
-        self.count -= 1;
-        self.compact();
-        Some(packet)
+        let mut out = Vec::new();
+        self.take_range(pn, pn, &mut out);
+        out.pop().map(|(_, p)| p)
     }
 
+    /// Empties slot `i` (outstanding) into a hole.
+    fn take_at(&mut self, i: usize) -> (u64, SentPacket) {
+        let record = &mut self.ring[i];
+        let packet = record.packet.take().expect("an outstanding slot");
+        record.skip = 1;
+        self.bytes_in_flight -= u64::from(packet.size);
+        self.count -= 1;
+        (self.pns[i], packet)
+    }
+
+    /// The first outstanding slot at or after `i` (the ring's length if
+    /// none), jumping over holes and halving the jumps it follows.
+    fn next_outstanding(&mut self, mut i: usize) -> usize {
+        loop {
+            let Some(record) = self.ring.get(i) else {
+                return self.ring.len();
+            };
+            self.visited += 1;
+            if record.packet.is_some() {
+                return i;
+            }
+            let next = i + record.skip as usize;
+            if let Some(after) = self.ring.get(next).filter(|r| r.packet.is_none()) {
+                // Path halving: this hole now jumps over the next one too.
+                let skip = after.skip;
+                self.ring[i].skip += skip;
+            }
+            i += self.ring[i].skip as usize;
+        }
+    }
+
+    /// Drops the holes at the front of the ring.
     fn compact(&mut self) {
-        while let Some(None) = self.ring.front() {
-            self.ring.pop_front();
-            self.first += 1;
+        while let Some(front) = self.ring.front() {
+            if front.packet.is_some() {
+                break;
+            }
+            // Every slot the front hole jumps over is a hole too.
+            let n = (front.skip as usize).min(self.ring.len());
+            self.ring.drain(..n);
+            self.pns.drain(..n);
         }
         if self.ring.is_empty() && self.ring.capacity() > 4096 {
             self.ring.shrink_to(64);
+            self.pns.shrink_to(64);
         }
     }
 
     /// Removes every outstanding packet numbered within `lo..=hi` and hands it
-    /// to `out`, in order. Visits only the part of the range that is recorded.
+    /// to `out`, in order. Costs a binary search plus the slots looked at
+    /// (see the module docs), never the width of the range.
     pub(crate) fn take_range(&mut self, lo: u64, hi: u64, out: &mut Vec<(u64, SentPacket)>) {
-        let end = self.first + self.ring.len() as u64;
-        let lo = lo.max(self.first);
-        if lo >= end || hi < lo {
+        self.visited += 1;
+        let (Some(&first), Some(&last)) = (self.pns.front(), self.pns.back()) else {
+            return;
+        };
+        if hi < lo || hi < first || lo > last {
             return;
         }
-        let hi = hi.min(end - 1);
-        for pn in lo..=hi {
-            let idx = (pn - self.first) as usize;
-            if let Some(packet) = self.ring[idx].take() {
-                self.bytes_in_flight -= u64::from(packet.size);
-                self.count -= 1;
-                out.push((pn, packet));
-            }
+        let start = if lo <= first {
+            0
+        } else {
+            self.pns.partition_point(|&pn| pn < lo)
+        };
+        if self.pns.get(start).is_none_or(|&pn| pn > hi) {
+            // Nothing recorded in the range: the records are not touched.
+            return;
+        }
+        let mut i = self.next_outstanding(start);
+        while self.pns.get(i).is_some_and(|&pn| pn <= hi) {
+            out.push(self.take_at(i));
+            i = self.next_outstanding(i + 1);
+        }
+        if start < i && i - start > 1 {
+            // Everything from `start` to `i` is a hole now: one jump over it.
+            self.ring[start].skip = (i - start) as u32;
         }
         self.compact();
     }
@@ -113,44 +200,56 @@ impl SentPackets {
         out: &mut Vec<(u64, SentPacket)>,
     ) -> Option<Instant> {
         let mut loss_time = None;
-        for (i, slot) in self.ring.iter_mut().enumerate() {
-            let pn = self.first + i as u64;
+        let mut i = self.next_outstanding(0);
+        while let Some(record) = self.ring.get(i) {
+            let pn = self.pns[i];
             if pn > largest_acked {
                 break;
             }
-            let Some(packet) = slot else { continue };
+            let packet = record.packet.as_ref().expect("an outstanding slot");
             let by_time = lost_before.is_some_and(|b| packet.time_sent <= b);
             let by_count = largest_acked >= pn.saturating_add(packet_threshold);
             if !(by_time || by_count) {
                 loss_time = Some(packet.time_sent + loss_delay);
                 break;
             }
-            let packet = slot.take().expect("matched Some above");
-            self.bytes_in_flight -= u64::from(packet.size);
-            self.count -= 1;
-            out.push((pn, packet));
+            out.push(self.take_at(i));
+            i = self.next_outstanding(i + 1);
         }
         self.compact();
         loss_time
     }
 
-    /// The lowest outstanding packet number (the next one to send when none is outstanding).
+    /// The lowest outstanding packet number.
     #[cfg(test)]
-    pub(crate) fn first_pn(&self) -> u64 {
-        self.first
+    pub(crate) fn first_pn(&self) -> Option<u64> {
+        self.pns.front().copied()
     }
 
     pub(crate) fn get(&self, pn: u64) -> Option<&SentPacket> {
-        let idx = pn.checked_sub(self.first)?;
-        self.ring.get(usize::try_from(idx).ok()?)?.as_ref()
+        let (&first, &last) = (self.pns.front()?, self.pns.back()?);
+        if pn < first || pn > last {
+            return None;
+        }
+        let i = self.pns.partition_point(|&p| p < pn);
+        if self.pns.get(i) != Some(&pn) {
+            return None;
+        }
+        self.ring.get(i)?.packet.as_ref()
     }
 
     /// All outstanding packets in packet-number order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (u64, &SentPacket)> + '_ {
-        self.ring
+        self.pns
             .iter()
-            .enumerate()
-            .filter_map(move |(i, p)| p.as_ref().map(|p| (self.first + i as u64, p)))
+            .zip(&self.ring)
+            .filter_map(|(&pn, r)| r.packet.as_ref().map(|p| (pn, p)))
+    }
+
+    /// When the oldest outstanding packet was sent.
+    pub(crate) fn oldest_time_sent(&self) -> Option<Instant> {
+        // The front is never a hole (`compact`).
+        self.ring.front()?.packet.as_ref().map(|p| p.time_sent)
     }
 
     pub(crate) fn bytes_in_flight(&self) -> u64 {
@@ -159,6 +258,79 @@ impl SentPackets {
 
     pub(crate) fn has_ack_eliciting_in_flight(&self) -> bool {
         self.count > 0
+    }
+}
+
+/// The bounds of spec §10.3.
+impl SentPackets {
+    /// Slots held (outstanding packets and holes).
+    pub(crate) fn slots(&self) -> usize {
+        self.ring.len()
+    }
+
+    /// Bytes the ring holds allocated.
+    pub(crate) fn memory(&self) -> usize {
+        self.ring.capacity() * std::mem::size_of::<Record>()
+            + self.pns.capacity() * std::mem::size_of::<u64>()
+    }
+
+    /// No new ack-eliciting packet but a probe may be recorded.
+    pub(crate) fn blocks_sending(&self) -> bool {
+        self.ring.len() >= SEND_BLOCK_RECORDS
+    }
+
+    /// Nothing more may be recorded.
+    pub(crate) fn is_full(&self) -> bool {
+        self.ring.len() >= MAX_SENT_RECORDS
+    }
+
+    /// Slots looked at and ranges located by acknowledgments and loss
+    /// detection so far: the CPU a peer's ACKs cost, counted.
+    pub(crate) fn visited(&self) -> u64 {
+        self.visited
+    }
+}
+
+#[cfg(any(test, fuzzing, feature = "test-hooks"))]
+impl SentPackets {
+    /// Panics unless the ring is within its bound and consistent: numbers
+    /// increasing, the front outstanding, every jump over holes only, the
+    /// counts matching.
+    pub(crate) fn assert_invariants(&self) {
+        assert!(
+            self.ring.len() <= MAX_SENT_RECORDS,
+            "sent-packet record over its bound"
+        );
+        assert!(
+            self.ring.front().is_none_or(|r| r.packet.is_some()),
+            "a hole at the front"
+        );
+        let (mut count, mut bytes) = (0, 0);
+        assert_eq!(self.pns.len(), self.ring.len(), "one number per slot");
+        for (i, r) in self.ring.iter().enumerate() {
+            if let Some(next) = self.pns.get(i + 1) {
+                assert!(self.pns[i] < *next, "packet numbers out of order");
+            }
+            match &r.packet {
+                Some(p) => {
+                    count += 1;
+                    bytes += u64::from(p.size);
+                }
+                None => {
+                    let to = i + r.skip as usize;
+                    assert!(
+                        r.skip >= 1 && to <= self.ring.len(),
+                        "a jump out of the ring"
+                    );
+                    assert!(
+                        self.ring.range(i + 1..to).all(|r| r.packet.is_none()),
+                        "a jump over an outstanding packet"
+                    );
+                }
+            }
+        }
+        assert_eq!(count, self.count, "outstanding count");
+        assert_eq!(bytes, self.bytes_in_flight, "bytes in flight");
     }
 }
 
@@ -177,6 +349,7 @@ impl SentPackets {
     pub(crate) fn release_buffer(&mut self) {
         if self.ring.is_empty() {
             self.ring = VecDeque::new();
+            self.pns = VecDeque::new();
         }
     }
 }
@@ -184,6 +357,9 @@ impl SentPackets {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Bytes per slot: the record and its packet number.
+    const SLOT_BYTES: usize = std::mem::size_of::<Record>() + std::mem::size_of::<u64>();
 
     const MS: Duration = Duration::from_millis(1);
 
@@ -216,7 +392,7 @@ mod tests {
         assert!(s.take(u64::MAX).is_none());
         s.take(10);
         s.take(11);
-        assert_eq!(s.first_pn(), 13);
+        assert_eq!(s.first_pn(), Some(13));
         assert_eq!(s.iter().map(|(pn, _)| pn).collect::<Vec<_>>(), vec![13, 14]);
         assert_eq!(s.bytes_in_flight(), 200);
     }
@@ -257,5 +433,149 @@ mod tests {
         assert_eq!(pns(&out), vec![6]);
         assert_eq!(at, Some(t0 + 57 * MS));
         assert_eq!(s.iter().map(|(pn, _)| pn).collect::<Vec<_>>(), vec![7, 9]);
+    }
+
+    #[test]
+    fn a_range_over_numbers_never_recorded_costs_one_search() {
+        let t = Instant::now();
+        let mut s = SentPackets::new();
+        // One outstanding packet, a million ACK-only packets, another one.
+        s.push(0, packet(t, 100));
+        s.push(1_000_001, packet(t, 100));
+        let mut out = Vec::new();
+        let before = s.visited();
+        for _ in 0..1000 {
+            s.take_range(1, 1_000_000, &mut out);
+        }
+        assert!(out.is_empty());
+        assert!(s.visited() - before <= 2 * 1000, "{}", s.visited() - before);
+        assert_eq!(s.slots(), 2, "ACK-only packets take no slot");
+    }
+
+    #[test]
+    fn repeated_ranges_over_holes_cross_them_in_a_few_steps() {
+        let t = Instant::now();
+        let mut s = SentPackets::new();
+        for pn in 0..10_000 {
+            s.push(pn, packet(t, 100));
+        }
+        let mut out = Vec::new();
+        // Every odd packet, one range each: 5000 holes behind packet 0.
+        for pn in (1..10_000).step_by(2) {
+            s.take_range(pn, pn, &mut out);
+        }
+        assert_eq!(out.len(), 5000);
+        // Then every packet but the oldest, over and over.
+        let before = s.visited();
+        s.take_range(1, 9_999, &mut out);
+        assert_eq!(out.len(), 5000 + 4999);
+        let first = s.visited() - before;
+        assert!(first <= 2 * 4999 + 5000 + 2, "{first}");
+        let before = s.visited();
+        for _ in 0..1000 {
+            s.take_range(1, 9_999, &mut out);
+            s.take_range(5_000, 6_000, &mut out);
+        }
+        let repeated = s.visited() - before;
+        assert!(
+            repeated <= 2000 * 4,
+            "2000 empty ranges cost {repeated} steps"
+        );
+        assert_eq!(s.slots(), 10_000, "the oldest keeps the holes behind it");
+        assert_eq!(s.iter().map(|(pn, _)| pn).collect::<Vec<_>>(), vec![0]);
+        s.take_range(0, 0, &mut out);
+        assert!(s.is_empty(), "acknowledging the oldest drops every hole");
+    }
+
+    #[test]
+    fn the_record_tells_when_it_is_full() {
+        let t = Instant::now();
+        let mut s = SentPackets::new();
+        for pn in 0..MAX_SENT_RECORDS as u64 {
+            assert!(!s.is_full());
+            assert_eq!(s.blocks_sending(), pn >= SEND_BLOCK_RECORDS as u64);
+            s.push(2 * pn, packet(t, 100));
+        }
+        assert!(s.is_full());
+        assert_eq!(s.memory(), MAX_SENT_RECORDS * SLOT_BYTES);
+        let mut out = Vec::new();
+        s.take_range(2, u64::MAX, &mut out);
+        assert!(s.is_full(), "holes behind the oldest packet count");
+        s.take_range(0, 0, &mut out);
+        assert!(s.is_empty() && !s.is_full());
+    }
+
+    /// The spec's memory figure (§10.3: 16 384 slots, 1.75 MiB) rests on this size.
+    #[test]
+    fn a_record_is_at_most_112_bytes() {
+        const { assert!(SLOT_BYTES <= 112) };
+    }
+
+    mod model {
+        use super::*;
+        use proptest::prelude::*;
+        use std::collections::BTreeMap;
+
+        #[derive(Debug, Clone)]
+        enum Op {
+            /// Send this many packets, skipping this many numbers before each.
+            Send(u8, u8),
+            Ack(u64, u64),
+            Lose(u64, u64),
+        }
+
+        fn op() -> impl Strategy<Value = Op> {
+            prop_oneof![
+                (1u8..20, 0u8..3).prop_map(|(n, gap)| Op::Send(n, gap)),
+                (0u64..400, 0u64..40).prop_map(|(lo, len)| Op::Ack(lo, lo + len)),
+                (0u64..400, 0u64..4).prop_map(|(l, th)| Op::Lose(l, th)),
+            ]
+        }
+
+        proptest! {
+            #[test]
+            fn the_record_agrees_with_a_map(ops in proptest::collection::vec(op(), 1..200)) {
+                let t = Instant::now();
+                let mut s = SentPackets::new();
+                let mut model: BTreeMap<u64, u16> = BTreeMap::new();
+                let mut next = 0u64;
+                let mut out = Vec::new();
+                for op in ops {
+                    out.clear();
+                    match op {
+                        Op::Send(n, gap) => for _ in 0..n {
+                            next += u64::from(gap);
+                            let size = 50 + (next % 7) as u16;
+                            s.push(next, packet(t, size));
+                            model.insert(next, size);
+                            next += 1;
+                        },
+                        Op::Ack(lo, hi) => {
+                            s.take_range(lo, hi, &mut out);
+                            let want: Vec<u64> = model.range(lo..=hi).map(|(pn, _)| *pn).collect();
+                            for pn in &want { model.remove(pn); }
+                            prop_assert_eq!(pns(&out), want);
+                        }
+                        Op::Lose(largest, threshold) => {
+                            s.take_lost(largest, threshold, None, MS, &mut out);
+                            let mut want = Vec::new();
+                            for (&pn, _) in model.range(..=largest) {
+                                if largest >= pn + threshold { want.push(pn) } else { break }
+                            }
+                            for pn in &want { model.remove(pn); }
+                            prop_assert_eq!(pns(&out), want);
+                        }
+                    }
+                    let outstanding: Vec<u64> = s.iter().map(|(pn, _)| pn).collect();
+                    prop_assert_eq!(&outstanding, &model.keys().copied().collect::<Vec<_>>());
+                    prop_assert_eq!(s.bytes_in_flight(), model.values().map(|&b| u64::from(b)).sum::<u64>());
+                    prop_assert_eq!(s.has_ack_eliciting_in_flight(), !model.is_empty());
+                    prop_assert_eq!(s.first_pn(), model.keys().next().copied());
+                    for pn in next.saturating_sub(50)..next + 2 {
+                        prop_assert_eq!(s.get(pn).map(|p| p.size), model.get(&pn).copied());
+                    }
+                }
+            }
+        }
     }
 }

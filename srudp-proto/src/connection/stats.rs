@@ -51,6 +51,20 @@ pub struct ConnectionStats {
     pub handshake_probes_sent: u64,
     /// Probe timeouts that fired.
     pub pto_count: u64,
+    /// Ack-eliciting packets the peer acknowledged (each counted once).
+    pub packets_acked: u64,
+    /// Ranges in the ACK frames received (spec §9.4.3).
+    pub ack_ranges_received: u64,
+    /// The work acknowledgments and loss detection cost, counted: ranges
+    /// located (one binary search each) plus sent-packet records looked at.
+    /// Bounded by a small multiple of `packets_acked + packets_lost +
+    /// ack_ranges_received`, whatever ranges the peer sends (spec §10.3).
+    pub ack_work: u64,
+    /// Slots the sent-packet record holds now: packets in flight, plus the
+    /// holes behind the oldest one (at most 16 384, spec §10.3).
+    pub sent_records: u64,
+    /// Bytes the sent-packet record holds allocated (at most 1.75 MiB).
+    pub sent_record_bytes: u64,
     /// Window reductions (one per recovery episode).
     pub congestion_events: u64,
     /// Window reductions undone because all their losses proved spurious.

@@ -10,6 +10,7 @@ impl Connection {
     /// Panics if any resource bound or internal invariant is broken.
     pub(crate) fn assert_invariants(&self) {
         self.recv.assert_invariants(&self.config);
+        self.sent.assert_invariants();
         assert!(
             self.path_responses.len() <= 4,
             "path responses queued without bound"
@@ -27,6 +28,12 @@ impl Connection {
                 self.path.bytes_received
             );
         }
+    }
+
+    /// The number our next Data packet will carry: every number below it
+    /// was sent, so an ACK may name it (spec §6.2).
+    pub(crate) fn next_packet_number(&self) -> u64 {
+        self.next_pn
     }
 
     /// Seals `plaintext` (frames, unchecked) as our next Data packet into

@@ -74,6 +74,13 @@ impl Connection {
                 self.build_close_packet(now, buf)
             }
             State::Closed => None,
+            State::Established if self.sent.is_full() => {
+                // Whatever the peer does, the record never holds more
+                // (spec §10.3); ack-eliciting packets beyond it could not be
+                // recorded, and the peer is not acknowledging them anyway.
+                self.peer_stopped_acknowledging(now);
+                self.poll_transmit(now, buf)
+            }
             State::Established => self.build_data_packet(now, buf),
         }
     }
@@ -169,7 +176,10 @@ impl Connection {
 
         let ack_due = self.received.ack_due(now);
         let probe = self.probes_pending > 0;
-        let cwnd_room = self.sent.bytes_in_flight() + MAX_DATAGRAM_SIZE as u64 <= self.cc.window();
+        // The sent-packet record counts as part of the window: short of its
+        // limit, only probes and path responses may still be recorded.
+        let cwnd_room = self.sent.bytes_in_flight() + MAX_DATAGRAM_SIZE as u64 <= self.cc.window()
+            && !self.sent.blocks_sending();
         let has_stream = self.send.has_data(self.peer_max_data);
         let want_eliciting = self.ping_pending || self.max_data_pending || has_stream || probe;
         // Why no ack-eliciting packet may leave now, if it may not (spec §7).

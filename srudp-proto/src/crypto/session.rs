@@ -196,7 +196,7 @@ impl Session {
     /// Encrypts `plaintext` as packet `packet_number` into `out` (which needs
     /// room for the plaintext and the 16-byte tag). Returns the bytes written.
     /// (Tests and fuzzing forge packets with it; the connection seals in place.)
-    #[cfg(any(test, fuzzing))]
+    #[cfg(any(test, fuzzing, feature = "test-hooks"))]
     pub(crate) fn seal(
         &self,
         packet_number: u64,
@@ -224,7 +224,7 @@ impl Session {
     /// of the ciphertext, then opened in place there). On failure nothing is
     /// written that the caller may use. (Tests and fuzzing; connections
     /// open in place.)
-    #[cfg(any(test, fuzzing))]
+    #[cfg(any(test, fuzzing, feature = "test-hooks"))]
     pub(crate) fn open(
         &self,
         packet_number: u64,

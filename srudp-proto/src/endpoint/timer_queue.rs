@@ -85,7 +85,7 @@ impl<K: Copy + Ord + Hash> TimerQueue<K> {
     }
 
     /// The deadline of `key`, if armed.
-    #[cfg(any(test, fuzzing))]
+    #[cfg(any(test, fuzzing, feature = "test-hooks"))]
     pub(crate) fn deadline(&self, key: K) -> Option<Instant> {
         self.armed.get(&key).map(|&(at, _)| at)
     }
@@ -104,7 +104,7 @@ impl<K: Copy + Ord + Hash> TimerQueue<K> {
     }
 
     /// Armed keys.
-    #[cfg(any(test, fuzzing))]
+    #[cfg(any(test, fuzzing, feature = "test-hooks"))]
     pub(crate) fn len(&self) -> usize {
         self.armed.len()
     }

@@ -11,7 +11,7 @@ use crate::event::{ConnectionHandle, Event};
 use crate::keys::Keypair;
 use crate::random::Rng;
 use crate::sim::{Captured, LinkConfig, Network, NodeId, Simulation};
-use crate::wire::MAX_DATAGRAM_SIZE;
+use crate::wire::{Writer, MAX_DATAGRAM_SIZE, MAX_DATA_PLAINTEXT};
 use crate::Endpoint;
 
 /// The client's address.
@@ -183,6 +183,9 @@ pub enum EndpointOp {
     Wait(u8),
     /// The client's application writes `n × 97` bytes.
     Write(u8),
+    /// ACK frames built from the body (`hostile_acks`), sealed by the
+    /// client's keys: ranges aimed at the numbers the server sent.
+    Acks(u8, Vec<u8>),
 }
 
 impl EndpointOp {
@@ -199,17 +202,18 @@ impl EndpointOp {
             EndpointOp::Sealed(src, d) => bytes(2, *src, d),
             EndpointOp::Wait(n) => out.extend_from_slice(&[3, *n]),
             EndpointOp::Write(n) => out.extend_from_slice(&[4, *n]),
+            EndpointOp::Acks(flags, d) => bytes(5, *flags, d),
         }
     }
 
     /// Decodes the operations of an input: `tag u8 | arg u8`, and for tags
-    /// 0–2 `len u16 | body[len]` (the tag is taken modulo 5).
+    /// 0–2 and 5 `len u16 | body[len]` (the tag is taken modulo 6).
     pub fn decode_all(mut data: &[u8]) -> Vec<EndpointOp> {
         let mut ops = Vec::new();
         while let [tag, arg, rest @ ..] = data {
-            let (tag, arg) = (tag % 5, *arg);
+            let (tag, arg) = (tag % 6, *arg);
             data = rest;
-            if tag >= 3 {
+            if tag == 3 || tag == 4 {
                 ops.push(if tag == 3 {
                     EndpointOp::Wait(arg)
                 } else {
@@ -226,7 +230,8 @@ impl EndpointOp {
             ops.push(match tag {
                 0 => EndpointOp::ToServer(arg, body),
                 1 => EndpointOp::ToClient(body),
-                _ => EndpointOp::Sealed(arg, body),
+                2 => EndpointOp::Sealed(arg, body),
+                _ => EndpointOp::Acks(arg, body),
             });
         }
         ops
@@ -247,6 +252,66 @@ fn source(n: u8) -> SocketAddr {
             u16::from(n),
         ),
     }
+}
+
+/// ACK frames from fuzz input, as hostile as they come but mostly valid,
+/// so they reach the sent-packet record instead of failing to parse: ranges
+/// named relative to `next_pn` (the first number the server has not sent),
+/// huge first ranges, up to 64 ranges per frame, as many frames as fit.
+/// With `flags & 1` the largest may lie beyond what was sent (spec §6.2:
+/// a protocol violation).
+pub(super) fn hostile_acks(next_pn: u64, flags: u8, body: &[u8]) -> Vec<u8> {
+    let mut out = [0u8; MAX_DATA_PLAINTEXT];
+    let mut w = Writer::new(&mut out);
+    let mut bytes = body.iter().copied();
+    let mut byte = || bytes.next();
+    'frames: while let (Some(count), Some(back), Some(first)) = (byte(), byte(), byte()) {
+        let largest = if flags & 1 != 0 && back & 0x80 != 0 {
+            next_pn + u64::from(back & 0x7f)
+        } else {
+            // Below next_pn, as far back as the input says.
+            next_pn.saturating_sub(1 + u64::from(back))
+        };
+        // 0xff: the whole span down to 0; else a span of `first²` numbers.
+        let first_range = if first == 0xff {
+            largest
+        } else {
+            (u64::from(first) * u64::from(first)).min(largest)
+        };
+        let mut frame = [0u8; MAX_DATA_PLAINTEXT];
+        let mut f = Writer::new(&mut frame);
+        let mut smallest = largest - first_range;
+        let mut pairs = Vec::new();
+        for _ in 0..count % 64 {
+            let (Some(g), Some(l)) = (byte(), byte()) else {
+                break;
+            };
+            let (gap, len) = (u64::from(g), u64::from(l) * u64::from(l));
+            // Stop where the next range would run below 0.
+            let Some(s) = smallest.checked_sub(gap + 2 + len) else {
+                break;
+            };
+            smallest = s;
+            pairs.push((gap, len));
+        }
+        let ok = f.put_varint(0x02).is_ok()
+            && f.put_varint(largest).is_ok()
+            && f.put_varint(0).is_ok()
+            && f.put_varint(pairs.len() as u64).is_ok()
+            && f.put_varint(first_range).is_ok()
+            && pairs
+                .iter()
+                .all(|&(g, l)| f.put_varint(g).is_ok() && f.put_varint(l).is_ok());
+        let n = f.len();
+        if !ok || w.remaining() < n {
+            break 'frames;
+        }
+        if frame[..n].iter().any(|&b| w.put_u8(b).is_err()) {
+            break;
+        }
+    }
+    let n = w.len();
+    out[..n].to_vec()
 }
 
 /// The endpoint target: run `data`'s operations against a fresh pair, then
@@ -282,6 +347,26 @@ pub fn endpoint(data: &[u8]) {
                     p.sim
                         .endpoint(p.server)
                         .handle_datagram(now, source(src), &dg[..n]);
+                }
+                authenticated_input = true;
+            }
+            EndpointOp::Acks(flags, body) => {
+                let next_pn = p
+                    .sim
+                    .endpoint(p.server)
+                    .next_packet_number(p.server_handle)
+                    .unwrap_or(0);
+                let frames = hostile_acks(next_pn, flags, &body);
+                let mut dg = [0u8; MAX_DATAGRAM_SIZE];
+                let h = p.client_handle;
+                if let Some(n) = p
+                    .sim
+                    .endpoint(p.client)
+                    .seal_for_peer(now, h, &frames, &mut dg)
+                {
+                    p.sim
+                        .endpoint(p.server)
+                        .handle_datagram(now, CLIENT, &dg[..n]);
                 }
                 authenticated_input = true;
             }
@@ -330,5 +415,60 @@ pub fn endpoint(data: &[u8]) {
         assert_eq!(p.received.len() as u64, target, "data lost");
         let expected: Vec<u8> = (0..target).map(pattern).collect();
         assert!(p.received == expected, "data corrupted");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_acks_from_fuzz_input_reach_the_sent_packet_record() {
+        let seed = std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../fuzz/corpus/endpoint/seed-hostile-acks"),
+        )
+        .unwrap();
+        let ops = EndpointOp::decode_all(&seed);
+        assert!(
+            ops.iter()
+                .filter(|o| matches!(o, EndpointOp::Acks(..)))
+                .count()
+                >= 3
+        );
+        // The valid ones, by hand: ranges parse and are processed.
+        let mut p = ConnectedPair::new();
+        p.write(5000);
+        p.run(Duration::from_millis(20));
+        let next = p
+            .sim
+            .endpoint(p.server)
+            .next_packet_number(p.server_handle)
+            .unwrap();
+        let before = p.sim.endpoint(p.server).stats(p.server_handle).unwrap();
+        for op in ops.iter().filter(|o| matches!(o, EndpointOp::Acks(0, _))) {
+            let EndpointOp::Acks(flags, body) = op else {
+                unreachable!()
+            };
+            let frames = hostile_acks(next, *flags, body);
+            assert!(frames.len() > 100);
+            let mut dg = [0u8; MAX_DATAGRAM_SIZE];
+            let (c, h, now) = (p.client, p.client_handle, p.sim.now());
+            let n = p
+                .sim
+                .endpoint(c)
+                .seal_for_peer(now, h, &frames, &mut dg)
+                .unwrap();
+            p.sim
+                .endpoint(p.server)
+                .handle_datagram(now, CLIENT, &dg[..n]);
+        }
+        let after = p.sim.endpoint(p.server).stats(p.server_handle).unwrap();
+        assert!(!p.sim.endpoint(p.server).is_closed(p.server_handle));
+        let ranges = after.ack_ranges_received - before.ack_ranges_received;
+        assert!(ranges >= 100, "{ranges} ranges processed");
+        p.check();
+        // And the whole input runs clean through the target.
+        endpoint(&seed);
     }
 }

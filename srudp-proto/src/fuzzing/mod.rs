@@ -11,7 +11,8 @@
 //! * [`frames`] — the same for a Data packet's plaintext.
 //! * [`endpoint`] — an endpoint with one established connection, fed
 //!   arbitrary datagrams from arbitrary addresses (and, separately,
-//!   authenticated packets with arbitrary frames): its state stays within
+//!   authenticated packets with arbitrary frames, and with hostile ACK
+//!   frames aimed at the packet numbers it sent): its state stays within
 //!   every limit, and unless an input authenticated the connection still
 //!   carries data intact.
 //! * [`reassembler`] — the receive stream fed arbitrary (offset, bytes)

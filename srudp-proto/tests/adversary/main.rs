@@ -12,8 +12,11 @@ mod common;
 #[path = "../rendezvous/world.rs"]
 mod world;
 
+mod ack_flood;
 mod group_snooping;
+mod hostile_peer;
 mod identity;
+mod never_acknowledges;
 mod relay_exhaustion;
 mod rendezvous_attacker;
 mod server_backlog;
