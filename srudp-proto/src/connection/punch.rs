@@ -68,6 +68,9 @@ pub(crate) struct Punch {
     /// or a knock reply arrived from them, spec §4.4, §4.8), and since when.
     urgent: Vec<SocketAddr>,
     urgent_at: Instant,
+    /// No HandshakeInit before this instant (a coordinated start, spec
+    /// §11.4); knocks may go earlier, so that their round trip is over by then.
+    inits_from: Instant,
     /// Bytes of knocks sent to candidates that have not answered.
     unanswered_bytes: u64,
 }
@@ -90,6 +93,7 @@ impl Punch {
             next_at: now,
             urgent: Vec::new(),
             urgent_at: now,
+            inits_from: now,
             unanswered_bytes: 0,
         };
         for &addr in candidates {
@@ -116,8 +120,10 @@ impl Punch {
         config: &TransportConfig,
         budget: &mut UnansweredBudget,
     ) -> Option<Probe> {
-        if let Some(addr) = self.urgent.pop() {
-            return Some(Probe::Init(addr));
+        if now >= self.inits_from {
+            if let Some(addr) = self.urgent.pop() {
+                return Some(Probe::Init(addr));
+            }
         }
         if now < self.next_at || self.candidates.is_empty() {
             return None;
@@ -130,8 +136,14 @@ impl Punch {
             let round_over = self.next_index == self.candidates.len();
             if round_over {
                 self.next_index = 0;
-                self.next_at = now + self.round_gap;
-                self.round_gap = (self.round_gap * 2).min(config.handshake_retry_max);
+                if now < self.inits_from {
+                    // A round of knocks ahead of the start: the first full
+                    // round begins at the start, with the first gap.
+                    self.next_at = self.inits_from;
+                } else {
+                    self.next_at = now + self.round_gap;
+                    self.round_gap = (self.round_gap * 2).min(config.handshake_retry_max);
+                }
             }
             if probe.is_some() {
                 if !round_over {
@@ -151,7 +163,7 @@ impl Punch {
     fn probe_of(&mut self, i: usize, now: Instant, budget: &mut UnansweredBudget) -> Option<Probe> {
         let (addr, c) = (self.candidates[i], &mut self.reach[i]);
         if c.answered {
-            return Some(Probe::Init(addr));
+            return (now >= self.inits_from).then_some(Probe::Init(addr));
         }
         let size = KNOCK_SIZE as u64;
         if c.knocks >= MAX_KNOCKS_PER_CANDIDATE
@@ -169,7 +181,7 @@ impl Punch {
         if self.urgent.is_empty() {
             self.next_at
         } else {
-            self.urgent_at.min(self.next_at)
+            self.urgent_at.max(self.inits_from).min(self.next_at)
         }
     }
 
@@ -216,9 +228,15 @@ impl Punch {
         true
     }
 
-    /// Sends nothing before `at`.
+    /// Sends no HandshakeInit before `at` (a coordinated start). Candidates
+    /// that have not answered are knocked at once, so that a reply can
+    /// arrive by then: the knock's round trip overlaps the wait instead of
+    /// delaying the handshake. With nothing to knock, nothing is sent before `at`.
     pub(crate) fn delay_until(&mut self, at: Instant) {
-        self.next_at = self.next_at.max(at);
+        self.inits_from = self.inits_from.max(at);
+        if self.reach.iter().all(|r| r.answered) {
+            self.next_at = self.next_at.max(at);
+        }
     }
 
     pub(crate) fn candidates(&self) -> &[SocketAddr] {
@@ -238,7 +256,9 @@ impl Punch {
             return false;
         }
         self.push(addr, trusted, rng);
+        // Probed at once, even before a coordinated start (as before knocks).
         self.next_at = self.next_at.min(now);
+        self.inits_from = self.inits_from.min(now);
         true
     }
 }
@@ -332,6 +352,34 @@ mod tests {
         assert_eq!(p.poll(t2, &config, &mut budget), Some(Probe::Init(a)));
         let t3 = p.next_at();
         assert!(matches!(p.poll(t3, &config, &mut budget), Some(Probe::Knock(x, _)) if x == b));
+    }
+
+    #[test]
+    fn knocks_go_ahead_of_a_coordinated_start_and_inits_wait_for_it() {
+        let config = TransportConfig::default();
+        let mut budget = UnansweredBudget::default();
+        let mut rng = Rng::from_seed(7);
+        let t0 = Instant::now();
+        let start = t0 + Duration::from_millis(30);
+        let a = addr("192.0.2.1:1");
+        let mut p = Punch::new(&[a], false, t0, &config, &mut rng);
+        p.delay_until(start);
+        let Some(Probe::Knock(_, token)) = p.poll(t0, &config, &mut budget) else {
+            panic!("a knock at once");
+        };
+        assert_eq!(p.next_at(), start, "the first full round at the start");
+        // Answered before the start: the init still waits for it.
+        let t1 = t0 + Duration::from_millis(20);
+        assert!(p.on_knock_reply(a, &token, t1));
+        assert_eq!(p.poll(t1, &config, &mut budget), None);
+        assert_eq!(p.next_at(), start);
+        assert_eq!(p.poll(start, &config, &mut budget), Some(Probe::Init(a)));
+        // A trusted candidate: nothing at all before the start.
+        let mut q = Punch::new(&[a], true, t0, &config, &mut rng);
+        q.delay_until(start);
+        assert_eq!(q.poll(t0, &config, &mut budget), None);
+        assert_eq!(q.next_at(), start);
+        assert_eq!(q.poll(start, &config, &mut budget), Some(Probe::Init(a)));
     }
 
     #[test]

@@ -16,6 +16,8 @@ impl Endpoint {
     /// [`UNANSWERED_BYTES_PER_CONNECTION`](crate::UNANSWERED_BYTES_PER_CONNECTION),
     /// and, across all connections, by
     /// [`UNANSWERED_BYTES_PER_MINUTE`](crate::UNANSWERED_BYTES_PER_MINUTE).
+    /// The first knocks go at once; only HandshakeInits wait for `punch_at`,
+    /// so the knocks' round trip overlaps the wait.
     pub fn connect_introduced(
         &mut self,
         now: Instant,
