@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use srudp_proto::rendezvous::message::MessageReader;
 use srudp_proto::rendezvous::{ClientConfig, Message, Target};
+use srudp_proto::sim::NatConfig;
 use srudp_proto::wire::{Packet, HANDSHAKE_INIT_SIZE};
 use srudp_proto::{
     AcceptPolicy, ConnectOptions, ConnectionHandle, Event, HandshakePattern, Keypair, PublicKey,
@@ -460,4 +461,79 @@ fn a_lying_server_flooding_unsolicited_introductions_reflects_at_most_10x() {
     let ep = w.clients[victim].client.endpoint();
     assert!(!ep.is_closed(h));
     assert_eq!(ep.peer_identity(h), Some(peer_key));
+}
+
+/// Two honest clients behind NATs of the given kinds (public .1 and .2),
+/// registered with their LAN addresses as host candidates; `a` asks for
+/// `b`. Returns the virtual time from the request until both report the
+/// connection, and whether it is relayed.
+fn introduced_pair(seed: u64, nat_a: &NatConfig, nat_b: &NatConfig) -> (Duration, bool) {
+    let mut w = World::new(seed);
+    w.start_server(Default::default());
+    let na = w.add_nat("198.51.100.1", nat_a.clone());
+    let nb = w.add_nat("198.51.100.2", nat_b.clone());
+    w.add_host_behind(na, "192.168.1.10");
+    w.add_host_behind(nb, "192.168.2.20");
+    for (socket, key_seed) in [
+        ("192.168.1.10:5000", seed * 10 + 1),
+        ("192.168.2.20:6000", seed * 10 + 2),
+    ] {
+        let mut c = w.client_config();
+        c.host_candidates = vec![addr(socket)];
+        c.detect_nat = false;
+        w.add_client(socket, key_seed, c);
+    }
+    w.wait_registered(&[0, 1], 5 * S);
+    let asked = w.now();
+    let key_b = w.key(1);
+    w.client(0).connect_by_key(asked, key_b).unwrap();
+    let ok = w.run_until(20 * S, |w| {
+        peer_connected(w.events(0)).is_some() && peer_connected(w.events(1)).is_some()
+    });
+    assert!(ok, "seed {seed}: the introduced pair did not connect");
+    let (_, path) = peer_connected(w.events(0)).unwrap();
+    (w.now() - asked, path.is_relayed())
+}
+
+/// Knocks change nothing for honest peers: pairs behind every kind of NAT
+/// still connect, directly through cone NATs and through the relay when one
+/// side is symmetric. Prints the median time from request to connection
+/// (virtual time; BENCHMARKS.md compares it with the times before knocks).
+#[test]
+fn honest_introductions_through_nats_still_connect() {
+    let cone = NatConfig::port_restricted_cone();
+    for (kind, a, b, relayed) in [
+        (
+            "full cone",
+            NatConfig::full_cone(),
+            NatConfig::full_cone(),
+            false,
+        ),
+        (
+            "restricted cone",
+            NatConfig::restricted_cone(),
+            NatConfig::restricted_cone(),
+            false,
+        ),
+        ("port-restricted cone", cone.clone(), cone.clone(), false),
+        (
+            "port-restricted + symmetric",
+            cone.clone(),
+            NatConfig::symmetric(),
+            true,
+        ),
+    ] {
+        let mut times: Vec<Duration> = (0..10)
+            .map(|seed| {
+                let (took, via_relay) = introduced_pair(seed, &a, &b);
+                assert_eq!(via_relay, relayed, "{kind}, seed {seed}");
+                took
+            })
+            .collect();
+        times.sort();
+        println!(
+            "introduced handshake, {kind}: median {:?}, max {:?} (10 seeds)",
+            times[5], times[9]
+        );
+    }
 }
