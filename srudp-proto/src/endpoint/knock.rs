@@ -226,4 +226,50 @@ mod tests {
         assert_eq!(stranger.endpoint_stats().knocks_answered, 0);
         assert_eq!(stranger.endpoint_stats().dropped_bad_handshake, 1);
     }
+
+    proptest::proptest! {
+        /// Whatever KnockReplies an off-path attacker sends, from whichever
+        /// address, with whichever cid and token, no HandshakeInit goes to a
+        /// candidate that did not answer: the attacker never saw the tokens.
+        #[test]
+        fn forged_knock_replies_never_unlock_a_handshake_init(
+            replies in proptest::collection::vec(
+                (0usize..4, proptest::prelude::any::<bool>(), proptest::prelude::any::<[u8; KNOCK_TOKEN_LEN]>()),
+                1..20,
+            ),
+        ) {
+            let mut client = endpoint(8);
+            let peer = endpoint(9).public_key();
+            let candidates = [
+                addr("198.51.100.1:1"),
+                addr("198.51.100.2:2"),
+                addr("10.0.0.3:3"),
+                addr("[2001:db8::4]:4"),
+            ];
+            let mut now = Instant::now();
+            introduced(&mut client, peer, &candidates, now);
+            let mut cid = None;
+            let end = now + Duration::from_secs(11);
+            let mut replies = replies.into_iter();
+            while now < end {
+                for (to, dg) in drain(&mut client, now) {
+                    proptest::prop_assert_eq!(dg.len(), KNOCK_SIZE, "to {}", to);
+                    if let Ok(Packet::Knock(k)) = Packet::parse(&dg) {
+                        cid = Some(k.sender_cid);
+                    }
+                }
+                if let (Some((from, right_cid, token)), Some(cid)) = (replies.next(), cid) {
+                    let reply = KnockReply {
+                        initiator_cid: if right_cid { cid } else { crate::wire::ConnectionId(!cid.0) },
+                        token,
+                    };
+                    let mut bytes = [0u8; KNOCK_REPLY_SIZE];
+                    reply.emit(&mut bytes).unwrap();
+                    client.handle_datagram(now, candidates[from], &bytes);
+                }
+                now = client.poll_timeout().unwrap_or(end).max(now + Duration::from_millis(1));
+                client.handle_timeout(now);
+            }
+        }
+    }
 }
