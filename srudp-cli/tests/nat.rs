@@ -292,10 +292,10 @@ impl Pair {
 
 fn two_nats(t: &mut Topology, a: NatKind, b: NatKind) -> (Node, Node, Nat, Nat) {
     let mut nat_a = t
-        .add_nat("nata", Ipv4Addr::new(203, 0, 113, 21), [192, 0, 2], a)
+        .add_nat("nata", Ipv4Addr::new(203, 0, 113, 21), [192, 168, 1], a)
         .unwrap();
     let mut nat_b = t
-        .add_nat("natb", Ipv4Addr::new(203, 0, 113, 22), [198, 51, 100], b)
+        .add_nat("natb", Ipv4Addr::new(203, 0, 113, 22), [192, 168, 2], b)
         .unwrap();
     let ha = t.add_host_behind(&mut nat_a, "a").unwrap();
     let hb = t.add_host_behind(&mut nat_b, "b").unwrap();
@@ -365,7 +365,9 @@ fn both_behind_the_same_nat_connect_directly_over_lan_addresses() {
         .add_nat(
             "nat",
             Ipv4Addr::new(203, 0, 113, 21),
-            [192, 0, 2],
+            // A private LAN: the rendezvous server forwards only private,
+            // link-local and ULA host candidates (spec §11.4).
+            [192, 168, 1],
             NatKind::PortPreserving,
         )
         .unwrap();

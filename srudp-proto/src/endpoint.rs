@@ -12,7 +12,7 @@ use tracing::{debug, trace};
 use crate::config::{AcceptPolicy, ConfigError, CookieMode, EndpointConfig};
 use crate::connection::{
     ConnectError, Connection, ConnectionStats, InitiatorSetup, ReadError, ResponderSetup, Transmit,
-    TransportParams, WriteError, MAX_CANDIDATES, MAX_PARAMS_LEN,
+    TransportParams, UnansweredBudget, WriteError, MAX_CANDIDATES, MAX_PARAMS_LEN,
 };
 use crate::crypto::cookie::{mac1_of, CookieSecrets, MacKeys};
 use crate::crypto::{Handshake, HandshakePattern};
@@ -40,6 +40,7 @@ mod tests;
 /// are dropped.
 const MAX_STATELESS_QUEUE: usize = 64;
 
+mod knock;
 mod relay;
 pub use relay::{PathKind, RelaySessionId};
 mod timer_queue;
@@ -69,6 +70,8 @@ pub struct EndpointStats {
     pub refused_without_ticket: u64,
     /// Connections accepted.
     pub accepted: u64,
+    /// Knocks answered (spec §4.4).
+    pub knocks_answered: u64,
 }
 
 /// Options of [`Endpoint::connect_with`].
@@ -77,7 +80,9 @@ pub struct ConnectOptions {
     /// The peer's static public key: only it can answer.
     pub peer: PublicKey,
     /// Addresses at which the peer may be reached; all are punched, the first
-    /// that answers wins.
+    /// that answers wins. [`Endpoint::connect_with`] trusts them (they get
+    /// the HandshakeInit at once); [`Endpoint::connect_introduced`] knocks
+    /// first.
     pub candidates: Vec<SocketAddr>,
     /// Handshake pattern; `None` uses the endpoint's default.
     pub pattern: Option<HandshakePattern>,
@@ -161,6 +166,8 @@ pub struct Endpoint {
     stats: EndpointStats,
     /// Relay sessions bound to connections (spec §11.5).
     relay_routes: relay::RelayRoutes,
+    /// Bytes we may still send to addresses that never answered us (spec §4.4).
+    unanswered: UnansweredBudget,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -201,6 +208,7 @@ impl Endpoint {
             due_scratch: Vec::new(),
             stats: EndpointStats::default(),
             relay_routes: relay::RelayRoutes::default(),
+            unanswered: UnansweredBudget::default(),
         })
     }
 
@@ -323,6 +331,17 @@ impl Endpoint {
         now: Instant,
         options: ConnectOptions,
     ) -> Result<ConnectionHandle, ConnectError> {
+        self.open(now, options, true)
+    }
+
+    /// `connect_with`, with candidates the application vouches for
+    /// (`trusted`) or learned from an introduction.
+    fn open(
+        &mut self,
+        now: Instant,
+        options: ConnectOptions,
+        trusted: bool,
+    ) -> Result<ConnectionHandle, ConnectError> {
         let mut candidates = options.candidates;
         candidates.dedup();
         if candidates.is_empty() {
@@ -385,6 +404,7 @@ impl Endpoint {
             pattern,
             peer: options.peer,
             candidates,
+            trusted_candidates: trusted,
             local_cid,
             handshake,
             init_datagram: init,
@@ -535,6 +555,8 @@ impl Endpoint {
                 self.refresh(handle);
             }
             Packet::HandshakeInit(init) => self.handle_init(now, from, &init, datagram),
+            Packet::Knock(knock) => self.answer_knock(from, &knock, datagram),
+            Packet::KnockReply(reply) => self.handle_knock_reply(now, from, &reply),
             Packet::CookieReply(reply) => {
                 let Some(&handle) = self.by_cid.get(&reply.initiator_cid) else {
                     self.stats.dropped_unknown_connection += 1;
@@ -657,7 +679,7 @@ impl Endpoint {
             let Some(slot) = self.connections.get_mut(&handle) else {
                 continue; // gone
             };
-            match slot.conn.poll_transmit(now, buf) {
+            match slot.conn.poll_transmit(now, buf, &mut self.unanswered) {
                 Some(t) => {
                     debug_assert!(t.size <= MAX_DATAGRAM_SIZE);
                     self.ready.push_back(handle);

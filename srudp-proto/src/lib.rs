@@ -42,8 +42,9 @@
 //!   [`Endpoint::close`] (abrupt, with a code the peer receives),
 //!   [`Endpoint::release`] (forget a handle). Incoming handshakes are
 //!   accepted or refused by the [`AcceptPolicy`] in the [`EndpointConfig`].
-//!   A rendezvous ([`rendezvous`]) also uses [`Endpoint::connect_at`]
-//!   (punch at a coordinated moment), [`Endpoint::set_relay`] (bind a relay
+//!   A rendezvous ([`rendezvous`]) also uses [`Endpoint::connect_introduced`]
+//!   (punch at a coordinated moment toward candidates someone else gave,
+//!   knocking before any handshake goes there), [`Endpoint::set_relay`] (bind a relay
 //!   session) and [`Endpoint::probe_path`] (look for a better path).
 //! * **Outputs**, to drain after *every* input or command, in this order:
 //!   1. [`Endpoint::poll_transmit`]`(now, buf)` until it returns `None`: each
@@ -178,7 +179,10 @@ mod ticket;
 pub mod wire;
 
 pub use config::{AcceptPolicy, ConfigError, CookieMode, EndpointConfig, TransportConfig};
-pub use connection::{ConnectError, ConnectionStats, ReadError, Transmit, WriteError};
+pub use connection::{
+    ConnectError, ConnectionStats, ReadError, Transmit, WriteError, MAX_KNOCKS_PER_CANDIDATE,
+    UNANSWERED_BYTES_PER_CONNECTION, UNANSWERED_BYTES_PER_MINUTE,
+};
 pub use crypto::{Cipher, HandshakePattern, Suite};
 pub use endpoint::{ConnectOptions, Endpoint, EndpointStats, PathKind, RelaySessionId};
 pub use event::{close_code, CloseReason, ConnectionHandle, Event};

@@ -4,13 +4,14 @@
 //! ```text
 //!                      ┌──────────── <p>-inet (bridge br0, 203.0.113.0/24) ────────────┐
 //!   public host ──wan──┤                                                                 ├──wan── NAT router ──lan bridge── hosts
-//!   203.0.113.x        └─────────────────────────────────────────────────────────────────┘        203.0.113.y   192.0.2.1/24   192.0.2.x
+//!   203.0.113.x        └─────────────────────────────────────────────────────────────────┘        203.0.113.y   192.168.n.1/24 192.168.n.x
 //! ```
 //!
 //! Every namespace name starts with a prefix unique to the process and the
 //! topology, so parallel test runs never collide; dropping the [`Topology`]
-//! deletes every namespace it made (and with them every interface). Only
-//! documentation address ranges are used. Needs root, `ip` (iproute2), `nft`
+//! deletes every namespace it made (and with them every interface). Public
+//! addresses are in a documentation range; LANs use private ranges, as real
+//! LANs do (a rendezvous server forwards only private host candidates). Needs root, `ip` (iproute2), `nft`
 //! (nftables) and `conntrack` (conntrack-tools).
 #![allow(dead_code, unreachable_pub)]
 

@@ -31,6 +31,7 @@ mod test_hooks;
 mod tests;
 mod timer;
 mod transmit;
+mod unanswered_budget;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -46,7 +47,7 @@ pub(crate) use params::{TransportParams, MAX_PARAMS_LEN};
 use paths::PathProbes;
 use persistent_congestion::LossRun;
 pub(crate) use punch::Punch;
-pub use punch::MAX_CANDIDATES;
+pub use punch::{MAX_CANDIDATES, MAX_KNOCKS_PER_CANDIDATE, UNANSWERED_BYTES_PER_CONNECTION};
 use received_packets::ReceivedPackets;
 use recv_stream::RecvStream;
 pub use recv_stream::{ReadError, FRAGMENT_OVERHEAD};
@@ -57,10 +58,12 @@ use sent_packets::{SentPacket, SentPackets};
 pub use stats::ConnectionStats;
 use stats::LimitClock;
 use timer::{Timer, TimerTable};
+pub(crate) use unanswered_budget::UnansweredBudget;
+pub use unanswered_budget::UNANSWERED_BYTES_PER_MINUTE;
 
 use crate::config::TransportConfig;
 use crate::congestion::Controller;
-use crate::crypto::cookie::InitiatorCookies;
+use crate::crypto::cookie::{InitiatorCookies, MacKeys};
 use crate::crypto::{Handshake, HandshakePattern, ReplayWindow, Session};
 use crate::event::{close_code, CloseReason, Event};
 use crate::keys::PublicKey;
@@ -98,6 +101,8 @@ enum State {
         init: Box<[u8]>,
         punch: Punch,
         cookies: Box<InitiatorCookies>,
+        /// Keys the MAC of our knocks (spec §9.3.8).
+        knock_keys: Box<MacKeys>,
     },
     /// Responder: keys ready, waiting for the initiator's first packet.
     Confirming {
@@ -162,6 +167,10 @@ pub(crate) struct InitiatorSetup {
     pub(crate) pattern: HandshakePattern,
     pub(crate) peer: PublicKey,
     pub(crate) candidates: Vec<SocketAddr>,
+    /// The application gave the candidates itself: they get the
+    /// HandshakeInit at once. Otherwise (an introduction) each is knocked
+    /// until it answers (spec §4.4).
+    pub(crate) trusted_candidates: bool,
     pub(crate) local_cid: ConnectionId,
     pub(crate) handshake: Handshake,
     pub(crate) init_datagram: Box<[u8]>,
@@ -279,9 +288,15 @@ impl Connection {
         config: Arc<TransportConfig>,
         setup: InitiatorSetup,
         cc: Box<dyn Controller>,
-        rng: Rng,
+        mut rng: Rng,
     ) -> Connection {
-        let punch = Punch::new(setup.candidates.clone(), now, &config);
+        let punch = Punch::new(
+            &setup.candidates,
+            setup.trusted_candidates,
+            now,
+            &config,
+            &mut rng,
+        );
         let remote = setup.candidates[0];
         let mut conn = Connection::blank(
             now,
@@ -301,6 +316,7 @@ impl Connection {
             init: setup.init_datagram,
             punch,
             cookies: Box::new(InitiatorCookies::new(&setup.peer)),
+            knock_keys: Box::new(MacKeys::for_responder(&setup.peer)),
         };
         conn.timers
             .set(Timer::Handshake, now + conn.config.handshake_timeout);
@@ -538,10 +554,12 @@ impl Connection {
         self.send.written() - self.send.acked_prefix()
     }
 
+    /// Adds a candidate the application (or our own rendezvous client, for
+    /// its relay) vouches for: it gets the HandshakeInit at once.
     pub(crate) fn add_candidate(&mut self, addr: SocketAddr, now: Instant) -> bool {
         match &mut self.state {
             State::Handshaking { punch, .. } => {
-                let added = punch.add_candidate(addr, now);
+                let added = punch.add_candidate(addr, true, now, &mut self.rng);
                 if added {
                     self.timers.set(Timer::Punch, now);
                 }

@@ -130,7 +130,7 @@ impl Connection {
     pub(crate) fn delay_punch(&mut self, at: Instant) {
         if let State::Handshaking { punch, .. } = &mut self.state {
             punch.delay_until(at);
-            self.timers.set(Timer::Punch, at);
+            self.timers.set(Timer::Punch, punch.next_at());
             self.timers
                 .set(Timer::Handshake, at + self.config.handshake_timeout);
         }

@@ -143,6 +143,24 @@ impl Connection {
         }
     }
 
+    /// A KnockReply for our connection arrived from `from` (spec §4.4): if
+    /// it echoes the token we knocked that address with, the address has
+    /// answered and gets the HandshakeInit at once.
+    pub(crate) fn handle_knock_reply(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        reply: &crate::wire::KnockReply,
+    ) {
+        let State::Handshaking { punch, .. } = &mut self.state else {
+            return;
+        };
+        if punch.on_knock_reply(from, &reply.token, now) {
+            trace!(cid = %self.local_cid, %from, "knock answered: sending the init");
+            self.timers.set(Timer::Punch, now);
+        }
+    }
+
     /// A handshake error before any keys exist: give up quietly.
     fn protocol_violation_silent(&mut self, detail: &str) {
         self.enter_closed(CloseReason::ProtocolViolation {

@@ -47,8 +47,11 @@ pub struct ConnectionStats {
     /// stream data lay beyond `max_reorder_distance` or `max_buffered_bytes`
     /// (that data was discarded, the packet's other frames were used).
     pub dropped_over_limit: u64,
-    /// Handshake or punch probes sent.
+    /// HandshakeInits sent (punch probes to candidates that answered or
+    /// were trusted).
     pub handshake_probes_sent: u64,
+    /// Knocks sent to candidates that had not answered yet (spec §4.4).
+    pub knocks_sent: u64,
     /// Probe timeouts that fired.
     pub pto_count: u64,
     /// Ack-eliciting packets the peer acknowledged (each counted once).

@@ -151,7 +151,9 @@ impl Pair {
         for towards_b in [true, false] {
             loop {
                 let conn = if towards_b { &mut self.a } else { &mut self.b };
-                let Some(t) = conn.poll_transmit(self.now, &mut buf) else {
+                let Some(t) =
+                    conn.poll_transmit(self.now, &mut buf, &mut UnansweredBudget::default())
+                else {
                     break;
                 };
                 let Ok(Packet::Data(header, _)) = Packet::parse(&buf[..t.size]) else {
@@ -640,8 +642,14 @@ fn poll_timeout_reports_the_pacing_deadline_instead_of_bursting() {
     // Exactly one packet leaves at the deadline, then the next deadline is one interval on.
     let mut buf = [0u8; MAX_DATAGRAM_SIZE];
     p.a.handle_timeout(deadline);
-    assert!(p.a.poll_transmit(deadline, &mut buf).is_some());
-    assert!(p.a.poll_transmit(deadline, &mut buf).is_none());
+    assert!(p
+        .a
+        .poll_transmit(deadline, &mut buf, &mut UnansweredBudget::default())
+        .is_some());
+    assert!(p
+        .a
+        .poll_transmit(deadline, &mut buf, &mut UnansweredBudget::default())
+        .is_none());
     let next = p.a.poll_timeout().unwrap();
     assert!(
         next > deadline && next <= deadline + interval,

@@ -8,9 +8,14 @@ use std::time::Instant;
 use tracing::trace;
 
 use super::pacing::PacingRate;
+use super::punch::Probe;
 use super::send_stream::StreamChunks;
 use super::stats::SendLimit;
 use super::*;
+use crate::wire::{Knock, MAC_LEN};
+
+/// A PATH_CHALLENGE frame: its type and 8 bytes of data.
+const PATH_CHALLENGE_FRAME_LEN: usize = 1 + 8;
 
 /// Where a data packet's plaintext goes in the datagram buffer: right after
 /// the header, with room for the tag after it, so it is sealed in place.
@@ -21,17 +26,45 @@ fn plaintext_area(buf: &mut [u8]) -> Option<&mut [u8]> {
 
 impl Connection {
     /// Writes the next datagram into `buf`, if there is one to send.
-    pub(crate) fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+    /// Knocks toward candidates that have not answered are charged to
+    /// `unanswered` (the endpoint's budget, spec §4.4).
+    pub(crate) fn poll_transmit(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        unanswered: &mut UnansweredBudget,
+    ) -> Option<Transmit> {
         self.last_now = self.last_now.max(now);
         match &mut self.state {
             State::Handshaking {
                 init,
                 punch,
                 cookies,
+                knock_keys,
                 ..
             } => {
-                let dest = punch.poll(now, &self.config)?;
+                let probe = punch.poll(now, &self.config, unanswered);
                 self.timers.set(Timer::Punch, punch.next_at());
+                let dest = match probe? {
+                    Probe::Init(dest) => dest,
+                    Probe::Knock(dest, token) => {
+                        let knock = Knock {
+                            sender_cid: self.local_cid,
+                            token,
+                            mac: [0; MAC_LEN],
+                        };
+                        let len = knock.emit(buf).ok()?;
+                        knock_keys.stamp_knock(&mut buf[..len]);
+                        self.stats.knocks_sent += 1;
+                        self.stats.packets_sent += 1;
+                        self.stats.bytes_sent += len as u64;
+                        trace!(cid = %self.local_cid, %dest, "knock");
+                        return Some(Transmit {
+                            destination: dest,
+                            size: len,
+                        });
+                    }
+                };
                 let len = init.len();
                 buf.get_mut(..len)?.copy_from_slice(init);
                 // mac2 from the cookie `dest` gave us, if any (spec §4.8).
@@ -79,9 +112,9 @@ impl Connection {
                 // (spec §10.3); ack-eliciting packets beyond it could not be
                 // recorded, and the peer is not acknowledging them anyway.
                 self.peer_stopped_acknowledging(now);
-                self.poll_transmit(now, buf)
+                self.poll_transmit(now, buf, unanswered)
             }
-            State::Established => self.build_data_packet(now, buf),
+            State::Established => self.build_data_packet(now, buf, unanswered),
         }
     }
 
@@ -113,7 +146,12 @@ impl Connection {
         )
     }
 
-    fn build_data_packet(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+    fn build_data_packet(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        unanswered: &mut UnansweredBudget,
+    ) -> Option<Transmit> {
         // A path challenge goes to the new address, on its own.
         if let Some(ch) = &mut self.challenge {
             if ch.send {
@@ -135,9 +173,16 @@ impl Connection {
                 );
             }
         }
-        if let Some((dest, data)) = self.probes.poll_send() {
+        while let Some((dest, data)) = self.probes.poll_send() {
             // A probe of another candidate path (spec §11.6). Not counted in
             // flight: probes to addresses that do not work are expected to vanish.
+            // Those candidates came from an introduction and have not
+            // answered: the probe is charged to the endpoint's budget, or not
+            // sent (spec §4.4). Our relay is our own server, not charged.
+            let size = (DATA_HEADER_LEN + PATH_CHALLENGE_FRAME_LEN + TAG_LEN) as u64;
+            if self.relay != Some(dest) && !unanswered.try_spend(now, size) {
+                continue;
+            }
             let mut w = Writer::new(plaintext_area(buf)?);
             Frame::PathChallenge(data).emit(&mut w).ok()?;
             let len = w.len();

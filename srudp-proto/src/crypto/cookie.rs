@@ -23,9 +23,10 @@ use chacha20poly1305::{KeyInit, XChaCha20Poly1305, XNonce};
 
 use crate::keys::PublicKey;
 use crate::random::Rng;
+use crate::wire::knock::KNOCK_MAC_OFFSET;
 use crate::wire::{
     COOKIE_NONCE_LEN, HANDSHAKE_INIT_MAC1_OFFSET, HANDSHAKE_INIT_MAC2_OFFSET, HANDSHAKE_INIT_SIZE,
-    MAC_LEN, TAG_LEN,
+    KNOCK_SIZE, MAC_LEN, TAG_LEN,
 };
 
 /// A cookie: what the responder hands out and the initiator keys `mac2` with.
@@ -106,6 +107,27 @@ impl MacKeys {
                 &self.mac1,
                 &init[..HANDSHAKE_INIT_MAC1_OFFSET],
                 &init[HANDSHAKE_INIT_MAC1_OFFSET..HANDSHAKE_INIT_MAC2_OFFSET],
+            )
+    }
+
+    /// Writes the MAC of a Knock datagram (exactly [`KNOCK_SIZE`] bytes,
+    /// spec §9.3.8): keyed like `mac1`, over the bytes before it. Its type
+    /// byte differs from an init's, so neither MAC can stand for the other.
+    pub(crate) fn stamp_knock(&self, knock: &mut [u8]) {
+        if knock.len() != KNOCK_SIZE {
+            return;
+        }
+        let tag = mac(&self.mac1, &[&knock[..KNOCK_MAC_OFFSET]]);
+        knock[KNOCK_MAC_OFFSET..].copy_from_slice(&tag);
+    }
+
+    /// Whether a Knock datagram carries a valid MAC for this responder.
+    pub(crate) fn check_knock(&self, knock: &[u8]) -> bool {
+        knock.len() == KNOCK_SIZE
+            && mac_matches(
+                &self.mac1,
+                &knock[..KNOCK_MAC_OFFSET],
+                &knock[KNOCK_MAC_OFFSET..],
             )
     }
 

@@ -171,3 +171,34 @@ fn new_cookies_from_one_address_trigger_only_a_few_extra_probes() {
     stamp_mac2(&[9; MAC_LEN], &mut expected);
     assert_eq!(out, expected);
 }
+
+#[test]
+fn a_knock_mac_binds_the_knock_to_the_responder_key() {
+    let keys = MacKeys::for_responder(&key(1));
+    let mut knock = vec![0x5a; KNOCK_SIZE];
+    knock[..2].copy_from_slice(&[1, 7]);
+    assert!(!keys.check_knock(&knock));
+    keys.stamp_knock(&mut knock);
+    assert!(keys.check_knock(&knock));
+    assert!(
+        !MacKeys::for_responder(&key(2)).check_knock(&knock),
+        "a knock for another key is not answered"
+    );
+    // Any changed byte (cid, token or the MAC itself) breaks it.
+    for at in 0..KNOCK_SIZE {
+        let mut bad = knock.clone();
+        bad[at] ^= 1;
+        assert!(!keys.check_knock(&bad), "byte {at}");
+    }
+    // Other lengths are never valid, and stamping them changes nothing.
+    let mut long = knock.clone();
+    long.push(0);
+    assert!(!keys.check_knock(&long));
+    let before = long.clone();
+    keys.stamp_knock(&mut long);
+    assert_eq!(long, before);
+    // An init's mac1 is no knock MAC: the type byte is covered.
+    let mut init = init_datagram(0x5a);
+    keys.stamp_mac1(&mut init);
+    assert!(!keys.check_knock(&init[..KNOCK_SIZE]));
+}

@@ -81,7 +81,9 @@ impl RelayRoutes {
 impl Endpoint {
     /// Opens a connection like [`connect_with`](Self::connect_with) but sends
     /// its first punch probe only at `punch_at` (a start time coordinated by
-    /// a rendezvous server, spec §11.4). Until then the connection already
+    /// a rendezvous server, spec §11.4). The candidates are trusted; for
+    /// candidates the application learned from someone else, use
+    /// [`connect_introduced`](Self::connect_introduced). Until then the connection already
     /// counts as punching toward the peer, so a HandshakeInit the peer sends
     /// first is resolved by the simultaneous-open rule (spec §4.5). The
     /// handshake timeout runs from `punch_at`.
@@ -92,13 +94,23 @@ impl Endpoint {
         punch_at: Instant,
     ) -> Result<ConnectionHandle, ConnectError> {
         let handle = self.connect_with(now, options)?;
+        self.delay_punch(now, handle, punch_at);
+        Ok(handle)
+    }
+
+    /// Holds a new connection's first punch probe until `punch_at`.
+    pub(super) fn delay_punch(
+        &mut self,
+        now: Instant,
+        handle: ConnectionHandle,
+        punch_at: Instant,
+    ) {
         if punch_at > now {
             if let Some(slot) = self.connections.get_mut(&handle) {
                 slot.conn.delay_punch(punch_at);
             }
             self.refresh(handle);
         }
-        Ok(handle)
     }
 
     /// Binds relay session `session` of the rendezvous server at `server` to a
@@ -255,7 +267,9 @@ impl Endpoint {
                 }
                 self.handle_init(now, from, &init, inner);
             }
-            Packet::CookieReply(_) => {
+            Packet::CookieReply(_) | Packet::Knock(_) | Packet::KnockReply(_) => {
+                // Knocks never travel through a relay: the relay is our own
+                // server, trusted as a candidate (spec §4.4).
                 self.stats.dropped_unknown_connection += 1;
             }
         }

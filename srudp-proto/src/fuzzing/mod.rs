@@ -98,6 +98,8 @@ pub fn packet(data: &[u8]) {
         Packet::HandshakeInit(h) => h.emit(&mut out),
         Packet::HandshakeResponse(h) => h.emit(&mut out),
         Packet::CookieReply(c) => c.emit(&mut out),
+        Packet::Knock(k) => k.emit(&mut out),
+        Packet::KnockReply(r) => r.emit(&mut out),
         Packet::Data(h, sealed) => h.emit(&mut out).map(|n| {
             out[n..n + sealed.len()].copy_from_slice(sealed);
             n + sealed.len()

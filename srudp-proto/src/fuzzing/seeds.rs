@@ -111,6 +111,9 @@ fn write_fuzz_seeds() {
         }
     }
     seeds.push(("packet_parser", "cookie-reply".into(), cookie_reply()));
+    let (knock, knock_reply) = knock_and_reply();
+    seeds.push(("packet_parser", "knock".into(), knock));
+    seeds.push(("packet_parser", "knock-reply".into(), knock_reply));
 
     // frame_parser: the plaintexts of real packets.
     let mut seen = std::collections::BTreeSet::new();
@@ -246,6 +249,30 @@ fn cookie_reply() -> Vec<u8> {
     let t = server.poll_transmit(now, &mut buf).unwrap();
     assert_eq!(buf[1], 4);
     buf[..t.size].to_vec()
+}
+
+/// A Knock toward an introduced candidate and the KnockReply its
+/// responder sent back (spec §4.4).
+fn knock_and_reply() -> (Vec<u8>, Vec<u8>) {
+    use crate::Endpoint;
+    let mut rng = crate::Rng::from_seed(6);
+    let mut server = crate::EndpointConfig::new(crate::Keypair::generate(&mut rng));
+    server.rng_seed = Some(7);
+    let mut server = Endpoint::new(server).unwrap();
+    let mut client = crate::EndpointConfig::new(crate::Keypair::generate(&mut rng));
+    client.rng_seed = Some(8);
+    let mut client = Endpoint::new(client).unwrap();
+    let now = std::time::Instant::now();
+    let options = crate::ConnectOptions::new(server.public_key(), vec![SERVER]);
+    client.connect_introduced(now, options, now).unwrap();
+    let mut buf = [0u8; 1200];
+    let t = client.poll_transmit(now, &mut buf).unwrap();
+    assert_eq!(buf[1], 7);
+    let knock = buf[..t.size].to_vec();
+    server.handle_datagram(now, super::endpoint_target::CLIENT, &knock);
+    let t = server.poll_transmit(now, &mut buf).unwrap();
+    assert_eq!(buf[1], 8);
+    (knock, buf[..t.size].to_vec())
 }
 
 /// The STREAM frames (offset, length, fin) a client sent over a lossy,

@@ -21,6 +21,7 @@
 //! [`message`] is the wire format of the messages on the client–server
 //! connection; its parser is exposed for fuzzing.
 
+mod candidate_filter;
 mod client;
 mod driven;
 mod group;

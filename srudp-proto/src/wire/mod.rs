@@ -8,7 +8,9 @@
 //!
 //! * [`coding`]: big-endian integers and QUIC-style varints ([`Reader`],
 //!   [`Writer`]).
-//! * [`packet`]: the four datagram types ([`Packet`]).
+//! * [`packet`]: the datagram types of a connection ([`Packet`]).
+//! * [`knock`]: the small probes sent to candidate addresses that have not
+//!   answered yet ([`Knock`], [`KnockReply`]).
 //! * [`frame`] and [`ack`]: the frames carried in a Data packet's plaintext
 //!   ([`Frame`], [`FrameIter`]).
 //! * [`relay`]: the rendezvous service's datagrams ([`RelayData`], [`NatProbe`]).
@@ -16,6 +18,7 @@
 pub mod ack;
 pub mod coding;
 pub mod frame;
+pub mod knock;
 pub mod packet;
 pub mod relay;
 mod varint;
@@ -26,6 +29,7 @@ pub use frame::{
     AckFrequencyFrame, CloseFrame, Frame, FrameIter, StreamFrame, STREAM_FRAME_MAX_OVERHEAD,
     STREAM_FRAME_MIN_OVERHEAD,
 };
+pub use knock::{Knock, KnockReply, KNOCK_REPLY_SIZE, KNOCK_SIZE, KNOCK_TOKEN_LEN};
 pub use packet::{
     ConnectionId, CookieReply, DataHeader, HandshakeInit, HandshakeResponse, Packet,
     COOKIE_NONCE_LEN, COOKIE_REPLY_HEADER_LEN, DATA_HEADER_LEN, HANDSHAKE_INIT_HEADER_LEN,

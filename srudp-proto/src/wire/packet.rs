@@ -7,10 +7,13 @@
 //! | 2 | [`HandshakeResponse`] |
 //! | 3 | Data ([`DataHeader`] + sealed payload) |
 //! | 4 | [`CookieReply`] |
+//! | 7 | [`Knock`] |
+//! | 8 | [`KnockReply`] |
 
 use std::fmt;
 
 use super::coding::{Reader, Writer};
+use super::knock::{Knock, KnockReply, TYPE_KNOCK, TYPE_KNOCK_REPLY};
 use super::{WireError, HANDSHAKE_INIT_SIZE, MAX_DATAGRAM_SIZE, TAG_LEN, VERSION};
 use crate::crypto::{Cipher, HandshakePattern, Suite};
 
@@ -66,6 +69,11 @@ pub enum Packet<'a> {
     Data(DataHeader, &'a [u8]),
     /// A stateless cookie challenge (responder → initiator, spec §4.8).
     CookieReply(CookieReply<'a>),
+    /// A small probe of a candidate address before any HandshakeInit goes
+    /// there (initiator → responder, spec §4.4).
+    Knock(Knock),
+    /// The answer to a [`Knock`] (responder → initiator).
+    KnockReply(KnockReply),
 }
 
 impl<'a> Packet<'a> {
@@ -94,6 +102,8 @@ impl<'a> Packet<'a> {
                 Ok(Packet::Data(header, sealed))
             }
             TYPE_COOKIE_REPLY => CookieReply::parse_body(r).map(Self::from),
+            TYPE_KNOCK => Knock::parse_body(datagram.len(), r).map(Packet::Knock),
+            TYPE_KNOCK_REPLY => KnockReply::parse_body(datagram.len(), r).map(Packet::KnockReply),
             other => Err(WireError::UnknownPacketType(other)),
         }
     }

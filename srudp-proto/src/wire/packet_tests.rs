@@ -288,6 +288,10 @@ fn version_and_type_are_checked_first() {
         Packet::parse(&[0x01, 0x05, 0, 0]),
         Err(WireError::UnknownPacketType(5))
     );
+    assert_eq!(
+        Packet::parse(&[0x01, 0x09, 0, 0]),
+        Err(WireError::UnknownPacketType(9))
+    );
     assert_eq!(Packet::parse(&[0u8; 1201]), Err(WireError::TooLarge));
 }
 
@@ -304,6 +308,8 @@ fn reemit(p: &Packet<'_>) -> Vec<u8> {
         Packet::HandshakeInit(h) => h.emit(&mut out),
         Packet::HandshakeResponse(h) => h.emit(&mut out),
         Packet::CookieReply(c) => c.emit(&mut out),
+        Packet::Knock(k) => k.emit(&mut out),
+        Packet::KnockReply(r) => r.emit(&mut out),
         Packet::Data(h, sealed) => h.emit(&mut out).map(|n| {
             out[n..n + sealed.len()].copy_from_slice(sealed);
             n + sealed.len()

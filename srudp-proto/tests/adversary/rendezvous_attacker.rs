@@ -7,11 +7,9 @@ use std::time::Duration;
 
 use srudp_proto::rendezvous::{ClientEvent, Message};
 use srudp_proto::sim::NatConfig;
-use srudp_proto::{
-    ConnectOptions, ConnectionHandle, Event, HandshakePattern, PathKind, TransportConfig,
-};
+use srudp_proto::{ConnectionHandle, Event, PathKind, TransportConfig};
 
-use crate::world::{addr, data, endpoint, RawSlot, World, SERVER};
+use crate::world::{addr, data, endpoint, RawSlot, World};
 
 pub const S: Duration = Duration::from_secs(1);
 
@@ -31,20 +29,7 @@ pub fn attacker_at(
         events: Vec::new(),
     });
     let r = w.raws.len() - 1;
-    let now = w.now();
-    let server_key = w.server_key();
-    let h = w.raws[r]
-        .endpoint
-        .connect_with(
-            now,
-            ConnectOptions {
-                peer: server_key,
-                candidates: vec![addr(SERVER)],
-                pattern: Some(HandshakePattern::IK),
-                ticket: None,
-            },
-        )
-        .unwrap();
+    let h = w.connect_raw_to_server(r);
     (r, h)
 }
 

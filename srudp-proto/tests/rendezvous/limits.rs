@@ -5,12 +5,10 @@ use std::time::Duration;
 use srudp_proto::rendezvous::{
     close_code, ClientEvent, ErrorCode, Message, Name, ServerConfig, Target,
 };
-use srudp_proto::{
-    CloseReason, ConnectOptions, ConnectionHandle, Event, HandshakePattern, PublicKey,
-};
+use srudp_proto::{CloseReason, ConnectionHandle, Event, PublicKey};
 
 use crate::introduction::introduce;
-use crate::world::{addr, World, SERVER};
+use crate::world::World;
 
 const S: Duration = Duration::from_secs(1);
 
@@ -18,20 +16,7 @@ const S: Duration = Duration::from_secs(1);
 fn raw_client(w: &mut World, host: &str, key_seed: u64) -> (usize, ConnectionHandle) {
     w.add_public_host(host);
     let r = w.add_raw(&format!("{host}:9000"), key_seed);
-    let now = w.now();
-    let server_key = w.server_key();
-    let h = w.raws[r]
-        .endpoint
-        .connect_with(
-            now,
-            ConnectOptions {
-                peer: server_key,
-                candidates: vec![addr(SERVER)],
-                pattern: Some(HandshakePattern::IK),
-                ticket: None,
-            },
-        )
-        .unwrap();
+    let h = w.connect_raw_to_server(r);
     (r, h)
 }
 

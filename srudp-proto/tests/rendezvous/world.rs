@@ -230,6 +230,17 @@ impl World {
         self.raws.len() - 1
     }
 
+    /// Raw endpoint `r` opens a connection to the rendezvous server with IK,
+    /// as a client would (to speak the rendezvous protocol by hand).
+    pub fn connect_raw_to_server(&mut self, r: usize) -> ConnectionHandle {
+        let now = self.now();
+        let options = srudp_proto::ConnectOptions {
+            pattern: Some(srudp_proto::HandshakePattern::IK),
+            ..srudp_proto::ConnectOptions::new(self.server_key(), vec![addr(SERVER)])
+        };
+        self.raws[r].endpoint.connect_with(now, options).unwrap()
+    }
+
     pub fn client(&mut self, i: usize) -> &mut RendezvousClient {
         &mut self.clients[i].client
     }

@@ -199,7 +199,11 @@ impl RendezvousClient {
             // Both sides of a ticket connection prove the ticket (spec §4.9).
             ticket: self.config.ticket.clone(),
         };
-        let handle = match self.endpoint.connect_at(now, options, start) {
+        // The candidates come from the server, not from the peer we can
+        // authenticate: each is knocked before it gets a HandshakeInit, so
+        // neither a caller nor the server can aim our handshakes at a third
+        // party (spec §4.4, §11.9).
+        let handle = match self.endpoint.connect_introduced(now, options, start) {
             Ok(h) => h,
             Err(e) => {
                 debug!(%peer, "cannot open the introduced connection: {e}");

@@ -35,6 +35,8 @@ use tracing::debug;
 pub use config::{ServerConfig, ServerEvent, ServerStats};
 use nat_test::NatTests;
 
+use super::candidate_filter::forwarded_candidates;
+use super::close_code;
 use super::group::GroupMembership;
 use super::message::{ErrorCode, Message, MessageError, Name, RequestId, Target};
 use super::rate_limit::TokenBucket;
@@ -42,7 +44,6 @@ use super::registry::{Registry, RegistryLimits};
 use super::relay_table::{RelayLimits, RelayTable};
 use super::source::{SourcePrefix, SourceRate, SourceRateTable};
 use super::stream::MessageStream;
-use super::{close_code, MAX_MESSAGE_CANDIDATES};
 use crate::wire::relay::is_relay_data;
 use crate::wire::{MAX_RELAYED_DATAGRAM_SIZE, NAT_PROBE_SIZE};
 use crate::{
@@ -679,23 +680,14 @@ impl RendezvousServer {
         }
     }
 
-    /// A client's candidates: the observed address first, then its host
-    /// addresses (deduplicated, at most [`MAX_MESSAGE_CANDIDATES`]).
+    /// A client's candidates: the observed address first, then the host
+    /// addresses the server can justify (spec §11.4, `candidate_filter`).
     fn candidates(
         &self,
         handle: ConnectionHandle,
         hosts: &[SocketAddr],
     ) -> Option<Vec<SocketAddr>> {
         let observed = self.endpoint.remote_address(handle)?;
-        let mut out = vec![observed];
-        for h in hosts {
-            if out.len() >= MAX_MESSAGE_CANDIDATES {
-                break;
-            }
-            if !out.contains(h) {
-                out.push(*h);
-            }
-        }
-        Some(out)
+        Some(forwarded_candidates(observed, hosts))
     }
 }
