@@ -258,6 +258,17 @@ impl Connection {
         self.reset_idle(now);
 
         if let State::Confirming { .. } = self.state {
+            // A ticket connection whose initiator found we do not hold its
+            // ticket: its first packet is its CLOSE (spec §4.9). The
+            // connection never opened, so it is never reported connected.
+            let refused = FrameIter::new(&sealed[..n])
+                .flatten()
+                .any(|f| matches!(f, Frame::Close(c) if c.code == close_code::TICKET_REQUIRED));
+            if refused {
+                self.timers.stop(Timer::Handshake);
+                self.enter_closed(CloseReason::TicketRefused);
+                return;
+            }
             // The initiator's first packet: it holds the keys, so the path it
             // used is the one it chose.
             self.state = State::Established;
