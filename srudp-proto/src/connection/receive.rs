@@ -159,9 +159,7 @@ impl Connection {
             peer: self.peer,
         });
         self.reset_idle(now);
-        if let Some(k) = self.config.keepalive_interval {
-            self.timers.set(Timer::Keepalive, now + k);
-        }
+        self.arm_keepalive(now);
     }
 
     /// A copy of the initiation we already answered arrived: resend our
