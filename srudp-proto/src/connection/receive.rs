@@ -403,12 +403,13 @@ impl Connection {
                             reason,
                         }
                     };
-                    // Answer a graceful close, so the peer can stop
-                    // lingering; it asserts nothing new, since the peer
-                    // sends CLOSE 0 only once it holds our whole stream
-                    // and we hold its.
-                    let graceful = c.code == close_code::NO_ERROR;
-                    self.enter_draining(now, why, graceful);
+                    // Answer once, with CLOSE 0, so the peer can stop
+                    // lingering (spec §6.6). After a graceful close it
+                    // asserts nothing new (the peer sends CLOSE 0 only once
+                    // it holds our whole stream and we hold its); after an
+                    // abrupt one the peer has already closed and reads it
+                    // only as "your CLOSE arrived".
+                    self.enter_draining(now, why, true);
                     return;
                 }
                 Frame::PathChallenge(data) => {
