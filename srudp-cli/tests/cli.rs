@@ -584,6 +584,23 @@ fn every_command_explains_itself_with_an_example() {
     }
 }
 
+#[test]
+fn connect_help_says_what_direct_does() {
+    // Issue 21: the pattern, who may connect, and the longer handshake
+    // timeout of --direct are the user's to know.
+    let out = srudp().args(["connect", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    for phrase in ["IK", "simultaneous open", "30 s", "10 s", "only --peer-key"] {
+        assert!(
+            help.contains(phrase),
+            "connect --help lacks {phrase:?}: {help}"
+        );
+    }
+}
+
 /// A peer for the CLI written with the library: an `srudp-tokio` endpoint
 /// on loopback that accepts anyone, on its own runtime.
 struct LibraryPeer {
