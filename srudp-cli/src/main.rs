@@ -98,6 +98,10 @@ enum Command {
         #[arg(long, requires = "via")]
         name: Option<String>,
         /// No rendezvous: the peer's address (it runs the same toward us).
+        /// Both sides connect at once (simultaneous open) with the Noise IK
+        /// pattern, so each proves its key; only --peer-key is accepted, nobody
+        /// else may connect to us. Both have 30 s to start (the handshake
+        /// timeout; the protocol's default is 10 s).
         #[arg(long, requires = "peer_key", conflicts_with = "ticket")]
         direct: Option<String>,
         /// The peer's public key: with --direct, who must answer; with

@@ -197,14 +197,46 @@ async fn pipe(endpoint: &Endpoint, stream: Stream) -> Result<(), Failure> {
     };
     let result = tokio::try_join!(up, down);
     paths.abort();
-    drop(from_peer.unsplit(to_peer));
-    result.map_err(|e| Failure::msg(format!("connection failed: {e}")))?;
+    let stream = from_peer.unsplit(to_peer);
+    if let Err(e) = result {
+        let failure = Failure::msg(format!("connection failed: {e}"));
+        return Err(fail_and_linger(endpoint, &stream, failure).await);
+    }
+    drop(stream);
     linger(endpoint).await;
     Ok(())
 }
 
-/// Closes the endpoint and lets its connections drain briefly.
+/// The application close code with which the CLI ends a connection it
+/// cannot go on with (a local failure such as a closed stdout); the reason
+/// is the message the user sees.
+pub(crate) const FAILURE_CODE: u32 = 1;
+
+/// Tells the peer why we give up (unless the connection is already over,
+/// e.g. closed by the peer), lingers so it hears it, and hands the failure
+/// back for the user.
+pub(crate) async fn fail_and_linger(
+    endpoint: &Endpoint,
+    stream: &Stream,
+    failure: Failure,
+) -> Failure {
+    if stream.close_reason().is_none() {
+        stream.abort(FAILURE_CODE, failure.to_string().as_bytes());
+    }
+    linger(endpoint).await;
+    failure
+}
+
+/// How long the CLI waits at most for its connections to finish closing:
+/// the closing period of spec §6.6 (max(3 × PTO, 12 s)), so a peer that
+/// missed our CLOSE can still hear it when it next sends (its keepalive
+/// comes within a third of the idle timeout). A peer that answers our
+/// CLOSE ends the wait after a round trip and a short drain.
+const CLOSING_PERIOD: Duration = Duration::from_secs(12);
+
+/// Closes the endpoint and keeps it running while its connections are in
+/// `Closing` or `Draining` (spec §6.6), for at most [`CLOSING_PERIOD`].
 pub(crate) async fn linger(endpoint: &Endpoint) {
     endpoint.close();
-    let _ = tokio::time::timeout(Duration::from_secs(2), endpoint.wait_idle()).await;
+    let _ = tokio::time::timeout(CLOSING_PERIOD, endpoint.wait_idle()).await;
 }

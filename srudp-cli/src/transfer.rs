@@ -18,7 +18,7 @@ use srudp_tokio::{PathKind, Stream};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::common::{registered_endpoint, resolve_rendezvous, Failure};
-use crate::pipe::{announce, connect_within, linger};
+use crate::pipe::{announce, connect_within, fail_and_linger, linger};
 
 const CHUNK: usize = 256 << 10;
 /// Longest file name accepted from a sender.
@@ -122,6 +122,34 @@ pub(crate) async fn send(
     endpoint.set_accept_policy(srudp_tokio::AcceptPolicy::RefuseAll);
     let path = stream.path();
     eprintln!("{}", crate::common::path_line(path));
+    let result = send_file(&mut stream, &mut input, file, &name, size).await;
+    let path = stream.path();
+    let (verdict, started) = match result {
+        Ok(sent) => sent,
+        Err(failure) => return Err(fail_and_linger(&endpoint, &stream, failure).await),
+    };
+    drop(stream);
+    linger(&endpoint).await;
+    if verdict != [1] {
+        return Err(Failure::msg("the receiver reports a checksum mismatch"));
+    }
+    eprintln!(
+        "{}, checksum verified by the receiver",
+        summary("sent", size, started, path)
+    );
+    Ok(())
+}
+
+/// Sends the header, the file and its checksum, finishes, and reads the
+/// receiver's verdict; returns it and when the bytes started to flow.
+async fn send_file(
+    stream: &mut Stream,
+    input: &mut tokio::fs::File,
+    file: &Path,
+    name: &str,
+    size: u64,
+) -> Result<(Vec<u8>, Instant), Failure> {
+    let fail = |e: std::io::Error| Failure::msg(format!("cannot read {}: {e}", file.display()));
     let lost = |e: std::io::Error| Failure::msg(format!("transfer failed: {e}"));
     let mut header = Vec::with_capacity(10 + name.len());
     header.extend_from_slice(&(name.len() as u16).to_be_bytes());
@@ -152,17 +180,7 @@ pub(crate) async fn send(
     progress.finish();
     let mut verdict = Vec::new();
     stream.read_to_end(&mut verdict).await.map_err(lost)?;
-    let path = stream.path();
-    drop(stream);
-    linger(&endpoint).await;
-    if verdict != [1] {
-        return Err(Failure::msg("the receiver reports a checksum mismatch"));
-    }
-    eprintln!(
-        "{}, checksum verified by the receiver",
-        summary("sent", size, started, path)
-    );
-    Ok(())
+    Ok((verdict, started))
 }
 
 /// `srudp receive TICKET [--out PATH]`.

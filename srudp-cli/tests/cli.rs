@@ -3,9 +3,11 @@
 //! file transfer, and the errors a user meets.
 
 use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -580,4 +582,205 @@ fn every_command_explains_itself_with_an_example() {
         assert!(out.status.success());
         assert!(help.contains("Example"), "{cmd} --help: {help}");
     }
+}
+
+#[test]
+fn connect_help_says_what_direct_does() {
+    // Issue 21: the pattern, who may connect, and the longer handshake
+    // timeout of --direct are the user's to know.
+    let out = srudp().args(["connect", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    for phrase in ["IK", "simultaneous open", "30 s", "10 s", "only --peer-key"] {
+        assert!(
+            help.contains(phrase),
+            "connect --help lacks {phrase:?}: {help}"
+        );
+    }
+}
+
+/// A peer for the CLI written with the library: an `srudp-tokio` endpoint
+/// on loopback that accepts anyone, on its own runtime.
+struct LibraryPeer {
+    rt: tokio::runtime::Runtime,
+    endpoint: srudp_tokio::Endpoint,
+    key: String,
+    addr: SocketAddr,
+}
+
+impl LibraryPeer {
+    fn new() -> LibraryPeer {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let config = srudp_tokio::EndpointConfig::new(srudp_tokio::Keypair::generate_from_os());
+        let endpoint = rt
+            .block_on(async { srudp_tokio::Endpoint::bind("127.0.0.1:0".parse().unwrap(), config) })
+            .unwrap();
+        let key = endpoint.public_key().to_string();
+        let addr = endpoint.local_addr();
+        LibraryPeer {
+            rt,
+            endpoint,
+            key,
+            addr,
+        }
+    }
+}
+
+/// `srudp connect --direct TO --peer-key KEY` from a free loopback port,
+/// stdin, stdout and stderr piped.
+fn direct_cli(to: SocketAddr, peer_key: &str) -> Child {
+    srudp()
+        .args([
+            "connect",
+            "--direct",
+            &to.to_string(),
+            "--peer-key",
+            peer_key,
+        ])
+        .args(["--bind", &format!("127.0.0.1:{}", free_port())])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn the_peers_close_code_and_reason_are_shown_to_the_user() {
+    let peer = LibraryPeer::new();
+    let cli = direct_cli(peer.addr, &peer.key);
+    let endpoint = peer.endpoint.clone();
+    let served = peer.rt.spawn(async move {
+        use tokio::io::AsyncReadExt;
+        let (mut stream, _, _) = endpoint.accept().await.unwrap();
+        let mut got = Vec::new();
+        stream.read_to_end(&mut got).await.unwrap();
+        stream.abort(42, b"disk full");
+        got
+    });
+    let out = run_with_input(cli, b"hello".to_vec(), WAIT);
+    let got = peer.rt.block_on(served).unwrap();
+    assert_eq!(got, b"hello", "the honest bytes arrived before the abort");
+    let err = stderr_of(&out);
+    assert!(!out.status.success(), "an aborted connection fails: {err}");
+    assert!(
+        err.contains(r#"reset by the peer: application code 42, reason "disk full""#),
+        "the user sees the peer's code and reason: {err:?}"
+    );
+}
+
+/// A UDP relay on loopback between the CLI and a peer. Once armed, it drops
+/// everything the CLI sends until it has forwarded `n` more datagrams from
+/// the peer: the CLI's acknowledgments and its first CLOSE are lost, and
+/// the peer's retransmissions reach the CLI.
+struct LossyRelay {
+    addr: SocketAddr,
+    armed: Arc<AtomicU32>,
+    dropped: Arc<AtomicU32>,
+    stop: Arc<AtomicBool>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl LossyRelay {
+    fn start(peer: SocketAddr) -> LossyRelay {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_millis(20)))
+            .unwrap();
+        let addr = socket.local_addr().unwrap();
+        let armed = Arc::new(AtomicU32::new(0));
+        let dropped = Arc::new(AtomicU32::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (a, d, s) = (armed.clone(), dropped.clone(), stop.clone());
+        let thread = thread::spawn(move || {
+            let mut cli = None;
+            let mut buf = [0u8; 2048];
+            while !s.load(Ordering::SeqCst) {
+                let Ok((n, from)) = socket.recv_from(&mut buf) else {
+                    continue;
+                };
+                if from == peer {
+                    if let Some(cli) = cli {
+                        let _ = socket.send_to(&buf[..n], cli);
+                        let _ = a
+                            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| v.checked_sub(1));
+                    }
+                } else {
+                    cli = Some(from);
+                    if a.load(Ordering::SeqCst) > 0 {
+                        d.fetch_add(1, Ordering::SeqCst);
+                    } else {
+                        let _ = socket.send_to(&buf[..n], peer);
+                    }
+                }
+            }
+        });
+        LossyRelay {
+            addr,
+            armed,
+            dropped,
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for LossyRelay {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[test]
+fn a_cli_that_fails_lingers_so_the_peer_learns_why_even_when_its_first_close_is_lost() {
+    // The CLI's stdout is closed, so the first bytes from the peer make it
+    // fail. It closes with its reason (spec §6.6) and stays in `Closing`:
+    // its first CLOSE is dropped on the way, and it answers the peer's next
+    // retransmission with CLOSE again, so the peer learns why instead of
+    // waiting for its idle timeout.
+    let peer = LibraryPeer::new();
+    let relay = LossyRelay::start(peer.addr);
+    let mut cli = Running(direct_cli(relay.addr, &peer.key));
+    let _stdin = cli.0.stdin.take();
+    drop(cli.0.stdout.take());
+    let endpoint = peer.endpoint.clone();
+    let armed = relay.armed.clone();
+    let reason = peer.rt.block_on(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (mut stream, _, _) = tokio::time::timeout(WAIT, endpoint.accept())
+            .await
+            .expect("the CLI connects")
+            .unwrap();
+        armed.store(3, Ordering::SeqCst);
+        stream.write_all(b"nobody reads this").await.unwrap();
+        let mut buf = [0u8; 64];
+        // Far below the peer's 30 s idle timeout: only a CLOSE ends this.
+        let read = tokio::time::timeout(Duration::from_secs(20), stream.read(&mut buf)).await;
+        assert!(
+            matches!(read, Ok(Err(_))),
+            "the read ends with the CLI's close: {read:?}"
+        );
+        stream.close_reason()
+    });
+    match reason {
+        Some(srudp_tokio::CloseReason::PeerClose { code: 1, reason }) => {
+            assert!(reason.contains("connection failed"), "{reason:?}");
+        }
+        other => panic!("the peer did not learn why: {other:?}"),
+    }
+    assert!(
+        relay.dropped.load(Ordering::SeqCst) >= 1,
+        "the relay dropped what the CLI sent first"
+    );
+    let status = cli.0.wait().unwrap();
+    assert!(!status.success());
 }

@@ -25,7 +25,10 @@ pub struct TransportConfig {
     /// Close the connection after this long without receiving an authenticated packet.
     pub idle_timeout: Duration,
     /// Send a PING after this long without sending anything ack-eliciting,
-    /// which keeps NAT mappings alive. `None` disables keepalives.
+    /// which keeps NAT mappings alive. A connection uses at most a third of
+    /// its negotiated idle timeout (the smaller of both sides', spec §6.8),
+    /// so the default 15 s becomes 10 s against a 30 s idle timeout.
+    /// `None` disables keepalives.
     pub keepalive_interval: Option<Duration>,
     /// Give up a handshake (and its hole punching) after this long.
     pub handshake_timeout: Duration,

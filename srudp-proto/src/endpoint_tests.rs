@@ -499,3 +499,122 @@ fn readable_keeps_its_place_among_the_other_events() {
         "{events:?}"
     );
 }
+
+/// A HandshakeInit toward `to` from `from`'s key whose transport
+/// parameters are `params` (what an initiator writes, with any bits).
+fn init_with_params(
+    from: &Endpoint,
+    to: &PublicKey,
+    cid: ConnectionId,
+    params: &TransportParams,
+) -> Vec<u8> {
+    let mut handshake = Handshake::initiator(
+        HandshakePattern::NK,
+        from.config.cipher,
+        &from.config.keypair,
+        to,
+        cid,
+        [cid.0 as u8; 32],
+    )
+    .unwrap();
+    let mut payload = [0u8; MAX_PARAMS_LEN];
+    let n = params.encode(&mut payload).unwrap();
+    let mut noise = [0u8; HANDSHAKE_INIT_SIZE];
+    let noise_len = handshake.write(&payload[..n], &mut noise).unwrap();
+    let mut init = vec![0u8; HANDSHAKE_INIT_SIZE];
+    HandshakeInit {
+        pattern: HandshakePattern::NK,
+        cipher: from.config.cipher,
+        sender_cid: cid,
+        noise: &noise[..noise_len],
+        mac1: [0; MAC_LEN],
+        mac2: [0; MAC_LEN],
+    }
+    .emit(&mut init)
+    .unwrap();
+    MacKeys::for_responder(to).stamp_mac1(&mut init);
+    init
+}
+
+#[test]
+fn an_init_whose_parameters_say_refused_is_dropped_and_an_honest_one_still_connects() {
+    // Spec §4.3: `refused` belongs to a response; in an init it makes the
+    // parameters invalid, so the responder drops the init: no answer, no
+    // state.
+    let a = endpoint(1, TransportConfig::default());
+    let mut b = endpoint(2, TransportConfig::default());
+    let now = Instant::now();
+    let cid = ConnectionId(0x1234);
+    let mut params = a.local_params(cid);
+    params.refused = true;
+    let init = init_with_params(&a, &b.public_key(), cid, &params);
+    let before = b.endpoint_stats().dropped_bad_handshake;
+    b.handle_datagram(now, addr(A), &init);
+    let mut buf = [0u8; MAX_DATAGRAM_SIZE];
+    assert!(b.poll_transmit(now, &mut buf).is_none(), "no answer");
+    assert_eq!(b.connection_count(), 0, "no state");
+    assert_eq!(b.endpoint_stats().dropped_bad_handshake, before + 1);
+    assert!(b.poll_event().is_none());
+    // The same init without the bit is answered, and makes a connection.
+    let cid = ConnectionId(0x5678);
+    params.refused = false;
+    params.cid = cid;
+    let init = init_with_params(&a, &b.public_key(), cid, &params);
+    b.handle_datagram(now, addr(A), &init);
+    assert!(b.poll_transmit(now, &mut buf).is_some(), "answered");
+    assert_eq!(b.connection_count(), 1);
+}
+
+#[test]
+fn an_authenticated_data_packet_with_an_empty_plaintext_is_ignored_not_an_error() {
+    // Spec §9.4.1: senders never send one; a receiver treats it like a
+    // packet of padding: not ack-eliciting, no error, the stream goes on.
+    let (mut p, ha, hb) = DirectPair::connect(TransportConfig::default());
+    p.forge(ha, &[]);
+    assert!(!p.b.is_closed(hb), "not a protocol violation");
+    let mut buf = [0u8; MAX_DATAGRAM_SIZE];
+    assert!(
+        p.b.poll_transmit(p.now, &mut buf).is_none(),
+        "not ack-eliciting: nothing is sent at once"
+    );
+    p.a.write(ha, b"after the empty packet").unwrap();
+    p.settle();
+    let mut got = [0u8; 64];
+    let n = p.b.read(hb, &mut got).unwrap();
+    assert_eq!(&got[..n], b"after the empty packet");
+    assert!(!p.a.is_closed(ha) && !p.b.is_closed(hb));
+}
+
+#[test]
+fn a_rendezvous_application_close_code_travels_as_256_plus_the_code() {
+    // Spec §11.1 and §6.6: the rendezvous's "malformed message" is
+    // application code 1, wire code 257 (not the transport's wire code 1,
+    // PROTOCOL_VIOLATION); the peer reports the application code.
+    let (mut p, ha, hb) = DirectPair::connect(TransportConfig::default());
+    let code = crate::rendezvous::close_code::MALFORMED_MESSAGE;
+    p.b.close(p.now, hb, code, b"malformed");
+    let mut buf = [0u8; MAX_DATAGRAM_SIZE];
+    let t = p.b.poll_transmit(p.now, &mut buf).expect("the CLOSE");
+    let plain = p.a.open_from_peer(ha, &buf[..t.size]).expect("authentic");
+    let close = crate::wire::FrameIter::new(&plain)
+        .flatten()
+        .find_map(|f| match f {
+            Frame::Close(c) => Some(c.code),
+            _ => None,
+        });
+    assert_eq!(close, Some(257));
+    p.a.handle_datagram(p.now, addr(B), &buf[..t.size]);
+    let mut reason = None;
+    while let Some((h, e)) = p.a.poll_event() {
+        if let (true, Event::Closed { reason: r }) = (h == ha, e) {
+            reason = Some(r);
+        }
+    }
+    assert_eq!(
+        reason,
+        Some(CloseReason::PeerClose {
+            code: 1,
+            reason: "malformed".into()
+        })
+    );
+}

@@ -2,7 +2,10 @@
 //!
 //! A key prints as 52 characters of lowercase RFC 4648 base32 without padding
 //! (`a`–`z`, `2`–`7`): no spaces, no shell-special characters, no leading `-`,
-//! so it survives copy-paste into a terminal.
+//! so it survives copy-paste into a terminal. Parsing accepts either case
+//! (a key read aloud or retyped in capitals is the same key) but only the
+//! canonical trailing bits, so each key has exactly one lowercase text
+//! (spec §3.1).
 
 use std::fmt;
 use std::str::FromStr;
@@ -36,8 +39,8 @@ pub enum KeyParseError {
     /// The text is not 52 characters long.
     #[error("a key is 52 base32 characters, got {0}")]
     BadLength(usize),
-    /// A character outside `a`–`z`, `2`–`7`.
-    #[error("invalid character {0:?} in key (expected a-z, 2-7)")]
+    /// A character outside `a`–`z`, `A`–`Z`, `2`–`7`.
+    #[error("invalid character {0:?} in key (expected a-z, 2-7; either case)")]
     BadCharacter(char),
     /// The trailing bits of the last character are not zero.
     #[error("key has non-canonical trailing bits")]
@@ -153,6 +156,7 @@ pub(crate) fn decode(text: &str) -> Result<[u8; KEY_LEN], KeyParseError> {
     for c in text.chars() {
         let v = match c {
             'a'..='z' => c as u32 - 'a' as u32,
+            'A'..='Z' => c as u32 - 'A' as u32,
             '2'..='7' => c as u32 - '2' as u32 + 26,
             _ => return Err(KeyParseError::BadCharacter(c)),
         };
@@ -238,10 +242,18 @@ mod tests {
     #[test]
     fn bad_key_text_is_an_error() {
         assert_eq!("abc".parse::<PublicKey>(), Err(KeyParseError::BadLength(3)));
-        let upper = "A".repeat(52);
+        for bad in ['1', '8', '0', '=', ' ', '-'] {
+            let text = format!("{}{bad}", "a".repeat(51));
+            assert_eq!(
+                text.parse::<PublicKey>(),
+                Err(KeyParseError::BadCharacter(bad))
+            );
+        }
+        // Padding is not part of the format.
+        let padded = format!("{}====", "a".repeat(52));
         assert_eq!(
-            upper.parse::<PublicKey>(),
-            Err(KeyParseError::BadCharacter('A'))
+            padded.parse::<PublicKey>(),
+            Err(KeyParseError::BadLength(56))
         );
         let non_canonical = format!("{}b", "a".repeat(51));
         assert_eq!(
@@ -249,6 +261,44 @@ mod tests {
             Err(KeyParseError::NonCanonical)
         );
         assert!("é".repeat(52).parse::<PublicKey>().is_err());
+    }
+
+    #[test]
+    fn a_key_in_capitals_or_mixed_case_is_the_same_key_and_prints_lowercase() {
+        let mut rng = Rng::from_seed(8);
+        for _ in 0..20 {
+            let key = Keypair::generate(&mut rng).public();
+            let text = key.to_string();
+            assert_eq!(text.to_uppercase().parse::<PublicKey>(), Ok(key));
+            let mixed: String = text
+                .chars()
+                .enumerate()
+                .map(|(i, c)| {
+                    if i % 2 == 0 {
+                        c.to_ascii_uppercase()
+                    } else {
+                        c
+                    }
+                })
+                .collect();
+            assert_eq!(mixed.parse::<PublicKey>(), Ok(key));
+            assert_eq!(mixed.parse::<PublicKey>().unwrap().to_string(), text);
+        }
+        // Case does not relax the canonical trailing bits.
+        let non_canonical = format!("{}B", "A".repeat(51));
+        assert_eq!(
+            non_canonical.parse::<PublicKey>(),
+            Err(KeyParseError::NonCanonical)
+        );
+    }
+
+    #[test]
+    fn the_spec_example_key_text() {
+        // Spec §3.1: RFC 7748 §6.1's Alice public key in its text form.
+        let public = hex32("8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a");
+        let text = "quqpacmjgctvi5elpxolipxxlig36oqney4bv5hlusuy5ku3jzva";
+        assert_eq!(PublicKey(public).to_string(), text);
+        assert_eq!(text.parse::<PublicKey>(), Ok(PublicKey(public)));
     }
 
     #[test]

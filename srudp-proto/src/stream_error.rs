@@ -40,13 +40,25 @@ pub enum StreamError {
     UnknownStream,
 }
 
-/// A one-line summary per close reason; the reason itself is the error's source.
-fn closed_summary(reason: &CloseReason) -> &'static str {
-    match reason {
+/// A one-line summary per close reason; the reason itself is the error's
+/// source. A peer's close names its code and reason, since that is what a
+/// user needs to see; the reason is the peer's text, so it is escaped
+/// (no control characters or line breaks reach a terminal).
+fn closed_summary(reason: &CloseReason) -> String {
+    let fixed = match reason {
         CloseReason::Finished => "the connection was closed gracefully",
         CloseReason::LocalClose { .. } => "the connection was closed locally",
-        CloseReason::PeerClose { .. } | CloseReason::PeerError { .. } => {
-            "the connection was reset by the peer"
+        CloseReason::PeerClose { code, reason } => {
+            return format!(
+                "the connection was reset by the peer: application code {code}, reason \"{}\"",
+                reason.escape_debug()
+            );
+        }
+        CloseReason::PeerError { code, reason } => {
+            return format!(
+                "the connection was reset by the peer: transport error code {code}, reason \"{}\"",
+                reason.escape_debug()
+            );
         }
         CloseReason::ProtocolViolation { .. } => "the connection was aborted: protocol violation",
         CloseReason::IdleTimeout => "the connection timed out",
@@ -57,7 +69,8 @@ fn closed_summary(reason: &CloseReason) -> &'static str {
         CloseReason::Refused => "the peer refused the connection",
         CloseReason::TicketRefused => "the peer refused the connection: ticket required",
         CloseReason::PeerWithoutTicket => "the peer does not hold the ticket",
-    }
+    };
+    fixed.to_string()
 }
 
 impl StreamError {
@@ -145,6 +158,37 @@ mod tests {
         assert_eq!(source.downcast_ref::<CloseReason>(), Some(&reason));
         let inner = err.get_ref().unwrap().downcast_ref::<StreamError>();
         assert_eq!(inner, Some(&StreamError::Closed(reason)));
+    }
+
+    #[test]
+    fn a_peer_abort_shows_its_code_and_reason_in_the_message() {
+        let err = io::Error::from(StreamError::Closed(CloseReason::PeerClose {
+            code: 42,
+            reason: "disk full".into(),
+        }));
+        assert_eq!(
+            err.to_string(),
+            "the connection was reset by the peer: application code 42, reason \"disk full\""
+        );
+        let err = io::Error::from(StreamError::Closed(CloseReason::PeerError {
+            code: 1,
+            reason: "bad ack".into(),
+        }));
+        assert_eq!(
+            err.to_string(),
+            "the connection was reset by the peer: transport error code 1, reason \"bad ack\""
+        );
+    }
+
+    #[test]
+    fn a_hostile_reason_cannot_break_the_line_or_drive_the_terminal() {
+        let err = io::Error::from(StreamError::Closed(CloseReason::PeerClose {
+            code: 1,
+            reason: "a\nb\u{1b}[2Jc\"".into(),
+        }));
+        let text = err.to_string();
+        assert!(!text.contains('\n') && !text.contains('\u{1b}'), "{text:?}");
+        assert!(text.ends_with(r#"reason "a\nb\u{1b}[2Jc\"""#), "{text:?}");
     }
 
     #[test]

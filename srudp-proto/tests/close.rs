@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{data, pump, Pair, Side};
+use common::{addr, data, pump, Pair, Side, B_ADDR};
 use srudp_proto::sim::{LinkConfig, LossModel};
 use srudp_proto::{CloseReason, Event, ReadError, TransportConfig, WriteError};
 
@@ -143,4 +143,102 @@ fn writing_after_finish_is_an_error() {
         Err(WriteError::Finished)
     );
     assert_eq!(p.sim.endpoint(p.a).finish(ha), Err(WriteError::Finished));
+}
+
+/// `a` connects to `b` on a clean 15 ms path; returns both handles once `b`
+/// accepted.
+fn connected(p: &mut Pair) -> (srudp_proto::ConnectionHandle, srudp_proto::ConnectionHandle) {
+    let ha = p.connect_a_to_b();
+    let hb = common::wait_for(&mut p.sim, Duration::from_secs(5), |e| {
+        e.node == p.b && matches!(e.event, Event::Connected { .. })
+    })
+    .expect("b accepts")
+    .handle;
+    (ha, hb)
+}
+
+#[test]
+fn an_abrupt_close_is_answered_so_the_closer_stops_lingering_at_once() {
+    // Spec §6.6: the side that receives CLOSE answers it once, whatever its
+    // code, which ends the closer's `Closing` instead of the full 12 s.
+    let link = LinkConfig::default().with_latency(Duration::from_millis(15));
+    let mut p = Pair::public(31, link, TransportConfig::default());
+    let (ha, hb) = connected(&mut p);
+    let now = p.sim.now();
+    p.sim.endpoint(p.b).close(now, hb, 9, b"going away");
+    // The application is done with it; the endpoint keeps it while Closing.
+    p.sim.endpoint(p.b).release(now, hb);
+    let (a, b) = (p.a, p.b);
+    let mut a_reason = None;
+    let mut gone_after = None;
+    p.sim.run_until(Duration::from_secs(30), |sim, events| {
+        for e in events {
+            if e.node == a {
+                if let Event::Closed { reason } = &e.event {
+                    a_reason = Some(reason.clone());
+                    let now = sim.now();
+                    sim.endpoint(a).release(now, ha);
+                }
+            }
+        }
+        let gone = sim.endpoint(b).connection_count() == 0;
+        if gone {
+            gone_after = Some(sim.now() - now);
+        }
+        gone
+    });
+    assert_eq!(
+        a_reason,
+        Some(CloseReason::PeerClose {
+            code: 9,
+            reason: "going away".into()
+        })
+    );
+    let gone_after = gone_after.expect("the closer forgets the connection");
+    // Unanswered, `Closing` lasts max(3 × PTO, 12 s); answered, the closer
+    // only drains for 3 × PTO (about 1 s each this early in a connection).
+    assert!(
+        gone_after < Duration::from_secs(12),
+        "the closer lingered {gone_after:?}: the answer did not end its Closing"
+    );
+}
+
+#[test]
+fn an_idle_peer_whose_close_was_lost_learns_the_reason_from_the_answer_to_its_keepalive() {
+    // `b` aborts while its link drops everything, so its CLOSE is lost.
+    // `a` is idle: its next keepalive (at most a third of the idle timeout,
+    // §6.8) reaches `b` within `b`'s closing period (§6.6), and `b`'s answer
+    // tells `a` the code and reason instead of `a` timing out.
+    let link = LinkConfig::default().with_latency(Duration::from_millis(15));
+    let mut p = Pair::public(32, link.clone(), TransportConfig::default());
+    let (_ha, hb) = connected(&mut p);
+    common::run_for(&mut p.sim, Duration::from_millis(200));
+    let b_host = p.sim.network.host_by_ip(addr(B_ADDR).ip()).unwrap();
+    p.sim
+        .network
+        .set_link(b_host, link.clone().with_loss_rate(1.0))
+        .unwrap();
+    p.sim.record_datagrams();
+    let now = p.sim.now();
+    p.sim.endpoint(p.b).close(now, hb, 3, b"disk full");
+    common::run_for(&mut p.sim, Duration::from_millis(100));
+    let b_addr = addr(B_ADDR);
+    assert!(
+        p.sim.captured().iter().any(|d| d.from == b_addr),
+        "b sent its CLOSE into the dead link"
+    );
+    p.sim.network.set_link(b_host, link).unwrap();
+    let closed_a = common::wait_for(&mut p.sim, Duration::from_secs(20), |e| {
+        e.node == p.a && matches!(e.event, Event::Closed { .. })
+    })
+    .expect("a learns of the close");
+    assert_eq!(
+        closed_a.event,
+        Event::Closed {
+            reason: CloseReason::PeerClose {
+                code: 3,
+                reason: "disk full".into()
+            }
+        }
+    );
 }

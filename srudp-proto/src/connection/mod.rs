@@ -9,6 +9,7 @@ mod idle;
 #[cfg(test)]
 pub(crate) use idle::IDLE_RELEASE_DELAY;
 mod ack_frequency;
+mod keepalive;
 mod lost_packets;
 mod pacing;
 mod params;

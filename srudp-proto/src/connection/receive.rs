@@ -177,9 +177,7 @@ impl Connection {
             peer: self.peer,
         });
         self.reset_idle(now);
-        if let Some(k) = self.config.keepalive_interval {
-            self.timers.set(Timer::Keepalive, now + k);
-        }
+        self.arm_keepalive(now);
     }
 
     /// A copy of the initiation we already answered arrived: resend our
@@ -434,12 +432,13 @@ impl Connection {
                             reason,
                         }
                     };
-                    // Answer a graceful close, so the peer can stop
-                    // lingering; it asserts nothing new, since the peer
-                    // sends CLOSE 0 only once it holds our whole stream
-                    // and we hold its.
-                    let graceful = c.code == close_code::NO_ERROR;
-                    self.enter_draining(now, why, graceful);
+                    // Answer once, with CLOSE 0, so the peer can stop
+                    // lingering (spec §6.6). After a graceful close it
+                    // asserts nothing new (the peer sends CLOSE 0 only once
+                    // it holds our whole stream and we hold its); after an
+                    // abrupt one the peer has already closed and reads it
+                    // only as "your CLOSE arrived".
+                    self.enter_draining(now, why, true);
                     return;
                 }
                 Frame::PathChallenge(data) => {

@@ -372,9 +372,7 @@ impl Connection {
                 self.pacer.on_sent(now, t.size as u64, &rate);
             }
             self.time_of_last_ack_eliciting = Some(now);
-            if let Some(k) = self.config.keepalive_interval {
-                self.timers.set(Timer::Keepalive, now + k);
-            }
+            self.arm_keepalive(now);
             self.set_loss_timer();
         }
         Some(t)

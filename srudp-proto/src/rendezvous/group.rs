@@ -46,7 +46,7 @@ fn mac(key: &[u8; 32], parts: &[&[u8]]) -> [u8; 32] {
 }
 
 /// A group's shared secret: 32 random bytes the members got out of band.
-/// Printed and parsed like a key (52 base32 characters).
+/// Printed and parsed like a key (52 base32 characters, spec §3.1).
 #[derive(Clone, PartialEq, Eq)]
 pub struct GroupSecret([u8; GROUP_SECRET_LEN]);
 
@@ -201,9 +201,9 @@ mod tests {
             Err(GroupSecretError::Malformed(KeyParseError::BadLength(9)))
         ));
         assert!(matches!(
-            "A".repeat(52).parse::<GroupSecret>(),
+            "1".repeat(52).parse::<GroupSecret>(),
             Err(GroupSecretError::Malformed(KeyParseError::BadCharacter(
-                'A'
+                '1'
             )))
         ));
     }

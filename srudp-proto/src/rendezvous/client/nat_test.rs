@@ -290,6 +290,47 @@ mod tests {
     }
 
     #[test]
+    fn early_probes_are_remembered_up_to_a_bound_and_only_the_announced_token_counts() {
+        // Spec §11.7: probes that arrive before NatTestStarted are kept (at
+        // most MAX_EARLY_PROBES tokens, whatever a sender floods), and count
+        // once the answer names their token.
+        let t = Instant::now();
+        let ms = Duration::from_millis;
+        let mut test = NatTest::default();
+        test.start(3, t + ms(5000));
+        for i in 0..1000u32 {
+            test.on_probe([(i % 200) as u8 + 10; 16]);
+        }
+        let NatTest::Requested { early, .. } = &test else {
+            panic!("still waiting for the answer");
+        };
+        assert_eq!(early.len(), MAX_EARLY_PROBES, "bounded memory");
+        assert!(early.capacity() <= 2 * MAX_EARLY_PROBES);
+        // None of the remembered tokens is the announced one: filtered.
+        test.on_started(t, 3, sa("203.0.113.9:2"), [1; 16], [2; 16], ms(500));
+        assert!(matches!(
+            test,
+            NatTest::Filtering {
+                filter_open: false,
+                ..
+            }
+        ));
+        // The genuine early probe, arriving first, counts.
+        let mut honest = NatTest::default();
+        honest.start(4, t + ms(5000));
+        honest.on_probe([1; 16]);
+        honest.on_probe([9; 16]);
+        honest.on_started(t, 4, sa("203.0.113.9:2"), [1; 16], [2; 16], ms(500));
+        assert!(matches!(
+            honest,
+            NatTest::Filtering {
+                filter_open: true,
+                ..
+            }
+        ));
+    }
+
+    #[test]
     fn no_probe_means_filtered_and_no_answer_means_unknown_mapping() {
         let t = Instant::now();
         let ms = Duration::from_millis;
