@@ -310,17 +310,25 @@ impl Connection {
         // the stream data against the resource limits (spec §6.3), in one
         // pass over the frames.
         let mut malformed = None;
-        // The frames are parsed once: the first `FRAMES_KEPT` are kept for
-        // the pass that acts on them (a full packet holds two or three).
+        // The frames are parsed once: the first `FRAMES_KEPT` that call for
+        // an action are kept for the pass that acts on them (a full packet
+        // holds two or three). PING and PADDING call for none beyond making
+        // the packet ack-eliciting, so a packet of a thousand PINGs is not
+        // parsed twice (spec §10.3: the work per packet is bounded).
         let mut kept = [None; FRAMES_KEPT];
         let mut parsed = 0usize;
+        let mut pinged = false;
         let stream_frames = FrameIter::new(payload)
             .map_while(|f| f.map_err(|e| malformed = Some(e)).ok())
-            .inspect(|&f| {
-                if let Some(slot) = kept.get_mut(parsed) {
-                    *slot = Some(f);
+            .inspect(|&f| match f {
+                Frame::Padding { .. } => {}
+                Frame::Ping => pinged = true,
+                _ => {
+                    if let Some(slot) = kept.get_mut(parsed) {
+                        *slot = Some(f);
+                    }
+                    parsed += 1;
                 }
-                parsed += 1;
             })
             .filter_map(|f| match f {
                 Frame::Stream(s) => Some((s.offset, s.data.len() as u64)),
@@ -355,9 +363,10 @@ impl Connection {
             self.stats.dropped_over_limit += 1;
             trace!(cid = %self.local_cid, pn, "stream data beyond the buffer limits: packet not acknowledged");
         }
-        let mut ack_eliciting = false;
+        let mut ack_eliciting = pinged;
         // Admitted with no malformed frame: admission went through every
-        // frame, so `kept` holds them all unless there were more.
+        // frame, so `kept` holds all that call for an action unless there
+        // were more.
         let all_kept = admitted && parsed <= FRAMES_KEPT;
         let mut kept_frames = kept.into_iter().flatten();
         let mut parsed_again = FrameIter::new(payload).flatten();
