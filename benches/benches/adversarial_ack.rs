@@ -36,7 +36,8 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, Criterion};
 use srudp_benches::in_memory::{MemoryPair, B_ADDR};
 use srudp_proto::wire::{
-    AckFrequencyFrame, Frame, FrameIter, Packet, Writer, MAX_DATAGRAM_SIZE, MAX_DATA_PLAINTEXT,
+    emit_ack_fields, AckFrequencyFrame, Frame, FrameIter, Packet, Writer, MAX_DATAGRAM_SIZE,
+    MAX_DATA_PLAINTEXT,
 };
 use srudp_proto::TransportConfig;
 
@@ -131,18 +132,7 @@ fn frames(list: &[Frame<'_>]) -> Vec<u8> {
 
 /// Appends one ACK frame (§9.4.3) if it fits whole.
 fn ack(w: &mut Writer<'_>, largest: u64, first_range: u64, pairs: &[(u64, u64)]) -> bool {
-    let mut frame = [0u8; MAX_DATAGRAM_SIZE];
-    let mut f = Writer::new(&mut frame);
-    let ok = f.put_varint(0x02).is_ok()
-        && f.put_varint(largest).is_ok()
-        && f.put_varint(0).is_ok()
-        && f.put_varint(pairs.len() as u64).is_ok()
-        && f.put_varint(first_range).is_ok()
-        && pairs
-            .iter()
-            .all(|&(g, l)| f.put_varint(g).is_ok() && f.put_varint(l).is_ok());
-    let n = f.len();
-    ok && w.remaining() >= n && frame[..n].iter().all(|&b| w.put_u8(b).is_ok())
+    emit_ack_fields(w, largest, 0, first_range, pairs).is_ok()
 }
 
 fn whole_span(top: u64) -> Vec<u8> {

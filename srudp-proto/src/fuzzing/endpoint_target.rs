@@ -278,8 +278,6 @@ pub(super) fn hostile_acks(next_pn: u64, flags: u8, body: &[u8]) -> Vec<u8> {
         } else {
             (u64::from(first) * u64::from(first)).min(largest)
         };
-        let mut frame = [0u8; MAX_DATA_PLAINTEXT];
-        let mut f = Writer::new(&mut frame);
         let mut smallest = largest - first_range;
         let mut pairs = Vec::new();
         for _ in 0..count % 64 {
@@ -294,20 +292,8 @@ pub(super) fn hostile_acks(next_pn: u64, flags: u8, body: &[u8]) -> Vec<u8> {
             smallest = s;
             pairs.push((gap, len));
         }
-        let ok = f.put_varint(0x02).is_ok()
-            && f.put_varint(largest).is_ok()
-            && f.put_varint(0).is_ok()
-            && f.put_varint(pairs.len() as u64).is_ok()
-            && f.put_varint(first_range).is_ok()
-            && pairs
-                .iter()
-                .all(|&(g, l)| f.put_varint(g).is_ok() && f.put_varint(l).is_ok());
-        let n = f.len();
-        if !ok || w.remaining() < n {
+        if crate::wire::emit_ack_fields(&mut w, largest, 0, first_range, &pairs).is_err() {
             break 'frames;
-        }
-        if frame[..n].iter().any(|&b| w.put_u8(b).is_err()) {
-            break;
         }
     }
     let n = w.len();

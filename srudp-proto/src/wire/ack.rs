@@ -283,6 +283,38 @@ pub fn emit_ack(
     Ok(())
 }
 
+/// Writes an ACK frame from its wire fields as given (§9.4.3): `largest`,
+/// the delay, the first range and the `(gap, len)` pairs of the additional
+/// ranges. Unlike [`emit_ack`] it does not check that the ranges stay above
+/// 0 or that there are at most [`MAX_ACK_RANGES`]: it writes what a hostile
+/// peer could, for tests, fuzzers and benchmarks. On error nothing is
+/// written ([`WireError::VarintOverflow`], [`WireError::BufferTooSmall`]).
+pub fn emit_ack_fields(
+    w: &mut Writer<'_>,
+    largest: u64,
+    ack_delay_micros: u64,
+    first_range: u64,
+    pairs: &[(u64, u64)],
+) -> Result<(), WireError> {
+    let mut pairs_len = 0;
+    for &(gap, len) in pairs {
+        if gap > VARINT_MAX || len > VARINT_MAX {
+            return Err(WireError::VarintOverflow);
+        }
+        pairs_len += varint_len(gap) + varint_len(len);
+    }
+    if largest > VARINT_MAX || ack_delay_micros > VARINT_MAX || first_range > VARINT_MAX {
+        return Err(WireError::VarintOverflow);
+    }
+    w.ensure(header_len(largest, ack_delay_micros, pairs.len(), first_range) + pairs_len)?;
+    put_header(w, largest, ack_delay_micros, pairs.len(), first_range)?;
+    for &(gap, len) in pairs {
+        w.put_varint(gap)?;
+        w.put_varint(len)?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 #[path = "ack_tests.rs"]
 mod tests;

@@ -253,3 +253,31 @@ fn parse_ack_prefix(bytes: &[u8]) -> Result<AckFrame<'_>, WireError> {
         _ => Err(WireError::Truncated),
     }
 }
+
+#[test]
+fn raw_fields_are_written_as_given_even_when_a_receiver_must_refuse_them() {
+    let mut buf = [0u8; 64];
+    let mut w = Writer::new(&mut buf);
+    emit_ack_fields(&mut w, 100, 0, 9, &[(0, 4)]).unwrap();
+    let n = w.len();
+    // type, largest 100 (2 bytes), delay, count, first range, gap, len
+    assert_eq!(&buf[..n], &[0x02, 0x40, 100, 0, 1, 9, 0, 4]);
+    let mut r = Reader::new(&buf[..n]);
+    let Ok(crate::wire::Frame::Ack(ack)) = crate::wire::Frame::parse(&mut r) else {
+        panic!("parses");
+    };
+    assert_eq!(ack.ranges().collect::<Vec<_>>(), vec![91..=100, 85..=89]);
+    // Ranges below 0: written as asked, refused when parsed.
+    let mut w = Writer::new(&mut buf);
+    emit_ack_fields(&mut w, 3, 0, 2, &[(5, 5)]).unwrap();
+    let n = w.len();
+    assert!(crate::wire::Frame::parse(&mut Reader::new(&buf[..n])).is_err());
+    // Too little room: nothing written.
+    let mut small = [0u8; 3];
+    let mut w = Writer::new(&mut small);
+    assert_eq!(
+        emit_ack_fields(&mut w, 100, 0, 9, &[(0, 4)]),
+        Err(WireError::BufferTooSmall)
+    );
+    assert_eq!(w.len(), 0);
+}

@@ -23,7 +23,7 @@ pub mod packet;
 pub mod relay;
 mod varint;
 
-pub use ack::{ack_frame_len, emit_ack, AckFrame, AckRanges};
+pub use ack::{ack_frame_len, emit_ack, emit_ack_fields, AckFrame, AckRanges};
 pub use coding::{Reader, Writer};
 pub use frame::{
     AckFrequencyFrame, CloseFrame, Frame, FrameIter, StreamFrame, STREAM_FRAME_MAX_OVERHEAD,

@@ -14,7 +14,7 @@
 
 use std::time::Duration;
 
-use srudp_proto::wire::{AckFrequencyFrame, Frame, Writer};
+use srudp_proto::wire::{emit_ack_fields, AckFrequencyFrame, Frame, Writer};
 use srudp_proto::{CloseReason, ConnectionStats, TransportConfig};
 
 use crate::hostile_peer::HostilePeer;
@@ -24,18 +24,7 @@ const ROOM: usize = 1150;
 
 /// One ACK frame: `largest`, then ranges as (gap, len) pairs (§9.4.3).
 fn ack(w: &mut Writer<'_>, largest: u64, first_range: u64, pairs: &[(u64, u64)]) -> bool {
-    let mut frame = [0u8; 1200];
-    let mut f = Writer::new(&mut frame);
-    let ok = f.put_varint(0x02).is_ok()
-        && f.put_varint(largest).is_ok()
-        && f.put_varint(0).is_ok()
-        && f.put_varint(pairs.len() as u64).is_ok()
-        && f.put_varint(first_range).is_ok()
-        && pairs
-            .iter()
-            .all(|&(g, l)| f.put_varint(g).is_ok() && f.put_varint(l).is_ok());
-    let n = f.len();
-    ok && w.remaining() >= n && frame[..n].iter().all(|&b| w.put_u8(b).is_ok())
+    emit_ack_fields(w, largest, 0, first_range, pairs).is_ok()
 }
 
 /// The worst packets an attacker can build against span `lo..=hi` (every
