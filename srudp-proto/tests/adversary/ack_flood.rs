@@ -17,7 +17,7 @@ use std::time::Duration;
 use srudp_proto::wire::{emit_ack_fields, AckFrequencyFrame, Frame, Writer};
 use srudp_proto::{CloseReason, ConnectionStats, TransportConfig};
 
-use crate::hostile_peer::HostilePeer;
+use crate::hostile_peer::{frames, HostilePeer};
 
 /// Plaintext room an attacker fills with frames (a full datagram's).
 const ROOM: usize = 1150;
@@ -40,17 +40,6 @@ fn hostile_packet(lo: u64, hi: u64, spread: bool) -> Vec<u8> {
         while ack(&mut w, hi, 0, &pairs) {}
     } else {
         while ack(&mut w, hi, hi - lo, &[]) {}
-    }
-    let n = w.len();
-    buf.truncate(n);
-    buf
-}
-
-fn frames(list: &[Frame<'_>]) -> Vec<u8> {
-    let mut buf = vec![0u8; ROOM];
-    let mut w = Writer::new(&mut buf);
-    for f in list {
-        f.emit(&mut w).unwrap();
     }
     let n = w.len();
     buf.truncate(n);

@@ -282,3 +282,15 @@ impl HostilePeer {
         );
     }
 }
+
+/// The plaintext of a Data packet holding `list`, as the attacker writes it.
+pub(crate) fn frames(list: &[Frame<'_>]) -> Vec<u8> {
+    let mut buf = vec![0u8; MAX_DATAGRAM_SIZE];
+    let mut w = srudp_proto::wire::Writer::new(&mut buf);
+    for f in list {
+        f.emit(&mut w).unwrap();
+    }
+    let n = w.len();
+    buf.truncate(n);
+    buf
+}

@@ -12,25 +12,14 @@
 
 use std::time::Duration;
 
-use srudp_proto::wire::{AckFrequencyFrame, Frame, Writer};
+use srudp_proto::wire::{AckFrequencyFrame, Frame};
 use srudp_proto::{CloseReason, TransportConfig};
 
-use crate::hostile_peer::HostilePeer;
+use crate::hostile_peer::{frames, HostilePeer};
 
 /// The spec's bound on the sent-packet record (§10.3).
 const MAX_SENT_RECORDS: u64 = 16_384;
 const MAX_SENT_RECORD_BYTES: u64 = 1_835_008; // 1.75 MiB
-
-fn frames(list: &[Frame<'_>]) -> Vec<u8> {
-    let mut buf = vec![0u8; 1100];
-    let mut w = Writer::new(&mut buf);
-    for f in list {
-        f.emit(&mut w).unwrap();
-    }
-    let n = w.len();
-    buf.truncate(n);
-    buf
-}
 
 /// What the victim held at most while the attack ran.
 #[derive(Debug, Default)]

@@ -5,11 +5,11 @@
 
 use std::time::Duration;
 
-use srudp_proto::rendezvous::{ClientEvent, Message};
+use srudp_proto::rendezvous::Message;
 use srudp_proto::sim::NatConfig;
 use srudp_proto::{ConnectionHandle, Event, PathKind, TransportConfig};
 
-use crate::world::{addr, data, endpoint, RawSlot, World};
+use crate::world::{addr, data, endpoint, introduce, RawSlot, World};
 
 pub const S: Duration = Duration::from_secs(1);
 
@@ -102,39 +102,7 @@ pub fn honest_pair(w: &mut World, nat: NatConfig) -> (usize, usize) {
 /// Client `a` asks for client `b` by key; both must report the connection
 /// within `limit`, and 50 kB must cross it each way. Returns `a`'s path.
 pub fn connect_and_exchange(w: &mut World, a: usize, b: usize, limit: Duration) -> PathKind {
-    let now = w.now();
-    let key_b = w.key(b);
-    let request = w.client(a).connect_by_key(now, key_b).unwrap();
-    let (ea, eb) = (w.events(a).len(), w.events(b).len());
-    let mut sides = (None, None);
-    let ok = w.run_until(limit, |w| {
-        sides.0 = w.events(a)[ea..].iter().find_map(|e| match e {
-            ClientEvent::PeerConnected {
-                handle,
-                path,
-                request: Some(r),
-                ..
-            } if *r == request => Some((*handle, *path)),
-            _ => None,
-        });
-        sides.1 = w.events(b)[eb..].iter().find_map(|e| match e {
-            ClientEvent::PeerConnected {
-                handle,
-                request: None,
-                ..
-            } => Some(*handle),
-            _ => None,
-        });
-        sides.0.is_some() && sides.1.is_some()
-    });
-    assert!(
-        ok,
-        "seed {}: the honest pair did not connect\n a: {:?}\n b: {:?}",
-        w.seed,
-        w.events(a),
-        w.events(b)
-    );
-    let ((ha, path), hb) = (sides.0.unwrap(), sides.1.unwrap());
+    let ((ha, path), (hb, _)) = introduce(w, a, b, limit);
     let (a_data, b_data) = (data(w.seed, 50_000), data(w.seed + 1, 50_000));
     let (ra, rb) = w.exchange((a, ha), (b, hb), &a_data, &b_data, 30 * S);
     assert_eq!(ra, b_data, "seed {}", w.seed);

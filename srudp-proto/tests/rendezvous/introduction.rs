@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use srudp_proto::rendezvous::{ClientEvent, GroupSecret, Name, ServerConfig};
 use srudp_proto::sim::NatConfig;
-use srudp_proto::{ConnectionHandle, PathKind};
+use srudp_proto::PathKind;
 
+pub(crate) use crate::world::introduce;
 use crate::world::{addr, data, World};
 
 const S: Duration = Duration::from_secs(1);
@@ -32,50 +33,6 @@ pub(crate) fn pair(seed: u64, nat_a: NatConfig, nat_b: NatConfig) -> World {
     }
     w.wait_registered(&[0, 1], 5 * S);
     w
-}
-
-/// Client `a` asks for client `b` by key; returns both sides' handle and
-/// path once both report the connection.
-pub(crate) fn introduce(
-    w: &mut World,
-    a: usize,
-    b: usize,
-    limit: Duration,
-) -> ((ConnectionHandle, PathKind), (ConnectionHandle, PathKind)) {
-    let now = w.now();
-    let key_b = w.key(b);
-    let request = w.client(a).connect_by_key(now, key_b).unwrap();
-    let (ea, eb) = (w.events(a).len(), w.events(b).len());
-    let mut sides = (None, None);
-    let ok = w.run_until(limit, |w| {
-        sides.0 = w.events(a)[ea..].iter().find_map(|e| match e {
-            ClientEvent::PeerConnected {
-                handle,
-                path,
-                request: Some(r),
-                ..
-            } if *r == request => Some((*handle, *path)),
-            _ => None,
-        });
-        sides.1 = w.events(b)[eb..].iter().find_map(|e| match e {
-            ClientEvent::PeerConnected {
-                handle,
-                path,
-                request: None,
-                ..
-            } => Some((*handle, *path)),
-            _ => None,
-        });
-        sides.0.is_some() && sides.1.is_some()
-    });
-    assert!(
-        ok,
-        "seed {}: no connection\n a: {:?}\n b: {:?}",
-        w.seed,
-        w.events(a),
-        w.events(b)
-    );
-    (sides.0.unwrap(), sides.1.unwrap())
 }
 
 #[test]

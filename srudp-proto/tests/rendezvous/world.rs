@@ -497,3 +497,50 @@ pub fn peer_connected(events: &[ClientEvent]) -> Option<(ConnectionHandle, srudp
         _ => None,
     })
 }
+
+/// Client `a` asks for client `b` by key; returns both sides' handle and
+/// path once both report the connection.
+pub fn introduce(
+    w: &mut World,
+    a: usize,
+    b: usize,
+    limit: Duration,
+) -> (
+    (ConnectionHandle, srudp_proto::PathKind),
+    (ConnectionHandle, srudp_proto::PathKind),
+) {
+    let now = w.now();
+    let key_b = w.key(b);
+    let request = w.client(a).connect_by_key(now, key_b).unwrap();
+    let (ea, eb) = (w.events(a).len(), w.events(b).len());
+    let mut sides = (None, None);
+    let ok = w.run_until(limit, |w| {
+        sides.0 = w.events(a)[ea..].iter().find_map(|e| match e {
+            ClientEvent::PeerConnected {
+                handle,
+                path,
+                request: Some(r),
+                ..
+            } if *r == request => Some((*handle, *path)),
+            _ => None,
+        });
+        sides.1 = w.events(b)[eb..].iter().find_map(|e| match e {
+            ClientEvent::PeerConnected {
+                handle,
+                path,
+                request: None,
+                ..
+            } => Some((*handle, *path)),
+            _ => None,
+        });
+        sides.0.is_some() && sides.1.is_some()
+    });
+    assert!(
+        ok,
+        "seed {}: no connection\n a: {:?}\n b: {:?}",
+        w.seed,
+        w.events(a),
+        w.events(b)
+    );
+    (sides.0.unwrap(), sides.1.unwrap())
+}
