@@ -424,20 +424,21 @@ mod source_tests {
             SourcePrefix::V4([192, 0, 2, 7]),
         );
         let mut r = Registry::default();
-        let h = ConnectionHandle;
+        // Key `[k; 32]` registers over connection `c` from `source`.
+        let register = |r: &mut Registry, k: u8, c: u64, source| {
+            r.register(
+                PublicKey([k; 32]),
+                ConnectionHandle(c),
+                source,
+                None,
+                vec![],
+                vec![],
+                t,
+                LIMITS,
+            )
+        };
         let outcomes: Vec<_> = (1..=10u8)
-            .map(|k| {
-                r.register(
-                    PublicKey([k; 32]),
-                    h(u64::from(k)),
-                    host,
-                    None,
-                    vec![],
-                    vec![],
-                    t,
-                    LIMITS,
-                )
-            })
+            .map(|k| register(&mut r, k, u64::from(k), host))
             .map(|o| o.err())
             .collect();
         assert_eq!(&outcomes[..3], &[None, None, None]);
@@ -446,54 +447,14 @@ mod source_tests {
             .all(|e| *e == Some(ErrorCode::QuotaExceeded)));
         assert_eq!(r.count_from(host), 3);
         // A refresh of a held registration is not a new one.
-        r.register(
-            PublicKey([1; 32]),
-            h(1),
-            host,
-            None,
-            vec![],
-            vec![],
-            t,
-            LIMITS,
-        )
-        .unwrap();
+        register(&mut r, 1, 1, host).unwrap();
         // Another source is unaffected.
-        r.register(
-            PublicKey([50; 32]),
-            h(50),
-            other,
-            None,
-            vec![],
-            vec![],
-            t,
-            LIMITS,
-        )
-        .unwrap();
+        register(&mut r, 50, 50, other).unwrap();
         // A key that moves to another source takes its count along.
-        r.register(
-            PublicKey([2; 32]),
-            h(60),
-            other,
-            None,
-            vec![],
-            vec![],
-            t,
-            LIMITS,
-        )
-        .unwrap();
+        register(&mut r, 2, 60, other).unwrap();
         assert_eq!((r.count_from(host), r.count_from(other)), (2, 2));
         r.remove(&PublicKey([1; 32]));
         assert_eq!(r.count_from(host), 1);
-        r.register(
-            PublicKey([9; 32]),
-            h(9),
-            host,
-            None,
-            vec![],
-            vec![],
-            t,
-            LIMITS,
-        )
-        .unwrap();
+        register(&mut r, 9, 9, host).unwrap();
     }
 }
