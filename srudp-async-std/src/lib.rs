@@ -1,14 +1,13 @@
 //! # srudp-async-std — srudp for async-std and smol
 //!
-//! srudp gives two programs, possibly both behind NATs, an encrypted,
-//! reliable, congestion-controlled byte stream over UDP. This crate runs the
-//! protocol ([`srudp_proto`]) on an `async-io` UDP socket: an [`Endpoint`]
-//! binds one socket, opens connections with [`Endpoint::connect`] (naming the
-//! peer's public key and candidate addresses) and accepts them with
-//! [`Endpoint::accept`]; each connection is a [`Stream`] that implements the
-//! `futures-io` `AsyncRead` and `AsyncWrite` traits — the ones async-std and
-//! smol use — so `futures::io::copy`, `split`, and async-std's and smol's
-//! `io` helpers work on it.
+//! [`srudp_async`] with its `async-io` feature: an [`Endpoint`] runs its
+//! driver on async-io's reactor — the one async-std and smol run on — on a
+//! thread of its own ([`Endpoint::bind`]) or on your executor
+//! ([`Endpoint::bind_with_driver`]), and a [`Stream`] implements the
+//! `futures-io` `AsyncRead` and `AsyncWrite` traits, so `futures::io::copy`,
+//! `split`, and async-std's and smol's `io` helpers work on it. Everything —
+//! the calling contract, cancellation safety, the error kinds — is
+//! documented once, in [`srudp_async`].
 //!
 //! **Why async-io and not async-std.** async-std is discontinued upstream
 //! (advisory RUSTSEC-2025-0052; its maintainers point to smol). This crate
@@ -40,83 +39,5 @@
 //! })
 //! # }
 //! ```
-//!
-//! ## How it runs
-//!
-//! Each endpoint has one driver future, [`EndpointDriver`]. It owns the UDP
-//! socket and drives the protocol state machine (no protocol logic lives
-//! here); it sleeps until a datagram arrives, the protocol's next deadline
-//! passes, or the application acts — an idle endpoint costs no CPU. Streams
-//! and the endpoint share the state machine behind a mutex held only for
-//! the moment of a call, never across an await.
-//!
-//! [`Endpoint::bind`] runs the driver on a thread of its own, so it needs no
-//! executor at all; [`Endpoint::bind_with_driver`] returns it for you to
-//! spawn on yours (`smol::spawn(driver).detach()`,
-//! `async_std::task::spawn(driver)`).
-//!
-//! The driver ends by itself when the [`Endpoint`] (all its clones), every
-//! [`Stream`] and every pending [`Connecting`] are gone and every connection
-//! has closed; dropped streams first finish gracefully in the background
-//! (bounded by the idle timeout). After [`Endpoint::close`] it ends once every
-//! connection has drained; [`Endpoint::wait_idle`] waits for that.
-//!
-//! ## Cancellation safety
-//!
-//! Safe to race against other futures (`select!`, `future::or`, timeouts)
-//! and to drop at any await point: [`Endpoint::accept`],
-//! [`Endpoint::wait_idle`], and on a [`Stream`]: `read`, `write`, `close`
-//! (and the `poll_*` methods). [`Endpoint::connect`] returns a [`Connecting`]
-//! future that is `Unpin`: poll `&mut connecting` in a loop to keep one
-//! attempt across iterations; dropping it aborts the attempt. As with any
-//! stream, `read_exact`, `read_to_end` and `write_all` are not cancellation
-//! safe.
-//!
-//! ## Errors
-//!
-//! Every error is a `std::io::Error` with a meaningful kind: `TimedOut` (idle
-//! or handshake timeout), `ConnectionReset` (the peer aborted; the srudp
-//! [`CloseReason`] is the error's source), `ConnectionRefused`,
-//! `ConnectionAborted` (closed locally), `BrokenPipe` (writing after
-//! `close()`), `NotConnected` (the endpoint is closed), `InvalidInput` (bad
-//! arguments or configuration). See [`srudp_proto::stream_error`].
-#![warn(missing_docs)]
 
-mod driver;
-mod endpoint;
-mod rendezvous_client;
-mod runtime;
-mod stream;
-
-pub use driver::EndpointDriver;
-pub use endpoint::{Connecting, Endpoint};
-pub use srudp_net::host_candidates;
-pub use srudp_proto::{
-    AcceptPolicy, CloseReason, ConnectOptions, ConnectionStats, EndpointConfig, HandshakePattern,
-    Keypair, PathKind, PublicKey, StreamError, TicketSecret, TransportConfig,
-};
-pub use stream::Stream;
-
-/// Rendezvous: registering an endpoint, reaching peers by key or name, the
-/// relay, NAT behaviour (spec §11). See
-/// [`Endpoint::bind_with_rendezvous`]. The server runs elsewhere (for
-/// example `srudp-tokio`'s `RendezvousServer` or the `srudp` command).
-pub mod rendezvous {
-    pub use crate::rendezvous_client::{RendezvousConnecting, RendezvousStatus};
-    pub use srudp_proto::rendezvous::{
-        ClientConfig, ErrorCode, Name, NatBehavior, NatFiltering, NatMapping, RendezvousError,
-        Ticket, TicketError,
-    };
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn handles_can_move_between_tasks_and_threads() {
-        fn send_sync<T: Send + Sync + 'static>() {}
-        send_sync::<super::Endpoint>();
-        send_sync::<super::Stream>();
-        send_sync::<super::Connecting>();
-        send_sync::<super::rendezvous::RendezvousConnecting>();
-    }
-}
+pub use srudp_async::*;

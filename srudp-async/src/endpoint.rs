@@ -9,21 +9,32 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use srudp_net::batch::UdpBatch;
-use srudp_proto::rendezvous::DrivenEndpoint;
-use srudp_proto::{AcceptPolicy, ConnectOptions, ConnectionHandle, EndpointConfig, PublicKey};
+use srudp_proto::rendezvous::{ClientConfig, DrivenEndpoint};
+use srudp_proto::{
+    AcceptPolicy, ConnectOptions, ConnectionHandle, EndpointConfig, EndpointStats, PublicKey,
+};
 
 use crate::driver::Driver;
 use crate::runtime::Runtime;
 use crate::shared::Shared;
 use crate::stream::Stream;
 
-/// A srudp endpoint: one UDP socket that opens and accepts any number of
-/// connections, driven by a [`Driver`]. The adapters' `Endpoint` types wrap
-/// it and document the calling contract (cancellation safety, errors,
-/// when the driver ends).
+/// A srudp endpoint: one UDP socket that opens and accepts any
+/// number of connections.
 ///
-/// Cloning gives another handle to the same endpoint; the driver counts
-/// them: once none is left, nobody can accept anymore.
+/// Cloning is cheap and gives another handle to the same endpoint. The
+/// endpoint's driver task runs until every handle, every [`Stream`] and
+/// every pending [`Connecting`] is gone and every connection has closed —
+/// or, after [`close`](Endpoint::close), until every connection has drained.
+///
+/// **Cancellation safety.** [`accept`](Endpoint::accept) is cancellation
+/// safe: a connection leaves the accept queue only when the call completes.
+/// [`connect`](Endpoint::connect) starts the attempt at once and returns a
+/// [`Connecting`] future, which is `Unpin`: poll `&mut connecting` in a
+/// `select!` loop to keep the same attempt across iterations. Dropping a
+/// `Connecting` before it completes aborts that attempt (the peer, if it had
+/// answered, sees the connection close) and leaves nothing behind.
+/// [`wait_idle`](Endpoint::wait_idle) is cancellation safe.
 pub struct Endpoint {
     shared: Arc<Shared>,
 }
@@ -38,23 +49,53 @@ impl std::fmt::Debug for Endpoint {
 }
 
 impl Endpoint {
-    /// Binds a UDP socket to `addr` (IPv4, IPv6, dual stack where the OS
-    /// allows) and makes the endpoint's driver, for the caller to spawn on
-    /// runtime `R`. Errors: the bind fails, the configuration is invalid
-    /// (`InvalidInput`), or the runtime cannot take the socket or make a
-    /// timer (its own error).
-    pub fn bind<R: Runtime>(
+    /// Binds a UDP socket to `addr` and starts the endpoint's driver on the
+    /// default runtime (see [the crate docs](crate#which-runtime-runs-the-driver)):
+    /// the current tokio runtime when called inside one (feature `tokio`),
+    /// else a thread of its own on async-io's reactor (feature `async-io`).
+    ///
+    /// IPv4 and IPv6 both work; `[::]:port` is dual-stack where the OS
+    /// allows, reaching IPv4 peers too. Errors: the bind fails, the
+    /// configuration is invalid (`InvalidInput`), or no runtime can run the
+    /// driver: a tokio runtime without IO and time, or neither feature's
+    /// runtime available (`Other`).
+    pub fn bind(addr: SocketAddr, config: EndpointConfig) -> io::Result<Endpoint> {
+        crate::spawn::bind_on_default_runtime(addr, config, None)
+    }
+
+    /// Binds like [`bind`](Endpoint::bind) but returns the driver future on
+    /// async-io's reactor for you to spawn on your executor, for example
+    /// `smol::spawn(driver).detach()` or `async_std::task::spawn(driver)`.
+    /// Nothing is sent or received until it runs; see [`Driver`].
+    #[cfg(feature = "async-io")]
+    pub fn bind_with_driver(
         addr: SocketAddr,
         config: EndpointConfig,
+    ) -> io::Result<(Endpoint, Driver<crate::runtime::AsyncIo>)> {
+        Endpoint::bind_with_runtime(addr, config, None)
+    }
+
+    /// Binds a UDP socket to `addr` and makes the endpoint's driver, for the
+    /// caller to spawn on runtime `R` (a [`Runtime`] of the caller's making,
+    /// or one of [`crate::runtime`]'s); with `rendezvous`, the endpoint also
+    /// registers there (see [`bind_with_rendezvous`](Endpoint::bind_with_rendezvous)).
+    /// Errors: the bind fails, the configuration is invalid
+    /// (`InvalidInput`), or the runtime cannot take the socket or make a
+    /// timer (its own error).
+    pub fn bind_with_runtime<R: Runtime>(
+        addr: SocketAddr,
+        config: EndpointConfig,
+        rendezvous: Option<ClientConfig>,
     ) -> io::Result<(Endpoint, Driver<R>)> {
-        Endpoint::bind_machine(addr, config, |_, endpoint, _| {
-            Ok(DrivenEndpoint::plain(endpoint))
+        Endpoint::bind_machine(addr, config, move |now, endpoint, local| match rendezvous {
+            None => Ok(DrivenEndpoint::plain(endpoint)),
+            Some(rendezvous) => crate::rendezvous_client::machine(now, endpoint, local, rendezvous),
         })
     }
 
     /// Binds the socket, then lets `machine` wrap the protocol endpoint
     /// (given the bound address) before the driver is made.
-    pub(crate) fn bind_machine<R: Runtime>(
+    fn bind_machine<R: Runtime>(
         addr: SocketAddr,
         config: EndpointConfig,
         machine: impl FnOnce(Instant, srudp_proto::Endpoint, SocketAddr) -> io::Result<DrivenEndpoint>,
@@ -161,6 +202,18 @@ impl Endpoint {
             }
         })
         .await
+    }
+
+    /// The endpoint's counters: datagrams received and dropped (malformed,
+    /// refused, over a limit), connections accepted and refused. A
+    /// connection's own counters are [`Stream::stats`].
+    pub fn stats(&self) -> EndpointStats {
+        self.shared
+            .lock()
+            .machine
+            .endpoint()
+            .endpoint_stats()
+            .clone()
     }
 
     /// Changes who may connect to this endpoint from now on.

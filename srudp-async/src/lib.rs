@@ -1,53 +1,137 @@
-//! # srudp-async — the runtime-agnostic core of srudp's async adapters
+//! # srudp-async — srudp on async Rust: tokio, async-std, smol
 //!
-//! `srudp-tokio` and `srudp-async-std` run the protocol ([`srudp_proto`]) the
-//! same way; only the socket, the timer and where the driver runs differ.
-//! This crate holds what they share, generic over a small [`Runtime`] trait:
+//! srudp gives two programs, possibly both behind NATs, an encrypted,
+//! reliable, congestion-controlled byte stream over UDP. This crate runs the
+//! protocol ([`srudp_proto`]) on a UDP socket of an async runtime: an
+//! [`Endpoint`] binds one socket, opens connections with
+//! [`Endpoint::connect`] (naming the peer's public key and candidate
+//! addresses) and accepts them with [`Endpoint::accept`]; each connection is
+//! a [`Stream`] that implements tokio's `AsyncRead` and `AsyncWrite`
+//! (feature `tokio`) and the futures-io traits async-std and smol use
+//! (feature `futures-io`, on with `async-io`), so `tokio::io::copy`,
+//! `tokio_util::codec::Framed`, `futures::io::copy` and the like work on it.
+//! `srudp-tokio` and `srudp-async-std` are this crate with one feature on.
 //!
-//! * [`Endpoint`] — binds the socket, connects, accepts, closes; with a
-//!   rendezvous server also registration, connecting by key or name and
-//!   the NAT test ([`Endpoint::bind_with_rendezvous`]).
-//! * [`Driver`] — the future that owns the socket and drives the protocol:
-//!   it receives a batch of datagrams, feeds them to the state machine
-//!   under the shared lock, and sends what it produced (many datagrams per
-//!   system call: `recvmmsg`, UDP GSO/GRO where the OS has them); it sleeps until a
-//!   datagram, the next deadline or the application wakes it.
-//! * [`Stream`] — one connection's bytes, as `poll_read` / `poll_write` /
-//!   `poll_finish` on plain buffers and a `Context`, which each adapter
-//!   turns into its runtime's IO traits.
+//! ```
+//! use srudp_async::{Endpoint, EndpointConfig, Keypair};
+//! use tokio::io::{AsyncReadExt, AsyncWriteExt};
 //!
-//! Applications use an adapter: the adapters' crate docs hold the calling
-//! contract (cancellation safety, error kinds, when the driver ends).
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> std::io::Result<()> {
+//! let server = Endpoint::bind("127.0.0.1:0".parse().unwrap(),
+//!                            EndpointConfig::new(Keypair::generate_from_os()))?;
+//! let client = Endpoint::bind("127.0.0.1:0".parse().unwrap(),
+//!                            EndpointConfig::new(Keypair::generate_from_os()))?;
 //!
-//! ## Writing an adapter
+//! let connecting = client.connect(server.public_key(), &[server.local_addr()]);
+//! let (mut stream, _addr, _peer_key) = server.accept().await?;
+//! let mut to_server = connecting.await?;
 //!
-//! Implement [`Runtime`] for a marker type: its [`AsyncUdpSocket`] (poll
-//! readiness, then try a batched receive or send without blocking, with the
-//! re-exported [`UdpBatch`], [`Inbox`] and [`Outbox`]) and [`AsyncTimer`]
-//! (reset to a deadline). [`Endpoint::bind`] returns the endpoint and its
-//! [`Driver<R>`]; spawn the driver on the runtime (it must be polled for
-//! anything to move, and dropping it stops the endpoint). Wrap the
-//! [`Endpoint`], [`Connecting`] and [`Stream`] in the adapter's public
-//! types and implement the runtime's IO traits on its stream with
-//! [`Stream::poll_read`], [`Stream::poll_write`] and [`Stream::poll_finish`]
-//! (flushing has nothing to do: written bytes are already the protocol's).
+//! to_server.write_all(b"hello").await?;
+//! to_server.shutdown().await?; // graceful: returns once the server has everything
+//! let mut received = Vec::new();
+//! stream.read_to_end(&mut received).await?;
+//! assert_eq!(received, b"hello");
+//! # Ok(())
+//! # }
+//! ```
 //!
-//! Every handle shares the state machine behind one mutex, held for the
-//! moment of a call and never across an await or a system call; no
-//! protocol logic lives here.
+//! ## How it runs
+//!
+//! Each endpoint has one [`Driver`]: the future that owns the UDP socket
+//! and drives the protocol state machine (no protocol logic lives here). It
+//! sleeps until a datagram arrives, the protocol's next deadline passes, or
+//! the application acts — an idle endpoint costs no CPU — and sends and
+//! receives many datagrams per system call (`recvmmsg`, UDP GSO/GRO where
+//! the OS has them). Streams and the endpoint share the state machine
+//! behind a mutex held only for the moment of a call, never across an
+//! await or a system call.
+//!
+//! The driver ends by itself when the [`Endpoint`] (all its clones), every
+//! [`Stream`] and every pending [`Connecting`] are gone and every connection
+//! has closed; dropped streams first finish gracefully in the background
+//! (bounded by the idle timeout). After [`Endpoint::close`] it ends once every
+//! connection has drained; [`Endpoint::wait_idle`] waits for that.
+//!
+//! ## Which runtime runs the driver
+//!
+//! [`Endpoint::bind`] and [`Endpoint::bind_with_rendezvous`] pick it:
+//! called inside a tokio runtime (feature `tokio`), the driver is a task of
+//! that runtime (which needs IO and time enabled); otherwise (feature
+//! `async-io`) it runs on async-io's reactor on a thread of its own, named
+//! `srudp-driver`, so it works under async-std, smol or no executor at all.
+//! [`Endpoint::bind_with_driver`] returns the async-io driver for you to
+//! spawn on your executor (`smol::spawn(driver).detach()`), and
+//! [`Endpoint::bind_with_runtime`] makes the driver for any [`Runtime`]:
+//! [`runtime::Tokio`], [`runtime::AsyncIo`], or your own (implement its
+//! socket and timer, see [`runtime`]).
+//!
+//! ## Cancellation safety
+//!
+//! Safe to use as `select!` branches and to drop at any await point:
+//! [`Endpoint::accept`], [`Endpoint::wait_idle`], and on a [`Stream`]:
+//! `read`, `read_buf`, `write`, finishing (tokio's `shutdown`, futures-io's
+//! `close`) and the `poll_*` methods. [`Endpoint::connect`] returns a
+//! [`Connecting`] future that is `Unpin`: poll `&mut connecting` in a loop to
+//! keep one attempt across iterations; dropping it aborts the attempt. As
+//! with any stream, `read_exact`, `read_to_end` and `write_all` are not
+//! cancellation safe.
+//!
+//! ## Errors
+//!
+//! Every error is a `std::io::Error` with a meaningful kind: `TimedOut` (idle
+//! or handshake timeout), `ConnectionReset` (the peer aborted; the srudp
+//! [`CloseReason`] is the error's source), `ConnectionRefused`,
+//! `ConnectionAborted` (closed locally), `BrokenPipe` (writing after
+//! finishing), `NotConnected` (the endpoint is closed), `InvalidInput`
+//! (bad arguments or configuration). See [`srudp_proto::stream_error`].
 #![warn(missing_docs)]
 
 mod driver;
 mod endpoint;
+mod io_traits;
 mod rendezvous_client;
-mod runtime;
+#[cfg(feature = "tokio")]
+mod rendezvous_server;
+pub mod runtime;
 mod shared;
+mod spawn;
 mod stream;
 
 pub use driver::Driver;
 pub use endpoint::{Connecting, Endpoint};
-pub use rendezvous_client::{RendezvousConnecting, RendezvousStatus};
+#[cfg(feature = "tokio")]
+pub use rendezvous_server::RendezvousServer;
 pub use runtime::{AsyncTimer, AsyncUdpSocket, Runtime};
-/// srudp-net's batched IO, which an [`AsyncUdpSocket`] runs on its socket.
 pub use srudp_net::batch::{Inbox, Outbox, UdpBatch};
+pub use srudp_net::host_candidates;
+pub use srudp_proto;
+pub use srudp_proto::{
+    AcceptPolicy, CloseReason, ConnectOptions, ConnectionStats, EndpointConfig, EndpointStats,
+    HandshakePattern, Keypair, PathKind, PublicKey, StreamError, TicketSecret, TransportConfig,
+};
 pub use stream::{PathWatcher, Stream};
+
+/// Rendezvous: registering an endpoint, reaching peers by key or name, the
+/// relay, NAT behaviour (spec §11), and (feature `tokio`) the server.
+pub mod rendezvous {
+    pub use crate::rendezvous_client::{RendezvousConnecting, RendezvousStatus};
+    #[cfg(feature = "tokio")]
+    pub use crate::rendezvous_server::RendezvousServer;
+    pub use srudp_proto::rendezvous::{
+        ClientConfig, ErrorCode, Name, NatBehavior, NatFiltering, NatMapping, RateLimit,
+        RendezvousError, ServerConfig, ServerEvent, ServerStats, Ticket, TicketError,
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn handles_can_move_between_tasks_and_threads() {
+        fn send_sync<T: Send + Sync + 'static>() {}
+        send_sync::<super::Endpoint>();
+        send_sync::<super::Stream>();
+        send_sync::<super::Connecting>();
+        send_sync::<super::rendezvous::RendezvousConnecting>();
+    }
+}

@@ -23,9 +23,7 @@ use tracing::debug;
 
 use srudp_proto::rendezvous::DrivenEndpoint;
 
-use crate::driver::Driver;
 use crate::endpoint::Endpoint;
-use crate::runtime::Runtime;
 use crate::shared::{Shared, State};
 use crate::stream::Stream;
 
@@ -309,24 +307,66 @@ impl Drop for RendezvousConnecting {
     }
 }
 
+/// The protocol endpoint inside a rendezvous client registering at
+/// `rendezvous`; empty `host_candidates` are filled with the machine's own
+/// addresses ([`srudp_net::host_candidates()`]) with the bound port.
+pub(crate) fn machine(
+    now: Instant,
+    endpoint: srudp_proto::Endpoint,
+    local: SocketAddr,
+    mut rendezvous: ClientConfig,
+) -> io::Result<DrivenEndpoint> {
+    if rendezvous.host_candidates.is_empty() {
+        rendezvous.host_candidates = srudp_net::host_candidates(local);
+    }
+    let client = RendezvousClient::new(now, endpoint, rendezvous)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    Ok(DrivenEndpoint::rendezvous(client))
+}
+
 impl Endpoint {
-    /// Binds like [`bind`](Endpoint::bind), and registers the endpoint at
-    /// the rendezvous server named by `rendezvous`, over the same socket.
-    /// Empty `rendezvous.host_candidates` are filled with the machine's own
-    /// addresses ([`srudp_net::host_candidates()`]) with the bound port.
-    pub fn bind_with_rendezvous<R: Runtime>(
+    /// Binds a UDP socket to `addr` like [`bind`](Endpoint::bind) (the
+    /// driver on the default runtime), and registers the endpoint at the
+    /// rendezvous server named by `rendezvous` (its key and address, and the
+    /// name to register under), over the same socket. The registration is
+    /// kept alive and renewed by itself after the server is lost (a
+    /// restart, a NAT that forgot us).
+    ///
+    /// When `rendezvous.host_candidates` is empty, it is filled with
+    /// [`host_candidates`](crate::host_candidates()) of the bound address:
+    /// the machine's own addresses with the endpoint's port, offered to
+    /// peers besides the address the server observes (so peers on the same
+    /// LAN connect directly).
+    ///
+    /// Peers that ask the server for us arrive through
+    /// [`accept`](Endpoint::accept); we reach peers with
+    /// [`connect_by_key`](Endpoint::connect_by_key) and
+    /// [`connect_by_name`](Endpoint::connect_by_name). Plain
+    /// [`connect`](Endpoint::connect) still works. To spawn the driver
+    /// yourself, use [`bind_with_runtime`](Endpoint::bind_with_runtime).
+    ///
+    /// ```no_run
+    /// # async fn example(server_key: srudp_async::PublicKey) -> std::io::Result<()> {
+    /// use srudp_async::rendezvous::ClientConfig;
+    /// use srudp_async::{Endpoint, EndpointConfig, Keypair};
+    ///
+    /// let mut rendezvous = ClientConfig::new(server_key, "192.0.2.7:4433".parse().unwrap());
+    /// rendezvous.name = Some("laptop".parse().unwrap());
+    /// let endpoint = Endpoint::bind_with_rendezvous(
+    ///     "0.0.0.0:0".parse().unwrap(),
+    ///     EndpointConfig::new(Keypair::generate_from_os()),
+    ///     rendezvous,
+    /// )?;
+    /// let observed = endpoint.wait_registered().await?;
+    /// let (stream, _, peer) = endpoint.accept().await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn bind_with_rendezvous(
         addr: SocketAddr,
         config: EndpointConfig,
-        mut rendezvous: ClientConfig,
-    ) -> io::Result<(Endpoint, Driver<R>)> {
-        Endpoint::bind_machine(addr, config, move |now, endpoint, local| {
-            if rendezvous.host_candidates.is_empty() {
-                rendezvous.host_candidates = srudp_net::host_candidates(local);
-            }
-            let client = RendezvousClient::new(now, endpoint, rendezvous)
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-            Ok(DrivenEndpoint::rendezvous(client))
-        })
+        rendezvous: ClientConfig,
+    ) -> io::Result<Endpoint> {
+        crate::spawn::bind_on_default_runtime(addr, config, Some(rendezvous))
     }
 
     /// Asks the rendezvous server to introduce us to the peer registered

@@ -12,14 +12,42 @@ use srudp_proto::{
 
 use crate::shared::{Shared, State};
 
-/// One connection's byte stream: the adapters' `Stream` types wrap it and
-/// implement their runtime's IO traits with [`poll_read`](Stream::poll_read),
-/// [`poll_write`](Stream::poll_write) and [`poll_finish`](Stream::poll_finish);
-/// they document the calling contract.
+/// An encrypted, reliable, ordered byte stream to one peer.
 ///
-/// Dropping it never blocks: the connection finishes gracefully in the
-/// background (unread incoming data is discarded) and is closed abruptly if
-/// the peer has not finished within the idle timeout.
+/// It implements the IO traits of the runtimes the crate's features name:
+/// tokio's `AsyncRead`/`AsyncWrite` (feature `tokio`) and futures-io's
+/// (feature `futures-io`, on with `async-io`; the traits async-std and smol
+/// use), so `tokio::io::copy`, `split`, `tokio_util::codec::Framed`,
+/// `futures::io::copy` and the like work on it. Under them lie
+/// [`poll_read`](Stream::poll_read), [`poll_write`](Stream::poll_write) and
+/// [`poll_finish`](Stream::poll_finish), for any other runtime.
+///
+/// Reading: data arrives in order; `Ok(0)` means the peer finished its
+/// direction and everything it sent has been read. Writing: a write takes
+/// what fits in the send buffer and waits while it is full (backpressure).
+/// **Finishing** — tokio's `shutdown()`, futures-io's `close()`,
+/// [`poll_finish`](Stream::poll_finish) — is the graceful end: it ends our
+/// direction and completes once the peer has acknowledged every byte;
+/// reading still works after it. [`abort`](Stream::abort) is the abrupt
+/// end. `flush()` has nothing to do: written bytes are already the
+/// protocol's to deliver.
+///
+/// Errors are `std::io::Error`s: `TimedOut` when the peer stopped answering,
+/// `ConnectionReset` when it closed abruptly, `ConnectionAborted` after
+/// [`Stream::abort`] or `Endpoint::close`, `BrokenPipe` when writing after
+/// finishing; the [`CloseReason`] is the error's source (see
+/// [`srudp_proto::stream_error`]).
+///
+/// **Cancellation safety.** `read`, `read_buf` and `write` (and `poll_read`,
+/// `poll_write`) are cancellation safe: a read copies bytes out only when it
+/// completes, and a write takes bytes only when it completes. Finishing is
+/// cancellation safe too: it happens once, and calling it again just goes
+/// on waiting for the acknowledgment. As for any stream, `read_exact`,
+/// `read_to_end` and `write_all` are not.
+///
+/// Dropping a stream never blocks: it finishes gracefully in the background
+/// (unread incoming data is discarded) and is closed abruptly if the peer
+/// has not finished within the idle timeout.
 pub struct Stream {
     shared: Arc<Shared>,
     handle: ConnectionHandle,
@@ -64,13 +92,8 @@ impl Stream {
         self.info().peer
     }
 
-    /// How the connection reaches its peer now: [`PathKind::Direct`] to the
-    /// peer's address, or [`PathKind::Relayed`] through a rendezvous
-    /// server's relay (connections made with
-    /// [`Endpoint::connect_by_key`](crate::Endpoint::connect_by_key) and
-    /// the like). It changes when the peer's NAT rebinds, when a relayed
-    /// connection finds a direct path, or when a direct path dies and the
-    /// relay takes over; [`path_changed`](Stream::path_changed) waits for that.
+    /// How the connection reaches its peer now (the last known path once
+    /// the connection is gone).
     pub fn path(&self) -> PathKind {
         self.path_watcher().path()
     }
@@ -85,7 +108,7 @@ impl Stream {
 
     /// A handle that follows this connection's path on its own, for a task
     /// that reports path changes while others read and write the stream
-    /// (for example after splitting it into reader and writer).
+    /// (for example after `tokio::io::split` or `futures::io::split`).
     pub fn path_watcher(&self) -> PathWatcher {
         PathWatcher {
             shared: self.shared.clone(),
@@ -106,8 +129,8 @@ impl Stream {
 
     /// Closes the connection at once with an application `code` and a
     /// `reason` (at most 256 bytes) that the peer receives; unsent and
-    /// unacknowledged data is discarded. For a graceful end, use
-    /// [`poll_finish`](Stream::poll_finish).
+    /// unacknowledged data is discarded. For a graceful end, finish the
+    /// stream (tokio's `shutdown`, futures-io's `close`).
     pub fn abort(&self, code: u32, reason: &[u8]) {
         let mut guard = self.shared.lock();
         let state = &mut *guard;

@@ -144,7 +144,8 @@ fn expect_initiation(peer: &UdpSocket, endpoint: &Endpoint) {
 
 #[test]
 fn the_driver_sends_through_the_runtimes_socket_and_then_sleeps() {
-    let (endpoint, driver) = Endpoint::bind::<Manual<false>>(loopback(), config(1)).unwrap();
+    let (endpoint, driver) =
+        Endpoint::bind_with_runtime::<Manual<false>>(loopback(), config(1), None).unwrap();
     let peer = UdpSocket::bind(loopback()).unwrap();
     let _connecting = endpoint.connect(stranger(), &[peer.local_addr().unwrap()]);
 
@@ -156,7 +157,8 @@ fn the_driver_sends_through_the_runtimes_socket_and_then_sleeps() {
 
 #[test]
 fn a_datagram_the_socket_refused_goes_out_on_the_next_poll() {
-    let (endpoint, driver) = Endpoint::bind::<Manual<false, 1>>(loopback(), config(4)).unwrap();
+    let (endpoint, driver) =
+        Endpoint::bind_with_runtime::<Manual<false, 1>>(loopback(), config(4), None).unwrap();
     let peer = UdpSocket::bind(loopback()).unwrap();
     let _connecting = endpoint.connect(stranger(), &[peer.local_addr().unwrap()]);
 
@@ -180,7 +182,8 @@ fn a_datagram_the_socket_refused_goes_out_on_the_next_poll() {
 
 #[test]
 fn spurious_readiness_makes_the_driver_yield_instead_of_spinning() {
-    let (_endpoint, driver) = Endpoint::bind::<Manual<true>>(loopback(), config(2)).unwrap();
+    let (_endpoint, driver) =
+        Endpoint::bind_with_runtime::<Manual<true>>(loopback(), config(2), None).unwrap();
     let wakes = Arc::new(WakeCount::default());
     let waker = Waker::from(wakes.clone());
     let mut cx = Context::from_waker(&waker);
@@ -201,7 +204,8 @@ fn spurious_readiness_makes_the_driver_yield_instead_of_spinning() {
 
 #[test]
 fn a_dropped_driver_fails_waiting_calls_with_not_connected_and_the_runtimes_reason() {
-    let (endpoint, driver) = Endpoint::bind::<Manual<false>>(loopback(), config(3)).unwrap();
+    let (endpoint, driver) =
+        Endpoint::bind_with_runtime::<Manual<false>>(loopback(), config(3), None).unwrap();
     let silent = UdpSocket::bind(loopback()).unwrap();
     let connecting = endpoint.connect(stranger(), &[silent.local_addr().unwrap()]);
     let mut cx = Context::from_waker(Waker::noop());

@@ -1,4 +1,4 @@
-//! tokio's socket and timer for the driver (see [`srudp_async::Runtime`]).
+//! tokio's socket and timer for the driver (see [`Runtime`]).
 
 use std::future::Future;
 use std::io;
@@ -7,15 +7,17 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use srudp_async::{AsyncTimer, AsyncUdpSocket, Inbox, Outbox, Runtime, UdpBatch};
-use tokio::io::Interest;
-use tokio::net::UdpSocket;
-use tokio::time::Sleep;
+use super::{AsyncTimer, AsyncUdpSocket, Runtime};
+use ::tokio::io::Interest;
+use ::tokio::net::UdpSocket;
+use ::tokio::time::Sleep;
+use srudp_net::batch::{Inbox, Outbox, UdpBatch};
 
-/// The tokio runtime, for [`srudp_async::Endpoint::bind`]. Binding needs
-/// the current runtime entered (see `Endpoint::bind_machine`).
+/// The tokio runtime. Binding with it needs a runtime entered
+/// ([`Handle::enter`](::tokio::runtime::Handle::enter)) with IO and time
+/// enabled; spawn the driver on that runtime.
 #[derive(Debug)]
-pub(crate) struct Tokio;
+pub struct Tokio;
 
 impl Runtime for Tokio {
     type UdpSocket = Socket;
@@ -27,8 +29,8 @@ impl Runtime for Tokio {
 
     fn new_timer() -> io::Result<Timer> {
         without_panic(|| {
-            Timer(Box::pin(tokio::time::sleep_until(
-                tokio::time::Instant::now(),
+            Timer(Box::pin(::tokio::time::sleep_until(
+                ::tokio::time::Instant::now(),
             )))
         })
     }
@@ -41,7 +43,7 @@ impl Runtime for Tokio {
 fn without_panic<T>(f: impl FnOnce() -> T) -> io::Result<T> {
     std::panic::catch_unwind(AssertUnwindSafe(f)).map_err(|_| {
         io::Error::other(
-            "srudp_tokio::Endpoint::bind needs a tokio runtime with IO and time enabled \
+            "binding a srudp endpoint on tokio needs a runtime with IO and time enabled \
              (Builder::enable_all)",
         )
     })
@@ -50,7 +52,7 @@ fn without_panic<T>(f: impl FnOnce() -> T) -> io::Result<T> {
 /// A tokio UDP socket. The batched calls run inside `try_io`, which clears
 /// tokio's readiness when they find the socket not ready (`WouldBlock`).
 #[derive(Debug)]
-pub(crate) struct Socket(UdpSocket);
+pub struct Socket(UdpSocket);
 
 impl AsyncUdpSocket for Socket {
     fn poll_recv_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -74,13 +76,13 @@ impl AsyncUdpSocket for Socket {
 
 /// One `Sleep`, reset to each new deadline.
 #[derive(Debug)]
-pub(crate) struct Timer(Pin<Box<Sleep>>);
+pub struct Timer(Pin<Box<Sleep>>);
 
 impl AsyncTimer for Timer {
     fn reset(&mut self, deadline: Instant) {
         self.0
             .as_mut()
-            .reset(tokio::time::Instant::from_std(deadline));
+            .reset(::tokio::time::Instant::from_std(deadline));
     }
 
     fn disarm(&mut self) {

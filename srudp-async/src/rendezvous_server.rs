@@ -14,7 +14,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::watch;
 use tracing::{debug, info, trace};
 
-use crate::socket::{self, canonical, Family};
+use srudp_net::socket::{self, canonical, Family};
 
 /// Receive buffer: longer datagrams are not ours and arrive truncated.
 const RECV_BUF: usize = 2048;
@@ -34,8 +34,8 @@ const RECV_BATCH: usize = 64;
 ///
 /// ```no_run
 /// # async fn example() -> std::io::Result<()> {
-/// use srudp_tokio::rendezvous::ServerConfig;
-/// use srudp_tokio::{EndpointConfig, Keypair, RendezvousServer};
+/// use srudp_async::rendezvous::ServerConfig;
+/// use srudp_async::{EndpointConfig, Keypair, RendezvousServer};
 ///
 /// let server = RendezvousServer::bind(
 ///     "0.0.0.0:4433".parse().unwrap(),
@@ -86,7 +86,7 @@ impl RendezvousServer {
     ) -> io::Result<RendezvousServer> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
             io::Error::other(
-                "srudp_tokio::RendezvousServer::bind must be called within a tokio runtime",
+                "srudp_async::RendezvousServer::bind must be called within a tokio runtime",
             )
         })?;
         let invalid = |e| io::Error::new(io::ErrorKind::InvalidInput, e);

@@ -2,15 +2,27 @@
 //! readiness and try batched IO on without blocking, and a timer it can set
 //! to a deadline.
 //!
-//! Spawning is not here: the adapters decide where the [`Driver`](crate::Driver)
-//! runs (srudp-tokio spawns it on the current runtime, srudp-async-std on a
-//! thread of its own or hands it to the caller).
+//! Two runtimes come with the crate, each behind its feature: [`Tokio`]
+//! (feature `tokio`) and [`AsyncIo`] (feature `async-io`, the reactor
+//! async-std and smol run on). [`Endpoint::bind`](crate::Endpoint::bind)
+//! picks one by itself; implement [`Runtime`] to run the driver on another
+//! ([`Endpoint::bind_with_runtime`](crate::Endpoint::bind_with_runtime)).
 
 use std::io;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
 use srudp_net::batch::{Inbox, Outbox, UdpBatch};
+
+#[cfg(feature = "async-io")]
+mod async_io;
+#[cfg(feature = "tokio")]
+mod tokio;
+
+#[cfg(feature = "async-io")]
+pub use self::async_io::AsyncIo;
+#[cfg(feature = "tokio")]
+pub use self::tokio::Tokio;
 
 /// One async runtime's socket and timer types, named for the
 /// [`Driver`](crate::Driver). Implemented by a marker type in each adapter.

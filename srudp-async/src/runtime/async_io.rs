@@ -1,4 +1,4 @@
-//! async-io's socket and timer for the driver (see [`srudp_async::Runtime`]):
+//! async-io's socket and timer for the driver (see [`Runtime`]):
 //! the reactor async-std and smol both run on.
 
 use std::future::Future;
@@ -8,12 +8,16 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use async_io::Async;
-use srudp_async::{AsyncTimer, AsyncUdpSocket, Inbox, Outbox, Runtime, UdpBatch};
+use ::async_io::Async;
+use srudp_net::batch::{Inbox, Outbox, UdpBatch};
 
-/// The async-io reactor, for [`srudp_async::Endpoint::bind`].
+use super::{AsyncTimer, AsyncUdpSocket, Runtime};
+
+/// The async-io reactor (async-std's and smol's): its driver can be polled
+/// by any executor, or by a thread of its own
+/// ([`Endpoint::bind`](crate::Endpoint::bind) outside a tokio runtime).
 #[derive(Debug)]
-pub(crate) struct AsyncIo;
+pub struct AsyncIo;
 
 impl Runtime for AsyncIo {
     type UdpSocket = Socket;
@@ -24,7 +28,7 @@ impl Runtime for AsyncIo {
     }
 
     fn new_timer() -> io::Result<Timer> {
-        Ok(Timer(async_io::Timer::never()))
+        Ok(Timer(::async_io::Timer::never()))
     }
 
     const DRIVER_DROPPED: &'static str =
@@ -34,7 +38,7 @@ impl Runtime for AsyncIo {
 /// A std socket registered with the async-io reactor: the batched calls
 /// run on it directly, and it is polled for readiness after a `WouldBlock`.
 #[derive(Debug)]
-pub(crate) struct Socket(Async<UdpSocket>);
+pub struct Socket(Async<UdpSocket>);
 
 impl AsyncUdpSocket for Socket {
     fn poll_recv_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -57,7 +61,7 @@ impl AsyncUdpSocket for Socket {
 /// One `async_io::Timer`, set to each new deadline. It fires once, then
 /// stays silent until set again.
 #[derive(Debug)]
-pub(crate) struct Timer(async_io::Timer);
+pub struct Timer(::async_io::Timer);
 
 impl AsyncTimer for Timer {
     fn reset(&mut self, deadline: Instant) {
@@ -65,7 +69,7 @@ impl AsyncTimer for Timer {
     }
 
     fn disarm(&mut self) {
-        self.0 = async_io::Timer::never();
+        self.0 = ::async_io::Timer::never();
     }
 
     fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
