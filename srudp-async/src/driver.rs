@@ -284,6 +284,20 @@ fn fill(outbox: &mut Outbox, state: &mut State, family: Family, now: Instant) {
     }
 }
 
+#[cfg(feature = "async-io")]
+impl Driver<crate::runtime::AsyncIo> {
+    /// Runs the driver on async-io's reactor on a thread of its own, named
+    /// `srudp-driver`, which ends with the driver: the endpoint then needs no
+    /// executor at all (what [`Endpoint::bind`](crate::Endpoint::bind) does
+    /// outside a tokio runtime, and what srudp-std does).
+    pub fn spawn_thread(self) -> io::Result<()> {
+        std::thread::Builder::new()
+            .name("srudp-driver".into())
+            .spawn(move || ::async_io::block_on(self))?;
+        Ok(())
+    }
+}
+
 impl<R: Runtime> Future for Driver<R> {
     type Output = ();
 

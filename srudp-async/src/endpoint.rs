@@ -216,6 +216,18 @@ impl Endpoint {
             .clone()
     }
 
+    /// Who may connect to this endpoint now (see
+    /// [`set_accept_policy`](Endpoint::set_accept_policy)).
+    pub fn accept_policy(&self) -> AcceptPolicy {
+        self.shared
+            .lock()
+            .machine
+            .endpoint()
+            .config()
+            .accept
+            .clone()
+    }
+
     /// Changes who may connect to this endpoint from now on.
     pub fn set_accept_policy(&self, policy: AcceptPolicy) {
         let mut state = self.shared.lock();

@@ -84,11 +84,13 @@
 //! [`CloseReason`] is the error's source), `ConnectionRefused`,
 //! `ConnectionAborted` (closed locally), `BrokenPipe` (writing after
 //! finishing), `NotConnected` (the endpoint is closed), `InvalidInput`
-//! (bad arguments or configuration). See [`srudp_proto::stream_error`].
+//! (bad arguments or configuration). See [`srudp_proto::stream_error`];
+//! [`close_reason`] reads the srudp [`CloseReason`] back out of an error.
 #![warn(missing_docs)]
 
 mod driver;
 mod endpoint;
+mod error;
 mod io_traits;
 mod rendezvous_client;
 #[cfg(feature = "tokio")]
@@ -100,6 +102,7 @@ mod stream;
 
 pub use driver::Driver;
 pub use endpoint::{Connecting, Endpoint};
+pub use error::close_reason;
 #[cfg(feature = "tokio")]
 pub use rendezvous_server::RendezvousServer;
 pub use runtime::{AsyncTimer, AsyncUdpSocket, Runtime};

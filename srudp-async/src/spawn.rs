@@ -35,9 +35,7 @@ pub(crate) fn bind_on_default_runtime(
     {
         let (endpoint, driver) =
             Endpoint::bind_with_runtime::<crate::runtime::AsyncIo>(addr, config, rendezvous)?;
-        std::thread::Builder::new()
-            .name("srudp-driver".into())
-            .spawn(move || ::async_io::block_on(driver))?;
+        driver.spawn_thread()?;
         Ok(endpoint)
     }
     #[cfg(not(feature = "async-io"))]

@@ -45,9 +45,12 @@ use crate::shared::{Shared, State};
 /// on waiting for the acknowledgment. As for any stream, `read_exact`,
 /// `read_to_end` and `write_all` are not.
 ///
-/// Dropping a stream never blocks: it finishes gracefully in the background
-/// (unread incoming data is discarded) and is closed abruptly if the peer
-/// has not finished within the idle timeout.
+/// Dropping a stream never blocks: it finishes gracefully in the background,
+/// like a TCP socket after `close`. What we wrote is still delivered; what
+/// the peer sends is thrown away, and once our data is delivered such data
+/// aborts the connection, so the peer learns nobody reads it (a peer that
+/// only finishes gets a graceful end). It is closed abruptly if the peer has
+/// not finished within the idle timeout.
 pub struct Stream {
     shared: Arc<Shared>,
     handle: ConnectionHandle,

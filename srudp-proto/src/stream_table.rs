@@ -88,6 +88,8 @@ struct Entry {
     closed: Option<CloseReason>,
     finish_requested: bool,
     all_acked: bool,
+    /// Data arrived for a dropped stream, which nobody will read.
+    discarded_data: bool,
     connector: Option<Waker>,
     reader: Option<Waker>,
     writer: Option<Waker>,
@@ -102,6 +104,7 @@ impl Entry {
             closed: None,
             finish_requested: false,
             all_acked: false,
+            discarded_data: false,
             connector: None,
             reader: None,
             writer: None,
@@ -246,7 +249,8 @@ impl StreamTable {
             Event::Connected { .. } => {}
             Event::Readable | Event::PeerFinished => {
                 if let Owner::Dropped { .. } = entry.owner {
-                    discard_readable(endpoint, handle);
+                    entry.discarded_data |= discard_readable(endpoint, handle);
+                    self.release_if_unread(endpoint, now, handle);
                 } else if let Some(w) = entry.reader.take() {
                     w.wake();
                 }
@@ -261,6 +265,7 @@ impl StreamTable {
                 if let Some(w) = entry.finisher.take() {
                     w.wake();
                 }
+                self.release_if_unread(endpoint, now, handle);
             }
             Event::PathChanged { remote } => {
                 if let Some(info) = &mut entry.peer {
@@ -530,8 +535,9 @@ impl StreamTable {
     }
 
     /// The application dropped its stream: finish it gracefully in the
-    /// background, discard what the peer still sends, and release it when
-    /// it closes, or after the transport's idle timeout at the latest.
+    /// background, discard what the peer still sends (aborting once our data
+    /// is delivered if that was data, see `release_if_unread`), and release
+    /// it when it closes, or after the transport's idle timeout at the latest.
     pub fn drop_stream(&mut self, endpoint: &mut Endpoint, now: Instant, handle: ConnectionHandle) {
         let Some(entry) = self.entries.get_mut(&handle) else {
             return;
@@ -543,16 +549,39 @@ impl StreamTable {
         }
         // An error here means the stream was already finished: fine.
         let _ = endpoint.finish(handle);
-        discard_readable(endpoint, handle);
+        entry.discarded_data |= discard_readable(endpoint, handle);
         if let Owner::Dropped { deadline } = entry.owner {
             self.dropped.remove(&(deadline, handle));
         }
         let deadline = now + endpoint.config().transport.idle_timeout;
         entry.owner = Owner::Dropped { deadline };
         self.dropped.insert((deadline, handle));
-        entry.reader = None;
-        entry.writer = None;
-        entry.finisher = None;
+        // Nobody holds the stream anymore; a `PathWatcher` or a blocked
+        // call of an adapter's other handle finds out on its next poll.
+        entry.wake_all();
+        self.release_if_unread(endpoint, now, handle);
+    }
+}
+
+impl StreamTable {
+    /// The lingering policy of a dropped stream, like a TCP socket after
+    /// `close`: it first delivers what was written; data that arrives for it
+    /// meanwhile is read and thrown away, and once our data is delivered,
+    /// such data aborts the connection, so the peer learns nobody reads it.
+    /// A peer that only finishes its direction gets a graceful end.
+    fn release_if_unread(
+        &mut self,
+        endpoint: &mut Endpoint,
+        now: Instant,
+        handle: ConnectionHandle,
+    ) {
+        let Some(entry) = self.entries.get(&handle) else {
+            return;
+        };
+        if matches!(entry.owner, Owner::Dropped { .. }) && entry.all_acked && entry.discarded_data {
+            self.remove_entry(handle);
+            endpoint.release(now, handle);
+        }
     }
 }
 
@@ -570,14 +599,19 @@ impl StreamTable {
 }
 
 /// Reads and throws away everything readable, so a peer still sending to a
-/// dropped stream is not blocked by flow control and can finish.
-fn discard_readable(endpoint: &mut Endpoint, handle: ConnectionHandle) {
+/// dropped stream is not blocked by flow control; whether there was any
+/// data (not just the peer's finish).
+fn discard_readable(endpoint: &mut Endpoint, handle: ConnectionHandle) -> bool {
     let mut sink = [0u8; 4096];
+    let mut discarded = false;
+    // Bounded by the receive window.
     while let Ok(n) = endpoint.read(handle, &mut sink) {
         if n == 0 {
             break;
         }
+        discarded = true;
     }
+    discarded
 }
 
 #[cfg(test)]

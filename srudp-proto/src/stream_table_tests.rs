@@ -408,6 +408,46 @@ fn a_dropped_stream_whose_peer_never_finishes_is_closed_at_the_idle_timeout() {
 }
 
 #[test]
+fn data_sent_to_a_dropped_stream_aborts_the_connection_once_ours_is_delivered() {
+    let mut net = Net::with_defaults();
+    let (a, b) = net.connected_pair();
+    let (_, w) = counting_waker();
+    assert!(net
+        .a
+        .table
+        .poll_write(&mut net.a.ep, a, &w, b"request")
+        .is_ready());
+    net.a.table.drop_stream(&mut net.a.ep, net.now, a);
+    let mut received = Vec::new();
+    assert!(net.run_until(Duration::from_secs(1), |n| {
+        let (bytes, end) = read_all(&mut n.b, b, &w);
+        received.extend(bytes);
+        end
+    }));
+    assert_eq!(received, b"request");
+    // A dropped its stream without waiting for an answer: B's answer is
+    // read by nobody, and, as with TCP, B learns it (well before the idle
+    // timeout that would otherwise end A's lingering).
+    assert!(net
+        .b
+        .table
+        .poll_write(&mut net.b.ep, b, &w, b"unwanted answer")
+        .is_ready());
+    assert!(net.run_until(Duration::from_secs(2), |n| {
+        n.b.table.close_reason(b).is_some()
+    }));
+    assert!(
+        matches!(
+            net.b.table.close_reason(b),
+            Some(CloseReason::PeerClose { .. })
+        ),
+        "{:?}",
+        net.b.table.close_reason(b)
+    );
+    assert!(net.a.table.is_empty());
+}
+
+#[test]
 fn a_connect_nobody_answers_fails_with_a_handshake_timeout_and_is_forgotten() {
     let mut net = Net::with_defaults();
     net.b_alive = false;

@@ -1,36 +1,21 @@
-//! The adapter's error type and its mapping to [`std::io::Error`].
-//!
-//! Every fallible method returns `io::Result`; the `io::Error` carries an
-//! [`Error`] as its source, so a caller who needs the srudp [`CloseReason`]
-//! gets it with [`close_reason`] (or by downcasting `get_ref()`).
+//! The conditions only a blocking API has, as an error type carried inside
+//! [`std::io::Error`]. Every other error — a closed connection, a bad
+//! argument, a closed endpoint — is the shared core's and maps to the same
+//! [`io::ErrorKind`] in every adapter (see [`srudp_proto::stream_error`]);
+//! [`close_reason`] extracts the srudp [`CloseReason`](srudp_proto::CloseReason).
 
 use std::io;
 
-use srudp_proto::{CloseReason, ConfigError, ConnectError};
+pub use srudp_async::close_reason;
 
-/// Why an operation of this crate failed. Carried inside [`io::Error`].
+/// Why a blocking call of this crate failed, beyond the shared core's
+/// errors. Carried inside [`io::Error`].
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The connection is over; the reason says how. Its [`io::ErrorKind`] is
-    /// `TimedOut` for idle and handshake timeouts, `ConnectionRefused` for a
-    /// refusal, `ConnectionReset` for a peer's abort, `ConnectionAborted` for
-    /// a protocol error, `BrokenPipe` after a graceful close and
-    /// `NotConnected` after a local abort.
-    #[error("{0}")]
-    Closed(CloseReason),
-    /// This side finished its direction (`shutdown` or `close`): no more writes.
-    #[error("the stream was shut down for writing")]
-    WriteShutdown,
-    /// This side closed or aborted the stream: it can no longer be used.
+    /// This handle closed or aborted the stream: it can no longer be used.
     #[error("the stream was closed by this side")]
     StreamClosed,
-    /// The endpoint was closed with [`Endpoint::close`](crate::Endpoint::close).
-    #[error("the endpoint is closed")]
-    EndpointClosed,
-    /// The endpoint's UDP socket failed and its driver stopped.
-    #[error("the endpoint's socket failed: {0}")]
-    SocketFailed(String),
     /// A read, write or accept timeout set by the application passed; the
     /// stream or endpoint is still usable ([`io::ErrorKind::WouldBlock`], as
     /// `std::net` sockets report it on Unix).
@@ -43,43 +28,16 @@ pub enum Error {
     /// `accept` on an endpoint whose policy refuses every connection.
     #[error("this endpoint refuses incoming connections (AcceptPolicy::RefuseAll)")]
     NotAccepting,
-    /// None of the candidate addresses can be reached from this endpoint's
-    /// socket (for example IPv6 candidates on an IPv4 socket).
-    #[error("no candidate address matches the endpoint's address family")]
-    NoUsableCandidate,
-    /// The connection could not be started.
-    #[error("cannot connect: {0}")]
-    Connect(#[from] ConnectError),
-    /// The endpoint configuration is invalid.
-    #[error(transparent)]
-    Config(#[from] ConfigError),
 }
 
 impl Error {
     /// The [`io::ErrorKind`] this error is reported with.
     pub fn kind(&self) -> io::ErrorKind {
-        use io::ErrorKind as K;
         match self {
-            Error::Closed(reason) => match reason {
-                CloseReason::Finished => K::BrokenPipe,
-                CloseReason::LocalClose { .. } => K::NotConnected,
-                CloseReason::PeerClose { .. } => K::ConnectionReset,
-                CloseReason::IdleTimeout
-                | CloseReason::HandshakeTimeout
-                | CloseReason::PeerStoppedAcknowledging => K::TimedOut,
-                CloseReason::Refused | CloseReason::TicketRefused => K::ConnectionRefused,
-                CloseReason::PeerWithoutTicket => K::PermissionDenied,
-                CloseReason::ProtocolViolation { .. } | CloseReason::PeerError { .. } => {
-                    K::ConnectionAborted
-                }
-            },
-            Error::WriteShutdown => K::BrokenPipe,
-            Error::StreamClosed | Error::EndpointClosed => K::NotConnected,
-            Error::SocketFailed(_) => K::Other,
-            Error::WaitTimeout => K::WouldBlock,
-            Error::CloseTimeout => K::TimedOut,
-            Error::NotAccepting | Error::NoUsableCandidate | Error::Connect(_) => K::InvalidInput,
-            Error::Config(_) => K::InvalidInput,
+            Error::StreamClosed => io::ErrorKind::NotConnected,
+            Error::WaitTimeout => io::ErrorKind::WouldBlock,
+            Error::CloseTimeout => io::ErrorKind::TimedOut,
+            Error::NotAccepting => io::ErrorKind::InvalidInput,
         }
     }
 }
@@ -90,20 +48,11 @@ impl From<Error> for io::Error {
     }
 }
 
-/// The srudp reason behind an `io::Error` returned by this crate, if the
-/// error is a closed connection.
-///
-/// ```
-/// use srudp_std::{close_reason, CloseReason, Error};
-/// let err: std::io::Error = Error::Closed(CloseReason::IdleTimeout).into();
-/// assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
-/// assert_eq!(close_reason(&err), Some(&CloseReason::IdleTimeout));
-/// ```
-pub fn close_reason(err: &io::Error) -> Option<&CloseReason> {
-    match err.get_ref()?.downcast_ref::<Error>()? {
-        Error::Closed(reason) => Some(reason),
-        _ => None,
-    }
+/// Whether `err` is a timeout the application set ([`Error::WaitTimeout`]).
+pub(crate) fn is_wait_timeout(err: &io::Error) -> bool {
+    err.get_ref()
+        .and_then(|e| e.downcast_ref::<Error>())
+        .is_some_and(|e| matches!(e, Error::WaitTimeout))
 }
 
 #[cfg(test)]
@@ -111,32 +60,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn close_reasons_map_to_the_kinds_a_std_user_expects() {
-        let kind = |r: CloseReason| io::Error::from(Error::Closed(r)).kind();
-        assert_eq!(kind(CloseReason::IdleTimeout), io::ErrorKind::TimedOut);
-        assert_eq!(kind(CloseReason::HandshakeTimeout), io::ErrorKind::TimedOut);
-        assert_eq!(kind(CloseReason::Refused), io::ErrorKind::ConnectionRefused);
-        assert_eq!(
-            kind(CloseReason::PeerClose {
-                code: 7,
-                reason: "bye".into()
-            }),
-            io::ErrorKind::ConnectionReset
-        );
-        assert_eq!(kind(CloseReason::Finished), io::ErrorKind::BrokenPipe);
-    }
-
-    #[test]
-    fn the_close_reason_travels_as_the_source() {
-        let reason = CloseReason::PeerClose {
-            code: 42,
-            reason: "going away".into(),
-        };
-        let err = io::Error::from(Error::Closed(reason.clone()));
-        assert_eq!(close_reason(&err), Some(&reason));
-        assert!(err.to_string().contains("going away"));
-        let other = io::Error::from(Error::WaitTimeout);
-        assert_eq!(close_reason(&other), None);
-        assert_eq!(other.kind(), io::ErrorKind::WouldBlock);
+    fn blocking_conditions_map_to_the_kinds_a_std_user_expects() {
+        let kind = |e: Error| io::Error::from(e).kind();
+        assert_eq!(kind(Error::WaitTimeout), io::ErrorKind::WouldBlock);
+        assert_eq!(kind(Error::CloseTimeout), io::ErrorKind::TimedOut);
+        assert_eq!(kind(Error::StreamClosed), io::ErrorKind::NotConnected);
+        assert_eq!(kind(Error::NotAccepting), io::ErrorKind::InvalidInput);
+        let err = io::Error::from(Error::WaitTimeout);
+        assert!(is_wait_timeout(&err));
+        assert_eq!(close_reason(&err), None);
     }
 }

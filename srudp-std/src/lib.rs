@@ -29,28 +29,30 @@
 //!   code. Read/write timeouts are per stream.
 //! * Every call is thread-safe (`&self`); clone an [`Endpoint`] or
 //!   [`Stream::try_clone`] to use it from several threads.
-//! * Errors are [`std::io::Error`]s with a meaningful kind — `TimedOut`
-//!   (idle or handshake timeout), `ConnectionRefused`, `ConnectionReset` (the
-//!   peer aborted), `BrokenPipe` (writing after shutdown), `NotConnected`
-//!   (using a closed stream or endpoint), `WouldBlock` (a read/write/accept
-//!   timeout you set passed) — whose source is an [`Error`]; [`close_reason`]
-//!   extracts the srudp [`CloseReason`].
-//! * Nothing panics on misuse, and dropping never blocks forever: a dropped
-//!   stream delivers what was written in the background (bounded by its
-//!   close timeout); the driver thread stops and is joined when the last
-//!   endpoint handle and stream are gone, or at once with [`Endpoint::close`].
+//! * Errors are [`std::io::Error`]s whose kinds are the same in every srudp
+//!   adapter — `TimedOut` (idle or handshake timeout), `ConnectionRefused`,
+//!   `ConnectionReset` (the peer aborted), `ConnectionAborted` (closed on
+//!   this side: [`Stream::abort`], [`Endpoint::close`]), `BrokenPipe`
+//!   (writing after shutdown), `NotConnected` (a closed endpoint, or a
+//!   stream this handle closed) — plus `WouldBlock` when a read, write or
+//!   accept timeout you set passed ([`Error`] holds the blocking-only
+//!   conditions); [`close_reason`] extracts the srudp [`CloseReason`].
+//! * Nothing panics on misuse, and dropping never blocks: a dropped stream
+//!   delivers what was written in the background (closed abruptly if the
+//!   peer has not finished within the idle timeout); a dropped or closed
+//!   endpoint lingers in the background until its peers have heard the
+//!   close. Before the program exits, [`Endpoint::wait_idle`] waits for that.
 //!
-//! ## How the driver works
+//! ## How it runs
 //!
-//! The driver thread owns the socket and is the only caller of srudp-proto's
-//! inputs. It sleeps in the OS poller (epoll, kqueue or IOCP, through `mio`)
-//! until the earliest of: a datagram arrives, the protocol's next deadline
-//! (`poll_timeout`) passes, or the application acts — a command (write,
-//! read, close…) is applied under the endpoint's lock and then wakes the
-//! driver, which sends what the command produced. There is no polling tick:
-//! an idle endpoint uses no CPU until a keepalive is due. The adapter holds
-//! no protocol logic: it moves datagrams, time and commands into srudp-proto
-//! and events out.
+//! This crate is a thin blocking layer over `srudp-async`, the core every
+//! srudp adapter shares: the endpoint's driver (which owns the socket and
+//! drives srudp-proto's state machine) runs on async-io's reactor on a
+//! thread of its own, named `srudp-driver`, and every blocking call waits
+//! on the same futures the async adapters await, with the timeouts you set.
+//! The driver sleeps until the earliest of: a datagram arrives, the
+//! protocol's next deadline passes, or the application acts. There is no
+//! polling tick: an idle endpoint uses no CPU until a keepalive is due.
 //!
 //! ## Example
 //!
@@ -82,29 +84,27 @@
 //! # }
 //! ```
 
-mod driver;
+mod block;
 mod endpoint;
 mod error;
 mod rendezvous_client;
-mod socket;
-mod state;
 mod stream;
 
 pub use endpoint::Endpoint;
 pub use error::{close_reason, Error};
-pub use srudp_net::host_candidates;
+pub use srudp_async::host_candidates;
 pub use stream::Stream;
 
 pub use srudp_proto;
 pub use srudp_proto::{
     AcceptPolicy, CloseReason, ConnectOptions, ConnectionStats, EndpointConfig, EndpointStats,
-    HandshakePattern, Keypair, PathKind, PublicKey, TicketSecret, TransportConfig,
+    HandshakePattern, Keypair, PathKind, PublicKey, StreamError, TicketSecret, TransportConfig,
 };
 
 /// Rendezvous: registering an endpoint, reaching peers by key or name, the
 /// relay, NAT behaviour (spec §11). See [`Endpoint::bind_with_rendezvous`].
-/// The server runs elsewhere (for example `srudp-tokio`'s
-/// `RendezvousServer` or the `srudp` command).
+/// The server runs elsewhere (for example srudp-async's `RendezvousServer`
+/// or the `srudp` command).
 pub mod rendezvous {
     pub use crate::rendezvous_client::RendezvousStatus;
     pub use srudp_proto::rendezvous::{

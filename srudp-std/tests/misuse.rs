@@ -5,7 +5,7 @@ mod common;
 use std::io::{ErrorKind, Read, Write};
 use std::time::Duration;
 
-use srudp_std::{Endpoint, Error, Stream, TransportConfig};
+use srudp_std::{Endpoint, Stream, StreamError, TransportConfig};
 
 use common::{addr_of, bind, config, config_with, V4};
 
@@ -32,8 +32,8 @@ fn writing_after_shutdown_is_a_broken_pipe_and_reading_goes_on() {
     let err = a.send(b"more").unwrap_err();
     assert_eq!(err.kind(), ErrorKind::BrokenPipe);
     assert!(matches!(
-        err.get_ref().and_then(|e| e.downcast_ref::<Error>()),
-        Some(Error::WriteShutdown)
+        err.get_ref().and_then(|e| e.downcast_ref::<StreamError>()),
+        Some(StreamError::Finished)
     ));
     // The peer reads everything, then end of stream, again and again.
     let mut got = Vec::new();
@@ -67,8 +67,8 @@ fn using_a_stream_after_close_or_abort_is_not_connected() {
     );
 
     let clone = b.try_clone().unwrap();
-    b.abort(1, "done");
-    b.abort(1, "again"); // harmless
+    b.abort(1, b"done");
+    b.abort(1, b"again"); // harmless
     assert!(clone.is_closed());
     assert_eq!(clone.recv(4).unwrap_err().kind(), ErrorKind::NotConnected);
 }

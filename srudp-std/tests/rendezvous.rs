@@ -78,7 +78,7 @@ fn peers_register_and_connect_by_name_directly_moving_data_both_ways() {
         Some(caller.public_key()),
         "introduced peers authenticate with IK"
     );
-    assert_eq!(outgoing.peer_identity(), Some(listener.public_key()));
+    assert_eq!(outgoing.peer_public_key(), Some(listener.public_key()));
     assert_eq!(
         outgoing.path().unwrap(),
         PathKind::Direct(addr_of(&listener))

@@ -214,7 +214,7 @@ fn std_initiator(
 ) -> impl Future<Output = io::Result<Vec<u8>>> {
     on_thread("std initiator", move || {
         let stream = endpoint.connect(peer, &[addr])?;
-        assert_eq!(stream.peer_identity(), Some(peer));
+        assert_eq!(stream.peer_public_key(), Some(peer));
         std_side(stream, &out)
     })
 }

@@ -1,0 +1,23 @@
+//! Reading the srudp cause back out of the `io::Error`s every adapter
+//! returns (the kinds are in [`srudp_proto::stream_error`]).
+
+use std::io;
+
+use srudp_proto::{CloseReason, StreamError};
+
+/// The srudp reason behind an `io::Error` of a closed connection, in any
+/// adapter.
+///
+/// ```
+/// use srudp_async::{close_reason, CloseReason, StreamError};
+/// let err: std::io::Error = StreamError::Closed(CloseReason::IdleTimeout).into();
+/// assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+/// assert_eq!(close_reason(&err), Some(&CloseReason::IdleTimeout));
+/// assert_eq!(close_reason(&std::io::Error::other("not ours")), None);
+/// ```
+pub fn close_reason(err: &io::Error) -> Option<&CloseReason> {
+    match err.get_ref()?.downcast_ref::<StreamError>()? {
+        StreamError::Closed(reason) => Some(reason),
+        _ => None,
+    }
+}
