@@ -13,7 +13,7 @@ use srudp_std::{
     close_reason, AcceptPolicy, CloseReason, ConnectOptions, Endpoint, HandshakePattern,
     TransportConfig,
 };
-use srudp_testkit::{ImpairingRelay, Impairment};
+use srudp_testkit::{ArmedLossRelay, ImpairingRelay, Impairment};
 
 use common::{addr_of, assert_same_bytes, bind, config, config_with, data, short_idle, V4};
 
@@ -476,4 +476,43 @@ fn dropping_the_endpoint_does_not_wait_for_a_peer_that_keeps_its_direction_open(
     );
     let peer = accepted.join().unwrap();
     assert_eq!(peer.recv(3).unwrap(), b"bye");
+}
+
+#[test]
+fn a_closed_and_dropped_endpoint_lingers_so_the_peer_learns_even_when_its_first_close_is_lost() {
+    // Spec §6.6: the closing side answers for a while, so a peer whose
+    // first CLOSE was lost learns why at its next packet instead of waiting
+    // for its idle timeout. Closing and dropping the endpoint returns at
+    // once; the driver thread does the lingering in the background.
+    let server = bind(V4, 240);
+    let relay = ArmedLossRelay::start(addr_of(&server));
+    let accepted = std::thread::spawn({
+        let server = server.clone();
+        move || server.accept().unwrap().0
+    });
+    let client = bind(V4, 241);
+    let stream = client
+        .connect(server.public_key(), &[relay.addr()])
+        .unwrap();
+    let peer = accepted.join().unwrap();
+    stream.send_all(b"ping").unwrap();
+    assert_eq!(peer.recv(4).unwrap(), b"ping");
+    relay.arm(1);
+    client.close();
+    drop(stream);
+    drop(client);
+    // Far below the 30 s idle timeout: only a CLOSE ends this read.
+    peer.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let _ = peer.send_all(b"are you there?");
+    let err = peer.recv(16).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ConnectionReset, "{err}");
+    assert!(
+        matches!(
+            close_reason(&err),
+            Some(CloseReason::PeerClose { code: 0, .. })
+        ),
+        "{err}"
+    );
+    assert!(relay.dropped() >= 1, "the client's first CLOSE was lost");
 }
