@@ -497,7 +497,11 @@ fn a_closed_and_dropped_endpoint_lingers_so_the_peer_learns_even_when_its_first_
     let peer = accepted.join().unwrap();
     stream.send_all(b"ping").unwrap();
     assert_eq!(peer.recv(4).unwrap(), b"ping");
-    relay.arm(1);
+    // Let the client's acknowledgments settle (delayed ACKs wait 25 ms at
+    // most; the next keepalive is seconds away): the next datagram the
+    // client sends is its CLOSE, and the relay loses it.
+    std::thread::sleep(Duration::from_millis(300));
+    relay.drop_next(1);
     client.close();
     drop(stream);
     drop(client);

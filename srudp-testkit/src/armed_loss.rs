@@ -13,10 +13,13 @@ use std::time::Duration;
 /// drops everything the near side sends until it has forwarded `n` more
 /// datagrams from the peer: the near side's acknowledgments and its first
 /// CLOSE are lost, and the peer's retransmissions reach it.
+/// [`drop_next`](ArmedLossRelay::drop_next) loses a number of the near
+/// side's datagrams instead, whatever the peer sends.
 #[derive(Debug)]
 pub struct ArmedLossRelay {
     addr: SocketAddr,
     armed: Arc<AtomicU32>,
+    to_drop: Arc<AtomicU32>,
     dropped: Arc<AtomicU32>,
     stop: Arc<AtomicBool>,
     thread: Option<thread::JoinHandle<()>>,
@@ -31,9 +34,15 @@ impl ArmedLossRelay {
             .unwrap();
         let addr = socket.local_addr().unwrap();
         let armed = Arc::new(AtomicU32::new(0));
+        let to_drop = Arc::new(AtomicU32::new(0));
         let dropped = Arc::new(AtomicU32::new(0));
         let stop = Arc::new(AtomicBool::new(false));
-        let (a, d, s) = (armed.clone(), dropped.clone(), stop.clone());
+        let (a, t, d, s) = (
+            armed.clone(),
+            to_drop.clone(),
+            dropped.clone(),
+            stop.clone(),
+        );
         let thread = thread::spawn(move || {
             let mut near = None;
             let mut buf = [0u8; 2048];
@@ -50,7 +59,10 @@ impl ArmedLossRelay {
                     }
                 } else {
                     near = Some(from);
-                    if a.load(Ordering::SeqCst) > 0 {
+                    let counted = t
+                        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| v.checked_sub(1))
+                        .is_ok();
+                    if counted || a.load(Ordering::SeqCst) > 0 {
                         d.fetch_add(1, Ordering::SeqCst);
                     } else {
                         let _ = socket.send_to(&buf[..n], peer);
@@ -61,6 +73,7 @@ impl ArmedLossRelay {
         ArmedLossRelay {
             addr,
             armed,
+            to_drop,
             dropped,
             stop,
             thread: Some(thread),
@@ -76,6 +89,11 @@ impl ArmedLossRelay {
     /// went through.
     pub fn arm(&self, n: u32) {
         self.armed.store(n, Ordering::SeqCst);
+    }
+
+    /// Loses the next `n` datagrams the near side sends.
+    pub fn drop_next(&self, n: u32) {
+        self.to_drop.store(n, Ordering::SeqCst);
     }
 
     /// Datagrams of the near side lost so far.
