@@ -9,11 +9,12 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use srudp_net::batch::UdpBatch;
-use srudp_proto::rendezvous::{ClientConfig, DrivenEndpoint};
+use srudp_proto::rendezvous::ClientConfig;
 use srudp_proto::{
     AcceptPolicy, ConnectOptions, ConnectionHandle, EndpointConfig, EndpointStats, PublicKey,
 };
 
+use crate::driven::DrivenEndpoint;
 use crate::driver::Driver;
 use crate::runtime::Runtime;
 use crate::shared::Shared;
@@ -168,7 +169,11 @@ impl Endpoint {
                 return Ok(handle);
             }
             let now = state.now();
-            let handle = state.machine.endpoint_mut().connect_with(now, options)?;
+            let handle = state
+                .machine
+                .endpoint_mut()
+                .connect_with(now, options)
+                .map_err(crate::stream_error::connect_error)?;
             state.table.insert_connecting(handle);
             state.wake_driver();
             Ok(handle)

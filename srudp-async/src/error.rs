@@ -1,9 +1,11 @@
 //! Reading the srudp cause back out of the `io::Error`s every adapter
-//! returns (the kinds are in [`srudp_proto::stream_error`]).
+//! returns (the kinds are in [`stream_error`](crate::stream_error)).
 
 use std::io;
 
-use srudp_proto::{CloseReason, StreamError};
+use srudp_proto::CloseReason;
+
+use crate::stream_error::StreamError;
 
 /// The srudp reason behind an `io::Error` of a closed connection, in any
 /// adapter.

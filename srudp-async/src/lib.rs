@@ -84,10 +84,11 @@
 //! [`CloseReason`] is the error's source), `ConnectionRefused`,
 //! `ConnectionAborted` (closed locally), `BrokenPipe` (writing after
 //! finishing), `NotConnected` (the endpoint is closed), `InvalidInput`
-//! (bad arguments or configuration). See [`srudp_proto::stream_error`];
+//! (bad arguments or configuration). See [`stream_error`];
 //! [`close_reason`] reads the srudp [`CloseReason`] back out of an error.
 #![warn(missing_docs)]
 
+mod driven;
 mod driver;
 mod endpoint;
 mod error;
@@ -95,10 +96,13 @@ mod io_traits;
 mod rendezvous_client;
 #[cfg(feature = "tokio")]
 mod rendezvous_server;
+mod rendezvous_status;
 pub mod runtime;
 mod shared;
 mod spawn;
 mod stream;
+pub mod stream_error;
+mod stream_table;
 
 pub use driver::Driver;
 pub use endpoint::{Connecting, Endpoint};
@@ -111,16 +115,18 @@ pub use srudp_net::host_candidates;
 pub use srudp_proto;
 pub use srudp_proto::{
     AcceptPolicy, CloseReason, ConnectOptions, ConnectionStats, EndpointConfig, EndpointStats,
-    HandshakePattern, Keypair, PathKind, PublicKey, StreamError, TicketSecret, TransportConfig,
+    HandshakePattern, Keypair, PathKind, PublicKey, TicketSecret, TransportConfig,
 };
 pub use stream::{PathWatcher, Stream};
+pub use stream_error::StreamError;
 
 /// Rendezvous: registering an endpoint, reaching peers by key or name, the
 /// relay, NAT behaviour (spec §11), and (feature `tokio`) the server.
 pub mod rendezvous {
-    pub use crate::rendezvous_client::{RendezvousConnecting, RendezvousStatus};
+    pub use crate::rendezvous_client::RendezvousConnecting;
     #[cfg(feature = "tokio")]
     pub use crate::rendezvous_server::RendezvousServer;
+    pub use crate::rendezvous_status::RendezvousStatus;
     pub use srudp_proto::rendezvous::{
         ClientConfig, ErrorCode, Name, NatBehavior, NatFiltering, NatMapping, RateLimit,
         RendezvousError, ServerConfig, ServerEvent, ServerStats, Ticket, TicketError,

@@ -2,7 +2,7 @@
 //! peers by key or name, relay fallback, NAT behaviour (spec §11).
 //!
 //! The protocol's [`RendezvousClient`] takes the endpoint's place in the
-//! driver (see [`DrivenEndpoint`](srudp_proto::rendezvous::DrivenEndpoint)); this file turns its events into what the
+//! driver (see [`DrivenEndpoint`](crate::driven::DrivenEndpoint)); this file turns its events into what the
 //! application awaits: connect calls by key or name, the accept queue for
 //! peers that asked for us, the registration status and the NAT test.
 
@@ -21,13 +21,14 @@ use srudp_proto::rendezvous::{
 use srudp_proto::{ConnectionHandle, EndpointConfig, Event, PathKind};
 use tracing::debug;
 
-use srudp_proto::rendezvous::DrivenEndpoint;
+use crate::driven::DrivenEndpoint;
 
 use crate::endpoint::Endpoint;
 use crate::shared::{Shared, State};
 use crate::stream::Stream;
+use crate::stream_error::rendezvous_error;
 
-pub use srudp_proto::rendezvous::RendezvousStatus;
+use crate::rendezvous_status::RendezvousStatus;
 
 /// The adapter's side of the rendezvous client, in the shared state.
 #[derive(Debug, Default)]
@@ -260,7 +261,7 @@ impl Future for RendezvousConnecting {
                 Some(Request::Done(Err(e))) => {
                     let e = e.clone();
                     rdv.requests.remove(&request);
-                    Err(io::Error::from(e))
+                    Err(rendezvous_error(e))
                 }
                 Some(Request::Done(Ok(handle))) => {
                     let handle = *handle;
@@ -401,7 +402,7 @@ impl Endpoint {
             state.check_open()?;
             let now = state.now();
             let client = state.machine.client_mut().ok_or_else(no_rendezvous)?;
-            let request = f(client, now).map_err(io::Error::from)?;
+            let request = f(client, now).map_err(rendezvous_error)?;
             if let Some(rdv) = &mut state.rendezvous {
                 rdv.requests.insert(request, Request::Pending(None));
             }

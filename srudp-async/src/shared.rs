@@ -11,10 +11,12 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::task::Waker;
 use std::time::Instant;
 
-use srudp_proto::{PublicKey, StreamTable};
+use srudp_proto::PublicKey;
 
+use crate::stream_table::StreamTable;
+
+use crate::driven::DrivenEndpoint;
 use srudp_net::socket::Family;
-use srudp_proto::rendezvous::DrivenEndpoint;
 
 use crate::rendezvous_client::RendezvousState;
 

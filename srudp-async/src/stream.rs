@@ -6,11 +6,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use srudp_proto::{
-    CloseReason, ConnectionHandle, ConnectionStats, PathKind, PeerInfo, PublicKey, StreamError,
-};
+use srudp_proto::{CloseReason, ConnectionHandle, ConnectionStats, PathKind, PublicKey};
 
 use crate::shared::{Shared, State};
+use crate::stream_error::StreamError;
+use crate::stream_table::PeerInfo;
 
 /// An encrypted, reliable, ordered byte stream to one peer.
 ///
@@ -36,7 +36,7 @@ use crate::shared::{Shared, State};
 /// `ConnectionReset` when it closed abruptly, `ConnectionAborted` after
 /// [`Stream::abort`] or `Endpoint::close`, `BrokenPipe` when writing after
 /// finishing; the [`CloseReason`] is the error's source (see
-/// [`srudp_proto::stream_error`]).
+/// [`stream_error`](crate::stream_error)).
 ///
 /// **Cancellation safety.** `read`, `read_buf` and `write` (and `poll_read`,
 /// `poll_write`) are cancellation safe: a read copies bytes out only when it

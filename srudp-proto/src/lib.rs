@@ -59,10 +59,10 @@
 //! * **Getters** — [`Endpoint::stats`], [`Endpoint::remote_address`], [`Endpoint::path_kind`],
 //!   [`Endpoint::peer_identity`], [`Endpoint::is_closed`], [`Endpoint::public_key`].
 //!
-//! Runtime adapters keep a [`StreamTable`] beside the endpoint: it turns the
-//! events into an accept queue, connect calls that complete, and parked
-//! readers and writers ([`std::task::Waker`]s), and maps failures onto
-//! [`std::io::Error`] via [`StreamError`]. See [`stream_table`].
+//! The runtime adapters (the `srudp-async` crate) drive this contract with
+//! real sockets and timers and turn the events into an accept queue,
+//! connect calls that complete, parked readers and writers, and
+//! [`std::io::Error`]s; none of that lives here.
 //!
 //! Every input takes `now`; time never goes backwards between calls.
 //!
@@ -173,8 +173,6 @@ pub mod range_set;
 pub mod rendezvous;
 #[cfg(feature = "sim")]
 pub mod sim;
-pub mod stream_error;
-pub mod stream_table;
 mod ticket;
 pub mod wire;
 
@@ -188,6 +186,4 @@ pub use endpoint::{ConnectOptions, Endpoint, EndpointStats, PathKind, RelaySessi
 pub use event::{close_code, CloseReason, ConnectionHandle, Event};
 pub use keys::{KeyParseError, Keypair, PublicKey, SecretKey};
 pub use random::Rng;
-pub use stream_error::StreamError;
-pub use stream_table::{PeerInfo, StreamTable};
 pub use ticket::{TicketSecret, TICKET_SECRET_LEN};

@@ -1,7 +1,7 @@
 //! The conditions only a blocking API has, as an error type carried inside
 //! [`std::io::Error`]. Every other error — a closed connection, a bad
 //! argument, a closed endpoint — is the shared core's and maps to the same
-//! [`io::ErrorKind`] in every adapter (see [`srudp_proto::stream_error`]);
+//! [`io::ErrorKind`] in every adapter (see [`srudp_async::stream_error`]);
 //! [`close_reason`] extracts the srudp [`CloseReason`](srudp_proto::CloseReason).
 
 use std::io;

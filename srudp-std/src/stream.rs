@@ -37,7 +37,7 @@ const DEFAULT_CLOSE_TIMEOUT: Duration = Duration::from_secs(30);
 /// [`try_clone`](Self::try_clone) gives another handle on the same stream.
 ///
 /// Errors map as in every srudp adapter (see
-/// [`srudp_proto::stream_error`]); the blocking-only conditions are
+/// [`srudp_async::stream_error`]); the blocking-only conditions are
 /// [`Error`]'s.
 ///
 /// **Dropping** the last handle of a stream that was not closed finishes our

@@ -8,8 +8,6 @@
 //! * [`RendezvousClient`] wraps a peer's endpoint: the same socket talks to
 //!   the server and to peers, so the address the server observes is the one
 //!   peers punch toward.
-//! * [`DrivenEndpoint`] is what an adapter's driver drives: a plain
-//!   endpoint or one inside a rendezvous client, behind one interface.
 //!
 //! Both are sans-IO and are driven like an endpoint: datagrams and timeouts
 //! in, datagrams, events and the next deadline out (see each type's docs).
@@ -23,7 +21,6 @@
 
 mod candidate_filter;
 mod client;
-mod driven;
 mod group;
 pub mod message;
 mod nat;
@@ -32,12 +29,10 @@ mod registry;
 mod relay_table;
 mod server;
 mod source;
-mod status;
 mod stream;
 mod ticket;
 
 pub use client::{ClientConfig, ClientEvent, RendezvousClient, RendezvousError};
-pub use driven::DrivenEndpoint;
 pub use group::{
     GroupId, GroupMembership, GroupSecret, GroupSecretError, MemberProof, GROUP_SECRET_LEN,
 };
@@ -48,7 +43,6 @@ pub use nat::{NatBehavior, NatFiltering, NatMapping};
 pub use rate_limit::RateLimit;
 pub use server::{RendezvousServer, ServerConfig, ServerEvent, ServerStats};
 pub use source::SourcePrefix;
-pub use status::RendezvousStatus;
 pub use ticket::{Ticket, TicketError};
 
 /// Application close codes on client–server connections (spec §11.2).

@@ -47,10 +47,10 @@ use std::net::SocketAddr;
 use std::task::{Poll, Waker};
 use std::time::Instant;
 
-use crate::connection::{ReadError, WriteError};
-use crate::endpoint::Endpoint;
-use crate::event::{CloseReason, ConnectionHandle, Event};
-use crate::keys::PublicKey;
+use srudp_proto::{
+    CloseReason, ConnectionHandle, Endpoint, Event, PublicKey, ReadError, WriteError,
+};
+
 use crate::stream_error::StreamError;
 
 /// Most tasks parked in `poll_accept` that are remembered individually; past
@@ -59,7 +59,7 @@ const MAX_ACCEPT_WAITERS: usize = 64;
 
 /// Who is at the other end of a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PeerInfo {
+pub(crate) struct PeerInfo {
     /// The peer's address on the path in use.
     pub remote: SocketAddr,
     /// The peer's authenticated static key, when the handshake revealed it
@@ -135,7 +135,7 @@ impl Entry {
 
 /// The application side of one endpoint's connections. See the module docs.
 #[derive(Debug)]
-pub struct StreamTable {
+pub(crate) struct StreamTable {
     entries: HashMap<ConnectionHandle, Entry>,
     /// The deadlines of the dropped streams, earliest first (ties by
     /// handle): `poll_timeout` and `handle_timeout` cost nothing per live
@@ -155,7 +155,7 @@ impl Default for StreamTable {
 
 impl StreamTable {
     /// An empty table that queues incoming connections for accept.
-    pub fn new() -> StreamTable {
+    pub(crate) fn new() -> StreamTable {
         StreamTable {
             entries: HashMap::new(),
             dropped: BTreeSet::new(),
@@ -170,28 +170,29 @@ impl StreamTable {
     /// Whether no connection is owned by the application, waiting to be
     /// accepted, or finishing after a drop. (The endpoint may still hold
     /// closing connections: see [`Endpoint::connection_count`].)
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
 
     /// Connections accepted by the endpoint and not yet taken by `poll_accept`.
-    pub fn queued(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn queued(&self) -> usize {
         self.incoming.len()
     }
 
     /// Who the connection is connected to, once it is.
-    pub fn peer_info(&self, handle: ConnectionHandle) -> Option<PeerInfo> {
+    pub(crate) fn peer_info(&self, handle: ConnectionHandle) -> Option<PeerInfo> {
         self.entries.get(&handle).and_then(|e| e.peer)
     }
 
     /// Why the connection closed, once it has.
-    pub fn close_reason(&self, handle: ConnectionHandle) -> Option<&CloseReason> {
+    pub(crate) fn close_reason(&self, handle: ConnectionHandle) -> Option<&CloseReason> {
         self.entries.get(&handle).and_then(|e| e.closed.as_ref())
     }
 
     /// The next instant at which [`handle_timeout`](Self::handle_timeout)
     /// must be called: the earliest deadline of a dropped stream.
-    pub fn poll_timeout(&self) -> Option<Instant> {
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
         self.dropped.first().map(|&(deadline, _)| deadline)
     }
 
@@ -200,7 +201,7 @@ impl StreamTable {
     /// Takes every pending event from `endpoint`, updates the streams and
     /// wakes the tasks that can make progress. Call after every input to the
     /// endpoint and after draining `poll_transmit`.
-    pub fn drain_events(&mut self, endpoint: &mut Endpoint, now: Instant) {
+    pub(crate) fn drain_events(&mut self, endpoint: &mut Endpoint, now: Instant) {
         while let Some((handle, event)) = endpoint.poll_event() {
             self.handle_event(endpoint, now, handle, event);
         }
@@ -208,11 +209,11 @@ impl StreamTable {
 
     /// Handles one event of `endpoint`'s, for adapters that take the events
     /// from elsewhere than [`Endpoint::poll_event`] (a
-    /// [`RendezvousClient`](crate::rendezvous::RendezvousClient) hands them
+    /// [`RendezvousClient`](srudp_proto::rendezvous::RendezvousClient) hands them
     /// out as `ClientEvent::Connection`). A connection the table does not
     /// know that reports `Connected` is queued for accept, as in
     /// [`drain_events`](Self::drain_events).
-    pub fn handle_event(
+    pub(crate) fn handle_event(
         &mut self,
         endpoint: &mut Endpoint,
         now: Instant,
@@ -285,7 +286,7 @@ impl StreamTable {
 
     /// Releases dropped streams whose deadline passed (closing them abruptly
     /// if they have not finished by then).
-    pub fn handle_timeout(&mut self, endpoint: &mut Endpoint, now: Instant) {
+    pub(crate) fn handle_timeout(&mut self, endpoint: &mut Endpoint, now: Instant) {
         while let Some(&(deadline, handle)) = self.dropped.first() {
             if deadline > now {
                 break;
@@ -297,7 +298,7 @@ impl StreamTable {
 
     /// Wakes every parked task, for example because the driver is gone; the
     /// adapter then reports its own error to them.
-    pub fn wake_all(&mut self) {
+    pub(crate) fn wake_all(&mut self) {
         for entry in self.entries.values_mut() {
             entry.wake_all();
         }
@@ -310,7 +311,7 @@ impl StreamTable {
 
     /// Records a connection the application opened with
     /// [`Endpoint::connect`]; wait for it with [`poll_connect`](Self::poll_connect).
-    pub fn insert_connecting(&mut self, handle: ConnectionHandle) {
+    pub(crate) fn insert_connecting(&mut self, handle: ConnectionHandle) {
         self.entries
             .insert(handle, Entry::new(Owner::Connecting, None));
     }
@@ -323,7 +324,7 @@ impl StreamTable {
     /// address it came from. Returns the handle to wait on with
     /// [`poll_connect`](Self::poll_connect), which completes at once. Call it
     /// before [`Endpoint::connect`]; `None` means connect as usual.
-    pub fn claim_incoming(&mut self, peer: PublicKey) -> Option<ConnectionHandle> {
+    pub(crate) fn claim_incoming(&mut self, peer: PublicKey) -> Option<ConnectionHandle> {
         let position = self.incoming.iter().position(|h| {
             self.entries
                 .get(h)
@@ -339,7 +340,7 @@ impl StreamTable {
     /// Completes when the connection opened with `insert_connecting` is
     /// established (the application now owns it as a stream) or has failed
     /// (then it is released and forgotten).
-    pub fn poll_connect(
+    pub(crate) fn poll_connect(
         &mut self,
         endpoint: &mut Endpoint,
         now: Instant,
@@ -365,7 +366,7 @@ impl StreamTable {
 
     /// The connect call was abandoned before it completed: the connection
     /// is closed and forgotten.
-    pub fn abandon_connect(
+    pub(crate) fn abandon_connect(
         &mut self,
         endpoint: &mut Endpoint,
         now: Instant,
@@ -383,7 +384,7 @@ impl StreamTable {
 
     /// Takes the oldest accepted connection; the application owns it as a
     /// stream from now on. Parks `waker` when the queue is empty.
-    pub fn poll_accept(&mut self, waker: &Waker) -> Poll<(ConnectionHandle, PeerInfo)> {
+    pub(crate) fn poll_accept(&mut self, waker: &Waker) -> Poll<(ConnectionHandle, PeerInfo)> {
         while let Some(handle) = self.incoming.pop_front() {
             if let Some(entry) = self.entries.get_mut(&handle) {
                 if let (Owner::Queued, Some(info)) = (entry.owner, entry.peer) {
@@ -405,9 +406,9 @@ impl StreamTable {
 
     /// From now on, connections the endpoint accepts are closed at once;
     /// those waiting in the queue are closed now. (Set the endpoint's
-    /// [`AcceptPolicy`](crate::AcceptPolicy) to `RefuseAll` as well, so
+    /// [`AcceptPolicy`](srudp_proto::AcceptPolicy) to `RefuseAll` as well, so
     /// initiators get a refusal rather than a connection that closes.)
-    pub fn stop_accepting(&mut self, endpoint: &mut Endpoint, now: Instant) {
+    pub(crate) fn stop_accepting(&mut self, endpoint: &mut Endpoint, now: Instant) {
         self.accepting = false;
         for handle in std::mem::take(&mut self.incoming) {
             self.remove_entry(handle);
@@ -421,7 +422,13 @@ impl StreamTable {
     /// Closes every connection abruptly with `code` and `reason` (for
     /// shutting the endpoint down) and stops accepting. Streams the
     /// application still holds report [`CloseReason::LocalClose`].
-    pub fn close_all(&mut self, endpoint: &mut Endpoint, now: Instant, code: u32, reason: &[u8]) {
+    pub(crate) fn close_all(
+        &mut self,
+        endpoint: &mut Endpoint,
+        now: Instant,
+        code: u32,
+        reason: &[u8],
+    ) {
         self.stop_accepting(endpoint, now);
         let handles: Vec<ConnectionHandle> = self.entries.keys().copied().collect();
         for handle in handles {
@@ -432,7 +439,7 @@ impl StreamTable {
 
     /// Reads in-order bytes of the stream. `Ok(0)` for a non-empty `buf` is
     /// the end of the peer's stream. Parks `waker` until data arrives.
-    pub fn poll_read(
+    pub(crate) fn poll_read(
         &mut self,
         endpoint: &mut Endpoint,
         handle: ConnectionHandle,
@@ -458,7 +465,7 @@ impl StreamTable {
 
     /// Queues bytes on the stream; returns how many were taken. Parks
     /// `waker` while the send buffer is full (backpressure).
-    pub fn poll_write(
+    pub(crate) fn poll_write(
         &mut self,
         endpoint: &mut Endpoint,
         handle: ConnectionHandle,
@@ -486,7 +493,7 @@ impl StreamTable {
     /// Finishes our direction of the stream (once) and completes when the
     /// peer has acknowledged every byte and the end of the stream. Parks
     /// `waker` until then.
-    pub fn poll_finish(
+    pub(crate) fn poll_finish(
         &mut self,
         endpoint: &mut Endpoint,
         handle: ConnectionHandle,
@@ -520,7 +527,7 @@ impl StreamTable {
     /// Closes the stream's connection abruptly with an application `code`
     /// and `reason`, which the peer receives. The application still owns the
     /// stream: reads return what had arrived, then an error.
-    pub fn close_stream(
+    pub(crate) fn close_stream(
         &mut self,
         endpoint: &mut Endpoint,
         now: Instant,
@@ -538,7 +545,12 @@ impl StreamTable {
     /// background, discard what the peer still sends (aborting once our data
     /// is delivered if that was data, see `release_if_unread`), and release
     /// it when it closes, or after the transport's idle timeout at the latest.
-    pub fn drop_stream(&mut self, endpoint: &mut Endpoint, now: Instant, handle: ConnectionHandle) {
+    pub(crate) fn drop_stream(
+        &mut self,
+        endpoint: &mut Endpoint,
+        now: Instant,
+        handle: ConnectionHandle,
+    ) {
         let Some(entry) = self.entries.get_mut(&handle) else {
             return;
         };

@@ -23,8 +23,8 @@
 
 use std::io;
 
-use crate::connection::ConnectError;
-use crate::event::CloseReason;
+use srudp_proto::rendezvous::RendezvousError;
+use srudp_proto::{CloseReason, ConnectError};
 
 /// Why a stream operation failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -103,10 +103,11 @@ impl From<StreamError> for io::Error {
     }
 }
 
-impl From<ConnectError> for io::Error {
-    /// Bad requests (no, too many or own-key candidates) are `InvalidInput`;
-    /// a full endpoint is `Other`.
-    fn from(e: ConnectError) -> io::Error {
+/// A connection that could not be started, as an `io::Error`: bad requests
+/// (no, too many or own-key candidates) are `InvalidInput`; a full endpoint
+/// is `Other`. The [`ConnectError`] is the source.
+pub(crate) fn connect_error(e: ConnectError) -> io::Error {
+    {
         let kind = match e {
             ConnectError::NoCandidates
             | ConnectError::TooManyCandidates
@@ -117,16 +118,15 @@ impl From<ConnectError> for io::Error {
     }
 }
 
-impl From<crate::rendezvous::RendezvousError> for io::Error {
-    /// A connect by key or name that failed: `NotFound` ("peer not
-    /// registered"), `TimedOut` (the server did not answer),
-    /// `HostUnreachable` (no server), `PermissionDenied` (the server
-    /// refused), `ConnectionRefused` (no path to the peer worked),
-    /// `InvalidInput` (a bad name, our own key), `Other` (too many requests,
-    /// a full endpoint). The [`RendezvousError`](crate::rendezvous::RendezvousError)
-    /// is the source.
-    fn from(e: crate::rendezvous::RendezvousError) -> io::Error {
-        use crate::rendezvous::RendezvousError as R;
+/// A connect by key or name that failed, as an `io::Error`: `NotFound`
+/// ("peer not registered"), `TimedOut` (the server did not answer),
+/// `HostUnreachable` (no server), `PermissionDenied` (the server refused),
+/// `ConnectionRefused` (no path to the peer worked), `InvalidInput` (a bad
+/// name, our own key), `Other` (too many requests, a full endpoint). The
+/// [`RendezvousError`] is the source.
+pub(crate) fn rendezvous_error(e: RendezvousError) -> io::Error {
+    {
+        use RendezvousError as R;
         let kind = match &e {
             R::PeerNotRegistered => io::ErrorKind::NotFound,
             R::Timeout => io::ErrorKind::TimedOut,
@@ -193,13 +193,12 @@ mod tests {
 
     #[test]
     fn an_unregistered_peer_is_not_found_with_the_rendezvous_error_as_source() {
-        use crate::rendezvous::RendezvousError;
-        let err = io::Error::from(RendezvousError::PeerNotRegistered);
+        let err = rendezvous_error(RendezvousError::PeerNotRegistered);
         assert_eq!(err.kind(), io::ErrorKind::NotFound);
         assert_eq!(err.to_string(), "peer not registered");
         let inner = err.get_ref().unwrap().downcast_ref::<RendezvousError>();
         assert_eq!(inner, Some(&RendezvousError::PeerNotRegistered));
-        let timeout = io::Error::from(RendezvousError::Timeout);
+        let timeout = rendezvous_error(RendezvousError::Timeout);
         assert_eq!(timeout.kind(), io::ErrorKind::TimedOut);
     }
 
@@ -245,10 +244,10 @@ mod tests {
             ConnectError::TooManyCandidates,
             ConnectError::SelfConnect,
         ] {
-            assert_eq!(io::Error::from(e).kind(), io::ErrorKind::InvalidInput);
+            assert_eq!(connect_error(e).kind(), io::ErrorKind::InvalidInput);
         }
         assert_eq!(
-            io::Error::from(ConnectError::TooManyConnections).kind(),
+            connect_error(ConnectError::TooManyConnections).kind(),
             io::ErrorKind::Other
         );
     }

@@ -9,8 +9,8 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use super::{ClientEvent, RendezvousClient};
-use crate::{ConnectionHandle, Endpoint, Transmit};
+use srudp_proto::rendezvous::{ClientEvent, RendezvousClient};
+use srudp_proto::{ConnectionHandle, Endpoint, Transmit};
 
 /// The endpoint a driver drives: plain, or behind a rendezvous client.
 ///
@@ -20,7 +20,7 @@ use crate::{ConnectionHandle, Endpoint, Transmit};
 /// [`ClientEvent::Connection`]). Per-connection calls (read, write, close…)
 /// go to [`endpoint_mut`](Self::endpoint_mut).
 #[derive(Debug)]
-pub struct DrivenEndpoint {
+pub(crate) struct DrivenEndpoint {
     // Exactly one of the two is set.
     plain: Option<Endpoint>,
     client: Option<Box<RendezvousClient>>,
@@ -28,7 +28,7 @@ pub struct DrivenEndpoint {
 
 impl DrivenEndpoint {
     /// An endpoint without rendezvous.
-    pub fn plain(endpoint: Endpoint) -> DrivenEndpoint {
+    pub(crate) fn plain(endpoint: Endpoint) -> DrivenEndpoint {
         DrivenEndpoint {
             plain: Some(endpoint),
             client: None,
@@ -36,7 +36,7 @@ impl DrivenEndpoint {
     }
 
     /// An endpoint inside a rendezvous client.
-    pub fn rendezvous(client: RendezvousClient) -> DrivenEndpoint {
+    pub(crate) fn rendezvous(client: RendezvousClient) -> DrivenEndpoint {
         DrivenEndpoint {
             plain: None,
             client: Some(Box::new(client)),
@@ -44,7 +44,7 @@ impl DrivenEndpoint {
     }
 
     /// The protocol endpoint.
-    pub fn endpoint(&self) -> &Endpoint {
+    pub(crate) fn endpoint(&self) -> &Endpoint {
         match (&self.client, &self.plain) {
             (Some(c), _) => c.endpoint(),
             (None, Some(e)) => e,
@@ -53,7 +53,7 @@ impl DrivenEndpoint {
     }
 
     /// The protocol endpoint, for per-connection calls.
-    pub fn endpoint_mut(&mut self) -> &mut Endpoint {
+    pub(crate) fn endpoint_mut(&mut self) -> &mut Endpoint {
         match (&mut self.client, &mut self.plain) {
             (Some(c), _) => c.endpoint_mut(),
             (None, Some(e)) => e,
@@ -62,20 +62,20 @@ impl DrivenEndpoint {
     }
 
     /// The rendezvous client, if any.
-    pub fn client(&self) -> Option<&RendezvousClient> {
+    pub(crate) fn client(&self) -> Option<&RendezvousClient> {
         self.client.as_deref()
     }
 
     /// The rendezvous client, if any, for requests (connect by key or name,
     /// NAT detection).
-    pub fn client_mut(&mut self) -> Option<&mut RendezvousClient> {
+    pub(crate) fn client_mut(&mut self) -> Option<&mut RendezvousClient> {
         self.client.as_deref_mut()
     }
 
     /// Stops the rendezvous client, if any: its link to the server is
     /// closed (the CLOSE goes out with the next transmits), and nothing
     /// reconnects or refreshes anymore. The endpoint stays, plain.
-    pub fn stop_rendezvous(&mut self, now: Instant) {
+    pub(crate) fn stop_rendezvous(&mut self, now: Instant) {
         if let Some(client) = self.client.take() {
             let link = client.server_link();
             let mut endpoint = client.into_endpoint();
@@ -87,21 +87,13 @@ impl DrivenEndpoint {
     }
 
     /// The rendezvous link, which is not the application's.
-    pub fn server_link(&self) -> Option<ConnectionHandle> {
+    pub(crate) fn server_link(&self) -> Option<ConnectionHandle> {
         self.client.as_ref().and_then(|c| c.server_link())
-    }
-
-    /// See [`Endpoint::handle_datagram`].
-    pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
-        match &mut self.client {
-            Some(c) => c.handle_datagram(now, from, datagram),
-            None => self.endpoint_mut().handle_datagram(now, from, datagram),
-        }
     }
 
     /// See [`Endpoint::handle_datagram_in_place`]: a data packet is opened
     /// in `datagram` itself, whose bytes are unspecified afterwards.
-    pub fn handle_datagram_in_place(
+    pub(crate) fn handle_datagram_in_place(
         &mut self,
         now: Instant,
         from: SocketAddr,
@@ -116,7 +108,7 @@ impl DrivenEndpoint {
     }
 
     /// See [`Endpoint::handle_timeout`].
-    pub fn handle_timeout(&mut self, now: Instant) {
+    pub(crate) fn handle_timeout(&mut self, now: Instant) {
         match &mut self.client {
             Some(c) => c.handle_timeout(now),
             None => self.endpoint_mut().handle_timeout(now),
@@ -125,8 +117,8 @@ impl DrivenEndpoint {
 
     /// See [`Endpoint::poll_transmit`]. A rendezvous client may produce
     /// relayed datagrams: give it buffers of
-    /// [`MAX_RELAYED_DATAGRAM_SIZE`](crate::wire::MAX_RELAYED_DATAGRAM_SIZE).
-    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+    /// [`MAX_RELAYED_DATAGRAM_SIZE`](srudp_proto::wire::MAX_RELAYED_DATAGRAM_SIZE).
+    pub(crate) fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         match &mut self.client {
             Some(c) => c.poll_transmit(now, buf),
             None => self.endpoint_mut().poll_transmit(now, buf),
@@ -134,7 +126,7 @@ impl DrivenEndpoint {
     }
 
     /// See [`Endpoint::poll_timeout`].
-    pub fn poll_timeout(&self) -> Option<Instant> {
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
         match &self.client {
             Some(c) => c.poll_timeout(),
             None => self.endpoint().poll_timeout(),
@@ -143,7 +135,7 @@ impl DrivenEndpoint {
 
     /// The next event: the endpoint's own, or the client's (which wraps the
     /// endpoint's application events as [`ClientEvent::Connection`]).
-    pub fn poll_event(&mut self) -> Option<ClientEvent> {
+    pub(crate) fn poll_event(&mut self) -> Option<ClientEvent> {
         match &mut self.client {
             Some(c) => c.poll_event(),
             None => self
@@ -154,7 +146,7 @@ impl DrivenEndpoint {
     }
 
     /// Connections of the application (the rendezvous link not counted).
-    pub fn application_connection_count(&self) -> usize {
+    pub(crate) fn application_connection_count(&self) -> usize {
         let all = self.endpoint().connection_count();
         all - usize::from(self.server_link().is_some() && all > 0)
     }
@@ -163,8 +155,8 @@ impl DrivenEndpoint {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rendezvous::ClientConfig;
-    use crate::{EndpointConfig, Keypair, Rng};
+    use srudp_proto::rendezvous::ClientConfig;
+    use srudp_proto::{EndpointConfig, Keypair, Rng};
 
     fn endpoint(seed: u64) -> Endpoint {
         let mut config = EndpointConfig::new(Keypair::generate(&mut Rng::from_seed(seed)));
@@ -172,7 +164,7 @@ mod tests {
         Endpoint::new(config).unwrap()
     }
 
-    fn server() -> (crate::PublicKey, SocketAddr) {
+    fn server() -> (srudp_proto::PublicKey, SocketAddr) {
         let key = Keypair::generate(&mut Rng::from_seed(99)).public();
         (key, "192.0.2.7:4433".parse().unwrap())
     }
@@ -184,7 +176,7 @@ mod tests {
         assert!(driven.client().is_none() && driven.server_link().is_none());
         let (key, addr) = server();
         driven.endpoint_mut().connect(now, key, &[addr]).unwrap();
-        let mut buf = [0u8; crate::wire::MAX_RELAYED_DATAGRAM_SIZE];
+        let mut buf = [0u8; srudp_proto::wire::MAX_RELAYED_DATAGRAM_SIZE];
         let t = driven
             .poll_transmit(now, &mut buf)
             .expect("the handshake goes out");
@@ -207,7 +199,7 @@ mod tests {
                 closed |= matches!(
                     event,
                     ClientEvent::Connection {
-                        event: crate::Event::Closed { .. },
+                        event: srudp_proto::Event::Closed { .. },
                         ..
                     }
                 );
@@ -230,7 +222,7 @@ mod tests {
         let client = RendezvousClient::new(now, endpoint(2), ClientConfig::new(key, addr)).unwrap();
         let mut driven = DrivenEndpoint::rendezvous(client);
         driven.handle_timeout(now);
-        let mut buf = [0u8; crate::wire::MAX_RELAYED_DATAGRAM_SIZE];
+        let mut buf = [0u8; srudp_proto::wire::MAX_RELAYED_DATAGRAM_SIZE];
         let t = driven
             .poll_transmit(now, &mut buf)
             .expect("the client dials its server");

@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 
-use super::{ClientEvent, ErrorCode, NatBehavior};
+use srudp_proto::rendezvous::{ClientEvent, ErrorCode, NatBehavior};
 
 /// Where an endpoint stands with its rendezvous server.
 ///
@@ -81,7 +81,7 @@ mod tests {
         assert_eq!(s.registrations, 1);
         assert_eq!(s.observed, Some(addr("203.0.113.5:4001")));
         assert!(s.apply(&ClientEvent::Disconnected {
-            reason: crate::CloseReason::IdleTimeout
+            reason: srudp_proto::CloseReason::IdleTimeout
         }));
         assert!(!s.registered);
         assert!(s.apply(&ClientEvent::Registered {

@@ -9,9 +9,7 @@ use std::task::{Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
 use super::*;
-use crate::config::{EndpointConfig, TransportConfig};
-use crate::keys::Keypair;
-use crate::random::Rng;
+use srudp_proto::{EndpointConfig, Keypair, Rng, TransportConfig};
 
 /// A waker that counts its wakes.
 #[derive(Default)]
@@ -230,15 +228,15 @@ fn a_connect_completes_its_call_and_the_peer_lands_in_the_accept_queue() {
 fn connect_ik(
     ep: &mut Endpoint,
     now: Instant,
-    peer: crate::PublicKey,
+    peer: srudp_proto::PublicKey,
     at: SocketAddr,
 ) -> ConnectionHandle {
     ep.connect_with(
         now,
-        crate::ConnectOptions {
+        srudp_proto::ConnectOptions {
             peer,
             candidates: vec![at],
-            pattern: Some(crate::HandshakePattern::IK),
+            pattern: Some(srudp_proto::HandshakePattern::IK),
             ticket: None,
         },
     )
@@ -566,13 +564,13 @@ fn closing_everything_reports_a_local_close_to_every_stream() {
 
 /// A connects to B with `pattern`; returns A's handle once B's accept
 /// queue holds the connection.
-fn a_connects_to_b(net: &mut Net, pattern: crate::HandshakePattern) -> ConnectionHandle {
+fn a_connects_to_b(net: &mut Net, pattern: srudp_proto::HandshakePattern) -> ConnectionHandle {
     let ha = net
         .a
         .ep
         .connect_with(
             net.now,
-            crate::ConnectOptions {
+            srudp_proto::ConnectOptions {
                 peer: net.b.ep.public_key(),
                 candidates: vec![net.b.addr],
                 pattern: Some(pattern),
@@ -588,7 +586,7 @@ fn a_connects_to_b(net: &mut Net, pattern: crate::HandshakePattern) -> Connectio
 #[test]
 fn an_anonymous_connection_is_never_claimed_for_a_key_whatever_its_address() {
     let mut net = Net::with_defaults();
-    a_connects_to_b(&mut net, crate::HandshakePattern::NK);
+    a_connects_to_b(&mut net, srudp_proto::HandshakePattern::NK);
     let a_key = net.a.ep.public_key();
     // The NK initiator comes from A's own address, and a connect toward A
     // lists that address: still not A, as far as anything proved.
@@ -603,11 +601,14 @@ fn an_anonymous_connection_is_never_claimed_for_a_key_whatever_its_address() {
 #[test]
 fn a_late_connect_claims_the_peers_connection_from_the_accept_queue() {
     let mut net = Net::with_defaults();
-    let ha = a_connects_to_b(&mut net, crate::HandshakePattern::IK);
+    let ha = a_connects_to_b(&mut net, srudp_proto::HandshakePattern::IK);
     let a_key = net.a.ep.public_key();
 
     // Not A's key: no claim.
-    assert_eq!(net.b.table.claim_incoming(crate::PublicKey([9; 32])), None);
+    assert_eq!(
+        net.b.table.claim_incoming(srudp_proto::PublicKey([9; 32])),
+        None
+    );
 
     let hb = net
         .b
