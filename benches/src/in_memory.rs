@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use srudp_proto::wire::MAX_DATAGRAM_SIZE;
+use srudp_proto::MAX_DATAGRAM_SIZE;
 use srudp_proto::{
     Cipher, ConnectionHandle, Endpoint, EndpointConfig, Event, Keypair, Rng, TransportConfig,
 };

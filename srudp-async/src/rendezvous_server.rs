@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
 use srudp_proto::rendezvous::{self as proto, ServerConfig, ServerEvent, ServerStats};
-use srudp_proto::wire::MAX_RELAYED_DATAGRAM_SIZE;
+use srudp_proto::MAX_RELAYED_DATAGRAM_SIZE;
 use srudp_proto::{EndpointConfig, PublicKey};
 use tokio::net::UdpSocket;
 use tokio::sync::watch;

@@ -159,7 +159,7 @@
 pub mod config;
 pub mod congestion;
 pub mod connection;
-pub mod crypto;
+mod crypto;
 mod endpoint;
 mod event;
 #[cfg(all(feature = "sim", any(test, fuzzing)))]
@@ -169,11 +169,17 @@ mod handshake_load;
 pub mod keys;
 pub(crate) mod local_key_hash;
 mod random;
+// Not part of the API: public for this crate's benchmarks only.
+#[doc(hidden)]
 pub mod range_set;
 pub mod rendezvous;
 #[cfg(feature = "sim")]
 pub mod sim;
 mod ticket;
+mod token_bucket;
+// Not part of the API: public for this crate's tests, fuzz targets and
+// benchmarks, which build hostile packets with it.
+#[doc(hidden)]
 pub mod wire;
 
 pub use config::{AcceptPolicy, ConfigError, CookieMode, EndpointConfig, TransportConfig};
@@ -181,9 +187,10 @@ pub use connection::{
     ConnectError, ConnectionStats, ReadError, Transmit, WriteError, MAX_KNOCKS_PER_CANDIDATE,
     UNANSWERED_BYTES_PER_CONNECTION, UNANSWERED_BYTES_PER_MINUTE,
 };
-pub use crypto::{Cipher, HandshakePattern, Suite};
+pub use crypto::{Cipher, CryptoError, HandshakePattern, Suite};
 pub use endpoint::{ConnectOptions, Endpoint, EndpointStats, PathKind, RelaySessionId};
 pub use event::{close_code, CloseReason, ConnectionHandle, Event};
 pub use keys::{KeyParseError, Keypair, PublicKey, SecretKey};
 pub use random::Rng;
 pub use ticket::{TicketSecret, TICKET_SECRET_LEN};
+pub use wire::{MAX_DATAGRAM_SIZE, MAX_RELAYED_DATAGRAM_SIZE};

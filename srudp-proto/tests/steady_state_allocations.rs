@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use srudp_proto::wire::MAX_DATAGRAM_SIZE;
+use srudp_proto::MAX_DATAGRAM_SIZE;
 use srudp_proto::{
     ConnectionHandle, Endpoint, EndpointConfig, Event, Keypair, Rng, TransportConfig,
 };

@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 
-use srudp_proto::wire::MAX_RELAYED_DATAGRAM_SIZE;
+use srudp_proto::MAX_RELAYED_DATAGRAM_SIZE;
 
 /// Room for one datagram: relayed datagrams carry a 10-byte envelope beyond
 /// the largest (1200-byte) srudp datagram.

@@ -33,11 +33,11 @@ use crate::wire::{
 pub(crate) type Cookie = [u8; MAC_LEN];
 
 /// Length of a sealed cookie in a CookieReply: the cookie and its tag.
-pub const SEALED_COOKIE_LEN: usize = MAC_LEN + TAG_LEN;
+pub(crate) const SEALED_COOKIE_LEN: usize = MAC_LEN + TAG_LEN;
 
 /// How long a cookie secret is used before the next one; cookies made with
 /// the previous secret are still accepted, so a cookie lives 2–4 minutes.
-pub const COOKIE_SECRET_LIFETIME: Duration = Duration::from_secs(120);
+pub(crate) const COOKIE_SECRET_LIFETIME: Duration = Duration::from_secs(120);
 
 const LABEL_MAC1: &[u8] = b"srudp/1 mac1";
 const LABEL_COOKIE: &[u8] = b"srudp/1 cookie";
@@ -302,7 +302,7 @@ struct HeldCookie {
 /// Most extra (out-of-schedule) probes cookies from one address trigger in
 /// one handshake: a genuine responder needs one, two if its secret rotates
 /// meanwhile; an on-path attacker forging cookie replies gets no more.
-pub const MAX_COOKIE_PROBES: u8 = 3;
+pub(crate) const MAX_COOKIE_PROBES: u8 = 3;
 
 impl InitiatorCookies {
     pub(crate) fn new(responder: &PublicKey) -> Self {

@@ -1,10 +1,10 @@
 //! Noise handshakes, packet protection, replay protection and handshake
 //! cookies (spec §4–§5).
 mod cipher;
-pub mod cookie;
+pub(crate) mod cookie;
 mod handshake;
 mod pattern;
-pub mod replay_window;
+pub(crate) mod replay_window;
 mod resolver;
 mod session;
 mod x25519;
@@ -12,7 +12,7 @@ mod x25519;
 pub use cipher::{Cipher, Suite};
 pub(crate) use handshake::Handshake;
 pub use pattern::HandshakePattern;
-pub use replay_window::ReplayWindow;
+pub(crate) use replay_window::ReplayWindow;
 pub(crate) use session::Session;
 
 /// A cryptographic failure.

@@ -7,7 +7,7 @@
 
 /// The number of packet numbers the window remembers below the highest one
 /// seen: a packet is accepted only if `pn > highest - REPLAY_WINDOW`.
-pub const REPLAY_WINDOW: u64 = 2048;
+pub(crate) const REPLAY_WINDOW: u64 = 2048;
 
 const WORD_BITS: u64 = u64::BITS as u64;
 const WORDS: usize = (REPLAY_WINDOW / WORD_BITS) as usize;
@@ -17,7 +17,7 @@ const WORDS: usize = (REPLAY_WINDOW / WORD_BITS) as usize;
 /// Packet number `pn` lives at bit `pn % REPLAY_WINDOW` of a fixed bitmap;
 /// bits are cleared as the window slides past them. No allocation.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReplayWindow {
+pub(crate) struct ReplayWindow {
     highest: Option<u64>,
     bitmap: [u64; WORDS],
 }
@@ -38,7 +38,7 @@ fn slot(pn: u64) -> (usize, u64) {
 
 impl ReplayWindow {
     /// A window that has seen nothing.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         ReplayWindow {
             highest: None,
             bitmap: [0; WORDS],
@@ -46,14 +46,15 @@ impl ReplayWindow {
     }
 
     /// The highest packet number marked so far.
-    pub fn highest(&self) -> Option<u64> {
+    #[cfg(test)]
+    pub(crate) fn highest(&self) -> Option<u64> {
         self.highest
     }
 
     /// Whether `pn` may be accepted: not seen before and not older than
     /// `highest - REPLAY_WINDOW + 1`. Call before decryption; does not
     /// change the window.
-    pub fn check(&self, pn: u64) -> bool {
+    pub(crate) fn check(&self, pn: u64) -> bool {
         let Some(highest) = self.highest else {
             return true;
         };
@@ -71,7 +72,7 @@ impl ReplayWindow {
     /// A higher `pn` slides the window forward, forgetting the numbers that
     /// leave it (a jump of a whole window or more clears it). Marking a
     /// number that is already too old does nothing.
-    pub fn mark(&mut self, pn: u64) {
+    pub(crate) fn mark(&mut self, pn: u64) {
         match self.highest {
             Some(highest) if pn <= highest => {
                 if highest - pn < REPLAY_WINDOW {

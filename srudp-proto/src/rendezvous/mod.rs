@@ -24,7 +24,6 @@ mod client;
 mod group;
 pub mod message;
 mod nat;
-mod rate_limit;
 mod registry;
 mod relay_table;
 mod server;
@@ -32,6 +31,7 @@ mod source;
 mod stream;
 mod ticket;
 
+pub use crate::token_bucket::RateLimit;
 pub use client::{ClientConfig, ClientEvent, RendezvousClient, RendezvousError};
 pub use group::{
     GroupId, GroupMembership, GroupSecret, GroupSecretError, MemberProof, GROUP_SECRET_LEN,
@@ -40,7 +40,6 @@ pub use message::{
     ErrorCode, Message, MessageError, Name, RequestId, Target, MAX_MESSAGE_CANDIDATES,
 };
 pub use nat::{NatBehavior, NatFiltering, NatMapping};
-pub use rate_limit::RateLimit;
 pub use server::{RendezvousServer, ServerConfig, ServerEvent, ServerStats};
 pub use source::SourcePrefix;
 pub use ticket::{Ticket, TicketError};

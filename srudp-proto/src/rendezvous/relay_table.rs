@@ -16,8 +16,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use super::rate_limit::{RateLimit, TokenBucket};
 use super::source::{SourceCounts, SourcePrefix};
+use crate::token_bucket::{RateLimit, TokenBucket};
 use crate::{PublicKey, Rng};
 
 /// One pair's relay.
@@ -135,7 +135,7 @@ impl RelayTable {
             id,
             RelaySession {
                 peers: pair,
-                bucket: TokenBucket::new(limits.pair_rate, now),
+                bucket: TokenBucket::new(limits.pair_rate),
                 last_used: now,
                 next_poke: now,
                 caller,

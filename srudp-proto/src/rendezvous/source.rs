@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::Instant;
 
-use super::rate_limit::{RateLimit, TokenBucket};
+use crate::token_bucket::{RateLimit, TokenBucket};
 
 /// What a client's requests are counted against: its IPv4 address, or the
 /// /64 prefix of its IPv6 address (one host or one LAN can use any address
@@ -70,14 +70,13 @@ impl SourceRateTable {
         source: SourcePrefix,
         introductions: RateLimit,
         nat_tests: RateLimit,
-        now: Instant,
     ) {
         self.by_source
             .entry(source)
             .or_insert_with(|| SourceRates {
                 links: 0,
-                introductions: TokenBucket::new(introductions, now),
-                nat_tests: TokenBucket::new(nat_tests, now),
+                introductions: TokenBucket::new(introductions),
+                nat_tests: TokenBucket::new(nat_tests),
             })
             .links += 1;
     }
@@ -181,9 +180,9 @@ mod tests {
         let (a, b) = (prefix("192.0.2.1"), prefix("192.0.2.2"));
         let mut rates = SourceRateTable::default();
         for _ in 0..100 {
-            rates.link_opened(a, limit, limit, t);
+            rates.link_opened(a, limit, limit);
         }
-        rates.link_opened(b, limit, limit, t);
+        rates.link_opened(b, limit, limit);
         let taken = (0..100)
             .filter(|_| rates.try_take(a, SourceRate::Introduction, limit, t))
             .count();

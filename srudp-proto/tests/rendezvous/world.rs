@@ -17,7 +17,7 @@ use srudp_proto::rendezvous::{
     ClientConfig, ClientEvent, RendezvousClient, RendezvousServer, ServerConfig, ServerEvent,
 };
 use srudp_proto::sim::{LinkConfig, NatConfig, NatId, Network};
-use srudp_proto::wire::MAX_RELAYED_DATAGRAM_SIZE;
+use srudp_proto::MAX_RELAYED_DATAGRAM_SIZE;
 use srudp_proto::{
     CloseReason, ConnectionHandle, Endpoint, EndpointConfig, Event, Keypair, PublicKey, ReadError,
     Rng, TransportConfig,

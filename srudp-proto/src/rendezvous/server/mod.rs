@@ -39,11 +39,11 @@ use super::candidate_filter::forwarded_candidates;
 use super::close_code;
 use super::group::GroupMembership;
 use super::message::{ErrorCode, Message, MessageError, Name, RequestId, Target};
-use super::rate_limit::TokenBucket;
 use super::registry::{Registry, RegistryLimits};
 use super::relay_table::{RelayLimits, RelayTable};
 use super::source::{SourcePrefix, SourceRate, SourceRateTable};
 use super::stream::MessageStream;
+use crate::token_bucket::TokenBucket;
 use crate::wire::relay::is_relay_data;
 use crate::wire::{MAX_RELAYED_DATAGRAM_SIZE, NAT_PROBE_SIZE};
 use crate::{
@@ -271,14 +271,13 @@ impl RendezvousServer {
                         source,
                         self.config.introduction_rate_per_source,
                         self.config.nat_test_rate_per_source,
-                        now,
                     );
                     let link = Link {
                         key: peer,
                         source,
                         stream: MessageStream::new(self.config.max_backlog),
-                        requests: TokenBucket::new(self.config.request_rate, now),
-                        relay: TokenBucket::new(self.config.relay_client_rate, now),
+                        requests: TokenBucket::new(self.config.request_rate),
+                        relay: TokenBucket::new(self.config.relay_client_rate),
                     };
                     self.links.insert(handle, link);
                 }
