@@ -15,21 +15,19 @@
 //!   ([`Frame`], [`FrameIter`]).
 //! * [`relay`]: the rendezvous service's datagrams ([`RelayData`], [`NatProbe`]).
 
-pub mod ack;
 pub mod coding;
 pub mod frame;
-pub mod knock;
 pub mod packet;
 pub mod relay;
-mod varint;
 
-pub use ack::{ack_frame_len, emit_ack, emit_ack_fields, AckFrame, AckRanges};
+pub use coding::varint::{varint_len, VARINT_MAX};
 pub use coding::{Reader, Writer};
+pub use frame::ack::{ack_frame_len, emit_ack, emit_ack_fields, AckFrame, AckRanges};
 pub use frame::{
     AckFrequencyFrame, CloseFrame, Frame, FrameIter, StreamFrame, STREAM_FRAME_MAX_OVERHEAD,
     STREAM_FRAME_MIN_OVERHEAD,
 };
-pub use knock::{Knock, KnockReply, KNOCK_REPLY_SIZE, KNOCK_SIZE, KNOCK_TOKEN_LEN};
+pub use packet::knock::{Knock, KnockReply, KNOCK_REPLY_SIZE, KNOCK_SIZE, KNOCK_TOKEN_LEN};
 pub use packet::{
     ConnectionId, CookieReply, DataHeader, HandshakeInit, HandshakeResponse, Packet,
     COOKIE_NONCE_LEN, COOKIE_REPLY_HEADER_LEN, DATA_HEADER_LEN, HANDSHAKE_INIT_HEADER_LEN,
@@ -40,7 +38,6 @@ pub use relay::{
     NatProbe, RelayData, MAX_RELAYED_DATAGRAM_SIZE, NAT_PROBE_SIZE, NAT_PROBE_TOKEN_LEN,
     RELAY_HEADER_LEN,
 };
-pub use varint::{varint_len, VARINT_MAX};
 
 /// The protocol version carried in the first byte of every datagram.
 pub const VERSION: u8 = 1;

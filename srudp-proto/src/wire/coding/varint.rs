@@ -5,8 +5,8 @@
 //! the value. Emitters always use the shortest encoding; decoders accept any
 //! of them.
 
-use super::coding::{Reader, Writer};
-use super::WireError;
+use super::{Reader, Writer};
+use crate::wire::WireError;
 
 /// The largest value a varint can carry: `2^62 - 1`.
 pub const VARINT_MAX: u64 = (1 << 62) - 1;

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::range_set::RangeSet;
-use crate::wire::ack::emit_ack;
+use crate::wire::frame::ack::emit_ack;
 use crate::wire::MAX_ACK_RANGES;
 use proptest::prelude::*;
 

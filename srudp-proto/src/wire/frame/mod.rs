@@ -18,10 +18,13 @@
 
 use std::iter::FusedIterator;
 
-use super::ack::AckFrame;
+use super::coding::varint::{varint_len, VARINT_MAX};
 use super::coding::{Reader, Writer};
-use super::varint::{varint_len, VARINT_MAX};
 use super::{WireError, MAX_CLOSE_REASON, MAX_STREAM_PAYLOAD};
+
+pub mod ack;
+
+use ack::AckFrame;
 
 /// Frame type of PADDING.
 pub const FRAME_TYPE_PADDING: u64 = 0x00;
@@ -405,5 +408,4 @@ impl<'a> CloseFrame<'a> {
 }
 
 #[cfg(test)]
-#[path = "frame_tests.rs"]
 mod tests;

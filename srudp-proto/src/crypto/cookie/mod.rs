@@ -23,7 +23,7 @@ use chacha20poly1305::{KeyInit, XChaCha20Poly1305, XNonce};
 
 use crate::keys::PublicKey;
 use crate::random::Rng;
-use crate::wire::knock::KNOCK_MAC_OFFSET;
+use crate::wire::packet::knock::KNOCK_MAC_OFFSET;
 use crate::wire::{
     COOKIE_NONCE_LEN, HANDSHAKE_INIT_MAC1_OFFSET, HANDSHAKE_INIT_MAC2_OFFSET, HANDSHAKE_INIT_SIZE,
     KNOCK_SIZE, MAC_LEN, TAG_LEN,
@@ -362,5 +362,4 @@ impl InitiatorCookies {
 }
 
 #[cfg(test)]
-#[path = "cookie_tests.rs"]
 mod tests;

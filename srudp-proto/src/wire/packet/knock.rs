@@ -8,9 +8,9 @@
 //! `Truncated`. Parsers borrow nothing and never panic; emitters fail with
 //! [`WireError::BufferTooSmall`] rather than write a partial datagram.
 
-use super::coding::{Reader, Writer};
-use super::packet::{ConnectionId, MAC_LEN};
-use super::{WireError, VERSION};
+use super::{ConnectionId, MAC_LEN};
+use crate::wire::coding::{Reader, Writer};
+use crate::wire::{WireError, VERSION};
 
 /// Packet type byte of a [`Knock`].
 pub const TYPE_KNOCK: u8 = 7;

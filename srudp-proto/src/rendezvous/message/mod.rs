@@ -700,5 +700,4 @@ impl MessageReader {
 }
 
 #[cfg(test)]
-#[path = "message_tests.rs"]
 mod tests;

@@ -11,11 +11,11 @@
 use std::iter::FusedIterator;
 use std::ops::RangeInclusive;
 
-use super::coding::{Reader, Writer};
-use super::frame::FRAME_TYPE_ACK;
-use super::varint::{varint_len, VARINT_MAX};
-use super::{WireError, MAX_ACK_RANGES};
+use super::FRAME_TYPE_ACK;
 use crate::range_set::RangeSet;
+use crate::wire::coding::varint::{varint_len, VARINT_MAX};
+use crate::wire::coding::{Reader, Writer};
+use crate::wire::{WireError, MAX_ACK_RANGES};
 
 /// A parsed ACK frame. The additional ranges stay encoded (borrowed from the
 /// packet) and are decoded by [`ranges`](Self::ranges).
@@ -316,5 +316,4 @@ pub fn emit_ack_fields(
 }
 
 #[cfg(test)]
-#[path = "ack_tests.rs"]
 mod tests;

@@ -13,9 +13,12 @@
 use std::fmt;
 
 use super::coding::{Reader, Writer};
-use super::knock::{Knock, KnockReply, TYPE_KNOCK, TYPE_KNOCK_REPLY};
+
+pub mod knock;
+
 use super::{WireError, HANDSHAKE_INIT_SIZE, MAX_DATAGRAM_SIZE, TAG_LEN, VERSION};
 use crate::crypto::{Cipher, HandshakePattern, Suite};
+use knock::{Knock, KnockReply, TYPE_KNOCK, TYPE_KNOCK_REPLY};
 
 /// Packet type byte of a [`HandshakeInit`].
 pub const TYPE_HANDSHAKE_INIT: u8 = 1;
@@ -363,5 +366,4 @@ impl<'a> CookieReply<'a> {
 }
 
 #[cfg(test)]
-#[path = "packet_tests.rs"]
 mod tests;

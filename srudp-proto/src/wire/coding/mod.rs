@@ -4,7 +4,9 @@
 //! [`varint_len`](super::varint_len)). Every operation either completes or
 //! fails without consuming input / writing output.
 
-use super::{varint, WireError};
+use super::WireError;
+
+pub(crate) mod varint;
 
 /// A cursor over received bytes. Every read is bounds-checked and fails with
 /// [`WireError::Truncated`] (consuming nothing) if too few bytes remain.
