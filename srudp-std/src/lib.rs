@@ -95,12 +95,12 @@ pub use error::{close_reason, Error};
 pub use srudp_async::host_candidates;
 pub use stream::Stream;
 
+pub use srudp_async::StreamError;
 pub use srudp_proto;
 pub use srudp_proto::{
     AcceptPolicy, CloseReason, ConnectOptions, ConnectionStats, EndpointConfig, EndpointStats,
     HandshakePattern, Keypair, PathKind, PublicKey, TicketSecret, TransportConfig,
 };
-pub use srudp_async::StreamError;
 
 /// Rendezvous: registering an endpoint, reaching peers by key or name, the
 /// relay, NAT behaviour (spec §11). See [`Endpoint::bind_with_rendezvous`].
