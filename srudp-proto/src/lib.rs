@@ -165,7 +165,6 @@ mod event;
 #[cfg(all(feature = "sim", any(test, fuzzing)))]
 #[doc(hidden)]
 pub mod fuzzing;
-mod handshake_load;
 pub mod keys;
 pub(crate) mod local_key_hash;
 mod random;

@@ -101,7 +101,7 @@ impl Connection {
         self.timers.stop(Timer::Handshake);
         // Confirm at once so the responder can report the connection.
         if peer_lacks_ticket {
-            // The same line the responder logs (endpoint_accept.rs): which
+            // The same line the responder logs (endpoint/accept.rs): which
             // side initiated depends on timing, the operator's grep does not.
             warn!(cid = %self.local_cid, %from, "refused a connection without a valid ticket: the peer answered without proving it");
             self.enter_closing(

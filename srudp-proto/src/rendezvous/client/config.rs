@@ -1,12 +1,11 @@
-//! What a [`RendezvousClient`](super::RendezvousClient) is configured with,
-//! and what it reports.
+//! What a [`RendezvousClient`](super::RendezvousClient) is configured with.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::rendezvous::message::{ErrorCode, Name, RequestId, MAX_GROUPS, MAX_MESSAGE_CANDIDATES};
-use crate::rendezvous::{GroupId, GroupSecret, NatBehavior};
-use crate::{CloseReason, ConfigError, ConnectionHandle, Event, PathKind, PublicKey};
+use crate::rendezvous::message::{Name, MAX_GROUPS, MAX_MESSAGE_CANDIDATES};
+use crate::rendezvous::GroupSecret;
+use crate::{ConfigError, PublicKey};
 
 /// Configuration of a [`RendezvousClient`](super::RendezvousClient).
 #[derive(Debug, Clone)]
@@ -137,124 +136,4 @@ impl ClientConfig {
         }
         Ok(())
     }
-}
-
-/// Why connecting to a peer through the rendezvous failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum RendezvousError {
-    /// No peer is registered under that key or name.
-    #[error("peer not registered")]
-    PeerNotRegistered,
-    /// The server was reachable but did not answer in time.
-    #[error("the rendezvous server did not answer in time")]
-    Timeout,
-    /// The rendezvous server could not be reached.
-    #[error("rendezvous server unreachable")]
-    ServerUnreachable,
-    /// The server refused the request.
-    #[error("refused by the rendezvous server: {0}")]
-    Refused(ErrorCode),
-    /// The connection to the peer failed (for example no path, direct or
-    /// relayed, answered before the handshake timeout).
-    #[error("connection to the peer failed: {0}")]
-    Connection(CloseReason),
-    /// The name is not a valid [`Name`].
-    #[error("invalid name (1-64 bytes of a-z 0-9 . _ -)")]
-    InvalidName,
-    /// Connecting to our own key.
-    #[error("cannot connect to ourselves")]
-    SelfConnect,
-    /// Too many connect requests outstanding.
-    #[error("too many connect requests outstanding")]
-    TooManyRequests,
-    /// The endpoint could not open the connection (connection limit, bad
-    /// candidates from the server).
-    #[error("the endpoint could not open the connection")]
-    EndpointRefused,
-}
-
-/// What happened, drained with [`RendezvousClient::poll_event`](super::RendezvousClient::poll_event).
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ClientEvent {
-    /// An event of an application connection: any connection of the
-    /// endpoint but the rendezvous link, once the application knows its
-    /// handle (after [`PeerConnected`](Self::PeerConnected) for connections
-    /// made through the rendezvous).
-    Connection {
-        /// The connection.
-        handle: ConnectionHandle,
-        /// What happened.
-        event: Event,
-    },
-    /// We are registered; `observed` is our address as the server sees it.
-    /// Reported on every (re-)registration over a new link and when the
-    /// observed address changes.
-    Registered {
-        /// Our server-reflexive address.
-        observed: SocketAddr,
-    },
-    /// The server refused our registration (the link stays up; the client
-    /// retries at every refresh).
-    RegistrationRefused {
-        /// Why.
-        code: ErrorCode,
-    },
-    /// The link to the server was lost; the client reconnects and
-    /// re-registers by itself.
-    Disconnected {
-        /// Why.
-        reason: CloseReason,
-    },
-    /// A connection to a peer through the rendezvous is up: one we asked for
-    /// (`request` is set) or one a peer asked for (`request` is `None`: the
-    /// application accepts it by using the handle, or closes it).
-    PeerConnected {
-        /// The connection.
-        handle: ConnectionHandle,
-        /// The peer's authenticated key.
-        peer: PublicKey,
-        /// Our connect request, if we asked.
-        request: Option<RequestId>,
-        /// How it reaches the peer.
-        path: PathKind,
-    },
-    /// A connection through the rendezvous failed.
-    ConnectFailed {
-        /// Our connect request, if we asked.
-        request: Option<RequestId>,
-        /// The peer, when known.
-        peer: Option<PublicKey>,
-        /// Why.
-        error: RendezvousError,
-    },
-    /// A peer joined one of our groups (or was in it when we joined); it
-    /// proved that it holds the group's secret.
-    PeerJoined {
-        /// The group ([`GroupSecret::id`] of the secret in
-        /// [`ClientConfig::groups`]).
-        group: GroupId,
-        /// The peer.
-        peer: PublicKey,
-        /// Its registered name.
-        name: Option<Name>,
-    },
-    /// A peer left one of our groups.
-    PeerLeft {
-        /// The group.
-        group: GroupId,
-        /// The peer.
-        peer: PublicKey,
-    },
-    /// The server announced a member of a group without a valid proof that
-    /// it holds the group's secret (or for a group we are not in): the
-    /// notice was dropped. Only a faulty or malicious server sends one.
-    GroupNoticeRejected {
-        /// The group the notice named.
-        group: GroupId,
-        /// The key it announced.
-        peer: PublicKey,
-    },
-    /// The NAT behaviour test finished.
-    NatDetected(NatBehavior),
 }

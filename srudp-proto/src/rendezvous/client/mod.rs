@@ -29,6 +29,8 @@
 //! mapping) reconnects with exponential backoff and registers again.
 
 mod config;
+mod error;
+mod event;
 mod introductions;
 mod nat_test;
 
@@ -38,7 +40,9 @@ use std::time::{Duration, Instant};
 
 use tracing::debug;
 
-pub use config::{ClientConfig, ClientEvent, RendezvousError};
+pub use config::ClientConfig;
+pub use error::RendezvousError;
+pub use event::ClientEvent;
 use introductions::{PeerLink, Request};
 use nat_test::{NatObservation, NatTest};
 

@@ -1,13 +1,11 @@
-//! What a [`RendezvousServer`](super::RendezvousServer) is configured with,
-//! and what it reports.
+//! What a [`RendezvousServer`](super::RendezvousServer) is configured with.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::rendezvous::message::Name;
 use crate::rendezvous::RateLimit;
 use crate::wire::MAX_RELAYED_DATAGRAM_SIZE;
-use crate::{ConfigError, ConnectionHandle, PublicKey, RelaySessionId};
+use crate::ConfigError;
 
 /// Configuration of a [`RendezvousServer`](super::RendezvousServer).
 #[derive(Debug, Clone)]
@@ -145,77 +143,6 @@ impl ServerConfig {
         }
         Ok(())
     }
-}
-
-/// Something an operator may want to log.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ServerEvent {
-    /// A key registered (first time, or from a new connection).
-    Registered {
-        /// The client's key.
-        key: PublicKey,
-        /// Its name.
-        name: Option<Name>,
-        /// Its observed address.
-        observed: SocketAddr,
-    },
-    /// A registration ended (unregistered, expired or its connection closed).
-    Unregistered {
-        /// The client's key.
-        key: PublicKey,
-    },
-    /// Two peers were introduced.
-    Introduced {
-        /// Who asked.
-        caller: PublicKey,
-        /// Whom.
-        callee: PublicKey,
-        /// The relay session offered to them, if the bounds allowed one (it
-        /// is allotted when they first relay through it).
-        relay: Option<RelaySessionId>,
-    },
-    /// A client's connection was closed for sending a malformed message or
-    /// not reading its messages.
-    ClientDropped {
-        /// The connection.
-        handle: ConnectionHandle,
-        /// Why.
-        reason: String,
-    },
-}
-
-/// Counters, for operators and tests.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ServerStats {
-    /// Register requests accepted (including refreshes).
-    pub registrations: u64,
-    /// Introductions made.
-    pub introductions: u64,
-    /// Connect requests for an unknown peer.
-    pub peer_unknown: u64,
-    /// Requests refused by the per-client rate limit.
-    pub rate_limited: u64,
-    /// Requests refused by a per-source quota or rate (registrations,
-    /// introductions, NAT tests).
-    pub source_limited: u64,
-    /// Datagrams relayed.
-    pub relayed_datagrams: u64,
-    /// Bytes relayed.
-    pub relayed_bytes: u64,
-    /// Relay datagrams dropped by the pair or client rate limit.
-    pub relay_rate_limited: u64,
-    /// Relay datagrams dropped: malformed, unknown session, unknown sender or
-    /// absent peer, or a full queue.
-    pub relay_dropped: u64,
-    /// Relay datagrams dropped because their offered session could not be
-    /// allotted (`max_relays` reached, or the sender's source at its quota).
-    pub relay_refused: u64,
-    /// Client connections closed for malformed messages or backlog overflow.
-    pub clients_dropped: u64,
-    /// NAT tests started.
-    pub nat_tests: u64,
 }
 
 #[cfg(test)]

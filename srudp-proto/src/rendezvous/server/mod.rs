@@ -23,8 +23,10 @@
 //! server). Its other connections, if any, are treated as clients too.
 
 mod config;
+mod event;
 mod nat_test;
 mod relay;
+mod stats;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
@@ -32,8 +34,10 @@ use std::time::{Duration, Instant};
 
 use tracing::debug;
 
-pub use config::{ServerConfig, ServerEvent, ServerStats};
+pub use config::ServerConfig;
+pub use event::ServerEvent;
 use nat_test::NatTests;
+pub use stats::ServerStats;
 
 use super::candidate_filter::forwarded_candidates;
 use super::close_code;

@@ -17,7 +17,6 @@ use crate::connection::{
 use crate::crypto::cookie::{mac1_of, CookieSecrets, MacKeys};
 use crate::crypto::{Handshake, HandshakePattern};
 use crate::event::{ConnectionHandle, Event};
-use crate::handshake_load::HandshakeLoad;
 use crate::keys::PublicKey;
 use crate::random::Rng;
 use crate::ticket::ProofRole;
@@ -25,21 +24,20 @@ use crate::wire::{
     ConnectionId, CookieReply, HandshakeInit, HandshakeResponse, Packet, COOKIE_NONCE_LEN,
     HANDSHAKE_INIT_SIZE, MAC_LEN, MAX_DATAGRAM_SIZE,
 };
+use handshake_load::HandshakeLoad;
 
 #[cfg(any(test, fuzzing, feature = "test-hooks"))]
-#[path = "endpoint_hooks.rs"]
 mod hooks;
 
-#[path = "endpoint_accept.rs"]
 mod accept;
 #[cfg(test)]
-#[path = "endpoint_tests.rs"]
 mod tests;
 
 /// Most stateless datagrams (refusals, cookie replies) queued at once; more
 /// are dropped.
 const MAX_STATELESS_QUEUE: usize = 64;
 
+mod handshake_load;
 mod knock;
 mod relay;
 pub use relay::{PathKind, RelaySessionId};
