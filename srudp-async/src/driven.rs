@@ -24,6 +24,9 @@ pub(crate) struct DrivenEndpoint {
     // Exactly one of the two is set.
     plain: Option<Endpoint>,
     client: Option<Box<RendezvousClient>>,
+    /// The rendezvous link closed by `stop_rendezvous`, while it lingers
+    /// (it is still not the application's).
+    stopped_link: Option<ConnectionHandle>,
 }
 
 impl DrivenEndpoint {
@@ -32,6 +35,7 @@ impl DrivenEndpoint {
         DrivenEndpoint {
             plain: Some(endpoint),
             client: None,
+            stopped_link: None,
         }
     }
 
@@ -40,6 +44,7 @@ impl DrivenEndpoint {
         DrivenEndpoint {
             plain: None,
             client: Some(Box::new(client)),
+            stopped_link: None,
         }
     }
 
@@ -82,6 +87,7 @@ impl DrivenEndpoint {
             if let Some(link) = link {
                 endpoint.close(now, link, 0, b"endpoint closed");
             }
+            self.stopped_link = link;
             self.plain = Some(endpoint);
         }
     }
@@ -149,6 +155,18 @@ impl DrivenEndpoint {
     pub(crate) fn application_connection_count(&self) -> usize {
         let all = self.endpoint().connection_count();
         all - usize::from(self.server_link().is_some() && all > 0)
+    }
+
+    /// Connections of the application not over yet (open, connecting, or
+    /// in their closing period); the rendezvous link, live or stopped and
+    /// lingering, is not counted.
+    pub(crate) fn undrained_application_connections(&self) -> usize {
+        let endpoint = self.endpoint();
+        let link = self.server_link().or(self.stopped_link);
+        let link_undrained = link.is_some_and(|l| !endpoint.is_drained(l));
+        endpoint
+            .undrained_connection_count()
+            .saturating_sub(usize::from(link_undrained))
     }
 }
 

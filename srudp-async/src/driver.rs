@@ -247,7 +247,7 @@ impl<R: Runtime> Driver<R> {
             // Nobody can use the endpoint anymore: leave the rendezvous.
             state.machine.stop_rendezvous(now);
         }
-        if state.is_idle() {
+        if state.has_idle_waiters() && state.application_idle() {
             state.wake_idle_waiters();
         }
         // Nobody can use the endpoint and every connection is gone; or it
@@ -338,14 +338,40 @@ impl<R: Runtime> Future for Driver<R> {
     }
 }
 
+/// Rounds of best-effort CLOSEs when the driver is dropped: up to this many
+/// outboxes (64 datagrams each) go out, the rest is lost.
+const DROP_SEND_ROUNDS: usize = 16;
+
 impl<R: Runtime> Drop for Driver<R> {
     fn drop(&mut self) {
-        if !self.ended {
-            // Dropped before it finished: nothing will move anymore, so tell
-            // every parked task instead of leaving it hanging.
-            self.shared
-                .lock()
-                .set_gone(io::ErrorKind::NotConnected, R::DRIVER_DROPPED);
+        if self.ended {
+            return;
         }
+        // Dropped before it finished (its task was cancelled, its runtime
+        // went away, the program returns from `main`): nothing will move
+        // anymore. Tell every peer at once, best effort, rather than leave
+        // it waiting for its idle timeout; then wake every parked task.
+        let mut guard = self.shared.lock();
+        let state = &mut *guard;
+        let now = state.now();
+        state.machine.stop_rendezvous(now);
+        state
+            .table
+            .close_on_the_wire(state.machine.endpoint_mut(), now, 0, b"endpoint closed");
+        for _ in 0..DROP_SEND_ROUNDS {
+            fill(&mut self.outbox, state, self.shared.family, now);
+            if self.outbox.is_empty() {
+                break;
+            }
+            if self
+                .socket
+                .send_on_drop(&self.batch, &mut self.outbox)
+                .is_err()
+            {
+                // The socket buffer is full: the rest is lost.
+                break;
+            }
+        }
+        state.set_gone(io::ErrorKind::NotConnected, R::DRIVER_DROPPED);
     }
 }

@@ -265,14 +265,21 @@ impl Endpoint {
         state.wake_driver();
     }
 
-    /// Completes when no connection has anything left to do: every one has
-    /// closed and lingered its closing period (so a peer whose last packets
-    /// crossed our close still hears it). Use it after closing streams or
-    /// the endpoint, before the program exits.
+    /// Completes when the application's connections are all over: each
+    /// closed (gracefully, abruptly, or by its peer) and past its closing
+    /// period — which ends as soon as the peer answers our CLOSE, so this
+    /// takes about one round trip after the last close when peers are
+    /// alive — and every dropped stream has delivered its data. At once when
+    /// there are none. The rendezvous link is not the application's: a
+    /// registered endpoint does not keep this waiting.
+    ///
+    /// The exit recipe: finish or close your streams (or
+    /// [`close`](Endpoint::close) the endpoint), then `wait_idle().await`,
+    /// then return from `main`. Cancellation safe.
     pub async fn wait_idle(&self) {
         poll_fn(|cx| {
             let mut state = self.shared.lock();
-            if state.is_idle() {
+            if state.application_idle() {
                 Poll::Ready(())
             } else {
                 state.park_idle_waiter(cx.waker());

@@ -154,6 +154,16 @@ impl State {
             || self.gone.is_some()
     }
 
+    /// Whether the application's connections are all over (closed and
+    /// past their closing period) and no dropped stream still delivers its
+    /// data: what `Endpoint::wait_idle` waits for. The rendezvous link is
+    /// not the application's and does not count.
+    pub(crate) fn application_idle(&self) -> bool {
+        (self.machine.undrained_application_connections() == 0
+            && self.table.poll_timeout().is_none())
+            || self.gone.is_some()
+    }
+
     pub(crate) fn park_idle_waiter(&mut self, waker: &Waker) {
         if !self.idle_waiters.iter().any(|w| w.will_wake(waker)) {
             self.idle_waiters.push(waker.clone());
@@ -170,6 +180,10 @@ impl State {
         for w in self.path_waiters.drain(..) {
             w.wake();
         }
+    }
+
+    pub(crate) fn has_idle_waiters(&self) -> bool {
+        !self.idle_waiters.is_empty()
     }
 
     pub(crate) fn wake_idle_waiters(&mut self) {

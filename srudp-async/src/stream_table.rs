@@ -429,12 +429,25 @@ impl StreamTable {
         code: u32,
         reason: &[u8],
     ) {
+        self.close_on_the_wire(endpoint, now, code, reason);
+        self.drain_events(endpoint, now);
+    }
+
+    /// Closes every connection in the protocol (the CLOSEs are queued) and
+    /// stops accepting, but leaves the entries as they are: for a driver
+    /// being dropped, whose tasks must see why the driver went away rather
+    /// than a local close.
+    pub(crate) fn close_on_the_wire(
+        &mut self,
+        endpoint: &mut Endpoint,
+        now: Instant,
+        code: u32,
+        reason: &[u8],
+    ) {
         self.stop_accepting(endpoint, now);
-        let handles: Vec<ConnectionHandle> = self.entries.keys().copied().collect();
-        for handle in handles {
+        for &handle in self.entries.keys() {
             endpoint.close(now, handle, code, reason);
         }
-        self.drain_events(endpoint, now);
     }
 
     /// Reads in-order bytes of the stream. `Ok(0)` for a non-empty `buf` is

@@ -56,6 +56,10 @@ impl AsyncUdpSocket for Socket {
     fn try_send(&self, batch: &UdpBatch, outbox: &mut Outbox) -> io::Result<()> {
         batch.send(self.0.get_ref(), outbox)
     }
+
+    fn send_on_drop(&self, batch: &UdpBatch, outbox: &mut Outbox) -> io::Result<()> {
+        batch.send(self.0.get_ref(), outbox)
+    }
 }
 
 /// One `async_io::Timer`, set to each new deadline. It fires once, then

@@ -85,6 +85,16 @@ pub trait AsyncUdpSocket: Send + Sync + Unpin + 'static {
     /// Sends what is queued in `outbox` with [`UdpBatch::send`]; after
     /// `Ok` the outbox is empty. Its only error is `WouldBlock`.
     fn try_send(&self, batch: &UdpBatch, outbox: &mut Outbox) -> io::Result<()>;
+
+    /// Sends what is queued in `outbox` straight through the OS socket,
+    /// without asking the runtime about readiness: called once, from the
+    /// driver's `Drop`, when its runtime may already be shutting down, to
+    /// tell peers that the endpoint is gone. Never blocks; what the socket
+    /// refuses is lost. The default is [`try_send`](AsyncUdpSocket::try_send),
+    /// right for a runtime whose sockets keep working while it shuts down.
+    fn send_on_drop(&self, batch: &UdpBatch, outbox: &mut Outbox) -> io::Result<()> {
+        self.try_send(batch, outbox)
+    }
 }
 
 /// A timer the driver sets to the protocol's next deadline.

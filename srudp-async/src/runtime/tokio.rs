@@ -72,6 +72,12 @@ impl AsyncUdpSocket for Socket {
         self.0
             .try_io(Interest::WRITABLE, || batch.send(&self.0, outbox))
     }
+
+    fn send_on_drop(&self, batch: &UdpBatch, outbox: &mut Outbox) -> io::Result<()> {
+        // The OS socket is non-blocking and still open: it lives as long as
+        // this wrapper, whatever state the runtime's IO driver is in.
+        batch.send(&self.0, outbox)
+    }
 }
 
 /// One `Sleep`, reset to each new deadline.

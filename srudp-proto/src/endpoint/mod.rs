@@ -232,6 +232,25 @@ impl Endpoint {
         self.connections.len()
     }
 
+    /// Connections the application can see that are not over yet: open,
+    /// connecting, or closing within their closing period (spec §6.6).
+    /// Zero once every one has drained, released or not: what an adapter's
+    /// `wait_idle` waits for.
+    pub fn undrained_connection_count(&self) -> usize {
+        self.connections
+            .values()
+            .filter(|s| s.conn.is_app_visible() && !s.conn.is_drained())
+            .count()
+    }
+
+    /// Whether the connection is over: closed and past its closing period
+    /// (or unknown).
+    pub fn is_drained(&self, handle: ConnectionHandle) -> bool {
+        self.connections
+            .get(&handle)
+            .is_none_or(|s| s.conn.is_drained())
+    }
+
     /// Accepted handshakes the initiator has not confirmed yet (bounded by
     /// [`EndpointConfig::max_pending_handshakes`]).
     pub fn pending_handshake_count(&self) -> usize {
