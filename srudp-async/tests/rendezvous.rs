@@ -21,32 +21,48 @@ const WAIT: Duration = Duration::from_secs(10);
 /// A rendezvous server on loopback, with the runtime it runs on.
 struct Server {
     server: RendezvousServer,
-    runtime: tokio::runtime::Runtime,
+    _runtime: ServerRuntime,
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap()
-}
+/// The server's small tokio runtime; dropped from inside an executor (even
+/// tokio's), so it shuts down in the background.
+struct ServerRuntime(Option<tokio::runtime::Runtime>);
 
-fn server_on(
-    runtime: tokio::runtime::Runtime,
-    addr: SocketAddr,
-    seed: u64,
-    second_port: Option<u16>,
-) -> Server {
-    let server = {
-        let _enter = runtime.enter();
+impl ServerRuntime {
+    fn new() -> ServerRuntime {
+        ServerRuntime(Some(
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .unwrap(),
+        ))
+    }
+
+    fn get(&self) -> &tokio::runtime::Runtime {
+        self.0.as_ref().unwrap()
+    }
+
+    fn bind(&self, addr: SocketAddr, seed: u64, second_port: Option<u16>) -> RendezvousServer {
+        let _enter = self.get().enter();
         RendezvousServer::bind(addr, config(seed), ServerConfig::default(), second_port).unwrap()
-    };
-    Server { server, runtime }
+    }
+}
+
+impl Drop for ServerRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 fn server(seed: u64, second_port: Option<u16>) -> Server {
-    server_on(runtime(), v4(), seed, second_port)
+    let runtime = ServerRuntime::new();
+    Server {
+        server: runtime.bind(v4(), seed, second_port),
+        _runtime: runtime,
+    }
 }
 
 fn client_config(server: &Server, name: Option<&str>) -> ClientConfig {
@@ -194,10 +210,8 @@ async fn nat_detection_through_the_second_port_sees_no_nat_on_loopback(_ex: Exec
 }
 
 async fn peers_register_again_by_themselves_after_a_server_restart(_ex: Exec) {
-    let Server {
-        server: first,
-        runtime,
-    } = server(70, None);
+    let runtime = ServerRuntime::new();
+    let first = runtime.bind(v4(), 70, None);
     let addr = first.local_addr();
     let mut c = ClientConfig::new(first.public_key(), addr);
     c.refresh_interval = Duration::from_millis(300);
@@ -212,11 +226,15 @@ async fn peers_register_again_by_themselves_after_a_server_restart(_ex: Exec) {
     assert_eq!(before.registrations, 1);
     // The server shuts down on its own runtime; its task's handle is
     // awaited from this executor.
-    within(WAIT, "server shutdown", runtime.spawn(first.shutdown()))
-        .await
-        .unwrap();
+    within(
+        WAIT,
+        "server shutdown",
+        runtime.get().spawn(first.shutdown()),
+    )
+    .await
+    .unwrap();
 
-    let second = server_on(runtime, addr, 70, None);
+    let second = runtime.bind(addr, 70, None);
     let mut status = before;
     while status.registrations < 2 {
         status = within(
@@ -229,7 +247,7 @@ async fn peers_register_again_by_themselves_after_a_server_restart(_ex: Exec) {
     }
     assert!(status.registered);
     assert_eq!(
-        second.server.registered_address(&client.public_key()),
+        second.registered_address(&client.public_key()),
         Some(client.local_addr())
     );
 }

@@ -240,9 +240,13 @@ fn a_peer_abort_is_connection_reset_with_its_code_and_reason() {
             let (stream, _, _) = server.accept().unwrap();
             assert_eq!(stream.recv(5).unwrap(), b"hello");
             stream.abort(7, b"going away");
-            // This side's handle is done with.
+            // This side ended it: ConnectionAborted, as in every adapter.
             let err = stream.recv(5).unwrap_err();
-            assert_eq!(err.kind(), ErrorKind::NotConnected);
+            assert_eq!(err.kind(), ErrorKind::ConnectionAborted);
+            assert_eq!(
+                close_reason(&err),
+                Some(&CloseReason::LocalClose { code: 7 })
+            );
         }
     });
     let stream = client

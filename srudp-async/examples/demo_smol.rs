@@ -6,8 +6,8 @@
 //! protocol makes one connection of it. On one machine, in two terminals:
 //!
 //! ```text
-//! cargo run -p srudp-async-std --example demo -- receive 127.0.0.1:12345 127.0.0.1:12346
-//! cargo run -p srudp-async-std --example demo -- send 127.0.0.1:12346 127.0.0.1:12345
+//! cargo run -p srudp-async --features async-io --example demo_smol -- receive 127.0.0.1:12345 127.0.0.1:12346
+//! cargo run -p srudp-async --features async-io --example demo_smol -- send 127.0.0.1:12346 127.0.0.1:12345
 //! ```
 //!
 //! The first address is where this side binds, the second is the peer's.
@@ -23,8 +23,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
-use srudp_async_std::{Endpoint, EndpointConfig, Keypair};
-use srudp_proto::Rng;
+use srudp_async::srudp_proto::Rng;
+use srudp_async::{Endpoint, EndpointConfig, Keypair};
 
 fn demo_key(role: &str) -> Keypair {
     let seed = if role == "send" { 1 } else { 2 };

@@ -6,8 +6,8 @@
 //! protocol makes one connection of it. On one machine, in two terminals:
 //!
 //! ```text
-//! cargo run -p srudp-tokio --example demo -- receive 127.0.0.1:12345 127.0.0.1:12346
-//! cargo run -p srudp-tokio --example demo -- send 127.0.0.1:12346 127.0.0.1:12345
+//! cargo run -p srudp-async --features tokio --example demo_tokio -- receive 127.0.0.1:12345 127.0.0.1:12346
+//! cargo run -p srudp-async --features tokio --example demo_tokio -- send 127.0.0.1:12346 127.0.0.1:12345
 //! ```
 //!
 //! The first address is where this side binds, the second is the peer's.
@@ -22,8 +22,8 @@
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use srudp_proto::Rng;
-use srudp_tokio::{Endpoint, EndpointConfig, Keypair};
+use srudp_async::srudp_proto::Rng;
+use srudp_async::{Endpoint, EndpointConfig, Keypair};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn demo_key(role: &str) -> Keypair {

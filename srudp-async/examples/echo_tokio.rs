@@ -6,15 +6,15 @@
 //! On one machine:
 //!
 //! ```text
-//! cargo run -p srudp-tokio --example echo -- server 127.0.0.1:4433
-//! echo "hello, srudp" | cargo run -p srudp-tokio --example echo -- client <KEY> 127.0.0.1:4433
+//! cargo run -p srudp-async --features tokio --example echo_tokio -- server 127.0.0.1:4433
+//! echo "hello, srudp" | cargo run -p srudp-async --features tokio --example echo_tokio -- client <KEY> 127.0.0.1:4433
 //! ```
 //!
 //! where `<KEY>` is the key the server printed.
 
 use std::net::SocketAddr;
 
-use srudp_tokio::{Endpoint, EndpointConfig, Keypair, PublicKey};
+use srudp_async::{Endpoint, EndpointConfig, Keypair, PublicKey};
 use tokio::io::AsyncWriteExt;
 
 fn usage() -> ! {

@@ -7,8 +7,8 @@
 //! On one machine:
 //!
 //! ```text
-//! cargo run -p srudp-async-std --example echo -- server 127.0.0.1:4433
-//! echo "hello, srudp" | cargo run -p srudp-async-std --example echo -- client <KEY> 127.0.0.1:4433
+//! cargo run -p srudp-async --features async-io --example echo_async_std -- server 127.0.0.1:4433
+//! echo "hello, srudp" | cargo run -p srudp-async --features async-io --example echo_async_std -- client <KEY> 127.0.0.1:4433
 //! ```
 //!
 //! where `<KEY>` is the key the server printed.
@@ -16,7 +16,7 @@
 use std::net::SocketAddr;
 
 use futures_lite::AsyncWriteExt;
-use srudp_async_std::{Endpoint, EndpointConfig, Keypair, PublicKey};
+use srudp_async::{Endpoint, EndpointConfig, Keypair, PublicKey};
 
 fn usage() -> ! {
     eprintln!(
