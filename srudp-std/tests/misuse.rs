@@ -78,12 +78,15 @@ fn using_a_stream_after_close_or_abort_is_connection_aborted() {
     b.abort(1, b"done");
     b.abort(1, b"again"); // harmless
     assert!(clone.is_closed());
-    let err = clone.recv(4).unwrap_err();
+    let err = clone.send(b"x").unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ConnectionAborted);
     assert_eq!(
         srudp_std::close_reason(&err),
         Some(&srudp_std::CloseReason::LocalClose { code: 1 })
     );
+    // `a` had finished before the abort: b's reading direction stays at its
+    // end of stream, as on the async stream.
+    assert_eq!(clone.recv(4).unwrap(), b"");
 }
 
 #[test]
