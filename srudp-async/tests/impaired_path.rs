@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use srudp_async::Endpoint;
-use srudp_testkit::{ImpairingRelay, Impairment};
+use srudp_testkit::ImpairingRelay;
 
 const MIB: usize = 1 << 20;
 
@@ -23,19 +23,8 @@ async fn an_echo_through_a_path_that_drops_duplicates_reorders_and_delays_is_byt
     };
     let server = Endpoint::bind(v4(), config(seed)).unwrap();
     let client = Endpoint::bind(v4(), config(seed + 1)).unwrap();
-    let relay = ImpairingRelay::start(
-        client.local_addr(),
-        server.local_addr(),
-        Impairment {
-            seed,
-            drop: 0.02,
-            duplicate: 0.02,
-            reorder: 0.03,
-            delay: Duration::from_millis(2),
-            jitter: Duration::from_micros(500),
-        },
-    )
-    .unwrap();
+    let relay =
+        ImpairingRelay::start(client.local_addr(), server.local_addr(), bad_path(seed)).unwrap();
     spawn_echo_server(ex, server.clone());
     let data = payload(seed, 2 * MIB);
 
