@@ -119,8 +119,9 @@ impl Endpoint {
     /// Waits for the next incoming connection; returns it with the peer's
     /// address and, when the peer authenticated with IK, its public key.
     ///
-    /// Fails with `InvalidInput` if the accept policy refuses everyone, and
-    /// `NotConnected` once the endpoint is closed.
+    /// Fails with `NotConnected` once the endpoint is closed, and
+    /// `InvalidInput` if the accept policy refuses everyone (instead of
+    /// blocking forever).
     pub fn accept(&self) -> io::Result<(Stream, SocketAddr, Option<PublicKey>)> {
         self.accept_within(None)
     }
@@ -139,7 +140,18 @@ impl Endpoint {
         timeout: Option<Duration>,
     ) -> io::Result<(Stream, SocketAddr, Option<PublicKey>)> {
         if self.inner.accept_policy() == AcceptPolicy::RefuseAll {
-            return Err(Error::NotAccepting.into());
+            // A closed endpoint refuses everyone too, but says it is closed
+            // (`NotConnected`, as in every adapter); a connection queued
+            // before the policy changed is still handed out.
+            return match futures_lite::future::block_on(futures_lite::future::poll_once(
+                self.inner.accept(),
+            )) {
+                Some(Ok((stream, remote, peer))) => {
+                    Ok((Stream::new(stream, self.inner.local_addr()), remote, peer))
+                }
+                Some(Err(e)) => Err(e),
+                None => Err(Error::NotAccepting.into()),
+            };
         }
         let (stream, remote, peer) = block_on(timeout, self.inner.accept())?;
         Ok((Stream::new(stream, self.inner.local_addr()), remote, peer))

@@ -13,7 +13,9 @@ pub use srudp_async::close_reason;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// This handle closed or aborted the stream: it can no longer be used.
+    /// [`Stream::close`](crate::Stream::close) let go of the stream: it can
+    /// no longer be used (`ConnectionAborted`, as for any stream this side
+    /// ended, in every adapter).
     #[error("the stream was closed by this side")]
     StreamClosed,
     /// A read, write or accept timeout set by the application passed; the
@@ -34,7 +36,7 @@ impl Error {
     /// The [`io::ErrorKind`] this error is reported with.
     pub fn kind(&self) -> io::ErrorKind {
         match self {
-            Error::StreamClosed => io::ErrorKind::NotConnected,
+            Error::StreamClosed => io::ErrorKind::ConnectionAborted,
             Error::WaitTimeout => io::ErrorKind::WouldBlock,
             Error::CloseTimeout => io::ErrorKind::TimedOut,
             Error::NotAccepting => io::ErrorKind::InvalidInput,
@@ -46,6 +48,13 @@ impl From<Error> for io::Error {
     fn from(e: Error) -> io::Error {
         io::Error::new(e.kind(), e)
     }
+}
+
+/// Whether `err` says this side let go of the stream ([`Error::StreamClosed`]).
+pub(crate) fn is_stream_closed(err: &io::Error) -> bool {
+    err.get_ref()
+        .and_then(|e| e.downcast_ref::<Error>())
+        .is_some_and(|e| matches!(e, Error::StreamClosed))
 }
 
 /// Whether `err` is a timeout the application set ([`Error::WaitTimeout`]).
@@ -64,7 +73,7 @@ mod tests {
         let kind = |e: Error| io::Error::from(e).kind();
         assert_eq!(kind(Error::WaitTimeout), io::ErrorKind::WouldBlock);
         assert_eq!(kind(Error::CloseTimeout), io::ErrorKind::TimedOut);
-        assert_eq!(kind(Error::StreamClosed), io::ErrorKind::NotConnected);
+        assert_eq!(kind(Error::StreamClosed), io::ErrorKind::ConnectionAborted);
         assert_eq!(kind(Error::NotAccepting), io::ErrorKind::InvalidInput);
         let err = io::Error::from(Error::WaitTimeout);
         assert!(is_wait_timeout(&err));

@@ -31,10 +31,10 @@
 //!   [`Stream::try_clone`] to use it from several threads.
 //! * Errors are [`std::io::Error`]s whose kinds are the same in every srudp
 //!   adapter — `TimedOut` (idle or handshake timeout), `ConnectionRefused`,
-//!   `ConnectionReset` (the peer aborted), `ConnectionAborted` (closed on
-//!   this side: [`Stream::abort`], [`Endpoint::close`]), `BrokenPipe`
-//!   (writing after shutdown), `NotConnected` (a closed endpoint, or a
-//!   stream this handle closed) — plus `WouldBlock` when a read, write or
+//!   `ConnectionReset` (the peer aborted), `ConnectionAborted` (a stream
+//!   this side ended: [`Stream::abort`], [`Stream::close`],
+//!   [`Endpoint::close`]), `BrokenPipe` (writing after shutdown),
+//!   `NotConnected` (`accept` or `connect` on a closed endpoint) — plus `WouldBlock` when a read, write or
 //!   accept timeout you set passed ([`Error`] holds the blocking-only
 //!   conditions); [`close_reason`] extracts the srudp [`CloseReason`].
 //! * Nothing panics on misuse, and dropping never blocks: a dropped stream

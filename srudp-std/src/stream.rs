@@ -12,7 +12,7 @@ use std::time::Duration;
 use srudp_proto::{CloseReason, ConnectionStats, PathKind, PublicKey};
 
 use crate::block::block_on;
-use crate::error::{is_wait_timeout, Error};
+use crate::error::{is_stream_closed, is_wait_timeout, Error};
 
 /// How long [`Stream::close`] waits for the peer's acknowledgments unless
 /// told otherwise.
@@ -51,8 +51,7 @@ pub struct Stream {
 }
 
 struct StreamInner {
-    /// Taken by `close` and `abort` through any handle: the stream is ours
-    /// no more, and lingers in the background (srudp-async's policy for a
+    /// Taken by `close` through any handle: the stream is ours no more, and lingers in the background (srudp-async's policy for a
     /// dropped stream). Locked only for the moment of a poll.
     stream: Mutex<Option<srudp_async::Stream>>,
     local_addr: SocketAddr,
@@ -198,19 +197,21 @@ impl Stream {
                 Err(Error::CloseTimeout.into())
             }
             // Another handle closed it meanwhile.
-            Err(e) if released.is_none() && e.kind() == io::ErrorKind::NotConnected => Ok(()),
+            Err(e) if released.is_none() && is_stream_closed(&e) => Ok(()),
             outcome => outcome,
         }
     }
 
     /// Ends the connection at once: the peer's reads and writes fail with
     /// `ConnectionReset`, carrying `code` and `reason` (at most 256 bytes).
-    /// Data not yet delivered is discarded. Every handle on this stream can no
-    /// longer be used. Calling it again does nothing.
+    /// Data not yet delivered is discarded. Every later call through any
+    /// handle fails with `ConnectionAborted` and
+    /// [`CloseReason::LocalClose`] as its reason, as in every adapter.
+    /// Calling it again does nothing.
     pub fn abort(&self, code: u32, reason: &[u8]) {
-        if let Some(stream) = self.release() {
-            stream.abort(code, reason);
-        }
+        // The stream stays ours, so that later calls report the abort the
+        // way the async stream does.
+        let _ = self.with_stream(|s| s.abort(code, reason));
     }
 
     /// Whether the connection is over (closed by either side, timed out, or
@@ -220,8 +221,8 @@ impl Stream {
             .unwrap_or(true)
     }
 
-    /// Why the connection closed, once it has (`None` also once this side
-    /// closed or aborted the stream).
+    /// Why the connection closed, once it has (`None` also once
+    /// [`close`](Self::close) let go of the stream).
     pub fn close_reason(&self) -> Option<CloseReason> {
         self.with_stream(|s| s.close_reason()).ok().flatten()
     }

@@ -15,7 +15,7 @@ use srudp_std::{
 };
 use srudp_testkit::{ArmedLossRelay, ImpairingRelay, Impairment};
 
-use common::{addr_of, assert_same_bytes, bind, config, config_with, data, short_idle, V4};
+use common::{addr_of, assert_same_bytes, bind, config, config_with, payload, short_idle, V4};
 
 /// Both sides call `connect` toward each other at the same moment, with IK
 /// as a simultaneous open requires (spec §4.5: an anonymous NK initiation is
@@ -184,7 +184,7 @@ fn ik_accept_list_admits_listed_keys_and_reports_their_identity() {
 fn graceful_close_delivers_everything_written_before_it() {
     let server = bind(V4, 160);
     let client = bind(V4, 161);
-    let payload = data(160, 3 << 20);
+    let payload = payload(160, 3 << 20);
     let reader = std::thread::spawn({
         let server = server.clone();
         move || {
@@ -208,7 +208,7 @@ fn graceful_close_delivers_everything_written_before_it() {
 #[test]
 fn a_dropped_stream_and_endpoint_still_deliver_their_data() {
     let server = bind(V4, 170);
-    let payload = data(170, 1 << 20);
+    let payload = payload(170, 1 << 20);
     let reader = std::thread::spawn({
         let server = server.clone();
         move || {
@@ -240,9 +240,13 @@ fn a_peer_abort_is_connection_reset_with_its_code_and_reason() {
             let (stream, _, _) = server.accept().unwrap();
             assert_eq!(stream.recv(5).unwrap(), b"hello");
             stream.abort(7, b"going away");
-            // This side's handle is done with.
+            // This side ended it: ConnectionAborted, as in every adapter.
             let err = stream.recv(5).unwrap_err();
-            assert_eq!(err.kind(), ErrorKind::NotConnected);
+            assert_eq!(err.kind(), ErrorKind::ConnectionAborted);
+            assert_eq!(
+                close_reason(&err),
+                Some(&CloseReason::LocalClose { code: 7 })
+            );
         }
     });
     let stream = client

@@ -47,30 +47,46 @@ fn writing_after_shutdown_is_a_broken_pipe_and_reading_goes_on() {
 }
 
 #[test]
-fn using_a_stream_after_close_or_abort_is_not_connected() {
+/// One rule in every adapter: a stream this side ended (closed, aborted,
+/// or its endpoint closed) fails every later call with `ConnectionAborted`.
+fn using_a_stream_after_close_or_abort_is_connection_aborted() {
     let (a, b, _ca, _sb) = pair(310);
     a.close().unwrap();
     a.close().unwrap(); // idempotent
     assert!(a.is_closed());
-    assert_eq!(a.recv(4).unwrap_err().kind(), ErrorKind::NotConnected);
+    assert_eq!(a.recv(4).unwrap_err().kind(), ErrorKind::ConnectionAborted);
     assert_eq!(
         (&a).write(b"x").unwrap_err().kind(),
-        ErrorKind::NotConnected
+        ErrorKind::ConnectionAborted
     );
-    assert_eq!(a.shutdown().unwrap_err().kind(), ErrorKind::NotConnected);
-    assert_eq!(a.peer_addr().unwrap_err().kind(), ErrorKind::NotConnected);
+    assert_eq!(
+        a.shutdown().unwrap_err().kind(),
+        ErrorKind::ConnectionAborted
+    );
+    assert_eq!(
+        a.peer_addr().unwrap_err().kind(),
+        ErrorKind::ConnectionAborted
+    );
     assert_eq!(
         a.set_read_timeout(Some(Duration::from_secs(1)))
             .unwrap_err()
             .kind(),
-        ErrorKind::NotConnected
+        ErrorKind::ConnectionAborted
     );
 
     let clone = b.try_clone().unwrap();
     b.abort(1, b"done");
     b.abort(1, b"again"); // harmless
     assert!(clone.is_closed());
-    assert_eq!(clone.recv(4).unwrap_err().kind(), ErrorKind::NotConnected);
+    let err = clone.send(b"x").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ConnectionAborted);
+    assert_eq!(
+        srudp_std::close_reason(&err),
+        Some(&srudp_std::CloseReason::LocalClose { code: 1 })
+    );
+    // `a` had finished before the abort: b's reading direction stays at its
+    // end of stream, as on the async stream.
+    assert_eq!(clone.recv(4).unwrap(), b"");
 }
 
 #[test]

@@ -9,7 +9,7 @@ use std::io::{self, Read, Write};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{addr_of, assert_same_bytes, config, data};
+use common::{addr_of, assert_same_bytes, config, payload};
 use srudp_std::rendezvous::ClientConfig;
 use srudp_std::srudp_proto::Rng;
 use srudp_std::{Endpoint, PathKind};
@@ -87,7 +87,7 @@ fn peers_register_and_connect_by_name_directly_moving_data_both_ways() {
 
     outgoing.set_read_timeout(Some(WAIT)).unwrap();
     incoming.set_read_timeout(Some(WAIT)).unwrap();
-    let (a, b) = (data(10, 256 << 10), data(11, 256 << 10));
+    let (a, b) = (payload(10, 256 << 10), payload(11, 256 << 10));
     let a2 = a.clone();
     let caller_side = thread::spawn(move || {
         outgoing.write_all(&a2).unwrap();

@@ -3,11 +3,13 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use srudp_testkit::{ImpairingRelay, Impairment};
+use srudp_testkit::ImpairingRelay;
 
-use common::{addr_of, assert_same_bytes, bind, data, echo_server, ipv6_available, round_trip};
+use common::{
+    addr_of, assert_same_bytes, bad_path, bind, echo_server, ipv6_available, payload, round_trip,
+};
 
 const BIG: usize = 64 << 20;
 
@@ -16,7 +18,7 @@ fn echo_big(bind_addr: &str, seed: u64) {
     let client = bind(bind_addr, seed + 1);
     let (key, addr) = (server.public_key(), addr_of(&server));
     let echoed = echo_server(server, 1);
-    let payload = data(seed, BIG);
+    let payload = payload(seed, BIG);
     let start = Instant::now();
     let stream = client.connect(key, &[addr]).unwrap();
     let back = round_trip(&stream, &payload).unwrap();
@@ -56,7 +58,7 @@ fn hundred_concurrent_connections_on_one_endpoint_each_echo_1_mib_byte_identical
             .map(|i| {
                 let client = &client;
                 s.spawn(move || {
-                    let payload = data(1000 + i as u64, EACH);
+                    let payload = payload(1000 + i as u64, EACH);
                     let stream = client.connect(key, &[addr]).unwrap();
                     let back = round_trip(&stream, &payload).unwrap();
                     stream.close().unwrap();
@@ -77,21 +79,9 @@ fn impaired_path_with_drop_duplicate_reorder_and_delay_delivers_every_byte() {
     let seed = 40;
     let server = bind(common::V4, seed);
     let client = bind(common::V4, seed + 1);
-    let relay = ImpairingRelay::start(
-        addr_of(&client),
-        addr_of(&server),
-        Impairment {
-            seed,
-            drop: 0.02,
-            duplicate: 0.02,
-            reorder: 0.03,
-            delay: Duration::from_millis(2),
-            jitter: Duration::from_micros(500),
-        },
-    )
-    .unwrap();
+    let relay = ImpairingRelay::start(addr_of(&client), addr_of(&server), bad_path(seed)).unwrap();
     let echoed = echo_server(server.clone(), 1);
-    let payload = data(seed, 1 << 20);
+    let payload = payload(seed, 1 << 20);
     let stream = client
         .connect(server.public_key(), &[relay.addr()])
         .unwrap();

@@ -1,12 +1,15 @@
 //! What the async adapters' loopback tests start from: configurations whose
 //! keys and randomness come from a seed, short timeouts for tests that wait
-//! for connections to end, loopback addresses and deterministic payloads.
+//! for connections to end, loopback addresses, deterministic payloads and
+//! the impaired path of the bad-path tests.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use srudp_proto::{EndpointConfig, Keypair, Rng, TransportConfig};
+
+use crate::Impairment;
 
 /// A configuration whose key and randomness come from `seed`.
 pub fn config(seed: u64) -> EndpointConfig {
@@ -57,4 +60,17 @@ pub fn payload(seed: u64, len: usize) -> Vec<u8> {
     let mut v = vec![0u8; len];
     Rng::from_seed(seed).fill(&mut v);
     v
+}
+
+/// The bad path every adapter's impaired-path test crosses: 2% loss, 2%
+/// duplicates, 3% reordering, 2 ms delay with 0.5 ms jitter, drawn from `seed`.
+pub fn bad_path(seed: u64) -> Impairment {
+    Impairment {
+        seed,
+        drop: 0.02,
+        duplicate: 0.02,
+        reorder: 0.03,
+        delay: Duration::from_millis(2),
+        jitter: Duration::from_micros(500),
+    }
 }

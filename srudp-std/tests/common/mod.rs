@@ -1,31 +1,18 @@
-//! Shared scaffolding for srudp-std's tests: seeded endpoints on loopback,
-//! deterministic payloads, an echo server and a checked echo round trip.
-#![allow(dead_code, unreachable_pub)]
+//! Shared scaffolding for srudp-std's tests: blocking endpoints on loopback,
+//! an echo server and a checked echo round trip. Seeded configurations,
+//! payloads and the impaired path are srudp-testkit's, as for every adapter.
+#![allow(dead_code, unreachable_pub, unused_imports)]
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, UdpSocket};
-use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use srudp_std::srudp_proto::Rng;
-use srudp_std::{Endpoint, EndpointConfig, Keypair, Stream, TransportConfig};
+use srudp_std::{Endpoint, Stream, TransportConfig};
+pub use srudp_testkit::fixtures::{bad_path, config, config_with, payload};
 
 pub const V4: &str = "127.0.0.1:0";
 pub const V6: &str = "[::1]:0";
-
-/// A configuration whose key and randomness are fixed by `seed`.
-pub fn config(seed: u64) -> EndpointConfig {
-    config_with(seed, TransportConfig::default())
-}
-
-pub fn config_with(seed: u64, transport: TransportConfig) -> EndpointConfig {
-    let mut rng = Rng::from_seed(seed);
-    let mut config = EndpointConfig::new(Keypair::generate(&mut rng));
-    config.rng_seed = Some(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
-    config.transport = Arc::new(transport);
-    config
-}
 
 pub fn bind(addr: &str, seed: u64) -> Endpoint {
     Endpoint::bind(addr, config(seed)).unwrap()
@@ -39,13 +26,6 @@ pub fn ipv6_available(test: &str) -> bool {
         println!("{test}: skipped, [::1] cannot be bound on this machine");
         false
     }
-}
-
-/// Deterministic pseudo-random bytes.
-pub fn data(seed: u64, len: usize) -> Vec<u8> {
-    let mut v = vec![0u8; len];
-    Rng::from_seed(seed).fill(&mut v);
-    v
 }
 
 /// Echoes one stream until the peer finishes, then closes gracefully.

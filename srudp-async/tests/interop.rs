@@ -1,9 +1,9 @@
-//! Cross-adapter interoperation on loopback: a tokio endpoint talks to a
-//! blocking srudp-std endpoint and to an srudp-async-std endpoint, each side
-//! initiating in turn. Both directions carry a few MiB at once, arrive
+//! Cross-adapter interoperation on loopback: an endpoint driven by tokio
+//! talks to a blocking srudp-std endpoint and to an endpoint driven by
+//! async-io (what async-std and smol run on), each side initiating in turn. Both directions carry a few MiB at once, arrive
 //! byte-identical, and both sides see the connection end gracefully.
 //!
-//! The std side runs on plain threads and the async-std side under
+//! The std side runs on plain threads and the async-io side under
 //! `async_io::block_on` on a thread of its own (its driver too), as their
 //! users would run them; results come back over oneshot channels so that
 //! every wait on the tokio side is bounded.
@@ -17,7 +17,7 @@ use std::pin::Pin;
 use std::task::Poll;
 use std::time::Duration;
 
-use common::*;
+use common::{config, payload, v4, within};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::oneshot;
 
@@ -31,7 +31,7 @@ const LIMIT: Duration = Duration::from_secs(30);
 /// then waits until the connection is closed and checks it closed
 /// gracefully (`CloseReason::Finished`: both directions finished and
 /// acknowledged).
-async fn tokio_side(stream: srudp_tokio::Stream, out: Vec<u8>, what: &str) -> Vec<u8> {
+async fn tokio_side(stream: srudp_async::Stream, out: Vec<u8>, what: &str) -> Vec<u8> {
     let (mut reader, mut writer) = tokio::io::split(stream);
     let send = async {
         writer.write_all(&out).await?;
@@ -59,7 +59,7 @@ async fn tokio_side(stream: srudp_tokio::Stream, out: Vec<u8>, what: &str) -> Ve
     .await;
     assert_eq!(
         reason,
-        srudp_tokio::CloseReason::Finished,
+        srudp_async::CloseReason::Finished,
         "{what}: the tokio side saw a graceful close"
     );
     received
@@ -91,7 +91,7 @@ fn std_side(stream: srudp_std::Stream, out: &[u8]) -> io::Result<Vec<u8>> {
 /// Sends `out` on an async-std stream while reading to end of stream, in one
 /// task (the stream is polled for both directions with the same waker),
 /// closes, then checks the connection closed gracefully.
-async fn async_std_side(mut stream: srudp_async_std::Stream, out: &[u8]) -> io::Result<Vec<u8>> {
+async fn async_std_side(mut stream: srudp_async::Stream, out: &[u8]) -> io::Result<Vec<u8>> {
     use futures_io::{AsyncRead, AsyncWrite};
     let mut received = Vec::with_capacity(out.len());
     let mut buf = vec![0u8; 64 * 1024];
@@ -132,7 +132,7 @@ async fn async_std_side(mut stream: srudp_async_std::Stream, out: &[u8]) -> io::
     // acknowledgments are through.
     for _ in 0..(LIMIT.as_millis() / 10) {
         if let Some(reason) = stream.close_reason() {
-            return if reason == srudp_async_std::CloseReason::Finished {
+            return if reason == srudp_async::CloseReason::Finished {
                 Ok(received)
             } else {
                 Err(io::Error::other(format!(
@@ -223,7 +223,7 @@ fn std_initiator(
 /// `async_io::block_on` on another thread, accepts one connection from
 /// `expect_from` and exchanges `out` on it.
 fn async_std_acceptor(
-    endpoint: srudp_async_std::Endpoint,
+    endpoint: srudp_async::Endpoint,
     expect_from: SocketAddr,
     out: Vec<u8>,
 ) -> impl Future<Output = io::Result<Vec<u8>>> {
@@ -241,8 +241,8 @@ fn async_std_acceptor(
 
 /// Like [`async_std_acceptor`], opening the connection to `peer` at `addr`.
 fn async_std_initiator(
-    endpoint: srudp_async_std::Endpoint,
-    peer: srudp_async_std::PublicKey,
+    endpoint: srudp_async::Endpoint,
+    peer: srudp_async::PublicKey,
     addr: SocketAddr,
     out: Vec<u8>,
 ) -> impl Future<Output = io::Result<Vec<u8>>> {
@@ -255,6 +255,14 @@ fn async_std_initiator(
     })
 }
 
+/// An endpoint driven by async-io's reactor on a thread of its own, as
+/// outside tokio (here inside a tokio test, which would otherwise take it).
+fn async_io_endpoint(seed: u64) -> srudp_async::Endpoint {
+    let (endpoint, driver) = srudp_async::Endpoint::bind_with_driver(v4(), config(seed)).unwrap();
+    driver.spawn_thread().unwrap();
+    endpoint
+}
+
 /// Payloads of one scenario: what the tokio side sends and what its peer sends.
 fn payloads(seed: u64) -> (Vec<u8>, Vec<u8>) {
     (payload(seed, EACH_WAY), payload(seed + 1, EACH_WAY))
@@ -264,7 +272,7 @@ fn payloads(seed: u64) -> (Vec<u8>, Vec<u8>) {
 async fn a_tokio_endpoint_opens_a_connection_to_a_std_endpoint_both_ways_byte_identical_and_closed_gracefully(
 ) {
     let what = "tokio opens to std";
-    let tokio_ep = srudp_tokio::Endpoint::bind(v4(), config(500)).unwrap();
+    let tokio_ep = srudp_async::Endpoint::bind(v4(), config(500)).unwrap();
     let std_ep = srudp_std::Endpoint::bind("127.0.0.1:0", config(501)).unwrap();
     let (from_tokio, from_peer) = payloads(502);
     let (key, addr) = (std_ep.public_key(), std_ep.local_addr().unwrap());
@@ -282,7 +290,7 @@ async fn a_tokio_endpoint_opens_a_connection_to_a_std_endpoint_both_ways_byte_id
 async fn a_std_endpoint_opens_a_connection_to_a_tokio_endpoint_both_ways_byte_identical_and_closed_gracefully(
 ) {
     let what = "std opens to tokio";
-    let tokio_ep = srudp_tokio::Endpoint::bind(v4(), config(510)).unwrap();
+    let tokio_ep = srudp_async::Endpoint::bind(v4(), config(510)).unwrap();
     let std_ep = srudp_std::Endpoint::bind("127.0.0.1:0", config(511)).unwrap();
     let (from_tokio, from_peer) = payloads(512);
     let std_addr = std_ep.local_addr().unwrap();
@@ -304,8 +312,8 @@ async fn a_std_endpoint_opens_a_connection_to_a_tokio_endpoint_both_ways_byte_id
 async fn a_tokio_endpoint_opens_a_connection_to_an_async_std_endpoint_both_ways_byte_identical_and_closed_gracefully(
 ) {
     let what = "tokio opens to async-std";
-    let tokio_ep = srudp_tokio::Endpoint::bind(v4(), config(520)).unwrap();
-    let peer_ep = srudp_async_std::Endpoint::bind(v4(), config(521)).unwrap();
+    let tokio_ep = srudp_async::Endpoint::bind(v4(), config(520)).unwrap();
+    let peer_ep = async_io_endpoint(521);
     let (from_tokio, from_peer) = payloads(522);
     let (key, addr) = (peer_ep.public_key(), peer_ep.local_addr());
     let peer = async_std_acceptor(peer_ep, tokio_ep.local_addr(), from_peer.clone());
@@ -322,8 +330,8 @@ async fn a_tokio_endpoint_opens_a_connection_to_an_async_std_endpoint_both_ways_
 async fn an_async_std_endpoint_opens_a_connection_to_a_tokio_endpoint_both_ways_byte_identical_and_closed_gracefully(
 ) {
     let what = "async-std opens to tokio";
-    let tokio_ep = srudp_tokio::Endpoint::bind(v4(), config(530)).unwrap();
-    let peer_ep = srudp_async_std::Endpoint::bind(v4(), config(531)).unwrap();
+    let tokio_ep = srudp_async::Endpoint::bind(v4(), config(530)).unwrap();
+    let peer_ep = async_io_endpoint(531);
     let (from_tokio, from_peer) = payloads(532);
     let peer_addr = peer_ep.local_addr();
     let peer = async_std_initiator(

@@ -1,6 +1,7 @@
-//! Bulk transfers over real UDP sockets on loopback, under smol and under
+//! Bulk transfers over real UDP sockets on loopback, under tokio, smol and
 //! async-std: echo integrity over IPv4 and IPv6, many connections on one
-//! endpoint, graceful close, and a driver spawned on the executor itself.
+//! endpoint, graceful close, a driver spawned on the executor itself, and
+//! tokio's IO ecosystem (`Framed`) on a stream.
 
 #[macro_use]
 mod common;
@@ -9,7 +10,7 @@ use std::time::Duration;
 
 use common::*;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
-use srudp_async_std::Endpoint;
+use srudp_async::Endpoint;
 
 const MIB: usize = 1 << 20;
 
@@ -25,7 +26,7 @@ async fn echo_64_mib(ex: Exec, bind: std::net::SocketAddr, seed: u64) {
     let back = within(
         Duration::from_secs(60),
         "64 MiB echo",
-        echo_through(stream, &data),
+        echo_through(ex, stream, &data),
     )
     .await
     .unwrap();
@@ -53,7 +54,7 @@ async fn a_hundred_concurrent_connections_on_one_endpoint_each_echo_1_mib(ex: Ex
         tasks.push(ex.spawn(async move {
             let data = payload(1000 + i, MIB);
             let stream = client.connect(key, &[addr]).await?;
-            let back = echo_through(stream, &data).await?;
+            let back = echo_through(ex, stream, &data).await?;
             Ok::<_, std::io::Error>((i, back == data))
         }));
     }
@@ -125,19 +126,19 @@ async fn a_dropped_stream_still_delivers_what_was_written(ex: Exec) {
 }
 
 async fn a_driver_spawned_on_the_executor_serves_an_echo_and_then_ends(ex: Exec) {
-    let (server, server_driver) =
-        Endpoint::bind_with_driver(v4(), config_with(60, quick_transport())).unwrap();
-    let (client, client_driver) =
-        Endpoint::bind_with_driver(v4(), config_with(61, quick_transport())).unwrap();
-    let server_driver = ex.spawn(server_driver);
-    let client_driver = ex.spawn(client_driver);
+    let (server, server_driver) = ex
+        .bind_with_driver_task(v4(), config_with(60, quick_transport()))
+        .unwrap();
+    let (client, client_driver) = ex
+        .bind_with_driver_task(v4(), config_with(61, quick_transport()))
+        .unwrap();
     spawn_echo_server(ex, server.clone());
     let stream = client
         .connect(server.public_key(), &[server.local_addr()])
         .await
         .unwrap();
     let data = payload(60, 200_000);
-    assert!(echo_through(stream, &data).await.unwrap() == data);
+    assert!(echo_through(ex, stream, &data).await.unwrap() == data);
     // The echo server task holds the server endpoint; closing it ends the
     // accept loop and, once drained, the server's driver.
     server.close();
@@ -176,11 +177,13 @@ async fn a_dual_stack_endpoint_serves_ipv4_and_ipv6_peers(ex: Exec) {
             "the peer is seen in its own family"
         );
         let data = payload(i as u64, 100_000);
-        assert!(echo_through(stream, &data).await.unwrap() == data);
+        assert!(echo_through(ex, stream, &data).await.unwrap() == data);
     }
 }
 
-on_both_executors!(
+on_every_executor!(
+    echo_of_64_mib_over_ipv4_loopback_is_byte_identical,
+    echo_of_64_mib_over_ipv6_loopback_is_byte_identical,
     a_hundred_concurrent_connections_on_one_endpoint_each_echo_1_mib,
     a_graceful_close_delivers_everything_and_the_reverse_direction_stays_open,
     a_dropped_stream_still_delivers_what_was_written,
@@ -188,20 +191,49 @@ on_both_executors!(
     a_dual_stack_endpoint_serves_ipv4_and_ipv6_peers,
 );
 
-// The two 64 MiB echoes take most of this file's CPU time, and the bulk
-// path does not depend on the executor (the drivers run on their own
-// threads): one runs under each executor.
-
+/// tokio's codec ecosystem on a stream: `Framed` with length-delimited
+/// frames, echoed back reversed.
 #[test]
-fn echo_of_64_mib_over_ipv4_loopback_is_byte_identical_under_smol() {
-    Exec::Smol.block_on(echo_of_64_mib_over_ipv4_loopback_is_byte_identical(
-        Exec::Smol,
-    ));
-}
+fn length_delimited_frames_round_trip_through_framed() {
+    use bytes::Bytes;
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_util::codec::{Framed, LengthDelimitedCodec};
 
-#[test]
-fn echo_of_64_mib_over_ipv6_loopback_is_byte_identical_under_async_std() {
-    Exec::AsyncStd.block_on(echo_of_64_mib_over_ipv6_loopback_is_byte_identical(
-        Exec::AsyncStd,
-    ));
+    Exec::Tokio.block_on(async {
+        let server = Endpoint::bind(v4(), config(60)).unwrap();
+        let client = Endpoint::bind(v4(), config(61)).unwrap();
+        let connecting = client.connect(server.public_key(), &[server.local_addr()]);
+        let (accepted, _, _) = server.accept().await.unwrap();
+        let stream = connecting.await.unwrap();
+
+        tokio::spawn(async move {
+            // Echo each frame back, reversed.
+            let mut frames = Framed::new(accepted, LengthDelimitedCodec::new());
+            while let Some(Ok(frame)) = frames.next().await {
+                let mut reply = frame.to_vec();
+                reply.reverse();
+                if frames.send(Bytes::from(reply)).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let mut frames = Framed::new(stream, LengthDelimitedCodec::new());
+        for i in 0..50u64 {
+            let message = payload(i, (i as usize * 997) % 20_000 + 1);
+            within(
+                Duration::from_secs(10),
+                "send frame",
+                frames.send(Bytes::from(message.clone())),
+            )
+            .await
+            .unwrap();
+            let reply = within(Duration::from_secs(10), "receive frame", frames.next())
+                .await
+                .unwrap()
+                .unwrap();
+            let mut expected = message;
+            expected.reverse();
+            assert_eq!(reply.to_vec(), expected, "frame {i}");
+        }
+    });
 }

@@ -1,4 +1,5 @@
-//! The srudp seed's demo on tokio: one side sends a timestamped hello every
+//! The srudp seed's demo, on the runtime you name (`tokio`, `smol` or
+//! `async-std`): one side sends a timestamped hello every
 //! 3 s, the other prints what it receives the moment it arrives.
 //!
 //! As in the seed, both sides `connect` toward each other at once — what two
@@ -6,11 +7,11 @@
 //! protocol makes one connection of it. On one machine, in two terminals:
 //!
 //! ```text
-//! cargo run -p srudp-tokio --example demo -- receive 127.0.0.1:12345 127.0.0.1:12346
-//! cargo run -p srudp-tokio --example demo -- send 127.0.0.1:12346 127.0.0.1:12345
+//! cargo run -p srudp-async --features tokio,async-io --example demo -- tokio receive 127.0.0.1:12345 127.0.0.1:12346
+//! cargo run -p srudp-async --features tokio,async-io --example demo -- smol send 127.0.0.1:12346 127.0.0.1:12345
 //! ```
 //!
-//! The first address is where this side binds, the second is the peer's.
+//! The executor comes first; the first address is where this side binds, the second is the peer's.
 //! Stop either side with Ctrl-C; the other reports the connection closed
 //! (after the idle timeout if it got no word).
 //!
@@ -22,9 +23,9 @@
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use srudp_proto::Rng;
-use srudp_tokio::{Endpoint, EndpointConfig, Keypair};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use srudp_async::srudp_proto::Rng;
+use srudp_async::{Endpoint, EndpointConfig, Keypair};
 
 fn demo_key(role: &str) -> Keypair {
     let seed = if role == "send" { 1 } else { 2 };
@@ -37,10 +38,23 @@ fn unix_time() -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
-#[tokio::main]
-async fn main() -> std::io::Result<()> {
+fn main() -> std::io::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let (role, bind, peer) = match args.as_slice() {
+    match args.first().map(String::as_str) {
+        Some("tokio") => tokio::runtime::Runtime::new()?.block_on(demo(&args[1..])),
+        Some("smol") => smol::block_on(demo(&args[1..])),
+        Some("async-std") => async_std::task::block_on(demo(&args[1..])),
+        _ => usage(),
+    }
+}
+
+fn usage() -> ! {
+    eprintln!("usage: demo <tokio|smol|async-std> send|receive <bind address> <peer address>");
+    std::process::exit(2)
+}
+
+async fn demo(args: &[String]) -> std::io::Result<()> {
+    let (role, bind, peer) = match args {
         [role, bind, peer] if role == "send" || role == "receive" => {
             let parse = |s: &str| {
                 s.parse::<SocketAddr>().unwrap_or_else(|e| {
@@ -50,10 +64,7 @@ async fn main() -> std::io::Result<()> {
             };
             (role.as_str(), parse(bind), parse(peer))
         }
-        _ => {
-            eprintln!("usage: demo send|receive <bind address> <peer address>");
-            std::process::exit(2);
-        }
+        _ => usage(),
     };
     let other = if role == "send" { "receive" } else { "send" };
     let endpoint = Endpoint::bind(bind, EndpointConfig::new(demo_key(role)))?;
@@ -71,7 +82,8 @@ async fn main() -> std::io::Result<()> {
                 println!("closed: {e}");
                 break;
             }
-            tokio::time::sleep(Duration::from_secs(3)).await;
+            // async-io's timer works under every executor.
+            async_io::Timer::after(Duration::from_secs(3)).await;
         }
     } else {
         let mut buf = [0u8; 1024];

@@ -1,5 +1,5 @@
 //! A connection through a lossy, duplicating, reordering and delaying path,
-//! under smol and under async-std: two endpoints on loopback talk through
+//! under tokio, smol and async-std: two endpoints on loopback talk through
 //! srudp-testkit's seeded `ImpairingRelay`, and an echo comes back
 //! byte-identical.
 
@@ -9,8 +9,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use srudp_async_std::Endpoint;
-use srudp_testkit::{ImpairingRelay, Impairment};
+use srudp_async::Endpoint;
+use srudp_testkit::ImpairingRelay;
 
 const MIB: usize = 1 << 20;
 
@@ -18,24 +18,13 @@ async fn an_echo_through_a_path_that_drops_duplicates_reorders_and_delays_is_byt
     ex: Exec,
 ) {
     let seed = match ex {
-        Exec::Smol => 80,
+        Exec::Tokio | Exec::Smol => 80,
         Exec::AsyncStd => 90,
     };
     let server = Endpoint::bind(v4(), config(seed)).unwrap();
     let client = Endpoint::bind(v4(), config(seed + 1)).unwrap();
-    let relay = ImpairingRelay::start(
-        client.local_addr(),
-        server.local_addr(),
-        Impairment {
-            seed,
-            drop: 0.02,
-            duplicate: 0.02,
-            reorder: 0.03,
-            delay: Duration::from_millis(2),
-            jitter: Duration::from_micros(500),
-        },
-    )
-    .unwrap();
+    let relay =
+        ImpairingRelay::start(client.local_addr(), server.local_addr(), bad_path(seed)).unwrap();
     spawn_echo_server(ex, server.clone());
     let data = payload(seed, 2 * MIB);
 
@@ -51,7 +40,7 @@ async fn an_echo_through_a_path_that_drops_duplicates_reorders_and_delays_is_byt
     let back = within(
         Duration::from_secs(60),
         &format!("{ex:?}: impaired echo, relay seed {seed}"),
-        echo_through(stream, &data),
+        echo_through(ex, stream, &data),
     )
     .await
     .unwrap();
@@ -77,6 +66,6 @@ async fn an_echo_through_a_path_that_drops_duplicates_reorders_and_delays_is_byt
     client.close();
 }
 
-on_both_executors!(
+on_every_executor!(
     an_echo_through_a_path_that_drops_duplicates_reorders_and_delays_is_byte_identical,
 );

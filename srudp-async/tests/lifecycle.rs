@@ -1,7 +1,9 @@
-//! How connections begin and end on real sockets: simultaneous open, a peer
-//! that vanishes, aborts and refusals, closing the endpoint, cancellation,
-//! and the driver task ending once everything is dropped.
+//! How connections begin and end on real sockets, under tokio, smol and
+//! async-std: simultaneous open, a peer that vanishes, aborts and refusals,
+//! closing the endpoint, cancellation, and the driver ending once
+//! everything is dropped.
 
+#[macro_use]
 mod common;
 
 use std::error::Error as _;
@@ -9,13 +11,12 @@ use std::io::ErrorKind;
 use std::time::{Duration, Instant};
 
 use common::*;
-use srudp_tokio::{
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use srudp_async::{
     AcceptPolicy, CloseReason, ConnectOptions, Endpoint, HandshakePattern, Keypair, TransportConfig,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn both_sides_connecting_toward_each_other_at_once_get_exactly_one_connection() {
+async fn both_sides_connecting_toward_each_other_at_once_get_exactly_one_connection(ex: Exec) {
     for seed in [100u64, 102, 104] {
         let a = Endpoint::bind(v4(), config(seed)).unwrap();
         let b = Endpoint::bind(v4(), config(seed + 1)).unwrap();
@@ -27,12 +28,13 @@ async fn both_sides_connecting_toward_each_other_at_once_get_exactly_one_connect
         };
         let from_a = a.connect_with(ik(b.public_key(), b.local_addr()));
         let from_b = b.connect_with(ik(a.public_key(), a.local_addr()));
-        let (sa, sb) = within(Duration::from_secs(10), "simultaneous open", async {
-            tokio::try_join!(from_a, from_b)
-        })
+        let (mut sa, mut sb) = within(
+            Duration::from_secs(10),
+            "simultaneous open",
+            futures_lite::future::try_zip(from_a, from_b),
+        )
         .await
-        .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
-        let (mut sa, mut sb) = (sa, sb);
+        .unwrap_or_else(|e| panic!("{ex:?} seed {seed}: {e}"));
         assert_eq!(sa.peer_public_key(), Some(b.public_key()), "seed {seed}");
         assert_eq!(sb.peer_public_key(), Some(a.public_key()), "seed {seed}");
 
@@ -48,46 +50,31 @@ async fn both_sides_connecting_toward_each_other_at_once_get_exactly_one_connect
         assert_eq!((&at_b, &at_a), (b"from a", b"from b"), "seed {seed}");
         // And no second connection waits to be accepted on either side.
         for (name, ep) in [("a", &a), ("b", &b)] {
-            let extra = tokio::time::timeout(Duration::from_millis(200), ep.accept()).await;
+            let extra = timeout(Duration::from_millis(200), ep.accept()).await;
             assert!(
-                extra.is_err(),
-                "seed {seed}: {name} accepted a second connection"
+                extra.is_none(),
+                "{ex:?} seed {seed}: {name} accepted a second connection"
             );
         }
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_peer_that_vanishes_is_reported_as_timed_out_within_the_idle_timeout() {
+async fn a_peer_that_vanishes_is_reported_as_timed_out_within_the_idle_timeout(ex: Exec) {
     let transport = quick_transport();
     let idle = transport.idle_timeout;
     let client = Endpoint::bind(v4(), config_with(110, transport.clone())).unwrap();
-
-    // The peer lives on a runtime of its own, which we then shut down: its
-    // driver stops without a word, like a crashed process.
-    let peer_runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
+    // The peer's driver runs as a task we then cancel: it stops without a
+    // word, like a crashed process.
+    let (peer, peer_driver) = ex
+        .bind_with_driver_task(v4(), config_with(111, transport))
         .unwrap();
-    let (peer_key, peer_addr) = peer_runtime
-        .spawn(async {
-            let peer = Endpoint::bind(v4(), config_with(111, transport)).unwrap();
-            let info = (peer.public_key(), peer.local_addr());
-            tokio::spawn(async move {
-                let (stream, _, _) = peer.accept().await.unwrap();
-                std::future::pending::<()>().await;
-                drop((peer, stream));
-            });
-            info
-        })
-        .await
-        .unwrap();
-    let mut stream = client.connect(peer_key, &[peer_addr]).await.unwrap();
+    let connecting = client.connect(peer.public_key(), &[peer.local_addr()]);
+    let (mut held, _, _) = peer.accept().await.unwrap();
+    let mut stream = connecting.await.unwrap();
     stream.write_all(b"are you there?").await.unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    ex.sleep(Duration::from_millis(200)).await;
 
-    peer_runtime.shutdown_background();
+    peer_driver.cancel().await;
     let vanished = Instant::now();
     let mut buf = [0u8; 16];
     let err = within(idle * 3, "timeout report", stream.read(&mut buf))
@@ -97,18 +84,22 @@ async fn a_peer_that_vanishes_is_reported_as_timed_out_within_the_idle_timeout()
     assert_eq!(err.kind(), ErrorKind::TimedOut, "{err}");
     assert!(
         elapsed <= idle + Duration::from_millis(500),
-        "reported after {elapsed:?}, idle timeout {idle:?}"
+        "{ex:?}: reported after {elapsed:?}, idle timeout {idle:?}"
     );
     let reason = err.source().and_then(|s| s.downcast_ref::<CloseReason>());
     assert_eq!(reason, Some(&CloseReason::IdleTimeout));
+    // The peer whose driver is gone still hands out what had arrived, then
+    // says the driver is gone instead of hanging.
+    assert_eq!(held.read(&mut buf).await.unwrap(), 14);
+    let err = held.read(&mut buf).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotConnected, "{err}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_peer_abort_is_connection_reset_with_its_code_and_reason_as_source() {
+async fn a_peer_abort_is_connection_reset_with_its_code_and_reason_as_source(_ex: Exec) {
     let server = Endpoint::bind(v4(), config(120)).unwrap();
     let client = Endpoint::bind(v4(), config(121)).unwrap();
     let connecting = client.connect(server.public_key(), &[server.local_addr()]);
-    let (accepted, _, _) = server.accept().await.unwrap();
+    let (mut accepted, _, _) = server.accept().await.unwrap();
     let mut stream = connecting.await.unwrap();
     accepted.abort(42, b"go away");
 
@@ -130,15 +121,13 @@ async fn a_peer_abort_is_connection_reset_with_its_code_and_reason_as_source() {
         stream.write(b"x").await.unwrap_err().kind(),
         ErrorKind::ConnectionReset
     );
-    let mut accepted = accepted;
     assert_eq!(
         accepted.read(&mut buf).await.unwrap_err().kind(),
         ErrorKind::ConnectionAborted
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_connect_the_peer_refuses_is_connection_refused() {
+async fn a_connect_the_peer_refuses_is_connection_refused(_ex: Exec) {
     let mut refusing = config(130);
     refusing.accept = AcceptPolicy::RefuseAll;
     let server = Endpoint::bind(v4(), refusing).unwrap();
@@ -153,8 +142,7 @@ async fn a_connect_the_peer_refuses_is_connection_refused() {
     assert_eq!(err.kind(), ErrorKind::ConnectionRefused, "{err}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_connect_nobody_answers_times_out() {
+async fn a_connect_nobody_answers_times_out(_ex: Exec) {
     let client = Endpoint::bind(v4(), config_with(140, quick_transport())).unwrap();
     // A socket that exists but never answers.
     let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -171,8 +159,7 @@ async fn a_connect_nobody_answers_times_out() {
     assert!(started.elapsed() >= quick_transport().handshake_timeout);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn api_misuse_returns_errors_instead_of_panicking() {
+async fn api_misuse_returns_errors_instead_of_panicking(_ex: Exec) {
     let server = Endpoint::bind(v4(), config(150)).unwrap();
     let client = Endpoint::bind(v4(), config(151)).unwrap();
     let key = server.public_key();
@@ -199,66 +186,29 @@ async fn api_misuse_returns_errors_instead_of_panicking() {
         "{wrong_family}"
     );
 
-    let invalid = {
-        let mut c = config(152);
-        c.transport = std::sync::Arc::new(TransportConfig {
-            idle_timeout: Duration::ZERO,
-            ..TransportConfig::default()
-        });
-        c
-    };
+    let mut invalid = config(152);
+    invalid.transport = std::sync::Arc::new(TransportConfig {
+        idle_timeout: Duration::ZERO,
+        ..TransportConfig::default()
+    });
     let err = Endpoint::bind(v4(), invalid).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
 
-    // Writing after a graceful shutdown.
+    // Writing after a graceful close (futures-io's `close`, tokio's
+    // `shutdown`; both finish the stream).
     let connecting = client.connect(key, &[server.local_addr()]);
     let (_accepted, _, _) = server.accept().await.unwrap();
     let mut stream = connecting.await.unwrap();
-    stream.shutdown().await.unwrap();
-    stream.shutdown().await.unwrap(); // idempotent
+    stream.close().await.unwrap();
+    stream.close().await.unwrap(); // idempotent
+    tokio::io::AsyncWriteExt::shutdown(&mut stream)
+        .await
+        .unwrap(); // the same, by tokio's name
     let err = stream.write(b"late").await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::BrokenPipe, "{err}");
 }
 
-#[test]
-fn outside_a_tokio_runtime_the_driver_runs_on_its_own_thread_and_a_runtime_without_io_or_time_is_an_error(
-) {
-    // Outside any tokio runtime, with the `async-io` feature (on in this
-    // workspace), the endpoint runs on async-io's reactor and works.
-    let server = Endpoint::bind(v4(), config(160)).unwrap();
-    let client = Endpoint::bind(v4(), config(162)).unwrap();
-    async_io::block_on(async {
-        let connecting = client.connect(server.public_key(), &[server.local_addr()]);
-        let (mut accepted, _, _) = server.accept().await.unwrap();
-        let mut opened = connecting.await.unwrap();
-        opened.write_all(b"no tokio here").await.unwrap();
-        opened.shutdown().await.unwrap();
-        let mut received = Vec::new();
-        accepted.read_to_end(&mut received).await.unwrap();
-        assert_eq!(received, b"no tokio here");
-    });
-    for (what, runtime) in [
-        (
-            "no time",
-            tokio::runtime::Builder::new_current_thread()
-                .enable_io()
-                .build(),
-        ),
-        (
-            "no IO",
-            tokio::runtime::Builder::new_current_thread()
-                .enable_time()
-                .build(),
-        ),
-    ] {
-        let runtime = runtime.unwrap();
-        let err = runtime.block_on(async { Endpoint::bind(v4(), config(161)).unwrap_err() });
-        assert_eq!(err.kind(), ErrorKind::Other, "{what}: {err}");
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn closing_the_endpoint_aborts_its_streams_and_refuses_further_use() {
+async fn closing_the_endpoint_aborts_its_streams_and_refuses_further_use(_ex: Exec) {
     let server = Endpoint::bind(v4(), config_with(170, quick_transport())).unwrap();
     let client = Endpoint::bind(v4(), config_with(171, quick_transport())).unwrap();
     let connecting = client.connect(server.public_key(), &[server.local_addr()]);
@@ -298,24 +248,28 @@ async fn closing_the_endpoint_aborts_its_streams_and_refuses_further_use() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_cancelled_accept_loses_no_connection() {
+async fn a_cancelled_accept_loses_no_connection(ex: Exec) {
     let server = Endpoint::bind(v4(), config(180)).unwrap();
     let client = Endpoint::bind(v4(), config(181)).unwrap();
     let connecting = client.connect(server.public_key(), &[server.local_addr()]);
-    let client_task = tokio::spawn(async move {
+    let client_task = ex.spawn(async move {
         let mut s = connecting.await.unwrap();
         s.write_all(b"hi").await.unwrap();
-        s.shutdown().await.unwrap();
+        s.close().await.unwrap();
         s
     });
-    // Poll accept in a select! loop whose other branch keeps winning.
+    // Race accept against the executor's timer, which keeps winning: accept
+    // is dropped each time, as by a `select!` branch that loses.
     let mut accepted = None;
     for _ in 0..1000 {
-        tokio::select! {
-            biased;
-            _ = tokio::time::sleep(Duration::from_millis(1)) => {}
-            r = server.accept() => { accepted = Some(r.unwrap()); break; }
+        let raced = futures_lite::future::or(async { Some(server.accept().await) }, async {
+            ex.sleep(Duration::from_millis(1)).await;
+            None
+        })
+        .await;
+        if let Some(r) = raced {
+            accepted = Some(r.unwrap());
+            break;
         }
     }
     let (mut accepted, _, _) = match accepted {
@@ -327,30 +281,35 @@ async fn a_cancelled_accept_loses_no_connection() {
     let mut got = Vec::new();
     accepted.read_to_end(&mut got).await.unwrap();
     assert_eq!(got, b"hi");
-    drop(client_task.await.unwrap());
+    drop(client_task.await);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_connect_polled_by_reference_in_select_survives_other_branches() {
+async fn a_connect_polled_by_reference_survives_losing_races(ex: Exec) {
     let server = Endpoint::bind(v4(), config(190)).unwrap();
     let client = Endpoint::bind(v4(), config(191)).unwrap();
-    spawn_echo_server(server.clone());
+    spawn_echo_server(ex, server.clone());
+    // Polled by reference, as in a `select!` loop: one attempt survives
+    // every lost race.
     let mut connecting = client.connect(server.public_key(), &[server.local_addr()]);
-    let mut ticks = 0u32;
+    let mut lost = 0u32;
     let stream = loop {
-        tokio::select! {
-            s = &mut connecting => break s.unwrap(),
-            _ = tokio::time::sleep(Duration::from_micros(100)) => ticks += 1,
+        let raced = futures_lite::future::or(async { Some((&mut connecting).await) }, async {
+            ex.sleep(Duration::from_micros(100)).await;
+            None
+        })
+        .await;
+        match raced {
+            Some(s) => break s.unwrap(),
+            None => lost += 1,
         }
     };
     assert!(
-        echo_through(stream, b"ping").await.unwrap() == b"ping",
-        "after {ticks} ticks"
+        echo_through(ex, stream, b"ping").await.unwrap() == b"ping",
+        "after {lost} lost races"
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_abandoned_connect_leaves_nothing_behind() {
+async fn an_abandoned_connect_leaves_nothing_behind(_ex: Exec) {
     let server = Endpoint::bind(v4(), config_with(200, quick_transport())).unwrap();
     let client = Endpoint::bind(v4(), config_with(201, quick_transport())).unwrap();
     // Dropped at once, or after the driver already connected it: either way
@@ -360,26 +319,7 @@ async fn an_abandoned_connect_leaves_nothing_behind() {
     within(Duration::from_secs(5), "idle", client.wait_idle()).await;
 }
 
-/// Every task of `runtime` has ended and the socket's port is free again.
-async fn wait_until_drivers_end(addrs: &[std::net::SocketAddr], limit: Duration) {
-    let metrics = tokio::runtime::Handle::current().metrics();
-    let started = Instant::now();
-    loop {
-        let ports_free = addrs.iter().all(|a| std::net::UdpSocket::bind(a).is_ok());
-        if ports_free && metrics.num_alive_tasks() == 0 {
-            return;
-        }
-        assert!(
-            started.elapsed() < limit,
-            "after {limit:?}: {} tasks alive, ports free: {ports_free}",
-            metrics.num_alive_tasks()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_driver_tasks_end_once_endpoints_and_streams_are_dropped() {
+async fn the_drivers_end_once_endpoints_and_streams_are_dropped(ex: Exec) {
     let server = Endpoint::bind(v4(), config_with(210, quick_transport())).unwrap();
     let client = Endpoint::bind(v4(), config_with(211, quick_transport())).unwrap();
     let addrs = [server.local_addr(), client.local_addr()];
@@ -395,18 +335,23 @@ async fn the_driver_tasks_end_once_endpoints_and_streams_are_dropped() {
     drop(client);
     drop(stream);
     drop(accepted);
-    within(
-        Duration::from_secs(15),
-        "drivers end",
-        wait_until_drivers_end(&addrs, Duration::from_secs(10)),
-    )
-    .await;
+    wait_until_ports_are_free(&addrs, Duration::from_secs(10)).await;
+    // Under tokio the drivers were tasks of this runtime: none is left.
+    let started = Instant::now();
+    while let Some(alive @ 1..) = ex.alive_tasks() {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{alive} driver tasks still alive"
+        );
+        ex.sleep(Duration::from_millis(20)).await;
+    }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_endpoint_dropped_with_a_peer_still_connected_ends_its_driver() {
+async fn an_endpoint_dropped_with_a_peer_still_connected_ends_its_driver(ex: Exec) {
     let server = Endpoint::bind(v4(), config_with(220, quick_transport())).unwrap();
-    let client = Endpoint::bind(v4(), config_with(221, quick_transport())).unwrap();
+    let (client, client_driver) = ex
+        .bind_with_driver_task(v4(), config_with(221, quick_transport()))
+        .unwrap();
     let connecting = client.connect(server.public_key(), &[server.local_addr()]);
     let (accepted, _, _) = server.accept().await.unwrap();
     let stream = connecting.await.unwrap();
@@ -414,19 +359,68 @@ async fn an_endpoint_dropped_with_a_peer_still_connected_ends_its_driver() {
     // finishes, so the client's background finish is cut at the idle timeout.
     let client_addr = client.local_addr();
     drop((client, stream));
-    let metrics = tokio::runtime::Handle::current().metrics();
-    let started = Instant::now();
-    while std::net::UdpSocket::bind(client_addr).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "client driver still running"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    within(Duration::from_secs(10), "client driver ends", client_driver).await;
+    wait_until_ports_are_free(&[client_addr], Duration::from_secs(1)).await;
+    if let Some(alive) = ex.alive_tasks() {
+        assert_eq!(alive, 1, "only the server's driver is left");
     }
-    assert_eq!(
-        metrics.num_alive_tasks(),
-        1,
-        "only the server's driver is left"
-    );
     drop((server, accepted));
 }
+
+#[test]
+fn outside_a_tokio_runtime_the_driver_runs_on_its_own_thread_and_a_runtime_without_io_or_time_is_an_error(
+) {
+    use tokio::io::AsyncWriteExt as _;
+    // Outside any tokio runtime, with the `async-io` feature (on in these
+    // tests), the endpoint runs on async-io's reactor and works, with
+    // tokio's IO traits too.
+    let server = Endpoint::bind(v4(), config(160)).unwrap();
+    let client = Endpoint::bind(v4(), config(162)).unwrap();
+    async_io::block_on(async {
+        let connecting = client.connect(server.public_key(), &[server.local_addr()]);
+        let (mut accepted, _, _) = server.accept().await.unwrap();
+        let mut opened = connecting.await.unwrap();
+        tokio::io::AsyncWriteExt::write_all(&mut opened, b"no tokio here")
+            .await
+            .unwrap();
+        opened.shutdown().await.unwrap();
+        let mut received = Vec::new();
+        tokio::io::AsyncReadExt::read_to_end(&mut accepted, &mut received)
+            .await
+            .unwrap();
+        assert_eq!(received, b"no tokio here");
+    });
+    for (what, runtime) in [
+        (
+            "no time",
+            tokio::runtime::Builder::new_current_thread()
+                .enable_io()
+                .build(),
+        ),
+        (
+            "no IO",
+            tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build(),
+        ),
+    ] {
+        let runtime = runtime.unwrap();
+        let err = runtime.block_on(async { Endpoint::bind(v4(), config(161)).unwrap_err() });
+        assert_eq!(err.kind(), ErrorKind::Other, "{what}: {err}");
+    }
+}
+
+on_every_executor!(
+    both_sides_connecting_toward_each_other_at_once_get_exactly_one_connection,
+    a_peer_that_vanishes_is_reported_as_timed_out_within_the_idle_timeout,
+    a_peer_abort_is_connection_reset_with_its_code_and_reason_as_source,
+    a_connect_the_peer_refuses_is_connection_refused,
+    a_connect_nobody_answers_times_out,
+    api_misuse_returns_errors_instead_of_panicking,
+    closing_the_endpoint_aborts_its_streams_and_refuses_further_use,
+    a_cancelled_accept_loses_no_connection,
+    a_connect_polled_by_reference_survives_losing_races,
+    an_abandoned_connect_leaves_nothing_behind,
+    the_drivers_end_once_endpoints_and_streams_are_dropped,
+    an_endpoint_dropped_with_a_peer_still_connected_ends_its_driver,
+);
