@@ -193,10 +193,19 @@ pub(crate) async fn fail_and_linger(
 ) -> Failure {
     if stream.close_reason().is_none() {
         stream.abort(FAILURE_CODE, failure.to_string().as_bytes());
+        linger(endpoint).await;
+    } else {
+        // The connection is over already (the peer closed it, or it timed
+        // out): nobody is left to miss our CLOSE but the rendezvous server.
+        endpoint.close();
+        let _ = tokio::time::timeout(SHORT_LINGER, endpoint.wait_idle()).await;
     }
-    linger(endpoint).await;
     failure
 }
+
+/// How long a command whose connection the peer ended waits for its other
+/// connections (the rendezvous link) to close.
+const SHORT_LINGER: Duration = Duration::from_millis(500);
 
 /// How long the CLI waits at most for its connections to finish closing:
 /// the closing period of spec §6.6 (max(3 × PTO, 12 s)), so a peer that

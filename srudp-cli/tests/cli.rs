@@ -495,10 +495,11 @@ fn send_and_receive_a_file_with_its_checksum_verified() {
         assert!(started.elapsed() < WAIT, "no ticket from srudp send");
         thread::sleep(Duration::from_millis(20));
     };
-    let target = dir.path("copy.bin");
+    let out_dir = dir.path("copy");
+    let target = out_dir.join("report.bin");
     let receiver = srudp()
         .args(["receive", &ticket, "--out"])
-        .arg(&target)
+        .arg(&out_dir)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -508,14 +509,14 @@ fn send_and_receive_a_file_with_its_checksum_verified() {
     let err = stderr_of(&out);
     assert!(out.status.success(), "{err}");
     assert!(
-        err.contains("received report.bin:") && err.contains("sha256 ok"),
+        err.contains("received 1 file, 3145728 bytes") && err.contains("sha256 ok"),
         "{err}"
     );
     assert!(
         std::fs::read(&target).unwrap() == data,
         "the copy is byte-identical"
     );
-    let leftovers: Vec<_> = std::fs::read_dir(&dir.0)
+    let leftovers: Vec<_> = std::fs::read_dir(&out_dir)
         .unwrap()
         .filter_map(|e| e.ok())
         .filter(|e| e.file_name().to_string_lossy().contains("partial"))
@@ -572,6 +573,8 @@ fn every_command_explains_itself_with_an_example() {
         "rendezvous",
         "listen",
         "connect",
+        "expose",
+        "forward",
         "send",
         "receive",
         "nat-check",
