@@ -67,7 +67,7 @@ fn a_signal_to_either_side_of_a_pipe_tells_the_other_which_exits_within_2_s() {
         (libc::SIGTERM, "SIGTERM"),
         (libc::SIGHUP, "SIGHUP"),
     ] {
-        let (mut listener, listener_lines, mut connector, connector_lines) =
+        let (mut listener, listener_lines, mut connector, _connector_lines) =
             connected_pair(&dir, &via);
         connector.signal(signal);
         assert_told(

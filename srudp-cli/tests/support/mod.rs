@@ -8,24 +8,24 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-pub const SRUDP: &str = env!("CARGO_BIN_EXE_srudp");
-pub const WAIT: Duration = Duration::from_secs(60);
+pub(crate) const SRUDP: &str = env!("CARGO_BIN_EXE_srudp");
+pub(crate) const WAIT: Duration = Duration::from_secs(60);
 
-pub fn srudp() -> Command {
+pub(crate) fn srudp() -> Command {
     Command::new(SRUDP)
 }
 
 /// A temporary directory removed on drop.
-pub struct TempDir(pub PathBuf);
+pub(crate) struct TempDir(pub(crate) PathBuf);
 
 impl TempDir {
-    pub fn new(tag: &str) -> TempDir {
+    pub(crate) fn new(tag: &str) -> TempDir {
         let dir = std::env::temp_dir().join(format!("srudp-cli-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         TempDir(dir)
     }
-    pub fn path(&self, name: &str) -> PathBuf {
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.0.join(name)
     }
 }
@@ -37,7 +37,7 @@ impl Drop for TempDir {
 }
 
 /// A child process killed on drop (a failing test leaves nothing running).
-pub struct Running(pub Child);
+pub(crate) struct Running(pub(crate) Child);
 
 impl Drop for Running {
     fn drop(&mut self) {
@@ -48,7 +48,7 @@ impl Drop for Running {
 
 impl Running {
     /// Sends `signal` to the child.
-    pub fn signal(&self, signal: i32) {
+    pub(crate) fn signal(&self, signal: i32) {
         // SAFETY: sending a signal to our own child process by its id.
         unsafe {
             libc::kill(self.0.id() as i32, signal);
@@ -56,7 +56,10 @@ impl Running {
     }
 
     /// Waits at most `limit` for the child to exit; its status and stderr.
-    pub fn wait_for(&mut self, limit: Duration) -> Option<(std::process::ExitStatus, String)> {
+    pub(crate) fn wait_for(
+        &mut self,
+        limit: Duration,
+    ) -> Option<(std::process::ExitStatus, String)> {
         let started = Instant::now();
         while started.elapsed() < limit {
             if let Some(status) = self.0.try_wait().unwrap() {
@@ -74,7 +77,7 @@ impl Running {
 }
 
 /// A rendezvous server on loopback and its `--via` string.
-pub fn rendezvous() -> (Running, String) {
+pub(crate) fn rendezvous() -> (Running, String) {
     let mut child = srudp()
         .args(["rendezvous", "--bind", "127.0.0.1:0"])
         .stdin(Stdio::null())
@@ -90,7 +93,7 @@ pub fn rendezvous() -> (Running, String) {
 }
 
 /// Waits for a ticket file to be written completely.
-pub fn read_ticket(file: &Path) -> String {
+pub(crate) fn read_ticket(file: &Path) -> String {
     let started = Instant::now();
     loop {
         if let Ok(t) = std::fs::read_to_string(file) {
@@ -104,7 +107,7 @@ pub fn read_ticket(file: &Path) -> String {
 }
 
 /// Deterministic bytes.
-pub fn payload(seed: u64, len: usize) -> Vec<u8> {
+pub(crate) fn payload(seed: u64, len: usize) -> Vec<u8> {
     let mut state = seed | 1;
     (0..len)
         .map(|_| {
@@ -117,7 +120,7 @@ pub fn payload(seed: u64, len: usize) -> Vec<u8> {
 }
 
 /// `srudp ARGS` with stdin, stdout and stderr piped, killed on drop.
-pub fn spawn(args: &[&str]) -> Running {
+pub(crate) fn spawn(args: &[&str]) -> Running {
     Running(
         srudp()
             .args(args)
@@ -131,10 +134,10 @@ pub fn spawn(args: &[&str]) -> Running {
 
 /// A child's stderr read line by line on a thread, so a test can wait for
 /// a line while the child runs.
-pub struct Lines(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+pub(crate) struct Lines(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
 
 impl Lines {
-    pub fn of(child: &mut Running) -> Lines {
+    pub(crate) fn of(child: &mut Running) -> Lines {
         let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let stderr = child.0.stderr.take().unwrap();
         let sink = lines.clone();
@@ -148,7 +151,7 @@ impl Lines {
     }
 
     /// Waits at most `limit` for a line containing `text`.
-    pub fn wait_for(&self, text: &str, limit: Duration) -> bool {
+    pub(crate) fn wait_for(&self, text: &str, limit: Duration) -> bool {
         let started = Instant::now();
         while started.elapsed() < limit {
             if self.0.lock().unwrap().iter().any(|l| l.contains(text)) {
@@ -159,13 +162,16 @@ impl Lines {
         false
     }
 
-    pub fn all(&self) -> String {
+    pub(crate) fn all(&self) -> String {
         self.0.lock().unwrap().join("\n")
     }
 }
 
 /// Waits at most `limit` for the child to exit.
-pub fn exit_within(child: &mut Running, limit: Duration) -> Option<std::process::ExitStatus> {
+pub(crate) fn exit_within(
+    child: &mut Running,
+    limit: Duration,
+) -> Option<std::process::ExitStatus> {
     let started = Instant::now();
     while started.elapsed() < limit {
         if let Some(status) = child.0.try_wait().unwrap() {
