@@ -24,6 +24,8 @@ pub(crate) struct Destination {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Held {
     pub(crate) have: u64,
+    /// The final file is there and matches: nothing to write.
+    pub(crate) complete: bool,
     pub(crate) prefix_sha256: [u8; 32],
 }
 
@@ -94,6 +96,7 @@ impl Destination {
                 if &whole == sha256 {
                     return Ok(Held {
                         have: size,
+                        complete: true,
                         prefix_sha256: whole,
                     });
                 }
@@ -102,6 +105,7 @@ impl Destination {
         let Some(meta) = regular_file_or_absent(&partial)? else {
             return Ok(Held {
                 have: 0,
+                complete: false,
                 prefix_sha256: Sha256::digest([]).into(),
             });
         };
@@ -110,6 +114,7 @@ impl Destination {
         let prefix_sha256 = hash_prefix(&mut file, have).map_err(|e| io(&partial, e))?;
         Ok(Held {
             have,
+            complete: false,
             prefix_sha256,
         })
     }

@@ -239,7 +239,7 @@ async fn receive_tree(stream: &mut Stream, out: &Path) -> Result<String, Failure
     let total_files = held.len() as u64;
     let mut resumed = 0;
     let mut buf = vec![0u8; CHUNK];
-    for (i, ((path, size, sha256), Held { have, .. })) in
+    for (i, ((path, size, sha256), Held { have, complete, .. })) in
         manifest.files().zip(held.iter().copied()).enumerate()
     {
         progress.set_files(i as u64, total_files);
@@ -251,7 +251,7 @@ async fn receive_tree(stream: &mut Stream, out: &Path) -> Result<String, Failure
         }
         resumed += start;
         progress.skip(start);
-        let complete = start == size && have == size;
+        let complete = complete && start == size;
         let Some((file, mut hash, partial, target)) = dest.partial(path, start, complete)? else {
             continue;
         };
