@@ -68,6 +68,7 @@ pub(crate) enum Command {
     ///
     /// Example: `srudp listen --via KEY@198.51.100.7:4433 --name laptop < notes.txt`
     /// prints `ticket: TICKET` on stderr; the other side runs `srudp connect TICKET`.
+    #[command(after_help = EXIT_STATUS_HELP)]
     Listen(ListenArgs),
     /// Connect to a listener and pipe stdin to it and it to stdout.
     ///
@@ -76,6 +77,7 @@ pub(crate) enum Command {
     /// `srudp connect --direct 198.51.100.7:5000 --peer-key KEY --bind 0.0.0.0:5000 --key me.key`.
     /// As an OpenSSH ProxyCommand in front of `srudp expose`:
     /// `ssh -o ProxyCommand="srudp connect TICKET" host`
+    #[command(after_help = EXIT_STATUS_HELP)]
     Connect(ConnectArgs),
     /// Serve a TCP service to srudp peers: register, print a ticket, and
     /// for every incoming connection open one TCP connection to HOST:PORT
@@ -84,12 +86,14 @@ pub(crate) enum Command {
     /// Example, in front of sshd: `srudp expose tcp://127.0.0.1:22 --via KEY@198.51.100.7:4433`;
     /// clients run `ssh -o ProxyCommand="srudp connect TICKET" host` or
     /// `srudp forward --listen 127.0.0.1:2222 TICKET`.
+    #[command(after_help = EXIT_STATUS_HELP)]
     Expose(ExposeArgs),
     /// Listen on a local TCP port and carry each accepted TCP connection
     /// over its own srudp connection to an `srudp expose`.
     ///
     /// Example: `srudp forward --listen 127.0.0.1:2222 TICKET`, then
     /// `ssh -p 2222 127.0.0.1`.
+    #[command(after_help = EXIT_STATUS_HELP)]
     Forward(ForwardArgs),
     /// Offer files and folders: register at a rendezvous, print a ticket,
     /// send them to the first peer that runs `srudp receive TICKET`.
@@ -97,12 +101,14 @@ pub(crate) enum Command {
     /// Example: `srudp send photos/ notes.txt --via KEY@198.51.100.7:4433`.
     /// A receiver that stops halfway runs the same `receive` again (the
     /// sender waits for it) and gets only what it lacks.
+    #[command(after_help = EXIT_STATUS_HELP)]
     Send(SendArgs),
     /// Receive what `srudp send` offers into a folder, checking every
     /// path, size and checksum; files appear under their final names only
     /// when complete, and a transfer started again resumes.
     ///
     /// Example: `srudp receive TICKET --out ~/Downloads`
+    #[command(after_help = EXIT_STATUS_HELP)]
     Receive(ReceiveArgs),
     /// Print our public address as the rendezvous sees it, and how our NAT
     /// maps and filters.

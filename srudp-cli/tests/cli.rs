@@ -723,3 +723,32 @@ fn a_cli_that_fails_lingers_so_the_peer_learns_why_even_when_its_first_close_is_
     let status = cli.0.wait().unwrap();
     assert!(!status.success());
 }
+
+#[test]
+fn help_lists_the_exit_statuses_and_a_usage_error_is_one_line_with_status_2() {
+    for args in [
+        &["--help"][..],
+        &["connect", "--help"],
+        &["expose", "--help"],
+    ] {
+        let out = srudp().args(args).output().unwrap();
+        let help = String::from_utf8_lossy(&out.stdout);
+        for status in [
+            "0    success",
+            "1    error",
+            "2    usage",
+            "3    the peer closed",
+            "130  interrupted",
+        ] {
+            assert!(help.contains(status), "{args:?} lacks {status:?}: {help}");
+        }
+    }
+    let out = srudp()
+        .args(["expose", "udp://127.0.0.1:22", "--via", "x"])
+        .output()
+        .unwrap();
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains("expected tcp://HOST:PORT"), "{err}");
+}
