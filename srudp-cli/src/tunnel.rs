@@ -4,20 +4,17 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use srudp_tokio::rendezvous::Ticket;
 use srudp_tokio::Stream;
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::cli::{ExposeArgs, ForwardArgs};
 use crate::endpoint_setup::{
-    announce, connect_within, linger, registered_endpoint, Admission, Announcement, CliEndpoint,
-    FAILURE_CODE,
+    announce, connect_within, registered_endpoint, Admission, Announcement, FAILURE_CODE,
 };
 use crate::failure::Failure;
-use crate::rendezvous_addr::{resolve_rendezvous, RendezvousAddr};
+use crate::rendezvous_addr::resolve_rendezvous;
 use crate::reports::{path_line, report_registrations};
 use crate::splice::{splice, Moved};
 
@@ -115,85 +112,62 @@ async fn serve(stream: Stream, target: &TcpTarget) -> Result<Moved, Failure> {
 /// Whom `srudp forward` connects to.
 #[derive(Debug, Clone)]
 enum Exposed {
-    Ticket(Ticket),
-    Name { via: RendezvousAddr, name: String },
+    Key(srudp_tokio::PublicKey),
+    Name(String),
 }
 
-impl Exposed {
-    /// One new endpoint and connection for one TCP connection.
-    async fn connect(
-        &self,
-        key: Option<&std::path::Path>,
-    ) -> Result<(CliEndpoint, Stream), Failure> {
-        match self {
-            Exposed::Ticket(ticket) => {
-                crate::endpoint_setup::connect_ticket(ticket, key, None).await
-            }
-            Exposed::Name { via, name } => {
-                let rdv = via.resolve().await?;
-                let endpoint =
-                    registered_endpoint(&rdv, key, None, Admission::ConnectOnly, None).await?;
-                let stream = connect_within(endpoint.connect_by_name(name)).await?;
-                Ok((endpoint, stream))
-            }
-        }
-    }
-
-    fn describe(&self) -> String {
-        match self {
-            Exposed::Ticket(t) => format!("key {}", t.peer),
-            Exposed::Name { name, .. } => format!("name {name:?}"),
-        }
-    }
-}
-
-/// `srudp forward --listen ADDR TICKET`.
+/// `srudp forward --listen ADDR TICKET`: one endpoint, registered once;
+/// one srudp connection per accepted TCP connection.
 pub(crate) async fn forward(args: ForwardArgs) -> Result<(), Failure> {
-    let exposed = match (args.ticket, args.via, args.name) {
-        (Some(ticket), _, _) => {
-            // Fail now, not at the first TCP connection, on a bad server.
-            resolve_rendezvous(&ticket.rendezvous).await?;
-            Exposed::Ticket(ticket)
-        }
-        (None, Some(via), Some(name)) => Exposed::Name { via, name },
+    let (rdv, admission, exposed) = match (args.ticket, args.via, args.name) {
+        (Some(ticket), _, _) => (
+            resolve_rendezvous(&ticket.rendezvous).await?,
+            Admission::holding(&ticket),
+            Exposed::Key(ticket.peer),
+        ),
+        (None, Some(via), Some(name)) => (
+            via.resolve().await?,
+            Admission::ConnectOnly,
+            Exposed::Name(name),
+        ),
         _ => {
             return Err(Failure::msg(
                 "forward needs a TICKET or --via RDV --name NAME",
             ))
         }
     };
+    let endpoint = registered_endpoint(&rdv, args.key.as_deref(), None, admission, None).await?;
+    let _registrations = report_registrations(&endpoint);
     let listener = TcpListener::bind(args.listen)
         .await
         .map_err(|e| Failure::msg(format!("cannot listen on {}: {e}", args.listen)))?;
     let local: SocketAddr = listener.local_addr()?;
-    eprintln!(
-        "forwarding tcp://{local} to {} until stopped",
-        exposed.describe()
-    );
-    let exposed = Arc::new(exposed);
-    let key = Arc::new(args.key);
-    static COUNT: AtomicU64 = AtomicU64::new(0);
+    let shown = match &exposed {
+        Exposed::Key(key) => format!("key {key}"),
+        Exposed::Name(name) => format!("name {name:?}"),
+    };
+    eprintln!("forwarding tcp://{local} to {shown} until stopped");
+    let mut count = 0u64;
     loop {
         let (tcp, from) = listener.accept().await?;
-        let n = COUNT.fetch_add(1, Ordering::Relaxed) + 1;
-        let (exposed, key) = (exposed.clone(), key.clone());
+        count += 1;
+        let n = count;
+        let connecting = match &exposed {
+            Exposed::Key(key) => endpoint.connect_by_key(*key),
+            Exposed::Name(name) => endpoint.connect_by_name(name),
+        };
         tokio::spawn(async move {
-            let result = match exposed.connect(key.as_deref()).await {
-                Ok((endpoint, stream)) => {
+            match connect_within(connecting).await {
+                Ok(stream) => {
                     eprintln!(
                         "connection {n} from {from}: open ({})",
                         path_line(stream.path())
                     );
-                    let (stream, result) = splice(stream, tcp).await;
-                    drop(stream);
-                    let line = closed_line(n, &result);
-                    eprintln!("{line}");
-                    linger(&endpoint).await;
-                    return;
+                    let (_stream, result) = splice(stream, tcp).await;
+                    eprintln!("{}", closed_line(n, &result));
                 }
-                Err(e) => Err::<Moved, Failure>(e),
-            };
-            eprintln!("connection {n} from {from}: {}", closed_line(n, &result));
+                Err(e) => eprintln!("connection {n} from {from}: {e}"),
+            }
         });
     }
 }
