@@ -103,6 +103,44 @@ async fn connect_by_key_reaches_a_peer_registered_without_a_name() {
 }
 
 #[tokio::test]
+async fn three_connects_by_key_to_one_peer_give_three_streams_each_with_its_own_bytes() {
+    // One stream per connection: a forwarder opens one connection per TCP
+    // connection to the same peer, one after the other and at once.
+    let server = server(23, None);
+    let listener = peer(24, &server, None);
+    let caller = peer(25, &server, None);
+    for e in [&listener, &caller] {
+        timeout(WAIT, e.wait_registered()).await.unwrap().unwrap();
+    }
+    let first = caller.connect_by_key(listener.public_key());
+    let (a, _, _) = timeout(WAIT, listener.accept()).await.unwrap().unwrap();
+    let first = timeout(WAIT, first).await.unwrap().unwrap();
+    let (second, third) = (
+        caller.connect_by_key(listener.public_key()),
+        caller.connect_by_key(listener.public_key()),
+    );
+    let (b, _, _) = timeout(WAIT, listener.accept()).await.unwrap().unwrap();
+    let (c, _, _) = timeout(WAIT, listener.accept()).await.unwrap().unwrap();
+    let second = timeout(WAIT, second).await.unwrap().unwrap();
+    let third = timeout(WAIT, third).await.unwrap().unwrap();
+    let mut received = Vec::new();
+    for (i, mut out) in [first, second, third].into_iter().enumerate() {
+        out.write_all(&[i as u8; 3]).await.unwrap();
+        out.shutdown().await.unwrap();
+    }
+    for mut incoming in [a, b, c] {
+        let mut got = Vec::new();
+        timeout(WAIT, incoming.read_to_end(&mut got))
+            .await
+            .unwrap()
+            .unwrap();
+        received.push(got);
+    }
+    received.sort();
+    assert_eq!(received, vec![vec![0; 3], vec![1; 3], vec![2; 3]]);
+}
+
+#[tokio::test]
 async fn an_unknown_name_fails_quickly_with_not_found() {
     let server = server(30, None);
     let caller = peer(31, &server, None);
