@@ -236,6 +236,10 @@ fn a_receiver_killed_halfway_resumes_and_moves_less_than_60_percent_of_the_tree(
         payload(4, size)
     );
     let wire = wire_bytes(&lines.all());
+    eprintln!(
+        "resumed: {wire} bytes on the wire for a {total}-byte tree ({:.1} %)",
+        wire as f64 * 100.0 / total as f64
+    );
     assert!(
         wire * 100 < total * 60,
         "{wire} bytes on the wire for a {total}-byte tree: {}",
