@@ -247,6 +247,15 @@ impl Endpoint {
     /// The driver ends once every connection has drained; await
     /// [`wait_idle`](Endpoint::wait_idle) for that.
     pub fn close(&self) {
+        self.close_with(0, b"endpoint closed");
+    }
+
+    /// [`close`](Endpoint::close), telling every peer the application
+    /// `code` and `reason` (at most 256 bytes), as [`Stream::abort`] does
+    /// for one connection: for example a program interrupted by a signal
+    /// says so to all its peers at once. Closing an endpoint already closed
+    /// does nothing.
+    pub fn close_with(&self, code: u32, reason: &[u8]) {
         let mut guard = self.shared.lock();
         let state = &mut *guard;
         if state.closed {
@@ -261,7 +270,7 @@ impl Endpoint {
             .set_accept_policy(AcceptPolicy::RefuseAll);
         state
             .table
-            .close_all(state.machine.endpoint_mut(), now, 0, b"endpoint closed");
+            .close_all(state.machine.endpoint_mut(), now, code, reason);
         state.wake_driver();
     }
 

@@ -140,6 +140,44 @@ async fn connect_by_key_reaches_a_peer_registered_without_a_name(_ex: Exec) {
     assert_eq!(&buf, b"ping");
 }
 
+async fn three_connects_by_key_to_one_peer_give_three_streams_each_with_its_own_bytes(_ex: Exec) {
+    // One stream per connection: a forwarder opens one connection per TCP
+    // connection to the same peer, one after the other and at once.
+    let server = server(23, None);
+    let listener = peer(24, &server, None);
+    let caller = peer(25, &server, None);
+    for e in [&listener, &caller] {
+        within(WAIT, "register", e.wait_registered())
+            .await
+            .unwrap();
+    }
+    let first = caller.connect_by_key(listener.public_key());
+    let (a, _, _) = within(WAIT, "first accept", listener.accept()).await.unwrap();
+    let first = within(WAIT, "first connect", first).await.unwrap();
+    let (second, third) = (
+        caller.connect_by_key(listener.public_key()),
+        caller.connect_by_key(listener.public_key()),
+    );
+    let (b, _, _) = within(WAIT, "second accept", listener.accept()).await.unwrap();
+    let (c, _, _) = within(WAIT, "third accept", listener.accept()).await.unwrap();
+    let second = within(WAIT, "second connect", second).await.unwrap();
+    let third = within(WAIT, "third connect", third).await.unwrap();
+    for (i, mut out) in [first, second, third].into_iter().enumerate() {
+        out.write_all(&[i as u8; 3]).await.unwrap();
+        out.close().await.unwrap();
+    }
+    let mut received = Vec::new();
+    for mut incoming in [a, b, c] {
+        let mut got = Vec::new();
+        within(WAIT, "read", incoming.read_to_end(&mut got))
+            .await
+            .unwrap();
+        received.push(got);
+    }
+    received.sort();
+    assert_eq!(received, vec![vec![0; 3], vec![1; 3], vec![2; 3]]);
+}
+
 async fn an_unknown_name_fails_quickly_with_not_found(_ex: Exec) {
     let server = server(30, None);
     let caller = peer(31, &server, None);
@@ -255,6 +293,7 @@ async fn peers_register_again_by_themselves_after_a_server_restart(_ex: Exec) {
 on_every_executor!(
     peers_register_and_connect_by_name_directly_moving_data_both_ways,
     connect_by_key_reaches_a_peer_registered_without_a_name,
+    three_connects_by_key_to_one_peer_give_three_streams_each_with_its_own_bytes,
     an_unknown_name_fails_quickly_with_not_found,
     a_taken_name_is_refused_at_registration,
     endpoints_without_rendezvous_say_so,

@@ -11,9 +11,10 @@ use srudp_tokio::rendezvous::{ClientConfig, ServerConfig};
 use srudp_tokio::{Endpoint, EndpointConfig, Keypair, RendezvousServer, Stream};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::common::{path_line, Failure, REGISTER_TIMEOUT};
-use crate::pipe::connect_within;
-use crate::transfer::Progress;
+use crate::endpoint_setup::{connect_within, REGISTER_TIMEOUT};
+use crate::failure::Failure;
+use crate::progress::Progress;
+use crate::reports::path_line;
 
 const CHUNK: usize = 64 << 10;
 

@@ -7,7 +7,7 @@ use std::path::Path;
 use srudp_proto::SecretKey;
 use srudp_tokio::Keypair;
 
-use crate::common::Failure;
+use crate::failure::Failure;
 
 /// `srudp keygen`: a new key in `out` (never overwriting), mode 0600; the
 /// public key on stdout.

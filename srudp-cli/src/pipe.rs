@@ -7,64 +7,37 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use srudp_tokio::rendezvous::Ticket;
 use srudp_tokio::{
     AcceptPolicy, ConnectOptions, Endpoint, EndpointConfig, HandshakePattern, PublicKey, Stream,
-    TicketSecret, TransportConfig,
+    TransportConfig,
 };
 use tokio::io::{AsyncWriteExt, BufWriter};
 
-use crate::common::{
-    default_bind, registered_endpoint, report_paths, report_registrations, resolve,
-    resolve_rendezvous, Admission, Failure, CONNECT_TIMEOUT,
+use crate::cli::{ConnectArgs, ListenArgs};
+use crate::endpoint_setup::{
+    announce, connect_ticket, connect_within, fail_and_linger, linger, registered_endpoint,
+    Admission, Announcement, CliEndpoint,
 };
+use crate::failure::Failure;
 use crate::keys;
+use crate::rendezvous_addr::{default_bind, resolve, RendezvousAddr};
+use crate::reports::{report_paths, report_registrations};
 
 /// How long both sides of `--direct` have to start.
 const DIRECT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Registers at the rendezvous and prints (and optionally writes) the
-/// ticket that names us; returns the endpoint.
-pub(crate) async fn announce(
-    via: &str,
-    key: Option<&Path>,
-    name: Option<String>,
-    ticket_file: Option<&Path>,
-    bind: Option<SocketAddr>,
-) -> Result<Endpoint, Failure> {
-    let rdv = resolve_rendezvous(via).await?;
-    // A new secret for every run: only the ticket's holder can connect. A
-    // listener registered by name is open to anyone who knows the name.
-    let secret = name.is_none().then(TicketSecret::generate_from_os);
-    let admission = match &secret {
-        Some(secret) => Admission::Ticket(secret.clone()),
-        None => Admission::Open,
-    };
-    let endpoint = registered_endpoint(&rdv, key, name.clone(), admission, bind).await?;
-    let ticket = Ticket {
-        peer: endpoint.public_key(),
-        secret,
-        name,
-        rendezvous: via.trim().to_string(),
-    };
-    if let Some(path) = ticket_file {
-        std::fs::write(path, format!("{ticket}\n")).map_err(|e| {
-            Failure::msg(format!("cannot write ticket file {}: {e}", path.display()))
-        })?;
-    }
-    eprintln!("ticket: {ticket}");
-    Ok(endpoint)
-}
-
 /// `srudp listen`.
-pub(crate) async fn listen(
-    via: &str,
-    key: Option<&Path>,
-    name: Option<String>,
-    ticket_file: Option<&Path>,
-    bind: Option<SocketAddr>,
-) -> Result<(), Failure> {
-    let endpoint = announce(via, key, name, ticket_file, bind).await?;
+pub(crate) async fn listen(args: ListenArgs) -> Result<(), Failure> {
+    let endpoint = announce(
+        &args.registration.via,
+        Announcement {
+            key: args.identity.key.as_deref(),
+            name: args.name,
+            ticket_file: args.registration.ticket_file.as_deref(),
+            bind: args.identity.bind,
+        },
+    )
+    .await?;
     let registrations = report_registrations(&endpoint);
     let (stream, _, _) = endpoint.accept().await?;
     // One peer per ticket: nobody else gets in from now on.
@@ -74,29 +47,35 @@ pub(crate) async fn listen(
     result
 }
 
-/// `srudp connect TICKET`.
-pub(crate) async fn connect_ticket(
-    ticket: &str,
-    key: Option<&Path>,
-    bind: Option<SocketAddr>,
-) -> Result<(), Failure> {
-    let ticket: Ticket = ticket.parse().map_err(|e| Failure::msg(format!("{e}")))?;
-    let rdv = resolve_rendezvous(&ticket.rendezvous).await?;
-    let endpoint = registered_endpoint(&rdv, key, None, Admission::holding(&ticket), bind).await?;
-    let stream = connect_within(endpoint.connect_by_key(ticket.peer)).await?;
-    pipe(&endpoint, stream).await
+/// `srudp connect`, in the mode its arguments choose (clap requires one).
+pub(crate) async fn connect(args: ConnectArgs) -> Result<(), Failure> {
+    let key = args.key.as_deref();
+    if let Some(direct) = &args.direct {
+        // clap enforces `--direct` with `--peer-key`.
+        let peer_key = args.peer_key.as_deref().unwrap_or_default();
+        connect_direct(direct, peer_key, key, args.bind).await
+    } else if let (Some(via), Some(name)) = (&args.via, &args.name) {
+        connect_by_name(via, name, args.peer_key.as_deref(), key, args.bind).await
+    } else if let Some(ticket) = &args.ticket {
+        let (endpoint, stream) = connect_ticket(ticket, key, args.bind).await?;
+        pipe(&endpoint, stream).await
+    } else {
+        Err(Failure::msg(
+            "connect needs a TICKET, --via RDV --name NAME, or --direct HOST:PORT --peer-key KEY",
+        ))
+    }
 }
 
 /// `srudp connect --via RDV --name NAME [--peer-key KEY]`.
 pub(crate) async fn connect_by_name(
-    via: &str,
+    via: &RendezvousAddr,
     name: &str,
     peer_key: Option<&str>,
     key: Option<&Path>,
     bind: Option<SocketAddr>,
 ) -> Result<(), Failure> {
     let pinned = peer_key.map(parse_peer_key).transpose()?;
-    let rdv = resolve_rendezvous(via).await?;
+    let rdv = via.resolve().await?;
     let endpoint = registered_endpoint(&rdv, key, None, Admission::ConnectOnly, bind).await?;
     let stream = connect_within(endpoint.connect_by_name(name)).await?;
     // The server maps the name to a key; the handshake authenticated that
@@ -114,20 +93,6 @@ pub(crate) async fn connect_by_name(
         }
     }
     pipe(&endpoint, stream).await
-}
-
-/// Awaits a connect through the rendezvous, with a deadline and a clear error.
-pub(crate) async fn connect_within(
-    connecting: srudp_tokio::rendezvous::RendezvousConnecting,
-) -> Result<Stream, Failure> {
-    match tokio::time::timeout(CONNECT_TIMEOUT, connecting).await {
-        Ok(Ok(stream)) => Ok(stream),
-        Ok(Err(e)) => Err(Failure::msg(format!("cannot connect to the peer: {e}"))),
-        Err(_) => Err(Failure::msg(format!(
-            "cannot connect to the peer: no answer within {}s",
-            CONNECT_TIMEOUT.as_secs()
-        ))),
-    }
 }
 
 /// `srudp connect --direct HOST:PORT --peer-key KEY`.
@@ -150,8 +115,10 @@ pub(crate) async fn connect_direct(
         handshake_timeout: DIRECT_HANDSHAKE_TIMEOUT,
         ..TransportConfig::default()
     });
-    let endpoint = Endpoint::bind(bind, config)
-        .map_err(|e| Failure::msg(format!("cannot bind {bind}: {e}")))?;
+    let endpoint = CliEndpoint::new(
+        Endpoint::bind(bind, config)
+            .map_err(|e| Failure::msg(format!("cannot bind {bind}: {e}")))?,
+    );
     eprintln!(
         "waiting for {remote} (our key {}, on {})",
         endpoint.public_key(),
@@ -199,44 +166,10 @@ async fn pipe(endpoint: &Endpoint, stream: Stream) -> Result<(), Failure> {
     paths.abort();
     let stream = from_peer.unsplit(to_peer);
     if let Err(e) = result {
-        let failure = Failure::msg(format!("connection failed: {e}"));
+        let failure = Failure::connection("connection failed", &e);
         return Err(fail_and_linger(endpoint, &stream, failure).await);
     }
     drop(stream);
     linger(endpoint).await;
     Ok(())
-}
-
-/// The application close code with which the CLI ends a connection it
-/// cannot go on with (a local failure such as a closed stdout); the reason
-/// is the message the user sees.
-pub(crate) const FAILURE_CODE: u32 = 1;
-
-/// Tells the peer why we give up (unless the connection is already over,
-/// e.g. closed by the peer), lingers so it hears it, and hands the failure
-/// back for the user.
-pub(crate) async fn fail_and_linger(
-    endpoint: &Endpoint,
-    stream: &Stream,
-    failure: Failure,
-) -> Failure {
-    if stream.close_reason().is_none() {
-        stream.abort(FAILURE_CODE, failure.to_string().as_bytes());
-    }
-    linger(endpoint).await;
-    failure
-}
-
-/// How long the CLI waits at most for its connections to finish closing:
-/// the closing period of spec §6.6 (max(3 × PTO, 12 s)), so a peer that
-/// missed our CLOSE can still hear it when it next sends (its keepalive
-/// comes within a third of the idle timeout). A peer that answers our
-/// CLOSE ends the wait after a round trip and a short drain.
-const CLOSING_PERIOD: Duration = Duration::from_secs(12);
-
-/// Closes the endpoint and keeps it running while its connections are in
-/// `Closing` or `Draining` (spec §6.6), for at most [`CLOSING_PERIOD`].
-pub(crate) async fn linger(endpoint: &Endpoint) {
-    endpoint.close();
-    let _ = tokio::time::timeout(CLOSING_PERIOD, endpoint.wait_idle()).await;
 }

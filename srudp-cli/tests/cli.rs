@@ -3,13 +3,14 @@
 //! file transfer, and the errors a user meets.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
+
+use srudp_testkit::ArmedLossRelay;
 
 const SRUDP: &str = env!("CARGO_BIN_EXE_srudp");
 const WAIT: Duration = Duration::from_secs(60);
@@ -495,10 +496,11 @@ fn send_and_receive_a_file_with_its_checksum_verified() {
         assert!(started.elapsed() < WAIT, "no ticket from srudp send");
         thread::sleep(Duration::from_millis(20));
     };
-    let target = dir.path("copy.bin");
+    let out_dir = dir.path("copy");
+    let target = out_dir.join("report.bin");
     let receiver = srudp()
         .args(["receive", &ticket, "--out"])
-        .arg(&target)
+        .arg(&out_dir)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -508,14 +510,14 @@ fn send_and_receive_a_file_with_its_checksum_verified() {
     let err = stderr_of(&out);
     assert!(out.status.success(), "{err}");
     assert!(
-        err.contains("received report.bin:") && err.contains("sha256 ok"),
+        err.contains("received 1 file, 3145728 bytes") && err.contains("sha256 ok"),
         "{err}"
     );
     assert!(
         std::fs::read(&target).unwrap() == data,
         "the copy is byte-identical"
     );
-    let leftovers: Vec<_> = std::fs::read_dir(&dir.0)
+    let leftovers: Vec<_> = std::fs::read_dir(&out_dir)
         .unwrap()
         .filter_map(|e| e.ok())
         .filter(|e| e.file_name().to_string_lossy().contains("partial"))
@@ -572,6 +574,8 @@ fn every_command_explains_itself_with_an_example() {
         "rendezvous",
         "listen",
         "connect",
+        "expose",
+        "forward",
         "send",
         "receive",
         "nat-check",
@@ -675,71 +679,6 @@ fn the_peers_close_code_and_reason_are_shown_to_the_user() {
     );
 }
 
-/// A UDP relay on loopback between the CLI and a peer. Once armed, it drops
-/// everything the CLI sends until it has forwarded `n` more datagrams from
-/// the peer: the CLI's acknowledgments and its first CLOSE are lost, and
-/// the peer's retransmissions reach the CLI.
-struct LossyRelay {
-    addr: SocketAddr,
-    armed: Arc<AtomicU32>,
-    dropped: Arc<AtomicU32>,
-    stop: Arc<AtomicBool>,
-    thread: Option<thread::JoinHandle<()>>,
-}
-
-impl LossyRelay {
-    fn start(peer: SocketAddr) -> LossyRelay {
-        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-        socket
-            .set_read_timeout(Some(Duration::from_millis(20)))
-            .unwrap();
-        let addr = socket.local_addr().unwrap();
-        let armed = Arc::new(AtomicU32::new(0));
-        let dropped = Arc::new(AtomicU32::new(0));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (a, d, s) = (armed.clone(), dropped.clone(), stop.clone());
-        let thread = thread::spawn(move || {
-            let mut cli = None;
-            let mut buf = [0u8; 2048];
-            while !s.load(Ordering::SeqCst) {
-                let Ok((n, from)) = socket.recv_from(&mut buf) else {
-                    continue;
-                };
-                if from == peer {
-                    if let Some(cli) = cli {
-                        let _ = socket.send_to(&buf[..n], cli);
-                        let _ = a
-                            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| v.checked_sub(1));
-                    }
-                } else {
-                    cli = Some(from);
-                    if a.load(Ordering::SeqCst) > 0 {
-                        d.fetch_add(1, Ordering::SeqCst);
-                    } else {
-                        let _ = socket.send_to(&buf[..n], peer);
-                    }
-                }
-            }
-        });
-        LossyRelay {
-            addr,
-            armed,
-            dropped,
-            stop,
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for LossyRelay {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
 #[test]
 fn a_cli_that_fails_lingers_so_the_peer_learns_why_even_when_its_first_close_is_lost() {
     // The CLI's stdout is closed, so the first bytes from the peer make it
@@ -748,19 +687,19 @@ fn a_cli_that_fails_lingers_so_the_peer_learns_why_even_when_its_first_close_is_
     // retransmission with CLOSE again, so the peer learns why instead of
     // waiting for its idle timeout.
     let peer = LibraryPeer::new();
-    let relay = LossyRelay::start(peer.addr);
-    let mut cli = Running(direct_cli(relay.addr, &peer.key));
+    let relay = ArmedLossRelay::start(peer.addr);
+    let mut cli = Running(direct_cli(relay.addr(), &peer.key));
     let _stdin = cli.0.stdin.take();
     drop(cli.0.stdout.take());
     let endpoint = peer.endpoint.clone();
-    let armed = relay.armed.clone();
+    let relay_ref = &relay;
     let reason = peer.rt.block_on(async move {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let (mut stream, _, _) = tokio::time::timeout(WAIT, endpoint.accept())
             .await
             .expect("the CLI connects")
             .unwrap();
-        armed.store(3, Ordering::SeqCst);
+        relay_ref.arm(3);
         stream.write_all(b"nobody reads this").await.unwrap();
         let mut buf = [0u8; 64];
         // Far below the peer's 30 s idle timeout: only a CLOSE ends this.
@@ -778,9 +717,38 @@ fn a_cli_that_fails_lingers_so_the_peer_learns_why_even_when_its_first_close_is_
         other => panic!("the peer did not learn why: {other:?}"),
     }
     assert!(
-        relay.dropped.load(Ordering::SeqCst) >= 1,
+        relay.dropped() >= 1,
         "the relay dropped what the CLI sent first"
     );
     let status = cli.0.wait().unwrap();
     assert!(!status.success());
+}
+
+#[test]
+fn help_lists_the_exit_statuses_and_a_usage_error_is_one_line_with_status_2() {
+    for args in [
+        &["--help"][..],
+        &["connect", "--help"],
+        &["expose", "--help"],
+    ] {
+        let out = srudp().args(args).output().unwrap();
+        let help = String::from_utf8_lossy(&out.stdout);
+        for status in [
+            "0    success",
+            "1    error",
+            "2    usage",
+            "3    the peer closed",
+            "130  interrupted",
+        ] {
+            assert!(help.contains(status), "{args:?} lacks {status:?}: {help}");
+        }
+    }
+    let out = srudp()
+        .args(["expose", "udp://127.0.0.1:22", "--via", "x"])
+        .output()
+        .unwrap();
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains("expected tcp://HOST:PORT"), "{err}");
 }

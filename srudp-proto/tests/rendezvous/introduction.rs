@@ -213,3 +213,112 @@ fn group_members_are_told_who_joins_and_who_leaves() {
         .iter()
         .any(|e| matches!(e, ClientEvent::PeerLeft { peer, .. } if *peer == keys[2])));
 }
+
+#[test]
+fn a_second_request_for_a_connected_peer_opens_a_second_connection() {
+    // One connection per stream: an application that asks for a peer it is
+    // already connected to (a TCP forwarder, one srudp connection per TCP
+    // connection) gets a new connection, and the peer a new incoming one;
+    // both carry their own data.
+    let mut w = pair(
+        7,
+        NatConfig::port_restricted_cone(),
+        NatConfig::port_restricted_cone(),
+    );
+    let ((first_a, _), (first_b, _)) = introduce(&mut w, 0, 1, 10 * S);
+    let now = w.now();
+    let key_b = w.key(1);
+    let request = w.client(0).connect_by_key(now, key_b).unwrap();
+    let (ea, eb) = (w.events(0).len(), w.events(1).len());
+    let mut sides = (None, None);
+    let ok = w.run_until(10 * S, |w| {
+        sides.0 = w.events(0)[ea..].iter().find_map(|e| match e {
+            ClientEvent::PeerConnected {
+                handle,
+                request: Some(r),
+                ..
+            } if *r == request => Some(*handle),
+            _ => None,
+        });
+        sides.1 = w.events(1)[eb..].iter().find_map(|e| match e {
+            ClientEvent::Connection {
+                handle,
+                event: srudp_proto::Event::Connected { incoming: true, .. },
+            } => Some(*handle),
+            ClientEvent::PeerConnected {
+                handle,
+                request: None,
+                ..
+            } => Some(*handle),
+            _ => None,
+        });
+        sides.0.is_some() && sides.1.is_some()
+    });
+    assert!(
+        ok,
+        "no second connection\n a: {:?}\n b: {:?}",
+        w.events(0),
+        w.events(1)
+    );
+    let (second_a, second_b) = (sides.0.unwrap(), sides.1.unwrap());
+    assert_ne!(
+        second_a, first_a,
+        "a new connection, not the first one again"
+    );
+    assert_ne!(second_b, first_b);
+    assert_eq!(
+        w.client(0).endpoint().connection_count(),
+        3,
+        "server link and two"
+    );
+    assert_eq!(w.client(1).endpoint().connection_count(), 3);
+    let (a_data, b_data) = (data(1, 50_000), data(2, 40_000));
+    let (ra, rb) = w.exchange((0, second_a), (1, second_b), &a_data, &b_data, 30 * S);
+    assert_eq!(
+        (ra, rb),
+        (b_data.clone(), a_data.clone()),
+        "the second connection carries data"
+    );
+    let (ra, rb) = w.exchange((0, first_a), (1, first_b), &a_data, &b_data, 30 * S);
+    assert_eq!((ra, rb), (b_data, a_data), "and the first still does");
+}
+
+#[test]
+fn two_requests_at_once_for_the_same_peer_get_two_connections() {
+    let mut w = pair(
+        8,
+        NatConfig::port_restricted_cone(),
+        NatConfig::port_restricted_cone(),
+    );
+    let _first = introduce(&mut w, 0, 1, 10 * S);
+    let now = w.now();
+    let key_b = w.key(1);
+    let r1 = w.client(0).connect_by_key(now, key_b).unwrap();
+    let r2 = w.client(0).connect_by_key(now, key_b).unwrap();
+    let ea = w.events(0).len();
+    let mut handles = (None, None);
+    let ok = w.run_until(10 * S, |w| {
+        for e in &w.events(0)[ea..] {
+            if let ClientEvent::PeerConnected {
+                handle,
+                request: Some(r),
+                ..
+            } = e
+            {
+                if *r == r1 {
+                    handles.0 = Some(*handle);
+                } else if *r == r2 {
+                    handles.1 = Some(*handle);
+                }
+            }
+        }
+        handles.0.is_some() && handles.1.is_some()
+    });
+    assert!(ok, "both requests connect: {:?}", w.events(0));
+    assert_ne!(handles.0, handles.1, "one connection each");
+    assert_eq!(
+        w.client(0).endpoint().connection_count(),
+        4,
+        "server link and three"
+    );
+}

@@ -160,10 +160,18 @@ impl RendezvousClient {
         // Already connecting or connected to this peer through an earlier
         // introduction (both sides asked at once, a repeated request, or a
         // fresh introduction to find a new direct path): keep that connection.
-        let existing = self
-            .peers
-            .iter_mut()
-            .find(|(h, p)| p.peer == peer && !self.endpoint.is_closed(**h));
+        // An application's own request for a peer it is already connected
+        // to, or already connecting to for another of its requests, asks for
+        // one more connection (one stream each, e.g. a TCP forwarder): that
+        // opens a new one, which the peer accepts like any initiation (its
+        // accept policy, the ticket). It only joins a connection the peer's
+        // own request opened (both sides asked at once).
+        let wants_another = request.is_some();
+        let existing = self.peers.iter_mut().find(|(h, p)| {
+            p.peer == peer
+                && !self.endpoint.is_closed(**h)
+                && !(wants_another && (p.connected || !p.requests.is_empty()))
+        });
         if let Some((&handle, link)) = existing {
             if link.connected {
                 // Fresh candidates: probe them at the coordinated moment.

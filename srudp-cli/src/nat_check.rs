@@ -1,0 +1,49 @@
+//! `srudp nat-check`: our public address and how our NAT maps and filters.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::endpoint_setup::{registered_endpoint, Admission};
+use crate::failure::Failure;
+use crate::rendezvous_addr::RendezvousAddr;
+
+/// `srudp nat-check`.
+pub(crate) async fn nat_check(
+    via: &RendezvousAddr,
+    bind: Option<SocketAddr>,
+) -> Result<(), Failure> {
+    let rdv = via.resolve().await?;
+    let endpoint = registered_endpoint(&rdv, None, None, Admission::ConnectOnly, bind).await?;
+    let status = endpoint
+        .rendezvous_status()
+        .ok_or_else(|| Failure::msg("no rendezvous status"))?;
+    if let Some(observed) = status.observed {
+        println!("public address: {observed}");
+    }
+    let nat = tokio::time::timeout(Duration::from_secs(10), endpoint.nat_behavior())
+        .await
+        .map_err(|_| Failure::msg("the NAT test did not finish within 10s"))??;
+    let mapping = match nat.mapping {
+        srudp_tokio::rendezvous::NatMapping::NotBehindNat => "none (not behind a NAT)",
+        srudp_tokio::rendezvous::NatMapping::EndpointIndependent => {
+            "endpoint-independent (hole punching works)"
+        }
+        srudp_tokio::rendezvous::NatMapping::EndpointDependent => {
+            "endpoint-dependent, symmetric (connections will likely be relayed)"
+        }
+        srudp_tokio::rendezvous::NatMapping::Unknown => {
+            "unknown (the server has no --second-port?)"
+        }
+    };
+    let filtering = match nat.filtering {
+        srudp_tokio::rendezvous::NatFiltering::Open => "open (unsolicited packets get in)",
+        srudp_tokio::rendezvous::NatFiltering::Filtered => {
+            "filtered (only from addresses we sent to)"
+        }
+        srudp_tokio::rendezvous::NatFiltering::Unknown => "unknown",
+    };
+    println!("mapping: {mapping}");
+    println!("filtering: {filtering}");
+    endpoint.close();
+    Ok(())
+}
