@@ -254,6 +254,8 @@ pub(crate) struct Connection {
     peer_max_ack_delay: Duration,
     /// The peer takes ACK_FREQUENCY frames (transport parameter, spec §4.3).
     peer_accepts_ack_frequency: bool,
+    /// The peer initiated because of a rendezvous introduction (spec §11.4).
+    peer_introduced: bool,
     /// How often we ask the peer to acknowledge (spec §6.2).
     ack_frequency: AckFrequency,
     idle_timeout: Duration,
@@ -434,6 +436,7 @@ impl Connection {
             ping_pending: false,
             peer_max_ack_delay: config.max_ack_delay,
             peer_accepts_ack_frequency: false,
+            peer_introduced: false,
             ack_frequency: AckFrequency::default(),
             idle_timeout: config.idle_timeout,
             acked_scratch: Vec::new(),
@@ -467,6 +470,7 @@ impl Connection {
         self.peer_initial_max_data = params.max_data;
         self.peer_max_ack_delay = Duration::from_millis(params.max_ack_delay_ms);
         self.peer_accepts_ack_frequency = params.accepts_ack_frequency;
+        self.peer_introduced = params.introduced;
         if params.idle_timeout_ms > 0 {
             self.idle_timeout = self
                 .idle_timeout
@@ -486,6 +490,11 @@ impl Connection {
 
     pub(crate) fn peer_identity(&self) -> Option<PublicKey> {
         self.peer
+    }
+
+    /// The peer's initiation said it comes from a rendezvous introduction.
+    pub(crate) fn peer_introduced(&self) -> bool {
+        self.peer_introduced
     }
 
     pub(crate) fn expected_peer(&self) -> Option<PublicKey> {

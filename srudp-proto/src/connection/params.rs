@@ -28,6 +28,10 @@ pub(crate) struct TransportParams {
     /// With `refused`: the responder refuses because the initiation did not
     /// prove it holds the ticket the responder requires (response only).
     pub(crate) ticket_required: bool,
+    /// The sender initiates because a rendezvous server introduced us
+    /// (init only, spec §4.3, §11.4): the responder holds the connection
+    /// for that introduction.
+    pub(crate) introduced: bool,
 }
 
 /// Most bytes the parameters take encoded (five fields, the longest
@@ -42,6 +46,8 @@ const FLAG_ACK_FREQUENCY: u8 = 2;
 const FLAG_TICKET: u8 = 4;
 /// `flags` bit 3: refused for want of a valid ticket (response only).
 const FLAG_TICKET_REQUIRED: u8 = 8;
+/// `flags` bit 4: the initiator connects because of an introduction.
+const FLAG_INTRODUCED: u8 = 16;
 
 impl TransportParams {
     pub(crate) fn encode(&self, buf: &mut [u8]) -> Result<usize, WireError> {
@@ -58,6 +64,9 @@ impl TransportParams {
         }
         if self.ticket_required {
             flags |= FLAG_TICKET_REQUIRED;
+        }
+        if self.introduced {
+            flags |= FLAG_INTRODUCED;
         }
         w.put_u8(flags)?;
         w.put_u64(self.cid.0)?;
@@ -92,6 +101,7 @@ impl TransportParams {
             accepts_ack_frequency: flags & FLAG_ACK_FREQUENCY != 0,
             ticket_proof,
             ticket_required: flags & FLAG_REFUSED != 0 && flags & FLAG_TICKET_REQUIRED != 0,
+            introduced: flags & FLAG_INTRODUCED != 0,
             cid,
             max_data,
             idle_timeout_ms,
@@ -115,6 +125,7 @@ mod tests {
             accepts_ack_frequency: true,
             ticket_proof: None,
             ticket_required: false,
+            introduced: false,
         };
         let mut buf = [0u8; 64];
         let n = p.encode(&mut buf).unwrap();
@@ -172,6 +183,7 @@ mod tests {
             accepts_ack_frequency: false,
             ticket_proof: None,
             ticket_required: false,
+            introduced: false,
         };
         let n = p.encode(&mut buf).unwrap();
         assert!(TransportParams::decode(&buf[..n]).is_err());
