@@ -144,6 +144,10 @@ mod tests {
             !unknown.refused && !unknown.accepts_ack_frequency,
             "unknown bits ignored"
         );
+        // Bit 4: the initiator comes from an introduction (spec §11.4).
+        buf[0] = 0x12;
+        let introduced = TransportParams::decode(&buf[..n]).unwrap();
+        assert!(introduced.introduced && introduced.accepts_ack_frequency);
     }
 
     #[test]
@@ -157,6 +161,7 @@ mod tests {
             accepts_ack_frequency: false,
             ticket_proof: Some([0xaa; 32]),
             ticket_required: true,
+            introduced: false,
         };
         let mut buf = [0u8; MAX_PARAMS_LEN];
         let n = p.encode(&mut buf).unwrap();
@@ -202,6 +207,7 @@ mod tests {
             accepts_ack_frequency: bool,
             ticket_proof: Option<[u8; 32]>,
             ticket_required: bool,
+            introduced: bool,
             cid: u64,
             max_data in 0..=VARINT_MAX,
             idle in 0..=VARINT_MAX,
@@ -217,6 +223,7 @@ mod tests {
                 accepts_ack_frequency,
                 ticket_proof,
                 ticket_required: refused && ticket_required,
+                introduced,
             };
             let mut buf = [0u8; MAX_PARAMS_LEN];
             let n = p.encode(&mut buf).unwrap();
