@@ -12,3 +12,4 @@ mod lost_introduce;
 mod nat_detection;
 mod registration;
 mod relay;
+mod sweep;
