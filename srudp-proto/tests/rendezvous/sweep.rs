@@ -10,6 +10,13 @@
 //! `SRUDP_SWEEP` sets the number of scenarios (default 300, for CI). The
 //! full run (BENCHMARKS.md):
 //! `SRUDP_SWEEP=10000 cargo test --release -p srudp-proto --features sim --test rendezvous sweep::randomized -- --nocapture`
+//!
+//! `SRUDP_SWEEP_DISTURB=1` adds a NAT rebinding during the punch (a quarter
+//! of the scenarios with a NAT) and an outage of one uplink (an eighth): not
+//! yet part of the CI run, because about 1.5 % of those scenarios still fail
+//! (the responder of a crossing handshake whose NAT rebinds before the
+//! initiator's first packet is never confirmed; a failed first attempt is
+//! followed by an unrelated incoming connection). See BENCHMARKS.md.
 
 use std::time::Duration;
 
@@ -60,6 +67,7 @@ fn scenario(seed: u64) -> Result<(Outcome, String), String> {
     w.start_server(ServerConfig::default());
     let mut places = Vec::new();
     let mut uplinks = Vec::new();
+    let mut nats = Vec::new();
     for i in 0..2u64 {
         let public_ip = format!("198.51.100.{}", i + 1);
         let kind = r.below(5);
@@ -76,6 +84,7 @@ fn scenario(seed: u64) -> Result<(Outcome, String), String> {
                 _ => NatConfig::symmetric(),
             };
             let id = w.add_nat(&public_ip, nat);
+            nats.push(id);
             uplinks.push(srudp_proto::sim::LinkId::from(id));
             let lan = format!("192.168.{}.10", i + 1);
             w.add_host_behind(id, &lan);
@@ -93,15 +102,51 @@ fn scenario(seed: u64) -> Result<(Outcome, String), String> {
         let fault = [Fault::Lost, Fault::Corrupted, Fault::Duplicated][r.below(3) as usize];
         (victim, fault, Duration::from_millis(r.below(3000)))
     });
-    let desc =
-        format!("seed {seed}: places {places:?}, links {links:?}, introduce fault {fault:?}");
+    // Disturbances still open (issue 23, see BENCHMARKS.md): only with
+    // `SRUDP_SWEEP_DISTURB=1`, the same seeds give the same scenarios
+    // otherwise. A NAT rebinding (its mappings forgotten) during the punch.
+    let disturbed = std::env::var("SRUDP_SWEEP_DISTURB").is_ok_and(|v| v == "1");
+    let rebind = (!nats.is_empty() && r.below(4) == 0 && disturbed).then(|| {
+        let nat = nats[r.below(nats.len() as u64) as usize];
+        (Duration::from_millis(r.below(2000)), nat)
+    });
+    // An outage of one side's uplink.
+    let outage = (r.below(8) == 0 && disturbed).then(|| {
+        let side = r.below(2) as usize;
+        let start = Duration::from_millis(r.below(2000));
+        (side, start, start + Duration::from_millis(r.below(5000)))
+    });
+    let desc = format!(
+        "seed {seed}: places {places:?}, links {links:?}, introduce fault {fault:?}, \
+         rebinding {rebind:?}, outage {outage:?}"
+    );
     w.wait_registered(&[0, 1], 5 * S);
-    for (link, id) in links.into_iter().zip(uplinks) {
+    for (link, id) in links.iter().zip(&uplinks) {
         w.net
-            .set_link(id, link)
+            .set_link(*id, link.clone())
             .map_err(|e| format!("{desc}: {e:?}"))?;
     }
     let now = w.now();
+    let (mut rebind, mut outage) = (rebind, outage);
+    let mut disturb = move |w: &mut World| {
+        let elapsed = w.now() - now;
+        if let Some((at, nat)) = rebind {
+            if elapsed >= at {
+                w.net.flush_nat_mappings(nat).unwrap();
+                rebind = None;
+            }
+        }
+        if let Some((side, start, end)) = outage {
+            if elapsed >= end {
+                w.net.set_link(uplinks[side], links[side].clone()).unwrap();
+                outage = None;
+            } else if elapsed >= start {
+                w.net
+                    .set_link(uplinks[side], links[side].clone().with_loss_rate(1.0))
+                    .unwrap();
+            }
+        }
+    };
     if let Some((victim, fault, span)) = fault {
         let key = w.key(victim);
         let to_ip = w.server().registered_address(&key).unwrap().ip();
@@ -116,13 +161,17 @@ fn scenario(seed: u64) -> Result<(Outcome, String), String> {
     let key_b = w.key(1);
     let request = w.client(0).connect_by_key(now, key_b).unwrap();
     w.run_until(40 * S, |w| {
+        disturb(w);
         let a_done = !peer_connected(&w.events(0)[ea..]).is_empty()
             || w.events(0)[ea..]
                 .iter()
                 .any(|e| matches!(e, ClientEvent::ConnectFailed { .. }));
         a_done && !peer_connected(&w.events(1)[eb..]).is_empty()
     });
-    w.run_for(15 * S);
+    w.run_until(15 * S, |w| {
+        disturb(w);
+        false
+    });
     let (a_events, b_events) = (w.events(0)[ea..].to_vec(), w.events(1)[eb..].to_vec());
     let trace = format!("{a_events:?}\n{b_events:?}");
     let fail = |why: &str| Err(format!("{desc}: {why}\n a: {a_events:?}\n b: {b_events:?}"));
