@@ -242,3 +242,51 @@ fn an_idle_peer_whose_close_was_lost_learns_the_reason_from_the_answer_to_its_ke
         }
     );
 }
+
+#[test]
+fn in_the_low_latency_profile_a_lost_close_is_repeated_to_the_peers_next_packet() {
+    // Spec §6.6: the closing side answers for max(3 × PTO, 12 s) in every
+    // profile. The low-latency profile caps probe backoff at 1 s; the
+    // closing period must not follow it down, or an idle peer whose single
+    // CLOSE was lost sends its next keepalive (10 s later) to a side that
+    // forgot the connection, and reports an idle timeout instead of the
+    // close.
+    let link = LinkConfig::default().with_latency(Duration::from_millis(15));
+    let mut p = Pair::public(33, link.clone(), TransportConfig::low_latency());
+    let (_ha, hb) = connected(&mut p);
+    common::run_for(&mut p.sim, Duration::from_millis(200));
+    let b_host = p.sim.network.host_by_ip(addr(B_ADDR).ip()).unwrap();
+    p.sim
+        .network
+        .set_link(b_host, link.clone().with_loss_rate(1.0))
+        .unwrap();
+    p.sim.record_datagrams();
+    let closed_at = p.sim.now();
+    p.sim
+        .endpoint(p.b)
+        .close(closed_at, hb, 7, b"shutting down");
+    common::run_for(&mut p.sim, Duration::from_millis(100));
+    let b_addr = addr(B_ADDR);
+    let closes_sent = p.sim.captured().iter().filter(|d| d.from == b_addr).count();
+    assert_eq!(closes_sent, 1, "b sent its one CLOSE into the dead link");
+    p.sim.network.set_link(b_host, link).unwrap();
+    let closed_a = common::wait_for(&mut p.sim, Duration::from_secs(40), |e| {
+        e.node == p.a && matches!(e.event, Event::Closed { .. })
+    })
+    .expect("a learns of the close");
+    let learned_after = p.sim.now() - closed_at;
+    assert!(
+        learned_after > Duration::from_secs(3) && learned_after < srudp_proto::CLOSING_PERIOD,
+        "a learned after {learned_after:?}: its next packet came after the old 3 s window \
+         and within the closing period"
+    );
+    assert_eq!(
+        closed_a.event,
+        Event::Closed {
+            reason: CloseReason::PeerClose {
+                code: 7,
+                reason: "shutting down".into()
+            }
+        }
+    );
+}

@@ -57,6 +57,15 @@ use send_stream::SendStream;
 pub use send_stream::WriteError;
 use sent_packets::{SentPacket, SentPackets};
 pub use stats::ConnectionStats;
+
+/// The closing period's floor (spec §6.6): a side that sent CLOSE answers
+/// every further packet of the peer with CLOSE for max(3 × PTO,
+/// `CLOSING_PERIOD`) — longer than an idle peer's keepalive interval (a
+/// third of the default 30 s idle timeout), so a peer whose one CLOSE was
+/// lost learns the close at its next packet, whatever the profile's probe
+/// timeouts. An application that closes and exits should keep its endpoint
+/// running this long.
+pub const CLOSING_PERIOD: Duration = Duration::from_secs(12);
 use stats::LimitClock;
 use timer::{Timer, TimerTable};
 pub(crate) use unanswered_budget::UnansweredBudget;
@@ -114,7 +123,9 @@ enum State {
     /// We sent CLOSE; answer further packets with it until the deadline,
     /// or until the peer's CLOSE shows it has closed too (spec §6.6).
     Closing {
-        send_close: bool,
+        /// Where to send the CLOSE next: the address of the packet it
+        /// answers (spec §6.6), or none.
+        send_close_to: Option<SocketAddr>,
     },
     /// The peer sent CLOSE; stay silent until the deadline, except for one
     /// CLOSE answering it (`answer_close`): that answer lets the peer stop
@@ -243,6 +254,8 @@ pub(crate) struct Connection {
     peer_max_ack_delay: Duration,
     /// The peer takes ACK_FREQUENCY frames (transport parameter, spec §4.3).
     peer_accepts_ack_frequency: bool,
+    /// The peer initiated because of a rendezvous introduction (spec §11.4).
+    peer_introduced: bool,
     /// How often we ask the peer to acknowledge (spec §6.2).
     ack_frequency: AckFrequency,
     idle_timeout: Duration,
@@ -423,6 +436,7 @@ impl Connection {
             ping_pending: false,
             peer_max_ack_delay: config.max_ack_delay,
             peer_accepts_ack_frequency: false,
+            peer_introduced: false,
             ack_frequency: AckFrequency::default(),
             idle_timeout: config.idle_timeout,
             acked_scratch: Vec::new(),
@@ -456,6 +470,7 @@ impl Connection {
         self.peer_initial_max_data = params.max_data;
         self.peer_max_ack_delay = Duration::from_millis(params.max_ack_delay_ms);
         self.peer_accepts_ack_frequency = params.accepts_ack_frequency;
+        self.peer_introduced = params.introduced;
         if params.idle_timeout_ms > 0 {
             self.idle_timeout = self
                 .idle_timeout
@@ -475,6 +490,11 @@ impl Connection {
 
     pub(crate) fn peer_identity(&self) -> Option<PublicKey> {
         self.peer
+    }
+
+    /// The peer's initiation said it comes from a rendezvous introduction.
+    pub(crate) fn peer_introduced(&self) -> bool {
+        self.peer_introduced
     }
 
     pub(crate) fn expected_peer(&self) -> Option<PublicKey> {
@@ -619,10 +639,14 @@ impl Connection {
         if can_send {
             let graceful = code == close_code::NO_ERROR;
             self.close_frame = Some((code, reason));
-            self.state = State::Closing { send_close: true };
-            // Linger long enough to answer a few of the peer's backed-off
-            // probes: if our CLOSE is lost, the peer's next probe gets another.
-            let mut linger = self.linger().max(self.config.max_probe_timeout * 3);
+            self.state = State::Closing {
+                send_close_to: Some(self.path.remote),
+            };
+            // The closing period (spec §6.6): long enough to answer a few of
+            // the peer's backed-off probes and an idle peer's next keepalive,
+            // whatever the profile: if our CLOSE is lost, the peer's next
+            // packet gets another.
+            let mut linger = self.linger().max(CLOSING_PERIOD);
             if graceful {
                 // After a graceful close the peer may still be waiting for
                 // the acknowledgment of its last bytes, which only our CLOSE
@@ -667,6 +691,8 @@ impl Connection {
         }
     }
 
+    /// 3 × PTO (`close_linger_ptos`): how long a side draining stays silent,
+    /// and the closing period's part that grows with the round trip.
     fn linger(&self) -> Duration {
         self.pto() * self.config.close_linger_ptos
     }

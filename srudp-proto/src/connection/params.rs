@@ -28,6 +28,10 @@ pub(crate) struct TransportParams {
     /// With `refused`: the responder refuses because the initiation did not
     /// prove it holds the ticket the responder requires (response only).
     pub(crate) ticket_required: bool,
+    /// The sender initiates because a rendezvous server introduced us
+    /// (init only, spec §4.3, §11.4): the responder holds the connection
+    /// for that introduction.
+    pub(crate) introduced: bool,
 }
 
 /// Most bytes the parameters take encoded (five fields, the longest
@@ -42,6 +46,8 @@ const FLAG_ACK_FREQUENCY: u8 = 2;
 const FLAG_TICKET: u8 = 4;
 /// `flags` bit 3: refused for want of a valid ticket (response only).
 const FLAG_TICKET_REQUIRED: u8 = 8;
+/// `flags` bit 4: the initiator connects because of an introduction.
+const FLAG_INTRODUCED: u8 = 16;
 
 impl TransportParams {
     pub(crate) fn encode(&self, buf: &mut [u8]) -> Result<usize, WireError> {
@@ -58,6 +64,9 @@ impl TransportParams {
         }
         if self.ticket_required {
             flags |= FLAG_TICKET_REQUIRED;
+        }
+        if self.introduced {
+            flags |= FLAG_INTRODUCED;
         }
         w.put_u8(flags)?;
         w.put_u64(self.cid.0)?;
@@ -92,6 +101,7 @@ impl TransportParams {
             accepts_ack_frequency: flags & FLAG_ACK_FREQUENCY != 0,
             ticket_proof,
             ticket_required: flags & FLAG_REFUSED != 0 && flags & FLAG_TICKET_REQUIRED != 0,
+            introduced: flags & FLAG_INTRODUCED != 0,
             cid,
             max_data,
             idle_timeout_ms,
@@ -115,6 +125,7 @@ mod tests {
             accepts_ack_frequency: true,
             ticket_proof: None,
             ticket_required: false,
+            introduced: false,
         };
         let mut buf = [0u8; 64];
         let n = p.encode(&mut buf).unwrap();
@@ -133,6 +144,10 @@ mod tests {
             !unknown.refused && !unknown.accepts_ack_frequency,
             "unknown bits ignored"
         );
+        // Bit 4: the initiator comes from an introduction (spec §11.4).
+        buf[0] = 0x12;
+        let introduced = TransportParams::decode(&buf[..n]).unwrap();
+        assert!(introduced.introduced && introduced.accepts_ack_frequency);
     }
 
     #[test]
@@ -146,6 +161,7 @@ mod tests {
             accepts_ack_frequency: false,
             ticket_proof: Some([0xaa; 32]),
             ticket_required: true,
+            introduced: false,
         };
         let mut buf = [0u8; MAX_PARAMS_LEN];
         let n = p.encode(&mut buf).unwrap();
@@ -172,6 +188,7 @@ mod tests {
             accepts_ack_frequency: false,
             ticket_proof: None,
             ticket_required: false,
+            introduced: false,
         };
         let n = p.encode(&mut buf).unwrap();
         assert!(TransportParams::decode(&buf[..n]).is_err());
@@ -190,6 +207,7 @@ mod tests {
             accepts_ack_frequency: bool,
             ticket_proof: Option<[u8; 32]>,
             ticket_required: bool,
+            introduced: bool,
             cid: u64,
             max_data in 0..=VARINT_MAX,
             idle in 0..=VARINT_MAX,
@@ -205,6 +223,7 @@ mod tests {
                 accepts_ack_frequency,
                 ticket_proof,
                 ticket_required: refused && ticket_required,
+                introduced,
             };
             let mut buf = [0u8; MAX_PARAMS_LEN];
             let n = p.encode(&mut buf).unwrap();

@@ -301,8 +301,10 @@ impl Connection {
                 // answering anything else (spec §6.6).
                 let reason = self.close_reason.clone().unwrap_or(CloseReason::Finished);
                 self.enter_draining(now, reason, true);
-            } else if let State::Closing { send_close } = &mut self.state {
-                *send_close = true;
+            } else if let State::Closing { send_close_to } = &mut self.state {
+                // Answered where the packet came from: a peer whose NAT
+                // rebound still learns that we closed (spec §6.6).
+                *send_close_to = Some(from);
             }
             return;
         }

@@ -56,6 +56,7 @@ fn params(config: &TransportConfig, cid: ConnectionId) -> TransportParams {
         accepts_ack_frequency: true,
         ticket_proof: None,
         ticket_required: false,
+        introduced: false,
     }
 }
 

@@ -92,19 +92,17 @@ impl Connection {
                     size: len,
                 })
             }
-            State::Closing { send_close } => {
-                if !*send_close {
-                    return None;
-                }
-                *send_close = false;
-                self.build_close_packet(now, buf)
+            State::Closing { send_close_to } => {
+                let dest = send_close_to.take()?;
+                self.build_close_packet(now, buf, dest)
             }
             State::Draining { answer_close } => {
                 if !*answer_close {
                     return None;
                 }
                 *answer_close = false;
-                self.build_close_packet(now, buf)
+                let dest = self.path.remote;
+                self.build_close_packet(now, buf, dest)
             }
             State::Closed => None,
             State::Established if self.sent.is_full() => {
@@ -118,7 +116,12 @@ impl Connection {
         }
     }
 
-    fn build_close_packet(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+    fn build_close_packet(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        dest: SocketAddr,
+    ) -> Option<Transmit> {
         let (code, reason) = self.close_frame.clone()?;
         let mut w = Writer::new(plaintext_area(buf)?);
         if self.received.ack_pending() {
@@ -133,7 +136,6 @@ impl Connection {
         .emit(&mut w)
         .ok()?;
         let len = w.len();
-        let dest = self.path.remote;
         self.seal_and_record(
             now,
             dest,

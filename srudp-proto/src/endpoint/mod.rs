@@ -279,6 +279,14 @@ impl Endpoint {
         self.visible(handle).and_then(Connection::peer_identity)
     }
 
+    /// Whether the peer initiated this connection because a rendezvous
+    /// server introduced us (its authenticated transport parameters say so,
+    /// spec §4.3): a rendezvous client holds it for that introduction.
+    pub fn is_introduced_by_peer(&self, handle: ConnectionHandle) -> bool {
+        self.visible(handle)
+            .is_some_and(Connection::peer_introduced)
+    }
+
     /// Whether the connection is closing or closed (or unknown).
     pub fn is_closed(&self, handle: ConnectionHandle) -> bool {
         self.visible(handle).is_none_or(Connection::is_closed)
@@ -395,6 +403,9 @@ impl Endpoint {
             self.rng.seed32(),
         )?;
         let mut params = self.local_params(local_cid);
+        // Candidates nobody vouches for come from an introduction (spec
+        // §11.4): say so, so the peer holds our connection for its own.
+        params.introduced = !trusted;
         params.ticket_proof = options
             .ticket
             .as_ref()
@@ -635,6 +646,7 @@ impl Endpoint {
             refused: false,
             ticket_proof: None,
             ticket_required: false,
+            introduced: false,
             cid,
             max_data: t.receive_window,
             idle_timeout_ms: t.idle_timeout.as_millis().min(u128::from(u32::MAX)) as u64,

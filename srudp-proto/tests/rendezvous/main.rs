@@ -8,6 +8,8 @@ mod world;
 mod determinism;
 pub(crate) mod introduction;
 mod limits;
+mod lost_introduce;
 mod nat_detection;
 mod registration;
 mod relay;
+mod sweep;

@@ -82,8 +82,28 @@ pub struct RawSlot {
     pub events: Vec<(ConnectionHandle, srudp_proto::Event)>,
 }
 
+/// What happens to the datagrams an [`Impairment`] matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    Lost,
+    /// One byte flipped (the receiver's authentication drops it).
+    Corrupted,
+    Duplicated,
+}
+
+/// Datagrams from `from` to any port of `to_ip`, sent before `until`,
+/// suffer `fault`.
+#[derive(Debug, Clone, Copy)]
+pub struct Impairment {
+    pub from: SocketAddr,
+    pub to_ip: IpAddr,
+    pub until: Instant,
+    pub fault: Fault,
+}
+
 pub struct World {
     pub net: Network,
+    pub impairments: Vec<Impairment>,
     pub seed: u64,
     start: Instant,
     now: Instant,
@@ -112,6 +132,7 @@ impl World {
         let start = Instant::now();
         World {
             net,
+            impairments: Vec::new(),
             seed,
             start,
             now: start,
@@ -264,7 +285,26 @@ impl World {
             "{from} sent a {size}-byte datagram"
         );
         self.largest_datagram = self.largest_datagram.max(size);
-        self.net.send(self.now, from, to, &self.buf[..size]);
+        let now = self.now;
+        let fault = self
+            .impairments
+            .iter()
+            .find(|i| i.from == from && i.to_ip == to.ip() && now < i.until)
+            .map(|i| i.fault);
+        match fault {
+            Some(Fault::Lost) => {}
+            Some(Fault::Corrupted) => {
+                let mut bad = self.buf[..size].to_vec();
+                let at = bad.len() / 2;
+                bad[at] ^= 0x40;
+                self.net.send(now, from, to, &bad);
+            }
+            Some(Fault::Duplicated) => {
+                self.net.send(now, from, to, &self.buf[..size]);
+                self.net.send(now, from, to, &self.buf[..size]);
+            }
+            None => self.net.send(now, from, to, &self.buf[..size]),
+        }
         if let Some(c) = &mut self.captured {
             c.push(Sent {
                 from,

@@ -69,6 +69,13 @@ pub struct ClientConfig {
     /// Most bytes of messages held for the server (written into the
     /// connection and not yet acknowledged, plus queued beyond it).
     pub max_backlog: usize,
+    /// How long an incoming connection whose initiator says it comes from an
+    /// introduction waits for our own Introduce of that peer (lost, or late)
+    /// before it is reported as an ordinary incoming connection (spec §11.4).
+    pub introduction_hold: Duration,
+    /// Incoming introduced connections held at once; beyond, they are
+    /// reported as ordinary incoming connections at once (spec §11.4).
+    pub max_held_introductions: usize,
     /// Seed of the client's randomness (reconnection jitter); `None` seeds
     /// from the OS.
     pub rng_seed: Option<u64>,
@@ -98,6 +105,8 @@ impl ClientConfig {
             nat_probe_timeout: Duration::from_secs(3),
             max_pending_requests: 64,
             max_backlog: 64 << 10,
+            introduction_hold: Duration::from_secs(10),
+            max_held_introductions: 32,
             rng_seed: None,
         }
     }

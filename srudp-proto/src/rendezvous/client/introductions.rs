@@ -50,6 +50,21 @@ pub(super) struct PeerLink {
     probe_rounds_left: u32,
 }
 
+/// An incoming connection whose initiator said it comes from an
+/// introduction (spec §4.3 `introduced`), confirmed before our own
+/// Introduce of that peer arrived: held for it, unseen by the application.
+#[derive(Debug)]
+pub(super) struct HeldIntroduction {
+    /// The initiator's authenticated (IK) key.
+    peer: PublicKey,
+    /// When to stop waiting and report it as an ordinary incoming connection.
+    pub(super) until: Instant,
+    /// The connection's `Connected` event, reported on release.
+    connected: Event,
+    /// Stream data arrived while held.
+    readable: bool,
+}
+
 impl PeerLink {
     pub(super) fn next_timer(&self) -> Option<Instant> {
         [self.fallback_at, self.probe_at, self.check_at]
@@ -157,6 +172,11 @@ impl RendezvousClient {
             _ => None,
         };
         let request = asked.filter(|(_, internal)| !internal).map(|(r, _)| r);
+        // The peer's punch got through before this Introduce (ours was lost
+        // or late): its connection, held for us, is the introduction's.
+        if self.adopt_held(now, peer, request, relay_session, &candidates) {
+            return;
+        }
         // Already connecting or connected to this peer through an earlier
         // introduction (both sides asked at once, a repeated request, or a
         // fresh introduction to find a new direct path): keep that connection.
@@ -250,6 +270,160 @@ impl RendezvousClient {
                 probe_rounds_left: self.config.direct_probe_rounds,
             },
         );
+    }
+
+    /// An incoming connection just confirmed: if its initiator authenticated
+    /// (IK) and said it comes from an introduction, hold it for our own
+    /// Introduce of that peer instead of reporting it (spec §11.4). Bounded
+    /// in time (`introduction_hold`) and count (`max_held_introductions`):
+    /// beyond, it is reported at once. Returns whether it is held.
+    pub(super) fn hold(&mut self, now: Instant, handle: ConnectionHandle) -> bool {
+        if self.held.len() >= self.config.max_held_introductions
+            || !self.endpoint.is_introduced_by_peer(handle)
+        {
+            return false;
+        }
+        let Some(peer) = self.endpoint.peer_identity(handle) else {
+            return false;
+        };
+        // Already connecting or connected to this peer through an
+        // introduction: its Introduce came, and this is one more connection
+        // the peer's application asked for (one stream each), reported at
+        // once.
+        if self
+            .peers
+            .iter()
+            .any(|(h, p)| p.peer == peer && !self.endpoint.is_closed(*h))
+        {
+            return false;
+        }
+        let connected = match self.endpoint.remote_address(handle) {
+            Some(remote) => Event::Connected {
+                incoming: true,
+                remote,
+                peer: Some(peer),
+            },
+            None => return false,
+        };
+        debug!(%handle, %peer, "introduced by the peer: held for our Introduce");
+        self.held.insert(
+            handle,
+            HeldIntroduction {
+                peer,
+                until: now + self.config.introduction_hold,
+                connected,
+                readable: false,
+            },
+        );
+        true
+    }
+
+    /// An event of a held connection: nobody sees it yet.
+    pub(super) fn on_held_event(&mut self, now: Instant, handle: ConnectionHandle, event: Event) {
+        match event {
+            Event::Readable => {
+                if let Some(h) = self.held.get_mut(&handle) {
+                    h.readable = true;
+                }
+            }
+            Event::Closed { .. } => {
+                // Never shown: forget it.
+                self.held.remove(&handle);
+                self.endpoint.release(now, handle);
+            }
+            _ => {}
+        }
+    }
+
+    /// Held connections whose Introduce never came are reported as
+    /// ordinary incoming connections.
+    pub(super) fn release_held(&mut self, now: Instant) {
+        let due: Vec<ConnectionHandle> = self
+            .held
+            .iter()
+            .filter(|(_, h)| h.until <= now)
+            .map(|(handle, _)| *handle)
+            .collect();
+        for handle in due {
+            let Some(h) = self.held.remove(&handle) else {
+                continue;
+            };
+            debug!(%handle, peer = %h.peer, "no Introduce for the held connection: reported as incoming");
+            self.events.push_back(ClientEvent::Connection {
+                handle,
+                event: h.connected,
+            });
+            if h.readable {
+                self.events.push_back(ClientEvent::Connection {
+                    handle,
+                    event: Event::Readable,
+                });
+            }
+        }
+    }
+
+    /// Takes a held connection from `peer` as the one this introduction
+    /// opens; returns whether there was one.
+    fn adopt_held(
+        &mut self,
+        now: Instant,
+        peer: PublicKey,
+        request: Option<RequestId>,
+        relay_session: u64,
+        candidates: &[SocketAddr],
+    ) -> bool {
+        let Some(handle) = self
+            .held
+            .iter()
+            .find(|(h, held)| held.peer == peer && !self.endpoint.is_closed(**h))
+            .map(|(h, _)| *h)
+        else {
+            return false;
+        };
+        let Some(held) = self.held.remove(&handle) else {
+            return false;
+        };
+        let Some(path) = self.endpoint.path_kind(handle) else {
+            return false;
+        };
+        let relay = relay_session != 0
+            && self.endpoint.set_relay(
+                handle,
+                self.config.server_addr,
+                RelaySessionId(relay_session),
+            );
+        debug!(%handle, %peer, "introduced: the peer's connection got here first");
+        self.peers.insert(
+            handle,
+            PeerLink {
+                peer,
+                requests: Vec::new(),
+                candidates: candidates.to_vec(),
+                connected: true,
+                relay,
+                check_at: relay.then(|| now + self.config.path_check_interval),
+                last_ptos: 0,
+                last_received: 0,
+                fallback_at: None,
+                probe_at: path
+                    .is_relayed()
+                    .then(|| now + self.config.direct_probe_interval),
+                probe_rounds_left: self.config.direct_probe_rounds,
+            },
+        );
+        self.events.push_back(ClientEvent::PeerConnected {
+            handle,
+            peer,
+            request,
+            path,
+        });
+        if held.readable {
+            self.events.push_back(ClientEvent::Connection {
+                handle,
+                event: Event::Readable,
+            });
+        }
+        true
     }
 
     /// An event of a connection opened by an introduction.

@@ -43,7 +43,7 @@ use tracing::debug;
 pub use config::ClientConfig;
 pub use error::RendezvousError;
 pub use event::ClientEvent;
-use introductions::{PeerLink, Request};
+use introductions::{HeldIntroduction, PeerLink, Request};
 use nat_test::{NatObservation, NatTest};
 
 use super::message::{ErrorCode, Message, RequestId, Target};
@@ -87,6 +87,9 @@ pub struct RendezvousClient {
     observed: Option<SocketAddr>,
     requests: BTreeMap<RequestId, Request>,
     peers: BTreeMap<ConnectionHandle, PeerLink>,
+    /// Incoming introduced connections waiting for our Introduce of their
+    /// peer (spec §11.4); at most `max_held_introductions`.
+    held: BTreeMap<ConnectionHandle, HeldIntroduction>,
     nat: NatTest,
     nat_result: Option<NatBehavior>,
     raw_queue: VecDeque<(SocketAddr, [u8; NAT_PROBE_SIZE])>,
@@ -126,6 +129,7 @@ impl RendezvousClient {
             observed: None,
             requests: BTreeMap::new(),
             peers: BTreeMap::new(),
+            held: BTreeMap::new(),
             nat: NatTest::default(),
             nat_result: None,
             raw_queue: VecDeque::new(),
@@ -299,6 +303,7 @@ impl RendezvousClient {
             self.register(now);
         }
         self.expire_requests(now);
+        self.release_held(now);
         self.peer_timers(now);
         self.nat_timers(now);
         self.process(now);
@@ -345,7 +350,9 @@ impl RendezvousClient {
         };
         let requests = self.requests.values().map(|r| r.deadline).min();
         let peers = self.peers.values().filter_map(PeerLink::next_timer).min();
+        let held = self.held.values().map(|h| h.until).min();
         [
+            held,
             self.endpoint.poll_timeout(),
             link,
             self.register_pending.map(|(_, t)| t),
@@ -453,6 +460,11 @@ impl RendezvousClient {
                 self.on_link_event(now, handle, event);
             } else if self.peers.contains_key(&handle) {
                 self.on_peer_event(now, handle, event);
+            } else if self.held.contains_key(&handle) {
+                self.on_held_event(now, handle, event);
+            } else if matches!(event, Event::Connected { incoming: true, .. })
+                && self.hold(now, handle)
+            {
             } else {
                 self.events
                     .push_back(ClientEvent::Connection { handle, event });
