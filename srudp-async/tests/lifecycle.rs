@@ -15,6 +15,7 @@ use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use srudp_async::{
     AcceptPolicy, CloseReason, ConnectOptions, Endpoint, HandshakePattern, Keypair, TransportConfig,
 };
+use srudp_testkit::ArmedLossRelay;
 
 async fn both_sides_connecting_toward_each_other_at_once_get_exactly_one_connection(ex: Exec) {
     for seed in [100u64, 102, 104] {
@@ -63,17 +64,20 @@ async fn a_peer_that_vanishes_is_reported_as_timed_out_within_the_idle_timeout(e
     let transport = quick_transport();
     let idle = transport.idle_timeout;
     let client = Endpoint::bind(v4(), config_with(110, transport.clone())).unwrap();
-    // The peer's driver runs as a task we then cancel: it stops without a
-    // word, like a crashed process.
+    // The peer's driver runs as a task we then cancel, and the path loses
+    // everything the peer sends from then on (its best-effort CLOSE too):
+    // it stops without a word, like a crashed host.
     let (peer, peer_driver) = ex
         .bind_with_driver_task(v4(), config_with(111, transport))
         .unwrap();
-    let connecting = client.connect(peer.public_key(), &[peer.local_addr()]);
-    let (mut held, _, _) = peer.accept().await.unwrap();
-    let mut stream = connecting.await.unwrap();
+    let path = ArmedLossRelay::start(client.local_addr());
+    let connecting = peer.connect(client.public_key(), &[path.addr()]);
+    let (mut stream, _, _) = client.accept().await.unwrap();
+    let mut held = connecting.await.unwrap();
     stream.write_all(b"are you there?").await.unwrap();
     ex.sleep(Duration::from_millis(200)).await;
 
+    path.drop_next(u32::MAX);
     peer_driver.cancel().await;
     let vanished = Instant::now();
     let mut buf = [0u8; 16];
@@ -93,6 +97,43 @@ async fn a_peer_that_vanishes_is_reported_as_timed_out_within_the_idle_timeout(e
     assert_eq!(held.read(&mut buf).await.unwrap(), 14);
     let err = held.read(&mut buf).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotConnected, "{err}");
+}
+
+async fn a_peer_whose_driver_is_dropped_tells_us_at_once_with_a_reason(ex: Exec) {
+    // Our idle timeout is the default 30 s: only the peer's CLOSE can end
+    // the connection within the few seconds this waits.
+    let client = Endpoint::bind(v4(), config(112)).unwrap();
+    let (peer, peer_driver) = ex.bind_with_driver_task(v4(), config(113)).unwrap();
+    let connecting = peer.connect(client.public_key(), &[client.local_addr()]);
+    let (mut stream, _, _) = client.accept().await.unwrap();
+    let mut held = connecting.await.unwrap();
+    held.write_all(b"last words").await.unwrap();
+    let mut buf = [0u8; 10];
+    stream.read_exact(&mut buf).await.unwrap();
+
+    // The driver goes away (its task cancelled, as when a runtime is
+    // dropped) with the endpoint and the stream still held.
+    peer_driver.cancel().await;
+    let err = within(
+        Duration::from_secs(5),
+        "the peer's CLOSE",
+        stream.read(&mut buf),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ConnectionReset, "{ex:?}: {err}");
+    let reason = err.source().and_then(|s| s.downcast_ref::<CloseReason>());
+    assert_eq!(
+        reason,
+        Some(&CloseReason::PeerClose {
+            code: 0,
+            reason: "endpoint closed".into()
+        })
+    );
+    // The side whose driver is gone says so.
+    let err = held.write(b"more").await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotConnected, "{err}");
+    drop(peer);
 }
 
 async fn a_peer_abort_is_connection_reset_with_its_code_and_reason_as_source(_ex: Exec) {
@@ -361,8 +402,15 @@ async fn an_endpoint_dropped_with_a_peer_still_connected_ends_its_driver(ex: Exe
     drop((client, stream));
     within(Duration::from_secs(10), "client driver ends", client_driver).await;
     wait_until_ports_are_free(&[client_addr], Duration::from_secs(1)).await;
-    if let Some(alive) = ex.alive_tasks() {
-        assert_eq!(alive, 1, "only the server's driver is left");
+    // Under tokio, only the server's driver is left (a finished task is
+    // counted until the runtime has released it: give it a moment).
+    let started = Instant::now();
+    while let Some(alive @ 2..) = ex.alive_tasks() {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{alive} tasks alive, only the server's driver should be"
+        );
+        ex.sleep(Duration::from_millis(20)).await;
     }
     drop((server, accepted));
 }
@@ -410,9 +458,45 @@ fn outside_a_tokio_runtime_the_driver_runs_on_its_own_thread_and_a_runtime_witho
     }
 }
 
+#[test]
+fn returning_from_a_tokio_main_without_shutting_down_tells_the_peer_at_once() {
+    let listener = Endpoint::bind(v4(), config(114)).unwrap();
+    let (key, addr) = (listener.public_key(), listener.local_addr());
+    // A program's `#[tokio::main]`: it connects, writes, and returns with
+    // its stream unfinished; the runtime drops the driver.
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let endpoint = Endpoint::bind(v4(), config(115)).unwrap();
+            let mut stream = endpoint.connect(key, &[addr]).await.unwrap();
+            stream.write_all(b"bye").await.unwrap();
+            // Written is not yet sent; give it one round trip on loopback.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        });
+    })
+    .join()
+    .unwrap();
+    async_io::block_on(async {
+        let (mut stream, _, _) = within(Duration::from_secs(5), "accept", listener.accept())
+            .await
+            .unwrap();
+        let mut buf = [0u8; 3];
+        stream.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"bye");
+        let err = within(Duration::from_secs(5), "the CLOSE", stream.read(&mut buf))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ConnectionReset, "{err}");
+    });
+}
+
 on_every_executor!(
     both_sides_connecting_toward_each_other_at_once_get_exactly_one_connection,
     a_peer_that_vanishes_is_reported_as_timed_out_within_the_idle_timeout,
+    a_peer_whose_driver_is_dropped_tells_us_at_once_with_a_reason,
     a_peer_abort_is_connection_reset_with_its_code_and_reason_as_source,
     a_connect_the_peer_refuses_is_connection_refused,
     a_connect_nobody_answers_times_out,

@@ -147,19 +147,23 @@ async fn three_connects_by_key_to_one_peer_give_three_streams_each_with_its_own_
     let listener = peer(24, &server, None);
     let caller = peer(25, &server, None);
     for e in [&listener, &caller] {
-        within(WAIT, "register", e.wait_registered())
-            .await
-            .unwrap();
+        within(WAIT, "register", e.wait_registered()).await.unwrap();
     }
     let first = caller.connect_by_key(listener.public_key());
-    let (a, _, _) = within(WAIT, "first accept", listener.accept()).await.unwrap();
+    let (a, _, _) = within(WAIT, "first accept", listener.accept())
+        .await
+        .unwrap();
     let first = within(WAIT, "first connect", first).await.unwrap();
     let (second, third) = (
         caller.connect_by_key(listener.public_key()),
         caller.connect_by_key(listener.public_key()),
     );
-    let (b, _, _) = within(WAIT, "second accept", listener.accept()).await.unwrap();
-    let (c, _, _) = within(WAIT, "third accept", listener.accept()).await.unwrap();
+    let (b, _, _) = within(WAIT, "second accept", listener.accept())
+        .await
+        .unwrap();
+    let (c, _, _) = within(WAIT, "third accept", listener.accept())
+        .await
+        .unwrap();
     let second = within(WAIT, "second connect", second).await.unwrap();
     let third = within(WAIT, "third connect", third).await.unwrap();
     for (i, mut out) in [first, second, third].into_iter().enumerate() {
@@ -237,6 +241,48 @@ async fn closing_a_registered_endpoint_leaves_the_rendezvous_and_lets_it_go_idle
         .unwrap();
 }
 
+async fn a_registered_endpoint_is_idle_once_its_connections_are_over_and_closes_promptly(
+    _ex: Exec,
+) {
+    // Default transport: the closing period is `CLOSING_PERIOD` (12 s), so
+    // anything that waited for it (or for the rendezvous link) would miss
+    // these deadlines.
+    let prompt = srudp_async::srudp_proto::CLOSING_PERIOD / 3;
+    let server = server(55, None);
+    let listener = peer(56, &server, None);
+    let caller = peer(57, &server, None);
+    for e in [&listener, &caller] {
+        within(WAIT, "register", e.wait_registered()).await.unwrap();
+    }
+    // Registered, with no connection: idle at once.
+    within(prompt, "idle with no connection", listener.wait_idle()).await;
+
+    let connecting = caller.connect_by_key(listener.public_key());
+    let (mut incoming, _, _) = within(WAIT, "accept", listener.accept()).await.unwrap();
+    let mut outgoing = within(WAIT, "connect_by_key", connecting).await.unwrap();
+    outgoing.write_all(b"done").await.unwrap();
+    outgoing.close().await.unwrap();
+    let mut got = Vec::new();
+    within(WAIT, "read", incoming.read_to_end(&mut got))
+        .await
+        .unwrap();
+    assert_eq!(got, b"done");
+    incoming.close().await.unwrap();
+    drop((incoming, outgoing));
+    // Both finished: each side's CLOSE is answered, so both are idle within
+    // a few round trips, still registered.
+    within(prompt, "listener idle", listener.wait_idle()).await;
+    within(prompt, "caller idle", caller.wait_idle()).await;
+    assert!(listener.wait_registered().await.is_ok());
+
+    // Closing a registered endpoint with a connection open is prompt too.
+    let connecting = caller.connect_by_key(listener.public_key());
+    let (_incoming, _, _) = within(WAIT, "accept", listener.accept()).await.unwrap();
+    let _outgoing = within(WAIT, "connect_by_key", connecting).await.unwrap();
+    caller.close();
+    within(prompt, "closed caller idle", caller.wait_idle()).await;
+}
+
 async fn nat_detection_through_the_second_port_sees_no_nat_on_loopback(_ex: Exec) {
     let server = server(60, Some(0));
     assert!(server.server.alt_addr().is_some());
@@ -298,6 +344,7 @@ on_every_executor!(
     a_taken_name_is_refused_at_registration,
     endpoints_without_rendezvous_say_so,
     closing_a_registered_endpoint_leaves_the_rendezvous_and_lets_it_go_idle,
+    a_registered_endpoint_is_idle_once_its_connections_are_over_and_closes_promptly,
     nat_detection_through_the_second_port_sees_no_nat_on_loopback,
     peers_register_again_by_themselves_after_a_server_restart,
 );
