@@ -36,6 +36,23 @@
 //! # }
 //! ```
 //!
+//! ## Exiting cleanly
+//!
+//! Finish each stream (`shutdown().await`, or drop it: a dropped stream
+//! finishes in the background) or [`Endpoint::close`] the endpoint, then
+//! `endpoint.wait_idle().await`, then return from `main`. `wait_idle`
+//! returns once the application's connections are over — about one round
+//! trip after the last close when peers are alive, at once when there are
+//! none; a rendezvous registration does not hold it. A program that
+//! returns without this loses nothing silently: when its runtime drops the
+//! driver, the driver sends at once what the streams still had queued
+//! (their data, and the end of those the application finished or dropped)
+//! and a CLOSE for every connection, so each peer reads to end-of-stream
+//! if all of it arrives, and otherwise learns within one round trip that
+//! the connection was closed ([`CloseReason::PeerClose`], reason
+//! `"endpoint closed"`) instead of waiting for its idle timeout. Only a
+//! crashed process or a lost path leaves a peer to its idle timeout.
+//!
 //! ## How it runs
 //!
 //! Each endpoint has one [`Driver`]: the future that owns the UDP socket
