@@ -290,10 +290,14 @@ impl Driver<crate::runtime::AsyncIo> {
     /// `srudp-driver`, which ends with the driver: the endpoint then needs no
     /// executor at all (what [`Endpoint::bind`](crate::Endpoint::bind) does
     /// outside a tokio runtime, and what srudp-std does).
+    ///
+    /// When the process exits (`main` returns, `std::process::exit`) with
+    /// the driver still running, the driver is dropped first, on Unix: it
+    /// tells every peer at once, as when a runtime drops its driver task.
     pub fn spawn_thread(self) -> io::Result<()> {
         std::thread::Builder::new()
             .name("srudp-driver".into())
-            .spawn(move || ::async_io::block_on(self))?;
+            .spawn(move || crate::exit_hook::run_until_exit(self))?;
         Ok(())
     }
 }

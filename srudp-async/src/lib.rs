@@ -50,8 +50,10 @@
 //! and a CLOSE for every connection, so each peer reads to end-of-stream
 //! if all of it arrives, and otherwise learns within one round trip that
 //! the connection was closed ([`CloseReason::PeerClose`], reason
-//! `"endpoint closed"`) instead of waiting for its idle timeout. Only a
-//! crashed process or a lost path leaves a peer to its idle timeout.
+//! `"endpoint closed"`) instead of waiting for its idle timeout. A driver on
+//! a thread of its own does the same when the process exits (on Unix,
+//! through an exit hook, waiting at most half a second). Only a crashed
+//! process or a lost path leaves a peer to its idle timeout.
 //!
 //! ## How it runs
 //!
@@ -109,6 +111,8 @@ mod driven;
 mod driver;
 mod endpoint;
 mod error;
+#[cfg(feature = "async-io")]
+mod exit_hook;
 mod io_traits;
 mod rendezvous_client;
 #[cfg(feature = "tokio")]

@@ -188,10 +188,13 @@ impl Endpoint {
     ///
     /// The exit recipe: finish or close your streams (or
     /// [`close`](Endpoint::close) the endpoint), then `wait_idle()`, then
-    /// return from `main`. Unlike the async adapters, whose driver tells
-    /// every peer when its runtime drops it, the driver thread here simply
-    /// stops when the process exits: without this call, a peer may wait
-    /// for its idle timeout.
+    /// return from `main`. A program that exits without it (on Unix) still
+    /// tells its peers: at process exit the driver thread sends what the
+    /// streams had queued and a CLOSE for every connection, waiting at most
+    /// half a second — each peer reads to end-of-stream if it all arrives,
+    /// and otherwise learns at once that the connection was closed; but
+    /// nothing is retransmitted then, so only this call guarantees
+    /// delivery.
     pub fn wait_idle(&self) {
         async_io::block_on(self.inner.wait_idle());
     }
