@@ -129,7 +129,8 @@ pub mod rendezvous {
     pub use crate::rendezvous_status::RendezvousStatus;
     pub use srudp_proto::rendezvous::{
         ClientConfig, ErrorCode, Name, NatBehavior, NatFiltering, NatMapping, RateLimit,
-        RendezvousError, ServerConfig, ServerEvent, ServerStats, Ticket, TicketError,
+        RendezvousAddr, RendezvousAddrError, RendezvousError, ServerConfig, ServerEvent,
+        ServerStats, Ticket, TicketError,
     };
 }
 

@@ -8,7 +8,7 @@ use srudp_tokio::{EndpointConfig, RendezvousServer};
 
 use crate::failure::Failure;
 use crate::keys;
-use crate::rendezvous_addr::resolve;
+use crate::resolve::resolve;
 use crate::signals::StopSignals;
 
 /// `srudp rendezvous`.

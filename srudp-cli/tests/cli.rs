@@ -547,6 +547,30 @@ fn a_garbage_ticket_fails_with_one_line() {
 }
 
 #[test]
+fn a_malformed_rendezvous_address_fails_with_one_line_that_says_what_is_wrong() {
+    // The library's parser (spec §3.2) says what is wrong, in one line.
+    let key = "tuqgck43yrxmsei5yfisuupjti2vax7jujr5pb5s7a5mt57naq2q";
+    for (via, why) in [
+        ("192.0.2.1:4433".to_string(), "found no '@'"),
+        (format!("{key}@192.0.2.1"), "found no port"),
+        (
+            format!("{key}@2001:db8::1:4433"),
+            "IPv6 address goes in brackets",
+        ),
+        (
+            "abc@192.0.2.1:4433".to_string(),
+            "the key before '@' is invalid",
+        ),
+    ] {
+        assert_fails(
+            &["connect", "--via", &via, "--name", "x"],
+            why,
+            Duration::from_secs(10),
+        );
+    }
+}
+
+#[test]
 fn an_unknown_name_fails_quickly_with_one_line() {
     let (_server, via) = rendezvous();
     assert_fails(

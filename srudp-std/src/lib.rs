@@ -109,7 +109,7 @@ pub use srudp_proto::{
 pub mod rendezvous {
     pub use crate::rendezvous_client::RendezvousStatus;
     pub use srudp_proto::rendezvous::{
-        ClientConfig, ErrorCode, Name, NatBehavior, NatFiltering, NatMapping, RendezvousError,
-        Ticket, TicketError,
+        ClientConfig, ErrorCode, Name, NatBehavior, NatFiltering, NatMapping, RendezvousAddr,
+        RendezvousAddrError, RendezvousError, Ticket, TicketError,
     };
 }
