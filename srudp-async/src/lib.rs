@@ -106,7 +106,7 @@ mod stream_table;
 
 pub use driver::Driver;
 pub use endpoint::{Connecting, Endpoint};
-pub use error::close_reason;
+pub use error::{close_reason, rendezvous_error};
 #[cfg(feature = "tokio")]
 pub use rendezvous_server::RendezvousServer;
 pub use runtime::{AsyncTimer, AsyncUdpSocket, Runtime};
