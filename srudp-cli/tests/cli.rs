@@ -64,9 +64,10 @@ fn rendezvous() -> (Running, String) {
         .read_line(&mut line)
         .unwrap();
     let via = line.trim().to_string();
+    let parsed = via.parse::<srudp_tokio::rendezvous::RendezvousAddr>();
     assert!(
-        via.contains('@') && via.len() > 53,
-        "first line is KEY@HOST:PORT: {via:?}"
+        parsed.is_ok(),
+        "first line is KEY@HOST:PORT: {via:?}: {parsed:?}"
     );
     (Running(child), via)
 }
@@ -568,6 +569,21 @@ fn a_malformed_rendezvous_address_fails_with_one_line_that_says_what_is_wrong() 
             Duration::from_secs(10),
         );
     }
+}
+
+#[test]
+fn a_rendezvous_advertising_no_port_fails_with_one_line() {
+    assert_fails(
+        &[
+            "rendezvous",
+            "--bind",
+            "127.0.0.1:0",
+            "--advertise",
+            "rdv.example.org",
+        ],
+        "found no port",
+        Duration::from_secs(10),
+    );
 }
 
 #[test]
