@@ -127,7 +127,7 @@ mod stream_table;
 
 pub use driver::Driver;
 pub use endpoint::{Connecting, Endpoint};
-pub use error::close_reason;
+pub use error::{close_reason, rendezvous_error};
 #[cfg(feature = "tokio")]
 pub use rendezvous_server::RendezvousServer;
 pub use runtime::{AsyncTimer, AsyncUdpSocket, Runtime};
@@ -150,7 +150,8 @@ pub mod rendezvous {
     pub use crate::rendezvous_status::RendezvousStatus;
     pub use srudp_proto::rendezvous::{
         ClientConfig, ErrorCode, Name, NatBehavior, NatFiltering, NatMapping, RateLimit,
-        RendezvousError, ServerConfig, ServerEvent, ServerStats, Ticket, TicketError,
+        RendezvousAddr, RendezvousAddrError, RendezvousError, ServerConfig, ServerEvent,
+        ServerStats, Ticket, TicketError,
     };
 }
 

@@ -91,7 +91,7 @@ mod rendezvous_client;
 mod stream;
 
 pub use endpoint::Endpoint;
-pub use error::{close_reason, Error};
+pub use error::{close_reason, rendezvous_error, Error};
 pub use srudp_async::host_candidates;
 pub use stream::Stream;
 
@@ -109,7 +109,7 @@ pub use srudp_proto::{
 pub mod rendezvous {
     pub use crate::rendezvous_client::RendezvousStatus;
     pub use srudp_proto::rendezvous::{
-        ClientConfig, ErrorCode, Name, NatBehavior, NatFiltering, NatMapping, RendezvousError,
-        Ticket, TicketError,
+        ClientConfig, ErrorCode, Name, NatBehavior, NatFiltering, NatMapping, RendezvousAddr,
+        RendezvousAddrError, RendezvousError, Ticket, TicketError,
     };
 }
