@@ -1,10 +1,19 @@
-//! The examples are recipes: these run them. examples/server.rs — the
-//! `select!`-based echo server with a graceful shutdown — is included as a
-//! module and its `serve` driven with a shutdown signal the test controls.
+//! The examples are recipes: these run them. Each example is included as a
+//! module: examples/server.rs — the `select!`-based echo server with a
+//! graceful shutdown — has its `serve` driven with a shutdown signal the
+//! test controls; examples/chat.rs has two peers meet by name through a
+//! rendezvous server and chat over in-memory input and output.
+
+#[macro_use]
+mod common;
 
 #[path = "../examples/server.rs"]
 #[allow(dead_code, unreachable_pub)]
 mod server;
+
+#[path = "../examples/chat.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod chat;
 
 use std::error::Error as _;
 use std::io::ErrorKind;
@@ -150,4 +159,73 @@ async fn connections_that_outlast_the_grace_period_are_closed_with_the_servers_r
             cut: 1
         }
     );
+}
+
+#[tokio::test]
+async fn two_peers_meet_by_name_and_chat_line_by_line_until_both_finish() {
+    let rendezvous = common::LoopbackRendezvous::start(20);
+    let alice = chat::meet(
+        config(21),
+        rendezvous.client(None),
+        chat::Role::Wait("alice".parse().unwrap()),
+    );
+    let bob = chat::meet(
+        config(22),
+        rendezvous.client(None),
+        chat::Role::Call("alice".into()),
+    );
+    let (alice, bob) = timeout(WAIT, async { tokio::join!(alice, bob) })
+        .await
+        .unwrap();
+    let ((alice_endpoint, alice), (bob_endpoint, bob)) = (alice.unwrap(), bob.unwrap());
+
+    let (mut alice_saw, mut bob_saw) = (Vec::new(), Vec::new());
+    let (a, b) = timeout(WAIT, async {
+        tokio::join!(
+            chat::chat(alice, &b"hi bob\nhow are you?\n"[..], &mut alice_saw),
+            chat::chat(bob, &b"hi alice\n"[..], &mut bob_saw),
+        )
+    })
+    .await
+    .unwrap();
+    a.unwrap();
+    b.unwrap();
+    assert_eq!(
+        String::from_utf8(bob_saw).unwrap(),
+        "hi bob\nhow are you?\n"
+    );
+    assert_eq!(String::from_utf8(alice_saw).unwrap(), "hi alice\n");
+    // The exit recipe: both sides finished, so both are idle promptly.
+    timeout(WAIT, alice_endpoint.wait_idle()).await.unwrap();
+    timeout(WAIT, bob_endpoint.wait_idle()).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_chat_peer_sending_a_line_longer_than_the_limit_is_an_error_not_unbounded_memory() {
+    let rendezvous = common::LoopbackRendezvous::start(30);
+    let alice = chat::meet(
+        config(31),
+        rendezvous.client(None),
+        chat::Role::Wait("alice".parse().unwrap()),
+    );
+    let bob = chat::meet(
+        config(32),
+        rendezvous.client(None),
+        chat::Role::Call("alice".into()),
+    );
+    let (alice, bob) = timeout(WAIT, async { tokio::join!(alice, bob) })
+        .await
+        .unwrap();
+    let ((_a, alice), (_b, mut bob)) = (alice.unwrap(), bob.unwrap());
+    // Bob bypasses the codec: one line of 10 × MAX_LINE bytes.
+    bob.write_all(&vec![b'x'; 10 * chat::MAX_LINE])
+        .await
+        .unwrap();
+    let mut alice_saw = Vec::new();
+    let err = timeout(WAIT, chat::chat(alice, &b""[..], &mut alice_saw))
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(err.to_string().contains("max line length"), "{err}");
+    assert!(alice_saw.is_empty());
 }
