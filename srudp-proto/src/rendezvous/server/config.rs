@@ -64,8 +64,10 @@ pub struct ServerConfig {
     /// Default: 30 ms.
     pub start_margin: Duration,
     /// A second socket address for NAT behaviour tests (spec §11.7), on a
-    /// different port and ideally a different IP than the main socket; the
-    /// runtime binds it and feeds [`RendezvousServer::handle_alt_datagram`](super::RendezvousServer::handle_alt_datagram).
+    /// different port and ideally a different IP than the main socket. The
+    /// runtime adapters' servers bind it themselves; on the sans-IO
+    /// [`RendezvousServer`](super::RendezvousServer), bind it and feed what
+    /// arrives there to its `handle_alt_datagram`.
     /// Default: `None`.
     pub alt_address: Option<SocketAddr>,
     /// How long a NAT test waits for the client's probe.
