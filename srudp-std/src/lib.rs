@@ -83,6 +83,7 @@
 //! # Ok(())
 //! # }
 //! ```
+#![warn(missing_docs)]
 
 mod block;
 mod endpoint;
