@@ -31,6 +31,7 @@
 //! # Ok(())
 //! # }
 //! ```
+#![warn(missing_docs)]
 
 pub use srudp_async::*;
 
