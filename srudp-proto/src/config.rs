@@ -298,7 +298,8 @@ pub enum CookieMode {
     Never,
 }
 
-/// Configuration of an [`Endpoint`](crate::Endpoint).
+/// Configuration of an endpoint: srudp-proto's [`Endpoint`](crate::Endpoint)
+/// and every runtime adapter's endpoint, which runs one.
 ///
 /// [`EndpointConfig::new`] takes the one value without a default, the
 /// keypair; each other field's documentation gives its default.
@@ -316,20 +317,20 @@ pub struct EndpointConfig {
     /// Parameters of every connection of this endpoint.
     /// Default: [`TransportConfig::default`].
     pub transport: Arc<TransportConfig>,
-    /// Handshake pattern used by [`Endpoint::connect`](crate::Endpoint::connect)
-    /// unless the request says otherwise.
+    /// Handshake pattern `connect` uses unless the request says otherwise
+    /// ([`ConnectOptions::pattern`](crate::ConnectOptions::pattern)).
     /// Default: [`HandshakePattern::NK`].
     pub default_pattern: HandshakePattern,
-    /// The AEAD cipher [`Endpoint::connect`](crate::Endpoint::connect)
-    /// proposes (spec §4.1): ChaCha20-Poly1305 by default, portable and fast
-    /// everywhere; [`Cipher::fastest_here`] picks AES-GCM where the CPU has
-    /// AES instructions. A responder that does not accept it refuses the
-    /// connection ([`CloseReason::Refused`](crate::CloseReason::Refused)).
+    /// The AEAD cipher `connect` proposes (spec §4.1). ChaCha20-Poly1305,
+    /// the default, is portable and fast everywhere; [`Cipher::fastest_here`]
+    /// picks AES-GCM where the CPU has AES instructions. A responder that
+    /// does not accept it refuses the connection
+    /// ([`CloseReason::Refused`](crate::CloseReason::Refused)).
     /// Default: [`Cipher::ChaChaPoly`].
     pub cipher: Cipher,
-    /// The ciphers this endpoint accepts as a responder (default: both).
-    /// An initiation proposing another is answered with a refusal.
-    /// Default: [`Cipher::ALL`].
+    /// The ciphers this endpoint accepts as a responder. An initiation
+    /// proposing another is answered with a refusal.
+    /// Default: [`Cipher::ALL`] (both).
     pub accepted_ciphers: Vec<Cipher>,
     /// Most connections (in any state) this endpoint holds at once.
     /// Default: 100 000.
