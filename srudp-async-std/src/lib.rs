@@ -39,5 +39,6 @@
 //! })
 //! # }
 //! ```
+#![warn(missing_docs)]
 
 pub use srudp_async::*;

@@ -143,6 +143,23 @@ impl Endpoint {
     /// candidates or our own key; `TimedOut` when no candidate answered
     /// within the handshake timeout; `ConnectionRefused` when the peer
     /// refused; `NotConnected` after [`close`](Endpoint::close).
+    ///
+    /// **A wrong key looks exactly like an unreachable peer.** A responder
+    /// stays silent toward an initiation not sealed to its key — by design:
+    /// it does not even reveal that srudp listens there (spec §4.2) — so a
+    /// wrong `peer`, a wrong address and a peer that is down all end the
+    /// same way: `TimedOut` after the handshake timeout
+    /// ([`TransportConfig::handshake_timeout`](crate::TransportConfig::handshake_timeout),
+    /// default 10 s). `ConnectionRefused` means the key was right.
+    ///
+    /// **How soon a gone peer is noticed.** A peer that closes the stream
+    /// or its endpoint, or whose driver is dropped (its runtime shut down,
+    /// for example by returning from `#[tokio::main]`), tells us at once:
+    /// reads fail with `ConnectionReset` (or end, after a graceful finish).
+    /// A peer that vanishes without a word — its process killed, its host
+    /// or the path down — is noticed when nothing has arrived from it for
+    /// the idle timeout ([`TransportConfig::idle_timeout`](crate::TransportConfig::idle_timeout),
+    /// default 30 s; the smaller of both sides'): then `TimedOut`.
     pub fn connect(&self, peer: PublicKey, candidates: &[SocketAddr]) -> Connecting {
         self.connect_with(ConnectOptions {
             peer,
@@ -153,7 +170,10 @@ impl Endpoint {
     }
 
     /// [`connect`](Endpoint::connect) with explicit options (for example
-    /// the IK pattern, which authenticates us to the peer).
+    /// the IK pattern, which authenticates us to the peer). Errors and
+    /// timing are `connect`'s: a wrong key looks like an unreachable peer
+    /// (`TimedOut` after the handshake timeout, default 10 s), and a peer
+    /// killed without a word is noticed after the idle timeout (default 30 s).
     pub fn connect_with(&self, mut options: ConnectOptions) -> Connecting {
         let started = (|| {
             options.candidates = self

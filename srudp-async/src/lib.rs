@@ -131,12 +131,13 @@ pub use error::{close_reason, rendezvous_error};
 #[cfg(feature = "tokio")]
 pub use rendezvous_server::RendezvousServer;
 pub use runtime::{AsyncTimer, AsyncUdpSocket, Runtime};
-pub use srudp_net::batch::{Inbox, Outbox, UdpBatch};
+pub use srudp_net::batch::{Inbox, Outbox, UdpBatch, MAX_DATAGRAM};
 pub use srudp_net::host_candidates;
 pub use srudp_proto;
 pub use srudp_proto::{
-    AcceptPolicy, CloseReason, ConnectOptions, ConnectionStats, EndpointConfig, EndpointStats,
-    HandshakePattern, Keypair, PathKind, PublicKey, TicketSecret, TransportConfig,
+    AcceptPolicy, Cipher, CloseReason, ConfigError, ConnectOptions, ConnectionStats, CookieMode,
+    EndpointConfig, EndpointStats, HandshakePattern, Keypair, PathKind, PublicKey, SecretKey,
+    TicketSecret, TransportConfig,
 };
 pub use stream::{PathWatcher, Stream};
 pub use stream_error::StreamError;
@@ -149,8 +150,8 @@ pub mod rendezvous {
     pub use crate::rendezvous_server::RendezvousServer;
     pub use crate::rendezvous_status::RendezvousStatus;
     pub use srudp_proto::rendezvous::{
-        ClientConfig, ErrorCode, Name, NatBehavior, NatFiltering, NatMapping, RateLimit,
-        RendezvousAddr, RendezvousAddrError, RendezvousError, ServerConfig, ServerEvent,
+        ClientConfig, ErrorCode, GroupSecret, Name, NatBehavior, NatFiltering, NatMapping,
+        RateLimit, RendezvousAddr, RendezvousAddrError, RendezvousError, ServerConfig, ServerEvent,
         ServerStats, Ticket, TicketError,
     };
 }

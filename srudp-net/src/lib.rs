@@ -4,6 +4,7 @@
 //! sending and receiving datagrams in batches (UDP GSO/GRO and multi-message
 //! calls where the OS offers them), and listing this machine's addresses as
 //! rendezvous host candidates.
+#![warn(missing_docs)]
 
 pub mod batch;
 pub mod host_candidates;

@@ -19,8 +19,13 @@ const SOCKET_BUFFER: usize = 4 << 20;
 /// Which peers a socket can reach.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Family {
+    /// An IPv4 socket: IPv4 peers only.
     V4,
+    /// An IPv6 socket that the OS keeps IPv6-only (bound to a specific IPv6
+    /// address, or dual stack refused): IPv6 peers only.
     V6Only,
+    /// An IPv6 socket bound to `[::]` with dual stack on: IPv6 peers, and
+    /// IPv4 peers as IPv4-mapped addresses.
     DualStack,
 }
 

@@ -19,31 +19,41 @@ use crate::keys::{Keypair, PublicKey};
 ///   many bytes per second. See its documentation for the trade-offs.
 ///
 /// Every field is validated by [`TransportConfig::validate`] when an
-/// endpoint is created.
+/// endpoint is created. Each field's documentation gives its default (the
+/// throughput profile's value).
 #[derive(Debug, Clone)]
 pub struct TransportConfig {
     /// Close the connection after this long without receiving an authenticated packet.
+    /// Default: 30 s.
     pub idle_timeout: Duration,
     /// Send a PING after this long without sending anything ack-eliciting,
     /// which keeps NAT mappings alive. A connection uses at most a third of
     /// its negotiated idle timeout (the smaller of both sides', spec §6.8),
     /// so the default 15 s becomes 10 s against a 30 s idle timeout.
     /// `None` disables keepalives.
+    /// Default: `Some(15 s)`.
     pub keepalive_interval: Option<Duration>,
     /// Give up a handshake (and its hole punching) after this long.
+    /// Default: 10 s.
     pub handshake_timeout: Duration,
     /// First gap between two rounds of handshake/punch probes; doubles each round.
+    /// Default: 250 ms.
     pub handshake_retry_initial: Duration,
     /// Largest gap between two rounds of handshake/punch probes.
+    /// Default: 1 s.
     pub handshake_retry_max: Duration,
     /// Gap between two probes of one round, sent to different candidate addresses.
+    /// Default: 2 ms.
     pub punch_probe_spacing: Duration,
     /// RTT assumed before the first sample (RFC 9002 uses 333 ms).
+    /// Default: 333 ms.
     pub initial_rtt: Duration,
     /// How long a receiver may delay an acknowledgment (advertised to the peer).
+    /// Default: 25 ms.
     pub max_ack_delay: Duration,
     /// Acknowledge at once after this many ack-eliciting packets, unless
     /// the peer asks for another number (ACK_FREQUENCY, spec §6.2).
+    /// Default: 2.
     pub ack_eliciting_threshold: u32,
     /// As a sender, the most ack-eliciting packets we ask the peer to wait
     /// for before acknowledging (ACK_FREQUENCY, spec §6.2): we ask for one
@@ -51,30 +61,39 @@ pub struct TransportConfig {
     /// this, or one per quarter RTT. Fewer ACKs cost both sides less CPU
     /// per byte in bulk transfer. 0 sends no request (the peer then uses its
     /// own `ack_eliciting_threshold`). At most 255.
+    /// Default: 10.
     pub ack_frequency_threshold: u32,
     /// Packets this far below the largest acknowledged are lost (RFC 9002: 3).
+    /// Default: 3.
     pub packet_threshold: u64,
     /// A packet sent this many RTTs before the newest acknowledged one is lost (RFC 9002: 9/8).
+    /// Default: 1.125 (9/8).
     pub time_threshold: f64,
     /// Timer granularity (RFC 9002: 1 ms).
+    /// Default: 1 ms.
     pub granularity: Duration,
     /// Longest gap between two probe timeouts after exponential backoff, so a
     /// long outage still sees several probes before the idle timeout.
+    /// Default: 4 s.
     pub max_probe_timeout: Duration,
     /// Bytes the application may have written but not yet had acknowledged.
+    /// Default: 4 MiB.
     pub send_buffer: u64,
     /// Initial flow-control window: bytes the peer may send beyond what the
     /// application has read. Advertised in the handshake.
+    /// Default: 1 MiB.
     pub receive_window: u64,
     /// Largest flow-control window auto-tuning may grow to, and so the most
     /// stream bytes a connection buffers for the application (spec §6.4).
     /// The window doubles whenever the peer uses half of it in less than
     /// two round trips; a path needs about twice its bandwidth-delay product
     /// (e.g. 2.5 MB for 100 Mbit/s × 100 ms) to be filled.
+    /// Default: 16 MiB.
     pub max_receive_window: u64,
     /// Most stream bytes the receiver buffers beyond the first byte still
     /// missing (spec §6.3). An authenticated packet carrying data further
     /// ahead is dropped unacknowledged, as if lost; the peer resends it.
+    /// Default: 16 MiB.
     pub max_reorder_distance: u64,
     /// Most memory the receiving stream may hold: unread and out-of-order
     /// bytes, plus [`FRAGMENT_OVERHEAD`](crate::connection::FRAGMENT_OVERHEAD)
@@ -82,11 +101,14 @@ pub struct TransportConfig {
     /// data beyond it is dropped like data beyond `max_reorder_distance`.
     /// Must be at least `max_receive_window`, so in-order data within the
     /// advertised window always fits.
+    /// Default: 16.5 MiB (the largest window plus bookkeeping for 8192 fragments).
     pub max_buffered_bytes: u64,
     /// Builds the congestion controller of each connection (default: CUBIC).
+    /// Default: CUBIC with HyStart++ ([`CubicFactory::default`](crate::congestion::CubicFactory)).
     pub congestion: Arc<dyn ControllerFactory>,
     /// Spread ack-eliciting packets over the round trip instead of sending
     /// the congestion window in bursts (spec §7.2).
+    /// Default: on.
     pub pacing: bool,
     /// Redundant bundling for thin streams (spec §6.3): when at most this many
     /// sent bytes are still unacknowledged, each packet of new data carries
@@ -94,8 +116,10 @@ pub struct TransportConfig {
     /// one instead of after loss detection. 0 disables it. Costs wire bytes
     /// (each unacknowledged byte travels about once per packet sent within a
     /// round trip); useless for bulk transfer, where the window holds far more.
+    /// Default: 0 (off).
     pub bundle_unacked_bytes: u64,
     /// How long a closing connection lingers to answer retransmissions, in PTOs.
+    /// Default: 3.
     pub close_linger_ptos: u32,
 }
 
@@ -274,33 +298,45 @@ pub enum CookieMode {
     Never,
 }
 
-/// Configuration of an [`Endpoint`](crate::Endpoint).
+/// Configuration of an endpoint: srudp-proto's [`Endpoint`](crate::Endpoint)
+/// and every runtime adapter's endpoint, which runs one.
+///
+/// [`EndpointConfig::new`] takes the one value without a default, the
+/// keypair; each other field's documentation gives its default.
 #[derive(Debug, Clone)]
 pub struct EndpointConfig {
     /// This endpoint's static identity.
     pub keypair: Keypair,
     /// Seed of the endpoint's random generator; `None` seeds it from the OS.
     /// Fix it in tests: one seed, one trace.
+    /// Default: `None`.
     pub rng_seed: Option<u64>,
     /// Who may connect to us.
+    /// Default: [`AcceptPolicy::AcceptAll`].
     pub accept: AcceptPolicy,
     /// Parameters of every connection of this endpoint.
+    /// Default: [`TransportConfig::default`].
     pub transport: Arc<TransportConfig>,
-    /// Handshake pattern used by [`Endpoint::connect`](crate::Endpoint::connect)
-    /// unless the request says otherwise.
+    /// Handshake pattern `connect` uses unless the request says otherwise
+    /// ([`ConnectOptions::pattern`](crate::ConnectOptions::pattern)).
+    /// Default: [`HandshakePattern::NK`].
     pub default_pattern: HandshakePattern,
-    /// The AEAD cipher [`Endpoint::connect`](crate::Endpoint::connect)
-    /// proposes (spec §4.1): ChaCha20-Poly1305 by default, portable and fast
-    /// everywhere; [`Cipher::fastest_here`] picks AES-GCM where the CPU has
-    /// AES instructions. A responder that does not accept it refuses the
-    /// connection ([`CloseReason::Refused`](crate::CloseReason::Refused)).
+    /// The AEAD cipher `connect` proposes (spec §4.1). ChaCha20-Poly1305,
+    /// the default, is portable and fast everywhere; [`Cipher::fastest_here`]
+    /// picks AES-GCM where the CPU has AES instructions. A responder that
+    /// does not accept it refuses the connection
+    /// ([`CloseReason::Refused`](crate::CloseReason::Refused)).
+    /// Default: [`Cipher::ChaChaPoly`].
     pub cipher: Cipher,
-    /// The ciphers this endpoint accepts as a responder (default: both).
-    /// An initiation proposing another is answered with a refusal.
+    /// The ciphers this endpoint accepts as a responder. An initiation
+    /// proposing another is answered with a refusal.
+    /// Default: [`Cipher::ALL`] (both).
     pub accepted_ciphers: Vec<Cipher>,
     /// Most connections (in any state) this endpoint holds at once.
+    /// Default: 100 000.
     pub max_connections: usize,
     /// Most responder handshakes not yet confirmed by the initiator.
+    /// Default: 4096.
     pub max_pending_handshakes: usize,
     /// Handshake capacity: most initiations per second this endpoint runs
     /// through Noise (its Diffie-Hellman work) as a responder, with a burst
@@ -311,8 +347,10 @@ pub struct EndpointConfig {
     /// `connections`), so about a fifth of one core, the rest staying with
     /// established connections. Raise it where bursts of genuine connects
     /// are expected: beyond it initiators wait and retransmit.
+    /// Default: 1000 per second.
     pub handshake_rate: u32,
     /// When to demand a cookie from initiators.
+    /// Default: [`CookieMode::UnderLoad`].
     pub cookie_mode: CookieMode,
 }
 
@@ -349,5 +387,103 @@ impl EndpointConfig {
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIB: u64 = 1 << 20;
+
+    /// Each field's documentation states its default; this holds them to
+    /// it. The destructuring is exhaustive: a new field does not compile
+    /// here until its documented default is checked too.
+    #[test]
+    fn every_transport_default_is_the_one_its_documentation_states() {
+        let TransportConfig {
+            idle_timeout,
+            keepalive_interval,
+            handshake_timeout,
+            handshake_retry_initial,
+            handshake_retry_max,
+            punch_probe_spacing,
+            initial_rtt,
+            max_ack_delay,
+            ack_eliciting_threshold,
+            ack_frequency_threshold,
+            packet_threshold,
+            time_threshold,
+            granularity,
+            max_probe_timeout,
+            send_buffer,
+            receive_window,
+            max_receive_window,
+            max_reorder_distance,
+            max_buffered_bytes,
+            congestion,
+            pacing,
+            bundle_unacked_bytes,
+            close_linger_ptos,
+        } = TransportConfig::default();
+        assert_eq!(idle_timeout, Duration::from_secs(30));
+        assert_eq!(keepalive_interval, Some(Duration::from_secs(15)));
+        assert_eq!(handshake_timeout, Duration::from_secs(10));
+        assert_eq!(handshake_retry_initial, Duration::from_millis(250));
+        assert_eq!(handshake_retry_max, Duration::from_secs(1));
+        assert_eq!(punch_probe_spacing, Duration::from_millis(2));
+        assert_eq!(initial_rtt, Duration::from_millis(333));
+        assert_eq!(max_ack_delay, Duration::from_millis(25));
+        assert_eq!(ack_eliciting_threshold, 2);
+        assert_eq!(ack_frequency_threshold, 10);
+        assert_eq!(packet_threshold, 3);
+        assert_eq!(time_threshold, 1.125);
+        assert_eq!(granularity, Duration::from_millis(1));
+        assert_eq!(max_probe_timeout, Duration::from_secs(4));
+        assert_eq!(send_buffer, 4 * MIB);
+        assert_eq!(receive_window, MIB);
+        assert_eq!(max_receive_window, 16 * MIB);
+        assert_eq!(max_reorder_distance, 16 * MIB);
+        assert_eq!(max_buffered_bytes, 16 * MIB + MIB / 2);
+        assert_eq!(
+            format!("{congestion:?}"),
+            format!("{:?}", CubicFactory::default())
+        );
+        assert!(pacing);
+        assert_eq!(bundle_unacked_bytes, 0);
+        assert_eq!(close_linger_ptos, 3);
+    }
+
+    #[test]
+    fn every_endpoint_default_is_the_one_its_documentation_states() {
+        let mut rng = crate::Rng::from_seed(1);
+        let keypair = Keypair::generate(&mut rng);
+        let EndpointConfig {
+            keypair: kept,
+            rng_seed,
+            accept,
+            transport,
+            default_pattern,
+            cipher,
+            accepted_ciphers,
+            max_connections,
+            max_pending_handshakes,
+            handshake_rate,
+            cookie_mode,
+        } = EndpointConfig::new(keypair.clone());
+        assert_eq!(kept.public(), keypair.public());
+        assert_eq!(rng_seed, None);
+        assert_eq!(accept, AcceptPolicy::AcceptAll);
+        assert_eq!(
+            format!("{transport:?}"),
+            format!("{:?}", TransportConfig::default())
+        );
+        assert_eq!(default_pattern, HandshakePattern::NK);
+        assert_eq!(cipher, Cipher::ChaChaPoly);
+        assert_eq!(accepted_ciphers, Cipher::ALL);
+        assert_eq!(max_connections, 100_000);
+        assert_eq!(max_pending_handshakes, 4096);
+        assert_eq!(handshake_rate, 1000);
+        assert_eq!(cookie_mode, CookieMode::UnderLoad);
     }
 }

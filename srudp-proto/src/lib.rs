@@ -155,6 +155,7 @@
 //! `protocol-spec.md` §10 for the threat model. Misuse of the API (writing
 //! after finish, using a released handle) returns an error.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod config;
 pub mod congestion;

@@ -105,12 +105,32 @@ impl Endpoint {
     /// timeout, `ConnectionRefused` when the peer refused, `InvalidInput`
     /// for unusable arguments (no candidates, none of this socket's address
     /// family, our own key), `NotConnected` after [`close`](Self::close).
+    ///
+    /// **A wrong key looks exactly like an unreachable peer.** A responder
+    /// stays silent toward an initiation not sealed to its key — by design:
+    /// it does not even reveal that srudp listens there (spec §4.2) — so a
+    /// wrong `peer`, a wrong address and a peer that is down all end the
+    /// same way: `TimedOut` after the handshake timeout
+    /// ([`TransportConfig::handshake_timeout`](crate::TransportConfig::handshake_timeout),
+    /// default 10 s). `ConnectionRefused` means the key was right.
+    ///
+    /// **How soon a gone peer is noticed.** A peer that closes the stream
+    /// or its endpoint tells us at once: reads fail with `ConnectionReset`
+    /// (or return 0, after a graceful finish). A peer that vanishes without
+    /// a word — its process killed or exiting before
+    /// [`wait_idle`](Self::wait_idle) let the close go out, its host or the
+    /// path down — is noticed when nothing has arrived from it for the idle
+    /// timeout ([`TransportConfig::idle_timeout`](crate::TransportConfig::idle_timeout),
+    /// default 30 s; the smaller of both sides'): then `TimedOut`.
     pub fn connect(&self, peer: PublicKey, candidates: &[SocketAddr]) -> io::Result<Stream> {
         self.connect_with(ConnectOptions::new(peer, candidates.to_vec()))
     }
 
     /// [`connect`](Self::connect) with explicit options, such as the IK
-    /// handshake pattern that authenticates us to the peer.
+    /// handshake pattern that authenticates us to the peer. Errors and
+    /// timing are `connect`'s: a wrong key looks like an unreachable peer
+    /// (`TimedOut` after the handshake timeout, default 10 s), and a peer
+    /// killed without a word is noticed after the idle timeout (default 30 s).
     pub fn connect_with(&self, options: ConnectOptions) -> io::Result<Stream> {
         let stream = block_on(None, self.inner.connect_with(options))?;
         Ok(Stream::new(stream, self.inner.local_addr()))

@@ -83,6 +83,7 @@
 //! # Ok(())
 //! # }
 //! ```
+#![warn(missing_docs)]
 
 mod block;
 mod endpoint;
@@ -98,8 +99,9 @@ pub use stream::Stream;
 pub use srudp_async::StreamError;
 pub use srudp_proto;
 pub use srudp_proto::{
-    AcceptPolicy, CloseReason, ConnectOptions, ConnectionStats, EndpointConfig, EndpointStats,
-    HandshakePattern, Keypair, PathKind, PublicKey, TicketSecret, TransportConfig,
+    AcceptPolicy, Cipher, CloseReason, ConfigError, ConnectOptions, ConnectionStats, CookieMode,
+    EndpointConfig, EndpointStats, HandshakePattern, Keypair, PathKind, PublicKey, SecretKey,
+    TicketSecret, TransportConfig,
 };
 
 /// Rendezvous: registering an endpoint, reaching peers by key or name, the
@@ -109,7 +111,7 @@ pub use srudp_proto::{
 pub mod rendezvous {
     pub use crate::rendezvous_client::RendezvousStatus;
     pub use srudp_proto::rendezvous::{
-        ClientConfig, ErrorCode, Name, NatBehavior, NatFiltering, NatMapping, RendezvousAddr,
-        RendezvousAddrError, RendezvousError, Ticket, TicketError,
+        ClientConfig, ErrorCode, GroupSecret, Name, NatBehavior, NatFiltering, NatMapping,
+        RendezvousAddr, RendezvousAddrError, RendezvousError, Ticket, TicketError,
     };
 }

@@ -25,7 +25,7 @@ impl Endpoint {
     /// itself after the server is lost.
     ///
     /// When `rendezvous.host_candidates` is empty, it is filled with
-    /// [`host_candidates`](crate::host_candidates) of the bound address
+    /// [`host_candidates`](fn@crate::host_candidates) of the bound address
     /// (the machine's own addresses with the endpoint's port), so peers on
     /// the same LAN connect directly.
     ///

@@ -31,5 +31,41 @@
 //! # Ok(())
 //! # }
 //! ```
+#![warn(missing_docs)]
 
 pub use srudp_async::*;
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crate::rendezvous::{ClientConfig, GroupSecret};
+    use crate::{
+        Cipher, ConfigError, CookieMode, EndpointConfig, Keypair, SecretKey, TransportConfig,
+    };
+
+    /// Every type a configuration names is reachable from this crate: a
+    /// user needs no direct dependency on srudp-proto.
+    #[test]
+    fn a_full_configuration_is_written_with_this_crates_names_alone() {
+        let keypair = Keypair::from_secret(SecretKey::from_bytes([1; 32]));
+        let config = EndpointConfig {
+            cipher: Cipher::AesGcm,
+            cookie_mode: CookieMode::Always,
+            transport: TransportConfig {
+                idle_timeout: Duration::ZERO,
+                ..TransportConfig::default()
+            }
+            .into(),
+            ..EndpointConfig::new(keypair.clone())
+        };
+        let refused: ConfigError = config.validate().unwrap_err();
+        assert!(refused.to_string().contains("idle_timeout"), "{refused}");
+
+        let mut rendezvous = ClientConfig::new(keypair.public(), "192.0.2.7:4433".parse().unwrap());
+        rendezvous.groups.push(GroupSecret::from_bytes([2; 32]));
+        assert!(rendezvous.validate().is_ok());
+        // The sans-IO crate itself is re-exported too.
+        assert_eq!(crate::srudp_proto::MAX_DATAGRAM_SIZE, 1200);
+    }
+}

@@ -1,7 +1,7 @@
 //! `srudp send PATH...` and `srudp receive TICKET [--out DIR]`: files and
 //! folders over one connection, resumable.
 //!
-//! On the stream: the sender's [`Manifest`](manifest::Manifest); the
+//! On the stream: the sender's [`Manifest`]; the
 //! receiver answers, per file in order, how many bytes it already holds
 //! (u64, big-endian) and the SHA-256 of them (32); the sender checks that
 //! hash against its own file and, per file, sends where it starts (u64:

@@ -3,7 +3,9 @@
 
 use std::time::{Duration, Instant};
 
-/// What a connection did so far. Read with [`Endpoint::stats`](crate::Endpoint::stats).
+/// What a connection did so far: `Stream::stats` in the runtime adapters
+/// (srudp-async, srudp-std), [`Endpoint::stats`](crate::Endpoint::stats)`(handle)`
+/// on the sans-IO endpoint.
 ///
 /// The `*_time` counters run up to the connection's latest input, timer or
 /// `poll_transmit`.

@@ -72,15 +72,18 @@ pub struct EndpointStats {
     pub knocks_answered: u64,
 }
 
-/// Options of [`Endpoint::connect_with`].
+/// Options of a connection attempt: what `connect_with` takes, on
+/// srudp-proto's [`Endpoint::connect_with`] and on the runtime adapters'
+/// endpoints alike.
 #[derive(Debug, Clone)]
 pub struct ConnectOptions {
     /// The peer's static public key: only it can answer.
     pub peer: PublicKey,
     /// Addresses at which the peer may be reached; all are punched, the first
-    /// that answers wins. [`Endpoint::connect_with`] trusts them (they get
-    /// the HandshakeInit at once); [`Endpoint::connect_introduced`] knocks
-    /// first.
+    /// that answers wins. `connect_with` trusts them (they get the
+    /// HandshakeInit at once); srudp-proto's
+    /// [`Endpoint::connect_introduced`], which a rendezvous uses for
+    /// candidates a server handed over, knocks first.
     pub candidates: Vec<SocketAddr>,
     /// Handshake pattern; `None` uses the endpoint's default.
     pub pattern: Option<HandshakePattern>,

@@ -9,9 +9,9 @@
 //! * [`coding`]: big-endian integers and QUIC-style varints ([`Reader`],
 //!   [`Writer`]).
 //! * [`packet`]: the datagram types of a connection ([`Packet`]).
-//! * [`knock`]: the small probes sent to candidate addresses that have not
+//! * [`packet::knock`]: the small probes sent to candidate addresses that have not
 //!   answered yet ([`Knock`], [`KnockReply`]).
-//! * [`frame`] and [`ack`]: the frames carried in a Data packet's plaintext
+//! * [`frame`] and [`frame::ack`]: the frames carried in a Data packet's plaintext
 //!   ([`Frame`], [`FrameIter`]).
 //! * [`relay`]: the rendezvous service's datagrams ([`RelayData`], [`NatProbe`]).
 

@@ -22,7 +22,8 @@ pub enum RendezvousError {
     /// relayed, answered before the handshake timeout).
     #[error("connection to the peer failed: {0}")]
     Connection(CloseReason),
-    /// The name is not a valid [`Name`].
+    /// The name is not a valid [`Name`](crate::rendezvous::Name): 1–64
+    /// bytes of `a-z 0-9 . _ -`.
     #[error("invalid name (1-64 bytes of a-z 0-9 . _ -)")]
     InvalidName,
     /// Connecting to our own key, or to the name we registered under.

@@ -65,8 +65,8 @@ pub enum ClientEvent {
     /// A peer joined one of our groups (or was in it when we joined); it
     /// proved that it holds the group's secret.
     PeerJoined {
-        /// The group ([`GroupSecret::id`] of the secret in
-        /// [`ClientConfig::groups`]).
+        /// The group ([`GroupSecret::id`](crate::rendezvous::GroupSecret::id) of the secret in
+        /// [`ClientConfig::groups`](crate::rendezvous::ClientConfig::groups)).
         group: GroupId,
         /// The peer.
         peer: PublicKey,

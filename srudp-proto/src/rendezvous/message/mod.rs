@@ -57,7 +57,7 @@ pub enum MessageError {
     TooManyGroups(usize),
     /// A name that is empty where one is required, too long, or uses a
     /// character outside `a-z 0-9 . _ -`.
-    #[error("invalid name")]
+    #[error("invalid name (1-64 bytes of a-z 0-9 . _ -)")]
     InvalidName,
     /// A Connect target kind other than 0 (key) and 1 (name).
     #[error("unknown target kind {0}")]
@@ -79,7 +79,16 @@ impl From<WireError> for MessageError {
 /// A peer or group name: 1 – 64 bytes of `a-z`, `0-9`, `.`, `_`, `-`.
 ///
 /// The charset keeps names unambiguous (no case or Unicode look-alikes) and
-/// printable anywhere.
+/// printable anywhere. A name that breaks the rule is refused with a message
+/// that states it:
+///
+/// ```
+/// use srudp_proto::rendezvous::Name;
+///
+/// assert_eq!("chat-room.1".parse::<Name>().unwrap().as_str(), "chat-room.1");
+/// let err = "Bad Name".parse::<Name>().unwrap_err();
+/// assert_eq!(err.to_string(), "invalid name (1-64 bytes of a-z 0-9 . _ -)");
+/// ```
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Name(String);
 

@@ -7,59 +7,83 @@ use crate::rendezvous::RateLimit;
 use crate::wire::MAX_RELAYED_DATAGRAM_SIZE;
 use crate::ConfigError;
 
-/// Configuration of a [`RendezvousServer`](super::RendezvousServer).
+/// Configuration of a rendezvous and relay server. Each field's
+/// documentation gives its default ([`ServerConfig::default`]).
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     /// How often clients should refresh their registration (told to them).
+    /// Default: 15 s.
     pub refresh_interval: Duration,
     /// A registration not refreshed for this long is dropped.
+    /// Default: 45 s.
     pub registration_expiry: Duration,
     /// Most registrations held.
+    /// Default: 10 000.
     pub max_registrations: usize,
     /// Most registrations held for clients from one source (an IPv4
     /// address or an IPv6 /64): one host with many keys cannot fill the
     /// server.
+    /// Default: 64.
     pub max_registrations_per_source: usize,
     /// Most members of one group.
+    /// Default: 256.
     pub max_group_members: usize,
     /// Most relay sessions allotted at once (one per pair that relays).
+    /// Default: 1024.
     pub max_relays: usize,
     /// Most relay sessions allotted for introductions one source asked for
     /// (the caller pays for the relays of the pairs it asked to meet).
+    /// Default: 16.
     pub max_relays_per_source: usize,
     /// Most relay sessions offered by introductions and not yet used.
+    /// Default: 16 384.
     pub max_relay_offers: usize,
     /// Most relay sessions offered by introductions one source asked for.
+    /// Default: 256.
     pub max_relay_offers_per_source: usize,
     /// A relay session (offered or allotted) unused for this long is released.
+    /// Default: 30 s.
     pub relay_idle_timeout: Duration,
     /// Bytes per second one pair may relay (both directions together).
+    /// Default: 2 MiB/s, burst 512 KiB.
     pub relay_pair_rate: RateLimit,
     /// Bytes per second one client may relay (all its pairs together).
+    /// Default: 4 MiB/s, burst 1 MiB.
     pub relay_client_rate: RateLimit,
     /// Requests (Register, Connect, NatTest) per second from one client.
+    /// Default: 5 per second, burst 20.
     pub request_rate: RateLimit,
     /// Introductions (Connect requests) per second from one source, all its
     /// clients together.
+    /// Default: 10 per second, burst 40.
     pub introduction_rate_per_source: RateLimit,
     /// NAT tests per second from one source, all its clients together.
+    /// Default: 2 per second, burst 10.
     pub nat_test_rate_per_source: RateLimit,
     /// Slack added to the coordinated start of an introduction (spec §11.4).
+    /// Default: 30 ms.
     pub start_margin: Duration,
     /// A second socket address for NAT behaviour tests (spec §11.7), on a
-    /// different port and ideally a different IP than the main socket; the
-    /// runtime binds it and feeds [`RendezvousServer::handle_alt_datagram`](super::RendezvousServer::handle_alt_datagram).
+    /// different port and ideally a different IP than the main socket. The
+    /// runtime adapters' servers bind it themselves; on the sans-IO
+    /// [`RendezvousServer`](super::RendezvousServer), bind it and feed what
+    /// arrives there to its `handle_alt_datagram`.
+    /// Default: `None`.
     pub alt_address: Option<SocketAddr>,
     /// How long a NAT test waits for the client's probe.
+    /// Default: 10 s.
     pub nat_test_lifetime: Duration,
     /// Most bytes of messages held for one client — written into its
     /// connection and not yet acknowledged, plus queued beyond it — before the
     /// server gives up on that client (closes it, code 3).
+    /// Default: 256 KiB.
     pub max_backlog: usize,
     /// Relayed datagrams queued for sending at once; more are dropped.
+    /// Default: 1024.
     pub max_relay_queue: usize,
     /// Seed of the server's randomness (relay sessions, NAT tokens); `None`
     /// seeds from the OS.
+    /// Default: `None`.
     pub rng_seed: Option<u64>,
 }
 
@@ -148,6 +172,56 @@ impl ServerConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each field's documentation states its default; this holds them to
+    /// it (exhaustively: a new field does not compile here until checked).
+    #[test]
+    fn every_server_default_is_the_one_its_documentation_states() {
+        let ServerConfig {
+            refresh_interval,
+            registration_expiry,
+            max_registrations,
+            max_registrations_per_source,
+            max_group_members,
+            max_relays,
+            max_relays_per_source,
+            max_relay_offers,
+            max_relay_offers_per_source,
+            relay_idle_timeout,
+            relay_pair_rate,
+            relay_client_rate,
+            request_rate,
+            introduction_rate_per_source,
+            nat_test_rate_per_source,
+            start_margin,
+            alt_address,
+            nat_test_lifetime,
+            max_backlog,
+            max_relay_queue,
+            rng_seed,
+        } = ServerConfig::default();
+        assert_eq!(refresh_interval, Duration::from_secs(15));
+        assert_eq!(registration_expiry, Duration::from_secs(45));
+        assert_eq!(max_registrations, 10_000);
+        assert_eq!(max_registrations_per_source, 64);
+        assert_eq!(max_group_members, 256);
+        assert_eq!(max_relays, 1024);
+        assert_eq!(max_relays_per_source, 16);
+        assert_eq!(max_relay_offers, 16_384);
+        assert_eq!(max_relay_offers_per_source, 256);
+        assert_eq!(relay_idle_timeout, Duration::from_secs(30));
+        assert_eq!(relay_pair_rate, RateLimit::new(2 << 20, 512 << 10));
+        assert_eq!(relay_client_rate, RateLimit::new(4 << 20, 1 << 20));
+        assert_eq!(request_rate, RateLimit::new(5, 20));
+        assert_eq!(introduction_rate_per_source, RateLimit::new(10, 40));
+        assert_eq!(nat_test_rate_per_source, RateLimit::new(2, 10));
+        assert_eq!(start_margin, Duration::from_millis(30));
+        assert_eq!(alt_address, None);
+        assert_eq!(nat_test_lifetime, Duration::from_secs(10));
+        assert_eq!(max_backlog, 256 << 10);
+        assert_eq!(max_relay_queue, 1024);
+        assert_eq!(rng_seed, None);
+    }
 
     #[test]
     fn the_backlog_holds_the_notices_of_any_honest_register() {
