@@ -24,9 +24,6 @@ pub(crate) struct DrivenEndpoint {
     // Exactly one of the two is set.
     plain: Option<Endpoint>,
     client: Option<Box<RendezvousClient>>,
-    /// The rendezvous link closed by `stop_rendezvous`, while it lingers
-    /// (it is still not the application's).
-    stopped_link: Option<ConnectionHandle>,
 }
 
 impl DrivenEndpoint {
@@ -35,7 +32,6 @@ impl DrivenEndpoint {
         DrivenEndpoint {
             plain: Some(endpoint),
             client: None,
-            stopped_link: None,
         }
     }
 
@@ -44,7 +40,6 @@ impl DrivenEndpoint {
         DrivenEndpoint {
             plain: None,
             client: Some(Box::new(client)),
-            stopped_link: None,
         }
     }
 
@@ -87,7 +82,6 @@ impl DrivenEndpoint {
             if let Some(link) = link {
                 endpoint.close(now, link, 0, b"endpoint closed");
             }
-            self.stopped_link = link;
             self.plain = Some(endpoint);
         }
     }
@@ -157,16 +151,17 @@ impl DrivenEndpoint {
         all - usize::from(self.server_link().is_some() && all > 0)
     }
 
-    /// Connections of the application not over yet (open, connecting, or
-    /// in their closing period); the rendezvous link, live or stopped and
-    /// lingering, is not counted.
-    pub(crate) fn undrained_application_connections(&self) -> usize {
+    /// Connections not over yet (see `Endpoint::unfinished_connection_count`),
+    /// the live rendezvous link not counted: it is not the application's.
+    /// A link closed by `stop_rendezvous` counts until the server answered
+    /// its CLOSE (one round trip), so that a closed endpoint's server has
+    /// heard it leave — its name is free — when `wait_idle` returns.
+    pub(crate) fn unfinished_application_connections(&self) -> usize {
         let endpoint = self.endpoint();
-        let link = self.server_link().or(self.stopped_link);
-        let link_undrained = link.is_some_and(|l| !endpoint.is_drained(l));
+        let link_unfinished = self.server_link().is_some_and(|l| !endpoint.is_over(l));
         endpoint
-            .undrained_connection_count()
-            .saturating_sub(usize::from(link_undrained))
+            .unfinished_connection_count()
+            .saturating_sub(usize::from(link_unfinished))
     }
 }
 

@@ -154,12 +154,12 @@ impl State {
             || self.gone.is_some()
     }
 
-    /// Whether the application's connections are all over (closed and
-    /// past their closing period) and no dropped stream still delivers its
-    /// data: what `Endpoint::wait_idle` waits for. The rendezvous link is
+    /// Whether the application's connections are all over (closed, and
+    /// their peers have answered or the closing period passed) and no
+    /// dropped stream still delivers its data: what `Endpoint::wait_idle` waits for. The rendezvous link is
     /// not the application's and does not count.
     pub(crate) fn application_idle(&self) -> bool {
-        (self.machine.undrained_application_connections() == 0
+        (self.machine.unfinished_application_connections() == 0
             && self.table.poll_timeout().is_none())
             || self.gone.is_some()
     }

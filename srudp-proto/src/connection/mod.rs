@@ -550,6 +550,20 @@ impl Connection {
         matches!(self.state, State::Closed)
     }
 
+    /// Over for whoever waits on it: closed, or draining with its one
+    /// answering CLOSE sent. What is left of a draining connection is a
+    /// silent wait (spec §6.6) that needs nobody: both sides have closed and
+    /// heard each other, so the process may exit.
+    pub(crate) fn is_over(&self) -> bool {
+        matches!(
+            self.state,
+            State::Closed
+                | State::Draining {
+                    answer_close: false
+                }
+        )
+    }
+
     pub(crate) fn stats(&self) -> ConnectionStats {
         let mut s = self.limits.snapshot(self.last_now, &self.stats);
         s.srtt = self.rtt.smoothed();

@@ -236,22 +236,27 @@ impl Endpoint {
     }
 
     /// Connections the application can see that are not over yet: open,
-    /// connecting, or closing within their closing period (spec §6.6).
-    /// Zero once every one has drained, released or not: what an adapter's
-    /// `wait_idle` waits for.
-    pub fn undrained_connection_count(&self) -> usize {
+    /// connecting, closing (waiting, within the closing period, for the
+    /// peer to answer our CLOSE), or draining with its answering CLOSE not
+    /// yet sent (spec §6.6). Zero once every one is over, released or not:
+    /// what an adapter's `wait_idle` waits for. A draining connection whose
+    /// answer went out is over — the rest of its draining period is silent
+    /// and needs nobody — so this is about one round trip after the last
+    /// close when the peers answer.
+    pub fn unfinished_connection_count(&self) -> usize {
         self.connections
             .values()
-            .filter(|s| s.conn.is_app_visible() && !s.conn.is_drained())
+            .filter(|s| s.conn.is_app_visible() && !s.conn.is_over())
             .count()
     }
 
-    /// Whether the connection is over: closed and past its closing period
-    /// (or unknown).
-    pub fn is_drained(&self, handle: ConnectionHandle) -> bool {
+    /// Whether the connection is over (see
+    /// [`unfinished_connection_count`](Endpoint::unfinished_connection_count)),
+    /// or unknown.
+    pub fn is_over(&self, handle: ConnectionHandle) -> bool {
         self.connections
             .get(&handle)
-            .is_none_or(|s| s.conn.is_drained())
+            .is_none_or(|s| s.conn.is_over())
     }
 
     /// Accepted handshakes the initiator has not confirmed yet (bounded by
