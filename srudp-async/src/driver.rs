@@ -290,10 +290,14 @@ impl Driver<crate::runtime::AsyncIo> {
     /// `srudp-driver`, which ends with the driver: the endpoint then needs no
     /// executor at all (what [`Endpoint::bind`](crate::Endpoint::bind) does
     /// outside a tokio runtime, and what srudp-std does).
+    ///
+    /// When the process exits (`main` returns, `std::process::exit`) with
+    /// the driver still running, the driver is dropped first, on Unix: it
+    /// tells every peer at once, as when a runtime drops its driver task.
     pub fn spawn_thread(self) -> io::Result<()> {
         std::thread::Builder::new()
             .name("srudp-driver".into())
-            .spawn(move || ::async_io::block_on(self))?;
+            .spawn(move || crate::exit_hook::run_until_exit(self))?;
         Ok(())
     }
 }
@@ -338,9 +342,31 @@ impl<R: Runtime> Future for Driver<R> {
     }
 }
 
-/// Rounds of best-effort CLOSEs when the driver is dropped: up to this many
-/// outboxes (64 datagrams each) go out, the rest is lost.
+/// Rounds of sending when the driver is dropped: up to this many outboxes
+/// (64 datagrams each) go out, the rest is lost.
 const DROP_SEND_ROUNDS: usize = 16;
+
+impl<R: Runtime> Driver<R> {
+    /// Sends what the endpoint has to send now, straight through the
+    /// socket, for at most [`DROP_SEND_ROUNDS`] outboxes. `false` once the
+    /// socket refused (its buffer is full): the rest is lost.
+    fn send_on_drop(&mut self, state: &mut State, now: Instant) -> bool {
+        for _ in 0..DROP_SEND_ROUNDS {
+            fill(&mut self.outbox, state, self.shared.family, now);
+            if self.outbox.is_empty() {
+                return true;
+            }
+            if self
+                .socket
+                .send_on_drop(&self.batch, &mut self.outbox)
+                .is_err()
+            {
+                return false;
+            }
+        }
+        true
+    }
+}
 
 impl<R: Runtime> Drop for Driver<R> {
     fn drop(&mut self) {
@@ -348,29 +374,23 @@ impl<R: Runtime> Drop for Driver<R> {
             return;
         }
         // Dropped before it finished (its task was cancelled, its runtime
-        // went away, the program returns from `main`): nothing will move
+        // went away, the program returned from `main`): nothing will move
         // anymore. Tell every peer at once, best effort, rather than leave
-        // it waiting for its idle timeout; then wake every parked task.
-        let mut guard = self.shared.lock();
+        // it waiting for its idle timeout. First what is queued — the data
+        // and the end of the streams the application finished or dropped,
+        // so a peer that gets it all reads to end-of-stream — then a CLOSE
+        // for every connection; then wake every parked task.
+        let shared = self.shared.clone();
+        let mut guard = shared.lock();
         let state = &mut *guard;
         let now = state.now();
         state.machine.stop_rendezvous(now);
-        state
-            .table
-            .close_on_the_wire(state.machine.endpoint_mut(), now, 0, b"endpoint closed");
-        for _ in 0..DROP_SEND_ROUNDS {
-            fill(&mut self.outbox, state, self.shared.family, now);
-            if self.outbox.is_empty() {
-                break;
-            }
-            if self
-                .socket
-                .send_on_drop(&self.batch, &mut self.outbox)
-                .is_err()
-            {
-                // The socket buffer is full: the rest is lost.
-                break;
-            }
+        let sent = self.send_on_drop(state, now);
+        if sent {
+            state
+                .table
+                .close_on_the_wire(state.machine.endpoint_mut(), now, 0, b"endpoint closed");
+            self.send_on_drop(state, now);
         }
         state.set_gone(io::ErrorKind::NotConnected, R::DRIVER_DROPPED);
     }

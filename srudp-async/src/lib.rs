@@ -36,6 +36,25 @@
 //! # }
 //! ```
 //!
+//! ## Exiting cleanly
+//!
+//! Finish each stream (`shutdown().await`, or drop it: a dropped stream
+//! finishes in the background) or [`Endpoint::close`] the endpoint, then
+//! `endpoint.wait_idle().await`, then return from `main`. `wait_idle`
+//! returns once the application's connections are over — about one round
+//! trip after the last close when peers are alive, at once when there are
+//! none; a rendezvous registration does not hold it. A program that
+//! returns without this loses nothing silently: when its runtime drops the
+//! driver, the driver sends at once what the streams still had queued
+//! (their data, and the end of those the application finished or dropped)
+//! and a CLOSE for every connection, so each peer reads to end-of-stream
+//! if all of it arrives, and otherwise learns within one round trip that
+//! the connection was closed ([`CloseReason::PeerClose`], reason
+//! `"endpoint closed"`) instead of waiting for its idle timeout. A driver on
+//! a thread of its own does the same when the process exits (on Unix,
+//! through an exit hook, waiting at most half a second). Only a crashed
+//! process or a lost path leaves a peer to its idle timeout.
+//!
 //! ## How it runs
 //!
 //! Each endpoint has one [`Driver`]: the future that owns the UDP socket
@@ -92,6 +111,8 @@ mod driven;
 mod driver;
 mod endpoint;
 mod error;
+#[cfg(feature = "async-io")]
+mod exit_hook;
 mod io_traits;
 mod rendezvous_client;
 #[cfg(feature = "tokio")]
@@ -106,7 +127,7 @@ mod stream_table;
 
 pub use driver::Driver;
 pub use endpoint::{Connecting, Endpoint};
-pub use error::close_reason;
+pub use error::{close_reason, rendezvous_error};
 #[cfg(feature = "tokio")]
 pub use rendezvous_server::RendezvousServer;
 pub use runtime::{AsyncTimer, AsyncUdpSocket, Runtime};
@@ -130,7 +151,8 @@ pub mod rendezvous {
     pub use crate::rendezvous_status::RendezvousStatus;
     pub use srudp_proto::rendezvous::{
         ClientConfig, ErrorCode, GroupSecret, Name, NatBehavior, NatFiltering, NatMapping,
-        RateLimit, RendezvousError, ServerConfig, ServerEvent, ServerStats, Ticket, TicketError,
+        RateLimit, RendezvousAddr, RendezvousAddrError, RendezvousError, ServerConfig, ServerEvent,
+        ServerStats, Ticket, TicketError,
     };
 }
 

@@ -26,7 +26,7 @@ use crate::driven::DrivenEndpoint;
 use crate::endpoint::Endpoint;
 use crate::shared::{Shared, State};
 use crate::stream::Stream;
-use crate::stream_error::rendezvous_error;
+use crate::stream_error::rendezvous_failure;
 
 use crate::rendezvous_status::RendezvousStatus;
 
@@ -261,7 +261,7 @@ impl Future for RendezvousConnecting {
                 Some(Request::Done(Err(e))) => {
                     let e = e.clone();
                     rdv.requests.remove(&request);
-                    Err(rendezvous_error(e))
+                    Err(rendezvous_failure(e))
                 }
                 Some(Request::Done(Ok(handle))) => {
                     let handle = *handle;
@@ -379,14 +379,19 @@ impl Endpoint {
     /// Errors: `NotFound` ("peer not registered") quickly when no such peer
     /// is registered; `HostUnreachable` when the server cannot be reached,
     /// `TimedOut` when it does not answer or no path worked; `InvalidInput`
-    /// for our own key or an endpoint without rendezvous. The
-    /// [`RendezvousError`] is the error's source.
+    /// for our own key or an endpoint without rendezvous; `NotConnected`
+    /// ([`StreamError::EndpointClosed`](crate::StreamError::EndpointClosed))
+    /// once the endpoint is closed. The [`RendezvousError`] is the error's
+    /// [`source`](std::error::Error::source), and
+    /// [`rendezvous_error`](crate::rendezvous_error) reads it.
     pub fn connect_by_key(&self, peer: srudp_proto::PublicKey) -> RendezvousConnecting {
         self.rendezvous_request(|client, now| client.connect_by_key(now, peer))
     }
 
     /// [`connect_by_key`](Endpoint::connect_by_key) for the peer registered
-    /// under `name`.
+    /// under `name`. Our own name is `InvalidInput`
+    /// ([`RendezvousError::SelfConnect`]), as is a name that is not a
+    /// [`Name`](crate::rendezvous::Name) ([`RendezvousError::InvalidName`]).
     pub fn connect_by_name(&self, name: &str) -> RendezvousConnecting {
         self.rendezvous_request(|client, now| client.connect_by_name(now, name))
     }
@@ -402,7 +407,7 @@ impl Endpoint {
             state.check_open()?;
             let now = state.now();
             let client = state.machine.client_mut().ok_or_else(no_rendezvous)?;
-            let request = f(client, now).map_err(rendezvous_error)?;
+            let request = f(client, now).map_err(rendezvous_failure)?;
             if let Some(rdv) = &mut state.rendezvous {
                 rdv.requests.insert(request, Request::Pending(None));
             }
@@ -450,10 +455,7 @@ impl Endpoint {
     pub async fn wait_registered(&self) -> io::Result<SocketAddr> {
         self.wait_rendezvous(|s| match (s.registered, s.observed, s.refused) {
             (true, Some(observed), _) => Some(Ok(observed)),
-            (_, _, Some(code)) => Some(Err(io::Error::new(
-                io::ErrorKind::PermissionDenied,
-                RendezvousError::Refused(code),
-            ))),
+            (_, _, Some(code)) => Some(Err(rendezvous_failure(RendezvousError::Refused(code)))),
             _ => None,
         })
         .await

@@ -13,6 +13,7 @@ use std::time::Instant;
 
 use srudp_proto::PublicKey;
 
+use crate::stream_error::StreamError;
 use crate::stream_table::StreamTable;
 
 use crate::driven::DrivenEndpoint;
@@ -115,6 +116,8 @@ impl State {
     pub(crate) fn check_driver(&self) -> io::Result<()> {
         match &self.gone {
             None => Ok(()),
+            // The application closed it: that is why the driver ended.
+            Some(_) if self.closed => Err(StreamError::EndpointClosed.into()),
             Some(g) => Err(io::Error::new(g.kind, g.message.clone())),
         }
     }
@@ -122,10 +125,7 @@ impl State {
     /// Errors for `connect` and `accept` on a closed endpoint.
     pub(crate) fn check_open(&self) -> io::Result<()> {
         if self.closed {
-            return Err(io::Error::new(
-                io::ErrorKind::NotConnected,
-                "the endpoint is closed",
-            ));
+            return Err(StreamError::EndpointClosed.into());
         }
         self.check_driver()
     }

@@ -15,18 +15,28 @@
 //! | [`CloseReason::Finished`] (writing after a graceful close) | `BrokenPipe` |
 //! | writing after finishing ([`StreamError::Finished`]) | `BrokenPipe` |
 //! | a stream the endpoint no longer knows ([`StreamError::UnknownStream`]) | `NotConnected` |
+//! | using an endpoint after [`close`](crate::Endpoint::close) ([`StreamError::EndpointClosed`]) | `NotConnected` |
+//! | [`RendezvousError::PeerNotRegistered`] (no peer under that key or name) | `NotFound` |
+//! | [`RendezvousError::Timeout`] | `TimedOut` |
+//! | [`RendezvousError::ServerUnreachable`] | `HostUnreachable` |
+//! | [`RendezvousError::Refused`] (the server refused a request or the registration) | `PermissionDenied` |
+//! | [`RendezvousError::Connection`] (no path to the introduced peer worked) | `ConnectionRefused` |
+//! | [`RendezvousError::InvalidName`], [`RendezvousError::SelfConnect`] (our own key or name) | `InvalidInput` |
+//! | [`RendezvousError::TooManyRequests`], [`RendezvousError::EndpointRefused`] | `Other` |
 //!
-//! For a closed connection the [`CloseReason`] is the `io::Error`'s
-//! [`source`](std::error::Error::source): `std::error::Error::source(&err)`
-//! and downcast to `CloseReason`, or `err.get_ref()` and downcast to
-//! [`StreamError`].
+//! The `io::Error` carries a [`StreamError`] (`err.get_ref()`, downcast),
+//! and its [`source`](std::error::Error::source) is the srudp cause: the
+//! [`CloseReason`] of a closed connection, the [`RendezvousError`] of a
+//! failed connect by key or name. [`close_reason`](crate::close_reason) and
+//! [`rendezvous_error`](crate::rendezvous_error) read them back.
 
 use std::io;
 
 use srudp_proto::rendezvous::RendezvousError;
 use srudp_proto::{CloseReason, ConnectError};
 
-/// Why a stream operation failed.
+/// Why a stream operation, or the endpoint call that opens a stream,
+/// failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StreamError {
     /// The connection is over; the reason says why.
@@ -38,6 +48,14 @@ pub enum StreamError {
     /// The endpoint does not know this stream (it was released or the endpoint shut down).
     #[error("the stream is not connected")]
     UnknownStream,
+    /// The endpoint was closed ([`Endpoint::close`](crate::Endpoint::close)):
+    /// it no longer accepts, connects or reports.
+    #[error("the endpoint is closed")]
+    EndpointClosed,
+    /// Connecting through the rendezvous (by key or name) or registering
+    /// there failed; the [`RendezvousError`] says why and is the source.
+    #[error("{0}")]
+    Rendezvous(#[source] RendezvousError),
 }
 
 /// A one-line summary per close reason; the reason itself is the error's
@@ -92,7 +110,8 @@ impl StreamError {
                 CloseReason::Finished => io::ErrorKind::BrokenPipe,
             },
             StreamError::Finished => io::ErrorKind::BrokenPipe,
-            StreamError::UnknownStream => io::ErrorKind::NotConnected,
+            StreamError::UnknownStream | StreamError::EndpointClosed => io::ErrorKind::NotConnected,
+            StreamError::Rendezvous(e) => rendezvous_kind(e),
         }
     }
 }
@@ -118,26 +137,24 @@ pub(crate) fn connect_error(e: ConnectError) -> io::Error {
     }
 }
 
-/// A connect by key or name that failed, as an `io::Error`: `NotFound`
-/// ("peer not registered"), `TimedOut` (the server did not answer),
-/// `HostUnreachable` (no server), `PermissionDenied` (the server refused),
-/// `ConnectionRefused` (no path to the peer worked), `InvalidInput` (a bad
-/// name, our own key), `Other` (too many requests, a full endpoint). The
-/// [`RendezvousError`] is the source.
-pub(crate) fn rendezvous_error(e: RendezvousError) -> io::Error {
-    {
-        use RendezvousError as R;
-        let kind = match &e {
-            R::PeerNotRegistered => io::ErrorKind::NotFound,
-            R::Timeout => io::ErrorKind::TimedOut,
-            R::ServerUnreachable => io::ErrorKind::HostUnreachable,
-            R::Refused(_) => io::ErrorKind::PermissionDenied,
-            R::Connection(_) => io::ErrorKind::ConnectionRefused,
-            R::InvalidName | R::SelfConnect => io::ErrorKind::InvalidInput,
-            R::TooManyRequests | R::EndpointRefused => io::ErrorKind::Other,
-        };
-        io::Error::new(kind, e)
+/// The kind of a failed connect by key or name (see the module docs).
+fn rendezvous_kind(e: &RendezvousError) -> io::ErrorKind {
+    use RendezvousError as R;
+    match e {
+        R::PeerNotRegistered => io::ErrorKind::NotFound,
+        R::Timeout => io::ErrorKind::TimedOut,
+        R::ServerUnreachable => io::ErrorKind::HostUnreachable,
+        R::Refused(_) => io::ErrorKind::PermissionDenied,
+        R::Connection(_) => io::ErrorKind::ConnectionRefused,
+        R::InvalidName | R::SelfConnect => io::ErrorKind::InvalidInput,
+        R::TooManyRequests | R::EndpointRefused => io::ErrorKind::Other,
     }
+}
+
+/// A connect by key or name that failed, as an `io::Error` (the kinds are
+/// in the module docs); the [`RendezvousError`] is its source.
+pub(crate) fn rendezvous_failure(e: RendezvousError) -> io::Error {
+    StreamError::Rendezvous(e).into()
 }
 
 #[cfg(test)]
@@ -193,13 +210,59 @@ mod tests {
 
     #[test]
     fn an_unregistered_peer_is_not_found_with_the_rendezvous_error_as_source() {
-        let err = rendezvous_error(RendezvousError::PeerNotRegistered);
+        let err = rendezvous_failure(RendezvousError::PeerNotRegistered);
         assert_eq!(err.kind(), io::ErrorKind::NotFound);
         assert_eq!(err.to_string(), "peer not registered");
-        let inner = err.get_ref().unwrap().downcast_ref::<RendezvousError>();
-        assert_eq!(inner, Some(&RendezvousError::PeerNotRegistered));
-        let timeout = rendezvous_error(RendezvousError::Timeout);
+        let source = err.source().expect("the rendezvous error is the source");
+        assert_eq!(
+            source.downcast_ref::<RendezvousError>(),
+            Some(&RendezvousError::PeerNotRegistered)
+        );
+        assert_eq!(
+            crate::rendezvous_error(&err),
+            Some(&RendezvousError::PeerNotRegistered)
+        );
+        let timeout = rendezvous_failure(RendezvousError::Timeout);
         assert_eq!(timeout.kind(), io::ErrorKind::TimedOut);
+    }
+
+    #[test]
+    fn every_rendezvous_cause_maps_to_its_documented_kind() {
+        use io::ErrorKind::*;
+        use srudp_proto::rendezvous::ErrorCode;
+        let cases = [
+            (RendezvousError::PeerNotRegistered, NotFound),
+            (RendezvousError::Timeout, TimedOut),
+            (RendezvousError::ServerUnreachable, HostUnreachable),
+            (
+                RendezvousError::Refused(ErrorCode::InvalidRequest),
+                PermissionDenied,
+            ),
+            (
+                RendezvousError::Connection(CloseReason::HandshakeTimeout),
+                ConnectionRefused,
+            ),
+            (RendezvousError::InvalidName, InvalidInput),
+            (RendezvousError::SelfConnect, InvalidInput),
+            (RendezvousError::TooManyRequests, Other),
+            (RendezvousError::EndpointRefused, Other),
+        ];
+        for (error, kind) in cases {
+            let err = rendezvous_failure(error.clone());
+            assert_eq!(err.kind(), kind, "{error:?}");
+            assert_eq!(err.to_string(), error.to_string());
+            assert_eq!(crate::rendezvous_error(&err), Some(&error));
+            assert_eq!(crate::close_reason(&err), None);
+        }
+    }
+
+    #[test]
+    fn a_closed_endpoint_is_not_connected_and_typed() {
+        let err = io::Error::from(StreamError::EndpointClosed);
+        assert_eq!(err.kind(), io::ErrorKind::NotConnected);
+        assert_eq!(err.to_string(), "the endpoint is closed");
+        let inner = err.get_ref().unwrap().downcast_ref::<StreamError>();
+        assert_eq!(inner, Some(&StreamError::EndpointClosed));
     }
 
     #[test]

@@ -1,20 +1,26 @@
 //! Every adapter reports a cause the same way: one test per cause, run on
 //! each async executor (tokio, smol, async-std) and on the blocking
-//! srudp-std, each asserting the `io::ErrorKind` and the srudp
-//! [`CloseReason`] (`close_reason`) from one table of expectations
-//! ([`expected`]). srudp-std's own condition, a timeout the application set
-//! (`WouldBlock`), is srudp-std's (tests/misuse.rs there).
+//! srudp-std, each asserting the `io::ErrorKind` and the srudp cause (the
+//! [`CloseReason`] `close_reason` reads, the [`RendezvousError`]
+//! `rendezvous_error` reads, or a closed endpoint), which must also be the
+//! error's `source()`, from one table of expectations ([`expected`]).
+//! srudp-std's own condition, a timeout the application set (`WouldBlock`),
+//! is srudp-std's (tests/misuse.rs there).
 
 #[macro_use]
 mod common;
 
+use std::error::Error as _;
 use std::io::{self, ErrorKind, Read as _};
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::*;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
-use srudp_async::{close_reason, AcceptPolicy, CloseReason, Endpoint, Keypair};
+use srudp_async::rendezvous::{ErrorCode, RendezvousError};
+use srudp_async::{
+    close_reason, rendezvous_error, AcceptPolicy, CloseReason, Endpoint, Keypair, StreamError,
+};
 use srudp_testkit::{ImpairingRelay, Impairment};
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -42,34 +48,96 @@ enum Cause {
     ConnectWithoutCandidates,
     /// Writing after finishing our direction.
     WriteAfterFinish,
+    /// Connecting by a name (or a key) nobody registered.
+    RendezvousUnknownPeer,
+    /// Connecting to the name we registered under (or our own key).
+    RendezvousOwnName,
+    /// Registering under a name another key holds.
+    RendezvousNameTaken,
 }
 
-/// What every adapter reports for `cause`: the kind, and the srudp reason
-/// `close_reason` reads out of the error (`None`: not a closed connection).
-fn expected(cause: Cause) -> (ErrorKind, Option<CloseReason>) {
+/// The srudp cause an adapter's `io::Error` carries.
+#[derive(Debug, Clone, PartialEq)]
+enum Srudp {
+    /// A closed connection: `close_reason` and `source()` give the reason.
+    Closed(CloseReason),
+    /// A failed connect by key or name, or a refused registration:
+    /// `rendezvous_error` and `source()` give the error.
+    Rendezvous(RendezvousError),
+    /// The application closed the endpoint ([`StreamError::EndpointClosed`]).
+    EndpointClosed,
+    /// Nothing beyond the kind.
+    Nothing,
+}
+
+/// What every adapter reports for `cause`: the kind, and the srudp cause.
+fn expected(cause: Cause) -> (ErrorKind, Srudp) {
     use Cause::*;
     match cause {
         PeerAborted => (
             ErrorKind::ConnectionReset,
-            Some(CloseReason::PeerClose {
+            Srudp::Closed(CloseReason::PeerClose {
                 code: 42,
                 reason: "go away".into(),
             }),
         ),
         LocalAbortThenUse => (
             ErrorKind::ConnectionAborted,
-            Some(CloseReason::LocalClose { code: 7 }),
+            Srudp::Closed(CloseReason::LocalClose { code: 7 }),
         ),
         EndpointClosedThenStreamUse => (
             ErrorKind::ConnectionAborted,
-            Some(CloseReason::LocalClose { code: 0 }),
+            Srudp::Closed(CloseReason::LocalClose { code: 0 }),
         ),
-        EndpointClosedThenAcceptOrConnect => (ErrorKind::NotConnected, None),
-        IdleTimeout => (ErrorKind::TimedOut, Some(CloseReason::IdleTimeout)),
-        HandshakeTimeout => (ErrorKind::TimedOut, Some(CloseReason::HandshakeTimeout)),
-        HandshakeRefused => (ErrorKind::ConnectionRefused, Some(CloseReason::Refused)),
-        ConnectToSelf | ConnectWithoutCandidates => (ErrorKind::InvalidInput, None),
-        WriteAfterFinish => (ErrorKind::BrokenPipe, None),
+        EndpointClosedThenAcceptOrConnect => (ErrorKind::NotConnected, Srudp::EndpointClosed),
+        IdleTimeout => (ErrorKind::TimedOut, Srudp::Closed(CloseReason::IdleTimeout)),
+        HandshakeTimeout => (
+            ErrorKind::TimedOut,
+            Srudp::Closed(CloseReason::HandshakeTimeout),
+        ),
+        HandshakeRefused => (
+            ErrorKind::ConnectionRefused,
+            Srudp::Closed(CloseReason::Refused),
+        ),
+        ConnectToSelf | ConnectWithoutCandidates => (ErrorKind::InvalidInput, Srudp::Nothing),
+        WriteAfterFinish => (ErrorKind::BrokenPipe, Srudp::Nothing),
+        RendezvousUnknownPeer => (
+            ErrorKind::NotFound,
+            Srudp::Rendezvous(RendezvousError::PeerNotRegistered),
+        ),
+        RendezvousOwnName => (
+            ErrorKind::InvalidInput,
+            Srudp::Rendezvous(RendezvousError::SelfConnect),
+        ),
+        RendezvousNameTaken => (
+            ErrorKind::PermissionDenied,
+            Srudp::Rendezvous(RendezvousError::Refused(ErrorCode::NameTaken)),
+        ),
+    }
+}
+
+/// The srudp cause in `err`, checking that `source()` agrees with the
+/// helpers that read it.
+fn srudp_cause(err: &io::Error) -> Srudp {
+    if let Some(reason) = close_reason(err) {
+        let source = err.source().and_then(|s| s.downcast_ref::<CloseReason>());
+        assert_eq!(
+            source,
+            Some(reason),
+            "the close reason is the source: {err}"
+        );
+        return Srudp::Closed(reason.clone());
+    }
+    if let Some(e) = rendezvous_error(err) {
+        let source = err
+            .source()
+            .and_then(|s| s.downcast_ref::<RendezvousError>());
+        assert_eq!(source, Some(e), "the rendezvous error is the source: {err}");
+        return Srudp::Rendezvous(e.clone());
+    }
+    match err.get_ref().and_then(|e| e.downcast_ref::<StreamError>()) {
+        Some(StreamError::EndpointClosed) => Srudp::EndpointClosed,
+        _ => Srudp::Nothing,
     }
 }
 
@@ -82,7 +150,7 @@ fn assert_fails_as<T: std::fmt::Debug>(
     result: io::Result<T>,
 ) {
     let err = result.expect_err(&format!("{adapter}, {cause:?}: {call} succeeded"));
-    let seen = (err.kind(), close_reason(&err).cloned());
+    let seen = (err.kind(), srudp_cause(&err));
     assert_eq!(seen, expected(cause), "{adapter}, {cause:?}: {call}: {err}");
 }
 
@@ -255,6 +323,51 @@ async fn write_after_finish(ex: Exec) {
     );
 }
 
+async fn rendezvous_unknown_peer_own_name_and_taken_name(ex: Exec) {
+    let adapter = format!("{ex:?}");
+    let rdv = LoopbackRendezvous::start(690);
+    let alice =
+        Endpoint::bind_with_rendezvous(v4(), config(691), rdv.client(Some("alice"))).unwrap();
+    within(WAIT, "alice registers", alice.wait_registered())
+        .await
+        .unwrap();
+
+    let cause = Cause::RendezvousUnknownPeer;
+    let by_name = within(WAIT, "connect_by_name", alice.connect_by_name("nobody")).await;
+    assert_fails_as(cause, &adapter, "connect_by_name", by_name);
+    let stranger = Keypair::generate_from_os().public();
+    let by_key = within(WAIT, "connect_by_key", alice.connect_by_key(stranger)).await;
+    assert_fails_as(cause, &adapter, "connect_by_key", by_key);
+
+    let cause = Cause::RendezvousOwnName;
+    let own_name = within(WAIT, "connect_by_name", alice.connect_by_name("alice")).await;
+    assert_fails_as(cause, &adapter, "connect_by_name", own_name);
+    let own_key = within(
+        WAIT,
+        "connect_by_key",
+        alice.connect_by_key(alice.public_key()),
+    )
+    .await;
+    assert_fails_as(cause, &adapter, "connect_by_key", own_key);
+
+    let impostor =
+        Endpoint::bind_with_rendezvous(v4(), config(692), rdv.client(Some("alice"))).unwrap();
+    let taken = within(WAIT, "impostor registers", impostor.wait_registered()).await;
+    assert_fails_as(
+        Cause::RendezvousNameTaken,
+        &adapter,
+        "wait_registered",
+        taken,
+    );
+
+    alice.close();
+    let cause = Cause::EndpointClosedThenAcceptOrConnect;
+    let closed = within(WAIT, "connect_by_name", alice.connect_by_name("bob")).await;
+    assert_fails_as(cause, &adapter, "connect_by_name", closed);
+    let closed = within(WAIT, "wait_registered", alice.wait_registered()).await;
+    assert_fails_as(cause, &adapter, "wait_registered", closed);
+}
+
 on_every_executor!(
     peer_aborted,
     local_abort_then_use,
@@ -265,6 +378,7 @@ on_every_executor!(
     handshake_refused,
     connect_to_self_or_without_candidates,
     write_after_finish,
+    rendezvous_unknown_peer_own_name_and_taken_name,
 );
 
 /// The same causes on the blocking srudp-std.
@@ -377,6 +491,59 @@ mod std_adapter {
         assert_fails_as(Cause::ConnectToSelf, ADAPTER, "connect", to_self);
         let nowhere = a.connect(b.public_key(), &[]);
         assert_fails_as(Cause::ConnectWithoutCandidates, ADAPTER, "connect", nowhere);
+    }
+
+    #[test]
+    fn rendezvous_unknown_peer_own_name_and_taken_name() {
+        let rdv = LoopbackRendezvous::start(790);
+        let bind = |seed, name| {
+            srudp_std::Endpoint::bind_with_rendezvous(v4(), config(seed), rdv.client(name)).unwrap()
+        };
+        let alice = bind(791, Some("alice"));
+        alice.wait_registered(Some(WAIT)).unwrap();
+
+        let cause = Cause::RendezvousUnknownPeer;
+        let by_name = alice.connect_by_name("nobody");
+        assert_fails_as(cause, ADAPTER, "connect_by_name", by_name);
+        let stranger = Keypair::generate_from_os().public();
+        let by_key = alice.connect_by_key(stranger);
+        assert_fails_as(cause, ADAPTER, "connect_by_key", by_key);
+
+        let cause = Cause::RendezvousOwnName;
+        let own_name = alice.connect_by_name("alice");
+        assert_fails_as(cause, ADAPTER, "connect_by_name", own_name);
+        let own_key = alice.connect_by_key(alice.public_key());
+        assert_fails_as(cause, ADAPTER, "connect_by_key", own_key);
+
+        let impostor = bind(792, Some("alice"));
+        let taken = impostor.wait_registered(Some(WAIT));
+        assert_fails_as(
+            Cause::RendezvousNameTaken,
+            ADAPTER,
+            "wait_registered",
+            taken,
+        );
+
+        alice.close();
+        let cause = Cause::EndpointClosedThenAcceptOrConnect;
+        assert_fails_as(
+            cause,
+            ADAPTER,
+            "connect_by_name",
+            alice.connect_by_name("bob"),
+        );
+        let closed = alice.wait_registered(Some(WAIT));
+        assert_fails_as(cause, ADAPTER, "wait_registered", closed);
+    }
+
+    #[test]
+    fn the_helpers_are_srudp_std_s_too() {
+        let err = io::Error::from(StreamError::Rendezvous(RendezvousError::Timeout));
+        assert_eq!(
+            srudp_std::rendezvous_error(&err),
+            Some(&RendezvousError::Timeout)
+        );
+        assert_eq!(srudp_std::close_reason(&err), None);
     }
 
     #[test]

@@ -6,10 +6,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{ArgGroup, Args, Parser, Subcommand};
-use srudp_tokio::rendezvous::Ticket;
+use srudp_tokio::rendezvous::{RendezvousAddr, Ticket};
 
 use crate::exit_status::EXIT_STATUS_HELP;
-use crate::rendezvous_addr::RendezvousAddr;
 use crate::size;
 use crate::tunnel::TcpTarget;
 

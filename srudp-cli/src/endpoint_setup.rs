@@ -6,12 +6,12 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use srudp_tokio::rendezvous::{ClientConfig, RendezvousConnecting, Ticket};
+use srudp_tokio::rendezvous::{ClientConfig, RendezvousAddr, RendezvousConnecting, Ticket};
 use srudp_tokio::{AcceptPolicy, Endpoint, EndpointConfig, Stream, TicketSecret};
 
 use crate::failure::Failure;
 use crate::keys;
-use crate::rendezvous_addr::{default_bind, Rendezvous, RendezvousAddr};
+use crate::resolve::{default_bind, resolve_rendezvous, Rendezvous};
 use crate::signals::{self, Tracked};
 
 /// How long to wait for the rendezvous server to take our registration
@@ -129,7 +129,7 @@ pub(crate) async fn announce(
     via: &RendezvousAddr,
     how: Announcement<'_>,
 ) -> Result<CliEndpoint, Failure> {
-    let rdv = via.resolve().await?;
+    let rdv = resolve_rendezvous(via).await?;
     // A new secret for every run: only the ticket's holder can connect. A
     // listener registered by name is open to anyone who knows the name.
     let secret = how.name.is_none().then(TicketSecret::generate_from_os);
@@ -143,7 +143,7 @@ pub(crate) async fn announce(
         peer: endpoint.public_key(),
         secret,
         name: how.name,
-        rendezvous: via.to_string(),
+        rendezvous: via.clone(),
     };
     if let Some(path) = how.ticket_file {
         std::fs::write(path, format!("{ticket}\n")).map_err(|e| {
@@ -160,7 +160,7 @@ pub(crate) async fn connect_ticket(
     key: Option<&Path>,
     bind: Option<SocketAddr>,
 ) -> Result<(CliEndpoint, Stream), Failure> {
-    let rdv = crate::rendezvous_addr::resolve_rendezvous(&ticket.rendezvous).await?;
+    let rdv = resolve_rendezvous(&ticket.rendezvous).await?;
     let endpoint = registered_endpoint(&rdv, key, None, Admission::holding(ticket), bind).await?;
     let stream = connect_within(endpoint.connect_by_key(ticket.peer)).await?;
     Ok((endpoint, stream))

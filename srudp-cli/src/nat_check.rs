@@ -3,16 +3,18 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use srudp_tokio::rendezvous::RendezvousAddr;
+
 use crate::endpoint_setup::{registered_endpoint, Admission};
 use crate::failure::Failure;
-use crate::rendezvous_addr::RendezvousAddr;
+use crate::resolve::resolve_rendezvous;
 
 /// `srudp nat-check`.
 pub(crate) async fn nat_check(
     via: &RendezvousAddr,
     bind: Option<SocketAddr>,
 ) -> Result<(), Failure> {
-    let rdv = via.resolve().await?;
+    let rdv = resolve_rendezvous(via).await?;
     let endpoint = registered_endpoint(&rdv, None, None, Admission::ConnectOnly, bind).await?;
     let status = endpoint
         .rendezvous_status()

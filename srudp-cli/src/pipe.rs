@@ -7,6 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use srudp_tokio::rendezvous::RendezvousAddr;
 use srudp_tokio::{
     AcceptPolicy, ConnectOptions, Endpoint, EndpointConfig, HandshakePattern, PublicKey, Stream,
     TransportConfig,
@@ -20,8 +21,8 @@ use crate::endpoint_setup::{
 };
 use crate::failure::Failure;
 use crate::keys;
-use crate::rendezvous_addr::{default_bind, resolve, RendezvousAddr};
 use crate::reports::{report_paths, report_registrations};
+use crate::resolve::{default_bind, resolve, resolve_rendezvous};
 
 /// How long both sides of `--direct` have to start.
 const DIRECT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -75,7 +76,7 @@ pub(crate) async fn connect_by_name(
     bind: Option<SocketAddr>,
 ) -> Result<(), Failure> {
     let pinned = peer_key.map(parse_peer_key).transpose()?;
-    let rdv = via.resolve().await?;
+    let rdv = resolve_rendezvous(via).await?;
     let endpoint = registered_endpoint(&rdv, key, None, Admission::ConnectOnly, bind).await?;
     let stream = connect_within(endpoint.connect_by_name(name)).await?;
     // The server maps the name to a key; the handshake authenticated that

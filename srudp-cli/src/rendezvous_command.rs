@@ -3,12 +3,12 @@
 use std::net::SocketAddr;
 use std::path::Path;
 
-use srudp_tokio::rendezvous::ServerConfig;
+use srudp_tokio::rendezvous::{RendezvousAddr, ServerConfig};
 use srudp_tokio::{EndpointConfig, RendezvousServer};
 
 use crate::failure::Failure;
 use crate::keys;
-use crate::rendezvous_addr::resolve;
+use crate::resolve::resolve;
 use crate::signals::StopSignals;
 
 /// `srudp rendezvous`.
@@ -26,18 +26,24 @@ pub(crate) async fn rendezvous(
     }
     let server = RendezvousServer::bind(bind, EndpointConfig::new(keypair), config, second_port)
         .map_err(|e| Failure::msg(format!("cannot bind {bind}: {e}")))?;
-    let shown = advertise.unwrap_or_else(|| server.local_addr().to_string());
-    println!("{}@{}", server.public_key(), shown);
+    // Printed through the parser clients use, so `--via` takes it as is.
+    let shown = match &advertise {
+        Some(adv) => format!("{}@{adv}", server.public_key())
+            .parse::<RendezvousAddr>()
+            .map_err(|e| Failure::msg(format!("--advertise {adv:?}: {e}")))?,
+        None => RendezvousAddr::from_socket_addr(server.public_key(), server.local_addr())
+            .map_err(|e| Failure::msg(format!("cannot show the bound address: {e}")))?,
+    };
+    println!("{shown}");
     use std::io::Write;
     let _ = std::io::stdout().flush();
     eprintln!(
-        "rendezvous server on {}{}; clients use --via {}@{}",
+        "rendezvous server on {}{}; clients use --via {}",
         server.local_addr(),
         server
             .alt_addr()
             .map(|a| format!(" (NAT tests on {a})"))
             .unwrap_or_default(),
-        server.public_key(),
         shown
     );
     StopSignals::install()?.next().await;

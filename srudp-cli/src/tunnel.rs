@@ -14,8 +14,8 @@ use crate::endpoint_setup::{
     announce, connect_within, registered_endpoint, Admission, Announcement, FAILURE_CODE,
 };
 use crate::failure::Failure;
-use crate::rendezvous_addr::resolve_rendezvous;
 use crate::reports::{path_line, report_registrations};
+use crate::resolve::resolve_rendezvous;
 use crate::splice::{splice, Moved};
 
 /// The TCP service of `srudp expose`: `tcp://HOST:PORT`.
@@ -126,7 +126,7 @@ pub(crate) async fn forward(args: ForwardArgs) -> Result<(), Failure> {
             Exposed::Key(ticket.peer),
         ),
         (None, Some(via), Some(name)) => (
-            via.resolve().await?,
+            resolve_rendezvous(&via).await?,
             Admission::ConnectOnly,
             Exposed::Name(name),
         ),

@@ -64,9 +64,10 @@ fn rendezvous() -> (Running, String) {
         .read_line(&mut line)
         .unwrap();
     let via = line.trim().to_string();
+    let parsed = via.parse::<srudp_tokio::rendezvous::RendezvousAddr>();
     assert!(
-        via.contains('@') && via.len() > 53,
-        "first line is KEY@HOST:PORT: {via:?}"
+        parsed.is_ok(),
+        "first line is KEY@HOST:PORT: {via:?}: {parsed:?}"
     );
     (Running(child), via)
 }
@@ -542,6 +543,45 @@ fn a_garbage_ticket_fails_with_one_line() {
     assert_fails(
         &["connect", "not-a-ticket"],
         "invalid ticket",
+        Duration::from_secs(10),
+    );
+}
+
+#[test]
+fn a_malformed_rendezvous_address_fails_with_one_line_that_says_what_is_wrong() {
+    // The library's parser (spec §3.2) says what is wrong, in one line.
+    let key = "tuqgck43yrxmsei5yfisuupjti2vax7jujr5pb5s7a5mt57naq2q";
+    for (via, why) in [
+        ("192.0.2.1:4433".to_string(), "found no '@'"),
+        (format!("{key}@192.0.2.1"), "found no port"),
+        (
+            format!("{key}@2001:db8::1:4433"),
+            "IPv6 address goes in brackets",
+        ),
+        (
+            "abc@192.0.2.1:4433".to_string(),
+            "the key before '@' is invalid",
+        ),
+    ] {
+        assert_fails(
+            &["connect", "--via", &via, "--name", "x"],
+            why,
+            Duration::from_secs(10),
+        );
+    }
+}
+
+#[test]
+fn a_rendezvous_advertising_no_port_fails_with_one_line() {
+    assert_fails(
+        &[
+            "rendezvous",
+            "--bind",
+            "127.0.0.1:0",
+            "--advertise",
+            "rdv.example.org",
+        ],
+        "found no port",
         Duration::from_secs(10),
     );
 }

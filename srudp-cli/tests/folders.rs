@@ -92,18 +92,18 @@ fn nested_folders_empty_files_non_ascii_names_and_100_mb_arrive_identical() {
 /// A sender written with the library: registered at `via` with a ticket,
 /// it writes `bytes` to whoever connects with the ticket.
 fn hostile_sender(via: &str, bytes: Vec<u8>) -> (tokio::runtime::Runtime, String) {
-    use srudp_tokio::rendezvous::{ClientConfig, Ticket};
+    use srudp_tokio::rendezvous::{ClientConfig, RendezvousAddr, Ticket};
     use srudp_tokio::{AcceptPolicy, Endpoint, EndpointConfig, Keypair, TicketSecret};
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
         .unwrap();
-    let (key, addr) = via.split_once('@').unwrap();
+    let via: RendezvousAddr = via.parse().unwrap();
     let secret = TicketSecret::generate_from_os();
     let mut config = EndpointConfig::new(Keypair::generate_from_os());
     config.accept = AcceptPolicy::Ticket(secret.clone());
-    let mut client = ClientConfig::new(key.parse().unwrap(), addr.parse().unwrap());
+    let mut client = ClientConfig::new(via.key(), via.socket_addr().unwrap());
     client.ticket = Some(secret.clone());
     let endpoint = rt
         .block_on(async {
@@ -116,7 +116,7 @@ fn hostile_sender(via: &str, bytes: Vec<u8>) -> (tokio::runtime::Runtime, String
         peer: endpoint.public_key(),
         secret: Some(secret),
         name: None,
-        rendezvous: via.to_string(),
+        rendezvous: via,
     };
     rt.spawn(async move {
         use tokio::io::AsyncWriteExt;

@@ -301,6 +301,15 @@ mod tests {
         assert_eq!(text.parse::<PublicKey>(), Ok(PublicKey(public)));
     }
 
+    proptest::proptest! {
+        #[test]
+        fn parsing_any_text_never_panics_and_what_parses_prints_back(text in ".{0,80}") {
+            if let Ok(key) = text.parse::<PublicKey>() {
+                proptest::prop_assert_eq!(key.to_string(), text.to_lowercase());
+            }
+        }
+    }
+
     #[test]
     fn public_key_matches_rfc7748_test_vector() {
         // RFC 7748 §6.1, Alice's key pair.

@@ -199,10 +199,22 @@ impl Endpoint {
         self.inner.close();
     }
 
-    /// Blocks until no connection has anything left to do: every one has
-    /// closed and lingered its closing period (so a peer whose last packets
-    /// crossed our close still hears it). Use it after closing streams or
-    /// the endpoint, before the program exits.
+    /// Blocks until the application's connections are all over: each
+    /// closed (gracefully, abruptly, or by its peer) and past its closing
+    /// period — which ends as soon as the peer answers our CLOSE, so this
+    /// takes about one round trip after the last close when peers are
+    /// alive — and every dropped stream has delivered its data. Returns at
+    /// once when there are none; a rendezvous registration does not count.
+    ///
+    /// The exit recipe: finish or close your streams (or
+    /// [`close`](Endpoint::close) the endpoint), then `wait_idle()`, then
+    /// return from `main`. A program that exits without it (on Unix) still
+    /// tells its peers: at process exit the driver thread sends what the
+    /// streams had queued and a CLOSE for every connection, waiting at most
+    /// half a second — each peer reads to end-of-stream if it all arrives,
+    /// and otherwise learns at once that the connection was closed; but
+    /// nothing is retransmitted then, so only this call guarantees
+    /// delivery.
     pub fn wait_idle(&self) {
         async_io::block_on(self.inner.wait_idle());
     }

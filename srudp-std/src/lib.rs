@@ -92,7 +92,7 @@ mod rendezvous_client;
 mod stream;
 
 pub use endpoint::Endpoint;
-pub use error::{close_reason, Error};
+pub use error::{close_reason, rendezvous_error, Error};
 pub use srudp_async::host_candidates;
 pub use stream::Stream;
 
@@ -112,6 +112,6 @@ pub mod rendezvous {
     pub use crate::rendezvous_client::RendezvousStatus;
     pub use srudp_proto::rendezvous::{
         ClientConfig, ErrorCode, GroupSecret, Name, NatBehavior, NatFiltering, NatMapping,
-        RendezvousError, Ticket, TicketError,
+        RendezvousAddr, RendezvousAddrError, RendezvousError, Ticket, TicketError,
     };
 }

@@ -121,6 +121,51 @@ fn an_unknown_name_fails_quickly_with_not_found() {
 }
 
 #[test]
+fn a_registered_endpoint_is_idle_once_its_connections_are_over_and_closes_promptly() {
+    // The closing period is 12 s: anything that waited for it, or for the
+    // rendezvous link, would miss these deadlines.
+    let prompt = srudp_std::srudp_proto::CLOSING_PERIOD / 3;
+    let within = |what: &str, f: &dyn Fn()| {
+        let started = Instant::now();
+        f();
+        let took = started.elapsed();
+        assert!(took < prompt, "{what} took {took:?}");
+    };
+    let server = server(40);
+    let listener = peer(41, &server, None);
+    let caller = peer(42, &server, None);
+    listener.wait_registered(Some(WAIT)).unwrap();
+    caller.wait_registered(Some(WAIT)).unwrap();
+    within("idle with no connection", &|| listener.wait_idle());
+
+    let accepting = {
+        let listener = listener.clone();
+        thread::spawn(move || listener.accept_timeout(WAIT))
+    };
+    let outgoing = caller.connect_by_key(listener.public_key()).unwrap();
+    let (mut incoming, _, _) = accepting.join().unwrap().unwrap();
+    outgoing.send_all(b"done").unwrap();
+    outgoing.close().unwrap();
+    incoming.set_read_timeout(Some(WAIT)).unwrap();
+    let mut got = Vec::new();
+    incoming.read_to_end(&mut got).unwrap();
+    assert_eq!(got, b"done");
+    incoming.close().unwrap();
+    drop((incoming, outgoing));
+    within("listener idle", &|| listener.wait_idle());
+    within("caller idle", &|| caller.wait_idle());
+
+    let accepting = {
+        let listener = listener.clone();
+        thread::spawn(move || listener.accept_timeout(WAIT))
+    };
+    let _outgoing = caller.connect_by_key(listener.public_key()).unwrap();
+    let _incoming = accepting.join().unwrap().unwrap();
+    caller.close();
+    within("closed caller idle", &|| caller.wait_idle());
+}
+
+#[test]
 fn endpoints_without_rendezvous_say_so() {
     let plain = Endpoint::bind("127.0.0.1:0", config(40)).unwrap();
     let err = plain.connect_by_name("alice").unwrap_err();

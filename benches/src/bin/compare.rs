@@ -26,12 +26,15 @@
 //! * `srudp_async_std` — the same between two srudp-async-std endpoints
 //!   (each driver on its own thread, as `Endpoint::bind` runs it; the
 //!   application side on the tokio runtime through futures-io);
+//! * `srudp_std` — the same between two srudp-std endpoints, with blocking
+//!   calls on threads of their own;
 //! * `quinn` — one quinn unidirectional stream, quinn's default
 //!   configuration, self-signed certificate, same span;
 //! * `tcp` — a tokio TCP connection (no encryption), same span.
 //!
 //! Then the ratios `srudp_tokio / quinn`, `srudp_memory / aead_ceiling`,
-//! `srudp_tokio / tcp`, `srudp_async_std / srudp_tokio` of those medians.
+//! `srudp_tokio / tcp`, `srudp_async_std / srudp_tokio`, `srudp_std / srudp_tokio`
+//! of those medians.
 //! Everything runs on one tokio multi-thread runtime; the machine's other
 //! load shows in the figures.
 
@@ -129,6 +132,41 @@ async fn srudp_async_std(bytes: u64, cipher: Cipher) -> std::io::Result<Duration
     let received = read_to_end_counting(&mut stream.compat()).await?;
     let elapsed = start.elapsed();
     sender.await.expect("sender task")?;
+    check(received, bytes)?;
+    Ok(elapsed)
+}
+
+fn srudp_std(bytes: u64, cipher: Cipher) -> std::io::Result<Duration> {
+    use srudp_std::Endpoint;
+    use std::io::{Read as _, Write as _};
+    let server = Endpoint::bind(LOOPBACK, endpoint_config(cipher))?;
+    let client = Endpoint::bind(LOOPBACK, endpoint_config(cipher))?;
+    let (key, addr) = (server.public_key(), server.local_addr()?);
+    let data = pattern();
+    let start = Instant::now();
+    let sender = std::thread::spawn(move || {
+        let mut stream = client.connect(key, &[addr])?;
+        let mut sent = 0u64;
+        while sent < bytes {
+            let n = (bytes - sent).min(CHUNK as u64) as usize;
+            stream.write_all(&data[..n])?;
+            sent += n as u64;
+        }
+        stream.shutdown()?;
+        Ok::<_, std::io::Error>((client, stream))
+    });
+    let (mut stream, _, _) = server.accept()?;
+    let mut buf = vec![0u8; CHUNK];
+    let mut received = 0u64;
+    loop {
+        let n = stream.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        received += n as u64;
+    }
+    let elapsed = start.elapsed();
+    sender.join().expect("sender thread")?;
     check(received, bytes)?;
     Ok(elapsed)
 }
@@ -236,6 +274,10 @@ async fn measure_once(name: &str, bytes: u64, cipher: Cipher) -> Outcome {
             "srudp_async_std" => srudp_async_std(bytes, cipher)
                 .await
                 .map_err(|e| e.to_string()),
+            "srudp_std" => tokio::task::spawn_blocking(move || srudp_std(bytes, cipher))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string()),
             "quinn" => quinn(bytes).await.map_err(|e| e.to_string()),
             "tcp" => tcp(bytes).await.map_err(|e| e.to_string()),
             _ => unreachable!("known names only"),
@@ -256,11 +298,12 @@ fn median(mut v: Vec<Duration>) -> Duration {
     }
 }
 
-const NAMES: [&str; 6] = [
+const NAMES: [&str; 7] = [
     "aead_ceiling",
     "srudp_memory",
     "srudp_tokio",
     "srudp_async_std",
+    "srudp_std",
     "quinn",
     "tcp",
 ];
@@ -345,6 +388,7 @@ fn main() -> ExitCode {
         ("srudp_memory", "aead_ceiling"),
         ("srudp_tokio", "tcp"),
         ("srudp_async_std", "srudp_tokio"),
+        ("srudp_std", "srudp_tokio"),
     ] {
         if let (Some(a), Some(b)) = (medians.get(num), medians.get(den)) {
             println!(

@@ -273,3 +273,54 @@ pub async fn wait_until_ports_are_free(addrs: &[SocketAddr], limit: Duration) {
         sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// A rendezvous server on loopback, on a small tokio runtime of its own
+/// (so any executor, or none, can use it). Dropped from inside an
+/// executor, even tokio's, the runtime shuts down in the background.
+pub struct LoopbackRendezvous {
+    pub server: srudp_async::RendezvousServer,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl LoopbackRendezvous {
+    /// A server with key seed `seed` and the default server config.
+    pub fn start(seed: u64) -> LoopbackRendezvous {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let server = {
+            let _enter = runtime.enter();
+            srudp_async::RendezvousServer::bind(
+                v4(),
+                config(seed),
+                srudp_async::rendezvous::ServerConfig::default(),
+                None,
+            )
+            .unwrap()
+        };
+        LoopbackRendezvous {
+            server,
+            runtime: Some(runtime),
+        }
+    }
+
+    /// A client config for this server, registering under `name`.
+    pub fn client(&self, name: Option<&str>) -> srudp_async::rendezvous::ClientConfig {
+        let mut c = srudp_async::rendezvous::ClientConfig::new(
+            self.server.public_key(),
+            self.server.local_addr(),
+        );
+        c.name = name.map(|n| n.parse().unwrap());
+        c
+    }
+}
+
+impl Drop for LoopbackRendezvous {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}

@@ -8,6 +8,8 @@
 //! * [`RendezvousClient`] wraps a peer's endpoint: the same socket talks to
 //!   the server and to peers, so the address the server observes is the one
 //!   peers punch toward.
+//! * [`RendezvousAddr`] is the server's `KEY@HOST:PORT` as users give it,
+//!   and [`Ticket`] the one word a listener hands to a peer.
 //!
 //! Both are sans-IO and are driven like an endpoint: datagrams and timeouts
 //! in, datagrams, events and the next deadline out (see each type's docs).
@@ -19,6 +21,7 @@
 //! [`message`] is the wire format of the messages on the client–server
 //! connection; its parser is exposed for fuzzing.
 
+mod address;
 mod candidate_filter;
 mod client;
 mod group;
@@ -32,6 +35,7 @@ mod stream;
 mod ticket;
 
 pub use crate::token_bucket::RateLimit;
+pub use address::{RendezvousAddr, RendezvousAddrError, MAX_RENDEZVOUS_ADDR_LEN};
 pub use client::{ClientConfig, ClientEvent, RendezvousClient, RendezvousError};
 pub use group::{
     GroupId, GroupMembership, GroupSecret, GroupSecretError, MemberProof, GROUP_SECRET_LEN,

@@ -18,6 +18,7 @@ use std::str::FromStr;
 
 use blake2::{Blake2s256, Digest};
 
+use super::address::{RendezvousAddr, RendezvousAddrError};
 use crate::keys::PublicKey;
 use crate::ticket::TicketSecret;
 
@@ -41,8 +42,8 @@ pub struct Ticket {
     pub secret: Option<TicketSecret>,
     /// The name the listener registered, if any (at most 255 bytes).
     pub name: Option<String>,
-    /// The rendezvous server, `KEY@HOST:PORT` (at most 255 bytes).
-    pub rendezvous: String,
+    /// The rendezvous server (its text is at most 255 bytes).
+    pub rendezvous: RendezvousAddr,
 }
 
 /// Why a ticket does not parse.
@@ -64,12 +65,15 @@ pub enum TicketError {
     /// Fields that do not make sense (unknown flags, bad UTF-8, trailing bytes).
     #[error("invalid ticket: bad contents")]
     Contents,
+    /// The rendezvous field is not a `KEY@HOST:PORT` (spec §3.2).
+    #[error("invalid ticket: {0}")]
+    Rendezvous(RendezvousAddrError),
 }
 
 impl Ticket {
-    /// The ticket's bytes before base32. Panics if the name or the
-    /// rendezvous string is longer than 255 bytes (a [`Name`](super::Name)
-    /// is at most 64).
+    /// The ticket's bytes before base32. The name must be at most 255
+    /// bytes (a [`Name`](super::Name) is at most 64); the rendezvous
+    /// address always fits ([`MAX_RENDEZVOUS_ADDR_LEN`](super::MAX_RENDEZVOUS_ADDR_LEN)).
     fn to_bytes(&self) -> Vec<u8> {
         let name = self.name.as_deref().unwrap_or("");
         let mut out = vec![VERSION];
@@ -83,8 +87,9 @@ impl Ticket {
         }
         out.push(name.len() as u8);
         out.extend_from_slice(name.as_bytes());
-        out.push(self.rendezvous.len() as u8);
-        out.extend_from_slice(self.rendezvous.as_bytes());
+        let rendezvous = self.rendezvous.to_string();
+        out.push(rendezvous.len() as u8);
+        out.extend_from_slice(rendezvous.as_bytes());
         let sum = Blake2s256::digest(&out);
         out.extend_from_slice(&sum[..CHECKSUM_LEN]);
         out
@@ -137,11 +142,12 @@ impl Ticket {
         if !rest.is_empty() || rendezvous.is_empty() {
             return Err(TicketError::Contents);
         }
+        let rendezvous = rendezvous.parse().map_err(TicketError::Rendezvous)?;
         Ok(Ticket {
             peer,
             secret,
             name: (!name.is_empty()).then(|| name.to_string()),
-            rendezvous: rendezvous.to_string(),
+            rendezvous,
         })
     }
 }
@@ -208,8 +214,9 @@ mod tests {
             peer: PublicKey([7; 32]),
             secret: name.is_none().then(|| TicketSecret::from_bytes([9; 32])),
             name: name.map(str::to_string),
-            rendezvous: "abcdefghijklmnopqrstuvwxyz234567abcdefghijklmnopqrst@192.0.2.1:4433"
-                .into(),
+            rendezvous: "abcdefghijklmnopqrstuvwxyz234567abcdefghijklmnopqrsa@192.0.2.1:4433"
+                .parse()
+                .unwrap(),
         }
     }
 
@@ -265,6 +272,37 @@ mod tests {
         assert_eq!(Ticket::from_bytes(&old), Err(TicketError::Version(1)));
     }
 
+    /// A ticket's bytes, checksummed, with `rendezvous` as written.
+    fn bytes_with_rendezvous(rendezvous: &str) -> Vec<u8> {
+        let mut out = vec![VERSION];
+        out.extend_from_slice(&[7; 32]);
+        out.push(0); // no secret
+        out.push(0); // no name
+        out.push(rendezvous.len() as u8);
+        out.extend_from_slice(rendezvous.as_bytes());
+        let sum = Blake2s256::digest(&out);
+        out.extend_from_slice(&sum[..CHECKSUM_LEN]);
+        out
+    }
+
+    #[test]
+    fn a_ticket_whose_rendezvous_is_not_key_at_host_port_is_refused_with_the_reason() {
+        let good = "abcdefghijklmnopqrstuvwxyz234567abcdefghijklmnopqrsa@192.0.2.1:4433";
+        assert!(Ticket::from_bytes(&bytes_with_rendezvous(good)).is_ok());
+        for (bad, reason) in [
+            ("192.0.2.1:4433", RendezvousAddrError::MissingAt),
+            (
+                "abcdefghijklmnopqrstuvwxyz234567abcdefghijklmnopqrsa@192.0.2.1",
+                RendezvousAddrError::MissingPort,
+            ),
+        ] {
+            let text = base32_encode(&bytes_with_rendezvous(bad));
+            let err = text.parse::<Ticket>().unwrap_err();
+            assert_eq!(err, TicketError::Rendezvous(reason.clone()), "{bad}");
+            assert_eq!(err.to_string(), format!("invalid ticket: {reason}"));
+        }
+    }
+
     #[test]
     fn the_spec_example_parses() {
         // Spec §11.10: key 00 01 … 1f, secret 55 × 32, no name.
@@ -275,10 +313,24 @@ mod tests {
         assert_eq!(t.secret, Some(TicketSecret::from_bytes([0x55; 32])));
         assert_eq!(t.name, None);
         assert_eq!(
-            t.rendezvous,
+            t.rendezvous.to_string(),
             "tuqgck43yrxmsei5yfisuupjti2vax7jujr5pb5s7a5mt57naq2q@192.0.2.1:4433"
         );
         assert_eq!(t.to_string(), text);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn parsing_any_text_never_panics_and_what_parses_prints_back(text in ".{0,1000}") {
+            if let Ok(t) = text.parse::<Ticket>() {
+                proptest::prop_assert_eq!(t.to_string().parse::<Ticket>(), Ok(t));
+            }
+        }
+
+        #[test]
+        fn parsing_base32_of_any_bytes_never_panics(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600)) {
+            let _ = base32_encode(&bytes).parse::<Ticket>();
+        }
     }
 
     #[test]

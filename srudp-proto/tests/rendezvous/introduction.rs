@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use srudp_proto::rendezvous::{ClientEvent, GroupSecret, Name, ServerConfig};
+use srudp_proto::rendezvous::{ClientEvent, GroupSecret, Name, RendezvousError, ServerConfig};
 use srudp_proto::sim::NatConfig;
 use srudp_proto::PathKind;
 
@@ -60,6 +60,21 @@ fn peers_behind_cone_nats_get_one_direct_connection_and_talk_both_ways() {
             assert_eq!(w.server().stats().relayed_datagrams, 0, "nothing relayed");
         }
     }
+}
+
+#[test]
+fn connecting_to_our_own_name_or_key_is_refused_at_once_without_asking_the_server() {
+    let mut w = pair(3, NatConfig::port_restricted_cone(), NatConfig::full_cone());
+    let now = w.now();
+    let own_key = w.key(0);
+    assert_eq!(
+        w.client(0).connect_by_name(now, "alice"),
+        Err(RendezvousError::SelfConnect)
+    );
+    assert_eq!(
+        w.client(0).connect_by_key(now, own_key),
+        Err(RendezvousError::SelfConnect)
+    );
 }
 
 #[test]

@@ -26,7 +26,7 @@ pub enum RendezvousError {
     /// bytes of `a-z 0-9 . _ -`.
     #[error("invalid name (1-64 bytes of a-z 0-9 . _ -)")]
     InvalidName,
-    /// Connecting to our own key.
+    /// Connecting to our own key, or to the name we registered under.
     #[error("cannot connect to ourselves")]
     SelfConnect,
     /// Too many connect requests outstanding.

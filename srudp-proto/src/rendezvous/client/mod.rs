@@ -214,12 +214,16 @@ impl RendezvousClient {
     }
 
     /// Asks the server to introduce us to the peer registered as `name`.
+    /// Our own name is [`RendezvousError::SelfConnect`], as our own key is.
     pub fn connect_by_name(
         &mut self,
         now: Instant,
         name: &str,
     ) -> Result<RequestId, RendezvousError> {
         let name = super::message::Name::new(name).map_err(|_| RendezvousError::InvalidName)?;
+        if self.config.name.as_ref() == Some(&name) {
+            return Err(RendezvousError::SelfConnect);
+        }
         self.request_connect(now, Target::Name(name))
     }
 

@@ -1,0 +1,127 @@
+//! Driver threads tell their peers when the process exits.
+//!
+//! A driver that runs on a thread of its own ([`Driver::spawn_thread`]:
+//! `Endpoint::bind` outside tokio, and every srudp-std endpoint) is not
+//! dropped when the program returns from `main` or calls
+//! `std::process::exit`: the OS just stops its thread, and its peers would
+//! wait for their idle timeout. So the first such thread installs a hook
+//! that runs at process exit (`atexit`, on Unix): it tells every driver
+//! thread to stop, which drops the driver — sending what its streams still
+//! had queued and a CLOSE for every connection (see `Driver`'s `Drop`) —
+//! and waits for them, at most [`EXIT_WAIT`].
+//!
+//! [`Driver::spawn_thread`]: crate::Driver::spawn_thread
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::pin;
+use std::sync::{Condvar, Mutex, MutexGuard, Once, PoisonError};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+/// How long the process's exit waits for its driver threads to have told
+/// their peers.
+pub(crate) const EXIT_WAIT: Duration = Duration::from_millis(500);
+
+/// The driver threads alive, and whether the process is exiting.
+struct DriverThreads {
+    exiting: bool,
+    next_id: u64,
+    /// The waker of each live driver thread, by id.
+    live: BTreeMap<u64, Option<Waker>>,
+}
+
+static THREADS: Mutex<DriverThreads> = Mutex::new(DriverThreads {
+    exiting: false,
+    next_id: 0,
+    live: BTreeMap::new(),
+});
+static ENDED: Condvar = Condvar::new();
+static INSTALL: Once = Once::new();
+
+fn threads() -> MutexGuard<'static, DriverThreads> {
+    // Nothing panics while holding it; a poisoned lock's data is sound.
+    THREADS.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Runs `driver` on this thread until it ends or the process exits; then
+/// drops it (which tells its peers). For the body of a driver thread.
+pub(crate) fn run_until_exit(driver: impl Future<Output = ()>) {
+    INSTALL.call_once(install);
+    let id = {
+        let mut t = threads();
+        let id = t.next_id;
+        t.next_id += 1;
+        t.live.insert(id, None);
+        id
+    };
+    {
+        let mut driver = pin!(driver);
+        async_io::block_on(std::future::poll_fn(|cx| {
+            if poll_exiting(id, cx).is_ready() {
+                return Poll::Ready(());
+            }
+            driver.as_mut().poll(cx)
+        }));
+        // `driver` is dropped here, before this thread counts as ended.
+    }
+    threads().live.remove(&id);
+    ENDED.notify_all();
+}
+
+/// Ready once the process is exiting; otherwise keeps `cx`'s waker.
+fn poll_exiting(id: u64, cx: &mut Context<'_>) -> Poll<()> {
+    let mut t = threads();
+    if t.exiting {
+        return Poll::Ready(());
+    }
+    if let Some(waker) = t.live.get_mut(&id) {
+        match waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            _ => *waker = Some(cx.waker().clone()),
+        }
+    }
+    Poll::Pending
+}
+
+/// At process exit: stop every driver thread and wait for them, bounded.
+extern "C" fn on_process_exit() {
+    let deadline = Instant::now() + EXIT_WAIT;
+    let mut t = threads();
+    t.exiting = true;
+    for waker in t.live.values_mut().filter_map(Option::take) {
+        waker.wake();
+    }
+    while !t.live.is_empty() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        t = match ENDED.wait_timeout(t, left) {
+            Ok((guard, _)) => guard,
+            Err(poisoned) => poisoned.into_inner().0,
+        };
+    }
+}
+
+#[cfg(unix)]
+fn install() {
+    // SAFETY: `atexit` only records the function pointer. The function is
+    // `extern "C"`, takes nothing, touches only statics that live as long as
+    // the process, and cannot unwind: it makes no call that panics (poisoned
+    // locks are taken as they are, waking a waker does not panic).
+    // Checked by srudp-std's tests/exit.rs: a child process that exits with
+    // a connection open, whose peer hears it at once.
+    let status = unsafe { libc::atexit(on_process_exit) };
+    if status != 0 {
+        tracing::warn!(
+            "cannot install the exit hook: peers of driver threads will not hear a process exit"
+        );
+    }
+}
+
+#[cfg(not(unix))]
+fn install() {
+    // No exit hook here: a peer hears a process exit at its idle timeout
+    // unless the program waits with `Endpoint::wait_idle`.
+}

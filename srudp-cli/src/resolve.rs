@@ -1,0 +1,54 @@
+//! Resolving the servers and peers the user names: a rendezvous server
+//! (`KEY@HOST:PORT`, parsed by the library's [`RendezvousAddr`]) and a
+//! plain `HOST:PORT`, with tokio's resolver.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use srudp_tokio::rendezvous::RendezvousAddr;
+use srudp_tokio::PublicKey;
+
+use crate::failure::Failure;
+
+/// A rendezvous server, resolved.
+#[derive(Debug, Clone)]
+pub(crate) struct Rendezvous {
+    pub(crate) key: PublicKey,
+    pub(crate) addr: SocketAddr,
+}
+
+/// Resolves a rendezvous server's host (an IP address needs no lookup).
+pub(crate) async fn resolve_rendezvous(via: &RendezvousAddr) -> Result<Rendezvous, Failure> {
+    let addr = match via.socket_addr() {
+        Some(addr) => addr,
+        None => first_address(&format!("{}:{}", via.host(), via.port())).await?,
+    };
+    Ok(Rendezvous {
+        key: via.key(),
+        addr,
+    })
+}
+
+/// Resolves `HOST:PORT` to its first address.
+pub(crate) async fn resolve(host: &str) -> Result<SocketAddr, Failure> {
+    first_address(host).await
+}
+
+async fn first_address(host: &str) -> Result<SocketAddr, Failure> {
+    tokio::net::lookup_host(host)
+        .await
+        .map_err(|e| Failure::msg(format!("cannot resolve {host:?}: {e}")))?
+        .next()
+        .ok_or_else(|| Failure::msg(format!("{host:?} has no address")))
+}
+
+/// The local address to bind when talking to `remote`: loopback for a
+/// loopback server (everything stays on this host), else any address of
+/// its family.
+pub(crate) fn default_bind(remote: SocketAddr, port: u16) -> SocketAddr {
+    let ip = match remote.ip() {
+        ip if ip.is_loopback() => ip,
+        IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+    };
+    SocketAddr::new(ip, port)
+}
