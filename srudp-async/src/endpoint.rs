@@ -153,12 +153,12 @@ impl Endpoint {
     /// default 10 s). `ConnectionRefused` means the key was right.
     ///
     /// **How soon a gone peer is noticed.** A peer that closes the stream
-    /// or its endpoint, or whose driver is dropped (its runtime shut down,
-    /// for example by returning from `#[tokio::main]`), tells us at once:
-    /// reads fail with `ConnectionReset` (or end, after a graceful finish).
-    /// A peer that vanishes without a word — its process killed, its host
-    /// or the path down — is noticed when nothing has arrived from it for
-    /// the idle timeout ([`TransportConfig::idle_timeout`](crate::TransportConfig::idle_timeout),
+    /// or its endpoint, or whose program exits (its runtime dropped, `main`
+    /// returned; see [exiting cleanly](crate#exiting-cleanly)), tells us at
+    /// once: reads end, or fail with `ConnectionReset`. A peer that vanishes
+    /// without a word — its process crashed or killed, its host or the path
+    /// down — is noticed when nothing has arrived from it for the idle
+    /// timeout ([`TransportConfig::idle_timeout`](crate::TransportConfig::idle_timeout),
     /// default 30 s; the smaller of both sides'): then `TimedOut`.
     pub fn connect(&self, peer: PublicKey, candidates: &[SocketAddr]) -> Connecting {
         self.connect_with(ConnectOptions {

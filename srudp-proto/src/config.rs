@@ -391,10 +391,59 @@ impl EndpointConfig {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     const MIB: u64 = 1 << 20;
+
+    /// The public fields of `struct_name` in `source` whose doc comment has
+    /// no "Default:" line, except those listed in `required` (the values a
+    /// constructor takes).
+    pub(crate) fn fields_without_a_documented_default(
+        source: &str,
+        struct_name: &str,
+        required: &[&str],
+    ) -> Vec<String> {
+        let start = source
+            .find(&format!("pub struct {struct_name} {{"))
+            .expect("the struct is in the source");
+        let mut missing = Vec::new();
+        let mut documented = false;
+        for line in source[start..].lines().skip(1) {
+            let line = line.trim();
+            if line == "}" {
+                break;
+            }
+            if line.starts_with("/// Default:") {
+                documented = true;
+            } else if let Some(field) = line.strip_prefix("pub ") {
+                let name = field.split(':').next().unwrap_or_default();
+                if !documented && !required.contains(&name) {
+                    missing.push(name.to_string());
+                }
+                documented = false;
+            }
+        }
+        missing
+    }
+
+    #[test]
+    fn every_transport_and_endpoint_field_documents_its_default() {
+        let source = include_str!("config.rs");
+        let transport = fields_without_a_documented_default(source, "TransportConfig", &[]);
+        assert!(
+            transport.is_empty(),
+            "no `/// Default:` line: {transport:?}"
+        );
+        let endpoint = fields_without_a_documented_default(source, "EndpointConfig", &["keypair"]);
+        assert!(endpoint.is_empty(), "no `/// Default:` line: {endpoint:?}");
+        // The check itself notices a missing line.
+        let undocumented = "pub struct S {\n    /// A.\n    pub a: u8,\n}\n";
+        assert_eq!(
+            fields_without_a_documented_default(undocumented, "S", &[]),
+            ["a"]
+        );
+    }
 
     /// Each field's documentation states its default; this holds them to
     /// it. The destructuring is exhaustive: a new field does not compile

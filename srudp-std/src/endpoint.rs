@@ -115,12 +115,12 @@ impl Endpoint {
     /// default 10 s). `ConnectionRefused` means the key was right.
     ///
     /// **How soon a gone peer is noticed.** A peer that closes the stream
-    /// or its endpoint tells us at once: reads fail with `ConnectionReset`
-    /// (or return 0, after a graceful finish). A peer that vanishes without
-    /// a word — its process killed or exiting before
-    /// [`wait_idle`](Self::wait_idle) let the close go out, its host or the
-    /// path down — is noticed when nothing has arrived from it for the idle
-    /// timeout ([`TransportConfig::idle_timeout`](crate::TransportConfig::idle_timeout),
+    /// or its endpoint, or whose process exits (`main` returns,
+    /// `std::process::exit`: on Unix an exit hook stops the driver thread,
+    /// which sends a CLOSE), tells us at once: reads return 0, or fail with
+    /// `ConnectionReset`. A peer that vanishes without a word — its process
+    /// crashed or killed, its host or the path down — is noticed when
+    /// nothing has arrived from it for the idle timeout ([`TransportConfig::idle_timeout`](crate::TransportConfig::idle_timeout),
     /// default 30 s; the smaller of both sides'): then `TimedOut`.
     pub fn connect(&self, peer: PublicKey, candidates: &[SocketAddr]) -> io::Result<Stream> {
         self.connect_with(ConnectOptions::new(peer, candidates.to_vec()))

@@ -172,6 +172,14 @@ impl ServerConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::tests::fields_without_a_documented_default;
+
+    #[test]
+    fn every_server_field_documents_its_default() {
+        let missing =
+            fields_without_a_documented_default(include_str!("config.rs"), "ServerConfig", &[]);
+        assert!(missing.is_empty(), "no `/// Default:` line: {missing:?}");
+    }
 
     /// Each field's documentation states its default; this holds them to
     /// it (exhaustively: a new field does not compile here until checked).
