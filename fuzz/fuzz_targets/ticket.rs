@@ -1,4 +1,4 @@
-//! A ticket as text and as the bytes under its base32: it parses or fails cleanly; what parses writes back to the same ticket.
+//! A ticket as text and as the bytes under its base32, and the text as a rendezvous address (KEY@HOST:PORT): each parses or fails cleanly; what parses writes back to the same value.
 //! The body lives in `srudp_proto::fuzzing` (compiled under `cfg(fuzzing)` only).
 #![no_main]
 

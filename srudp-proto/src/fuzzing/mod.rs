@@ -36,9 +36,16 @@ use crate::rendezvous::message::{Message, MessageError, MessageReader, MAX_FRAME
 use crate::wire::{Frame, FrameIter, Packet, Writer, MAX_DATAGRAM_SIZE};
 
 /// The ticket parser: the input as a ticket's text, and as the bytes its
-/// base32 would carry.
+/// base32 would carry; and the rendezvous address parser (`KEY@HOST:PORT`,
+/// which tickets carry) on the same text.
 pub fn ticket(data: &[u8]) {
-    use crate::rendezvous::Ticket;
+    use crate::rendezvous::{RendezvousAddr, Ticket};
+    if let Ok(text) = std::str::from_utf8(data) {
+        if let Ok(addr) = text.parse::<RendezvousAddr>() {
+            let again = addr.to_string();
+            assert_eq!(again.parse::<RendezvousAddr>().as_ref(), Ok(&addr), "{again}");
+        }
+    }
     let round_trip = |t: Ticket| {
         let text = t.to_string();
         assert_eq!(text.parse::<Ticket>().as_ref(), Ok(&t), "{text}");
