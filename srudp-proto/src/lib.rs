@@ -49,9 +49,8 @@
 //! * **Outputs**, to drain after *every* input or command, in this order:
 //!   1. [`Endpoint::poll_transmit`]`(now, buf)` until it returns `None`: each
 //!      call writes one datagram (at most [`wire::MAX_DATAGRAM_SIZE`] = 1200
-//!      bytes, or [`wire::MAX_RELAYED_DATAGRAM_SIZE`] = 1210 for a connection
-//!      relayed by a rendezvous server, which only sends when the buffer is
-//!      that large) into your buffer and returns its destination and length;
+//!      bytes, relay envelopes included) into your buffer and returns its
+//!      destination and length;
 //!   2. [`Endpoint::poll_event`] until `None`: [`Event`]s such as `Connected`,
 //!      `Readable`, `Writable`, `PeerFinished`, `AllDataAcked`, `PathChanged`, `Closed`;
 //!   3. [`Endpoint::poll_timeout`]: the exact instant at which to call

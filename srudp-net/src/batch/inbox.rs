@@ -12,7 +12,7 @@ use crate::socket::canonical;
 /// UDP payload (a coalesced buffer never exceeds 64 KiB).
 const COALESCED_BUFFER: usize = 1 << 16;
 /// Receive buffer size for one datagram: larger than any srudp datagram
-/// (1210 bytes relayed), so an oversized one arrives whole or at least
+/// (1200 bytes, relayed or not), so an oversized one arrives whole or at least
 /// longer than srudp's maximum, and the parser rejects it.
 const DATAGRAM_BUFFER: usize = 2048;
 

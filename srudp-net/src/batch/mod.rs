@@ -24,10 +24,10 @@
 //!
 //! Side effects of [`UdpBatch::new`] on the socket (quinn-udp's): it is made
 //! non-blocking, packet-info and ECN reporting are on, and IP fragmentation
-//! is off (`IP_PMTUDISC_PROBE`, `DF` set). srudp's datagrams (at most 1210
-//! bytes of payload) fit every IPv6 path (1280-byte minimum MTU); an IPv4
-//! path with an MTU below 1238 bytes, which would have fragmented them,
-//! now drops them, as it would QUIC's.
+//! is off (`IP_PMTUDISC_PROBE`, `DF` set). srudp's datagrams (at most 1200
+//! bytes of payload, relayed or not) fit every IPv6 path (1280-byte minimum
+//! MTU); an IPv4 path with an MTU below 1228 bytes, which would have
+//! fragmented them, now drops them, as it would QUIC's.
 
 mod inbox;
 mod outbox;

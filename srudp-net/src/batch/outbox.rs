@@ -2,11 +2,11 @@
 
 use std::net::SocketAddr;
 
-use srudp_proto::MAX_RELAYED_DATAGRAM_SIZE;
+use srudp_proto::MAX_DATAGRAM_SIZE;
 
-/// Room for one datagram: relayed datagrams carry a 10-byte envelope beyond
-/// the largest (1200-byte) srudp datagram.
-pub const MAX_DATAGRAM: usize = MAX_RELAYED_DATAGRAM_SIZE;
+/// Room for one datagram: the largest srudp datagram, 1200 bytes, relay
+/// envelopes included.
+pub const MAX_DATAGRAM: usize = MAX_DATAGRAM_SIZE;
 
 /// A queue of datagrams to send, packed back to back in one buffer so that a
 /// run of same-size datagrams to one destination is one contiguous slice: the

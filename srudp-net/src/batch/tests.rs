@@ -124,7 +124,7 @@ fn datagrams_to_several_peers_each_reach_their_peer_in_order() {
         (to_a, 300),
         (to_b, 64),
         (to_b, 64),
-        (to_b, 1210),
+        (to_b, 1200),
         (to_a, 1),
     ];
     let mut outbox = Outbox::new(plan.len());

@@ -84,9 +84,6 @@ use crate::wire::{
     DATA_HEADER_LEN, MAX_DATAGRAM_SIZE, MAX_STREAM_PAYLOAD, STREAM_FRAME_MAX_OVERHEAD, TAG_LEN,
 };
 
-/// Largest plaintext of a data packet.
-const MAX_PLAINTEXT: usize = MAX_DATAGRAM_SIZE - DATA_HEADER_LEN - TAG_LEN;
-
 /// Where to send a datagram written by `poll_transmit`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Transmit {

@@ -12,16 +12,39 @@ use super::punch::Probe;
 use super::send_stream::StreamChunks;
 use super::stats::SendLimit;
 use super::*;
-use crate::wire::{Knock, MAC_LEN};
+use crate::crypto::cookie::InitiatorCookies;
+use crate::wire::{Knock, Packet, MAC_LEN, MAX_RELAYED_INNER_SIZE, RELAYED_HANDSHAKE_INIT_SIZE};
 
 /// A PATH_CHALLENGE frame: its type and 8 bytes of data.
 const PATH_CHALLENGE_FRAME_LEN: usize = 1 + 8;
 
 /// Where a data packet's plaintext goes in the datagram buffer: right after
-/// the header, with room for the tag after it, so it is sealed in place.
-/// `None` if `buf` is too small for a full datagram.
-fn plaintext_area(buf: &mut [u8]) -> Option<&mut [u8]> {
-    buf.get_mut(DATA_HEADER_LEN..DATA_HEADER_LEN + MAX_PLAINTEXT)
+/// the header, with room for the tag after it, so it is sealed in place, and
+/// no more than a datagram of `max_datagram` bytes holds. `None` if `buf` is
+/// too small for such a datagram.
+fn plaintext_area(buf: &mut [u8], max_datagram: usize) -> Option<&mut [u8]> {
+    buf.get_mut(DATA_HEADER_LEN..max_datagram - TAG_LEN)
+}
+
+/// Writes our HandshakeInit `init` (1200 bytes) into `buf` for `dest`,
+/// re-padded to 1190 bytes and its `mac1` stamped again when it goes to our
+/// relay, whose envelope adds 10 bytes (spec §11.5). Returns its length.
+fn write_init(
+    init: &[u8],
+    relayed: bool,
+    cookies: &InitiatorCookies,
+    buf: &mut [u8],
+) -> Option<usize> {
+    if !relayed {
+        buf.get_mut(..init.len())?.copy_from_slice(init);
+        return Some(init.len());
+    }
+    let Ok(Packet::HandshakeInit(parsed)) = Packet::parse(init) else {
+        return None;
+    };
+    let len = parsed.emit_sized(buf, RELAYED_HANDSHAKE_INIT_SIZE).ok()?;
+    cookies.stamp_mac1(&mut buf[..len]);
+    Some(len)
 }
 
 impl Connection {
@@ -65,8 +88,7 @@ impl Connection {
                         });
                     }
                 };
-                let len = init.len();
-                buf.get_mut(..len)?.copy_from_slice(init);
+                let len = write_init(init, self.relay == Some(dest), cookies, buf)?;
                 // mac2 from the cookie `dest` gave us, if any (spec §4.8).
                 cookies.stamp(now, dest, &mut buf[..len]);
                 self.stats.handshake_probes_sent += 1;
@@ -123,7 +145,7 @@ impl Connection {
         dest: SocketAddr,
     ) -> Option<Transmit> {
         let (code, reason) = self.close_frame.clone()?;
-        let mut w = Writer::new(plaintext_area(buf)?);
+        let mut w = Writer::new(plaintext_area(buf, self.max_datagram_to(dest))?);
         if self.received.ack_pending() {
             let delay = self.received.on_ack_sent(now);
             crate::wire::emit_ack(&mut w, self.received.ranges(), delay.as_micros() as u64, 32)
@@ -160,7 +182,7 @@ impl Connection {
                 ch.send = false;
                 let (dest, data) = (ch.remote, ch.data);
                 self.timers.set(Timer::PathValidation, now + self.pto() * 3);
-                let mut w = Writer::new(plaintext_area(buf)?);
+                let mut w = Writer::new(plaintext_area(buf, self.max_datagram_to(dest))?);
                 Frame::PathChallenge(data).emit(&mut w).ok()?;
                 let len = w.len();
                 return self.seal_and_record(
@@ -185,7 +207,7 @@ impl Connection {
             if self.relay != Some(dest) && !unanswered.try_spend(now, size) {
                 continue;
             }
-            let mut w = Writer::new(plaintext_area(buf)?);
+            let mut w = Writer::new(plaintext_area(buf, self.max_datagram_to(dest))?);
             Frame::PathChallenge(data).emit(&mut w).ok()?;
             let len = w.len();
             return self.seal_and_record(
@@ -200,7 +222,7 @@ impl Connection {
             );
         }
         if let Some((dest, data)) = self.path_responses.pop_front() {
-            let mut w = Writer::new(plaintext_area(buf)?);
+            let mut w = Writer::new(plaintext_area(buf, self.max_datagram_to(dest))?);
             Frame::PathResponse(data).emit(&mut w).ok()?;
             let len = w.len();
             return self.seal_and_record(
@@ -269,7 +291,11 @@ impl Connection {
             return None;
         }
 
-        let mut w = Writer::new(plaintext_area(buf)?);
+        // Packets are built for the path they take now: a retransmission
+        // is re-packetised from stream data, so a move between a direct and
+        // a relayed path needs nothing more (spec §11.5).
+        let dest = self.path.remote;
+        let mut w = Writer::new(plaintext_area(buf, self.max_datagram_to(dest))?);
         if ack_due || self.received.should_piggyback() {
             let delay = self.received.on_ack_sent(now);
             self.timers.stop(Timer::Ack);
@@ -355,7 +381,6 @@ impl Connection {
         if len == 0 {
             return None;
         }
-        let dest = self.path.remote;
         let t = self.seal_and_record(
             now,
             dest,
@@ -378,6 +403,16 @@ impl Connection {
             self.set_loss_timer();
         }
         Some(t)
+    }
+
+    /// The largest datagram toward `dest`: 1200 bytes, or 1190 toward our
+    /// relay, so that its envelope stays within 1200 (spec §11.5).
+    pub(super) fn max_datagram_to(&self, dest: SocketAddr) -> usize {
+        if self.relay == Some(dest) {
+            MAX_RELAYED_INNER_SIZE
+        } else {
+            MAX_DATAGRAM_SIZE
+        }
     }
 
     /// The pacing rate, once an RTT sample tells how long a round trip is
@@ -422,7 +457,7 @@ impl Connection {
             .seal_in_place(pn, buf.get_mut(h..)?, plaintext_len)
             .ok()?;
         let size = h + sealed;
-        debug_assert!(size <= MAX_DATAGRAM_SIZE);
+        debug_assert!(size <= self.max_datagram_to(dest));
         self.next_pn += 1;
         if ack_eliciting {
             // Only ack-eliciting packets are in flight and recorded (spec §6.5).

@@ -687,9 +687,8 @@ impl Endpoint {
 
     /// Writes the next datagram to send into `buf` (at least
     /// [`MAX_DATAGRAM_SIZE`] bytes) and says where it goes. Call until `None`
-    /// after every input. Relayed connections (spec §11.5) send only when
-    /// `buf` holds [`MAX_RELAYED_DATAGRAM_SIZE`](crate::wire::MAX_RELAYED_DATAGRAM_SIZE)
-    /// bytes, the size to give socket buffers.
+    /// after every input. Relay envelopes (spec §11.5) are no larger: a
+    /// relayed connection builds its packets 10 bytes smaller.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         if buf.len() < MAX_DATAGRAM_SIZE {
             return None;
@@ -708,11 +707,6 @@ impl Endpoint {
         // nothing per idle connection.
         for _ in 0..self.ready.len() {
             let handle = self.ready.pop_front()?;
-            if self.relay_needs_larger_buffer(handle, buf) {
-                // Skipped, still ready: its datagrams may need a relay envelope.
-                self.ready.push_back(handle);
-                continue;
-            }
             let Some(slot) = self.connections.get_mut(&handle) else {
                 continue; // gone
             };

@@ -29,27 +29,30 @@ pub use frame::{
 };
 pub use packet::knock::{Knock, KnockReply, KNOCK_REPLY_SIZE, KNOCK_SIZE, KNOCK_TOKEN_LEN};
 pub use packet::{
-    ConnectionId, CookieReply, DataHeader, HandshakeInit, HandshakeResponse, Packet,
-    COOKIE_NONCE_LEN, COOKIE_REPLY_HEADER_LEN, DATA_HEADER_LEN, HANDSHAKE_INIT_HEADER_LEN,
-    HANDSHAKE_INIT_MAC1_OFFSET, HANDSHAKE_INIT_MAC2_OFFSET, HANDSHAKE_RESPONSE_HEADER_LEN, MAC_LEN,
-    MAX_DATA_PLAINTEXT,
+    is_handshake_init_size, ConnectionId, CookieReply, DataHeader, HandshakeInit,
+    HandshakeResponse, Packet, COOKIE_NONCE_LEN, COOKIE_REPLY_HEADER_LEN, DATA_HEADER_LEN,
+    HANDSHAKE_INIT_HEADER_LEN, HANDSHAKE_INIT_MAC1_OFFSET, HANDSHAKE_INIT_MAC2_OFFSET,
+    HANDSHAKE_RESPONSE_HEADER_LEN, MAC_LEN, MAX_DATA_PLAINTEXT,
 };
 pub use relay::{
-    NatProbe, RelayData, MAX_RELAYED_DATAGRAM_SIZE, NAT_PROBE_SIZE, NAT_PROBE_TOKEN_LEN,
-    RELAY_HEADER_LEN,
+    NatProbe, RelayData, MAX_RELAYED_DATAGRAM_SIZE, MAX_RELAYED_INNER_SIZE, NAT_PROBE_SIZE,
+    NAT_PROBE_TOKEN_LEN, RELAYED_HANDSHAKE_INIT_SIZE, RELAY_HEADER_LEN,
 };
 
 /// The protocol version carried in the first byte of every datagram.
 pub const VERSION: u8 = 1;
 
-/// The largest datagram this protocol ever sends or accepts, in bytes.
+/// The largest datagram this protocol ever sends or accepts, in bytes,
+/// relay envelopes included (spec §2).
 pub const MAX_DATAGRAM_SIZE: usize = 1200;
 
 /// The largest number of data bytes in one STREAM / STREAM_FIN frame.
 pub const MAX_STREAM_PAYLOAD: usize = 1024;
 
-/// The exact size of every HandshakeInit datagram (anti-amplification
-/// padding: a HandshakeResponse is never larger than the init it answers).
+/// The exact size of every HandshakeInit datagram sent directly
+/// (anti-amplification padding: a HandshakeResponse is never larger than the
+/// init it answers). One carried in a relay envelope is
+/// [`RELAYED_HANDSHAKE_INIT_SIZE`] bytes.
 pub const HANDSHAKE_INIT_SIZE: usize = 1200;
 
 /// The length of an AEAD (ChaCha20-Poly1305) authentication tag.
@@ -86,8 +89,10 @@ pub enum WireError {
     /// emit, a field is longer than the format allows).
     #[error("invalid length field")]
     InvalidLength,
-    /// A HandshakeInit datagram is not exactly [`HANDSHAKE_INIT_SIZE`] bytes.
-    #[error("handshake init of {0} bytes (must be exactly {HANDSHAKE_INIT_SIZE})")]
+    /// A HandshakeInit datagram is not exactly the size of its path:
+    /// [`HANDSHAKE_INIT_SIZE`] bytes direct, [`RELAYED_HANDSHAKE_INIT_SIZE`]
+    /// inside a relay envelope.
+    #[error("handshake init of {0} bytes (must be exactly {HANDSHAKE_INIT_SIZE}, or {RELAYED_HANDSHAKE_INIT_SIZE} relayed)")]
     InvalidHandshakeSize(usize),
     /// An ACK frame's ranges underflow below zero (or an ACK has no range).
     #[error("invalid ack ranges")]

@@ -17,10 +17,17 @@ pub const TYPE_NAT_PROBE: u8 = 6;
 
 /// Bytes a [`RelayData`] envelope adds in front of the datagram it carries.
 pub const RELAY_HEADER_LEN: usize = 10;
-/// The largest datagram srudp ever sends or accepts: a relayed 1200-byte
-/// datagram in its envelope. It fits the IPv6 minimum-MTU UDP payload
-/// (1280 − 40 − 8 = 1232 bytes). Runtimes size their socket buffers with it.
-pub const MAX_RELAYED_DATAGRAM_SIZE: usize = MAX_DATAGRAM_SIZE + RELAY_HEADER_LEN;
+/// The largest relay envelope: [`MAX_DATAGRAM_SIZE`] (1200 bytes), like
+/// every other datagram, so a relayed path needs nothing more than a direct
+/// one (spec §11.5). Kept as a name for the buffers of runtimes that used to
+/// make room for a larger envelope.
+pub const MAX_RELAYED_DATAGRAM_SIZE: usize = MAX_DATAGRAM_SIZE;
+/// The largest datagram a relay envelope carries (1190 bytes): a connection
+/// builds its packets toward its relay no larger than this (spec §11.5).
+pub const MAX_RELAYED_INNER_SIZE: usize = MAX_DATAGRAM_SIZE - RELAY_HEADER_LEN;
+/// The exact size of a HandshakeInit carried in a relay envelope (1190
+/// bytes, padded like a direct one to fill its envelope to 1200).
+pub const RELAYED_HANDSHAKE_INIT_SIZE: usize = MAX_RELAYED_INNER_SIZE;
 /// Length of a [`NatProbe`] token.
 pub const NAT_PROBE_TOKEN_LEN: usize = 16;
 /// The exact size of a [`NatProbe`] datagram.
@@ -40,7 +47,8 @@ pub fn is_nat_probe(datagram: &[u8]) -> bool {
 /// A relay envelope: `version u8 | type u8 = 5 | session u64 | inner[rest]`.
 ///
 /// `inner` is a complete srudp datagram (HandshakeInit, HandshakeResponse or
-/// Data) of 1–1200 bytes, end-to-end protected by the two peers; the server
+/// Data) of 1–[`MAX_RELAYED_INNER_SIZE`] (1190) bytes, so the envelope is at
+/// most [`MAX_DATAGRAM_SIZE`]; end-to-end protected by the two peers; the server
 /// only reads `session`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RelayData<'a> {
@@ -77,7 +85,7 @@ impl<'a> RelayData<'a> {
 
     /// Writes the envelope; returns its length.
     pub fn emit(&self, buf: &mut [u8]) -> Result<usize, WireError> {
-        if self.inner.is_empty() || self.inner.len() > MAX_DATAGRAM_SIZE {
+        if self.inner.is_empty() || self.inner.len() > MAX_RELAYED_INNER_SIZE {
             return Err(WireError::InvalidLength);
         }
         let mut w = Writer::new(buf);
@@ -96,7 +104,7 @@ impl<'a> RelayData<'a> {
         buf: &mut [u8],
         inner_len: usize,
     ) -> Result<usize, WireError> {
-        if inner_len == 0 || inner_len > MAX_DATAGRAM_SIZE {
+        if inner_len == 0 || inner_len > MAX_RELAYED_INNER_SIZE {
             return Err(WireError::InvalidLength);
         }
         let total = inner_len + RELAY_HEADER_LEN;
@@ -191,35 +199,49 @@ mod tests {
             RelayData::parse(&[1, 5, 0, 0, 0]),
             Err(WireError::Truncated)
         );
-        let mut big = vec![0u8; MAX_RELAYED_DATAGRAM_SIZE + 1];
+        // An envelope is a datagram like any other: 1200 bytes at most.
+        let mut big = vec![0u8; 1201];
         big[..2].copy_from_slice(&[1, 5]);
         assert_eq!(RelayData::parse(&big), Err(WireError::TooLarge));
         big.pop();
-        assert_eq!(RelayData::parse(&big).unwrap().inner.len(), 1200);
+        assert_eq!(RelayData::parse(&big).unwrap().inner.len(), 1190);
     }
 
     #[test]
     fn wrapping_in_place_equals_emitting() {
-        let inner: Vec<u8> = (0..1200u32).map(|i| i as u8).collect();
-        let mut emitted = [0u8; MAX_RELAYED_DATAGRAM_SIZE];
+        let inner: Vec<u8> = (0..1190u32).map(|i| i as u8).collect();
+        let mut emitted = [0u8; MAX_DATAGRAM_SIZE];
         let n = RelayData {
             session: 7,
             inner: &inner,
         }
         .emit(&mut emitted)
         .unwrap();
-        let mut buf = [0u8; MAX_RELAYED_DATAGRAM_SIZE];
-        buf[..1200].copy_from_slice(&inner);
-        let m = RelayData::wrap_in_place(7, &mut buf, 1200).unwrap();
-        assert_eq!((n, m), (1210, 1210));
+        let mut buf = [0u8; MAX_DATAGRAM_SIZE];
+        buf[..1190].copy_from_slice(&inner);
+        let m = RelayData::wrap_in_place(7, &mut buf, 1190).unwrap();
+        assert_eq!((n, m), (1200, 1200));
         assert_eq!(emitted, buf);
         // A buffer one byte short is refused and left alone.
-        let mut short = [9u8; MAX_RELAYED_DATAGRAM_SIZE - 1];
+        let mut short = [9u8; MAX_DATAGRAM_SIZE - 1];
         assert_eq!(
-            RelayData::wrap_in_place(7, &mut short, 1200),
+            RelayData::wrap_in_place(7, &mut short, 1190),
             Err(WireError::BufferTooSmall)
         );
         assert!(short.iter().all(|&b| b == 9));
+        // An inner datagram of more than 1190 bytes would make an envelope
+        // over 1200: never emitted.
+        let long = [1u8; 1191];
+        let r = RelayData {
+            session: 7,
+            inner: &long,
+        };
+        assert_eq!(r.emit(&mut [0u8; 1300]), Err(WireError::InvalidLength));
+        let mut room = [0u8; 1300];
+        assert_eq!(
+            RelayData::wrap_in_place(7, &mut room, 1191),
+            Err(WireError::InvalidLength)
+        );
     }
 
     #[test]

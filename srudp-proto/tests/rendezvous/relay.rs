@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use srudp_proto::rendezvous::{ClientEvent, RateLimit, ServerConfig};
 use srudp_proto::sim::NatConfig;
-use srudp_proto::wire::{RelayData, MAX_RELAYED_DATAGRAM_SIZE};
+use srudp_proto::wire::{Packet, RelayData, MAX_DATAGRAM_SIZE};
 use srudp_proto::{ConnectionHandle, Event, PathKind};
 
 use crate::introduction::{introduce, pair};
@@ -63,8 +63,12 @@ fn symmetric_nats_on_both_sides_fall_back_to_the_relay_which_cannot_read_the_dat
                 "seed {seed}: plaintext on the wire"
             );
         }
-        // The relayed HandshakeInit needs the 1210-byte envelope, no more.
-        assert_eq!(w.largest_datagram, MAX_RELAYED_DATAGRAM_SIZE);
+        // Relayed or not, no datagram is larger than 1200 bytes: the full
+        // envelopes (of the HandshakeInit, of full data packets) are exactly
+        // that, their inner datagrams 1190 bytes at most.
+        assert_eq!(w.largest_datagram, MAX_DATAGRAM_SIZE);
+        assert!(relayed.iter().all(|r| r.inner.len() <= 1190));
+        assert!(relayed.iter().any(|r| r.inner.len() == 1190));
     }
 }
 
@@ -405,15 +409,8 @@ fn a_relay_session_binds_to_one_connection() {
     );
     assert_eq!(ep.path_kind(h1), Some(PathKind::Direct(candidate)));
     assert!(ep.add_candidate(now, h1, relay));
-    // A 1200-byte buffer cannot hold the envelope of a relayed punch probe:
-    // the relayed connection waits for a larger one.
-    let mut small = [0u8; 1200];
-    let mut sent_to_relay = false;
-    while let Some(t) = ep.poll_transmit(now, &mut small) {
-        sent_to_relay |= t.destination == relay;
-    }
-    assert!(!sent_to_relay);
-    let mut big = [0u8; MAX_RELAYED_DATAGRAM_SIZE];
+    // A 1200-byte buffer holds every datagram, relay envelopes included.
+    let mut big = [0u8; MAX_DATAGRAM_SIZE];
     let mut envelopes = 0;
     for ms in 1..=10 {
         let later = now + Duration::from_millis(ms);
@@ -426,7 +423,14 @@ fn a_relay_session_binds_to_one_connection() {
             if t.destination == relay {
                 let env = RelayData::parse(&big[..t.size]).unwrap();
                 assert_eq!(env.session, 0x1234);
-                assert_eq!(env.inner.len(), 1200, "the HandshakeInit, whole");
+                // The HandshakeInit, re-padded to 1190 bytes so that its
+                // envelope is 1200.
+                assert_eq!(t.size, 1200);
+                assert_eq!(env.inner.len(), 1190);
+                assert!(matches!(
+                    Packet::parse_relayed(env.inner),
+                    Ok(Packet::HandshakeInit(_))
+                ));
                 envelopes += 1;
             }
         }
@@ -434,4 +438,146 @@ fn a_relay_session_binds_to_one_connection() {
     assert_eq!(envelopes, 1, "one round of punching reached the relay");
     ep.release(now, h1);
     assert!(ep.set_relay(h2, relay, session), "free again once released");
+}
+
+/// Caps every link of the world (the server's, the NATs' uplinks, the hosts'
+/// LAN links) at `mtu`-byte datagrams.
+fn cap_every_link(w: &mut World, mtu: usize) {
+    let hosts = [
+        SERVER,
+        crate::world::SERVER_ALT_IP,
+        "192.168.1.10:0",
+        "192.168.2.20:0",
+    ]
+    .map(|s| w.net.host_by_ip(addr(s).ip()).expect("host"));
+    for host in hosts {
+        let link = w.net.link(host).unwrap().clone().with_mtu(mtu);
+        w.net.set_link(host, link).unwrap();
+    }
+    for nat in w.nats.clone() {
+        let link = w.net.link(nat).unwrap().clone().with_mtu(mtu);
+        w.net.set_link(nat, link).unwrap();
+    }
+}
+
+#[test]
+fn a_relayed_pair_on_1200_byte_paths_moves_a_megabyte_each_way() {
+    // Every path, the server's included, carries 1200-byte datagrams and no
+    // more: the relay's envelopes must fit too (spec §2, §11.5).
+    for seed in 0..2 {
+        let mut w = pair(seed, NatConfig::symmetric(), NatConfig::symmetric());
+        cap_every_link(&mut w, MAX_DATAGRAM_SIZE);
+        let ((ha, pa), (hb, pb)) = introduce(&mut w, 0, 1, 15 * S);
+        assert_eq!((pa, pb), (relayed(), relayed()), "seed {seed}");
+        let (a_data, b_data) = (data(seed, 1 << 20), data(seed + 5, 1 << 20));
+        let (ra, rb) = w.exchange((0, ha), (1, hb), &a_data, &b_data, 120 * S);
+        assert!(
+            ra == b_data,
+            "seed {seed}: B → A intact ({} bytes)",
+            ra.len()
+        );
+        assert!(
+            rb == a_data,
+            "seed {seed}: A → B intact ({} bytes)",
+            rb.len()
+        );
+        assert_eq!(w.client(0).path_kind(ha), Some(relayed()), "still relayed");
+        assert_eq!(
+            w.net.stats().dropped_mtu,
+            0,
+            "seed {seed}: nothing too large"
+        );
+        assert!(w.server().stats().relayed_bytes > 2 << 20);
+    }
+}
+
+#[test]
+fn a_direct_connection_that_moves_to_the_relay_mid_transfer_on_1200_byte_paths_delivers() {
+    // Direct between port-restricted NATs, 1200-byte paths everywhere; A's
+    // NAT rebinds mid-transfer, the direct path dies both ways, and the
+    // connection moves to the relay with data in flight: what was sent as
+    // 1200-byte packets is sent again in 1190-byte ones (spec §11.5).
+    for seed in 0..2 {
+        let mut w = pair(
+            seed,
+            NatConfig::port_restricted_cone(),
+            NatConfig::port_restricted_cone(),
+        );
+        cap_every_link(&mut w, MAX_DATAGRAM_SIZE);
+        let ((ha, pa), (hb, _)) = introduce(&mut w, 0, 1, 10 * S);
+        assert!(!pa.is_relayed());
+        let nat_a = w.nats[0];
+        let msg = data(seed, 800_000);
+        let got = transfer_with_flush(&mut w, (0, ha), (1, hb), nat_a, &msg);
+        assert!(
+            got == msg,
+            "seed {seed}: {} of {} bytes",
+            got.len(),
+            msg.len()
+        );
+        let relayed_once = w.events(1).iter().any(|e| {
+            matches!(e, ClientEvent::Connection { handle, event: Event::PathChanged { remote } } if *handle == hb && *remote == addr(SERVER))
+        });
+        assert!(relayed_once, "seed {seed}: went through the relay");
+        assert_eq!(
+            w.net.stats().dropped_mtu,
+            0,
+            "seed {seed}: nothing too large"
+        );
+    }
+}
+
+#[test]
+fn the_server_refuses_a_relay_envelope_over_1200_bytes() {
+    let mut w = pair(4, NatConfig::symmetric(), NatConfig::symmetric());
+    w.capture();
+    let ((ha, pa), (hb, _)) = introduce(&mut w, 0, 1, 15 * S);
+    assert!(pa.is_relayed());
+    let msg = data(4, 50_000);
+    let (_, rb) = w.exchange((0, ha), (1, hb), &msg, &[], 30 * S);
+    assert_eq!(rb, msg);
+    // A full envelope A sent the server: exactly 1200 bytes (A's socket
+    // sent it; the server saw it from A's public address).
+    let key_a = w.key(0);
+    let a_public = w.server().registered_address(&key_a).unwrap();
+    let full = w
+        .captured
+        .take()
+        .unwrap()
+        .into_iter()
+        .find(|d| {
+            d.from == addr("192.168.1.10:5000")
+                && d.to == addr(SERVER)
+                && d.payload.len() == 1200
+                && RelayData::parse(&d.payload).is_ok()
+        })
+        .expect("a full relayed packet")
+        .payload;
+    let now = w.now();
+    let relayed_to_b = |w: &mut World| {
+        let mut buf = [0u8; 1500];
+        let mut n = 0;
+        while let Some(t) = w.server().poll_transmit(now, &mut buf) {
+            n += usize::from(RelayData::parse(&buf[..t.size]).is_ok());
+        }
+        n
+    };
+    relayed_to_b(&mut w);
+    // The same envelope one byte longer: refused, not forwarded.
+    let mut long = full.clone();
+    long.push(0);
+    let before = w.server().stats().clone();
+    w.server().handle_datagram(now, a_public, &long);
+    assert_eq!(
+        relayed_to_b(&mut w),
+        0,
+        "an envelope over 1200 bytes is not relayed"
+    );
+    let after = w.server().stats().clone();
+    assert_eq!(after.relay_dropped, before.relay_dropped + 1);
+    assert_eq!(after.relayed_bytes, before.relayed_bytes);
+    // The envelope itself (a replay, which B will drop) is still relayed:
+    // the refusal is the size, nothing else.
+    w.server().handle_datagram(now, a_public, &full);
+    assert_eq!(relayed_to_b(&mut w), 1);
 }

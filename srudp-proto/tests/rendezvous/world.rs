@@ -5,8 +5,8 @@
 //! The loop is the one of `srudp_proto::sim::Simulation`, for rendezvous
 //! clients and servers instead of bare endpoints: flush every node's
 //! transmits into the network, collect events, otherwise jump the clock to
-//! the next delivery or timer. Every datagram is checked against
-//! `MAX_RELAYED_DATAGRAM_SIZE`, and optionally captured.
+//! the next delivery or timer. Every datagram, relay envelopes included, is
+//! checked against `MAX_DATAGRAM_SIZE` (1200 bytes), and optionally captured.
 #![allow(dead_code, unreachable_pub)]
 
 use std::net::{IpAddr, SocketAddr};
@@ -17,7 +17,7 @@ use srudp_proto::rendezvous::{
     ClientConfig, ClientEvent, RendezvousClient, RendezvousServer, ServerConfig, ServerEvent,
 };
 use srudp_proto::sim::{LinkConfig, NatConfig, NatId, Network};
-use srudp_proto::MAX_RELAYED_DATAGRAM_SIZE;
+use srudp_proto::MAX_DATAGRAM_SIZE;
 use srudp_proto::{
     CloseReason, ConnectionHandle, Endpoint, EndpointConfig, Event, Keypair, PublicKey, ReadError,
     Rng, TransportConfig,
@@ -143,7 +143,7 @@ impl World {
             server_keypair,
             server_transport: TransportConfig::default(),
             transport: TransportConfig::default(),
-            buf: vec![0; MAX_RELAYED_DATAGRAM_SIZE],
+            buf: vec![0; MAX_DATAGRAM_SIZE],
             captured: None,
             largest_datagram: 0,
         }
@@ -281,7 +281,7 @@ impl World {
 
     fn send(&mut self, from: SocketAddr, to: SocketAddr, size: usize) {
         assert!(
-            size <= MAX_RELAYED_DATAGRAM_SIZE,
+            size <= MAX_DATAGRAM_SIZE,
             "{from} sent a {size}-byte datagram"
         );
         self.largest_datagram = self.largest_datagram.max(size);

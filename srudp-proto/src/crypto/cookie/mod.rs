@@ -24,10 +24,7 @@ use chacha20poly1305::{KeyInit, XChaCha20Poly1305, XNonce};
 use crate::keys::PublicKey;
 use crate::random::Rng;
 use crate::wire::packet::knock::KNOCK_MAC_OFFSET;
-use crate::wire::{
-    COOKIE_NONCE_LEN, HANDSHAKE_INIT_MAC1_OFFSET, HANDSHAKE_INIT_MAC2_OFFSET, HANDSHAKE_INIT_SIZE,
-    KNOCK_SIZE, MAC_LEN, TAG_LEN,
-};
+use crate::wire::{is_handshake_init_size, COOKIE_NONCE_LEN, KNOCK_SIZE, MAC_LEN, TAG_LEN};
 
 /// A cookie: what the responder hands out and the initiator keys `mac2` with.
 pub(crate) type Cookie = [u8; MAC_LEN];
@@ -90,24 +87,20 @@ impl MacKeys {
         }
     }
 
-    /// Writes `mac1` into a HandshakeInit datagram (exactly 1200 bytes;
-    /// other lengths are left alone).
+    /// Writes `mac1` into a HandshakeInit datagram (exactly 1200 bytes, or
+    /// 1190 for a relay envelope; other lengths are left alone).
     pub(crate) fn stamp_mac1(&self, init: &mut [u8]) {
-        if init.len() != HANDSHAKE_INIT_SIZE {
+        let Some((mac1, _)) = mac_offsets(init) else {
             return;
-        }
-        let tag = mac(&self.mac1, &[&init[..HANDSHAKE_INIT_MAC1_OFFSET]]);
-        init[HANDSHAKE_INIT_MAC1_OFFSET..HANDSHAKE_INIT_MAC2_OFFSET].copy_from_slice(&tag);
+        };
+        let tag = mac(&self.mac1, &[&init[..mac1]]);
+        init[mac1..mac1 + MAC_LEN].copy_from_slice(&tag);
     }
 
     /// Whether a HandshakeInit datagram carries a valid `mac1`.
     pub(crate) fn check_mac1(&self, init: &[u8]) -> bool {
-        init.len() == HANDSHAKE_INIT_SIZE
-            && mac_matches(
-                &self.mac1,
-                &init[..HANDSHAKE_INIT_MAC1_OFFSET],
-                &init[HANDSHAKE_INIT_MAC1_OFFSET..HANDSHAKE_INIT_MAC2_OFFSET],
-            )
+        mac_offsets(init)
+            .is_some_and(|(mac1, mac2)| mac_matches(&self.mac1, &init[..mac1], &init[mac1..mac2]))
     }
 
     /// Writes the MAC of a Knock datagram (exactly [`KNOCK_SIZE`] bytes,
@@ -172,26 +165,32 @@ impl MacKeys {
     }
 }
 
+/// Where `mac1` and `mac2` start in a HandshakeInit datagram: its last 32
+/// bytes, whichever of its two sizes it has (1200 direct, 1190 relayed).
+/// `None` for any other length.
+fn mac_offsets(init: &[u8]) -> Option<(usize, usize)> {
+    is_handshake_init_size(init.len()).then(|| (init.len() - 2 * MAC_LEN, init.len() - MAC_LEN))
+}
+
 /// The `mac1` field of a HandshakeInit datagram.
 pub(crate) fn mac1_of(init: &[u8]) -> &[u8] {
-    init.get(HANDSHAKE_INIT_MAC1_OFFSET..HANDSHAKE_INIT_MAC2_OFFSET)
-        .unwrap_or(&[])
+    mac_offsets(init).map_or(&[], |(mac1, mac2)| &init[mac1..mac2])
 }
 
 /// Whether a HandshakeInit datagram carries a `mac2` (any nonzero bytes:
 /// an initiator without a cookie sends sixteen zeros). Says nothing of
 /// whether it is valid.
 pub(crate) fn has_mac2(init: &[u8]) -> bool {
-    init.len() == HANDSHAKE_INIT_SIZE && init[HANDSHAKE_INIT_MAC2_OFFSET..].iter().any(|&b| b != 0)
+    mac_offsets(init).is_some_and(|(_, mac2)| init[mac2..].iter().any(|&b| b != 0))
 }
 
 /// Writes `mac2` keyed by `cookie` into a HandshakeInit datagram.
 pub(crate) fn stamp_mac2(cookie: &Cookie, init: &mut [u8]) {
-    if init.len() != HANDSHAKE_INIT_SIZE {
+    let Some((_, mac2)) = mac_offsets(init) else {
         return;
-    }
-    let tag = mac(cookie, &[&init[..HANDSHAKE_INIT_MAC2_OFFSET]]);
-    init[HANDSHAKE_INIT_MAC2_OFFSET..].copy_from_slice(&tag);
+    };
+    let tag = mac(cookie, &[&init[..mac2]]);
+    init[mac2..].copy_from_slice(&tag);
 }
 
 /// The bytes a cookie is computed over: the IP address (4 or 16 bytes) and
@@ -261,9 +260,9 @@ impl CookieSecrets {
         addr: SocketAddr,
         init: &[u8],
     ) -> bool {
-        if init.len() != HANDSHAKE_INIT_SIZE {
+        let Some((_, mac2)) = mac_offsets(init) else {
             return false;
-        }
+        };
         let current = self.rotate(now, rng);
         let mut buf = [0u8; 18];
         let who = address_bytes(addr, &mut buf);
@@ -272,11 +271,7 @@ impl CookieSecrets {
             .flatten()
             .any(|secret| {
                 let cookie = mac(&secret, &[who]);
-                mac_matches(
-                    &cookie,
-                    &init[..HANDSHAKE_INIT_MAC2_OFFSET],
-                    &init[HANDSHAKE_INIT_MAC2_OFFSET..],
-                )
+                mac_matches(&cookie, &init[..mac2], &init[mac2..])
             })
     }
 }
@@ -347,6 +342,12 @@ impl InitiatorCookies {
         }
     }
 
+    /// Writes `mac1` into an outgoing copy of our init (needed when the copy
+    /// was re-padded to another size, for a relay envelope).
+    pub(crate) fn stamp_mac1(&self, init: &mut [u8]) {
+        self.keys.stamp_mac1(init);
+    }
+
     /// Writes `mac2` into an outgoing copy of our init, if `dest` gave us a
     /// cookie that is still fresh (zeros otherwise).
     pub(crate) fn stamp(&self, now: Instant, dest: SocketAddr, init: &mut [u8]) {
@@ -355,8 +356,8 @@ impl InitiatorCookies {
         });
         if let Some(held) = fresh {
             stamp_mac2(&held.cookie, init);
-        } else if let Some(mac2) = init.get_mut(HANDSHAKE_INIT_MAC2_OFFSET..) {
-            mac2.fill(0);
+        } else if let Some((_, mac2)) = mac_offsets(init) {
+            init[mac2..].fill(0);
         }
     }
 }

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use super::*;
 use crate::keys::Keypair;
+use crate::wire::{HANDSHAKE_INIT_MAC1_OFFSET, HANDSHAKE_INIT_MAC2_OFFSET, HANDSHAKE_INIT_SIZE};
 
 fn key(seed: u64) -> PublicKey {
     Keypair::generate(&mut Rng::from_seed(seed)).public()
@@ -223,4 +224,28 @@ fn the_sealed_cookie_of_the_spec_example() {
         Some([0x33; MAC_LEN])
     );
     assert_eq!(keys.open_cookie(&nonce, &sealed, &[0x45; MAC_LEN]), None);
+}
+
+#[test]
+fn the_macs_of_a_relayed_init_cover_its_1190_bytes() {
+    let responder = Keypair::generate(&mut Rng::from_seed(31)).public();
+    let keys = MacKeys::for_responder(&responder);
+    let mut init = vec![0x5au8; crate::wire::RELAYED_HANDSHAKE_INIT_SIZE];
+    keys.stamp_mac1(&mut init);
+    assert!(keys.check_mac1(&init));
+    assert_eq!(mac1_of(&init), &init[1158..1174]);
+    // mac1 covers every byte before it, and only those.
+    init[1157] ^= 1;
+    assert!(!keys.check_mac1(&init));
+    init[1157] ^= 1;
+    init[1189] ^= 1;
+    assert!(keys.check_mac1(&init), "mac2 is not under mac1");
+    let cookie = [7u8; MAC_LEN];
+    stamp_mac2(&cookie, &mut init);
+    assert!(has_mac2(&init));
+    // Any other length has no MACs.
+    let mut odd = vec![0x5au8; 1195];
+    keys.stamp_mac1(&mut odd);
+    assert!(!keys.check_mac1(&odd));
+    assert!(mac1_of(&odd).is_empty());
 }

@@ -18,7 +18,7 @@
 //!   the endpoint through [`endpoint_mut`](RendezvousClient::endpoint_mut).
 //! * **Outputs**, after every input or command:
 //!   [`poll_transmit`](RendezvousClient::poll_transmit) until `None` (with a
-//!   buffer of [`MAX_RELAYED_DATAGRAM_SIZE`](crate::wire::MAX_RELAYED_DATAGRAM_SIZE) bytes), then
+//!   buffer of [`MAX_DATAGRAM_SIZE`](crate::wire::MAX_DATAGRAM_SIZE) bytes), then
 //!   [`poll_event`](RendezvousClient::poll_event) until `None` — it yields the
 //!   endpoint's events too, as [`ClientEvent::Connection`] — then
 //!   `poll_timeout`. Do not poll the endpoint's own events or transmits.
@@ -316,16 +316,16 @@ impl RendezvousClient {
     // ----- outputs ---------------------------------------------------------
 
     /// Writes the next datagram to send into `buf` and says where it goes.
-    /// Use a buffer of [`MAX_RELAYED_DATAGRAM_SIZE`](crate::wire::MAX_RELAYED_DATAGRAM_SIZE) bytes: relayed
-    /// connections do not send with less.
+    /// Use a buffer of [`MAX_DATAGRAM_SIZE`](crate::wire::MAX_DATAGRAM_SIZE) bytes, relay envelopes
+    /// included: the endpoint does not send with less.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         self.now = self.now.max(now);
         self.process(now);
-        if buf.len() < crate::wire::MAX_RELAYED_DATAGRAM_SIZE && !self.warned_small_buffer {
+        if buf.len() < crate::wire::MAX_DATAGRAM_SIZE && !self.warned_small_buffer {
             self.warned_small_buffer = true;
             tracing::warn!(
                 len = buf.len(),
-                "transmit buffer smaller than MAX_RELAYED_DATAGRAM_SIZE: relayed connections cannot send"
+                "transmit buffer smaller than MAX_DATAGRAM_SIZE: the endpoint cannot send"
             );
         }
         if let Some((destination, probe)) = self.raw_queue.front() {

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::rendezvous::RateLimit;
-use crate::wire::MAX_RELAYED_DATAGRAM_SIZE;
+use crate::wire::MAX_DATAGRAM_SIZE;
 use crate::ConfigError;
 
 /// Configuration of a rendezvous and relay server. Each field's
@@ -151,10 +151,10 @@ impl ServerConfig {
         {
             return bad("per-source rate bursts must be at least 1");
         }
-        if self.relay_pair_rate.burst < MAX_RELAYED_DATAGRAM_SIZE as u64
-            || self.relay_client_rate.burst < MAX_RELAYED_DATAGRAM_SIZE as u64
+        if self.relay_pair_rate.burst < MAX_DATAGRAM_SIZE as u64
+            || self.relay_client_rate.burst < MAX_DATAGRAM_SIZE as u64
         {
-            return bad("relay bursts must hold one datagram (1210 bytes)");
+            return bad("relay bursts must hold one datagram (1200 bytes)");
         }
         if self.request_rate.burst == 0 {
             return bad("request_rate.burst must be at least 1");

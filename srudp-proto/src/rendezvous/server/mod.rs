@@ -15,7 +15,7 @@
 //! * **Outputs**, after every input: [`poll_transmit`](RendezvousServer::poll_transmit)
 //!   (main socket) and [`poll_alt_transmit`](RendezvousServer::poll_alt_transmit)
 //!   (second socket) until `None`, with buffers of at least
-//!   [`MAX_RELAYED_DATAGRAM_SIZE`] bytes; then [`poll_event`](RendezvousServer::poll_event)
+//!   [`MAX_DATAGRAM_SIZE`] bytes; then [`poll_event`](RendezvousServer::poll_event)
 //!   (for logs; optional) and `poll_timeout`.
 //!
 //! The endpoint must accept IK initiators (the default [`AcceptPolicy::AcceptAll`](crate::AcceptPolicy),
@@ -49,7 +49,7 @@ use super::source::{SourcePrefix, SourceRate, SourceRateTable};
 use super::stream::MessageStream;
 use crate::token_bucket::TokenBucket;
 use crate::wire::relay::is_relay_data;
-use crate::wire::{MAX_RELAYED_DATAGRAM_SIZE, NAT_PROBE_SIZE};
+use crate::wire::{MAX_DATAGRAM_SIZE, NAT_PROBE_SIZE};
 use crate::{
     ConfigError, ConnectionHandle, Endpoint, Event, PublicKey, RelaySessionId, Rng, Transmit,
 };
@@ -214,18 +214,18 @@ impl RendezvousServer {
     // ----- outputs ---------------------------------------------------------
 
     /// The next datagram for the main socket. `buf` must hold
-    /// [`MAX_RELAYED_DATAGRAM_SIZE`] bytes for relayed datagrams to go out.
+    /// [`MAX_DATAGRAM_SIZE`] bytes for relayed datagrams to go out.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         self.now = self.now.max(now);
         self.process_endpoint_events(now);
-        if buf.len() < MAX_RELAYED_DATAGRAM_SIZE && !self.warned_small_buffer {
+        if buf.len() < MAX_DATAGRAM_SIZE && !self.warned_small_buffer {
             self.warned_small_buffer = true;
             tracing::warn!(
                 len = buf.len(),
-                "transmit buffer smaller than MAX_RELAYED_DATAGRAM_SIZE: the relay cannot send"
+                "transmit buffer smaller than MAX_DATAGRAM_SIZE: the relay cannot send"
             );
         }
-        if buf.len() >= MAX_RELAYED_DATAGRAM_SIZE {
+        if buf.len() >= MAX_DATAGRAM_SIZE {
             if let Some((destination, datagram)) = self.relay_queue.pop_front() {
                 let size = datagram.len();
                 buf[..size].copy_from_slice(&datagram);

@@ -16,7 +16,10 @@ use super::coding::{Reader, Writer};
 
 pub mod knock;
 
-use super::{WireError, HANDSHAKE_INIT_SIZE, MAX_DATAGRAM_SIZE, TAG_LEN, VERSION};
+use super::{
+    WireError, HANDSHAKE_INIT_SIZE, MAX_DATAGRAM_SIZE, MAX_RELAYED_INNER_SIZE,
+    RELAYED_HANDSHAKE_INIT_SIZE, TAG_LEN, VERSION,
+};
 use crate::crypto::{Cipher, HandshakePattern, Suite};
 use knock::{Knock, KnockReply, TYPE_KNOCK, TYPE_KNOCK_REPLY};
 
@@ -82,7 +85,22 @@ pub enum Packet<'a> {
 impl<'a> Packet<'a> {
     /// Parses one datagram. Never panics; any malformed input is an error.
     pub fn parse(datagram: &'a [u8]) -> Result<Packet<'a>, WireError> {
-        if datagram.len() > MAX_DATAGRAM_SIZE {
+        Self::parse_sized(datagram, MAX_DATAGRAM_SIZE, HANDSHAKE_INIT_SIZE)
+    }
+
+    /// Parses the datagram a relay envelope carried (spec §11.5): at most
+    /// [`MAX_RELAYED_INNER_SIZE`] bytes, and a HandshakeInit exactly
+    /// [`RELAYED_HANDSHAKE_INIT_SIZE`].
+    pub fn parse_relayed(inner: &'a [u8]) -> Result<Packet<'a>, WireError> {
+        Self::parse_sized(inner, MAX_RELAYED_INNER_SIZE, RELAYED_HANDSHAKE_INIT_SIZE)
+    }
+
+    fn parse_sized(
+        datagram: &'a [u8],
+        max_len: usize,
+        init_size: usize,
+    ) -> Result<Packet<'a>, WireError> {
+        if datagram.len() > max_len {
             return Err(WireError::TooLarge);
         }
         let mut r = Reader::new(datagram);
@@ -91,7 +109,12 @@ impl<'a> Packet<'a> {
             return Err(WireError::UnsupportedVersion(version));
         }
         match r.u8()? {
-            TYPE_HANDSHAKE_INIT => HandshakeInit::parse_body(datagram.len(), r).map(Self::from),
+            TYPE_HANDSHAKE_INIT => {
+                if datagram.len() != init_size {
+                    return Err(WireError::InvalidHandshakeSize(datagram.len()));
+                }
+                HandshakeInit::parse_body(datagram.len(), r).map(Self::from)
+            }
             TYPE_HANDSHAKE_RESPONSE => HandshakeResponse::parse_body(r).map(Self::from),
             TYPE_DATA => {
                 let header = DataHeader {
@@ -136,7 +159,8 @@ fn put_prefix(w: &mut Writer<'_>, ty: u8) -> Result<(), WireError> {
     w.put_u8(ty)
 }
 
-/// A HandshakeInit: always exactly [`HANDSHAKE_INIT_SIZE`] bytes, zero-padded.
+/// A HandshakeInit: exactly [`HANDSHAKE_INIT_SIZE`] bytes, zero-padded, or
+/// [`RELAYED_HANDSHAKE_INIT_SIZE`] inside a relay envelope (spec §11.5).
 ///
 /// `version u8 | type u8 = 1 | pattern u8 | reserved u8 = 0 |
 /// sender_cid u64 | noise_len u16 | noise[noise_len] | zero padding |
@@ -151,9 +175,11 @@ pub struct HandshakeInit<'a> {
     pub sender_cid: ConnectionId,
     /// The first Noise handshake message.
     pub noise: &'a [u8],
-    /// MAC over bytes `0..1168`, keyed by the responder's public key.
+    /// MAC over the bytes before it (`0..1168` direct, `0..1158` relayed),
+    /// keyed by the responder's public key.
     pub mac1: [u8; MAC_LEN],
-    /// MAC over bytes `0..1184`, keyed by a cookie; zeros without one.
+    /// MAC over the bytes before it (`0..1184` direct, `0..1174` relayed),
+    /// keyed by a cookie; zeros without one.
     pub mac2: [u8; MAC_LEN],
 }
 
@@ -164,22 +190,24 @@ impl<'a> HandshakeInit<'a> {
     }
 
     fn parse_body(datagram_len: usize, mut r: Reader<'a>) -> Result<Self, WireError> {
-        if datagram_len != HANDSHAKE_INIT_SIZE {
+        if !is_handshake_init_size(datagram_len) {
             return Err(WireError::InvalidHandshakeSize(datagram_len));
         }
+        // The Noise message and its padding fill what the MACs leave.
+        let room = datagram_len - HANDSHAKE_INIT_HEADER_LEN - 2 * MAC_LEN;
         let code = r.u8()?;
         let Suite { pattern, cipher } =
             Suite::from_wire(code).ok_or(WireError::UnknownPattern(code))?;
         let _reserved = r.u8()?;
         let sender_cid = ConnectionId(r.u64()?);
         let noise_len = usize::from(r.u16()?);
-        if noise_len > Self::max_noise_len() {
+        if noise_len > room {
             return Err(WireError::InvalidLength);
         }
         let noise = r.bytes(noise_len)?;
         // Then padding, whose content is deliberately not checked (mac1
         // covers it), up to the two MACs.
-        let _padding = r.bytes(Self::max_noise_len() - noise_len)?;
+        let _padding = r.bytes(room - noise_len)?;
         Ok(HandshakeInit {
             pattern,
             cipher,
@@ -197,12 +225,22 @@ impl<'a> HandshakeInit<'a> {
     /// [`max_noise_len`](Self::max_noise_len), or
     /// [`WireError::BufferTooSmall`] if `buf` is shorter than 1200 bytes.
     pub fn emit(&self, buf: &mut [u8]) -> Result<usize, WireError> {
+        self.emit_sized(buf, HANDSHAKE_INIT_SIZE)
+    }
+
+    /// Writes the whole datagram padded to `size`, which is
+    /// [`HANDSHAKE_INIT_SIZE`] or, for a relay envelope,
+    /// [`RELAYED_HANDSHAKE_INIT_SIZE`] ([`WireError::InvalidLength`]
+    /// otherwise, or if the Noise message does not fit).
+    pub fn emit_sized(&self, buf: &mut [u8], size: usize) -> Result<usize, WireError> {
         let noise_len = u16::try_from(self.noise.len()).map_err(|_| WireError::InvalidLength)?;
-        if self.noise.len() > Self::max_noise_len() {
+        if !is_handshake_init_size(size)
+            || self.noise.len() > size - HANDSHAKE_INIT_HEADER_LEN - 2 * MAC_LEN
+        {
             return Err(WireError::InvalidLength);
         }
         let mut w = Writer::new(buf);
-        w.ensure(HANDSHAKE_INIT_SIZE)?;
+        w.ensure(size)?;
         put_prefix(&mut w, TYPE_HANDSHAKE_INIT)?;
         w.put_u8(
             Suite {
@@ -215,11 +253,17 @@ impl<'a> HandshakeInit<'a> {
         w.put_u64(self.sender_cid.0)?;
         w.put_u16(noise_len)?;
         w.put_bytes(self.noise)?;
-        w.put_zeros(HANDSHAKE_INIT_MAC1_OFFSET.saturating_sub(w.len()))?;
+        w.put_zeros((size - 2 * MAC_LEN).saturating_sub(w.len()))?;
         w.put_bytes(&self.mac1)?;
         w.put_bytes(&self.mac2)?;
         Ok(w.len())
     }
+}
+
+/// Whether `len` is one of the two sizes a HandshakeInit comes in: direct
+/// or inside a relay envelope.
+pub fn is_handshake_init_size(len: usize) -> bool {
+    len == HANDSHAKE_INIT_SIZE || len == RELAYED_HANDSHAKE_INIT_SIZE
 }
 
 /// A HandshakeResponse.

@@ -1,6 +1,7 @@
 //! Packet layouts, as the spec states them.
 
 use super::*;
+use crate::wire::RELAYED_HANDSHAKE_INIT_SIZE;
 use proptest::prelude::*;
 
 /// A HandshakeInit datagram: the given prefix, zero-padded to 1200 bytes.
@@ -36,6 +37,70 @@ fn handshake_init_layout() {
     let mut out = [0xffu8; 1500];
     assert_eq!(expected.emit(&mut out), Ok(HANDSHAKE_INIT_SIZE));
     assert_eq!(&out[..HANDSHAKE_INIT_SIZE], &dg[..]);
+}
+
+#[test]
+fn a_relayed_handshake_init_is_1190_bytes_and_a_direct_one_1200() {
+    // The same fields, 10 fewer bytes of padding, the MACs still last.
+    let mut dg = INIT_PREFIX.to_vec();
+    dg.resize(RELAYED_HANDSHAKE_INIT_SIZE, 0);
+    dg[1158..1174].copy_from_slice(&[0x11; 16]);
+    dg[1174..1190].copy_from_slice(&[0x22; 16]);
+    let Ok(Packet::HandshakeInit(init)) = Packet::parse_relayed(&dg) else {
+        panic!("a 1190-byte init parses inside an envelope");
+    };
+    assert_eq!(init.noise, &[0xaa, 0xbb, 0xcc]);
+    assert_eq!((init.mac1, init.mac2), ([0x11; 16], [0x22; 16]));
+    let mut out = [0xffu8; 1500];
+    assert_eq!(
+        init.emit_sized(&mut out, RELAYED_HANDSHAKE_INIT_SIZE),
+        Ok(1190)
+    );
+    assert_eq!(&out[..1190], &dg[..], "re-emitted byte for byte");
+    // Each size belongs to its path.
+    assert_eq!(
+        Packet::parse(&dg),
+        Err(WireError::InvalidHandshakeSize(1190)),
+        "a direct init of 1190 bytes"
+    );
+    let direct = padded(&INIT_PREFIX);
+    assert_eq!(
+        Packet::parse_relayed(&direct),
+        Err(WireError::TooLarge),
+        "nothing over 1190 bytes inside an envelope"
+    );
+    let mut short = dg.clone();
+    short.pop();
+    assert_eq!(
+        Packet::parse_relayed(&short),
+        Err(WireError::InvalidHandshakeSize(1189))
+    );
+    // noise_len 1145 is one more than a relayed init holds.
+    let mut overlong = dg.clone();
+    overlong[12..14].copy_from_slice(&1145u16.to_be_bytes());
+    assert_eq!(
+        Packet::parse_relayed(&overlong),
+        Err(WireError::InvalidLength)
+    );
+    let big = [0u8; 1145];
+    let too_big = HandshakeInit {
+        noise: &big,
+        ..init
+    };
+    assert_eq!(
+        too_big.emit_sized(&mut out, RELAYED_HANDSHAKE_INIT_SIZE),
+        Err(WireError::InvalidLength)
+    );
+    assert_eq!(
+        init.emit_sized(&mut out, 1199),
+        Err(WireError::InvalidLength)
+    );
+    // Other packets inside an envelope: up to 1190 bytes.
+    let mut data = vec![0u8; 1191];
+    data[..2].copy_from_slice(&[0x01, 0x03]);
+    assert_eq!(Packet::parse_relayed(&data), Err(WireError::TooLarge));
+    data.pop();
+    assert!(matches!(Packet::parse_relayed(&data), Ok(Packet::Data(..))));
 }
 
 #[test]
