@@ -115,9 +115,9 @@ impl DrivenEndpoint {
         }
     }
 
-    /// See [`Endpoint::poll_transmit`]. A rendezvous client may produce
-    /// relayed datagrams: give it buffers of
-    /// [`MAX_RELAYED_DATAGRAM_SIZE`](srudp_proto::MAX_RELAYED_DATAGRAM_SIZE).
+    /// See [`Endpoint::poll_transmit`]: buffers of
+    /// [`MAX_DATAGRAM_SIZE`](srudp_proto::MAX_DATAGRAM_SIZE), relay
+    /// envelopes included.
     pub(crate) fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         match &mut self.client {
             Some(c) => c.poll_transmit(now, buf),
@@ -189,7 +189,7 @@ mod tests {
         assert!(driven.client().is_none() && driven.server_link().is_none());
         let (key, addr) = server();
         driven.endpoint_mut().connect(now, key, &[addr]).unwrap();
-        let mut buf = [0u8; srudp_proto::MAX_RELAYED_DATAGRAM_SIZE];
+        let mut buf = [0u8; srudp_proto::MAX_DATAGRAM_SIZE];
         let t = driven
             .poll_transmit(now, &mut buf)
             .expect("the handshake goes out");
@@ -235,7 +235,7 @@ mod tests {
         let client = RendezvousClient::new(now, endpoint(2), ClientConfig::new(key, addr)).unwrap();
         let mut driven = DrivenEndpoint::rendezvous(client);
         driven.handle_timeout(now);
-        let mut buf = [0u8; srudp_proto::MAX_RELAYED_DATAGRAM_SIZE];
+        let mut buf = [0u8; srudp_proto::MAX_DATAGRAM_SIZE];
         let t = driven
             .poll_transmit(now, &mut buf)
             .expect("the client dials its server");

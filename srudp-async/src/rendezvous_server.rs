@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
 use srudp_proto::rendezvous::{self as proto, ServerConfig, ServerEvent, ServerStats};
-use srudp_proto::MAX_RELAYED_DATAGRAM_SIZE;
+use srudp_proto::MAX_DATAGRAM_SIZE;
 use srudp_proto::{EndpointConfig, PublicKey};
 use tokio::net::UdpSocket;
 use tokio::sync::watch;
@@ -190,7 +190,7 @@ async fn serve(
     mut stopped: watch::Receiver<bool>,
 ) {
     let mut recv = vec![0u8; RECV_BUF];
-    let mut send = vec![0u8; MAX_RELAYED_DATAGRAM_SIZE];
+    let mut send = vec![0u8; MAX_DATAGRAM_SIZE];
     loop {
         // Send everything the server owes, then log its events.
         let deadline = {

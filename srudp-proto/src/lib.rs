@@ -192,4 +192,4 @@ pub use event::{close_code, CloseReason, ConnectionHandle, Event};
 pub use keys::{KeyParseError, Keypair, PublicKey, SecretKey};
 pub use random::Rng;
 pub use ticket::{TicketSecret, TICKET_SECRET_LEN};
-pub use wire::{MAX_DATAGRAM_SIZE, MAX_RELAYED_DATAGRAM_SIZE};
+pub use wire::MAX_DATAGRAM_SIZE;

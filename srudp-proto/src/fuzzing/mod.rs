@@ -43,7 +43,11 @@ pub fn ticket(data: &[u8]) {
     if let Ok(text) = std::str::from_utf8(data) {
         if let Ok(addr) = text.parse::<RendezvousAddr>() {
             let again = addr.to_string();
-            assert_eq!(again.parse::<RendezvousAddr>().as_ref(), Ok(&addr), "{again}");
+            assert_eq!(
+                again.parse::<RendezvousAddr>().as_ref(),
+                Ok(&addr),
+                "{again}"
+            );
         }
     }
     let round_trip = |t: Ticket| {

@@ -17,11 +17,6 @@ pub const TYPE_NAT_PROBE: u8 = 6;
 
 /// Bytes a [`RelayData`] envelope adds in front of the datagram it carries.
 pub const RELAY_HEADER_LEN: usize = 10;
-/// The largest relay envelope: [`MAX_DATAGRAM_SIZE`] (1200 bytes), like
-/// every other datagram, so a relayed path needs nothing more than a direct
-/// one (spec §11.5). Kept as a name for the buffers of runtimes that used to
-/// make room for a larger envelope.
-pub const MAX_RELAYED_DATAGRAM_SIZE: usize = MAX_DATAGRAM_SIZE;
 /// The largest datagram a relay envelope carries (1190 bytes): a connection
 /// builds its packets toward its relay no larger than this (spec §11.5).
 pub const MAX_RELAYED_INNER_SIZE: usize = MAX_DATAGRAM_SIZE - RELAY_HEADER_LEN;
@@ -60,10 +55,10 @@ pub struct RelayData<'a> {
 
 impl<'a> RelayData<'a> {
     /// Parses an envelope. Checks, in order: size ≤
-    /// [`MAX_RELAYED_DATAGRAM_SIZE`] (`TooLarge`), version, type, a full
+    /// [`MAX_DATAGRAM_SIZE`] (`TooLarge`: a relay envelope is no larger than any other datagram, spec §11.5), version, type, a full
     /// header and a non-empty `inner` (`Truncated`).
     pub fn parse(datagram: &'a [u8]) -> Result<RelayData<'a>, WireError> {
-        if datagram.len() > MAX_RELAYED_DATAGRAM_SIZE {
+        if datagram.len() > MAX_DATAGRAM_SIZE {
             return Err(WireError::TooLarge);
         }
         let mut r = Reader::new(datagram);
