@@ -193,7 +193,7 @@ impl Endpoint {
                 .machine
                 .endpoint_mut()
                 .connect_with(now, options)
-                .map_err(crate::stream_error::connect_error)?;
+                .map_err(crate::stream_error::connect_failure)?;
             state.table.insert_connecting(handle);
             state.wake_driver();
             Ok(handle)

@@ -6,9 +6,9 @@
 use std::io;
 
 use srudp_proto::rendezvous::RendezvousError;
-use srudp_proto::CloseReason;
+use srudp_proto::{CloseReason, ConnectError};
 
-use crate::stream_error::StreamError;
+use crate::stream_error::{ConnectFailed, StreamError};
 
 /// The srudp reason behind an `io::Error` of a closed connection, in any
 /// adapter.
@@ -48,4 +48,28 @@ pub fn rendezvous_error(err: &io::Error) -> Option<&RendezvousError> {
         StreamError::Rendezvous(e) => Some(e),
         _ => None,
     }
+}
+
+/// Why a connection could not be started at all (no candidates, our own
+/// key, a full endpoint…), behind an `io::Error` of `connect`, in any
+/// adapter. The same [`ConnectError`] is the error's `source()`.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use srudp_async::{connect_error, Endpoint, EndpointConfig, Keypair};
+/// use srudp_async::srudp_proto::ConnectError;
+/// let endpoint = Endpoint::bind("127.0.0.1:0".parse().unwrap(),
+///                               EndpointConfig::new(Keypair::generate_from_os())).unwrap();
+/// let err = endpoint.connect(endpoint.public_key(), &[endpoint.local_addr()]).await.unwrap_err();
+/// assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+/// assert!(matches!(connect_error(&err), Some(ConnectError::SelfConnect)));
+/// let source = std::error::Error::source(&err).unwrap();
+/// assert!(matches!(source.downcast_ref::<ConnectError>(), Some(ConnectError::SelfConnect)));
+/// # }
+/// ```
+pub fn connect_error(err: &io::Error) -> Option<&ConnectError> {
+    err.get_ref()?
+        .downcast_ref::<ConnectFailed>()
+        .map(|ConnectFailed(e)| e)
 }

@@ -104,7 +104,8 @@
 //! `ConnectionAborted` (closed locally), `BrokenPipe` (writing after
 //! finishing), `NotConnected` (the endpoint is closed), `InvalidInput`
 //! (bad arguments or configuration). See [`stream_error`];
-//! [`close_reason`] reads the srudp [`CloseReason`] back out of an error.
+//! [`close_reason`] reads the srudp [`CloseReason`] back out of an error
+//! ([`rendezvous_error`] and [`connect_error`] their causes).
 #![warn(missing_docs)]
 
 mod driven;
@@ -127,7 +128,7 @@ mod stream_table;
 
 pub use driver::Driver;
 pub use endpoint::{Connecting, Endpoint};
-pub use error::{close_reason, rendezvous_error};
+pub use error::{close_reason, connect_error, rendezvous_error};
 #[cfg(feature = "tokio")]
 pub use rendezvous_server::RendezvousServer;
 pub use runtime::{AsyncTimer, AsyncUdpSocket, Runtime};

@@ -24,11 +24,14 @@
 //! | [`RendezvousError::InvalidName`], [`RendezvousError::SelfConnect`] (our own key or name) | `InvalidInput` |
 //! | [`RendezvousError::TooManyRequests`], [`RendezvousError::EndpointRefused`] | `Other` |
 //!
-//! The `io::Error` carries a [`StreamError`] (`err.get_ref()`, downcast),
-//! and its [`source`](std::error::Error::source) is the srudp cause: the
-//! [`CloseReason`] of a closed connection, the [`RendezvousError`] of a
-//! failed connect by key or name. [`close_reason`](crate::close_reason) and
-//! [`rendezvous_error`](crate::rendezvous_error) read them back.
+//! The `io::Error` carries a [`StreamError`] (`err.get_ref()`, downcast) —
+//! or, for a connect that could not start, a private wrapper of its
+//! [`ConnectError`] — and its [`source`](std::error::Error::source) is the
+//! srudp cause: the [`CloseReason`] of a closed connection, the
+//! [`RendezvousError`] of a failed connect by key or name, the
+//! [`ConnectError`]. [`close_reason`](crate::close_reason),
+//! [`rendezvous_error`](crate::rendezvous_error) and
+//! [`connect_error`](crate::connect_error) read them back.
 
 use std::io;
 
@@ -124,18 +127,24 @@ impl From<StreamError> for io::Error {
 
 /// A connection that could not be started, as an `io::Error`: bad requests
 /// (no, too many or own-key candidates) are `InvalidInput`; a full endpoint
-/// is `Other`. The [`ConnectError`] is the source.
-pub(crate) fn connect_error(e: ConnectError) -> io::Error {
-    {
-        let kind = match e {
-            ConnectError::NoCandidates
-            | ConnectError::TooManyCandidates
-            | ConnectError::SelfConnect => io::ErrorKind::InvalidInput,
-            ConnectError::TooManyConnections | ConnectError::Crypto(_) => io::ErrorKind::Other,
-        };
-        io::Error::new(kind, e)
-    }
+/// is `Other`. The [`ConnectError`] is the error's source (and
+/// [`connect_error`](crate::connect_error) reads it back).
+pub(crate) fn connect_failure(e: ConnectError) -> io::Error {
+    let kind = match e {
+        ConnectError::NoCandidates
+        | ConnectError::TooManyCandidates
+        | ConnectError::SelfConnect => io::ErrorKind::InvalidInput,
+        ConnectError::TooManyConnections | ConnectError::Crypto(_) => io::ErrorKind::Other,
+    };
+    io::Error::new(kind, ConnectFailed(e))
 }
+
+/// The error inside the `io::Error` of a connection that could not be
+/// started: it says why in one line, and its source is the
+/// [`ConnectError`] (an `io::Error`'s `source()` is its inner error's).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot connect: {0}")]
+pub(crate) struct ConnectFailed(#[source] pub(crate) ConnectError);
 
 /// The kind of a failed connect by key or name (see the module docs).
 fn rendezvous_kind(e: &RendezvousError) -> io::ErrorKind {
@@ -307,10 +316,10 @@ mod tests {
             ConnectError::TooManyCandidates,
             ConnectError::SelfConnect,
         ] {
-            assert_eq!(connect_error(e).kind(), io::ErrorKind::InvalidInput);
+            assert_eq!(connect_failure(e).kind(), io::ErrorKind::InvalidInput);
         }
         assert_eq!(
-            connect_error(ConnectError::TooManyConnections).kind(),
+            connect_failure(ConnectError::TooManyConnections).kind(),
             io::ErrorKind::Other
         );
     }

@@ -18,8 +18,10 @@ use std::time::Duration;
 use common::*;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use srudp_async::rendezvous::{ErrorCode, RendezvousError};
+use srudp_async::srudp_proto::ConnectError;
 use srudp_async::{
-    close_reason, rendezvous_error, AcceptPolicy, CloseReason, Endpoint, Keypair, StreamError,
+    close_reason, connect_error, rendezvous_error, AcceptPolicy, CloseReason, Endpoint, Keypair,
+    StreamError,
 };
 use srudp_testkit::{ImpairingRelay, Impairment};
 
@@ -66,6 +68,9 @@ enum Srudp {
     Rendezvous(RendezvousError),
     /// The application closed the endpoint ([`StreamError::EndpointClosed`]).
     EndpointClosed,
+    /// A connection that could not be started: `connect_error` and
+    /// `source()` give the `ConnectError` (its `Debug` form here).
+    Connect(String),
     /// Nothing beyond the kind.
     Nothing,
 }
@@ -99,7 +104,14 @@ fn expected(cause: Cause) -> (ErrorKind, Srudp) {
             ErrorKind::ConnectionRefused,
             Srudp::Closed(CloseReason::Refused),
         ),
-        ConnectToSelf | ConnectWithoutCandidates => (ErrorKind::InvalidInput, Srudp::Nothing),
+        ConnectToSelf => (
+            ErrorKind::InvalidInput,
+            Srudp::Connect("SelfConnect".into()),
+        ),
+        ConnectWithoutCandidates => (
+            ErrorKind::InvalidInput,
+            Srudp::Connect("NoCandidates".into()),
+        ),
         WriteAfterFinish => (ErrorKind::BrokenPipe, Srudp::Nothing),
         RendezvousUnknownPeer => (
             ErrorKind::NotFound,
@@ -134,6 +146,14 @@ fn srudp_cause(err: &io::Error) -> Srudp {
             .and_then(|s| s.downcast_ref::<RendezvousError>());
         assert_eq!(source, Some(e), "the rendezvous error is the source: {err}");
         return Srudp::Rendezvous(e.clone());
+    }
+    if let Some(e) = connect_error(err) {
+        let source = err.source().and_then(|s| s.downcast_ref::<ConnectError>());
+        assert!(
+            source.is_some_and(|s| std::ptr::eq(s, e)),
+            "the connect error is the source: {err}"
+        );
+        return Srudp::Connect(format!("{e:?}"));
     }
     match err.get_ref().and_then(|e| e.downcast_ref::<StreamError>()) {
         Some(StreamError::EndpointClosed) => Srudp::EndpointClosed,

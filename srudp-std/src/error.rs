@@ -3,13 +3,14 @@
 //! argument, a closed endpoint — is the shared core's and maps to the same
 //! [`io::ErrorKind`] in every adapter (see [`srudp_async::stream_error`]);
 //! [`close_reason`] extracts the srudp [`CloseReason`](srudp_proto::CloseReason)
-//! and [`rendezvous_error`] the
-//! [`RendezvousError`](srudp_proto::rendezvous::RendezvousError), which are
-//! also the `io::Error`'s [`source`](std::error::Error::source).
+//! [`rendezvous_error`] the
+//! [`RendezvousError`](srudp_proto::rendezvous::RendezvousError) and
+//! [`connect_error`] the [`ConnectError`](srudp_proto::ConnectError), which
+//! are also the `io::Error`'s [`source`](std::error::Error::source).
 
 use std::io;
 
-pub use srudp_async::{close_reason, rendezvous_error};
+pub use srudp_async::{close_reason, connect_error, rendezvous_error};
 
 /// Why a blocking call of this crate failed, beyond the shared core's
 /// errors. Carried inside [`io::Error`].

@@ -92,7 +92,7 @@ mod rendezvous_client;
 mod stream;
 
 pub use endpoint::Endpoint;
-pub use error::{close_reason, rendezvous_error, Error};
+pub use error::{close_reason, connect_error, rendezvous_error, Error};
 pub use srudp_async::host_candidates;
 pub use stream::Stream;
 
