@@ -161,23 +161,35 @@ async fn connections_that_outlast_the_grace_period_are_closed_with_the_servers_r
     );
 }
 
-#[tokio::test]
-async fn two_peers_meet_by_name_and_chat_line_by_line_until_both_finish() {
-    let rendezvous = common::LoopbackRendezvous::start(20);
+/// A rendezvous server (key seed `seed`), alice registered by name and
+/// waiting, and bob calling her: each side's endpoint and stream.
+async fn alice_meets_bob(
+    seed: u64,
+) -> (
+    common::LoopbackRendezvous,
+    (Endpoint, Stream),
+    (Endpoint, Stream),
+) {
+    let rendezvous = common::LoopbackRendezvous::start(seed);
     let alice = chat::meet(
-        config(21),
+        config(seed + 1),
         rendezvous.client(None),
         chat::Role::Wait("alice".parse().unwrap()),
     );
     let bob = chat::meet(
-        config(22),
+        config(seed + 2),
         rendezvous.client(None),
         chat::Role::Call("alice".into()),
     );
     let (alice, bob) = timeout(WAIT, async { tokio::join!(alice, bob) })
         .await
         .unwrap();
-    let ((alice_endpoint, alice), (bob_endpoint, bob)) = (alice.unwrap(), bob.unwrap());
+    (rendezvous, alice.unwrap(), bob.unwrap())
+}
+
+#[tokio::test]
+async fn two_peers_meet_by_name_and_chat_line_by_line_until_both_finish() {
+    let (_rendezvous, (alice_endpoint, alice), (bob_endpoint, bob)) = alice_meets_bob(20).await;
 
     let (mut alice_saw, mut bob_saw) = (Vec::new(), Vec::new());
     let (a, b) = timeout(WAIT, async {
@@ -202,21 +214,7 @@ async fn two_peers_meet_by_name_and_chat_line_by_line_until_both_finish() {
 
 #[tokio::test]
 async fn a_chat_peer_sending_a_line_longer_than_the_limit_is_an_error_not_unbounded_memory() {
-    let rendezvous = common::LoopbackRendezvous::start(30);
-    let alice = chat::meet(
-        config(31),
-        rendezvous.client(None),
-        chat::Role::Wait("alice".parse().unwrap()),
-    );
-    let bob = chat::meet(
-        config(32),
-        rendezvous.client(None),
-        chat::Role::Call("alice".into()),
-    );
-    let (alice, bob) = timeout(WAIT, async { tokio::join!(alice, bob) })
-        .await
-        .unwrap();
-    let ((_a, alice), (_b, mut bob)) = (alice.unwrap(), bob.unwrap());
+    let (_rendezvous, (_a, alice), (_b, mut bob)) = alice_meets_bob(30).await;
     // Bob bypasses the codec: one line of 10 × MAX_LINE bytes.
     bob.write_all(&vec![b'x'; 10 * chat::MAX_LINE])
         .await
