@@ -15,6 +15,7 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, Once, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
@@ -44,6 +45,10 @@ fn threads() -> MutexGuard<'static, DriverThreads> {
     THREADS.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Set, with `DriverThreads::exiting`, when the process exits: read on every
+/// poll of a driver thread without taking the lock.
+static EXITING: AtomicBool = AtomicBool::new(false);
+
 /// Runs `driver` on this thread until it ends or the process exits; then
 /// drops it (which tells its peers). For the body of a driver thread.
 pub(crate) fn run_until_exit(driver: impl Future<Output = ()>) {
@@ -57,8 +62,11 @@ pub(crate) fn run_until_exit(driver: impl Future<Output = ()>) {
     };
     {
         let mut driver = pin!(driver);
+        // The waker this thread registered: `block_on` keeps one, so the
+        // lock is taken on the first poll only.
+        let mut registered: Option<Waker> = None;
         async_io::block_on(std::future::poll_fn(|cx| {
-            if poll_exiting(id, cx).is_ready() {
+            if poll_exiting(id, cx, &mut registered).is_ready() {
                 return Poll::Ready(());
             }
             driver.as_mut().poll(cx)
@@ -69,17 +77,24 @@ pub(crate) fn run_until_exit(driver: impl Future<Output = ()>) {
     ENDED.notify_all();
 }
 
-/// Ready once the process is exiting; otherwise keeps `cx`'s waker.
-fn poll_exiting(id: u64, cx: &mut Context<'_>) -> Poll<()> {
+/// Ready once the process is exiting; otherwise makes sure `cx`'s waker is
+/// the one the exit hook wakes.
+fn poll_exiting(id: u64, cx: &mut Context<'_>, registered: &mut Option<Waker>) -> Poll<()> {
+    if EXITING.load(Ordering::Acquire) {
+        return Poll::Ready(());
+    }
+    if registered.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+        return Poll::Pending;
+    }
     let mut t = threads();
+    // Checked under the lock too: an exit that began after the load above
+    // either sees this waker or is seen here.
     if t.exiting {
         return Poll::Ready(());
     }
     if let Some(waker) = t.live.get_mut(&id) {
-        match waker {
-            Some(w) if w.will_wake(cx.waker()) => {}
-            _ => *waker = Some(cx.waker().clone()),
-        }
+        *waker = Some(cx.waker().clone());
+        *registered = Some(cx.waker().clone());
     }
     Poll::Pending
 }
@@ -89,6 +104,7 @@ extern "C" fn on_process_exit() {
     let deadline = Instant::now() + EXIT_WAIT;
     let mut t = threads();
     t.exiting = true;
+    EXITING.store(true, Ordering::Release);
     for waker in t.live.values_mut().filter_map(Option::take) {
         waker.wake();
     }

@@ -156,8 +156,9 @@ impl State {
 
     /// Whether the application's connections are all over (closed, and
     /// their peers have answered or the closing period passed) and no
-    /// dropped stream still delivers its data: what `Endpoint::wait_idle` waits for. The rendezvous link is
-    /// not the application's and does not count.
+    /// dropped stream still delivers its data: what `Endpoint::wait_idle`
+    /// waits for. The live rendezvous link is not the application's and
+    /// does not count.
     pub(crate) fn application_idle(&self) -> bool {
         (self.machine.unfinished_application_connections() == 0
             && self.table.poll_timeout().is_none())
