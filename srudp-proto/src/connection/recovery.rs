@@ -201,6 +201,19 @@ impl Connection {
         self.timers.set(Timer::LossDetection, base + timeout);
     }
 
+    /// Spec §6.5: the peer was heard at least one probe timeout after
+    /// `sent`, so it had the time to acknowledge what we sent then. A path
+    /// that fell silent is the idle timeout's to report, not this rule's.
+    fn heard_since(&self, sent: Instant) -> bool {
+        let Some(idle_deadline) = self.timers.deadline(Timer::Idle) else {
+            return true;
+        };
+        let last_heard = idle_deadline
+            .checked_sub(self.idle_timeout)
+            .unwrap_or(idle_deadline);
+        last_heard >= sent + self.pto()
+    }
+
     pub(super) fn on_loss_timeout(&mut self, now: Instant) {
         if self.loss_time.is_some() {
             self.detect_lost(now);
@@ -210,11 +223,9 @@ impl Connection {
         if !self.sent.has_ack_eliciting_in_flight() {
             return;
         }
-        if self
-            .sent
-            .oldest_time_sent()
-            .is_some_and(|t| now.saturating_duration_since(t) >= self.idle_timeout)
-        {
+        if self.sent.oldest_time_sent().is_some_and(|t| {
+            now.saturating_duration_since(t) >= self.idle_timeout && self.heard_since(t)
+        }) {
             // Spec §6.5: the peer stopped acknowledging.
             self.peer_stopped_acknowledging(now);
             return;

@@ -797,3 +797,35 @@ fn a_peer_that_does_not_accept_ack_frequency_gets_no_request() {
     assert_eq!(requests, 0, "nothing was even queued");
     assert_eq!(p.b.received.frequency_sequence(), None);
 }
+
+// ----- a peer that stops acknowledging (spec §6.5) -------------------------
+
+/// `a` sent data at `sent` that was never acknowledged; its last word
+/// from `b` came `heard_after` later. What a probe timeout at `sent` +
+/// the idle timeout makes of it.
+fn probe_timeout_after_idle(heard_after: Duration) -> Option<CloseReason> {
+    let mut p = warmed_up(Pair::default_pair());
+    p.policy = Box::new(|_, _| Fate::Drop);
+    p.write_a(1000);
+    p.flush();
+    let sent = p.now;
+    let idle = p.a.idle_timeout;
+    p.a.timers.set(Timer::Idle, sent + heard_after + idle);
+    p.a.on_loss_timeout(sent + idle);
+    p.a.close_reason.clone()
+}
+
+#[test]
+fn a_path_that_fell_silent_as_our_packet_left_is_the_idle_timeouts_to_report() {
+    // The peer's last packet crossed ours: it could not have acknowledged
+    // it. The idle timer fires a moment later and names the real cause.
+    assert_eq!(probe_timeout_after_idle(MS), None);
+}
+
+#[test]
+fn a_peer_heard_long_after_our_packet_that_never_acknowledged_it_stopped_acknowledging() {
+    assert_eq!(
+        probe_timeout_after_idle(Duration::from_secs(1)),
+        Some(CloseReason::PeerStoppedAcknowledging)
+    );
+}

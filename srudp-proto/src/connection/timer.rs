@@ -76,7 +76,6 @@ impl TimerTable {
     }
 
     /// When `timer` is due, if armed.
-    #[cfg(test)]
     pub(crate) fn deadline(&self, timer: Timer) -> Option<Instant> {
         self.deadlines[timer as usize]
     }
