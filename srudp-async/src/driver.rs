@@ -31,7 +31,8 @@ use srudp_net::socket::Family;
 use tracing::{debug, trace, warn};
 
 use crate::runtime::{AsyncTimer, AsyncUdpSocket, Runtime};
-use crate::shared::{Shared, State};
+use crate::shared::{DriverEnd, Shared, State};
+use crate::stream_error::DriverStopped;
 
 /// Receive buffers filled per round (each one datagram, or several from one
 /// source with receive offload).
@@ -51,7 +52,9 @@ const MAX_SPURIOUS_READY: u32 = 8;
 ///
 /// It completes once the endpoint has shut down. Dropping it before that
 /// stops the endpoint: every parked task wakes and every call fails with
-/// `NotConnected` ([`Runtime::DRIVER_DROPPED`] says why).
+/// `NotConnected` and [`DriverStopped::Dropped`] as its source
+/// ([`Runtime::DRIVER_DROPPED`] is its text). If the UDP socket fails, the
+/// driver ends and calls fail with [`DriverStopped::SocketFailed`].
 #[must_use = "the endpoint does nothing unless its driver is spawned"]
 pub struct Driver<R: Runtime> {
     shared: Arc<Shared>,
@@ -264,9 +267,9 @@ impl<R: Runtime> Driver<R> {
         (deadline, done)
     }
 
-    fn end(&mut self, kind: io::ErrorKind, message: &str) {
+    fn end(&mut self, how: DriverEnd) {
         self.ended = true;
-        self.shared.lock().set_gone(kind, message);
+        self.shared.lock().set_gone(how);
     }
 }
 
@@ -316,7 +319,7 @@ impl<R: Runtime> Future for Driver<R> {
                 Ok(more) => more,
                 Err(e) => {
                     warn!("UDP socket failed, shutting the endpoint down: {e}");
-                    this.end(e.kind(), &format!("the endpoint's UDP socket failed: {e}"));
+                    this.end(DriverEnd::Stopped(DriverStopped::socket_failed(&e)));
                     return Poll::Ready(());
                 }
             };
@@ -324,7 +327,7 @@ impl<R: Runtime> Future for Driver<R> {
             let more_to_send = this.send_outbox(cx);
             if done && this.outbox.is_empty() {
                 debug!(local = %this.shared.local_addr, "endpoint driver finished");
-                this.end(io::ErrorKind::NotConnected, "the endpoint is closed");
+                this.end(DriverEnd::Finished);
                 return Poll::Ready(());
             }
             fired = if this.poll_timer(deadline, cx) {
@@ -392,6 +395,8 @@ impl<R: Runtime> Drop for Driver<R> {
                 .close_on_the_wire(state.machine.endpoint_mut(), now, 0, b"endpoint closed");
             self.send_on_drop(state, now);
         }
-        state.set_gone(io::ErrorKind::NotConnected, R::DRIVER_DROPPED);
+        state.set_gone(DriverEnd::Stopped(DriverStopped::Dropped(
+            R::DRIVER_DROPPED,
+        )));
     }
 }

@@ -8,7 +8,7 @@ use std::io;
 use srudp_proto::rendezvous::RendezvousError;
 use srudp_proto::{CloseReason, ConnectError};
 
-use crate::stream_error::{ConnectFailed, StreamError};
+use crate::stream_error::{ConnectFailed, DriverStopped, StreamError};
 
 /// The srudp reason behind an `io::Error` of a closed connection, in any
 /// adapter.
@@ -72,4 +72,23 @@ pub fn connect_error(err: &io::Error) -> Option<&ConnectError> {
     err.get_ref()?
         .downcast_ref::<ConnectFailed>()
         .map(|ConnectFailed(e)| e)
+}
+
+/// Why the endpoint's driver ended (its runtime shut down, its UDP socket
+/// failed) behind an `io::Error` of any call on the endpoint or its
+/// streams, in any adapter. The same [`DriverStopped`] is the error's
+/// `source()`.
+///
+/// ```
+/// use srudp_async::{driver_stopped, DriverStopped, StreamError};
+/// let err: std::io::Error = StreamError::DriverStopped(DriverStopped::Dropped("its runtime shut down")).into();
+/// assert_eq!(err.kind(), std::io::ErrorKind::NotConnected);
+/// assert!(matches!(driver_stopped(&err), Some(DriverStopped::Dropped(_))));
+/// assert_eq!(driver_stopped(&std::io::Error::other("not ours")), None);
+/// ```
+pub fn driver_stopped(err: &io::Error) -> Option<&DriverStopped> {
+    match err.get_ref()?.downcast_ref::<StreamError>()? {
+        StreamError::DriverStopped(e) => Some(e),
+        _ => None,
+    }
 }

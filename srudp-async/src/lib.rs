@@ -102,10 +102,11 @@
 //! or handshake timeout), `ConnectionReset` (the peer aborted; the srudp
 //! [`CloseReason`] is the error's source), `ConnectionRefused`,
 //! `ConnectionAborted` (closed locally), `BrokenPipe` (writing after
-//! finishing), `NotConnected` (the endpoint is closed), `InvalidInput`
-//! (bad arguments or configuration). See [`stream_error`];
-//! [`close_reason`] reads the srudp [`CloseReason`] back out of an error
-//! ([`rendezvous_error`] and [`connect_error`] their causes).
+//! finishing), `NotConnected` (the endpoint is closed, or its driver
+//! stopped with its runtime), `InvalidInput` (bad arguments or
+//! configuration). See [`stream_error`]; [`close_reason`] reads the srudp
+//! [`CloseReason`] back out of an error ([`rendezvous_error`],
+//! [`connect_error`] and [`driver_stopped`] their causes).
 #![warn(missing_docs)]
 
 mod driven;
@@ -128,7 +129,7 @@ mod stream_table;
 
 pub use driver::Driver;
 pub use endpoint::{Connecting, Endpoint};
-pub use error::{close_reason, connect_error, rendezvous_error};
+pub use error::{close_reason, connect_error, driver_stopped, rendezvous_error};
 #[cfg(feature = "tokio")]
 pub use rendezvous_server::RendezvousServer;
 pub use runtime::{AsyncTimer, AsyncUdpSocket, Runtime};
@@ -141,7 +142,7 @@ pub use srudp_proto::{
     TicketSecret, TransportConfig,
 };
 pub use stream::{PathWatcher, Stream};
-pub use stream_error::StreamError;
+pub use stream_error::{DriverStopped, StreamError};
 
 /// Rendezvous: registering an endpoint, reaching peers by key or name, the
 /// relay, NAT behaviour (spec §11), and (feature `tokio`) the server.

@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use srudp_proto::PublicKey;
 
-use crate::stream_error::StreamError;
+use crate::stream_error::{DriverStopped, StreamError};
 use crate::stream_table::StreamTable;
 
 use crate::driven::DrivenEndpoint;
@@ -30,11 +30,13 @@ pub(crate) struct Shared {
     pub(crate) family: Family,
 }
 
-/// Why the driver is gone.
+/// How the driver ended.
 #[derive(Debug, Clone)]
-pub(crate) struct DriverGone {
-    kind: io::ErrorKind,
-    message: String,
+pub(crate) enum DriverEnd {
+    /// It finished its work: the endpoint was closed, or nobody can use it.
+    Finished,
+    /// It ended before the endpoint was closed.
+    Stopped(DriverStopped),
 }
 
 #[derive(Debug)]
@@ -51,7 +53,7 @@ pub(crate) struct State {
     /// `Endpoint::close` was called.
     pub(crate) closed: bool,
     /// Set once the driver task has ended (or was dropped with its runtime).
-    pub(crate) gone: Option<DriverGone>,
+    pub(crate) gone: Option<DriverEnd>,
     driver: Option<Waker>,
     idle_waiters: Vec<Waker>,
     last_now: Instant,
@@ -118,7 +120,20 @@ impl State {
             None => Ok(()),
             // The application closed it: that is why the driver ended.
             Some(_) if self.closed => Err(StreamError::EndpointClosed.into()),
-            Some(g) => Err(io::Error::new(g.kind, g.message.clone())),
+            Some(DriverEnd::Finished) => Err(StreamError::EndpointClosed.into()),
+            Some(DriverEnd::Stopped(why)) => Err(StreamError::DriverStopped(why.clone()).into()),
+        }
+    }
+
+    /// A stream call's error as the application sees it: a stream the
+    /// endpoint forgot because its driver stopped reports why the driver
+    /// stopped.
+    pub(crate) fn stream_error(&self, e: StreamError) -> io::Error {
+        match (&e, &self.gone) {
+            (StreamError::UnknownStream, Some(DriverEnd::Stopped(_))) if !self.closed => {
+                self.check_driver().err().unwrap_or_else(|| e.into())
+            }
+            _ => e.into(),
         }
     }
 
@@ -131,12 +146,9 @@ impl State {
     }
 
     /// The driver ended: every parked task learns it.
-    pub(crate) fn set_gone(&mut self, kind: io::ErrorKind, message: impl Into<String>) {
+    pub(crate) fn set_gone(&mut self, why: DriverEnd) {
         if self.gone.is_none() {
-            self.gone = Some(DriverGone {
-                kind,
-                message: message.into(),
-            });
+            self.gone = Some(why);
         }
         self.driver = None;
         self.table.wake_all();

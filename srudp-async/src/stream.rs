@@ -164,7 +164,7 @@ impl Stream {
                 }
                 Poll::Ready(Ok(n))
             }
-            Poll::Ready(Err(e)) => Poll::Ready(Err(e.into())),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(state.stream_error(e))),
             Poll::Pending => match state.check_driver() {
                 Ok(()) => Poll::Pending,
                 Err(e) => Poll::Ready(Err(e)),
@@ -181,7 +181,7 @@ impl Stream {
             .table
             .poll_write(state.machine.endpoint_mut(), self.handle, cx.waker(), data)
         {
-            Poll::Ready(Err(e)) => Poll::Ready(Err(e.into())),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(state.stream_error(e))),
             // Without a driver, written bytes would never leave.
             _ if state.gone.is_some() => Poll::Ready(state.check_driver().map(|()| 0)),
             Poll::Ready(Ok(n)) => {
@@ -204,7 +204,7 @@ impl Stream {
             .table
             .poll_finish(state.machine.endpoint_mut(), self.handle, cx.waker());
         match result {
-            Poll::Ready(r) => Poll::Ready(r.map_err(io::Error::from)),
+            Poll::Ready(r) => Poll::Ready(r.map_err(|e| state.stream_error(e))),
             Poll::Pending => {
                 // The FIN may be new: let the driver send it.
                 state.wake_driver();

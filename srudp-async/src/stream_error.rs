@@ -16,6 +16,8 @@
 //! | writing after finishing ([`StreamError::Finished`]) | `BrokenPipe` |
 //! | a stream the endpoint no longer knows ([`StreamError::UnknownStream`]) | `NotConnected` |
 //! | using an endpoint after [`close`](crate::Endpoint::close) ([`StreamError::EndpointClosed`]) | `NotConnected` |
+//! | the endpoint's driver was dropped with its runtime or task ([`DriverStopped::Dropped`]) | `NotConnected` |
+//! | the endpoint's UDP socket failed ([`DriverStopped::SocketFailed`]) | the socket error's kind |
 //! | [`RendezvousError::PeerNotRegistered`] (no peer under that key or name) | `NotFound` |
 //! | [`RendezvousError::Timeout`] | `TimedOut` |
 //! | [`RendezvousError::ServerUnreachable`] | `HostUnreachable` |
@@ -29,9 +31,11 @@
 //! [`ConnectError`] — and its [`source`](std::error::Error::source) is the
 //! srudp cause: the [`CloseReason`] of a closed connection, the
 //! [`RendezvousError`] of a failed connect by key or name, the
-//! [`ConnectError`]. [`close_reason`](crate::close_reason),
-//! [`rendezvous_error`](crate::rendezvous_error) and
-//! [`connect_error`](crate::connect_error) read them back.
+//! [`ConnectError`], the [`DriverStopped`] of an endpoint whose driver
+//! ended. [`close_reason`](crate::close_reason),
+//! [`rendezvous_error`](crate::rendezvous_error),
+//! [`connect_error`](crate::connect_error) and
+//! [`driver_stopped`](crate::driver_stopped) read them back.
 
 use std::io;
 
@@ -59,6 +63,46 @@ pub enum StreamError {
     /// there failed; the [`RendezvousError`] says why and is the source.
     #[error("{0}")]
     Rendezvous(#[source] RendezvousError),
+    /// The endpoint's driver ended before the endpoint was closed: nothing
+    /// is sent or received anymore. The [`DriverStopped`] says why and is
+    /// the source.
+    #[error("{0}")]
+    DriverStopped(#[source] DriverStopped),
+}
+
+/// Why an endpoint's driver ended before the application closed the
+/// endpoint. Every later call on the endpoint and its streams fails with
+/// it (as [`StreamError::DriverStopped`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DriverStopped {
+    /// The driver was dropped before the endpoint shut down: its task was
+    /// cancelled or its runtime shut down (for example `main` returned
+    /// from `#[tokio::main]` while the endpoint was still in use). Before
+    /// going it sent what was queued and a CLOSE for every connection. The
+    /// text says what that means for the adapter's runtime. `NotConnected`.
+    #[error("{0}")]
+    Dropped(&'static str),
+    /// The endpoint's UDP socket failed with an error that is not transient
+    /// (a full buffer or an ICMP error never ends the driver). Reported
+    /// with the socket error's kind and message.
+    #[error("the endpoint's UDP socket failed: {message}")]
+    SocketFailed {
+        /// The socket error's kind.
+        kind: io::ErrorKind,
+        /// The socket error's text.
+        message: String,
+    },
+}
+
+impl DriverStopped {
+    /// The socket failure `e`.
+    pub(crate) fn socket_failed(e: &io::Error) -> DriverStopped {
+        DriverStopped::SocketFailed {
+            kind: e.kind(),
+            message: e.to_string(),
+        }
+    }
 }
 
 /// A one-line summary per close reason; the reason itself is the error's
@@ -115,6 +159,8 @@ impl StreamError {
             StreamError::Finished => io::ErrorKind::BrokenPipe,
             StreamError::UnknownStream | StreamError::EndpointClosed => io::ErrorKind::NotConnected,
             StreamError::Rendezvous(e) => rendezvous_kind(e),
+            StreamError::DriverStopped(DriverStopped::Dropped(_)) => io::ErrorKind::NotConnected,
+            StreamError::DriverStopped(DriverStopped::SocketFailed { kind, .. }) => *kind,
         }
     }
 }

@@ -20,8 +20,8 @@ use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use srudp_async::rendezvous::{ErrorCode, RendezvousError};
 use srudp_async::srudp_proto::ConnectError;
 use srudp_async::{
-    close_reason, connect_error, rendezvous_error, AcceptPolicy, CloseReason, Endpoint, Keypair,
-    StreamError,
+    close_reason, connect_error, driver_stopped, rendezvous_error, AcceptPolicy, CloseReason,
+    DriverStopped, Endpoint, Keypair, StreamError,
 };
 use srudp_testkit::{ImpairingRelay, Impairment};
 
@@ -56,6 +56,9 @@ enum Cause {
     RendezvousOwnName,
     /// Registering under a name another key holds.
     RendezvousNameTaken,
+    /// The runtime that drove the endpoint shut down (tokio only: on the
+    /// others the driver runs on a thread of its own).
+    RuntimeShutDown,
 }
 
 /// The srudp cause an adapter's `io::Error` carries.
@@ -71,6 +74,9 @@ enum Srudp {
     /// A connection that could not be started: `connect_error` and
     /// `source()` give the `ConnectError` (its `Debug` form here).
     Connect(String),
+    /// The endpoint's driver was dropped: `driver_stopped` and `source()`
+    /// give the [`DriverStopped`].
+    DriverDropped,
     /// Nothing beyond the kind.
     Nothing,
 }
@@ -125,6 +131,7 @@ fn expected(cause: Cause) -> (ErrorKind, Srudp) {
             ErrorKind::PermissionDenied,
             Srudp::Rendezvous(RendezvousError::Refused(ErrorCode::NameTaken)),
         ),
+        RuntimeShutDown => (ErrorKind::NotConnected, Srudp::DriverDropped),
     }
 }
 
@@ -154,6 +161,12 @@ fn srudp_cause(err: &io::Error) -> Srudp {
             "the connect error is the source: {err}"
         );
         return Srudp::Connect(format!("{e:?}"));
+    }
+    if let Some(e) = driver_stopped(err) {
+        let source = err.source().and_then(|s| s.downcast_ref::<DriverStopped>());
+        assert_eq!(source, Some(e), "the driver's end is the source: {err}");
+        assert!(matches!(e, DriverStopped::Dropped(_)), "{err}");
+        return Srudp::DriverDropped;
     }
     match err.get_ref().and_then(|e| e.downcast_ref::<StreamError>()) {
         Some(StreamError::EndpointClosed) => Srudp::EndpointClosed,
@@ -401,6 +414,29 @@ on_every_executor!(
     rendezvous_unknown_peer_own_name_and_taken_name,
 );
 
+/// A tokio runtime that shuts down under a connected endpoint: its streams,
+/// used from another runtime, and the endpoint's accept and connect fail
+/// at once with the driver's end, not a hang or a bare message.
+#[test]
+fn tokio_runtime_shut_down_then_use() {
+    let adapter = "tokio (runtime shut down)";
+    let cause = Cause::RuntimeShutDown;
+    let first = tokio::runtime::Runtime::new().unwrap();
+    let (mut ours, _theirs, client, server) = first.block_on(async_pair(640));
+    drop(first);
+    let second = tokio::runtime::Runtime::new().unwrap();
+    second.block_on(async {
+        let read = within(WAIT, "read", ours.read(&mut [0u8; 8])).await;
+        assert_fails_as(cause, adapter, "read", read);
+        assert_fails_as(cause, adapter, "write", ours.write(b"x").await);
+        let accept = within(WAIT, "accept", client.accept()).await;
+        assert_fails_as(cause, adapter, "accept", accept);
+        let connect = client.connect(server.public_key(), &[server.local_addr()]);
+        let connect = within(WAIT, "connect", connect).await;
+        assert_fails_as(cause, adapter, "connect", connect);
+    });
+}
+
 /// The same causes on the blocking srudp-std.
 mod std_adapter {
     use super::*;
@@ -564,6 +600,14 @@ mod std_adapter {
             Some(&RendezvousError::Timeout)
         );
         assert_eq!(srudp_std::close_reason(&err), None);
+        assert_eq!(srudp_std::driver_stopped(&err), None);
+        let failed = srudp_std::DriverStopped::SocketFailed {
+            kind: ErrorKind::PermissionDenied,
+            message: "revoked".into(),
+        };
+        let err = io::Error::from(StreamError::DriverStopped(failed.clone()));
+        assert_eq!(err.kind(), ErrorKind::PermissionDenied);
+        assert_eq!(srudp_std::driver_stopped(&err), Some(&failed));
     }
 
     #[test]

@@ -14,7 +14,10 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
-use srudp_async::{AsyncTimer, AsyncUdpSocket, Endpoint, Inbox, Outbox, Runtime, UdpBatch};
+use srudp_async::{
+    driver_stopped, AsyncTimer, AsyncUdpSocket, DriverStopped, Endpoint, Inbox, Outbox, Runtime,
+    UdpBatch,
+};
 use srudp_proto::{EndpointConfig, Keypair, Rng};
 
 /// A runtime whose socket is the std socket itself, batched with the
@@ -216,8 +219,86 @@ fn a_dropped_driver_fails_waiting_calls_with_not_connected_and_the_runtimes_reas
     };
     assert_eq!(err.kind(), io::ErrorKind::NotConnected, "{err}");
     assert_eq!(err.to_string(), Manual::<false>::DRIVER_DROPPED);
+    let expected = DriverStopped::Dropped(Manual::<false>::DRIVER_DROPPED);
+    assert_eq!(driver_stopped(&err), Some(&expected));
+    let source = std::error::Error::source(&err).expect("the cause is the source");
+    assert_eq!(source.downcast_ref::<DriverStopped>(), Some(&expected));
     let Poll::Ready(Err(err)) = pin!(endpoint.accept()).poll(&mut cx) else {
         panic!("accept did not fail at once");
     };
     assert_eq!(err.kind(), io::ErrorKind::NotConnected, "{err}");
+}
+
+/// A runtime whose socket fails every receive with `PermissionDenied`, as a
+/// socket taken away by the system would: not a transient error.
+struct Failing;
+
+struct FailingSocket;
+
+impl Runtime for Failing {
+    type UdpSocket = FailingSocket;
+    type Timer = ManualTimer;
+
+    fn wrap_udp_socket(_socket: UdpSocket) -> io::Result<FailingSocket> {
+        Ok(FailingSocket)
+    }
+
+    fn new_timer() -> io::Result<ManualTimer> {
+        Ok(ManualTimer(None))
+    }
+
+    const DRIVER_DROPPED: &'static str = "the failing runtime dropped the driver";
+}
+
+impl AsyncUdpSocket for FailingSocket {
+    fn poll_recv_ready(&self, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Pending
+    }
+
+    fn poll_send_ready(&self, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Pending
+    }
+
+    fn try_receive(&self, _batch: &UdpBatch, _inbox: &mut Inbox) -> io::Result<usize> {
+        Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            "the socket was revoked",
+        ))
+    }
+
+    fn try_send(&self, _batch: &UdpBatch, outbox: &mut Outbox) -> io::Result<()> {
+        outbox.clear();
+        Ok(())
+    }
+}
+
+#[test]
+fn a_failed_socket_ends_the_driver_and_every_call_says_so_with_the_sockets_error() {
+    let (endpoint, driver) =
+        Endpoint::bind_with_runtime::<Failing>(loopback(), config(4), None).unwrap();
+    let mut cx = Context::from_waker(Waker::noop());
+    assert!(
+        pin!(driver).poll(&mut cx).is_ready(),
+        "a socket that only fails ends the driver"
+    );
+
+    let Poll::Ready(Err(err)) = pin!(endpoint.accept()).poll(&mut cx) else {
+        panic!("accept did not fail at once");
+    };
+    assert_eq!(err.kind(), io::ErrorKind::PermissionDenied, "{err}");
+    assert_eq!(
+        err.to_string(),
+        "the endpoint's UDP socket failed: the socket was revoked"
+    );
+    let Some(DriverStopped::SocketFailed { kind, .. }) = driver_stopped(&err) else {
+        panic!("not a socket failure: {err:?}");
+    };
+    assert_eq!(*kind, io::ErrorKind::PermissionDenied);
+    let source = std::error::Error::source(&err).expect("the cause is the source");
+    assert!(source.downcast_ref::<DriverStopped>().is_some());
+    let Poll::Ready(Err(err)) = pin!(endpoint.connect(stranger(), &[loopback()])).poll(&mut cx)
+    else {
+        panic!("connect did not fail at once");
+    };
+    assert!(driver_stopped(&err).is_some(), "{err:?}");
 }

@@ -4,13 +4,15 @@
 //! [`io::ErrorKind`] in every adapter (see [`srudp_async::stream_error`]);
 //! [`close_reason`] extracts the srudp [`CloseReason`](srudp_proto::CloseReason)
 //! [`rendezvous_error`] the
-//! [`RendezvousError`](srudp_proto::rendezvous::RendezvousError) and
-//! [`connect_error`] the [`ConnectError`](srudp_proto::ConnectError), which
-//! are also the `io::Error`'s [`source`](std::error::Error::source).
+//! [`RendezvousError`](srudp_proto::rendezvous::RendezvousError),
+//! [`connect_error`] the [`ConnectError`](srudp_proto::ConnectError) and
+//! [`driver_stopped`] the [`DriverStopped`](srudp_async::DriverStopped) of a
+//! driver thread whose socket failed, which are also the `io::Error`'s
+//! [`source`](std::error::Error::source).
 
 use std::io;
 
-pub use srudp_async::{close_reason, connect_error, rendezvous_error};
+pub use srudp_async::{close_reason, connect_error, driver_stopped, rendezvous_error};
 
 /// Why a blocking call of this crate failed, beyond the shared core's
 /// errors. Carried inside [`io::Error`].

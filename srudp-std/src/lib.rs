@@ -92,11 +92,11 @@ mod rendezvous_client;
 mod stream;
 
 pub use endpoint::Endpoint;
-pub use error::{close_reason, connect_error, rendezvous_error, Error};
+pub use error::{close_reason, connect_error, driver_stopped, rendezvous_error, Error};
 pub use srudp_async::host_candidates;
 pub use stream::Stream;
 
-pub use srudp_async::StreamError;
+pub use srudp_async::{DriverStopped, StreamError};
 pub use srudp_proto;
 pub use srudp_proto::{
     AcceptPolicy, Cipher, CloseReason, ConfigError, ConnectOptions, ConnectionStats, CookieMode,
