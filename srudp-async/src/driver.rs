@@ -71,6 +71,9 @@ pub struct Driver<R: Runtime> {
     outbox: Outbox,
     recv_errors: u32,
     ended: bool,
+    /// A task waited in `wait_idle` at the last round: tell it once the
+    /// outbox is empty.
+    idle_waiting: bool,
 }
 
 impl<R: Runtime> std::fmt::Debug for Driver<R> {
@@ -100,6 +103,7 @@ impl<R: Runtime> Driver<R> {
             batch,
             recv_errors: 0,
             ended: false,
+            idle_waiting: false,
         }
     }
 
@@ -250,9 +254,12 @@ impl<R: Runtime> Driver<R> {
             // Nobody can use the endpoint anymore: leave the rendezvous.
             state.machine.stop_rendezvous(now);
         }
-        if state.has_idle_waiters() && state.application_idle() {
-            state.wake_idle_waiters();
-        }
+        // `wait_idle` returns only once what the endpoint wanted sent has
+        // left through the socket (the last CLOSE above all): the program
+        // may exit right after. `poll` wakes the waiters once the outbox
+        // is empty.
+        state.unsent = !self.outbox.is_empty();
+        self.idle_waiting = state.has_idle_waiters();
         // Nobody can use the endpoint and every connection is gone; or it
         // was closed and every connection has drained (held streams then
         // report the close from the table).
@@ -325,6 +332,14 @@ impl<R: Runtime> Future for Driver<R> {
             };
             let (deadline, done) = this.process(cx, fired);
             let more_to_send = this.send_outbox(cx);
+            if this.idle_waiting && this.outbox.is_empty() {
+                this.idle_waiting = false;
+                let mut state = this.shared.lock();
+                state.unsent = false;
+                if state.application_idle() {
+                    state.wake_idle_waiters();
+                }
+            }
             if done && this.outbox.is_empty() {
                 debug!(local = %this.shared.local_addr, "endpoint driver finished");
                 this.end(DriverEnd::Finished);

@@ -54,6 +54,9 @@ pub(crate) struct State {
     pub(crate) closed: bool,
     /// Set once the driver task has ended (or was dropped with its runtime).
     pub(crate) gone: Option<DriverEnd>,
+    /// The driver holds datagrams it took from the endpoint but has not
+    /// sent yet (as of its last round).
+    pub(crate) unsent: bool,
     driver: Option<Waker>,
     idle_waiters: Vec<Waker>,
     last_now: Instant,
@@ -72,6 +75,7 @@ impl Shared {
                 endpoint_handles: 1,
                 closed: false,
                 gone: None,
+                unsent: false,
                 driver: None,
                 idle_waiters: Vec::new(),
                 last_now: Instant::now(),
@@ -167,13 +171,15 @@ impl State {
     }
 
     /// Whether the application's connections are all over (closed, and
-    /// their peers have answered or the closing period passed) and no
-    /// dropped stream still delivers its data: what `Endpoint::wait_idle`
+    /// their peers have answered or the closing period passed), no
+    /// dropped stream still delivers its data and the driver sent every
+    /// datagram it took from the endpoint: what `Endpoint::wait_idle`
     /// waits for. The live rendezvous link is not the application's and
     /// does not count.
     pub(crate) fn application_idle(&self) -> bool {
         (self.machine.unfinished_application_connections() == 0
-            && self.table.poll_timeout().is_none())
+            && self.table.poll_timeout().is_none()
+            && !self.unsent)
             || self.gone.is_some()
     }
 

@@ -302,3 +302,114 @@ fn a_failed_socket_ends_the_driver_and_every_call_says_so_with_the_sockets_error
     };
     assert!(driver_stopped(&err).is_some(), "{err:?}");
 }
+
+/// While set, the [`Gated`] runtime's socket refuses every send as if its
+/// buffer were full. Only one test uses it.
+static GATE_SHUT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// A runtime whose socket sends only while [`GATE_SHUT`] is clear, and
+/// whose readiness never comes (the test polls the driver by hand).
+struct Gated;
+
+struct GatedSocket(UdpSocket);
+
+impl Runtime for Gated {
+    type UdpSocket = GatedSocket;
+    type Timer = ManualTimer;
+
+    fn wrap_udp_socket(socket: UdpSocket) -> io::Result<GatedSocket> {
+        Ok(GatedSocket(socket))
+    }
+
+    fn new_timer() -> io::Result<ManualTimer> {
+        Ok(ManualTimer(None))
+    }
+
+    const DRIVER_DROPPED: &'static str = "the gated runtime dropped the driver";
+}
+
+impl AsyncUdpSocket for GatedSocket {
+    fn poll_recv_ready(&self, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Pending
+    }
+
+    fn poll_send_ready(&self, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Pending
+    }
+
+    fn try_receive(&self, batch: &UdpBatch, inbox: &mut Inbox) -> io::Result<usize> {
+        batch.receive(&self.0, inbox)
+    }
+
+    fn try_send(&self, batch: &UdpBatch, outbox: &mut Outbox) -> io::Result<()> {
+        if GATE_SHUT.load(Ordering::SeqCst) {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        batch.send(&self.0, outbox)
+    }
+}
+
+/// Polls `driver` and `until` by hand (1 ms apart) until `until` is ready;
+/// at most 5 s.
+fn drive_until<T>(
+    driver: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
+    until: impl Future<Output = T>,
+) -> T {
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut until = pin!(until);
+    let give_up = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < give_up {
+        let _ = driver.as_mut().poll(&mut cx);
+        if let Poll::Ready(v) = until.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    panic!("not ready within 5 s");
+}
+
+#[test]
+fn wait_idle_returns_only_once_the_answering_close_left_through_the_socket() {
+    // The peer runs on a driver thread of its own.
+    let peer = Endpoint::bind(loopback(), config(20)).unwrap();
+    let (endpoint, driver) =
+        Endpoint::bind_with_runtime::<Gated>(loopback(), config(21), None).unwrap();
+    let mut driver = pin!(driver);
+    let connecting = endpoint.connect(peer.public_key(), &[peer.local_addr()]);
+    let _ours = drive_until(&mut driver, connecting).unwrap();
+    let (_theirs, _, _) = futures_lite::future::block_on(peer.accept()).unwrap();
+
+    // The peer closes; our socket is full when its CLOSE arrives, so our
+    // answer is taken from the endpoint but cannot leave. A program that
+    // returned from main now would leave the peer lingering in its closing
+    // period (12 s) for an answer that never comes.
+    GATE_SHUT.store(true, Ordering::SeqCst);
+    peer.close();
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut idle = pin!(endpoint.wait_idle());
+    let watch_until = Instant::now() + Duration::from_millis(300);
+    while Instant::now() < watch_until {
+        let _ = driver.as_mut().poll(&mut cx);
+        assert!(
+            idle.as_mut().poll(&mut cx).is_pending(),
+            "wait_idle returned with the answering CLOSE still unsent"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+
+    // Once the socket takes it, wait_idle returns, and the peer, answered,
+    // is idle at once too.
+    GATE_SHUT.store(false, Ordering::SeqCst);
+    drive_until(&mut driver, idle);
+    let peer_idle = futures_lite::future::block_on(futures_lite::future::or(
+        async {
+            peer.wait_idle().await;
+            true
+        },
+        async {
+            async_io::Timer::after(Duration::from_secs(1)).await;
+            false
+        },
+    ));
+    assert!(peer_idle, "the peer did not hear our answering CLOSE");
+}
