@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Helper for scripts/tcp-fairness-reference.sh (Linux TCP in the fairness scenario).
+"""Helper for scripts/tcp-fairness-reference.sh and scripts/real-path-lab.sh.
 
-Two subcommands, both run as root by the shell script, never by hand:
+Subcommands, all run as root by those shell scripts, never by hand:
 
 ``delay``
     Opens a TUN device in the router's network namespace and sends every
@@ -13,7 +13,11 @@ Two subcommands, both run as root by the shell script, never by hand:
     device and is forwarded normally, through the bottleneck's queue. Packets
     keep their order (one FIFO; every packet gets the same delay). On exit it
     writes how late packets were released, so that a run whose delay line
-    fell behind can be told apart.
+    fell behind can be told apart. It can also lose packets: independently
+    with ``--loss-pct``, or in bursts with ``--ge P_GB,P_BG,LOSS_BAD_PCT``
+    (a Gilbert–Elliott chain: from the good state, where nothing is lost, a
+    packet moves to the bad state with probability P_GB; from the bad state,
+    where LOSS_BAD_PCT % are lost, back with P_BG), from a seeded generator.
 
 ``flows``
     Creates the sockets inside the namespaces (setns(2) through ctypes), runs
@@ -22,6 +26,17 @@ Two subcommands, both run as root by the shell script, never by hand:
     application read in each whole second of a monotonic clock started when
     flow 1 starts. Prints the same JSON fields as the simulated `fairness`
     bench (benches/src/two_flows.rs), with the same definitions.
+
+``transfer``
+    One TCP connection from a sender namespace to a receiver namespace with
+    the chosen congestion control moves ``--bytes`` bytes; prints one JSON
+    line with the seconds from the start of ``connect()`` to the receiver
+    reading the sender's end of stream (null if ``--timeout-s`` passed).
+
+``meter``
+    Counts the bytes on its standard input for ``--run-s`` seconds and
+    prints one JSON line with the bytes per second over the last
+    ``--window-s`` seconds (for an srudp flow piped into it).
 
 Only the Python 3 standard library is used.
 """
@@ -32,11 +47,13 @@ import ctypes
 import fcntl
 import json
 import os
+import random
 import select
 import selectors
 import signal
 import socket
 import struct
+import sys
 import threading
 import time
 
@@ -75,8 +92,40 @@ def open_tun(name):
     return fd
 
 
+class Loss:
+    """Which packets the delay line drops: none, independently, or in
+    Gilbert–Elliott bursts; seeded, so one seed gives one loss pattern."""
+
+    def __init__(self, loss_pct, ge, seed):
+        self.rng = random.Random(seed)
+        self.p = loss_pct / 100.0
+        self.ge = None
+        if ge:
+            p_gb, p_bg, loss_bad = (float(v) for v in ge.split(","))
+            if not (0 <= p_gb <= 1 and 0 < p_bg <= 1 and 0 <= loss_bad <= 100):
+                raise SystemExit("--ge wants P_GB,P_BG,LOSS_BAD_PCT with 0<=P<=1")
+            self.ge = (p_gb, p_bg, loss_bad / 100.0)
+        self.bad = False
+        self.dropped = 0
+
+    def drop(self):
+        if self.ge is not None:
+            p_gb, p_bg, loss_bad = self.ge
+            if self.bad:
+                if self.rng.random() < p_bg:
+                    self.bad = False
+            elif self.rng.random() < p_gb:
+                self.bad = True
+            lost = self.bad and self.rng.random() < loss_bad
+        else:
+            lost = self.p > 0 and self.rng.random() < self.p
+        self.dropped += lost
+        return lost
+
+
 def run_delay(args):
     delay = args.one_way_ms / 1000.0
+    loss = Loss(args.loss_pct, args.ge, args.seed)
     fd = open_tun(args.dev)
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
@@ -105,7 +154,8 @@ def run_delay(args):
                         pkt = os.read(fd, 65536)
                     except BlockingIOError:
                         break
-                    queue.append((time.monotonic() + delay, pkt))
+                    if not loss.drop():
+                        queue.append((time.monotonic() + delay, pkt))
                 max_queued = max(max_queued, len(queue))
             now = time.monotonic()
             while queue and queue[0][0] <= now:
@@ -123,6 +173,7 @@ def run_delay(args):
     finally:
         stats = {
             "packets": packets,
+            "dropped": loss.dropped,
             "write_errors": write_errors,
             "max_queued_packets": max_queued,
             "max_late_ms": round(max_late * 1e3, 3),
@@ -379,6 +430,107 @@ def run_flows(args):
     print(json.dumps(out))
 
 
+def run_transfer(args):
+    """One TCP bulk transfer of --bytes with --cc; prints its seconds."""
+
+    def listener():
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((args.receiver_addr, args.port))
+        s.listen(1)
+        return s
+
+    def sender_socket():
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.IPPROTO_TCP, TCP_CONGESTION, args.cc.encode())
+        return s
+
+    lst = socket_in(args.receiver_ns, listener)
+    snd = socket_in(args.sender_ns, sender_socket)
+    got = snd.getsockopt(socket.IPPROTO_TCP, TCP_CONGESTION, 16).rstrip(b"\0")
+    if got.decode() != args.cc:
+        raise SystemExit(f"TCP_CONGESTION is {got!r}, not {args.cc}")
+    deadline = time.monotonic() + args.timeout_s
+    errors = []
+
+    def send():
+        try:
+            snd.settimeout(args.timeout_s)
+            snd.connect((args.receiver_addr, args.port))
+            chunk = memoryview(bytes(1 << 20))
+            left = args.bytes
+            while left > 0:
+                left -= snd.send(chunk[: min(left, len(chunk))])
+            snd.shutdown(socket.SHUT_WR)
+        except OSError as e:
+            errors.append(str(e))
+
+    start = time.monotonic()
+    sender = threading.Thread(target=send, daemon=True)
+    sender.start()
+    lst.settimeout(args.timeout_s)
+    conn, _ = lst.accept()
+    buf = bytearray(1 << 20)
+    total = 0
+    seconds = None
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        conn.settimeout(left)
+        try:
+            n = conn.recv_into(buf)
+        except socket.timeout:
+            break
+        if n == 0:
+            seconds = time.monotonic() - start
+            break
+        total += n
+    info = tcp_info(snd)
+    for c in (conn, snd, lst):
+        c.close()
+    if errors and seconds is None:
+        raise SystemExit("sender failed: " + "; ".join(errors))
+    print(json.dumps({
+        "transport": f"tcp_{args.cc}",
+        "bytes": total,
+        "seconds": round(seconds, 4) if seconds is not None and total == args.bytes else None,
+        "total_retrans": info[2] if info else None,
+    }))
+
+
+def run_meter(args):
+    """Counts stdin's bytes per whole second for --run-s seconds."""
+    fd = sys.stdin.fileno()
+    os.set_blocking(fd, False)
+    start = time.monotonic()
+    per_second = [0] * args.run_s
+    buf = bytearray(1 << 20)
+    view = memoryview(buf)
+    f = os.fdopen(fd, "rb", buffering=0, closefd=False)
+    while True:
+        now = time.monotonic()
+        if now - start >= args.run_s:
+            break
+        if not select.select([fd], [], [], min(0.5, args.run_s - (now - start)))[0]:
+            continue
+        try:
+            n = f.readinto(view)
+        except BlockingIOError:
+            continue
+        if not n:
+            break
+        second = int(time.monotonic() - start)
+        if second < args.run_s:
+            per_second[second] += n
+    window = per_second[args.run_s - args.window_s:]
+    print(json.dumps({
+        "bytes_per_s_last_window": sum(window) / args.window_s,
+        "window_s": args.window_s,
+        "total_bytes": sum(per_second),
+    }))
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -387,6 +539,18 @@ def main():
     d.add_argument("--one-way-ms", type=float, required=True)
     d.add_argument("--max-s", type=float, required=True)
     d.add_argument("--stats")
+    d.add_argument("--loss-pct", type=float, default=0.0)
+    d.add_argument("--ge", help="Gilbert-Elliott burst loss: P_GB,P_BG,LOSS_BAD_PCT")
+    d.add_argument("--seed", type=int, default=1)
+    t = sub.add_parser("transfer")
+    for name in ("sender-ns", "receiver-ns", "receiver-addr", "cc"):
+        t.add_argument(f"--{name}", required=True)
+    t.add_argument("--port", type=int, default=5002)
+    t.add_argument("--bytes", type=int, required=True)
+    t.add_argument("--timeout-s", type=float, default=300.0)
+    m = sub.add_parser("meter")
+    m.add_argument("--run-s", type=int, required=True)
+    m.add_argument("--window-s", type=int, default=30)
     f = sub.add_parser("flows")
     for name in ("sender1-ns", "sender2-ns", "receiver-ns",
                  "sender1-addr", "sender2-addr", "receiver-addr", "cc"):
@@ -399,7 +563,17 @@ def main():
     f.add_argument("--series", action="store_true")
     args = p.parse_args()
     if args.cmd == "delay":
+        if not 0 <= args.loss_pct < 100:
+            p.error("--loss-pct must be in [0, 100)")
         run_delay(args)
+    elif args.cmd == "transfer":
+        if args.bytes <= 0:
+            p.error("--bytes must be positive")
+        run_transfer(args)
+    elif args.cmd == "meter":
+        if not 0 < args.window_s <= args.run_s <= 3600:
+            p.error("want 0 < --window-s <= --run-s <= 3600")
+        run_meter(args)
     else:
         if not 0 < args.run_s <= 3600:
             p.error("--run-s must be in 1..3600")
