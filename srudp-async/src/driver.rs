@@ -264,6 +264,19 @@ impl<R: Runtime> Driver<R> {
         (deadline, done)
     }
 
+    /// The socket and the timer, for a runtime whose thread waits on them
+    /// itself.
+    #[cfg(feature = "thread")]
+    pub(crate) fn io_mut(&mut self) -> (&mut R::UdpSocket, &R::Timer) {
+        (&mut self.socket, &self.timer)
+    }
+
+    /// The socket failed: the endpoint shuts down, every call fails with
+    /// this error's kind.
+    pub(crate) fn fail(&mut self, e: &io::Error) {
+        self.end(e.kind(), &format!("the endpoint's UDP socket failed: {e}"));
+    }
+
     fn end(&mut self, kind: io::ErrorKind, message: &str) {
         self.ended = true;
         self.shared.lock().set_gone(kind, message);
@@ -297,7 +310,16 @@ impl Driver<crate::runtime::AsyncIo> {
     pub fn spawn_thread(self) -> io::Result<()> {
         std::thread::Builder::new()
             .name("srudp-driver".into())
-            .spawn(move || crate::exit_hook::run_until_exit(self))?;
+            .spawn(move || {
+                crate::exit_hook::run_until_exit(self, |driver, exiting| {
+                    async_io::block_on(std::future::poll_fn(|cx| {
+                        if exiting(cx).is_ready() {
+                            return Poll::Ready(());
+                        }
+                        Pin::new(&mut *driver).poll(cx)
+                    }))
+                })
+            })?;
         Ok(())
     }
 }
@@ -316,7 +338,7 @@ impl<R: Runtime> Future for Driver<R> {
                 Ok(more) => more,
                 Err(e) => {
                     warn!("UDP socket failed, shutting the endpoint down: {e}");
-                    this.end(e.kind(), &format!("the endpoint's UDP socket failed: {e}"));
+                    this.fail(&e);
                     return Poll::Ready(());
                 }
             };

@@ -112,7 +112,7 @@ mod driven;
 mod driver;
 mod endpoint;
 mod error;
-#[cfg(feature = "async-io")]
+#[cfg(feature = "thread")]
 mod exit_hook;
 mod io_traits;
 mod rendezvous_client;
