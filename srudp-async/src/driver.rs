@@ -23,7 +23,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use srudp_net::batch::{Inbox, Outbox, UdpBatch};
@@ -66,6 +66,9 @@ pub struct Driver<R: Runtime> {
     /// Datagrams taken from the endpoint; what the socket refused (its
     /// buffer was full) goes first when it is writable again.
     outbox: Outbox,
+    /// Readers and writers able to make progress, woken once a round has
+    /// let go of the lock (woken under it, they would only wait for it).
+    woken: Vec<Waker>,
     recv_errors: u32,
     ended: bool,
 }
@@ -95,6 +98,7 @@ impl<R: Runtime> Driver<R> {
             inbox: Inbox::new(&batch, RECV_BUFFERS),
             outbox: Outbox::new(OUTBOX),
             batch,
+            woken: Vec::new(),
             recv_errors: 0,
             ended: false,
         }
@@ -243,6 +247,7 @@ impl<R: Runtime> Driver<R> {
         }
         fill(&mut self.outbox, state, self.shared.family, now);
         crate::rendezvous_client::drain_events(state, now);
+        state.table.take_woken(&mut self.woken);
         if state.endpoint_handles == 0 && state.table.is_empty() {
             // Nobody can use the endpoint anymore: leave the rendezvous.
             state.machine.stop_rendezvous(now);
@@ -343,6 +348,9 @@ impl<R: Runtime> Future for Driver<R> {
                 }
             };
             let (deadline, done) = this.process(cx, fired);
+            for w in this.woken.drain(..) {
+                w.wake();
+            }
             let more_to_send = this.send_outbox(cx);
             if done && this.outbox.is_empty() {
                 debug!(local = %this.shared.local_addr, "endpoint driver finished");
