@@ -307,7 +307,8 @@ impl Driver<crate::runtime::AsyncIo> {
     /// Runs the driver on async-io's reactor on a thread of its own, named
     /// `srudp-driver`, which ends with the driver: the endpoint then needs no
     /// executor at all (what [`Endpoint::bind`](crate::Endpoint::bind) does
-    /// outside a tokio runtime, and what srudp-std does).
+    /// outside a tokio runtime; srudp-std's threads wait in a poller of their
+    /// own instead, see [`Endpoint::bind_on_thread`](crate::Endpoint::bind_on_thread)).
     ///
     /// When the process exits (`main` returns, `std::process::exit`) with
     /// the driver still running, the driver is dropped first, on Unix: it

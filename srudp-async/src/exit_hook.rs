@@ -1,15 +1,14 @@
 //! Driver threads tell their peers when the process exits.
 //!
-//! A driver that runs on a thread of its own ([`Driver::spawn_thread`],
-//! [`Endpoint::bind_on_thread`]: `Endpoint::bind` outside tokio, and every
-//! srudp-std endpoint) is not
-//! dropped when the program returns from `main` or calls
-//! `std::process::exit`: the OS just stops its thread, and its peers would
-//! wait for their idle timeout. So the first such thread installs a hook
-//! that runs at process exit (`atexit`, on Unix): it tells every driver
-//! thread to stop, which drops the driver — sending what its streams still
-//! had queued and a CLOSE for every connection (see `Driver`'s `Drop`) —
-//! and waits for them, at most [`EXIT_WAIT`].
+//! A driver that runs on a thread of its own ([`Driver::spawn_thread`]:
+//! `Endpoint::bind` outside tokio; [`Endpoint::bind_on_thread`]: every
+//! srudp-std endpoint) is not dropped when the program returns from `main`
+//! or calls `std::process::exit`: the OS just stops its thread, and its
+//! peers would wait for their idle timeout. So the first such thread
+//! installs a hook that runs at process exit (`atexit`, on Unix): it tells
+//! every driver thread to stop, which drops the driver — sending what its
+//! streams still had queued and a CLOSE for every connection (see
+//! `Driver`'s `Drop`) — and waits for them, at most [`EXIT_WAIT`].
 //!
 //! [`Driver::spawn_thread`]: crate::Driver::spawn_thread
 //! [`Endpoint::bind_on_thread`]: crate::Endpoint::bind_on_thread
