@@ -23,7 +23,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use srudp_net::batch::{Inbox, Outbox, UdpBatch};
@@ -69,6 +69,9 @@ pub struct Driver<R: Runtime> {
     /// Datagrams taken from the endpoint; what the socket refused (its
     /// buffer was full) goes first when it is writable again.
     outbox: Outbox,
+    /// Readers and writers able to make progress, woken once a round has
+    /// let go of the lock (woken under it, they would only wait for it).
+    woken: Vec<Waker>,
     recv_errors: u32,
     ended: bool,
     /// A task waited in `wait_idle` at the last round: tell it once the
@@ -101,6 +104,7 @@ impl<R: Runtime> Driver<R> {
             inbox: Inbox::new(&batch, RECV_BUFFERS),
             outbox: Outbox::new(OUTBOX),
             batch,
+            woken: Vec::new(),
             recv_errors: 0,
             ended: false,
             idle_waiting: false,
@@ -250,6 +254,7 @@ impl<R: Runtime> Driver<R> {
         }
         fill(&mut self.outbox, state, self.shared.family, now);
         crate::rendezvous_client::drain_events(state, now);
+        state.table.take_woken(&mut self.woken);
         if state.endpoint_handles == 0 && state.table.is_empty() {
             // Nobody can use the endpoint anymore: leave the rendezvous.
             state.machine.stop_rendezvous(now);
@@ -272,6 +277,19 @@ impl<R: Runtime> Driver<R> {
             .flatten()
             .min();
         (deadline, done)
+    }
+
+    /// The socket and the timer, for a runtime whose thread waits on them
+    /// itself.
+    #[cfg(feature = "thread")]
+    pub(crate) fn io_mut(&mut self) -> (&mut R::UdpSocket, &R::Timer) {
+        (&mut self.socket, &self.timer)
+    }
+
+    /// The socket failed: the endpoint shuts down, every call fails with
+    /// [`DriverStopped::SocketFailed`].
+    pub(crate) fn fail(&mut self, e: &io::Error) {
+        self.end(DriverEnd::Stopped(DriverStopped::socket_failed(e)));
     }
 
     fn end(&mut self, how: DriverEnd) {
@@ -299,7 +317,8 @@ impl Driver<crate::runtime::AsyncIo> {
     /// Runs the driver on async-io's reactor on a thread of its own, named
     /// `srudp-driver`, which ends with the driver: the endpoint then needs no
     /// executor at all (what [`Endpoint::bind`](crate::Endpoint::bind) does
-    /// outside a tokio runtime, and what srudp-std does).
+    /// outside a tokio runtime; srudp-std's threads wait in a poller of their
+    /// own instead, see [`Endpoint::bind_on_thread`](crate::Endpoint::bind_on_thread)).
     ///
     /// When the process exits (`main` returns, `std::process::exit`) with
     /// the driver still running, the driver is dropped first, on Unix: it
@@ -307,7 +326,16 @@ impl Driver<crate::runtime::AsyncIo> {
     pub fn spawn_thread(self) -> io::Result<()> {
         std::thread::Builder::new()
             .name("srudp-driver".into())
-            .spawn(move || crate::exit_hook::run_until_exit(self))?;
+            .spawn(move || {
+                crate::exit_hook::run_until_exit(self, |driver, exiting| {
+                    async_io::block_on(std::future::poll_fn(|cx| {
+                        if exiting(cx).is_ready() {
+                            return Poll::Ready(());
+                        }
+                        Pin::new(&mut *driver).poll(cx)
+                    }))
+                })
+            })?;
         Ok(())
     }
 }
@@ -326,11 +354,14 @@ impl<R: Runtime> Future for Driver<R> {
                 Ok(more) => more,
                 Err(e) => {
                     warn!("UDP socket failed, shutting the endpoint down: {e}");
-                    this.end(DriverEnd::Stopped(DriverStopped::socket_failed(&e)));
+                    this.fail(&e);
                     return Poll::Ready(());
                 }
             };
             let (deadline, done) = this.process(cx, fired);
+            for w in this.woken.drain(..) {
+                w.wake();
+            }
             let more_to_send = this.send_outbox(cx);
             if this.idle_waiting && this.outbox.is_empty() {
                 this.idle_waiting = false;

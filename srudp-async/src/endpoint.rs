@@ -76,6 +76,28 @@ impl Endpoint {
         Endpoint::bind_with_runtime(addr, config, None)
     }
 
+    /// Binds like [`bind`](Endpoint::bind) — with a rendezvous client when
+    /// `rendezvous` is set (see
+    /// [`bind_with_rendezvous`](Endpoint::bind_with_rendezvous)) — and runs
+    /// the driver on a thread of its own, named `srudp-driver`, which waits
+    /// in an OS poller of its own (epoll, kqueue, IOCP): it needs no
+    /// runtime and uses none, whichever the caller runs on. srudp-std runs
+    /// on it. The thread ends with the driver; when the process exits
+    /// first, the driver tells its peers, as
+    /// [`Driver::spawn_thread`]'s does.
+    #[cfg(feature = "thread")]
+    pub fn bind_on_thread(
+        addr: SocketAddr,
+        config: EndpointConfig,
+        rendezvous: Option<ClientConfig>,
+    ) -> io::Result<Endpoint> {
+        use crate::runtime::thread;
+        let (endpoint, driver) =
+            Endpoint::bind_with_runtime::<thread::OwnThread>(addr, config, rendezvous)?;
+        thread::spawn(driver)?;
+        Ok(endpoint)
+    }
+
     /// Binds a UDP socket to `addr` and makes the endpoint's driver, for the
     /// caller to spawn on runtime `R` (a [`Runtime`] of the caller's making,
     /// or one of [`crate::runtime`]'s); with `rendezvous`, the endpoint also

@@ -1,20 +1,19 @@
 //! Driver threads tell their peers when the process exits.
 //!
 //! A driver that runs on a thread of its own ([`Driver::spawn_thread`]:
-//! `Endpoint::bind` outside tokio, and every srudp-std endpoint) is not
-//! dropped when the program returns from `main` or calls
-//! `std::process::exit`: the OS just stops its thread, and its peers would
-//! wait for their idle timeout. So the first such thread installs a hook
-//! that runs at process exit (`atexit`, on Unix): it tells every driver
-//! thread to stop, which drops the driver — sending what its streams still
-//! had queued and a CLOSE for every connection (see `Driver`'s `Drop`) —
-//! and waits for them, at most [`EXIT_WAIT`].
+//! `Endpoint::bind` outside tokio; [`Endpoint::bind_on_thread`]: every
+//! srudp-std endpoint) is not dropped when the program returns from `main`
+//! or calls `std::process::exit`: the OS just stops its thread, and its
+//! peers would wait for their idle timeout. So the first such thread
+//! installs a hook that runs at process exit (`atexit`, on Unix): it tells
+//! every driver thread to stop, which drops the driver — sending what its
+//! streams still had queued and a CLOSE for every connection (see
+//! `Driver`'s `Drop`) — and waits for them, at most [`EXIT_WAIT`].
 //!
 //! [`Driver::spawn_thread`]: crate::Driver::spawn_thread
+//! [`Endpoint::bind_on_thread`]: crate::Endpoint::bind_on_thread
 
 use std::collections::BTreeMap;
-use std::future::Future;
-use std::pin::pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, Once, PoisonError};
 use std::task::{Context, Poll, Waker};
@@ -50,8 +49,13 @@ fn threads() -> MutexGuard<'static, DriverThreads> {
 static EXITING: AtomicBool = AtomicBool::new(false);
 
 /// Runs `driver` on this thread until it ends or the process exits; then
-/// drops it (which tells its peers). For the body of a driver thread.
-pub(crate) fn run_until_exit(driver: impl Future<Output = ()>) {
+/// drops it (which tells its peers). For the body of a driver thread:
+/// `run` polls the driver and the given `exiting` on this thread's own
+/// executor until either is ready.
+pub(crate) fn run_until_exit<D>(
+    driver: D,
+    run: impl FnOnce(&mut D, &mut dyn FnMut(&mut Context<'_>) -> Poll<()>),
+) {
     INSTALL.call_once(install);
     let id = {
         let mut t = threads();
@@ -61,16 +65,11 @@ pub(crate) fn run_until_exit(driver: impl Future<Output = ()>) {
         id
     };
     {
-        let mut driver = pin!(driver);
-        // The waker this thread registered: `block_on` keeps one, so the
+        let mut driver = driver;
+        // The waker this thread registered: the executor keeps one, so the
         // lock is taken on the first poll only.
         let mut registered: Option<Waker> = None;
-        async_io::block_on(std::future::poll_fn(|cx| {
-            if poll_exiting(id, cx, &mut registered).is_ready() {
-                return Poll::Ready(());
-            }
-            driver.as_mut().poll(cx)
-        }));
+        run(&mut driver, &mut |cx| poll_exiting(id, cx, &mut registered));
         // `driver` is dropped here, before this thread counts as ended.
     }
     threads().live.remove(&id);

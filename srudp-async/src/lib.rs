@@ -83,7 +83,11 @@
 //! spawn on your executor (`smol::spawn(driver).detach()`), and
 //! [`Endpoint::bind_with_runtime`] makes the driver for any [`Runtime`]:
 //! [`runtime::Tokio`], [`runtime::AsyncIo`], or your own (implement its
-//! socket and timer, see [`runtime`]).
+//! socket and timer, see [`runtime`]). `Endpoint::bind_on_thread`
+//! (feature `thread`, on with `async-io`) runs the driver on a thread of
+//! its own that waits in an OS poller of its own, whatever runtime the
+//! caller is in: no executor and no shared reactor between the driver and
+//! anyone else; srudp-std runs on it.
 //!
 //! ## Cancellation safety
 //!
@@ -113,7 +117,7 @@ mod driven;
 mod driver;
 mod endpoint;
 mod error;
-#[cfg(feature = "async-io")]
+#[cfg(feature = "thread")]
 mod exit_hook;
 mod io_traits;
 mod rendezvous_client;

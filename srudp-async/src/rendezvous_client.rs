@@ -94,7 +94,9 @@ impl RendezvousState {
 
 /// Takes every event of the driven machine and hands it where it belongs:
 /// connection events to the stream table, rendezvous events to the
-/// application's waiting calls. Called by the driver after every round.
+/// application's waiting calls. Called by the driver after every round,
+/// which then wakes the table's readers and writers
+/// ([`StreamTable::take_woken`](crate::stream_table::StreamTable::take_woken)).
 pub(crate) fn drain_events(state: &mut State, now: Instant) {
     while let Some(event) = state.machine.poll_event() {
         match event {

@@ -145,6 +145,10 @@ pub(crate) struct StreamTable {
     incoming: VecDeque<ConnectionHandle>,
     accept_waiters: Vec<Waker>,
     accepting: bool,
+    /// Readers and writers that can make progress, woken once the lock is
+    /// let go (see [`take_woken`](Self::take_woken)): woken under it, they
+    /// would only wait for it.
+    woken: Vec<Waker>,
 }
 
 impl Default for StreamTable {
@@ -162,6 +166,7 @@ impl StreamTable {
             incoming: VecDeque::new(),
             accept_waiters: Vec::new(),
             accepting: true,
+            woken: Vec::new(),
         }
     }
 
@@ -205,6 +210,16 @@ impl StreamTable {
         while let Some((handle, event)) = endpoint.poll_event() {
             self.handle_event(endpoint, now, handle, event);
         }
+        for w in self.woken.drain(..) {
+            w.wake();
+        }
+    }
+
+    /// Moves the readers and writers [`handle_event`](Self::handle_event)
+    /// found able to make progress to `into`: the caller wakes them once it
+    /// has let go of the lock, and must wake them.
+    pub(crate) fn take_woken(&mut self, into: &mut Vec<Waker>) {
+        into.append(&mut self.woken);
     }
 
     /// Handles one event of `endpoint`'s, for adapters that take the events
@@ -212,7 +227,8 @@ impl StreamTable {
     /// [`RendezvousClient`](srudp_proto::rendezvous::RendezvousClient) hands them
     /// out as `ClientEvent::Connection`). A connection the table does not
     /// know that reports `Connected` is queued for accept, as in
-    /// [`drain_events`](Self::drain_events).
+    /// [`drain_events`](Self::drain_events). The readers and writers it
+    /// finds able to make progress wait in [`take_woken`](Self::take_woken).
     pub(crate) fn handle_event(
         &mut self,
         endpoint: &mut Endpoint,
@@ -253,12 +269,12 @@ impl StreamTable {
                     entry.discarded_data |= discard_readable(endpoint, handle);
                     self.release_if_unread(endpoint, now, handle);
                 } else if let Some(w) = entry.reader.take() {
-                    w.wake();
+                    self.woken.push(w);
                 }
             }
             Event::Writable => {
                 if let Some(w) = entry.writer.take() {
-                    w.wake();
+                    self.woken.push(w);
                 }
             }
             Event::AllDataAcked => {
@@ -299,6 +315,9 @@ impl StreamTable {
     /// Wakes every parked task, for example because the driver is gone; the
     /// adapter then reports its own error to them.
     pub(crate) fn wake_all(&mut self) {
+        for w in self.woken.drain(..) {
+            w.wake();
+        }
         for entry in self.entries.values_mut() {
             entry.wake_all();
         }

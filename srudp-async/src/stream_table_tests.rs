@@ -297,6 +297,46 @@ fn a_parked_reader_is_woken_by_data_and_then_sees_the_end_of_the_stream() {
 }
 
 #[test]
+fn a_reader_found_readable_by_the_driver_is_handed_over_to_be_woken_after_the_lock() {
+    let mut net = Net::with_defaults();
+    let (a, b) = net.connected_pair();
+    let (reader_counter, reader) = counting_waker();
+    let mut buf = [0u8; 16];
+    assert!(net
+        .b
+        .table
+        .poll_read(&mut net.b.ep, b, &reader, &mut buf)
+        .is_pending());
+    let (_, w) = counting_waker();
+    assert!(matches!(
+        net.a.table.poll_write(&mut net.a.ep, a, &w, b"hello"),
+        Poll::Ready(Ok(5))
+    ));
+
+    // The driver's way: every event through `handle_event`, under the lock.
+    let mut datagram = [0u8; 1200];
+    while let Some(t) = net.a.ep.poll_transmit(net.now, &mut datagram) {
+        net.b
+            .ep
+            .handle_datagram(net.now, net.a.addr, &datagram[..t.size]);
+    }
+    while let Some((handle, event)) = net.b.ep.poll_event() {
+        net.b
+            .table
+            .handle_event(&mut net.b.ep, net.now, handle, event);
+    }
+    assert_eq!(wakes(&reader_counter), 0, "not woken under the lock");
+    let mut woken = Vec::new();
+    net.b.table.take_woken(&mut woken);
+    assert_eq!(woken.len(), 1, "the reader is handed over");
+    woken.drain(..).for_each(Waker::wake);
+    assert_eq!(wakes(&reader_counter), 1);
+    net.b.table.take_woken(&mut woken);
+    assert!(woken.is_empty(), "handed over once");
+    assert_eq!(read_all(&mut net.b, b, &reader).0, b"hello");
+}
+
+#[test]
 fn a_full_send_buffer_parks_the_writer_until_the_peer_acknowledges() {
     let transport = TransportConfig {
         send_buffer: 4096,

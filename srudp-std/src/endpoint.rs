@@ -5,7 +5,6 @@ use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
-use srudp_async::runtime::AsyncIo;
 use srudp_proto::rendezvous::ClientConfig;
 use srudp_proto::{AcceptPolicy, ConnectOptions, EndpointConfig, EndpointStats, PublicKey};
 
@@ -56,15 +55,8 @@ impl Endpoint {
     ) -> io::Result<Endpoint> {
         let mut last_error = None;
         for addr in addr.to_socket_addrs()? {
-            match srudp_async::Endpoint::bind_with_runtime::<AsyncIo>(
-                addr,
-                config.clone(),
-                rendezvous.clone(),
-            ) {
-                Ok((inner, driver)) => {
-                    driver.spawn_thread()?;
-                    return Ok(Endpoint { inner });
-                }
+            match srudp_async::Endpoint::bind_on_thread(addr, config.clone(), rendezvous.clone()) {
+                Ok(inner) => return Ok(Endpoint { inner }),
                 // A bad configuration fails on every address alike.
                 Err(e) if e.kind() == io::ErrorKind::InvalidInput => return Err(e),
                 Err(e) => last_error = Some(e),
@@ -216,6 +208,10 @@ impl Endpoint {
     /// nothing is retransmitted then, so only this call guarantees
     /// delivery.
     pub fn wait_idle(&self) {
-        async_io::block_on(self.inner.wait_idle());
+        let waited: io::Result<()> = block_on(None, async {
+            self.inner.wait_idle().await;
+            Ok(())
+        });
+        debug_assert!(waited.is_ok(), "no timeout, no error");
     }
 }

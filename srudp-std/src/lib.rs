@@ -47,9 +47,11 @@
 //!
 //! This crate is a thin blocking layer over `srudp-async`, the core every
 //! srudp adapter shares: the endpoint's driver (which owns the socket and
-//! drives srudp-proto's state machine) runs on async-io's reactor on a
-//! thread of its own, named `srudp-driver`, and every blocking call waits
-//! on the same futures the async adapters await, with the timeouts you set.
+//! drives srudp-proto's state machine) runs on a thread of its own, named
+//! `srudp-driver`, which waits in an OS poller of its own (srudp-async's
+//! `Endpoint::bind_on_thread`); every blocking call parks the calling
+//! thread on the same futures the async adapters await, with the timeouts
+//! you set, until the driver thread wakes it.
 //! The driver sleeps until the earliest of: a datagram arrives, the
 //! protocol's next deadline passes, or the application acts. There is no
 //! polling tick: an idle endpoint uses no CPU until a keepalive is due.

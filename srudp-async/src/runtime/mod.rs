@@ -16,6 +16,8 @@ use srudp_net::batch::{Inbox, Outbox, UdpBatch};
 
 #[cfg(feature = "async-io")]
 mod async_io;
+#[cfg(feature = "thread")]
+pub(crate) mod thread;
 #[cfg(feature = "tokio")]
 mod tokio;
 
