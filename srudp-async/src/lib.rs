@@ -124,6 +124,8 @@ mod shared;
 mod spawn;
 mod stream;
 pub mod stream_error;
+#[cfg(feature = "tokio")]
+mod stream_paths;
 mod stream_table;
 
 pub use driver::Driver;
@@ -150,6 +152,8 @@ pub mod rendezvous {
     #[cfg(feature = "tokio")]
     pub use crate::rendezvous_server::RendezvousServer;
     pub use crate::rendezvous_status::RendezvousStatus;
+    #[cfg(feature = "tokio")]
+    pub use crate::stream_paths::StreamCarrierConfig;
     pub use srudp_proto::rendezvous::{
         ClientConfig, ErrorCode, GroupSecret, Name, NatBehavior, NatFiltering, NatMapping,
         RateLimit, RendezvousAddr, RendezvousAddrError, RendezvousError, ServerConfig, ServerEvent,
