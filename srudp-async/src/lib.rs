@@ -153,7 +153,7 @@ pub mod rendezvous {
     pub use crate::rendezvous_server::RendezvousServer;
     pub use crate::rendezvous_status::RendezvousStatus;
     #[cfg(feature = "tokio")]
-    pub use crate::stream_paths::StreamCarrierConfig;
+    pub use crate::stream_paths::{StreamCarrierConfig, StreamCarrierStats};
     pub use srudp_proto::rendezvous::{
         ClientConfig, ErrorCode, GroupSecret, Name, NatBehavior, NatFiltering, NatMapping,
         RateLimit, RendezvousAddr, RendezvousAddrError, RendezvousError, ServerConfig, ServerEvent,

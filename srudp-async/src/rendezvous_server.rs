@@ -18,7 +18,9 @@ use tracing::{debug, info, trace};
 
 use srudp_net::socket::{self, canonical, Family};
 
-use crate::stream_paths::{Routed, StreamCarrierConfig, StreamPaths, StreamPathsHandle};
+use crate::stream_paths::{
+    Routed, StreamCarrierConfig, StreamCarrierStats, StreamPaths, StreamPathsHandle,
+};
 
 /// Receive buffer: longer datagrams are not ours and arrive truncated.
 const RECV_BUF: usize = 2048;
@@ -184,12 +186,10 @@ impl RendezvousServer {
             .map(StreamPathsHandle::local_addr)
     }
 
-    /// TCP connections of the stream carrier open now (0 without one).
-    pub fn stream_connection_count(&self) -> usize {
-        self.shared
-            .stream
-            .as_ref()
-            .map_or(0, StreamPathsHandle::len)
+    /// The stream carrier's counters and open connections, when the
+    /// server has one.
+    pub fn stream_carrier_stats(&self) -> Option<StreamCarrierStats> {
+        self.shared.stream.as_ref().map(StreamPathsHandle::stats)
     }
 
     /// The server's public key (what clients put in their configuration).

@@ -99,6 +99,20 @@ impl StreamCarrierConfig {
     }
 }
 
+/// What the stream carrier did, for operators and tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StreamCarrierStats {
+    /// Connections open now.
+    pub open: usize,
+    /// Connections closed as soon as they arrived: over the total or the
+    /// per-source quota.
+    pub refused: u64,
+    /// Connections closed because they carried no client connection for
+    /// the authentication deadline.
+    pub unauthenticated: u64,
+}
+
 /// One open connection, as the server's task sees it.
 #[derive(Debug)]
 struct Path {
@@ -118,6 +132,8 @@ struct PathTable {
     paths: HashMap<SocketAddr, Path>,
     per_source: HashMap<SourcePrefix, usize>,
     next_id: u64,
+    /// Counters (`open` unused: it is `paths.len()`).
+    stats: StreamCarrierStats,
 }
 
 impl PathTable {
@@ -234,6 +250,7 @@ impl StreamPaths {
     pub(crate) fn sweep(&mut self, now: Instant, clients: impl Iterator<Item = SocketAddr>) {
         let clients: HashSet<SocketAddr> = clients.collect();
         let mut table = self.shared.table();
+        let mut closing = 0;
         for (addr, path) in table.paths.iter_mut() {
             if clients.contains(addr) {
                 path.authenticated_at = now;
@@ -242,8 +259,10 @@ impl StreamPaths {
             {
                 debug!(%addr, "stream path carries no client: closing");
                 path.close.notify_one();
+                closing += 1;
             }
         }
+        table.stats.unauthenticated += closing;
         self.next_sweep = (!table.paths.is_empty()).then(|| now + self.sweep_interval());
     }
 
@@ -281,6 +300,7 @@ impl StreamPaths {
             || table.paths.contains_key(&from)
         {
             debug!(%from, from_source, "stream carrier: connection over quota, closed");
+            table.stats.refused += 1;
             return;
         }
         let _ = tcp.set_nodelay(true);
@@ -348,9 +368,13 @@ impl StreamPathsHandle {
         self.local_addr
     }
 
-    /// Connections open now.
-    pub(crate) fn len(&self) -> usize {
-        self.shared.table().paths.len()
+    /// The counters, and the connections open now.
+    pub(crate) fn stats(&self) -> StreamCarrierStats {
+        let table = self.shared.table();
+        StreamCarrierStats {
+            open: table.paths.len(),
+            ..table.stats
+        }
     }
 }
 

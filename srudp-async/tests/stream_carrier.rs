@@ -1,0 +1,289 @@
+//! The rendezvous server's stream carrier on loopback (spec §12): a client
+//! registers over TCP and gets its answers on its stream; a flood of idle
+//! TCP connections from one address is held to its quota and closed at the
+//! authentication deadline while others still get through, over TCP and
+//! over UDP; a connection that breaks the framing is closed.
+//!
+//! The client here is the protocol's sans-IO `RendezvousClient` driven over
+//! a TCP stream by a few lines of test code: what it sends to the server's
+//! address travels framed on the stream, and what the stream carries is
+//! handed to it as coming from the server's address.
+
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use srudp_async::rendezvous::{ServerConfig, StreamCarrierConfig, StreamCarrierStats};
+use srudp_async::srudp_proto::rendezvous::{ClientConfig, ClientEvent, RendezvousClient};
+use srudp_async::srudp_proto::stream_carrier::{encode_stream_frame, StreamFrameDecoder};
+use srudp_async::srudp_proto::{Endpoint, MAX_DATAGRAM_SIZE};
+use srudp_async::{EndpointConfig, Keypair, RendezvousServer};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream, UdpSocket};
+
+/// Longest any step may take before the test fails instead of hanging.
+const WAIT: Duration = Duration::from_secs(10);
+
+fn loopback(last: u8) -> IpAddr {
+    IpAddr::from([127, 0, 0, last])
+}
+
+fn start_server(carrier: StreamCarrierConfig) -> RendezvousServer {
+    let mut config = EndpointConfig::new(Keypair::generate_from_os());
+    config.rng_seed = Some(1);
+    RendezvousServer::bind_with_stream_carrier(
+        SocketAddr::new(loopback(1), 0),
+        config,
+        ServerConfig::default(),
+        None,
+        carrier,
+    )
+    .unwrap()
+}
+
+fn client(server: &RendezvousServer) -> (RendezvousClient, Keypair) {
+    let keypair = Keypair::generate_from_os();
+    let endpoint = Endpoint::new(EndpointConfig::new(keypair.clone())).unwrap();
+    let mut config = ClientConfig::new(server.public_key(), server.local_addr());
+    config.detect_nat = false;
+    (
+        RendezvousClient::new(Instant::now(), endpoint, config).unwrap(),
+        keypair,
+    )
+}
+
+/// A TCP connection to the server's stream carrier from `ip`.
+async fn connect_from(ip: IpAddr, server: &RendezvousServer) -> io::Result<TcpStream> {
+    let socket = TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::new(ip, 0))?;
+    socket.connect(server.tcp_addr().unwrap()).await
+}
+
+/// Drives `client` over `tcp` until it is registered; its observed address.
+async fn register_over_tcp(
+    client: &mut RendezvousClient,
+    server_addr: SocketAddr,
+    tcp: &mut TcpStream,
+) -> SocketAddr {
+    let mut decoder = StreamFrameDecoder::new();
+    let mut out = [0u8; MAX_DATAGRAM_SIZE];
+    let mut read = vec![0u8; 16 * 1024];
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let now = Instant::now();
+        assert!(now < deadline, "not registered over TCP within {WAIT:?}");
+        let mut frames = Vec::new();
+        while let Some(t) = client.poll_transmit(now, &mut out) {
+            assert_eq!(t.destination, server_addr, "only the server is talked to");
+            encode_stream_frame(&out[..t.size], &mut frames).unwrap();
+        }
+        tcp.write_all(&frames).await.unwrap();
+        while let Some(event) = client.poll_event() {
+            if let ClientEvent::Registered { observed } = event {
+                return observed;
+            }
+        }
+        let wake = client
+            .poll_timeout()
+            .unwrap_or(now + WAIT)
+            .min(now + Duration::from_millis(200));
+        tokio::select! {
+            n = tcp.read(&mut read) => {
+                let n = n.unwrap();
+                assert!(n > 0, "the server closed the stream");
+                let mut rest = &read[..n];
+                while let Some(datagram) = decoder.decode(&mut rest).unwrap() {
+                    client.handle_datagram(Instant::now(), server_addr, datagram);
+                }
+            }
+            _ = tokio::time::sleep_until(wake.into()) => client.handle_timeout(Instant::now()),
+        }
+    }
+}
+
+/// Drives `client` over a UDP socket until it is registered.
+async fn register_over_udp(client: &mut RendezvousClient, server_addr: SocketAddr) {
+    let udp = UdpSocket::bind(SocketAddr::new(loopback(4), 0))
+        .await
+        .unwrap();
+    let mut out = [0u8; MAX_DATAGRAM_SIZE];
+    let mut read = [0u8; 2048];
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let now = Instant::now();
+        assert!(now < deadline, "not registered over UDP within {WAIT:?}");
+        while let Some(t) = client.poll_transmit(now, &mut out) {
+            assert_eq!(t.destination, server_addr, "only the server is talked to");
+            udp.send_to(&out[..t.size], t.destination).await.unwrap();
+        }
+        while let Some(event) = client.poll_event() {
+            if let ClientEvent::Registered { .. } = event {
+                return;
+            }
+        }
+        let wake = client
+            .poll_timeout()
+            .unwrap_or(now + WAIT)
+            .min(now + Duration::from_millis(200));
+        tokio::select! {
+            r = udp.recv_from(&mut read) => {
+                let (n, from) = r.unwrap();
+                client.handle_datagram(Instant::now(), from, &read[..n]);
+            }
+            _ = tokio::time::sleep_until(wake.into()) => client.handle_timeout(Instant::now()),
+        }
+    }
+}
+
+fn stats(server: &RendezvousServer) -> StreamCarrierStats {
+    server.stream_carrier_stats().expect("a stream carrier")
+}
+
+/// Waits until `cond` holds, polling; fails the test after [`WAIT`].
+async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !cond() {
+        assert!(Instant::now() < deadline, "{what}: not within {WAIT:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Whether the server closed `tcp`: it reads end of stream (or a reset)
+/// within [`WAIT`].
+async fn closed_by_server(tcp: &mut TcpStream) -> bool {
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout(WAIT, tcp.read(&mut buf)).await {
+            Err(_) => return false,
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_registers_over_tcp_and_the_server_answers_on_its_stream() {
+    let server = start_server(StreamCarrierConfig::new(0));
+    let (mut client, keypair) = client(&server);
+    let mut tcp = connect_from(loopback(2), &server).await.unwrap();
+    let local = tcp.local_addr().unwrap();
+    let observed = register_over_tcp(&mut client, server.local_addr(), &mut tcp).await;
+    assert_eq!(
+        observed, local,
+        "the server observes the TCP connection's address"
+    );
+    assert_eq!(server.registered_address(&keypair.public()), Some(local));
+    assert_eq!(stats(&server).open, 1);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_idle_tcp_connections_from_one_address_is_held_to_its_quota_and_others_get_through(
+) {
+    let mut carrier = StreamCarrierConfig::new(0);
+    carrier.max_connections_per_source = 8;
+    carrier.auth_timeout = Duration::from_millis(500);
+    let server = start_server(carrier);
+
+    // 200 connections from 127.0.0.3 that never send a byte.
+    let mut flood = Vec::new();
+    for _ in 0..200 {
+        match connect_from(loopback(3), &server).await {
+            Ok(tcp) => flood.push(tcp),
+            Err(e) => panic!("connecting: {e}"),
+        }
+    }
+    eventually("the server takes in the whole flood", || {
+        let s = stats(&server);
+        s.open as u64 + s.refused + s.unauthenticated == 200
+    })
+    .await;
+    let s = stats(&server);
+    assert!(
+        s.open as u64 + s.unauthenticated <= 8,
+        "at most 8 admitted from one source: {s:?}"
+    );
+    assert!(s.refused >= 192, "{s:?}");
+
+    // Another address registers over TCP, and a UDP client registers too.
+    let (mut tcp_client, tcp_key) = client(&server);
+    let mut tcp = connect_from(loopback(2), &server).await.unwrap();
+    register_over_tcp(&mut tcp_client, server.local_addr(), &mut tcp).await;
+    let (mut udp_client, udp_key) = client(&server);
+    register_over_udp(&mut udp_client, server.local_addr()).await;
+    assert!(server.registered_address(&tcp_key.public()).is_some());
+    assert!(server.registered_address(&udp_key.public()).is_some());
+
+    // Every flood connection is closed: at once over the quota, at the
+    // authentication deadline within it. The authenticated one stays.
+    for (i, tcp) in flood.iter_mut().enumerate() {
+        assert!(
+            closed_by_server(tcp).await,
+            "flood connection {i} still open"
+        );
+    }
+    eventually("only the authenticated connection is left", || {
+        stats(&server).open == 1
+    })
+    .await;
+    assert!(stats(&server).unauthenticated >= 8);
+    assert_eq!(
+        server.registered_address(&tcp_key.public()),
+        Some(tcp.local_addr().unwrap())
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_that_sends_a_partial_frame_and_stalls_is_closed_at_the_deadline() {
+    let mut carrier = StreamCarrierConfig::new(0);
+    carrier.auth_timeout = Duration::from_millis(300);
+    let server = start_server(carrier);
+    let mut tcp = connect_from(loopback(2), &server).await.unwrap();
+    // A length announcing 1200 bytes, then 10 of them, then nothing.
+    tcp.write_all(&[0x04, 0xb0]).await.unwrap();
+    tcp.write_all(&[1; 10]).await.unwrap();
+    assert!(closed_by_server(&mut tcp).await);
+    eventually("the path is gone", || stats(&server).open == 0).await;
+    assert_eq!(stats(&server).unauthenticated, 1);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_zero_or_oversized_frame_length_closes_the_connection_at_once() {
+    // A deadline far away: only the framing error closes these.
+    let mut carrier = StreamCarrierConfig::new(0);
+    carrier.auth_timeout = Duration::from_secs(3600);
+    let server = start_server(carrier);
+    for bad in [[0x00, 0x00], [0x04, 0xb1], [0xff, 0xff]] {
+        let mut tcp = connect_from(loopback(2), &server).await.unwrap();
+        tcp.write_all(&bad).await.unwrap();
+        assert!(closed_by_server(&mut tcp).await, "{bad:02x?}");
+    }
+    eventually("the paths are gone", || stats(&server).open == 0).await;
+    assert_eq!(stats(&server).unauthenticated, 0);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_without_a_stream_carrier_has_no_tcp_address() {
+    let server = RendezvousServer::bind(
+        SocketAddr::new(loopback(1), 0),
+        EndpointConfig::new(Keypair::generate_from_os()),
+        ServerConfig::default(),
+        None,
+    )
+    .unwrap();
+    assert_eq!(server.tcp_addr(), None);
+    assert_eq!(server.stream_carrier_stats(), None);
+    let mut no_connections = StreamCarrierConfig::new(0);
+    no_connections.max_connections = 0;
+    let invalid = RendezvousServer::bind_with_stream_carrier(
+        SocketAddr::new(loopback(1), 0),
+        EndpointConfig::new(Keypair::generate_from_os()),
+        ServerConfig::default(),
+        None,
+        no_connections,
+    );
+    assert_eq!(invalid.unwrap_err().kind(), io::ErrorKind::InvalidInput);
+}
