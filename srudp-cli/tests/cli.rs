@@ -572,6 +572,30 @@ fn a_malformed_rendezvous_address_fails_with_one_line_that_says_what_is_wrong() 
 }
 
 #[test]
+fn a_rendezvous_with_a_tcp_port_prints_it_and_accepts_tcp_there() {
+    let mut child = srudp()
+        .args(["rendezvous", "--bind", "127.0.0.1:0", "--tcp-port", "0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let _server = Running(child);
+    let via: srudp_tokio::rendezvous::RendezvousAddr = line.trim().parse().unwrap();
+    let tcp = via.tcp_socket_addr().expect("the address names a TCP port");
+    assert!(
+        line.trim().ends_with(&format!("/tcp:{}", tcp.port())),
+        "{line}"
+    );
+    assert_ne!(tcp.port(), 0);
+    std::net::TcpStream::connect(tcp).expect("the server listens on TCP there");
+}
+
+#[test]
 fn a_rendezvous_advertising_no_port_fails_with_one_line() {
     assert_fails(
         &[
