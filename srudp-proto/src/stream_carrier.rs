@@ -14,6 +14,13 @@
 //! bytes) and never panics; a zero or oversized length is a
 //! [`StreamFrameError`], after which the stream carries nothing more and
 //! must be closed (a reader cannot find the next frame boundary).
+//!
+//! [`CarrierFallback`] decides when a client's server link moves to the
+//! stream and back (spec §12.5).
+
+mod fallback;
+
+pub use fallback::{Carrier, CarrierFallback, FallbackConfig, ServerRoute};
 
 use crate::wire::MAX_DATAGRAM_SIZE;
 
