@@ -287,3 +287,183 @@ async fn a_server_without_a_stream_carrier_has_no_tcp_address() {
     );
     assert_eq!(invalid.unwrap_err().kind(), io::ErrorKind::InvalidInput);
 }
+
+/// How a test peer reaches the world: a UDP socket, or only a TCP stream to
+/// the server (its network blocks UDP: datagrams to anyone but the server
+/// are lost).
+enum Transport {
+    Udp(UdpSocket),
+    Tcp {
+        tcp: TcpStream,
+        decoder: StreamFrameDecoder,
+    },
+}
+
+/// A sans-IO rendezvous client on a transport, stepped by the test.
+struct Peer {
+    client: RendezvousClient,
+    server_addr: SocketAddr,
+    transport: Transport,
+    events: Vec<ClientEvent>,
+}
+
+impl Peer {
+    /// Sends what the client owes, then waits (at most 20 ms) for input or
+    /// its next timeout and handles it. Events pile up in `events`.
+    async fn step(&mut self) {
+        let now = Instant::now();
+        let mut out = [0u8; MAX_DATAGRAM_SIZE];
+        let mut frames = Vec::new();
+        while let Some(t) = self.client.poll_transmit(now, &mut out) {
+            match &self.transport {
+                Transport::Udp(udp) => {
+                    let _ = udp.send_to(&out[..t.size], t.destination).await;
+                }
+                Transport::Tcp { .. } if t.destination == self.server_addr => {
+                    encode_stream_frame(&out[..t.size], &mut frames).unwrap();
+                }
+                Transport::Tcp { .. } => {} // UDP is blocked
+            }
+        }
+        if let Transport::Tcp { tcp, .. } = &mut self.transport {
+            tcp.write_all(&frames).await.unwrap();
+        }
+        while let Some(event) = self.client.poll_event() {
+            self.events.push(event);
+        }
+        let wake = self
+            .client
+            .poll_timeout()
+            .unwrap_or(now + WAIT)
+            .min(now + Duration::from_millis(20));
+        let mut read = vec![0u8; 64 * 1024];
+        let server_addr = self.server_addr;
+        match &mut self.transport {
+            Transport::Udp(udp) => tokio::select! {
+                r = udp.recv_from(&mut read) => {
+                    let (n, from) = r.unwrap();
+                    self.client.handle_datagram(Instant::now(), from, &read[..n]);
+                }
+                _ = tokio::time::sleep_until(wake.into()) => self.client.handle_timeout(Instant::now()),
+            },
+            Transport::Tcp { tcp, decoder } => tokio::select! {
+                n = tcp.read(&mut read) => {
+                    let n = n.unwrap();
+                    assert!(n > 0, "the server closed the stream");
+                    let mut rest = &read[..n];
+                    while let Some(datagram) = decoder.decode(&mut rest).unwrap() {
+                        self.client.handle_datagram(Instant::now(), server_addr, datagram);
+                    }
+                }
+                _ = tokio::time::sleep_until(wake.into()) => self.client.handle_timeout(Instant::now()),
+            },
+        }
+    }
+
+    /// Steps until an event matches `pick`; fails after [`WAIT`].
+    async fn until<T>(&mut self, what: &str, mut pick: impl FnMut(&ClientEvent) -> Option<T>) -> T {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(found) = self.events.iter().find_map(&mut pick) {
+                return found;
+            }
+            assert!(Instant::now() < deadline, "{what}: not within {WAIT:?}");
+            self.step().await;
+        }
+    }
+}
+
+fn registered(e: &ClientEvent) -> Option<()> {
+    matches!(e, ClientEvent::Registered { .. }).then_some(())
+}
+
+fn peer_connected(
+    e: &ClientEvent,
+) -> Option<(
+    srudp_async::srudp_proto::ConnectionHandle,
+    srudp_async::PathKind,
+)> {
+    match e {
+        ClientEvent::PeerConnected { handle, path, .. } => Some((*handle, *path)),
+        _ => None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_whose_udp_is_blocked_reaches_a_udp_peer_through_the_relay_on_its_stream() {
+    let server = std::sync::Arc::new(start_server(StreamCarrierConfig::new(0)));
+    let server_addr = server.local_addr();
+    let payload: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 251) as u8).collect();
+
+    // Bob: TCP only.
+    let (bob_client, bob_keys) = client(&server);
+    let bob_tcp = connect_from(loopback(2), &server).await.unwrap();
+    let mut bob = Peer {
+        client: bob_client,
+        server_addr,
+        transport: Transport::Tcp {
+            tcp: bob_tcp,
+            decoder: StreamFrameDecoder::new(),
+        },
+        events: Vec::new(),
+    };
+    let expected = payload.len();
+    let bob_task = tokio::spawn(async move {
+        bob.until("bob registers over TCP", registered).await;
+        let (handle, path) = bob.until("alice reaches bob", peer_connected).await;
+        let mut got = Vec::new();
+        let deadline = Instant::now() + 3 * WAIT;
+        let mut buf = vec![0u8; 64 * 1024];
+        while got.len() < expected {
+            assert!(Instant::now() < deadline, "bob got {} bytes", got.len());
+            while let Ok(n) = bob.client.endpoint_mut().read(handle, &mut buf) {
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&buf[..n]);
+            }
+            bob.step().await;
+        }
+        (got, path)
+    });
+    eventually("bob is registered", || {
+        server.registered_address(&bob_keys.public()).is_some()
+    })
+    .await;
+
+    // Alice: UDP.
+    let (alice_client, _) = client(&server);
+    let udp = UdpSocket::bind(SocketAddr::new(loopback(4), 0))
+        .await
+        .unwrap();
+    let mut alice = Peer {
+        client: alice_client,
+        server_addr,
+        transport: Transport::Udp(udp),
+        events: Vec::new(),
+    };
+    alice.until("alice registers over UDP", registered).await;
+    alice
+        .client
+        .connect_by_key(Instant::now(), bob_keys.public())
+        .unwrap();
+    let (handle, path) = alice.until("alice reaches bob", peer_connected).await;
+    assert!(path.is_relayed(), "{path:?}: bob has no UDP");
+    let mut sent = 0;
+    let deadline = Instant::now() + 3 * WAIT;
+    while !bob_task.is_finished() {
+        assert!(Instant::now() < deadline, "alice sent {sent} bytes");
+        if sent < payload.len() {
+            sent += alice
+                .client
+                .endpoint_mut()
+                .write(handle, &payload[sent..])
+                .unwrap_or(0);
+        }
+        alice.step().await;
+    }
+    let (got, bob_path) = bob_task.await.unwrap();
+    assert!(bob_path.is_relayed(), "{bob_path:?}");
+    assert!(got == payload, "bob got the bytes alice sent, intact");
+    assert!(server.relay_count() >= 1);
+}
