@@ -108,6 +108,7 @@
 //! ([`rendezvous_error`] and [`connect_error`] their causes).
 #![warn(missing_docs)]
 
+mod client_carrier;
 mod driven;
 mod driver;
 mod endpoint;

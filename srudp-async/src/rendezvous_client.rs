@@ -126,6 +126,9 @@ pub(crate) fn drain_events(state: &mut State, now: Instant) {
             | ClientEvent::RegistrationRefused { .. }
             | ClientEvent::Disconnected { .. }
             | ClientEvent::NatDetected(_)) => {
+                if let Some(carrier) = &mut state.carrier {
+                    carrier.handle_event(now, &status_event);
+                }
                 if let Some(rdv) = &mut state.rendezvous {
                     rdv.update(|s| {
                         s.apply(&status_event);

@@ -467,3 +467,117 @@ async fn a_peer_whose_udp_is_blocked_reaches_a_udp_peer_through_the_relay_on_its
     assert!(got == payload, "bob got the bytes alice sent, intact");
     assert!(server.relay_count() >= 1);
 }
+
+/// A client of `server` whose UDP toward the server goes nowhere: its
+/// configuration names a UDP address nobody answers at (`silent`, kept
+/// bound so nothing else takes it), and the server's real stream carrier.
+fn udp_blocked_config(server: &RendezvousServer, silent: &std::net::UdpSocket) -> ClientConfig {
+    let mut config = ClientConfig::new(server.public_key(), silent.local_addr().unwrap());
+    config.detect_nat = false;
+    config.stream_carrier = server.tcp_addr();
+    config
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_whose_udp_goes_unanswered_registers_over_the_stream_carrier_after_the_delay() {
+    let server = start_server(StreamCarrierConfig::new(0));
+    let silent = std::net::UdpSocket::bind((loopback(9), 0)).unwrap();
+    let config = udp_blocked_config(&server, &silent);
+    let endpoint = srudp_async::Endpoint::bind_with_rendezvous(
+        SocketAddr::new(loopback(2), 0),
+        EndpointConfig::new(Keypair::generate_from_os()),
+        config,
+    )
+    .unwrap();
+    let observed = tokio::time::timeout(WAIT, endpoint.wait_registered())
+        .await
+        .expect("registered within the limit")
+        .unwrap();
+    assert_ne!(
+        observed,
+        endpoint.local_addr(),
+        "seen at its TCP connection's address, not its UDP socket's"
+    );
+    assert_eq!(stats(&server).open, 1);
+    assert_eq!(
+        server.registered_address(&endpoint.public_key()),
+        Some(observed)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_whose_udp_is_answered_never_opens_the_stream_carrier() {
+    let server = start_server(StreamCarrierConfig::new(0));
+    let mut config = ClientConfig::new(server.public_key(), server.local_addr());
+    config.detect_nat = false;
+    config.stream_carrier = server.tcp_addr();
+    let endpoint = srudp_async::Endpoint::bind_with_rendezvous(
+        SocketAddr::new(loopback(2), 0),
+        EndpointConfig::new(Keypair::generate_from_os()),
+        config,
+    )
+    .unwrap();
+    let observed = tokio::time::timeout(WAIT, endpoint.wait_registered())
+        .await
+        .expect("registered within the limit")
+        .unwrap();
+    assert_eq!(observed, endpoint.local_addr(), "over UDP");
+    // Well past the fallback delay, the link is still on UDP alone.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let s = stats(&server);
+    assert_eq!(s.open as u64 + s.refused + s.unauthenticated, 0, "{s:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_that_reaches_its_server_only_on_the_stream_carrier_meets_a_udp_peer_and_moves_a_megabyte(
+) {
+    // On loopback only the way to the server is blocked: the peers may
+    // punch through to each other directly, or meet on the relay (which
+    // `a_peer_whose_udp_is_blocked_reaches_a_udp_peer_through_the_relay_on_its_stream`
+    // forces); the bytes arrive either way.
+    let server = start_server(StreamCarrierConfig::new(0));
+    let silent = std::net::UdpSocket::bind((loopback(9), 0)).unwrap();
+    let blocked = srudp_async::Endpoint::bind_with_rendezvous(
+        SocketAddr::new(loopback(2), 0),
+        EndpointConfig::new(Keypair::generate_from_os()),
+        udp_blocked_config(&server, &silent),
+    )
+    .unwrap();
+    let mut open = ClientConfig::new(server.public_key(), server.local_addr());
+    open.detect_nat = false;
+    let open = srudp_async::Endpoint::bind_with_rendezvous(
+        SocketAddr::new(loopback(4), 0),
+        EndpointConfig::new(Keypair::generate_from_os()),
+        open,
+    )
+    .unwrap();
+    for e in [&blocked, &open] {
+        tokio::time::timeout(WAIT, e.wait_registered())
+            .await
+            .expect("registered within the limit")
+            .unwrap();
+    }
+    let payload: Vec<u8> = (0..1_000_000u32).map(|i| (i * 13 % 253) as u8).collect();
+    let connecting = open.connect_by_key(blocked.public_key());
+    let (mut incoming, _, _) = tokio::time::timeout(WAIT, blocked.accept())
+        .await
+        .expect("accepted within the limit")
+        .unwrap();
+    let mut outgoing = tokio::time::timeout(WAIT, connecting)
+        .await
+        .expect("connected within the limit")
+        .unwrap();
+    let sent = payload.clone();
+    let writer = tokio::spawn(async move {
+        outgoing.write_all(&sent).await.unwrap();
+        outgoing.shutdown().await.unwrap();
+        outgoing
+    });
+    let mut got = Vec::new();
+    tokio::time::timeout(3 * WAIT, incoming.read_to_end(&mut got))
+        .await
+        .expect("read within the limit")
+        .unwrap();
+    assert!(got == payload, "1 MB over the relay, intact");
+    writer.await.unwrap();
+}
