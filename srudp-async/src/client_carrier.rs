@@ -40,6 +40,11 @@ pub(crate) struct ClientCarrier {
     server_addr: SocketAddr,
     tcp_addr: SocketAddr,
     io: Option<Arc<StreamIo>>,
+    /// The latest datagram to the server before the link settled (its
+    /// handshake, usually): replayed on the stream as soon as it opens, so
+    /// the race does not wait for the next retransmission. A copy of a
+    /// packet the server already handles as a duplicate (§6.5).
+    last_to_server: Vec<u8>,
 }
 
 /// What the driver and the connection's threads share.
@@ -106,6 +111,7 @@ impl ClientCarrier {
             server_addr,
             tcp_addr,
             io: None,
+            last_to_server: Vec::new(),
         }
     }
 
@@ -128,6 +134,12 @@ impl ClientCarrier {
         if opened {
             debug!(tcp = %self.tcp_addr, "stream carrier to the server open");
             self.fallback.handle_stream_opened();
+            if !self.last_to_server.is_empty() {
+                let mut s = io.lock();
+                let _ = encode_stream_frame(&self.last_to_server, &mut s.outgoing);
+                drop(s);
+                io.writable.notify_one();
+            }
         }
         for _ in &incoming {
             self.fallback.handle_server_datagram(Carrier::Stream);
@@ -157,6 +169,10 @@ impl ClientCarrier {
     pub(crate) fn route(&mut self, to: SocketAddr, datagram: &[u8]) -> bool {
         if to != self.server_addr {
             return true;
+        }
+        if self.fallback.carrier().is_none() {
+            self.last_to_server.clear();
+            self.last_to_server.extend_from_slice(datagram);
         }
         let (stream, udp) = match self.fallback.route() {
             ServerRoute::Udp => (false, true),
@@ -321,5 +337,83 @@ fn write_frames(mut tcp: TcpStream, io: &StreamIo) {
             return;
         }
         batch.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Steps `carrier` until `done` holds (the threads need a moment);
+    /// bounded. `done` also sees the datagrams each step took.
+    fn step_until(
+        carrier: &mut ClientCarrier,
+        mut done: impl FnMut(&mut ClientCarrier, Vec<Vec<u8>>) -> bool,
+    ) {
+        for _ in 0..500 {
+            let now = Instant::now();
+            let incoming = carrier.take_incoming(now, Waker::noop());
+            carrier.handle_timeout(now, Waker::noop());
+            if done(carrier, incoming) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("not within 5 s");
+    }
+
+    #[test]
+    fn the_stream_opens_after_the_delay_replays_the_latest_datagram_and_carries_the_rest() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let server: SocketAddr = "192.0.2.1:4433".parse().unwrap();
+        let mut config = FallbackConfig::default();
+        config.delay = Duration::from_millis(50);
+        let mut carrier = ClientCarrier::new(
+            Instant::now(),
+            server,
+            listener.local_addr().unwrap(),
+            config,
+        );
+        // Before the delay: UDP only, nothing kept for others.
+        assert!(carrier.route(server, b"init-1"));
+        assert!(carrier.route(server, b"init-2"));
+        assert!(carrier.route("192.0.2.9:1".parse().unwrap(), b"to a peer"));
+        step_until(&mut carrier, |c, _| c.fallback.route() == ServerRoute::Both);
+        assert!(carrier.route(server, b"racing"), "UDP too while racing");
+        let (mut tcp, _) = listener.accept().unwrap();
+        let mut decoder = StreamFrameDecoder::new();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 256];
+        while got.len() < 2 {
+            let n = tcp.read(&mut buf).unwrap();
+            assert!(n > 0);
+            let mut rest = &buf[..n];
+            while let Some(d) = decoder.decode(&mut rest).unwrap() {
+                got.push(d.to_vec());
+            }
+        }
+        assert_eq!(got, [b"init-2".to_vec(), b"racing".to_vec()]);
+        // The server answers on the stream: handed over, and the link
+        // coming up then settles on the stream.
+        let mut frame = Vec::new();
+        encode_stream_frame(b"response", &mut frame).unwrap();
+        tcp.write_all(&frame).unwrap();
+        let mut incoming = Vec::new();
+        step_until(&mut carrier, |_, taken| {
+            incoming.extend(taken);
+            !incoming.is_empty()
+        });
+        assert_eq!(incoming, [b"response".to_vec()]);
+        carrier.handle_event(
+            Instant::now(),
+            &ClientEvent::Registered {
+                observed: "192.0.2.2:1".parse().unwrap(),
+            },
+        );
+        assert!(!carrier.route(server, b"settled"), "the stream alone");
+        // The server closes the stream: UDP alone again.
+        drop(tcp);
+        step_until(&mut carrier, |c, _| c.io.is_none());
+        assert!(carrier.route(server, b"after"));
     }
 }
