@@ -152,6 +152,11 @@ impl ClientCarrier {
         incoming
     }
 
+    /// Whether the server link settled on the stream.
+    pub(crate) fn on_stream(&self) -> bool {
+        self.fallback.carrier() == Some(Carrier::Stream)
+    }
+
     /// The server's address, as the endpoint knows it.
     pub(crate) fn server_addr(&self) -> SocketAddr {
         self.server_addr

@@ -246,11 +246,14 @@ fn pipe_both_ways_on(listener: Child, connector: Child, size: usize, path: &str)
     assert!(l.stdout == b, "the listener printed the connector's bytes");
     assert!(c.stdout == a, "the connector printed the listener's bytes");
     for out in [&l, &c] {
-        assert!(
-            stderr_of(out).lines().any(|l| l.starts_with(path)),
-            "{}",
-            stderr_of(out)
-        );
+        let stderr = stderr_of(out);
+        assert!(stderr.lines().any(|l| l.starts_with(path)), "{stderr}");
+        // Every endpoint here reaches its server over UDP, or only over
+        // TCP: a relayed path is over the stream carrier exactly then.
+        let tcp_only = !path.starts_with("path: direct");
+        for line in stderr.lines().filter(|l| l.starts_with("path: relayed")) {
+            assert_eq!(line.ends_with(" (tcp)"), tcp_only, "{line}");
+        }
     }
 }
 
@@ -628,7 +631,8 @@ fn listen_and_connect_reach_a_rendezvous_whose_udp_port_is_dead_over_its_tcp_por
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Direct on loopback, or through the relay on the stream carriers.
+    // Direct on loopback, or through the relay on the stream carriers:
+    // then `path: relayed via ADDR (tcp)`.
     pipe_both_ways_on(listener, connector, 1 << 20, "path: ");
 }
 
