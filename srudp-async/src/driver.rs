@@ -240,9 +240,21 @@ impl<R: Runtime> Driver<R> {
         // The inbox's buffers are ours until the next receive: data
         // packets are opened where they landed (one copy less each).
         for (from, datagram) in self.inbox.datagrams_mut() {
+            if let Some(carrier) = &mut state.carrier {
+                carrier.note_udp_from(from);
+            }
             state.machine.handle_datagram_in_place(now, from, datagram);
         }
         self.inbox.clear();
+        // What the stream carrier brought, as from the server (spec §12.3).
+        if let Some(carrier) = &mut state.carrier {
+            let server = carrier.server_addr();
+            for mut datagram in carrier.take_incoming(now, cx.waker()) {
+                state
+                    .machine
+                    .handle_datagram_in_place(now, server, &mut datagram);
+            }
+        }
         let due = |d: Option<Instant>| d.is_some_and(|d| d <= now);
         if due(state.machine.poll_timeout()) {
             state.machine.handle_timeout(now);
@@ -255,6 +267,10 @@ impl<R: Runtime> Driver<R> {
         fill(&mut self.outbox, state, self.shared.family, now);
         crate::rendezvous_client::drain_events(state, now);
         state.table.take_woken(&mut self.woken);
+        if let Some(carrier) = &mut state.carrier {
+            // Opens or closes the stream as the fallback now wants.
+            carrier.handle_timeout(now, cx.waker());
+        }
         if state.endpoint_handles == 0 && state.table.is_empty() {
             // Nobody can use the endpoint anymore: leave the rendezvous.
             state.machine.stop_rendezvous(now);
@@ -272,10 +288,14 @@ impl<R: Runtime> Driver<R> {
             && state.table.is_empty()
             && state.machine.application_connection_count() == 0;
         let done = unused || (state.closed && state.is_idle());
-        let deadline = [state.machine.poll_timeout(), state.table.poll_timeout()]
-            .into_iter()
-            .flatten()
-            .min();
+        let deadline = [
+            state.machine.poll_timeout(),
+            state.table.poll_timeout(),
+            state.carrier.as_ref().and_then(|c| c.poll_timeout()),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         (deadline, done)
     }
 
@@ -305,6 +325,12 @@ fn fill(outbox: &mut Outbox, state: &mut State, family: Family, now: Instant) {
         let Some(t) = state.machine.poll_transmit(now, slot) else {
             break;
         };
+        if let Some(carrier) = &mut state.carrier {
+            // To the server, on the stream carrier too, or only (§12.5).
+            if !carrier.route(t.destination, &slot[..t.size]) {
+                continue;
+            }
+        }
         match family.destination(t.destination) {
             Some(to) => outbox.push(to, t.size),
             None => trace!(to = %t.destination, "dropping datagram: unreachable family"),

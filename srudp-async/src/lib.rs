@@ -113,6 +113,7 @@
 //! [`connect_error`] and [`driver_stopped`] their causes).
 #![warn(missing_docs)]
 
+mod client_carrier;
 mod driven;
 mod driver;
 mod endpoint;
@@ -129,6 +130,8 @@ mod shared;
 mod spawn;
 mod stream;
 pub mod stream_error;
+#[cfg(feature = "tokio")]
+mod stream_paths;
 mod stream_table;
 
 pub use driver::Driver;
@@ -155,6 +158,8 @@ pub mod rendezvous {
     #[cfg(feature = "tokio")]
     pub use crate::rendezvous_server::RendezvousServer;
     pub use crate::rendezvous_status::RendezvousStatus;
+    #[cfg(feature = "tokio")]
+    pub use crate::stream_paths::{StreamCarrierConfig, StreamCarrierStats};
     pub use srudp_proto::rendezvous::{
         ClientConfig, ErrorCode, GroupSecret, Name, NatBehavior, NatFiltering, NatMapping,
         RateLimit, RendezvousAddr, RendezvousAddrError, RendezvousError, ServerConfig, ServerEvent,

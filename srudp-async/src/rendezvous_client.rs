@@ -18,6 +18,7 @@ use std::time::Instant;
 use srudp_proto::rendezvous::{
     ClientConfig, ClientEvent, ErrorCode, NatBehavior, RendezvousClient, RendezvousError, RequestId,
 };
+use srudp_proto::stream_carrier::Carrier;
 use srudp_proto::{ConnectionHandle, EndpointConfig, Event, PathKind};
 use tracing::debug;
 
@@ -128,6 +129,18 @@ pub(crate) fn drain_events(state: &mut State, now: Instant) {
             | ClientEvent::RegistrationRefused { .. }
             | ClientEvent::Disconnected { .. }
             | ClientEvent::NatDetected(_)) => {
+                if let Some(carrier) = &mut state.carrier {
+                    carrier.handle_event(now, &status_event);
+                    // On the stream, UDP is blocked: relay at once (§12.5).
+                    let link = if carrier.on_stream() {
+                        Carrier::Stream
+                    } else {
+                        Carrier::Udp
+                    };
+                    if let Some(client) = state.machine.client_mut() {
+                        client.set_link_carrier(now, link);
+                    }
+                }
                 if let Some(rdv) = &mut state.rendezvous {
                     rdv.update(|s| {
                         s.apply(&status_event);

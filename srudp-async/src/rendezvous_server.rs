@@ -1,6 +1,8 @@
 //! A rendezvous and relay server on tokio (spec §11): the protocol's
 //! [`srudp_proto::rendezvous::RendezvousServer`] driven by one task over
-//! its main UDP socket and, for NAT behaviour tests, a second one.
+//! its main UDP socket, for NAT behaviour tests a second one, and, with a
+//! stream carrier (spec §12), TCP connections as further paths
+//! ([`crate::stream_paths`]).
 
 use std::io;
 use std::net::SocketAddr;
@@ -15,6 +17,10 @@ use tokio::sync::watch;
 use tracing::{debug, info, trace};
 
 use srudp_net::socket::{self, canonical, Family};
+
+use crate::stream_paths::{
+    Routed, StreamCarrierConfig, StreamCarrierStats, StreamPaths, StreamPathsHandle,
+};
 
 /// Receive buffer: longer datagrams are not ours and arrive truncated.
 const RECV_BUF: usize = 2048;
@@ -53,16 +59,19 @@ pub struct RendezvousServer {
     task: Option<tokio::task::JoinHandle<()>>,
 }
 
+/// The state machine and what the handle reports, shared by the server's
+/// task, its stream connections' tasks and the handle.
 #[derive(Debug)]
-struct ServerShared {
+pub(crate) struct ServerShared {
     server: Mutex<proto::RendezvousServer>,
     local_addr: SocketAddr,
     alt_addr: Option<SocketAddr>,
     public_key: PublicKey,
+    stream: Option<StreamPathsHandle>,
 }
 
 impl ServerShared {
-    fn lock(&self) -> MutexGuard<'_, proto::RendezvousServer> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, proto::RendezvousServer> {
         self.server.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -81,8 +90,34 @@ impl RendezvousServer {
     pub fn bind(
         addr: SocketAddr,
         endpoint_config: EndpointConfig,
+        config: ServerConfig,
+        second_port: Option<u16>,
+    ) -> io::Result<RendezvousServer> {
+        RendezvousServer::bind_inner(addr, endpoint_config, config, second_port, None)
+    }
+
+    /// [`bind`](Self::bind), and also listens for the stream carrier (spec
+    /// §12) on TCP, on the same IP address and `carrier.port`: clients
+    /// whose UDP is blocked reach the server, and its relay, over TCP. Each
+    /// TCP connection is a path to one client, within the limits of
+    /// [`StreamCarrierConfig`]. Clients learn the port from the
+    /// rendezvous address (`KEY@HOST:PORT/tcp:TCPPORT`, spec §3.2).
+    pub fn bind_with_stream_carrier(
+        addr: SocketAddr,
+        endpoint_config: EndpointConfig,
+        config: ServerConfig,
+        second_port: Option<u16>,
+        carrier: StreamCarrierConfig,
+    ) -> io::Result<RendezvousServer> {
+        RendezvousServer::bind_inner(addr, endpoint_config, config, second_port, Some(carrier))
+    }
+
+    fn bind_inner(
+        addr: SocketAddr,
+        endpoint_config: EndpointConfig,
         mut config: ServerConfig,
         second_port: Option<u16>,
+        carrier: Option<StreamCarrierConfig>,
     ) -> io::Result<RendezvousServer> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
             io::Error::other(
@@ -105,21 +140,27 @@ impl RendezvousServer {
         };
         let server =
             proto::RendezvousServer::new(Instant::now(), endpoint, config).map_err(invalid)?;
+        let _enter = runtime.enter();
+        let stream = match carrier {
+            Some(carrier) => Some(StreamPaths::bind(local_addr.ip(), carrier)?),
+            None => None,
+        };
         let shared = Arc::new(ServerShared {
             server: Mutex::new(server),
             local_addr,
             alt_addr: alt.as_ref().map(|a| a.2),
             public_key,
+            stream: stream.as_ref().map(StreamPaths::handle),
         });
-        let _enter = runtime.enter();
         let main = UdpSocket::from_std(main)?;
         let alt = match alt {
             Some((s, f, _)) => Some((UdpSocket::from_std(s)?, f)),
             None => None,
         };
         let (stop, stopped) = watch::channel(false);
-        let task = runtime.spawn(serve(shared.clone(), (main, family), alt, stopped));
-        info!(%local_addr, alt = ?shared.alt_addr, key = %public_key, "rendezvous server listening");
+        let tcp = stream.as_ref().map(StreamPaths::local_addr);
+        let task = runtime.spawn(serve(shared.clone(), (main, family), alt, stream, stopped));
+        info!(%local_addr, alt = ?shared.alt_addr, ?tcp, key = %public_key, "rendezvous server listening");
         Ok(RendezvousServer {
             shared,
             stop,
@@ -135,6 +176,20 @@ impl RendezvousServer {
     /// The second socket's address, when there is one.
     pub fn alt_addr(&self) -> Option<SocketAddr> {
         self.shared.alt_addr
+    }
+
+    /// The stream carrier's TCP address, when the server has one.
+    pub fn tcp_addr(&self) -> Option<SocketAddr> {
+        self.shared
+            .stream
+            .as_ref()
+            .map(StreamPathsHandle::local_addr)
+    }
+
+    /// The stream carrier's counters and open connections, when the
+    /// server has one.
+    pub fn stream_carrier_stats(&self) -> Option<StreamCarrierStats> {
+        self.shared.stream.as_ref().map(StreamPathsHandle::stats)
     }
 
     /// The server's public key (what clients put in their configuration).
@@ -187,7 +242,21 @@ async fn serve(
     shared: Arc<ServerShared>,
     (main, family): (UdpSocket, Family),
     alt: Option<(UdpSocket, Family)>,
+    mut stream: Option<StreamPaths>,
     mut stopped: watch::Receiver<bool>,
+) {
+    serve_until_stopped(&shared, (main, family), alt, &mut stream, &mut stopped).await;
+    if let Some(stream) = &mut stream {
+        stream.shutdown().await;
+    }
+}
+
+async fn serve_until_stopped(
+    shared: &Arc<ServerShared>,
+    (main, family): (UdpSocket, Family),
+    alt: Option<(UdpSocket, Family)>,
+    stream: &mut Option<StreamPaths>,
+    stopped: &mut watch::Receiver<bool>,
 ) {
     let mut recv = vec![0u8; RECV_BUF];
     let mut send = vec![0u8; MAX_DATAGRAM_SIZE];
@@ -200,6 +269,12 @@ async fn serve(
                 server.handle_timeout(now);
             }
             while let Some(t) = server.poll_transmit(now, &mut send) {
+                // A client on a stream path gets its datagrams there.
+                if let Some(stream) = stream.as_ref() {
+                    if stream.route(t.destination, &send[..t.size]) != Routed::NotStream {
+                        continue;
+                    }
+                }
                 if let Some(to) = family.destination(t.destination) {
                     // A full socket buffer drops the datagram, like the
                     // network would; the protocol recovers.
@@ -220,7 +295,13 @@ async fn serve(
             while let Some(event) = server.poll_event() {
                 log_event(&event);
             }
-            server.poll_timeout()
+            if let Some(stream) = stream.as_mut() {
+                if stream.next_sweep().is_some_and(|t| t <= now) {
+                    stream.sweep(now, server.client_addresses());
+                }
+            }
+            let sweep = stream.as_ref().and_then(StreamPaths::next_sweep);
+            [server.poll_timeout(), sweep].into_iter().flatten().min()
         };
         let sleep = async {
             match deadline {
@@ -234,12 +315,19 @@ async fn serve(
                 None => std::future::pending().await,
             }
         };
+        let stream_event = async {
+            match stream.as_mut() {
+                Some(s) => s.next(shared).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             _ = stopped.changed() => {
                 debug!("rendezvous server stopped");
                 return;
             }
             _ = sleep => {}
+            _ = stream_event => {}
             r = main.readable() => {
                 if r.is_err() {
                     return;

@@ -19,6 +19,7 @@ use crate::stream_table::StreamTable;
 use crate::driven::DrivenEndpoint;
 use srudp_net::socket::Family;
 
+use crate::client_carrier::ClientCarrier;
 use crate::rendezvous_client::RendezvousState;
 
 /// Immutable facts about the endpoint, and the shared mutable state.
@@ -46,6 +47,8 @@ pub(crate) struct State {
     pub(crate) table: StreamTable,
     /// The rendezvous client's view for the application, when there is one.
     pub(crate) rendezvous: Option<RendezvousState>,
+    /// The server's stream carrier, when the client has one (spec §12.5).
+    pub(crate) carrier: Option<ClientCarrier>,
     /// Tasks waiting for a connection's path to change.
     pub(crate) path_waiters: Vec<Waker>,
     /// How many `Endpoint` handles exist; at zero nobody can accept anymore.
@@ -65,12 +68,23 @@ pub(crate) struct State {
 impl Shared {
     pub(crate) fn new(machine: DrivenEndpoint, local_addr: SocketAddr, family: Family) -> Shared {
         let rendezvous = machine.client().map(|_| RendezvousState::default());
+        let carrier = machine.client().and_then(|c| {
+            let config = c.config();
+            let tcp = config.stream_carrier?;
+            Some(ClientCarrier::new(
+                Instant::now(),
+                config.server_addr,
+                tcp,
+                config.stream_fallback.clone(),
+            ))
+        });
         Shared {
             public_key: machine.endpoint().public_key(),
             state: Mutex::new(State {
                 machine,
                 table: StreamTable::new(),
                 rendezvous,
+                carrier,
                 path_waiters: Vec::new(),
                 endpoint_handles: 1,
                 closed: false,

@@ -101,6 +101,13 @@ impl Stream {
         self.path_watcher().path()
     }
 
+    /// Whether the path is relayed by the rendezvous server over this
+    /// endpoint's stream carrier, a TCP connection to the server (spec §12):
+    /// what `path: relayed via ADDR (tcp)` says.
+    pub fn relayed_over_stream(&self) -> bool {
+        self.path_watcher().relayed_over_stream()
+    }
+
     /// Waits until the connection's path differs from `known` (see
     /// [`path`](Stream::path)) and returns the new one.
     ///
@@ -243,6 +250,17 @@ impl PathWatcher {
     /// the connection is gone).
     pub fn path(&self) -> PathKind {
         self.path_in(&self.shared.lock())
+    }
+
+    /// See [`Stream::relayed_over_stream`].
+    pub fn relayed_over_stream(&self) -> bool {
+        let state = self.shared.lock();
+        match (self.path_in(&state), &state.carrier) {
+            (PathKind::Relayed { via }, Some(carrier)) => {
+                via == carrier.server_addr() && carrier.on_stream()
+            }
+            _ => false,
+        }
     }
 
     fn path_in(&self, state: &State) -> PathKind {

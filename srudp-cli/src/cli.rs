@@ -59,8 +59,9 @@ pub(crate) enum Command {
     /// Run a rendezvous and relay server.
     ///
     /// Its first line on stdout is the string clients pass to `--via`
-    /// (`KEY@HOST:PORT`); logs go to stderr. Example, on a VPS:
-    /// `srudp rendezvous --bind 0.0.0.0:4433 --key rdv.key --second-port 4434 --advertise 198.51.100.7:4433`
+    /// (`KEY@HOST:PORT`, or `KEY@HOST:PORT/tcp:TCPPORT` with --tcp-port);
+    /// logs go to stderr. Example, on a VPS:
+    /// `srudp rendezvous --bind 0.0.0.0:4433 --key rdv.key --second-port 4434 --tcp-port 443 --advertise 198.51.100.7:4433`
     Rendezvous(RendezvousArgs),
     /// Register at a rendezvous, print a ticket, wait for one peer, then
     /// pipe stdin to it and it to stdout.
@@ -147,6 +148,11 @@ pub(crate) struct RendezvousArgs {
     /// The address clients reach (printed instead of the bound one).
     #[arg(long)]
     pub(crate) advertise: Option<String>,
+    /// Also listen on TCP, on the same IP address and this port (0: any
+    /// free port), for clients whose network blocks UDP; the printed
+    /// address then ends in /tcp:PORT, and so do the tickets of its clients.
+    #[arg(long)]
+    pub(crate) tcp_port: Option<u16>,
 }
 
 #[derive(Debug, Args)]

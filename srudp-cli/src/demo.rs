@@ -14,7 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::endpoint_setup::{connect_within, REGISTER_TIMEOUT};
 use crate::failure::Failure;
 use crate::progress::Progress;
-use crate::reports::path_line;
+use crate::reports::stream_path_line;
 
 const CHUNK: usize = 64 << 10;
 
@@ -139,7 +139,7 @@ pub(crate) async fn run(bytes: u64) -> Result<(), Failure> {
     eprintln!(
         "introduced, punched and handshaken in {:.1} ms; {}",
         handshake.as_secs_f64() * 1e3,
-        path_line(outgoing.path())
+        stream_path_line(&outgoing)
     );
     let progress = Arc::new(Mutex::new(Progress::new("demo", bytes * 2)));
     let (a, b) = tokio::try_join!(

@@ -78,6 +78,8 @@ pub(crate) async fn registered_endpoint(
     let keypair = keys::load_or_generate(key)?;
     let mut config = EndpointConfig::new(keypair);
     let mut client = ClientConfig::new(rdv.key, rdv.addr);
+    // Where UDP goes unanswered, the link falls back to TCP (spec §12.5).
+    client.stream_carrier = rdv.tcp;
     match admission {
         Admission::ConnectOnly => config.accept = AcceptPolicy::RefuseAll,
         Admission::Ticket(secret) => {

@@ -128,6 +128,7 @@ async fn run(command: Command) -> Result<(), Failure> {
                 args.key.as_deref(),
                 args.second_port,
                 args.advertise,
+                args.tcp_port,
             )
             .await
         }

@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::path::Path;
 
-use srudp_tokio::rendezvous::{RendezvousAddr, ServerConfig};
+use srudp_tokio::rendezvous::{RendezvousAddr, ServerConfig, StreamCarrierConfig};
 use srudp_tokio::{EndpointConfig, RendezvousServer};
 
 use crate::failure::Failure;
@@ -17,6 +17,7 @@ pub(crate) async fn rendezvous(
     key: Option<&Path>,
     second_port: Option<u16>,
     advertise: Option<String>,
+    tcp_port: Option<u16>,
 ) -> Result<(), Failure> {
     let keypair = keys::load_or_generate(key)?;
     let mut config = ServerConfig::default();
@@ -24,8 +25,18 @@ pub(crate) async fn rendezvous(
         let adv = resolve(adv).await?;
         config.alt_address = Some(SocketAddr::new(adv.ip(), port));
     }
-    let server = RendezvousServer::bind(bind, EndpointConfig::new(keypair), config, second_port)
-        .map_err(|e| Failure::msg(format!("cannot bind {bind}: {e}")))?;
+    let endpoint = EndpointConfig::new(keypair);
+    let server = match tcp_port {
+        Some(port) => RendezvousServer::bind_with_stream_carrier(
+            bind,
+            endpoint,
+            config,
+            second_port,
+            StreamCarrierConfig::new(port),
+        ),
+        None => RendezvousServer::bind(bind, endpoint, config, second_port),
+    }
+    .map_err(|e| Failure::msg(format!("cannot bind {bind}: {e}")))?;
     // Printed through the parser clients use, so `--via` takes it as is.
     let shown = match &advertise {
         Some(adv) => format!("{}@{adv}", server.public_key())
@@ -34,15 +45,22 @@ pub(crate) async fn rendezvous(
         None => RendezvousAddr::from_socket_addr(server.public_key(), server.local_addr())
             .map_err(|e| Failure::msg(format!("cannot show the bound address: {e}")))?,
     };
+    let shown = shown
+        .with_tcp_port(server.tcp_addr().map(|a| a.port()))
+        .map_err(|e| Failure::msg(format!("cannot show the TCP port: {e}")))?;
     println!("{shown}");
     use std::io::Write;
     let _ = std::io::stdout().flush();
     eprintln!(
-        "rendezvous server on {}{}; clients use --via {}",
+        "rendezvous server on {}{}{}; clients use --via {}",
         server.local_addr(),
         server
             .alt_addr()
             .map(|a| format!(" (NAT tests on {a})"))
+            .unwrap_or_default(),
+        server
+            .tcp_addr()
+            .map(|a| format!(", TCP on {a}"))
             .unwrap_or_default(),
         shown
     );

@@ -3,12 +3,19 @@
 
 use srudp_tokio::{Endpoint, PathKind, Stream};
 
-/// The `path:` line for a path.
-pub(crate) fn path_line(path: PathKind) -> String {
+/// The `path:` line for a path; `over_tcp`: relayed through the server's
+/// stream carrier (see [`Stream::relayed_over_stream`]).
+pub(crate) fn path_line(path: PathKind, over_tcp: bool) -> String {
     match path {
         PathKind::Direct(addr) => format!("path: direct {addr}"),
+        PathKind::Relayed { via } if over_tcp => format!("path: relayed via {via} (tcp)"),
         PathKind::Relayed { via } => format!("path: relayed via {via}"),
     }
+}
+
+/// The `path:` line for a stream's current path.
+pub(crate) fn stream_path_line(stream: &Stream) -> String {
+    path_line(stream.path(), stream.relayed_over_stream())
 }
 
 /// Prints the stream's path on stderr now and on every change, until the
@@ -16,11 +23,11 @@ pub(crate) fn path_line(path: PathKind) -> String {
 pub(crate) fn report_paths(stream: &Stream) -> tokio::task::JoinHandle<()> {
     let watcher = stream.path_watcher();
     let mut path = watcher.path();
-    eprintln!("{}", path_line(path));
+    eprintln!("{}", path_line(path, watcher.relayed_over_stream()));
     tokio::spawn(async move {
         while let Ok(new) = watcher.changed(path).await {
             path = new;
-            eprintln!("{}", path_line(path));
+            eprintln!("{}", path_line(path, watcher.relayed_over_stream()));
         }
     })
 }

@@ -14,6 +14,8 @@ use crate::failure::Failure;
 pub(crate) struct Rendezvous {
     pub(crate) key: PublicKey,
     pub(crate) addr: SocketAddr,
+    /// Its stream carrier (spec §12), on the same IP address, if it has one.
+    pub(crate) tcp: Option<SocketAddr>,
 }
 
 /// Resolves a rendezvous server's host (an IP address needs no lookup).
@@ -25,6 +27,7 @@ pub(crate) async fn resolve_rendezvous(via: &RendezvousAddr) -> Result<Rendezvou
     Ok(Rendezvous {
         key: via.key(),
         addr,
+        tcp: via.tcp_port().map(|port| SocketAddr::new(addr.ip(), port)),
     })
 }
 

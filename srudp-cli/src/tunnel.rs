@@ -14,7 +14,7 @@ use crate::endpoint_setup::{
     announce, connect_within, registered_endpoint, Admission, Announcement, FAILURE_CODE,
 };
 use crate::failure::Failure;
-use crate::reports::{path_line, report_registrations};
+use crate::reports::{report_registrations, stream_path_line};
 use crate::resolve::resolve_rendezvous;
 use crate::splice::{splice, Moved};
 
@@ -85,7 +85,7 @@ pub(crate) async fn expose(args: ExposeArgs) -> Result<(), Failure> {
         }
         eprintln!(
             "connection {n} from {who}: open ({})",
-            path_line(stream.path())
+            stream_path_line(&stream)
         );
         let target = target.clone();
         tokio::spawn(async move {
@@ -161,7 +161,7 @@ pub(crate) async fn forward(args: ForwardArgs) -> Result<(), Failure> {
                 Ok(stream) => {
                     eprintln!(
                         "connection {n} from {from}: open ({})",
-                        path_line(stream.path())
+                        stream_path_line(&stream)
                     );
                     let (_stream, result) = splice(stream, tcp).await;
                     eprintln!("{}", closed_line(n, &result));

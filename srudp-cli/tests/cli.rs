@@ -230,6 +230,12 @@ fn listen(via: &str, dir: &TempDir, extra: &[&str]) -> (Child, String) {
 }
 
 fn pipe_both_ways(listener: Child, connector: Child, size: usize) {
+    pipe_both_ways_on(listener, connector, size, "path: direct 127.0.0.1:");
+}
+
+/// [`pipe_both_ways`], each side printing a `path:` line that starts with
+/// `path`.
+fn pipe_both_ways_on(listener: Child, connector: Child, size: usize, path: &str) {
     let (a, b) = (payload(1, size), payload(2, size));
     let (a2, b2) = (a.clone(), b.clone());
     let l = thread::spawn(move || run_with_input(listener, a2, WAIT));
@@ -240,13 +246,14 @@ fn pipe_both_ways(listener: Child, connector: Child, size: usize) {
     assert!(l.stdout == b, "the listener printed the connector's bytes");
     assert!(c.stdout == a, "the connector printed the listener's bytes");
     for out in [&l, &c] {
-        assert!(
-            stderr_of(out)
-                .lines()
-                .any(|l| l.starts_with("path: direct 127.0.0.1:")),
-            "{}",
-            stderr_of(out)
-        );
+        let stderr = stderr_of(out);
+        assert!(stderr.lines().any(|l| l.starts_with(path)), "{stderr}");
+        // Every endpoint here reaches its server over UDP, or only over
+        // TCP: a relayed path is over the stream carrier exactly then.
+        let tcp_only = !path.starts_with("path: direct");
+        for line in stderr.lines().filter(|l| l.starts_with("path: relayed")) {
+            assert_eq!(line.ends_with(" (tcp)"), tcp_only, "{line}");
+        }
     }
 }
 
@@ -569,6 +576,64 @@ fn a_malformed_rendezvous_address_fails_with_one_line_that_says_what_is_wrong() 
             Duration::from_secs(10),
         );
     }
+}
+
+#[test]
+fn a_rendezvous_with_a_tcp_port_prints_it_and_accepts_tcp_there() {
+    let mut child = srudp()
+        .args(["rendezvous", "--bind", "127.0.0.1:0", "--tcp-port", "0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let _server = Running(child);
+    let via: srudp_tokio::rendezvous::RendezvousAddr = line.trim().parse().unwrap();
+    let tcp = via.tcp_socket_addr().expect("the address names a TCP port");
+    assert!(
+        line.trim().ends_with(&format!("/tcp:{}", tcp.port())),
+        "{line}"
+    );
+    assert_ne!(tcp.port(), 0);
+    std::net::TcpStream::connect(tcp).expect("the server listens on TCP there");
+}
+
+#[test]
+fn listen_and_connect_reach_a_rendezvous_whose_udp_port_is_dead_over_its_tcp_port() {
+    let mut child = srudp()
+        .args(["rendezvous", "--bind", "127.0.0.1:0", "--tcp-port", "0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let _server = Running(child);
+    let via: srudp_tokio::rendezvous::RendezvousAddr = line.trim().parse().unwrap();
+    let tcp = via.tcp_port().unwrap();
+    // The same server named with a UDP port where nothing answers: only
+    // its TCP port reaches it, as from a network that blocks UDP.
+    let dead_udp = free_port();
+    let via = format!("{}@127.0.0.1:{dead_udp}/tcp:{tcp}", via.key());
+    let dir = TempDir::new("tcp-only");
+    let (listener, ticket) = listen(&via, &dir, &[]);
+    let connector = srudp()
+        .args(["connect", &ticket])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Direct on loopback, or through the relay on the stream carriers:
+    // then `path: relayed via ADDR (tcp)`.
+    pipe_both_ways_on(listener, connector, 1 << 20, "path: ");
 }
 
 #[test]

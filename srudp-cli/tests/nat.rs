@@ -69,9 +69,15 @@ fn payload(seed: u64, len: usize) -> Vec<u8> {
 /// Starts the rendezvous (with a second port) on `node`; returns it, its
 /// `--via` string, and a channel of its later stderr lines (unused).
 fn start_rendezvous(t: &Topology, node: &Node) -> (Running, String) {
+    start_rendezvous_with(t, node, &[])
+}
+
+/// [`start_rendezvous`] with more arguments.
+fn start_rendezvous_with(t: &Topology, node: &Node, extra: &[&str]) -> (Running, String) {
     let mut child = node
         .command(SRUDP)
         .args(["rendezvous", "--bind", &format!("{}:4433", node.ip)])
+        .args(extra)
         .args(["--second-port", "4434", "--key"])
         .arg(rdv_key(t))
         .stdin(Stdio::null())
@@ -314,6 +320,44 @@ fn both_behind_port_preserving_nats_connect_directly() {
     let (pl, pc) = pair.paths();
     assert!(pl.starts_with("path: direct 203.0.113.22:"), "{pl}");
     assert!(pc.starts_with("path: direct 203.0.113.21:"), "{pc}");
+    pair.check();
+}
+
+#[test]
+fn a_listener_whose_router_drops_all_udp_connects_through_the_relay_over_tcp() {
+    let Some(mut t) =
+        topology("a_listener_whose_router_drops_all_udp_connects_through_the_relay_over_tcp")
+    else {
+        return;
+    };
+    let rdv = t.add_public_host("rdv", RDV_IP).unwrap();
+    let (a, b, na, _nb) = two_nats(&mut t, NatKind::PortPreserving, NatKind::PortPreserving);
+    t.block_udp_from_lan(&na).unwrap();
+    let (_server, via) = start_rendezvous_with(&t, &rdv, &["--tcp-port", "4443"]);
+    assert!(via.ends_with(&format!("@{RDV_IP}:4433/tcp:4443")), "{via}");
+    let pair = pair(&via, &a, &b, 8 * MIB);
+    let (pl, pc) = pair.paths();
+    assert_eq!(pl, format!("path: relayed via {RDV_IP}:4433 (tcp)"));
+    assert_eq!(pc, format!("path: relayed via {RDV_IP}:4433"));
+    pair.check();
+}
+
+#[test]
+fn both_peers_behind_routers_that_drop_all_udp_connect_through_the_relay_over_tcp() {
+    let Some(mut t) =
+        topology("both_peers_behind_routers_that_drop_all_udp_connect_through_the_relay_over_tcp")
+    else {
+        return;
+    };
+    let rdv = t.add_public_host("rdv", RDV_IP).unwrap();
+    let (a, b, na, nb) = two_nats(&mut t, NatKind::PortPreserving, NatKind::Symmetric);
+    t.block_udp_from_lan(&na).unwrap();
+    t.block_udp_from_lan(&nb).unwrap();
+    let (_server, via) = start_rendezvous_with(&t, &rdv, &["--tcp-port", "4443"]);
+    let pair = pair(&via, &a, &b, 8 * MIB);
+    let (pl, pc) = pair.paths();
+    assert_eq!(pl, format!("path: relayed via {RDV_IP}:4433 (tcp)"));
+    assert_eq!(pc, format!("path: relayed via {RDV_IP}:4433 (tcp)"));
     pair.check();
 }
 

@@ -174,6 +174,7 @@ pub mod range_set;
 pub mod rendezvous;
 #[cfg(feature = "sim")]
 pub mod sim;
+pub mod stream_carrier;
 mod ticket;
 mod token_bucket;
 // Not part of the API: public for this crate's tests, fuzz targets and

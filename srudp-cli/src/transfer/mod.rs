@@ -29,7 +29,7 @@ use crate::endpoint_setup::{announce, connect_ticket, fail_and_linger, linger, A
 use crate::exit_status::ExitStatus;
 use crate::failure::Failure;
 use crate::progress::Progress;
-use crate::reports::path_line;
+use crate::reports::stream_path_line;
 use destination::{Destination, Held};
 use manifest::{Manifest, ManifestError};
 use source_tree::{hash_prefix, SourceTree};
@@ -88,7 +88,7 @@ pub(crate) async fn send(args: SendArgs) -> Result<(), Failure> {
                 let (stream, _, _) = accepted?;
                 receivers += 1;
                 let (n, tree, done_tx) = (receivers, tree.clone(), done_tx.clone());
-                eprintln!("receiver {n}: {}", path_line(stream.path()));
+                eprintln!("receiver {n}: {}", stream_path_line(&stream));
                 tokio::spawn(async move {
                     let mut stream = stream;
                     let result = serve_receiver(&mut stream, &tree).await;
@@ -198,7 +198,7 @@ pub(crate) async fn receive(args: ReceiveArgs) -> Result<(), Failure> {
         args.identity.bind,
     )
     .await?;
-    eprintln!("{}", path_line(stream.path()));
+    eprintln!("{}", stream_path_line(&stream));
     match receive_tree(&mut stream, &args.out).await {
         Ok(line) => {
             let wire = stream.stats().map_or(0, |s| s.bytes_received);

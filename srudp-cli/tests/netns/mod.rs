@@ -309,6 +309,29 @@ impl Topology {
         self.flush_nat(nat)
     }
 
+    /// Makes `nat`'s router forward no UDP from its LAN, as networks that
+    /// block UDP do (TCP still passes, masqueraded).
+    pub fn block_udp_from_lan(&self, nat: &Nat) -> io::Result<()> {
+        in_ns(
+            &nat.router.netns,
+            &[
+                "nft",
+                "insert",
+                "rule",
+                "ip",
+                "filter",
+                "fwd_filter",
+                "iifname",
+                "lan",
+                "meta",
+                "l4proto",
+                "udp",
+                "drop",
+            ],
+        )?;
+        Ok(())
+    }
+
     /// Deletes every UDP conntrack entry of `nat`: its mappings are forgotten.
     pub fn flush_nat(&self, nat: &Nat) -> io::Result<()> {
         // conntrack exits 1 when nothing matched: not an error here.

@@ -23,6 +23,10 @@
 //! * [`ticket`] — a ticket (spec §11.10) as text, and the bytes under its
 //!   base32: it parses or fails with a typed error; one that parses writes
 //!   back to a ticket that parses to the same.
+//! * [`stream_carrier`] — a stream carrier's bytes (spec §12), cut into
+//!   arbitrary chunks: the decoder yields exactly what a one-pass reading
+//!   of the whole stream yields, never holds more than one frame, and stops
+//!   for good at the first malformed length.
 
 mod endpoint_target;
 mod reassembler_target;
@@ -62,6 +66,69 @@ pub fn ticket(data: &[u8]) {
     if let Ok(t) = Ticket::from_bytes_for_fuzzing(data) {
         round_trip(t);
     }
+}
+
+/// The stream carrier's decoder: the input's first byte picks chunk sizes,
+/// the rest is the stream. What the decoder yields, chunk by chunk, must be
+/// what a one-pass reading of the whole stream yields (the same datagrams,
+/// the same error at the same place); each datagram re-encodes to the bytes
+/// it came from; the decoder never buffers more than one frame.
+pub fn stream_carrier(data: &[u8]) {
+    use crate::stream_carrier::{
+        encode_stream_frame, StreamFrameDecoder, StreamFrameError, MAX_STREAM_FRAME_LEN,
+    };
+    let Some((&seed, stream)) = data.split_first() else {
+        return;
+    };
+    // The model: read the whole stream in one pass.
+    let mut expected = Vec::new();
+    let mut expected_error = None;
+    let mut at = 0;
+    while stream.len() - at >= 2 {
+        let len = usize::from(u16::from_be_bytes([stream[at], stream[at + 1]]));
+        if len == 0 {
+            expected_error = Some(StreamFrameError::Empty);
+            break;
+        }
+        if len > MAX_DATAGRAM_SIZE {
+            expected_error = Some(StreamFrameError::TooLong(len));
+            break;
+        }
+        if stream.len() - at - 2 < len {
+            break;
+        }
+        expected.push(&stream[at..at + 2 + len]);
+        at += 2 + len;
+    }
+    // The decoder, fed chunks of 1 to 2 * MAX_STREAM_FRAME_LEN bytes.
+    let mut decoder = StreamFrameDecoder::new();
+    let mut got: Vec<Vec<u8>> = Vec::new();
+    let mut error = None;
+    let mut rest = stream;
+    let mut size = usize::from(seed) + 1;
+    'chunks: while !rest.is_empty() {
+        size = (size * 7 + usize::from(seed)) % (2 * MAX_STREAM_FRAME_LEN) + 1;
+        let (mut chunk, tail) = rest.split_at(size.min(rest.len()));
+        rest = tail;
+        loop {
+            match decoder.decode(&mut chunk) {
+                Ok(Some(datagram)) => {
+                    let mut frame = Vec::new();
+                    encode_stream_frame(datagram, &mut frame).expect("a decoded datagram encodes");
+                    got.push(frame);
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    error = Some(e);
+                    assert_eq!(decoder.decode(&mut chunk), Err(e), "errors are sticky");
+                    break 'chunks;
+                }
+            }
+            assert!(decoder.buffered() <= MAX_STREAM_FRAME_LEN);
+        }
+    }
+    assert_eq!(got, expected, "chunked decoding differs from one pass");
+    assert_eq!(error, expected_error);
 }
 
 /// The rendezvous message parser, as a connection's stream delivers it: the

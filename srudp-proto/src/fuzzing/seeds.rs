@@ -15,13 +15,14 @@ use crate::wire::FrameIter;
 type Target = fn(&[u8]);
 
 /// Every target with a seed corpus, and its body.
-const TARGETS: [(&str, Target); 6] = [
+const TARGETS: [(&str, Target); 7] = [
     ("packet_parser", packet),
     ("frame_parser", frames),
     ("endpoint", endpoint),
     ("reassembler", reassembler),
     ("rendezvous", rendezvous),
     ("ticket", ticket),
+    ("stream_carrier", stream_carrier),
 ];
 
 fn corpus_dir(target: &str) -> PathBuf {
@@ -162,6 +163,46 @@ fn write_fuzz_seeds() {
             }
         }
         seeds.push(("reassembler", name.into(), input));
+    }
+
+    // stream_carrier: the pair's datagrams framed as on a TCP path (first
+    // byte: the chunking), whole, cut mid-frame, and with malformed lengths.
+    let framed = |datagrams: &mut dyn Iterator<Item = &[u8]>| {
+        let mut out = Vec::new();
+        for d in datagrams {
+            crate::stream_carrier::encode_stream_frame(d, &mut out).unwrap();
+        }
+        out
+    };
+    let carried = framed(&mut p.captured().iter().take(16).map(|c| &c.payload[..]));
+    let mut whole = vec![3];
+    whole.extend_from_slice(&carried);
+    let mut bytewise = vec![0];
+    bytewise.extend_from_slice(&carried[..carried.len().min(3000)]);
+    let mut largest = vec![200];
+    largest.extend(framed(
+        &mut [[1u8; MAX_DATAGRAM_SIZE]; 3].iter().map(|d| &d[..]),
+    ));
+    let mut zero = vec![5];
+    zero.extend(framed(&mut [&b"ok"[..]].into_iter()));
+    zero.extend_from_slice(&[0, 0]);
+    zero.extend(framed(&mut [&b"after"[..]].into_iter()));
+    let mut oversized = vec![9];
+    oversized.extend(framed(&mut [&b"ok"[..]].into_iter()));
+    oversized.extend_from_slice(&[0x04, 0xb1]);
+    oversized.extend_from_slice(&[0; 1201]);
+    let mut cut = vec![1];
+    cut.extend(framed(&mut [&[b'a'; 50][..]].into_iter()));
+    cut.extend_from_slice(&framed(&mut [&[b'b'; 100][..]].into_iter())[..40]);
+    for (name, data) in [
+        ("real-datagrams", whole),
+        ("real-datagrams-bytewise", bytewise),
+        ("largest-frames", largest),
+        ("zero-length", zero),
+        ("oversized", oversized),
+        ("cut-mid-frame", cut),
+    ] {
+        seeds.push(("stream_carrier", name.into(), data));
     }
 
     // endpoint: the same timeline as the pair above, then replays of its

@@ -1,7 +1,8 @@
-//! The text that names a rendezvous server: `KEY@HOST:PORT` (spec §3.2),
-//! what `srudp rendezvous` prints, what `--via` takes and what a ticket
-//! carries. The key is the server's static public key in the text of §3.1;
-//! the host is a DNS name or an IP address (IPv6 in brackets).
+//! The text that names a rendezvous server: `KEY@HOST:PORT`, or
+//! `KEY@HOST:PORT/tcp:TCPPORT` for a server that also listens on TCP (spec
+//! §3.2, §12), what `srudp rendezvous` prints, what `--via` takes and what a
+//! ticket carries. The key is the server's static public key in the text of
+//! §3.1; the host is a DNS name or an IP address (IPv6 in brackets).
 //!
 //! Parsing checks the form and never resolves: host names are resolved by
 //! the caller, with its runtime's resolver (`(addr.host(), addr.port())` is
@@ -17,10 +18,11 @@ use crate::keys::{KeyParseError, PublicKey};
 /// one-byte length field (spec §11.10).
 pub const MAX_RENDEZVOUS_ADDR_LEN: usize = 255;
 
-/// A rendezvous server as users name it: its key, and its host and port,
-/// not yet resolved. `Display` writes `KEY@HOST:PORT` (the key in
-/// lowercase, an IPv6 host in brackets); `FromStr` reads it back, ignoring
-/// whitespace around the whole text.
+/// A rendezvous server as users name it: its key, its host and UDP port,
+/// not yet resolved, and the TCP port of its stream carrier (spec §12) if
+/// it has one. `Display` writes `KEY@HOST:PORT`, followed by `/tcp:TCPPORT`
+/// with a TCP port (the key in lowercase, an IPv6 host in brackets);
+/// `FromStr` reads it back, ignoring whitespace around the whole text.
 ///
 /// ```
 /// use srudp_proto::rendezvous::RendezvousAddr;
@@ -31,6 +33,10 @@ pub const MAX_RENDEZVOUS_ADDR_LEN: usize = 255;
 /// assert_eq!(addr.port(), 4433);
 /// assert_eq!(addr.socket_addr(), None, "a host name is resolved by the caller");
 /// assert_eq!(addr.to_string(), text);
+/// assert_eq!(addr.tcp_port(), None);
+///
+/// let with_tcp: RendezvousAddr = format!("{text}/tcp:443").parse().unwrap();
+/// assert_eq!((with_tcp.port(), with_tcp.tcp_port()), (4433, Some(443)));
 ///
 /// let err = "rdv.example.org:4433".parse::<RendezvousAddr>().unwrap_err();
 /// assert_eq!(
@@ -44,6 +50,8 @@ pub struct RendezvousAddr {
     /// A DNS name or an IP address, IPv6 without its brackets.
     host: String,
     port: u16,
+    /// The TCP port of the server's stream carrier, if it has one.
+    tcp_port: Option<u16>,
 }
 
 /// Why a text is not a rendezvous address `KEY@HOST:PORT`. Each message is
@@ -79,6 +87,12 @@ pub enum RendezvousAddrError {
     /// Longer than [`MAX_RENDEZVOUS_ADDR_LEN`] bytes.
     #[error("invalid rendezvous address: {0} bytes long, at most 255")]
     TooLong(usize),
+    /// Something after the `/` other than `tcp:PORT`.
+    #[error("invalid rendezvous address: expected /tcp:PORT after KEY@HOST:PORT, found /{0}")]
+    UnknownCarrier(String),
+    /// The TCP port after `/tcp:` is not a number from 1 to 65535.
+    #[error("invalid rendezvous address: TCP port {0:?} is not a number from 1 to 65535")]
+    BadTcpPort(String),
 }
 
 impl RendezvousAddr {
@@ -89,14 +103,29 @@ impl RendezvousAddr {
         if port == 0 {
             return Err(RendezvousAddrError::BadPort("0".into()));
         }
-        let addr = RendezvousAddr {
+        RendezvousAddr {
             key,
             host: host.to_string(),
             port,
-        };
-        match addr.text_len() {
+            tcp_port: None,
+        }
+        .checked_len()
+    }
+
+    /// The same server, also reachable over TCP at `tcp_port` on the same
+    /// host (spec §12); `None` for UDP only. Port 0 is refused, and so is a
+    /// text that would grow beyond [`MAX_RENDEZVOUS_ADDR_LEN`].
+    pub fn with_tcp_port(self, tcp_port: Option<u16>) -> Result<Self, RendezvousAddrError> {
+        if tcp_port == Some(0) {
+            return Err(RendezvousAddrError::BadTcpPort("0".into()));
+        }
+        RendezvousAddr { tcp_port, ..self }.checked_len()
+    }
+
+    fn checked_len(self) -> Result<Self, RendezvousAddrError> {
+        match self.text_len() {
             len if len > MAX_RENDEZVOUS_ADDR_LEN => Err(RendezvousAddrError::TooLong(len)),
-            _ => Ok(addr),
+            _ => Ok(self),
         }
     }
 
@@ -122,11 +151,24 @@ impl RendezvousAddr {
         self.port
     }
 
+    /// The TCP port of the server's stream carrier (spec §12), if the
+    /// server has one: where a client whose UDP goes unanswered falls back.
+    pub fn tcp_port(&self) -> Option<u16> {
+        self.tcp_port
+    }
+
     /// The socket address when the host is an IP address; `None` for a
     /// host name, which the caller resolves.
     pub fn socket_addr(&self) -> Option<SocketAddr> {
         let ip: IpAddr = self.host.parse().ok()?;
         Some(SocketAddr::new(ip, self.port))
+    }
+
+    /// The stream carrier's socket address, when the server has a TCP port
+    /// and the host is an IP address.
+    pub fn tcp_socket_addr(&self) -> Option<SocketAddr> {
+        let ip: IpAddr = self.host.parse().ok()?;
+        Some(SocketAddr::new(ip, self.tcp_port?))
     }
 
     fn is_ipv6(&self) -> bool {
@@ -137,9 +179,15 @@ impl RendezvousAddr {
     fn text_len(&self) -> usize {
         let brackets = if self.is_ipv6() { 2 } else { 0 };
         let port_digits = self.port.to_string().len();
-        crate::keys::KEY_TEXT_LEN + 1 + self.host.len() + brackets + 1 + port_digits
+        let tcp = self
+            .tcp_port
+            .map_or(0, |p| TCP_SUFFIX.len() + p.to_string().len());
+        crate::keys::KEY_TEXT_LEN + 1 + self.host.len() + brackets + 1 + port_digits + tcp
     }
 }
+
+/// What introduces the TCP port: `KEY@HOST:PORT/tcp:TCPPORT`.
+const TCP_SUFFIX: &str = "/tcp:";
 
 /// A host as the text form allows it: an IPv6 address (given without
 /// brackets), or letters, digits, `.`, `-` and `_` (DNS names, IPv4).
@@ -172,6 +220,20 @@ impl FromStr for RendezvousAddr {
         }
         let (key, host_port) = s.split_once('@').ok_or(RendezvousAddrError::MissingAt)?;
         let key: PublicKey = key.parse().map_err(RendezvousAddrError::Key)?;
+        // No host or port has a '/': the first one starts the carriers.
+        let (host_port, tcp_port) = match host_port.split_once('/') {
+            None => (host_port, None),
+            Some((host_port, carrier)) => match strip_prefix_ignore_case(carrier, "tcp:") {
+                Some(port) => (
+                    host_port,
+                    Some(
+                        parse_port(port)
+                            .map_err(|_| RendezvousAddrError::BadTcpPort(port.into()))?,
+                    ),
+                ),
+                None => return Err(RendezvousAddrError::UnknownCarrier(carrier.into())),
+            },
+        };
         let (host, port) = match host_port.strip_prefix('[') {
             Some(bracketed) => {
                 let (host, rest) = bracketed
@@ -198,8 +260,15 @@ impl FromStr for RendezvousAddr {
             }
         };
         let port = parse_port(port)?;
-        RendezvousAddr::new(key, host, port)
+        RendezvousAddr::new(key, host, port)?.with_tcp_port(tcp_port)
     }
+}
+
+/// `s` without `prefix` (ASCII, in any case), if it starts with it.
+fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = s.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| &s[prefix.len()..])
 }
 
 /// A decimal port from 1 to 65535 (no sign, no spaces).
@@ -217,9 +286,13 @@ fn parse_port(port: &str) -> Result<u16, RendezvousAddrError> {
 impl fmt::Display for RendezvousAddr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.is_ipv6() {
-            write!(f, "{}@[{}]:{}", self.key, self.host, self.port)
+            write!(f, "{}@[{}]:{}", self.key, self.host, self.port)?;
         } else {
-            write!(f, "{}@{}:{}", self.key, self.host, self.port)
+            write!(f, "{}@{}:{}", self.key, self.host, self.port)?;
+        }
+        match self.tcp_port {
+            Some(tcp) => write!(f, "{TCP_SUFFIX}{tcp}"),
+            None => Ok(()),
         }
     }
 }
@@ -269,10 +342,69 @@ mod tests {
     }
 
     #[test]
+    fn a_tcp_port_follows_as_slash_tcp_and_old_strings_keep_their_meaning() {
+        for (text, host, port, tcp, tcp_socket) in [
+            (
+                format!("{KEY}@192.0.2.1:4433/tcp:443"),
+                "192.0.2.1",
+                4433,
+                Some(443),
+                Some("192.0.2.1:443"),
+            ),
+            (
+                format!("{KEY}@[2001:db8::1]:443/tcp:443"),
+                "2001:db8::1",
+                443,
+                Some(443),
+                Some("[2001:db8::1]:443"),
+            ),
+            (
+                format!("{KEY}@rdv.example.org:4433/tcp:65535"),
+                "rdv.example.org",
+                4433,
+                Some(65535),
+                None,
+            ),
+            (
+                format!("{KEY}@192.0.2.1:4433"),
+                "192.0.2.1",
+                4433,
+                None,
+                None,
+            ),
+        ] {
+            let addr = parse(&text).unwrap();
+            assert_eq!(
+                (addr.host(), addr.port(), addr.tcp_port()),
+                (host, port, tcp),
+                "{text}"
+            );
+            assert_eq!(
+                addr.tcp_socket_addr(),
+                tcp_socket.map(|s| s.parse().unwrap())
+            );
+            assert_eq!(addr.to_string(), text, "Display writes the same text");
+        }
+        let key: PublicKey = KEY.parse().unwrap();
+        let udp_only = RendezvousAddr::new(key, "192.0.2.1", 4433).unwrap();
+        let both = udp_only.clone().with_tcp_port(Some(443)).unwrap();
+        assert_eq!(both.to_string(), format!("{KEY}@192.0.2.1:4433/tcp:443"));
+        assert_ne!(both, udp_only);
+        assert_eq!(both.with_tcp_port(None), Ok(udp_only.clone()));
+        assert_eq!(
+            udp_only.with_tcp_port(Some(0)),
+            Err(RendezvousAddrError::BadTcpPort("0".into()))
+        );
+    }
+
+    #[test]
     fn surrounding_whitespace_and_a_key_in_capitals_are_accepted() {
         let text = format!("  {}@192.0.2.1:4433\n", KEY.to_uppercase());
         let addr = parse(&text).unwrap();
         assert_eq!(addr.to_string(), format!("{KEY}@192.0.2.1:4433"));
+        let text = format!("{}@192.0.2.1:4433/TCP:443", KEY.to_uppercase());
+        let addr = parse(&text).unwrap();
+        assert_eq!(addr.to_string(), format!("{KEY}@192.0.2.1:4433/tcp:443"));
     }
 
     #[test]
@@ -307,7 +439,10 @@ mod tests {
             (format!("{KEY}@:4433"), E::EmptyHost),
             (format!("{KEY}@rdv example:4433"), E::BadHostCharacter(' ')),
             (format!("{KEY}@a@b:4433"), E::BadHostCharacter('@')),
-            (format!("{KEY}@rdv/x:4433"), E::BadHostCharacter('/')),
+            (
+                format!("{KEY}@rdv/x:4433"),
+                E::UnknownCarrier("x:4433".into()),
+            ),
             (format!("{KEY}@2001:db8::1:443"), E::UnbracketedIpv6),
             (
                 format!("{KEY}@[192.0.2.1]:443"),
@@ -324,6 +459,35 @@ mod tests {
             (
                 format!("{KEY}@{long_host}:4433"),
                 E::TooLong(52 + 1 + 200 + 5),
+            ),
+            (
+                format!("{KEY}@192.0.2.1:4433/"),
+                E::UnknownCarrier("".into()),
+            ),
+            (
+                format!("{KEY}@192.0.2.1:4433/tls:443"),
+                E::UnknownCarrier("tls:443".into()),
+            ),
+            (
+                format!("{KEY}@192.0.2.1:4433/tcp:"),
+                E::BadTcpPort("".into()),
+            ),
+            (
+                format!("{KEY}@192.0.2.1:4433/tcp:0"),
+                E::BadTcpPort("0".into()),
+            ),
+            (
+                format!("{KEY}@192.0.2.1:4433/tcp:70000"),
+                E::BadTcpPort("70000".into()),
+            ),
+            (
+                format!("{KEY}@192.0.2.1:4433/tcp:443/tcp:80"),
+                E::BadTcpPort("443/tcp:80".into()),
+            ),
+            (format!("{KEY}@192.0.2.1/tcp:443"), E::MissingPort),
+            (
+                format!("{KEY}@{}:4433/tcp:443", "a".repeat(190)),
+                E::TooLong(52 + 1 + 190 + 5 + 8),
             ),
         ];
         for (text, error) in cases {
@@ -367,8 +531,12 @@ mod tests {
             key in any::<[u8; 32]>(),
             host in arb_host(),
             port in 1u16..,
+            tcp_port in proptest::option::of(1u16..),
         ) {
-            let addr = RendezvousAddr::new(PublicKey(key), &host, port).unwrap();
+            let addr = RendezvousAddr::new(PublicKey(key), &host, port)
+                .unwrap()
+                .with_tcp_port(tcp_port)
+                .unwrap();
             let text = addr.to_string();
             prop_assert_eq!(parse(&text), Ok(addr.clone()));
             prop_assert_eq!(parse(&text.to_uppercase()).map(|a| a.key()), Ok(addr.key()));
@@ -384,7 +552,7 @@ mod tests {
         #[test]
         fn parsing_near_misses_never_panics(
             key in prop_oneof![Just(KEY.to_string()), "[a-z2-7]{0,60}"],
-            rest in "[@:\\[\\]0-9a-f. ]{0,40}",
+            rest in "[@:\\[\\]0-9a-f. /tcp]{0,40}",
         ) {
             if let Ok(addr) = parse(&format!("{key}@{rest}")) {
                 prop_assert_eq!(parse(&addr.to_string()), Ok(addr));

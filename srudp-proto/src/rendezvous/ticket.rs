@@ -3,7 +3,8 @@
 //! ticket secret that makes the ticket a capability (spec §4.9), its
 //! optional name and the rendezvous string, in one copy-paste-safe word.
 //!
-//! Layout before encoding: version (1, = 2) | listener key (32) | flags (1:
+//! Layout before encoding: version (1: 2, or 3 when the rendezvous names a
+//! TCP port) | listener key (32) | flags (1:
 //! bit 0, a secret follows) | secret (32, if flagged) | name length (1) |
 //! name | rendezvous length (1) | rendezvous `KEY@HOST:PORT` | checksum (4:
 //! the first bytes of SHA-256 over everything before). A listener that
@@ -22,7 +23,13 @@ use super::address::{RendezvousAddr, RendezvousAddrError};
 use crate::keys::PublicKey;
 use crate::ticket::TicketSecret;
 
+/// The version of a ticket whose rendezvous server is UDP only.
 const VERSION: u8 = 2;
+/// The version of a ticket whose rendezvous address names a TCP port
+/// (`/tcp:PORT`, spec §3.2): the same layout, under a number readers that
+/// predate the stream carrier refuse with a message asking for a current
+/// srudp, rather than calling its address malformed.
+const VERSION_WITH_TCP: u8 = 3;
 /// `flags` bit 0: a 32-byte ticket secret follows.
 const FLAG_SECRET: u8 = 1;
 const CHECKSUM_LEN: usize = 4;
@@ -76,7 +83,11 @@ impl Ticket {
     /// address always fits ([`MAX_RENDEZVOUS_ADDR_LEN`](super::MAX_RENDEZVOUS_ADDR_LEN)).
     fn to_bytes(&self) -> Vec<u8> {
         let name = self.name.as_deref().unwrap_or("");
-        let mut out = vec![VERSION];
+        let version = match self.rendezvous.tcp_port() {
+            Some(_) => VERSION_WITH_TCP,
+            None => VERSION,
+        };
+        let mut out = vec![version];
         out.extend_from_slice(&self.peer.0);
         match &self.secret {
             Some(secret) => {
@@ -112,7 +123,7 @@ impl Ticket {
         if Blake2s256::digest(body)[..CHECKSUM_LEN] != *sum {
             return Err(TicketError::Checksum);
         }
-        if body[0] != VERSION {
+        if body[0] != VERSION && body[0] != VERSION_WITH_TCP {
             return Err(TicketError::Version(body[0]));
         }
         let mut rest = &body[1..];
@@ -300,6 +311,55 @@ mod tests {
             let err = text.parse::<Ticket>().unwrap_err();
             assert_eq!(err, TicketError::Rendezvous(reason.clone()), "{bad}");
             assert_eq!(err.to_string(), format!("invalid ticket: {reason}"));
+        }
+    }
+
+    #[test]
+    fn a_rendezvous_with_a_tcp_port_travels_in_a_version_3_ticket() {
+        let mut t = ticket(None);
+        t.rendezvous = t.rendezvous.with_tcp_port(Some(443)).unwrap();
+        let bytes = t.to_bytes();
+        assert_eq!(bytes[0], VERSION_WITH_TCP);
+        let back: Ticket = t.to_string().parse().unwrap();
+        assert_eq!(back.rendezvous.tcp_port(), Some(443));
+        assert_eq!(back, t);
+        // Without a TCP port a ticket is written as before: version 2,
+        // byte for byte what earlier versions wrote and read.
+        assert_eq!(ticket(None).to_bytes()[0], VERSION);
+        // A version-2 ticket whose address names a TCP port is read too.
+        let mut v2 = bytes.clone();
+        v2[0] = VERSION;
+        let body = v2.len() - CHECKSUM_LEN;
+        let sum = Blake2s256::digest(&v2[..body]);
+        v2[body..].copy_from_slice(&sum[..CHECKSUM_LEN]);
+        assert_eq!(Ticket::from_bytes(&v2), Ok(t));
+        // Version 4 is not.
+        let mut v4 = v2;
+        v4[0] = 4;
+        let sum = Blake2s256::digest(&v4[..body]);
+        v4[body..].copy_from_slice(&sum[..CHECKSUM_LEN]);
+        assert_eq!(Ticket::from_bytes(&v4), Err(TicketError::Version(4)));
+    }
+
+    #[test]
+    fn a_malformed_tcp_port_in_a_ticket_is_refused_with_the_reason() {
+        let key = "abcdefghijklmnopqrstuvwxyz234567abcdefghijklmnopqrsa";
+        for (bad, reason) in [
+            (
+                format!("{key}@192.0.2.1:4433/tcp:0"),
+                RendezvousAddrError::BadTcpPort("0".into()),
+            ),
+            (
+                format!("{key}@192.0.2.1:4433/udp:1"),
+                RendezvousAddrError::UnknownCarrier("udp:1".into()),
+            ),
+        ] {
+            let text = base32_encode(&bytes_with_rendezvous(&bad));
+            assert_eq!(
+                text.parse::<Ticket>(),
+                Err(TicketError::Rendezvous(reason)),
+                "{bad}"
+            );
         }
     }
 

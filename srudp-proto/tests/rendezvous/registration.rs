@@ -49,6 +49,12 @@ fn clients_register_over_ik_and_learn_the_address_the_server_observes() {
         let key = w.key(0);
         assert_eq!(w.server().registered_address(&key), Some(observed));
         assert_eq!(w.server().registration_count(), 2);
+        // The addresses a stream carrier checks its paths against (§12.4).
+        let mut clients: Vec<_> = w.server().client_addresses().collect();
+        clients.sort();
+        let mut expected = vec![observed, w.client(1).observed_address().unwrap()];
+        expected.sort();
+        assert_eq!(clients, expected);
         // Refreshes keep the registration alive well past its 45 s expiry.
         w.run_for(120 * S);
         assert_eq!(w.server().registration_count(), 2, "seed {seed}");

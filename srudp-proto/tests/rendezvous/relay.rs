@@ -73,6 +73,31 @@ fn symmetric_nats_on_both_sides_fall_back_to_the_relay_which_cannot_read_the_dat
 }
 
 #[test]
+fn clients_whose_link_rides_the_stream_carrier_relay_from_the_start_without_the_3_s_wait() {
+    // Spec §12.5: told that its server link is on the stream carrier (UDP
+    // blocked), a client does not give direct punching its 3 s first.
+    for seed in 0..3 {
+        let mut w = pair(seed, NatConfig::symmetric(), NatConfig::symmetric());
+        for i in [0, 1] {
+            let now = w.now();
+            w.client(i)
+                .set_link_carrier(now, srudp_proto::stream_carrier::Carrier::Stream);
+        }
+        let start = w.now();
+        let ((ha, pa), (hb, pb)) = introduce(&mut w, 0, 1, 15 * S);
+        assert_eq!((pa, pb), (relayed(), relayed()), "seed {seed}");
+        assert!(
+            w.now() - start < 3 * S,
+            "seed {seed}: {:?}",
+            w.now() - start
+        );
+        let (a_data, b_data) = (data(seed, 50_000), data(seed + 7, 40_000));
+        let (ra, rb) = w.exchange((0, ha), (1, hb), &a_data, &b_data, 30 * S);
+        assert_eq!((ra, rb), (b_data, a_data), "seed {seed}");
+    }
+}
+
+#[test]
 fn symmetric_and_port_restricted_nats_connect_through_the_relay() {
     for seed in 0..4 {
         let mut w = pair(

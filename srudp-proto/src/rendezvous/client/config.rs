@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::rendezvous::message::{Name, MAX_GROUPS, MAX_MESSAGE_CANDIDATES};
 use crate::rendezvous::GroupSecret;
+use crate::stream_carrier::FallbackConfig;
 use crate::{ConfigError, PublicKey};
 
 /// Configuration of the rendezvous client: what an endpoint registered at a
@@ -105,6 +106,16 @@ pub struct ClientConfig {
     /// from the OS.
     /// Default: `None`.
     pub rng_seed: Option<u64>,
+    /// The server's stream carrier (its TCP address, spec §12), when it has
+    /// one: the adapter falls back to it when UDP goes unanswered, and
+    /// datagrams to `server_addr` then travel on it (spec §12.5). The
+    /// client itself is unchanged: the carrier is a property of the path.
+    /// Default: `None`.
+    pub stream_carrier: Option<SocketAddr>,
+    /// When the adapter moves the server link to the stream carrier.
+    /// Default: [`FallbackConfig::default`] (after 1 s without an answer
+    /// over UDP; 5 s between attempts).
+    pub stream_fallback: FallbackConfig,
 }
 
 impl ClientConfig {
@@ -134,6 +145,8 @@ impl ClientConfig {
             introduction_hold: Duration::from_secs(10),
             max_held_introductions: 32,
             rng_seed: None,
+            stream_carrier: None,
+            stream_fallback: FallbackConfig::default(),
         }
     }
 
@@ -168,6 +181,9 @@ impl ClientConfig {
         }
         if self.max_backlog < crate::rendezvous::message::MAX_FRAME_LEN {
             return bad("max_backlog must hold one message (1026 bytes)");
+        }
+        if self.stream_fallback.retry.is_zero() {
+            return bad("stream_fallback.retry must be positive");
         }
         Ok(())
     }
@@ -218,7 +234,13 @@ mod tests {
             introduction_hold,
             max_held_introductions,
             rng_seed,
+            stream_carrier,
+            stream_fallback,
         } = ClientConfig::new(key, addr);
+        assert_eq!(stream_carrier, None);
+        assert_eq!(stream_fallback, FallbackConfig::default());
+        assert_eq!(stream_fallback.delay, Duration::from_secs(1));
+        assert_eq!(stream_fallback.retry, Duration::from_secs(5));
         assert_eq!((server_key, server_addr), (key, addr));
         assert_eq!(name, None);
         assert!(groups.is_empty());

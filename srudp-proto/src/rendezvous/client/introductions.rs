@@ -265,7 +265,14 @@ impl RendezvousClient {
                 check_at: None,
                 last_ptos: 0,
                 last_received: 0,
-                fallback_at: relay.then(|| start + self.config.relay_fallback),
+                fallback_at: relay.then(|| {
+                    if self.link_on_stream {
+                        // UDP is blocked here: the relay from the start.
+                        start
+                    } else {
+                        start + self.config.relay_fallback
+                    }
+                }),
                 probe_at: None,
                 probe_rounds_left: self.config.direct_probe_rounds,
             },
@@ -514,6 +521,15 @@ impl RendezvousClient {
             event => {
                 self.events
                     .push_back(ClientEvent::Connection { handle, event });
+            }
+        }
+    }
+
+    /// Connections still waiting for their relay fallback take it now.
+    pub(super) fn relay_fallback_now(&mut self, now: Instant) {
+        for link in self.peers.values_mut() {
+            if let Some(at) = &mut link.fallback_at {
+                *at = (*at).min(now);
             }
         }
     }

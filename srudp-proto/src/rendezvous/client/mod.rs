@@ -95,6 +95,9 @@ pub struct RendezvousClient {
     raw_queue: VecDeque<(SocketAddr, [u8; NAT_PROBE_SIZE])>,
     events: VecDeque<ClientEvent>,
     warned_small_buffer: bool,
+    /// The server link rides the stream carrier (spec §12.5): UDP is
+    /// blocked here, so introduced connections relay from their start.
+    link_on_stream: bool,
 }
 
 impl RendezvousClient {
@@ -135,10 +138,24 @@ impl RendezvousClient {
             raw_queue: VecDeque::new(),
             events: VecDeque::new(),
             warned_small_buffer: false,
+            link_on_stream: false,
             config,
         };
         client.connect_link(now);
         Ok(client)
+    }
+
+    /// Tells the client which carrier its server link rides (the adapter
+    /// knows; spec §12.5). On the stream carrier, UDP does not pass here:
+    /// introduced connections punch through the relay from their
+    /// coordinated start instead of after `relay_fallback` (their direct
+    /// punches still go out, and a direct path found later still takes
+    /// over, §11.6); connections still punching go to the relay at once.
+    pub fn set_link_carrier(&mut self, now: Instant, carrier: crate::stream_carrier::Carrier) {
+        self.link_on_stream = carrier == crate::stream_carrier::Carrier::Stream;
+        if self.link_on_stream {
+            self.relay_fallback_now(now);
+        }
     }
 
     // ----- getters ---------------------------------------------------------

@@ -185,6 +185,16 @@ impl RendezvousServer {
         self.endpoint.remote_address(r.handle)
     }
 
+    /// The current remote addresses of the client connections the server
+    /// holds (each opened by a completed handshake): what an adapter checks
+    /// its stream carrier paths against, to drop a TCP connection that
+    /// carries no authenticated client (spec §12.4). O(clients).
+    pub fn client_addresses(&self) -> impl Iterator<Item = SocketAddr> + '_ {
+        self.links
+            .keys()
+            .filter_map(|&handle| self.endpoint.remote_address(handle))
+    }
+
     // ----- inputs ----------------------------------------------------------
 
     /// A datagram arrived on the main socket.
