@@ -436,3 +436,82 @@ fn direct_peers_survive_the_rendezvous_stopping_and_re_register_when_it_returns(
     });
     pair.check();
 }
+
+/// Issue 18: routers without an input firewall keep a conntrack entry for
+/// an unsolicited punch addressed to them, and masquerade then gives the
+/// LAN host another port toward that peer. Opening knocks with a small hop
+/// limit (spec §4.4) open each NAT before the other side's punches arrive,
+/// so the peers still connect directly.
+#[test]
+fn port_preserving_nats_without_input_firewall_connect_directly() {
+    let Some(mut t) = topology("port_preserving_nats_without_input_firewall") else {
+        return;
+    };
+    let rdv = t.add_public_host("rdv", RDV_IP).unwrap();
+    let (a, b, _na, _nb) = two_nats(
+        &mut t,
+        NatKind::PortPreservingNoInputFirewall,
+        NatKind::PortPreservingNoInputFirewall,
+    );
+    let (_server, via) = start_rendezvous(&t, &rdv);
+    let pair = pair(&via, &a, &b, MIB);
+    let (pl, pc) = pair.paths();
+    assert!(pl.starts_with("path: direct 203.0.113.22:"), "{pl}");
+    assert!(pc.starts_with("path: direct 203.0.113.21:"), "{pc}");
+    pair.check();
+}
+
+/// `srudp nat-check` behind `nat`'s router: its `mapping:` and
+/// `filtering:` lines.
+fn nat_check(t: &mut Topology, kind: NatKind) -> (String, String) {
+    let rdv = t.add_public_host("rdv", RDV_IP).unwrap();
+    let mut nat = t
+        .add_nat("nat", Ipv4Addr::new(203, 0, 113, 21), [192, 168, 1], kind)
+        .unwrap();
+    let host = t.add_host_behind(&mut nat, "h").unwrap();
+    let (_server, via) = start_rendezvous(t, &rdv);
+    let out = host
+        .command(SRUDP)
+        .args(["nat-check", "--via", &via])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "nat-check failed: {stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = |prefix: &str| {
+        stdout
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix} line: {stdout}"))
+            .to_string()
+    };
+    (line("mapping: "), line("filtering: "))
+}
+
+/// Issue 18: `nat-check` reports each NAT's mapping and filtering, also
+/// behind a router with no input firewall, where the server's unsolicited
+/// filtering probe leaves a conntrack entry (spec §11.7: it comes from a
+/// third server socket, so it cannot clash with the mapping probes).
+#[test]
+fn nat_check_reports_mapping_and_filtering_of_each_masquerade() {
+    for (kind, mapping) in [
+        (NatKind::PortPreserving, "mapping: endpoint-independent"),
+        (
+            NatKind::PortPreservingNoInputFirewall,
+            "mapping: endpoint-independent",
+        ),
+        (NatKind::Symmetric, "mapping: endpoint-dependent"),
+        (NatKind::FullyRandom, "mapping: endpoint-dependent"),
+    ] {
+        let Some(mut t) = topology("nat_check_reports_mapping_and_filtering") else {
+            return;
+        };
+        let (m, f) = nat_check(&mut t, kind);
+        assert!(m.starts_with(mapping), "{kind:?}: {m}");
+        assert!(f.starts_with("filtering: filtered"), "{kind:?}: {f}");
+    }
+}

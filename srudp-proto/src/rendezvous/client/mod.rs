@@ -334,7 +334,11 @@ impl RendezvousClient {
                 out.copy_from_slice(probe);
                 let destination = *destination;
                 self.raw_queue.pop_front();
-                return Some(Transmit { destination, size });
+                return Some(Transmit {
+                    destination,
+                    size,
+                    hop_limit: None,
+                });
             }
         }
         self.endpoint.poll_transmit(now, buf)
