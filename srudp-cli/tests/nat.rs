@@ -213,6 +213,12 @@ struct Pair {
 }
 
 fn pair(via: &str, a: &Node, b: &Node, size: usize) -> Pair {
+    pair_with(via, a, b, size, || {})
+}
+
+/// [`pair`], running `before_connect` once the listener registered and
+/// before the connector starts.
+fn pair_with(via: &str, a: &Node, b: &Node, size: usize, before_connect: impl FnOnce()) -> Pair {
     let ticket_file = std::env::temp_dir().join(format!("{}.ticket", a.netns));
     let _ = std::fs::remove_file(&ticket_file);
     let (sa, sb) = (payload(1, size), payload(2, size));
@@ -237,6 +243,7 @@ fn pair(via: &str, a: &Node, b: &Node, size: usize) -> Pair {
         thread::sleep(Duration::from_millis(20));
     };
     let _ = std::fs::remove_file(&ticket_file);
+    before_connect();
     let mut cmd = b.command(SRUDP);
     cmd.args(["-v", "connect", &ticket]);
     let connector = spawn_peer(cmd, sb.clone(), pb);
@@ -455,6 +462,38 @@ fn port_preserving_nats_without_input_firewall_connect_directly() {
     );
     let (_server, via) = start_rendezvous(&t, &rdv);
     let pair = pair(&via, &a, &b, MIB);
+    let (pl, pc) = pair.paths();
+    assert!(pl.starts_with("path: direct 203.0.113.22:"), "{pl}");
+    assert!(pc.starts_with("path: direct 203.0.113.21:"), "{pc}");
+    pair.check();
+}
+
+/// As above, with the two introductions far apart: the listener's router
+/// drops what the rendezvous sends it while the connector starts, so the
+/// listener's Introduce comes one or more retransmissions (hundreds of ms)
+/// after the connector's (the hold ends 300 ms after the connector
+/// registered), and the connector's punches reach the listener's
+/// router long before the listener opened it. The connector sends only
+/// opening knocks until the server tells it the listener opened its NAT
+/// (spec §4.4, §11.4).
+#[test]
+fn port_preserving_nats_without_input_firewall_connect_directly_with_introductions_far_apart() {
+    let Some(mut t) = topology("port_preserving_nats_without_input_firewall_far_apart") else {
+        return;
+    };
+    let rdv = t.add_public_host("rdv", RDV_IP).unwrap();
+    let (a, b, na, _) = two_nats(
+        &mut t,
+        NatKind::PortPreservingNoInputFirewall,
+        NatKind::PortPreservingNoInputFirewall,
+    );
+    let (_server, via) = start_rendezvous(&t, &rdv);
+    let pair = pair_with(&via, &a, &b, MIB, || t.hold_from(&na, RDV_IP).unwrap());
+    // The connector registers, then asks for the introduction at once.
+    pair.connector.wait_line("registration", |l| {
+        l.contains("registered at the rendezvous server")
+    });
+    t.release_later(&na, Duration::from_millis(300))();
     let (pl, pc) = pair.paths();
     assert!(pl.starts_with("path: direct 203.0.113.22:"), "{pl}");
     assert!(pc.starts_with("path: direct 203.0.113.21:"), "{pc}");

@@ -27,6 +27,7 @@ use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
@@ -379,6 +380,28 @@ impl Topology {
             ],
         )?;
         Ok(())
+    }
+
+    /// `nat`'s router drops every packet from `ip` it would forward to its
+    /// LAN, until [`Topology::release_later`]'s closure runs.
+    pub fn hold_from(&self, nat: &Nat, ip: Ipv4Addr) -> io::Result<()> {
+        let rules = format!(
+            "table ip hold {{\n chain hold_fwd {{\n  type filter hook forward priority -10;\n  ip saddr {ip} drop\n }}\n}}\n"
+        );
+        let path = self.scratch.join(format!("{}-hold.nft", nat.router.netns));
+        std::fs::write(&path, rules)?;
+        in_ns(&nat.router.netns, &["nft", "-f", &path.to_string_lossy()])?;
+        Ok(())
+    }
+
+    /// A closure that waits `after`, then ends [`Topology::hold_from`] on
+    /// `nat` (to run on another thread).
+    pub fn release_later(&self, nat: &Nat, after: Duration) -> impl FnOnce() + Send + 'static {
+        let ns = nat.router.netns.clone();
+        move || {
+            std::thread::sleep(after);
+            let _ = in_ns(&ns, &["nft", "delete", "table", "ip", "hold"]);
+        }
     }
 
     /// Deletes every UDP conntrack entry of `nat`: its mappings are forgotten.

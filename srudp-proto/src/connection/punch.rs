@@ -281,6 +281,15 @@ impl Punch {
         }
     }
 
+    /// Ends a [`delay_until`](Self::delay_until) hold: the first full round
+    /// starts at `now` (if it had not started yet).
+    pub(crate) fn start_now(&mut self, now: Instant) {
+        if now < self.inits_from {
+            self.inits_from = now;
+            self.next_at = self.next_at.min(now);
+        }
+    }
+
     pub(crate) fn candidates(&self) -> &[SocketAddr] {
         &self.candidates
     }

@@ -611,11 +611,13 @@ impl RendezvousClient {
                     self.nat_finished(o);
                 }
             }
+            Message::PeerOpened { peer } => self.on_peer_opened(now, peer),
             // Client-to-server messages from the server: ignored.
             Message::Register { .. }
             | Message::Unregister { .. }
             | Message::Connect { .. }
-            | Message::NatTest { .. } => {}
+            | Message::NatTest { .. }
+            | Message::Opened { .. } => {}
         }
     }
 

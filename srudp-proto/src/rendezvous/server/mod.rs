@@ -421,6 +421,10 @@ impl RendezvousServer {
             | Message::Connect { request, .. }
             | Message::NatTest { request } => Some(*request),
             Message::Unregister { .. } => None,
+            Message::Opened { peer } => {
+                self.forward_opened(now, handle, *peer);
+                return;
+            }
             // Server-to-client messages from a client: ignored.
             _ => return,
         };
@@ -456,6 +460,34 @@ impl RendezvousServer {
             Message::NatTest { request } => self.nat_test(now, handle, request),
             _ => {}
         }
+    }
+
+    /// Opened (spec §11.4): the client's NAT is open toward `peer`; tells
+    /// `peer`, if the two were introduced (they hold a relay session) and
+    /// both are registered. Drawn on the client's request rate, without an
+    /// answer: a client can only notify peers it was introduced to, once
+    /// per request it may make.
+    fn forward_opened(&mut self, now: Instant, handle: ConnectionHandle, peer: PublicKey) {
+        let limit = self.config.request_rate;
+        let Some(link) = self.links.get_mut(&handle) else {
+            return;
+        };
+        if !link.requests.try_take(limit, now, 1) {
+            self.stats.rate_limited += 1;
+            return;
+        }
+        let Some(from) = link.key else {
+            return;
+        };
+        if !self.registry.get(&from).is_some_and(|r| r.handle == handle)
+            || !self.relays.has_pair(from, peer)
+        {
+            return;
+        }
+        let Some(to) = self.registry.get(&peer).map(|r| r.handle) else {
+            return;
+        };
+        self.send(now, to, &Message::PeerOpened { peer: from });
     }
 
     fn register(
