@@ -479,9 +479,8 @@ impl RendezvousServer {
         let Some(from) = link.key else {
             return;
         };
-        if !self.registry.get(&from).is_some_and(|r| r.handle == handle)
-            || !self.relays.has_pair(from, peer)
-        {
+        let registered_here = self.registry.get(&from).is_some_and(|r| r.handle == handle);
+        if !registered_here || !self.relays.has_pair(from, peer) {
             return;
         }
         let Some(to) = self.registry.get(&peer).map(|r| r.handle) else {
