@@ -18,8 +18,7 @@
 //! deletes every namespace it made (and with them every interface). Public
 //! addresses are in a documentation range; LANs use private ranges, as real
 //! LANs do (a rendezvous server forwards only private host candidates). Needs root, `ip` (iproute2), `nft`
-//! (nftables) and `conntrack` (conntrack-tools); [`Topology::delay_wan`]
-//! needs `tc` (iproute2) and the netem qdisc.
+//! (nftables) and `conntrack` (conntrack-tools).
 #![allow(dead_code, unreachable_pub)]
 
 use std::io;
@@ -360,26 +359,6 @@ impl Topology {
             ],
         )?;
         self.flush_nat(nat)
-    }
-
-    /// Delays every packet `nat`'s router sends out on its WAN by `ms`
-    /// milliseconds (netem): the NAT is that much farther from everyone.
-    pub fn delay_wan(&self, nat: &Nat, ms: u32) -> io::Result<()> {
-        in_ns(
-            &nat.router.netns,
-            &[
-                "tc",
-                "qdisc",
-                "add",
-                "dev",
-                "wan",
-                "root",
-                "netem",
-                "delay",
-                &format!("{ms}ms"),
-            ],
-        )?;
-        Ok(())
     }
 
     /// `nat`'s router drops every packet from `ip` it would forward to its
