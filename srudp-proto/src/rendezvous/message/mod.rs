@@ -327,7 +327,8 @@ pub enum Message {
         peer: PublicKey,
     },
     /// (0x86) A NAT test started: a probe with `filter_token` was sent to our
-    /// observed address from `alt`; send a probe with `mapping_token` to `alt`.
+    /// observed address from a third server socket we never contact (spec
+    /// §11.7); send a probe with `mapping_token` to `alt`.
     NatTestStarted {
         /// The NatTest request.
         request: RequestId,
