@@ -332,7 +332,7 @@ fn fill(outbox: &mut Outbox, state: &mut State, family: Family, now: Instant) {
             }
         }
         match family.destination(t.destination) {
-            Some(to) => outbox.push(to, t.size),
+            Some(to) => outbox.push_with_hop_limit(to, t.size, t.hop_limit),
             None => trace!(to = %t.destination, "dropping datagram: unreachable family"),
         }
     }

@@ -79,7 +79,9 @@ impl ServerShared {
 impl RendezvousServer {
     /// Binds the server's UDP socket to `addr` and, with `second_port`, a
     /// second socket on the same IP and that port (0: any free port) for
-    /// NAT behaviour tests, then starts serving on the current tokio
+    /// NAT behaviour tests — and beside it a send-only third socket on any
+    /// free port, the source of their unsolicited filtering probes (spec
+    /// §11.7) — then starts serving on the current tokio
     /// runtime (which needs IO and time enabled).
     ///
     /// Clients are told the second socket's address as
@@ -133,8 +135,9 @@ impl RendezvousServer {
             Some(port) => {
                 let (alt, alt_family) = socket::bind(SocketAddr::new(addr.ip(), port))?;
                 let alt_addr = alt.local_addr()?;
+                let (filter, _) = socket::bind(SocketAddr::new(addr.ip(), 0))?;
                 config.alt_address.get_or_insert(canonical(alt_addr));
-                Some((alt, alt_family, alt_addr))
+                Some((alt, alt_family, alt_addr, filter))
             }
             None => None,
         };
@@ -154,7 +157,11 @@ impl RendezvousServer {
         });
         let main = UdpSocket::from_std(main)?;
         let alt = match alt {
-            Some((s, f, _)) => Some((UdpSocket::from_std(s)?, f)),
+            Some((s, f, _, filter)) => Some(NatTestSockets {
+                alt: UdpSocket::from_std(s)?,
+                filter: UdpSocket::from_std(filter)?,
+                family: f,
+            }),
             None => None,
         };
         let (stop, stopped) = watch::channel(false);
@@ -236,12 +243,21 @@ impl Drop for RendezvousServer {
     }
 }
 
+/// The sockets of NAT tests: the second socket, which receives the
+/// clients' mapping probes, and the filter socket, which only sends the
+/// unsolicited filtering probes (both of one family, on one IP).
+struct NatTestSockets {
+    alt: UdpSocket,
+    filter: UdpSocket,
+    family: Family,
+}
+
 /// The server's task: receive on both sockets, run timers, send what the
 /// server owes, until told to stop.
 async fn serve(
     shared: Arc<ServerShared>,
     (main, family): (UdpSocket, Family),
-    alt: Option<(UdpSocket, Family)>,
+    alt: Option<NatTestSockets>,
     mut stream: Option<StreamPaths>,
     mut stopped: watch::Receiver<bool>,
 ) {
@@ -254,7 +270,7 @@ async fn serve(
 async fn serve_until_stopped(
     shared: &Arc<ServerShared>,
     (main, family): (UdpSocket, Family),
-    alt: Option<(UdpSocket, Family)>,
+    alt: Option<NatTestSockets>,
     stream: &mut Option<StreamPaths>,
     stopped: &mut watch::Receiver<bool>,
 ) {
@@ -283,11 +299,11 @@ async fn serve_until_stopped(
                     }
                 }
             }
-            if let Some((alt, alt_family)) = &alt {
-                while let Some(t) = server.poll_alt_transmit(&mut send) {
-                    if let Some(to) = alt_family.destination(t.destination) {
-                        if let Err(e) = alt.try_send_to(&send[..t.size], to) {
-                            trace!(%to, "send error on the second socket: {e}");
+            if let Some(nat) = &alt {
+                while let Some(t) = server.poll_filter_transmit(&mut send) {
+                    if let Some(to) = nat.family.destination(t.destination) {
+                        if let Err(e) = nat.filter.try_send_to(&send[..t.size], to) {
+                            trace!(%to, "send error on the filter socket: {e}");
                         }
                     }
                 }
@@ -311,7 +327,7 @@ async fn serve_until_stopped(
         };
         let alt_readable = async {
             match &alt {
-                Some((s, _)) => s.readable().await,
+                Some(nat) => nat.alt.readable().await,
                 None => std::future::pending().await,
             }
         };
@@ -348,10 +364,10 @@ async fn serve_until_stopped(
                 if r.is_err() {
                     return;
                 }
-                if let Some((alt, _)) = &alt {
+                if let Some(nat) = &alt {
                     let mut server = shared.lock();
                     for _ in 0..RECV_BATCH {
-                        match alt.try_recv_from(&mut recv) {
+                        match nat.alt.try_recv_from(&mut recv) {
                             Ok((len, from)) => server.handle_alt_datagram(
                                 Instant::now(),
                                 canonical(from),

@@ -219,6 +219,12 @@ struct Pair {
 }
 
 fn pair(via: &str, a: &Node, b: &Node, size: usize) -> Pair {
+    pair_with(via, a, b, size, || {})
+}
+
+/// [`pair`], running `before_connect` once the listener registered and
+/// before the connector starts.
+fn pair_with(via: &str, a: &Node, b: &Node, size: usize, before_connect: impl FnOnce()) -> Pair {
     let ticket_file = std::env::temp_dir().join(format!("{}.ticket", a.netns));
     let _ = std::fs::remove_file(&ticket_file);
     let (sa, sb) = (payload(1, size), payload(2, size));
@@ -243,6 +249,7 @@ fn pair(via: &str, a: &Node, b: &Node, size: usize) -> Pair {
         thread::sleep(Duration::from_millis(20));
     };
     let _ = std::fs::remove_file(&ticket_file);
+    before_connect();
     let mut cmd = b.command(SRUDP);
     cmd.args(["-v", "connect", &ticket]);
     let connector = spawn_peer(cmd, sb.clone(), pb);
@@ -479,4 +486,115 @@ fn direct_peers_survive_the_rendezvous_stopping_and_re_register_when_it_returns(
         l.contains("rendezvous: registered again")
     });
     pair.check();
+}
+
+/// Issue 18: routers without an input firewall keep a conntrack entry for
+/// an unsolicited punch addressed to them, and masquerade then gives the
+/// LAN host another port toward that peer. Opening knocks with a small hop
+/// limit (spec §4.4) open each NAT before the other side's punches arrive,
+/// so the peers still connect directly.
+#[test]
+fn port_preserving_nats_without_input_firewall_connect_directly() {
+    let Some(mut t) = topology("port_preserving_nats_without_input_firewall") else {
+        return;
+    };
+    let rdv = t.add_public_host("rdv", RDV_IP).unwrap();
+    let (a, b, _na, _nb) = two_nats(
+        &mut t,
+        NatKind::PortPreservingNoInputFirewall,
+        NatKind::PortPreservingNoInputFirewall,
+    );
+    let (_server, via) = start_rendezvous(&t, &rdv);
+    let pair = pair(&via, &a, &b, MIB);
+    let (pl, pc) = pair.paths();
+    assert!(pl.starts_with("path: direct 203.0.113.22:"), "{pl}");
+    assert!(pc.starts_with("path: direct 203.0.113.21:"), "{pc}");
+    pair.check();
+}
+
+/// As above, with the two introductions far apart: the listener's router
+/// drops what the rendezvous sends it while the connector starts, so the
+/// listener's Introduce comes one or more retransmissions (hundreds of ms)
+/// after the connector's (the hold ends 300 ms after the connector
+/// registered), and the connector's punches reach the listener's
+/// router long before the listener opened it. The connector sends only
+/// opening knocks until the server tells it the listener opened its NAT
+/// (spec §4.4, §11.4).
+#[test]
+fn port_preserving_nats_without_input_firewall_connect_directly_with_introductions_far_apart() {
+    let Some(mut t) = topology("port_preserving_nats_without_input_firewall_far_apart") else {
+        return;
+    };
+    let rdv = t.add_public_host("rdv", RDV_IP).unwrap();
+    let (a, b, na, _) = two_nats(
+        &mut t,
+        NatKind::PortPreservingNoInputFirewall,
+        NatKind::PortPreservingNoInputFirewall,
+    );
+    let (_server, via) = start_rendezvous(&t, &rdv);
+    let pair = pair_with(&via, &a, &b, MIB, || t.hold_from(&na, RDV_IP).unwrap());
+    // The connector registers, then asks for the introduction at once.
+    pair.connector.wait_line("registration", |l| {
+        l.contains("registered at the rendezvous server")
+    });
+    t.release_later(&na, Duration::from_millis(300))();
+    let (pl, pc) = pair.paths();
+    assert!(pl.starts_with("path: direct 203.0.113.22:"), "{pl}");
+    assert!(pc.starts_with("path: direct 203.0.113.21:"), "{pc}");
+    pair.check();
+}
+
+/// `srudp nat-check` behind `nat`'s router: its `mapping:` and
+/// `filtering:` lines.
+fn nat_check(t: &mut Topology, kind: NatKind) -> (String, String) {
+    let rdv = t.add_public_host("rdv", RDV_IP).unwrap();
+    let mut nat = t
+        .add_nat("nat", Ipv4Addr::new(203, 0, 113, 21), [192, 168, 1], kind)
+        .unwrap();
+    let host = t.add_host_behind(&mut nat, "h").unwrap();
+    let (_server, via) = start_rendezvous(t, &rdv);
+    let out = host
+        .command(SRUDP)
+        .args(["nat-check", "--via", &via])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "nat-check failed: {stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = |prefix: &str| {
+        stdout
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix} line: {stdout}"))
+            .to_string()
+    };
+    (line("mapping: "), line("filtering: "))
+}
+
+/// Issue 18: `nat-check` reports each NAT's mapping and filtering, also
+/// behind a router with no input firewall, where the server's unsolicited
+/// filtering probe leaves a conntrack entry (spec §11.7: it comes from a
+/// third server socket, so it cannot clash with the mapping probes).
+#[test]
+fn nat_check_reports_mapping_and_filtering_of_each_masquerade() {
+    for (kind, mapping) in [
+        (NatKind::PortPreserving, "mapping: endpoint-independent"),
+        (
+            NatKind::PortPreservingNoInputFirewall,
+            "mapping: endpoint-independent",
+        ),
+        (NatKind::Symmetric, "mapping: endpoint-dependent"),
+        (NatKind::FullyRandom, "mapping: endpoint-dependent"),
+    ] {
+        let Some(mut t) = topology("nat_check_reports_mapping_and_filtering") else {
+            return;
+        };
+        let (m, f) = nat_check(&mut t, kind);
+        assert!(m.starts_with(mapping), "{kind:?}: {m}");
+        assert!(f.starts_with("filtering: filtered"), "{kind:?}: {f}");
+    }
 }

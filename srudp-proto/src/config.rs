@@ -45,6 +45,14 @@ pub struct TransportConfig {
     /// Gap between two probes of one round, sent to different candidate addresses.
     /// Default: 2 ms.
     pub punch_probe_spacing: Duration,
+    /// Hop limit (IPv4 TTL, IPv6 hop limit) of the **opening** knocks: the
+    /// ones sent ahead of a coordinated start (spec §4.4). Enough to open
+    /// our own NAT's mapping toward the peer, not enough to reach the
+    /// peer's NAT, so they never leave a conntrack entry there that would
+    /// make its masquerade pick another port for the peer. `None` sends
+    /// them with the socket's own hop limit.
+    /// Default: `Some(2)` (our host, then our NAT router).
+    pub punch_opening_hop_limit: Option<u8>,
     /// RTT assumed before the first sample (RFC 9002 uses 333 ms).
     /// Default: 333 ms.
     pub initial_rtt: Duration,
@@ -132,6 +140,7 @@ impl Default for TransportConfig {
             handshake_retry_initial: Duration::from_millis(250),
             handshake_retry_max: Duration::from_secs(1),
             punch_probe_spacing: Duration::from_millis(2),
+            punch_opening_hop_limit: Some(2),
             initial_rtt: Duration::from_millis(333),
             max_ack_delay: Duration::from_millis(25),
             ack_eliciting_threshold: 2,
@@ -219,6 +228,9 @@ impl TransportConfig {
         }
         if self.handshake_timeout.is_zero() || self.handshake_retry_initial.is_zero() {
             return bad("handshake_timeout and handshake_retry_initial must be positive");
+        }
+        if self.punch_opening_hop_limit == Some(0) {
+            return bad("punch_opening_hop_limit must be at least 1");
         }
         if self.handshake_retry_max < self.handshake_retry_initial {
             return bad("handshake_retry_max must be at least handshake_retry_initial");
@@ -457,6 +469,7 @@ pub(crate) mod tests {
             handshake_retry_initial,
             handshake_retry_max,
             punch_probe_spacing,
+            punch_opening_hop_limit,
             initial_rtt,
             max_ack_delay,
             ack_eliciting_threshold,
@@ -481,6 +494,7 @@ pub(crate) mod tests {
         assert_eq!(handshake_retry_initial, Duration::from_millis(250));
         assert_eq!(handshake_retry_max, Duration::from_secs(1));
         assert_eq!(punch_probe_spacing, Duration::from_millis(2));
+        assert_eq!(punch_opening_hop_limit, Some(2));
         assert_eq!(initial_rtt, Duration::from_millis(333));
         assert_eq!(max_ack_delay, Duration::from_millis(25));
         assert_eq!(ack_eliciting_threshold, 2);

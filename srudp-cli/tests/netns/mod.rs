@@ -2,10 +2,16 @@
 //! pairs, with nftables masquerade on the NAT routers.
 //!
 //! ```text
-//!                      ┌──────────── <p>-inet (bridge br0, 203.0.113.0/24) ────────────┐
-//!   public host ──wan──┤                                                                 ├──wan── NAT router ──lan bridge── hosts
-//!   203.0.113.x        └─────────────────────────────────────────────────────────────────┘        203.0.113.y   192.168.n.1/24 192.168.n.x
+//!                      ┌──── <p>-inet: a router (203.0.113.0/24, proxy ARP) ────┐
+//!   public host ──wan──┤                                                        ├──wan── NAT router ──lan bridge── hosts
+//!   203.0.113.x        └────────────────────────────────────────────────────────┘        203.0.113.y   192.168.n.1/24 192.168.n.x
 //! ```
+//!
+//! The internet is one **router** hop, as between any two real NATs: every
+//! node sees 203.0.113.0/24 as on-link, and the internet namespace answers
+//! its ARP requests (proxy ARP) and forwards between them, decrementing the
+//! TTL. So a datagram sent with a TTL of 2 from a LAN host opens its own
+//! NAT's mapping and dies one hop later, before the peer's NAT.
 //!
 //! Every namespace name starts with a prefix unique to the process and the
 //! topology, so parallel test runs never collide; dropping the [`Topology`]
@@ -20,6 +26,7 @@ use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
@@ -28,11 +35,38 @@ static NEXT: AtomicU32 = AtomicU32::new(0);
 pub enum NatKind {
     /// Plain masquerade: keeps the source port when it can (endpoint-independent
     /// mapping in practice) and lets in only replies to what went out
-    /// (address-and-port-dependent filtering).
+    /// (address-and-port-dependent filtering); an input firewall drops
+    /// unsolicited packets addressed to the router itself.
     PortPreserving,
-    /// Masquerade with random ports: every new destination gets a new external
-    /// port (a symmetric NAT).
+    /// Plain masquerade as [`NatKind::PortPreserving`], but **no input
+    /// firewall**: an unsolicited packet to the router is delivered to the
+    /// router itself (and answered with an ICMP error), and its conntrack
+    /// entry stays. A punch that arrives before the LAN host's own first
+    /// packet toward the sender therefore makes masquerade pick another
+    /// port for that host (a conntrack collision), as on many real routers.
+    PortPreservingNoInputFirewall,
+    /// Masquerade with random ports (`masquerade random`): every new
+    /// destination gets a new external port (a symmetric NAT).
     Symmetric,
+    /// `masquerade fully-random`: like [`NatKind::Symmetric`], with the
+    /// port chosen by a full random draw.
+    FullyRandom,
+}
+
+impl NatKind {
+    /// The nftables masquerade statement.
+    fn masquerade(self) -> &'static str {
+        match self {
+            NatKind::PortPreserving | NatKind::PortPreservingNoInputFirewall => "masquerade",
+            NatKind::Symmetric => "masquerade random",
+            NatKind::FullyRandom => "masquerade fully-random",
+        }
+    }
+
+    /// Whether the router drops unsolicited packets addressed to itself.
+    fn input_firewall(self) -> bool {
+        !matches!(self, NatKind::PortPreservingNoInputFirewall)
+    }
 }
 
 /// Why the environment cannot run namespace tests.
@@ -126,7 +160,7 @@ fn in_ns(ns: &str, args: &[&str]) -> io::Result<Output> {
 }
 
 impl Topology {
-    /// An empty internet (a bridge in its own namespace, 203.0.113.0/24).
+    /// An empty internet (a router in its own namespace, 203.0.113.0/24).
     pub fn new() -> io::Result<Topology> {
         check_environment().map_err(io::Error::other)?;
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
@@ -142,8 +176,12 @@ impl Topology {
             ports: 0,
         };
         t.add_namespace(&inet)?;
-        in_ns(&inet, &["ip", "link", "add", "br0", "type", "bridge"])?;
-        in_ns(&inet, &["ip", "link", "set", "br0", "up"])?;
+        in_ns(&inet, &["sysctl", "-qw", "net.ipv4.ip_forward=1"])?;
+        // The source of its ICMP errors (time exceeded).
+        in_ns(
+            &inet,
+            &["ip", "addr", "add", "203.0.113.254/32", "dev", "lo"],
+        )?;
         Ok(t)
     }
 
@@ -159,7 +197,7 @@ impl Topology {
         Ok(())
     }
 
-    /// Plugs namespace `ns` into the internet bridge with interface `wan` at `ip`.
+    /// Plugs namespace `ns` into the internet router with interface `wan` at `ip`.
     fn attach_to_internet(&mut self, ns: &str, ip: Ipv4Addr) -> io::Result<()> {
         self.ports += 1;
         let port = format!("p{}", self.ports);
@@ -167,8 +205,19 @@ impl Topology {
             "ip", "link", "add", "wan", "netns", ns, "type", "veth", "peer", "name", &port,
             "netns", &self.inet,
         ])?;
-        in_ns(&self.inet, &["ip", "link", "set", &port, "master", "br0"])?;
         in_ns(&self.inet, &["ip", "link", "set", &port, "up"])?;
+        in_ns(
+            &self.inet,
+            &[
+                "sysctl",
+                "-qw",
+                &format!("net.ipv4.conf.{port}.proxy_arp=1"),
+            ],
+        )?;
+        in_ns(
+            &self.inet,
+            &["ip", "route", "add", &format!("{ip}/32"), "dev", &port],
+        )?;
         in_ns(
             ns,
             &["ip", "addr", "add", &format!("{ip}/24"), "dev", "wan"],
@@ -205,18 +254,21 @@ impl Topology {
         )?;
         in_ns(&ns, &["ip", "link", "set", "lan", "up"])?;
         in_ns(&ns, &["sysctl", "-qw", "net.ipv4.ip_forward=1"])?;
-        // The router drops unsolicited packets addressed to itself before
-        // conntrack confirms them: otherwise a punch that arrives before
-        // the LAN host's own first packet leaves a conntrack entry that
-        // makes masquerade pick another port for that host (home routers
-        // drop such packets too).
-        let masquerade = match kind {
-            NatKind::PortPreserving => "masquerade",
-            NatKind::Symmetric => "masquerade random",
+        // With an input firewall, the router drops unsolicited packets
+        // addressed to itself before conntrack confirms them: a punch that
+        // arrives before the LAN host's own first packet leaves no trace.
+        // Without one (`PortPreservingNoInputFirewall`), it leaves a
+        // conntrack entry that makes masquerade pick another port for that
+        // host: what punching has to survive on many real routers.
+        let masquerade = kind.masquerade();
+        let input = if kind.input_firewall() {
+            " chain in_filter {\n  type filter hook input priority 0; policy drop;\n  iifname != \"wan\" accept\n  ct state established,related accept\n }\n"
+        } else {
+            ""
         };
         let rules = format!(
             "table ip nat {{\n chain nat_out {{\n  type nat hook postrouting priority 100;\n  oifname \"wan\" {masquerade}\n }}\n}}\n\
-             table ip filter {{\n chain fwd_filter {{\n  type filter hook forward priority 0; policy drop;\n  iifname \"lan\" accept\n  ct state established,related accept\n }}\n chain in_filter {{\n  type filter hook input priority 0; policy drop;\n  iifname != \"wan\" accept\n  ct state established,related accept\n }}\n}}\n"
+             table ip filter {{\n chain fwd_filter {{\n  type filter hook forward priority 0; policy drop;\n  iifname \"lan\" accept\n  ct state established,related accept\n }}\n{input}}}\n"
         );
         let path = std::env::temp_dir().join(format!("{ns}.nft"));
         std::fs::write(&path, rules)?;
@@ -330,6 +382,28 @@ impl Topology {
             ],
         )?;
         Ok(())
+    }
+
+    /// `nat`'s router drops every packet from `ip` it would forward to its
+    /// LAN, until [`Topology::release_later`]'s closure runs.
+    pub fn hold_from(&self, nat: &Nat, ip: Ipv4Addr) -> io::Result<()> {
+        let rules = format!(
+            "table ip hold {{\n chain hold_fwd {{\n  type filter hook forward priority -10;\n  ip saddr {ip} drop\n }}\n}}\n"
+        );
+        let path = self.scratch.join(format!("{}-hold.nft", nat.router.netns));
+        std::fs::write(&path, rules)?;
+        in_ns(&nat.router.netns, &["nft", "-f", &path.to_string_lossy()])?;
+        Ok(())
+    }
+
+    /// A closure that waits `after`, then ends [`Topology::hold_from`] on
+    /// `nat` (to run on another thread).
+    pub fn release_later(&self, nat: &Nat, after: Duration) -> impl FnOnce() + Send + 'static {
+        let ns = nat.router.netns.clone();
+        move || {
+            std::thread::sleep(after);
+            let _ = in_ns(&ns, &["nft", "delete", "table", "ip", "hold"]);
+        }
     }
 
     /// Deletes every UDP conntrack entry of `nat`: its mappings are forgotten.

@@ -147,7 +147,13 @@ impl UdpBatch {
                 segment_size: (datagrams > 1).then_some(run.segment_size),
                 src_ip: None,
             };
-            match self.state.try_send(UdpSockRef::from(socket), &transmit) {
+            let sent = match run.hop_limit {
+                None => self.state.try_send(UdpSockRef::from(socket), &transmit),
+                Some(hops) => with_hop_limit(socket, to, hops, || {
+                    self.state.try_send(UdpSockRef::from(socket), &transmit)
+                }),
+            };
+            match sent {
                 Ok(()) => outbox.mark_sent(datagrams),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Err(e),
                 Err(e) if datagrams > 1 => {
@@ -162,6 +168,46 @@ impl UdpBatch {
         }
         Ok(())
     }
+}
+
+/// Runs `send` with the socket's hop limit toward `to` set to `hops`, then
+/// restores it: IPv4 TTL (`IP_TTL`) for an IPv4 socket; unicast hop limit
+/// (`IPV6_UNICAST_HOPS`) for an IPv6 one, and also `IP_TTL` when `to` is an
+/// IPv4-mapped address (Linux sends those as IPv4). A socket that refuses the
+/// option sends with its own hop limit: the datagram is not lost for it.
+fn with_hop_limit<S: AsUdpSocket>(
+    socket: &S,
+    to: std::net::SocketAddr,
+    hops: u8,
+    send: impl FnOnce() -> io::Result<()>,
+) -> io::Result<()> {
+    let sock = socket2::SockRef::from(socket);
+    let hops = u32::from(hops);
+    let v6 = matches!(sock.local_addr().map(|a| a.is_ipv6()), Ok(true));
+    let mapped_v4 = match to {
+        std::net::SocketAddr::V4(_) => true,
+        std::net::SocketAddr::V6(a) => a.ip().to_ipv4_mapped().is_some(),
+    };
+    let old_v6 = if v6 {
+        sock.unicast_hops_v6()
+            .ok()
+            .filter(|_| sock.set_unicast_hops_v6(hops).is_ok())
+    } else {
+        None
+    };
+    let old_v4 = if !v6 || mapped_v4 {
+        sock.ttl_v4().ok().filter(|_| sock.set_ttl_v4(hops).is_ok())
+    } else {
+        None
+    };
+    let sent = send();
+    if let Some(old) = old_v6 {
+        let _ = sock.set_unicast_hops_v6(old);
+    }
+    if let Some(old) = old_v4 {
+        let _ = sock.set_ttl_v4(old);
+    }
+    sent
 }
 
 /// Switches receive offload off on `socket`: `UDP_GRO` on Linux. Windows

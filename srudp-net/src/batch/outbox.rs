@@ -35,12 +35,16 @@ pub struct Outbox {
 struct Queued {
     to: SocketAddr,
     len: usize,
+    hop_limit: Option<u8>,
 }
 
 /// Queued datagrams that one send call can carry.
 #[derive(Debug)]
 pub(super) struct Run<'a> {
     pub(super) destination: SocketAddr,
+    /// The hop limit every datagram of the run goes with (`None`: the
+    /// socket's own).
+    pub(super) hop_limit: Option<u8>,
     /// The datagrams back to back.
     pub(super) contents: &'a [u8],
     /// The size of each but the last, which may be shorter.
@@ -77,6 +81,14 @@ impl Outbox {
     /// `to`. Ignored when there was no free slot; `len` is capped at
     /// [`MAX_DATAGRAM`].
     pub fn push(&mut self, to: SocketAddr, len: usize) {
+        self.push_with_hop_limit(to, len, None);
+    }
+
+    /// Like [`Outbox::push`], for a datagram that must leave with IP hop
+    /// limit `hop_limit` (IPv4 TTL, IPv6 hop limit) when it is `Some`: the
+    /// [`Transmit::hop_limit`](srudp_proto::Transmit::hop_limit) of a
+    /// hole-punching opening knock.
+    pub fn push_with_hop_limit(&mut self, to: SocketAddr, len: usize, hop_limit: Option<u8>) {
         debug_assert!(
             !self.is_full() && len <= MAX_DATAGRAM,
             "push without a free slot"
@@ -85,7 +97,7 @@ impl Outbox {
             return;
         }
         let len = len.min(MAX_DATAGRAM);
-        self.queued.push(Queued { to, len });
+        self.queued.push(Queued { to, len, hop_limit });
         self.end += len;
     }
 
@@ -128,6 +140,7 @@ impl Outbox {
             for next in &self.queued[self.sent + 1..] {
                 if datagrams >= max_segments
                     || next.to != first.to
+                    || next.hop_limit != first.hop_limit
                     || next.len > first.len
                     || bytes + next.len > max_bytes
                 {
@@ -142,6 +155,7 @@ impl Outbox {
         }
         Some(Run {
             destination: first.to,
+            hop_limit: first.hop_limit,
             contents: &self.buf[self.sent_offset..self.sent_offset + bytes],
             segment_size: first.len,
             datagrams,

@@ -474,3 +474,117 @@ fn a_dual_stack_socket_batches_to_ipv4_peers_and_sees_them_as_ipv4() {
 fn tx_port_on_ipv4(socket: &UdpSocket) -> SocketAddr {
     SocketAddr::new([127, 0, 0, 1].into(), socket.local_addr().unwrap().port())
 }
+
+/// Receives one datagram on `socket` (which reports hop limits: IP_RECVTTL
+/// or IPV6_RECVHOPLIMIT) and returns the hop limit it arrived with.
+/// Bounded: 10 s, then the test fails.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn received_hop_limit(socket: &socket2::Socket) -> u8 {
+    use std::mem::MaybeUninit;
+    socket
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut data = [MaybeUninit::<u8>::uninit(); 64];
+    let mut control = [MaybeUninit::<u8>::uninit(); 128];
+    let mut bufs = [socket2::MaybeUninitSlice::new(&mut data)];
+    let mut msg = socket2::MsgHdrMut::new()
+        .with_buffers(&mut bufs)
+        .with_control(&mut control);
+    socket.recvmsg(&mut msg, 0).expect("a datagram arrived");
+    let len = msg.control_len();
+    // SAFETY: the kernel initialised the first `control_len()` bytes of
+    // the control buffer it filled.
+    let control: Vec<u8> = control[..len]
+        .iter()
+        .map(|b| unsafe { b.assume_init() })
+        .collect();
+    // One cmsghdr: cmsg_len (usize), cmsg_level (i32), cmsg_type (i32),
+    // then an int holding the hop limit.
+    let header = std::mem::size_of::<usize>() + 8;
+    let value = &control[header..header + 4];
+    let hops = i32::from_ne_bytes(value.try_into().unwrap());
+    u8::try_from(hops).unwrap()
+}
+
+/// Sets an int socket option for a test.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn set_int_option(socket: &socket2::Socket, level: libc::c_int, name: libc::c_int) {
+    use std::os::fd::AsRawFd;
+    let on: libc::c_int = 1;
+    // SAFETY: `setsockopt` reads `size_of::<c_int>()` bytes from a pointer
+    // to a live `c_int` on this stack frame; the descriptor belongs to a
+    // live socket for the duration of the call.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            level,
+            name,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0, "{}", io::Error::last_os_error());
+}
+
+/// Spec §4.4: an opening knock leaves with the hop limit its transmit asks
+/// for, and the socket's own hop limit is back for the next datagram.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+#[test]
+fn a_datagram_with_a_hop_limit_leaves_with_it_and_the_next_one_without() {
+    for (bind, family) in [
+        ("127.0.0.1:0", socket2::Domain::IPV4),
+        ("[::1]:0", socket2::Domain::IPV6),
+    ] {
+        let bind: SocketAddr = bind.parse().unwrap();
+        let receiver =
+            socket2::Socket::new(family, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))
+                .unwrap();
+        if family == socket2::Domain::IPV4 {
+            set_int_option(&receiver, libc::IPPROTO_IP, libc::IP_RECVTTL);
+        } else {
+            set_int_option(&receiver, libc::IPPROTO_IPV6, libc::IPV6_RECVHOPLIMIT);
+        }
+        receiver.bind(&bind.into()).unwrap();
+        let to = receiver.local_addr().unwrap().as_socket().unwrap();
+        let sender = UdpSocket::bind(bind).unwrap();
+        let batch = UdpBatch::new(&sender).unwrap();
+        let own = if family == socket2::Domain::IPV4 {
+            socket2::SockRef::from(&sender).ttl_v4().unwrap()
+        } else {
+            socket2::SockRef::from(&sender).unicast_hops_v6().unwrap()
+        };
+        let mut outbox = Outbox::new(4);
+        let slot = outbox.free_slot().unwrap();
+        slot[..34].copy_from_slice(&datagram(0, 34));
+        outbox.push_with_hop_limit(to, 34, Some(2));
+        queue(&mut outbox, to, &datagram(1, 34));
+        batch.send(&sender, &mut outbox).unwrap();
+        assert!(outbox.is_empty());
+        assert_eq!(
+            received_hop_limit(&receiver),
+            2,
+            "{family:?}: the opening knock"
+        );
+        assert_eq!(
+            u32::from(received_hop_limit(&receiver)),
+            own,
+            "{family:?}: the socket's own hop limit again"
+        );
+    }
+}
+
+#[test]
+fn datagrams_with_different_hop_limits_never_share_a_run() {
+    let to: SocketAddr = "192.0.2.1:9".parse().unwrap();
+    let mut outbox = Outbox::new(8);
+    for hop_limit in [Some(2), Some(2), None, None] {
+        let slot = outbox.free_slot().unwrap();
+        slot[..100].fill(7);
+        outbox.push_with_hop_limit(to, 100, hop_limit);
+    }
+    let run = outbox.next_run(64, 65_000).unwrap();
+    assert_eq!((run.datagrams, run.hop_limit), (2, Some(2)));
+    outbox.mark_sent(2);
+    let run = outbox.next_run(64, 65_000).unwrap();
+    assert_eq!((run.datagrams, run.hop_limit), (2, None));
+}

@@ -91,6 +91,11 @@ pub struct Transmit {
     pub destination: SocketAddr,
     /// How many bytes of the caller's buffer make up the datagram.
     pub size: usize,
+    /// Send this datagram with this IP hop limit (IPv4 TTL, IPv6 hop
+    /// limit) instead of the socket's; `None` for the socket's own. Only
+    /// the opening knocks of hole punching carry one (spec §4.4): an
+    /// adapter that cannot honour it sends the datagram as usual.
+    pub hop_limit: Option<u8>,
 }
 
 /// Which side of the handshake we are.
@@ -598,6 +603,19 @@ impl Connection {
                 added
             }
             _ => false,
+        }
+    }
+
+    /// The peer proved itself from `from` (its initiation authenticated as
+    /// the key we punch toward, spec §4.4): `from` is a **peer-reflexive**
+    /// candidate, the address the peer's NAT gave it toward us, and gets our
+    /// HandshakeInit at once. Once per authenticated datagram: nothing is
+    /// sent to `from` later unless the peer proves itself from there again.
+    pub(crate) fn answer_peer_reflexive(&mut self, from: SocketAddr, now: Instant) {
+        if let State::Handshaking { punch, .. } = &mut self.state {
+            if punch.answer_peer_reflexive(from, now) {
+                self.timers.set(Timer::Punch, now);
+            }
         }
     }
 

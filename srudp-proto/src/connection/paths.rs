@@ -135,6 +135,14 @@ impl Connection {
                 .set(Timer::Handshake, at + self.config.handshake_timeout);
         }
     }
+
+    /// Ends a [`delay_punch`](Self::delay_punch) hold at `now`.
+    pub(crate) fn punch_now(&mut self, now: Instant) {
+        if let State::Handshaking { punch, .. } = &mut self.state {
+            punch.start_now(now);
+            self.timers.set(Timer::Punch, punch.next_at());
+        }
+    }
 }
 
 #[cfg(test)]

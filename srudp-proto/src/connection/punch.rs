@@ -43,8 +43,15 @@ pub(crate) type KnockToken = [u8; KNOCK_TOKEN_LEN];
 pub(crate) enum Probe {
     /// The cached HandshakeInit, to a candidate that is trusted or answered.
     Init(SocketAddr),
-    /// A knock with the candidate's token.
-    Knock(SocketAddr, KnockToken),
+    /// A knock with the candidate's token; `opening` when it goes ahead of
+    /// a coordinated start (spec §4.4: sent with the small opening hop
+    /// limit, it opens our own NAT toward the candidate without reaching
+    /// the peer's).
+    Knock {
+        to: SocketAddr,
+        token: KnockToken,
+        opening: bool,
+    },
 }
 
 /// What we know of one candidate address.
@@ -68,6 +75,10 @@ pub(crate) struct Punch {
     /// or a knock reply arrived from them, spec §4.4, §4.8), and since when.
     urgent: Vec<SocketAddr>,
     urgent_at: Instant,
+    /// Peer-reflexive addresses owed one HandshakeInit at once, each for an
+    /// authenticated initiation of the peer that came from there (spec
+    /// §4.4); at most [`MAX_CANDIDATES`].
+    reflexive: Vec<SocketAddr>,
     /// No HandshakeInit before this instant (a coordinated start, spec
     /// §11.4); knocks may go earlier, so that their round trip is over by then.
     inits_from: Instant,
@@ -93,6 +104,7 @@ impl Punch {
             next_at: now,
             urgent: Vec::new(),
             urgent_at: now,
+            reflexive: Vec::new(),
             inits_from: now,
             unanswered_bytes: 0,
         };
@@ -120,6 +132,9 @@ impl Punch {
         config: &TransportConfig,
         budget: &mut UnansweredBudget,
     ) -> Option<Probe> {
+        if let Some(addr) = self.reflexive.pop() {
+            return Some(Probe::Init(addr));
+        }
         if now >= self.inits_from {
             if let Some(addr) = self.urgent.pop() {
                 return Some(Probe::Init(addr));
@@ -174,10 +189,17 @@ impl Punch {
         }
         c.knocks += 1;
         self.unanswered_bytes += size;
-        Some(Probe::Knock(addr, c.token))
+        Some(Probe::Knock {
+            to: addr,
+            token: c.token,
+            opening: now < self.inits_from,
+        })
     }
 
     pub(crate) fn next_at(&self) -> Instant {
+        if !self.reflexive.is_empty() {
+            return self.urgent_at.min(self.next_at).min(self.inits_from);
+        }
         if self.urgent.is_empty() {
             self.next_at
         } else {
@@ -199,6 +221,26 @@ impl Punch {
             }
             self.urgent.push(addr);
         }
+    }
+
+    /// An initiation that authenticated as the peer arrived from `from`:
+    /// answer it with one HandshakeInit at once, whether or not `from` is a
+    /// candidate, and even before a coordinated start (the peer has
+    /// started). Its NAT gave it `from` toward us (perhaps not the address
+    /// the rendezvous saw, after a conntrack clash), and our answer is a
+    /// reply through that mapping. One init per authenticated datagram: a
+    /// replay of the peer's initiation from a spoofed source makes us send
+    /// that source one datagram no larger than the replay, never a stream
+    /// of them. Returns whether an init is now due.
+    pub(crate) fn answer_peer_reflexive(&mut self, from: SocketAddr, now: Instant) -> bool {
+        if self.reflexive.contains(&from) || self.reflexive.len() >= MAX_CANDIDATES {
+            return false;
+        }
+        if self.reflexive.is_empty() && self.urgent.is_empty() {
+            self.urgent_at = now;
+        }
+        self.reflexive.push(from);
+        true
     }
 
     /// A KnockReply carrying `token` arrived from `from`. If it is the token
@@ -236,6 +278,15 @@ impl Punch {
         self.inits_from = self.inits_from.max(at);
         if self.reach.iter().all(|r| r.answered) {
             self.next_at = self.next_at.max(at);
+        }
+    }
+
+    /// Ends a [`delay_until`](Self::delay_until) hold: the first full round
+    /// starts at `now` (if it had not started yet).
+    pub(crate) fn start_now(&mut self, now: Instant) {
+        if now < self.inits_from {
+            self.inits_from = now;
+            self.next_at = self.next_at.min(now);
         }
     }
 
@@ -327,12 +378,18 @@ mod tests {
         let t0 = Instant::now();
         let (a, b) = (addr("192.0.2.1:1"), addr("198.51.100.1:2"));
         let mut p = Punch::new(&[a, b], false, t0, &config, &mut rng);
-        let Some(Probe::Knock(to, token_a)) = p.poll(t0, &config, &mut budget) else {
+        let Some(Probe::Knock {
+            to, token: token_a, ..
+        }) = p.poll(t0, &config, &mut budget)
+        else {
             panic!("an introduced candidate is knocked first");
         };
         assert_eq!(to, a);
         let t1 = t0 + config.punch_probe_spacing;
-        let Some(Probe::Knock(to, token_b)) = p.poll(t1, &config, &mut budget) else {
+        let Some(Probe::Knock {
+            to, token: token_b, ..
+        }) = p.poll(t1, &config, &mut budget)
+        else {
             panic!("knock b");
         };
         assert_eq!(to, b);
@@ -351,7 +408,9 @@ mod tests {
         let t2 = p.next_at();
         assert_eq!(p.poll(t2, &config, &mut budget), Some(Probe::Init(a)));
         let t3 = p.next_at();
-        assert!(matches!(p.poll(t3, &config, &mut budget), Some(Probe::Knock(x, _)) if x == b));
+        assert!(
+            matches!(p.poll(t3, &config, &mut budget), Some(Probe::Knock { to, opening: false, .. }) if to == b)
+        );
     }
 
     #[test]
@@ -364,8 +423,13 @@ mod tests {
         let a = addr("192.0.2.1:1");
         let mut p = Punch::new(&[a], false, t0, &config, &mut rng);
         p.delay_until(start);
-        let Some(Probe::Knock(_, token)) = p.poll(t0, &config, &mut budget) else {
-            panic!("a knock at once");
+        let Some(Probe::Knock {
+            token,
+            opening: true,
+            ..
+        }) = p.poll(t0, &config, &mut budget)
+        else {
+            panic!("an opening knock at once");
         };
         assert_eq!(p.next_at(), start, "the first full round at the start");
         // Answered before the start: the init still waits for it.
@@ -393,12 +457,12 @@ mod tests {
         let probes = drain(&mut p, t0, t0 + config.handshake_timeout, &mut budget);
         let to_a = probes
             .iter()
-            .filter(|x| matches!(x, Probe::Knock(t, _) if *t == a))
+            .filter(|x| matches!(x, Probe::Knock { to, .. } if *to == a))
             .count();
         assert_eq!(to_a, usize::from(MAX_KNOCKS_PER_CANDIDATE));
         assert_eq!(probes.len(), 2 * usize::from(MAX_KNOCKS_PER_CANDIDATE));
         assert!(
-            probes.iter().all(|x| matches!(x, Probe::Knock(..))),
+            probes.iter().all(|x| matches!(x, Probe::Knock { .. })),
             "never an init"
         );
     }
@@ -454,7 +518,7 @@ mod tests {
         let mut p = Punch::new(&[a], false, t0, &config, &mut rng);
         assert!(matches!(
             p.poll(t0, &config, &mut budget),
-            Some(Probe::Knock(..))
+            Some(Probe::Knock { .. })
         ));
         p.probe_now(a, t0);
         assert_eq!(p.poll(t0, &config, &mut budget), None);

@@ -70,7 +70,11 @@ impl Connection {
                 self.timers.set(Timer::Punch, punch.next_at());
                 let dest = match probe? {
                     Probe::Init(dest) => dest,
-                    Probe::Knock(dest, token) => {
+                    Probe::Knock {
+                        to: dest,
+                        token,
+                        opening,
+                    } => {
                         let knock = Knock {
                             sender_cid: self.local_cid,
                             token,
@@ -81,10 +85,15 @@ impl Connection {
                         self.stats.knocks_sent += 1;
                         self.stats.packets_sent += 1;
                         self.stats.bytes_sent += len as u64;
-                        trace!(cid = %self.local_cid, %dest, "knock");
+                        trace!(cid = %self.local_cid, %dest, opening, "knock");
                         return Some(Transmit {
                             destination: dest,
                             size: len,
+                            hop_limit: if opening {
+                                self.config.punch_opening_hop_limit
+                            } else {
+                                None
+                            },
                         });
                     }
                 };
@@ -98,6 +107,7 @@ impl Connection {
                 Some(Transmit {
                     destination: dest,
                     size: len,
+                    hop_limit: None,
                 })
             }
             State::Confirming {
@@ -112,6 +122,7 @@ impl Connection {
                 Some(Transmit {
                     destination: dest,
                     size: len,
+                    hop_limit: None,
                 })
             }
             State::Closing { send_close_to } => {
@@ -487,6 +498,7 @@ impl Connection {
         Some(Transmit {
             destination: dest,
             size,
+            hop_limit: None,
         })
     }
 }

@@ -145,7 +145,15 @@ impl Endpoint {
             if self.public_key() < peer && our_pattern == Some(HandshakePattern::IK) {
                 // We hold the lower key: our own initiation wins; the peer will
                 // answer it (it is IK, so the peer can match it) and drop its own.
-                trace!(%handle, "crossing handshake: we initiate, dropping the peer's");
+                // Its source is where the peer's NAT maps it toward us, which
+                // may be no candidate of ours (a conntrack clash made its
+                // masquerade pick another port): a peer-reflexive candidate,
+                // answered at once with our own initiation (spec §4.4).
+                trace!(%handle, %from, "crossing handshake: we initiate, answering the peer's source");
+                if let Some(slot) = self.connections.get_mut(&handle) {
+                    slot.conn.answer_peer_reflexive(from, now);
+                }
+                self.refresh(handle);
                 return;
             }
             debug!(%handle, "crossing handshake: the peer initiates, we answer");

@@ -29,6 +29,18 @@ impl Endpoint {
         Ok(handle)
     }
 
+    /// Ends the hold of a connection opened with
+    /// [`connect_introduced`](Self::connect_introduced): its HandshakeInits
+    /// and full knocks go from `now` instead of its `punch_at` (the peer
+    /// opened its NAT toward us, spec §11.4). Nothing changes for a
+    /// connection that is not held, closed or unknown.
+    pub fn punch_now(&mut self, now: Instant, handle: ConnectionHandle) {
+        if let Some(slot) = self.connections.get_mut(&handle) {
+            slot.conn.punch_now(now);
+        }
+        self.refresh(handle);
+    }
+
     /// A Knock arrived from `from`: if its MAC is keyed by our public key,
     /// answer with a KnockReply (smaller than the knock, so nothing is
     /// amplified), keeping no state.

@@ -698,6 +698,7 @@ impl Endpoint {
             return Some(Transmit {
                 destination,
                 size: datagram.len(),
+                hop_limit: None,
             });
         }
         // Round robin over the connections that may have something to send:

@@ -292,6 +292,7 @@ impl Endpoint {
                     Ok(size) => Transmit {
                         destination: server,
                         size,
+                        hop_limit: t.hop_limit,
                     },
                     // Unreachable: the connection sizes packets for the
                     // relay, and `buf` holds 1200 bytes.

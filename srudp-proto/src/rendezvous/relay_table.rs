@@ -100,6 +100,13 @@ impl RelayTable {
         self.allotted.of(source)
     }
 
+    /// Whether the pair `a`, `b` holds a session (offered or allotted): the
+    /// server introduced them to each other within `relay_idle_timeout`.
+    pub(crate) fn has_pair(&self, a: PublicKey, b: PublicKey) -> bool {
+        let pair = if a < b { [a, b] } else { [b, a] };
+        self.by_pair.contains_key(&pair)
+    }
+
     /// The session of the pair `a`, `b` for an introduction asked from
     /// `caller`: the existing one (kept alive), or a new offer if the bounds
     /// allow one. `None` when they do not: the introduction goes on without

@@ -17,6 +17,7 @@ mod group_snooping;
 mod hostile_peer;
 mod identity;
 mod never_acknowledges;
+mod opened_notices;
 mod reflection;
 mod relay_exhaustion;
 mod rendezvous_attacker;

@@ -325,8 +325,10 @@ impl World {
                 out.push((s.main, t.destination, buf[..t.size].to_vec()));
             }
             if let Some(alt) = s.alt {
-                while let Some(t) = s.server.poll_alt_transmit(&mut buf) {
-                    out.push((alt, t.destination, buf[..t.size].to_vec()));
+                // The filter socket: the second socket's IP, another port.
+                let filter = SocketAddr::new(alt.ip(), alt.port() + 1);
+                while let Some(t) = s.server.poll_filter_transmit(&mut buf) {
+                    out.push((filter, t.destination, buf[..t.size].to_vec()));
                 }
             }
             while let Some(e) = s.server.poll_event() {

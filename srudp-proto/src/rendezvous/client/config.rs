@@ -64,6 +64,13 @@ pub struct ClientConfig {
     /// through the server's relay too (spec §11.5).
     /// Default: 3 s.
     pub relay_fallback: Duration,
+    /// How long after the coordinated start an introduced connection waits,
+    /// at most, for the server's word that the peer opened its NAT toward
+    /// us (PeerOpened, spec §11.4) before punching all the way anyway: only
+    /// opening knocks (spec §4.4) go out until then. It bounds the wait for
+    /// a peer or a server that predates PeerOpened.
+    /// Default: 1 s.
+    pub opened_wait: Duration,
     /// While a connection is relayed, probe the peer's direct candidates
     /// this often (spec §11.6).
     /// Default: 5 s.
@@ -134,6 +141,7 @@ impl ClientConfig {
             reconnect_max: Duration::from_secs(30),
             request_timeout: Duration::from_secs(10),
             relay_fallback: Duration::from_secs(3),
+            opened_wait: Duration::from_secs(1),
             direct_probe_interval: Duration::from_secs(5),
             direct_probe_rounds: 12,
             path_check_interval: Duration::from_secs(1),
@@ -223,6 +231,7 @@ mod tests {
             reconnect_max,
             request_timeout,
             relay_fallback,
+            opened_wait,
             direct_probe_interval,
             direct_probe_rounds,
             path_check_interval,
@@ -252,6 +261,7 @@ mod tests {
         assert_eq!(reconnect_max, Duration::from_secs(30));
         assert_eq!(request_timeout, Duration::from_secs(10));
         assert_eq!(relay_fallback, Duration::from_secs(3));
+        assert_eq!(opened_wait, Duration::from_secs(1));
         assert_eq!(direct_probe_interval, Duration::from_secs(5));
         assert_eq!(direct_probe_rounds, 12);
         assert_eq!(path_check_interval, Duration::from_secs(1));

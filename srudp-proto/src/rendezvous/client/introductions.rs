@@ -231,7 +231,10 @@ impl RendezvousClient {
         // authenticate: each is knocked before it gets a HandshakeInit, so
         // neither a caller nor the server can aim our handshakes at a third
         // party (spec §4.4, §11.9).
-        let handle = match self.endpoint.connect_introduced(now, options, start) {
+        // Only opening knocks until the peer opened its NAT toward us (its
+        // PeerOpened), or until `opened_wait` after the start (spec §11.4).
+        let hold = start + self.config.opened_wait;
+        let handle = match self.endpoint.connect_introduced(now, options, hold) {
             Ok(h) => h,
             Err(e) => {
                 debug!(%peer, "cannot open the introduced connection: {e}");
@@ -254,6 +257,12 @@ impl RendezvousClient {
                 RelaySessionId(relay_session),
             );
         debug!(%handle, %peer, ?start_in, relay, "introduced: punching");
+        // Our opening knocks are due now, ahead of anything the peer can
+        // send in answer to this: tell it (through the server) that our
+        // NAT is open toward it.
+        if let super::Link::Up(server) = self.link {
+            self.send(now, server, &Message::Opened { peer });
+        }
         self.peers.insert(
             handle,
             PeerLink {
@@ -277,6 +286,21 @@ impl RendezvousClient {
                 probe_rounds_left: self.config.direct_probe_rounds,
             },
         );
+    }
+
+    /// The server says `peer` opened its NAT toward us (spec §11.4): our
+    /// introduced connection to it, if still held, punches all the way now.
+    pub(super) fn on_peer_opened(&mut self, now: Instant, peer: PublicKey) {
+        let handles: Vec<ConnectionHandle> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.peer == peer && !p.connected)
+            .map(|(h, _)| *h)
+            .collect();
+        for handle in handles {
+            debug!(%handle, %peer, "the peer opened its NAT: punching all the way");
+            self.endpoint.punch_now(now, handle);
+        }
     }
 
     /// An incoming connection just confirmed: if its initiator authenticated

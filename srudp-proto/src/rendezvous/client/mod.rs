@@ -351,7 +351,11 @@ impl RendezvousClient {
                 out.copy_from_slice(probe);
                 let destination = *destination;
                 self.raw_queue.pop_front();
-                return Some(Transmit { destination, size });
+                return Some(Transmit {
+                    destination,
+                    size,
+                    hop_limit: None,
+                });
             }
         }
         self.endpoint.poll_transmit(now, buf)
@@ -624,11 +628,13 @@ impl RendezvousClient {
                     self.nat_finished(o);
                 }
             }
+            Message::PeerOpened { peer } => self.on_peer_opened(now, peer),
             // Client-to-server messages from the server: ignored.
             Message::Register { .. }
             | Message::Unregister { .. }
             | Message::Connect { .. }
-            | Message::NatTest { .. } => {}
+            | Message::NatTest { .. }
+            | Message::Opened { .. } => {}
         }
     }
 

@@ -1,11 +1,13 @@
 //! The client's side of a NAT behaviour test (spec §11.7).
 //!
 //! 1. The client sends NatTest. The server sends a probe with a fresh
-//!    `filter_token` from its second address to the client's observed
+//!    `filter_token` from a third, send-only socket to the client's observed
 //!    address, and answers NatTestStarted with both tokens.
 //! 2. The client waits `nat_filter_wait` for that unsolicited probe: if it
-//!    arrives, its NAT's filtering is open. The client has sent nothing to
-//!    the second address yet, so nothing it did opened the NAT for it.
+//!    arrives, its NAT's filtering is open. The client never sends to the
+//!    third socket, so nothing it did opened the NAT for it, and the
+//!    conntrack entry the probe may leave on a router clashes with nothing
+//!    the client sends later.
 //! 3. Only then does the client send probes with `mapping_token` to the
 //!    second address; the server reports the address it saw them from
 //!    (NatObserved). The same address as the one observed by the main

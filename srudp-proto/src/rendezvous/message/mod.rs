@@ -234,8 +234,8 @@ impl fmt::Display for ErrorCode {
     }
 }
 
-/// One rendezvous message. Types 0x01–0x04 go from client to server,
-/// 0x81–0x87 from server to client (spec §11.2).
+/// One rendezvous message. Types 0x01–0x05 go from client to server,
+/// 0x81–0x88 from server to client (spec §11.2).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Message {
     /// (0x01) Register or refresh our identity: the connection's IK key,
@@ -268,6 +268,12 @@ pub enum Message {
     NatTest {
         /// Request number.
         request: RequestId,
+    },
+    /// (0x05) Our opening knocks toward this peer, which we were introduced
+    /// to, are out: our NAT is open toward it (spec §4.4, §11.4).
+    Opened {
+        /// The peer.
+        peer: PublicKey,
     },
     /// (0x81) The registration is in place.
     Registered {
@@ -321,7 +327,8 @@ pub enum Message {
         peer: PublicKey,
     },
     /// (0x86) A NAT test started: a probe with `filter_token` was sent to our
-    /// observed address from `alt`; send a probe with `mapping_token` to `alt`.
+    /// observed address from a third server socket we never contact (spec
+    /// §11.7); send a probe with `mapping_token` to `alt`.
     NatTestStarted {
         /// The NatTest request.
         request: RequestId,
@@ -339,6 +346,12 @@ pub enum Message {
         /// Our address as `alt` saw it.
         observed: SocketAddr,
     },
+    /// (0x88) This peer, which we were introduced to, has opened its NAT
+    /// toward us: our punches may go all the way now (spec §4.4, §11.4).
+    PeerOpened {
+        /// The peer.
+        peer: PublicKey,
+    },
 }
 
 mod ty {
@@ -346,6 +359,7 @@ mod ty {
     pub(super) const UNREGISTER: u8 = 0x02;
     pub(super) const CONNECT: u8 = 0x03;
     pub(super) const NAT_TEST: u8 = 0x04;
+    pub(super) const OPENED: u8 = 0x05;
     pub(super) const REGISTERED: u8 = 0x81;
     pub(super) const ERROR: u8 = 0x82;
     pub(super) const INTRODUCE: u8 = 0x83;
@@ -353,6 +367,7 @@ mod ty {
     pub(super) const PEER_LEFT: u8 = 0x85;
     pub(super) const NAT_TEST_STARTED: u8 = 0x86;
     pub(super) const NAT_OBSERVED: u8 = 0x87;
+    pub(super) const PEER_OPENED: u8 = 0x88;
 }
 
 impl Message {
@@ -398,6 +413,12 @@ impl Message {
                 Message::Connect { request, target }
             }
             ty::NAT_TEST => Message::NatTest { request: r.u32()? },
+            ty::OPENED => Message::Opened {
+                peer: PublicKey(r.array::<KEY_LEN>()?),
+            },
+            ty::PEER_OPENED => Message::PeerOpened {
+                peer: PublicKey(r.array::<KEY_LEN>()?),
+            },
             ty::REGISTERED => Message::Registered {
                 request: r.u32()?,
                 observed: read_address(&mut r)?,
@@ -556,6 +577,14 @@ impl Message {
                 w.put_u8(ty::NAT_OBSERVED)?;
                 w.put_u32(*request)?;
                 put_address(&mut w, observed)?;
+            }
+            Message::Opened { peer } => {
+                w.put_u8(ty::OPENED)?;
+                w.put_bytes(&peer.0)?;
+            }
+            Message::PeerOpened { peer } => {
+                w.put_u8(ty::PEER_OPENED)?;
+                w.put_bytes(&peer.0)?;
             }
         }
         let total = w.len();

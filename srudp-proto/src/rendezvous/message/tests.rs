@@ -441,7 +441,16 @@ fn arb_message() -> impl Strategy<Value = Message> {
             }),
         (any::<u32>(), arb_addr())
             .prop_map(|(request, observed)| Message::NatObserved { request, observed }),
+        any::<[u8; 32]>().prop_map(|k| Message::Opened { peer: PublicKey(k) }),
+        any::<[u8; 32]>().prop_map(|k| Message::PeerOpened { peer: PublicKey(k) }),
     ]
+}
+
+#[test]
+fn opened_and_peer_opened_literal_bytes() {
+    let expected = |ty: u8| [&[0x00, 0x21, ty][..], &[0x03; 32]].concat();
+    check(Message::Opened { peer: key(3) }, &expected(0x05));
+    check(Message::PeerOpened { peer: key(3) }, &expected(0x88));
 }
 
 proptest! {

@@ -13,8 +13,10 @@
 //!   [`handle_timeout`](RendezvousServer::handle_timeout) when
 //!   [`poll_timeout`](RendezvousServer::poll_timeout) passes.
 //! * **Outputs**, after every input: [`poll_transmit`](RendezvousServer::poll_transmit)
-//!   (main socket) and [`poll_alt_transmit`](RendezvousServer::poll_alt_transmit)
-//!   (second socket) until `None`, with buffers of at least
+//!   (main socket) and [`poll_filter_transmit`](RendezvousServer::poll_filter_transmit)
+//!   (a third, send-only socket on the second socket's IP, any port: the
+//!   source of NAT filtering probes, spec §11.7; the second socket itself
+//!   only receives) until `None`, with buffers of at least
 //!   [`MAX_DATAGRAM_SIZE`] bytes; then [`poll_event`](RendezvousServer::poll_event)
 //!   (for logs; optional) and `poll_timeout`.
 //!
@@ -85,7 +87,8 @@ pub struct RendezvousServer {
     nat_tests: NatTests,
     relay_queue: VecDeque<(SocketAddr, Vec<u8>)>,
     spare_buffers: Vec<Vec<u8>>,
-    alt_queue: VecDeque<(SocketAddr, [u8; NAT_PROBE_SIZE])>,
+    /// Unsolicited filtering probes, for the send-only third socket.
+    filter_queue: VecDeque<(SocketAddr, [u8; NAT_PROBE_SIZE])>,
     events: VecDeque<ServerEvent>,
     stats: ServerStats,
     warned_small_buffer: bool,
@@ -115,7 +118,7 @@ impl RendezvousServer {
             nat_tests: NatTests::default(),
             relay_queue: VecDeque::new(),
             spare_buffers: Vec::new(),
-            alt_queue: VecDeque::new(),
+            filter_queue: VecDeque::new(),
             events: VecDeque::new(),
             stats: ServerStats::default(),
             warned_small_buffer: false,
@@ -240,7 +243,11 @@ impl RendezvousServer {
                 let size = datagram.len();
                 buf[..size].copy_from_slice(&datagram);
                 self.spare_buffers.push(datagram);
-                return Some(Transmit { destination, size });
+                return Some(Transmit {
+                    destination,
+                    size,
+                    hop_limit: None,
+                });
             }
         }
         self.endpoint.poll_transmit(now, buf)
@@ -424,6 +431,10 @@ impl RendezvousServer {
             | Message::Connect { request, .. }
             | Message::NatTest { request } => Some(*request),
             Message::Unregister { .. } => None,
+            Message::Opened { peer } => {
+                self.forward_opened(now, handle, *peer);
+                return;
+            }
             // Server-to-client messages from a client: ignored.
             _ => return,
         };
@@ -459,6 +470,33 @@ impl RendezvousServer {
             Message::NatTest { request } => self.nat_test(now, handle, request),
             _ => {}
         }
+    }
+
+    /// Opened (spec §11.4): the client's NAT is open toward `peer`; tells
+    /// `peer`, if the two were introduced (they hold a relay session) and
+    /// both are registered. Drawn on the client's request rate, without an
+    /// answer: a client can only notify peers it was introduced to, once
+    /// per request it may make.
+    fn forward_opened(&mut self, now: Instant, handle: ConnectionHandle, peer: PublicKey) {
+        let limit = self.config.request_rate;
+        let Some(link) = self.links.get_mut(&handle) else {
+            return;
+        };
+        if !link.requests.try_take(limit, now, 1) {
+            self.stats.rate_limited += 1;
+            return;
+        }
+        let Some(from) = link.key else {
+            return;
+        };
+        let registered_here = self.registry.get(&from).is_some_and(|r| r.handle == handle);
+        if !registered_here || !self.relays.has_pair(from, peer) {
+            return;
+        }
+        let Some(to) = self.registry.get(&peer).map(|r| r.handle) else {
+            return;
+        };
+        self.send(now, to, &Message::PeerOpened { peer: from });
     }
 
     fn register(

@@ -2,7 +2,7 @@
 //! socket, its probes, the report of what it observed, and the table of
 //! open tests.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -138,15 +138,17 @@ impl RendezvousServer {
         self.send(now, handle, &m);
     }
 
-    /// The next datagram for the second socket.
-    pub fn poll_alt_transmit(&mut self, buf: &mut [u8]) -> Option<Transmit> {
-        let (destination, probe) = self.alt_queue.front()?;
-        let size = probe.len();
-        let out = buf.get_mut(..size)?;
-        out.copy_from_slice(probe);
-        let destination = *destination;
-        self.alt_queue.pop_front();
-        Some(Transmit { destination, size })
+    /// The next datagram for the **filter** socket: a third socket, on the
+    /// second socket's IP address and any other port, that only sends the
+    /// unsolicited filtering probes of NAT tests (spec §11.7). They must not
+    /// come from the second socket: a NAT without an input firewall keeps a
+    /// conntrack entry for an unsolicited probe it received, and a later
+    /// mapping probe of the client toward the probe's source would then be
+    /// given another port (masquerade avoids the clash) and read as an
+    /// endpoint-dependent mapping. A client never sends to the filter
+    /// socket, so nothing it sends can clash there.
+    pub fn poll_filter_transmit(&mut self, buf: &mut [u8]) -> Option<Transmit> {
+        pop_probe(&mut self.filter_queue, buf)
     }
 
     /// A NatTest request (spec §11.7).
@@ -189,7 +191,7 @@ impl RendezvousServer {
         .is_ok();
         if probe_ok {
             for _ in 0..FILTER_PROBE_COPIES {
-                self.alt_queue.push_back((observed, probe));
+                self.filter_queue.push_back((observed, probe));
             }
         }
         self.stats.nat_tests += 1;
@@ -204,6 +206,23 @@ impl RendezvousServer {
             },
         );
     }
+}
+
+/// Writes the first queued probe into `buf` and dequeues it.
+fn pop_probe(
+    queue: &mut VecDeque<(SocketAddr, [u8; NAT_PROBE_SIZE])>,
+    buf: &mut [u8],
+) -> Option<Transmit> {
+    let (destination, probe) = queue.front()?;
+    let size = probe.len();
+    buf.get_mut(..size)?.copy_from_slice(probe);
+    let destination = *destination;
+    queue.pop_front();
+    Some(Transmit {
+        destination,
+        size,
+        hop_limit: None,
+    })
 }
 
 #[cfg(test)]
