@@ -231,6 +231,25 @@ def socket_in(ns, make):
         os.close(home_fd)
 
 
+def tcp_listener(addr, port):
+    """A listening TCP socket at (addr, port)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((addr, port))
+    s.listen(4)
+    return s
+
+
+def tcp_sender(cc):
+    """A TCP socket whose congestion control is `cc` (checked)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.IPPROTO_TCP, TCP_CONGESTION, cc.encode())
+    got = s.getsockopt(socket.IPPROTO_TCP, TCP_CONGESTION, 16).rstrip(b"\0")
+    if got.decode() != cc:
+        raise SystemExit(f"TCP_CONGESTION is {got!r}, not {cc}")
+    return s
+
+
 def tcp_info(sock):
     """(cwnd in segments, smoothed RTT in ms, total retransmitted segments)."""
     try:
@@ -291,25 +310,9 @@ def run_flows(args):
     sender_addr = [args.sender1_addr, args.sender2_addr]
     nflows = 1 if args.single_flow else 2
 
-    def listener():
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind((args.receiver_addr, port))
-        s.listen(4)
-        s.setblocking(False)
-        return s
-
-    def sender_socket():
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        s.setsockopt(socket.IPPROTO_TCP, TCP_CONGESTION, args.cc.encode())
-        return s
-
-    lst = socket_in(args.receiver_ns, listener)
-    socks = [socket_in(sender_ns[i], sender_socket) for i in range(nflows)]
-    for s in socks:
-        got = s.getsockopt(socket.IPPROTO_TCP, TCP_CONGESTION, 16).rstrip(b"\0")
-        if got.decode() != args.cc:
-            raise SystemExit(f"TCP_CONGESTION is {got!r}, not {args.cc}")
+    lst = socket_in(args.receiver_ns, lambda: tcp_listener(args.receiver_addr, port))
+    lst.setblocking(False)
+    socks = [socket_in(sender_ns[i], lambda: tcp_sender(args.cc)) for i in range(nflows)]
 
     t0 = time.monotonic()
     end = t0 + args.run_s
@@ -433,23 +436,8 @@ def run_flows(args):
 def run_transfer(args):
     """One TCP bulk transfer of --bytes with --cc; prints its seconds."""
 
-    def listener():
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind((args.receiver_addr, args.port))
-        s.listen(1)
-        return s
-
-    def sender_socket():
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        s.setsockopt(socket.IPPROTO_TCP, TCP_CONGESTION, args.cc.encode())
-        return s
-
-    lst = socket_in(args.receiver_ns, listener)
-    snd = socket_in(args.sender_ns, sender_socket)
-    got = snd.getsockopt(socket.IPPROTO_TCP, TCP_CONGESTION, 16).rstrip(b"\0")
-    if got.decode() != args.cc:
-        raise SystemExit(f"TCP_CONGESTION is {got!r}, not {args.cc}")
+    lst = socket_in(args.receiver_ns, lambda: tcp_listener(args.receiver_addr, args.port))
+    snd = socket_in(args.sender_ns, lambda: tcp_sender(args.cc))
     deadline = time.monotonic() + args.timeout_s
     errors = []
 
