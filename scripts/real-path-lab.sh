@@ -47,6 +47,8 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/.." && pwd)
 helper="$here/tcp_fairness_reference.py"
+# shellcheck source=netlab.sh
+source "$here/netlab.sh"
 
 mbps=50
 rtt_ms=50
@@ -169,18 +171,8 @@ sysctl -qw net.core.rmem_max=8388608 net.core.wmem_max=8388608 2>/dev/null || tr
 ip netns exec "$ns_r" sysctl -qw net.ipv4.ip_forward=1 \
     net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
 
-link() { # link NS_A DEV_A ADDR_A NS_B DEV_B ADDR_B
-    ip link add name "$2" netns "$1" type veth peer name "$5" netns "$4"
-    ip -n "$1" addr add "$3" dev "$2"
-    ip -n "$4" addr add "$6" dev "$5"
-    for end in "$1:$2" "$4:$5"; do
-        ip netns exec "${end%%:*}" ethtool -K "${end#*:}" tso off gso off gro off 2>/dev/null \
-            || echo "real-path-lab: warning: could not turn offloads off on ${end#*:}" >&2
-        ip -n "${end%%:*}" link set "${end#*:}" up
-    done
-}
-link "$ns_s" eth0 "$snd_addr/30" "$ns_r" to-snd 192.0.2.1/30
-link "$ns_c" eth0 "$rcv_addr/30" "$ns_r" to-rcv 203.0.113.1/30
+netlab_link "$ns_s" eth0 "$snd_addr/30" "$ns_r" to-snd 192.0.2.1/30
+netlab_link "$ns_c" eth0 "$rcv_addr/30" "$ns_r" to-rcv 203.0.113.1/30
 ip -n "$ns_s" route add default via 192.0.2.1
 ip -n "$ns_c" route add default via 203.0.113.1
 for dev in to-snd to-rcv; do

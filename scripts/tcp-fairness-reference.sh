@@ -37,6 +37,8 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 helper="$here/tcp_fairness_reference.py"
+# shellcheck source=netlab.sh
+source "$here/netlab.sh"
 
 cc=cubic
 mbps=100
@@ -134,21 +136,9 @@ done
 ip netns exec "$ns_r" sysctl -qw net.ipv4.ip_forward=1 \
     net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
 
-link() { # link NS_A DEV_A ADDR_A NS_B DEV_B ADDR_B
-    ip link add name "$2" netns "$1" type veth peer name "$5" netns "$4"
-    ip -n "$1" addr add "$3" dev "$2"
-    ip -n "$4" addr add "$6" dev "$5"
-    for end in "$1:$2" "$4:$5"; do
-        # Per-packet behaviour as on a wire: no segmentation offload, no
-        # receive coalescing.
-        ip netns exec "${end%%:*}" ethtool -K "${end#*:}" tso off gso off gro off 2>/dev/null \
-            || echo "warning: could not turn offloads off on ${end#*:}" >&2
-        ip -n "${end%%:*}" link set "${end#*:}" up
-    done
-}
-link "$ns_s1" eth0 192.0.2.2/30 "$ns_r" to-s1 192.0.2.1/30
-link "$ns_s2" eth0 198.51.100.2/30 "$ns_r" to-s2 198.51.100.1/30
-link "$ns_rcv" eth0 203.0.113.2/30 "$ns_r" to-rcv 203.0.113.1/30
+netlab_link "$ns_s1" eth0 192.0.2.2/30 "$ns_r" to-s1 192.0.2.1/30
+netlab_link "$ns_s2" eth0 198.51.100.2/30 "$ns_r" to-s2 198.51.100.1/30
+netlab_link "$ns_rcv" eth0 203.0.113.2/30 "$ns_r" to-rcv 203.0.113.1/30
 ip -n "$ns_s1" route add default via 192.0.2.1
 ip -n "$ns_s2" route add default via 198.51.100.1
 ip -n "$ns_rcv" route add default via 203.0.113.1
