@@ -52,8 +52,15 @@ impl Drop for Running {
 
 /// A rendezvous server on loopback and its `--via` string.
 fn rendezvous() -> (Running, String) {
+    rendezvous_with(&[])
+}
+
+/// A rendezvous server on loopback, run with `extra` arguments, and its
+/// `--via` string.
+fn rendezvous_with(extra: &[&str]) -> (Running, String) {
     let mut child = srudp()
         .args(["rendezvous", "--bind", "127.0.0.1:0"])
+        .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -580,22 +587,11 @@ fn a_malformed_rendezvous_address_fails_with_one_line_that_says_what_is_wrong() 
 
 #[test]
 fn a_rendezvous_with_a_tcp_port_prints_it_and_accepts_tcp_there() {
-    let mut child = srudp()
-        .args(["rendezvous", "--bind", "127.0.0.1:0", "--tcp-port", "0"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let _server = Running(child);
+    let (_server, line) = rendezvous_with(&["--tcp-port", "0"]);
     let via: srudp_tokio::rendezvous::RendezvousAddr = line.trim().parse().unwrap();
     let tcp = via.tcp_socket_addr().expect("the address names a TCP port");
     assert!(
-        line.trim().ends_with(&format!("/tcp:{}", tcp.port())),
+        line.ends_with(&format!("/tcp:{}", tcp.port())),
         "{line}"
     );
     assert_ne!(tcp.port(), 0);
@@ -604,18 +600,7 @@ fn a_rendezvous_with_a_tcp_port_prints_it_and_accepts_tcp_there() {
 
 #[test]
 fn listen_and_connect_reach_a_rendezvous_whose_udp_port_is_dead_over_its_tcp_port() {
-    let mut child = srudp()
-        .args(["rendezvous", "--bind", "127.0.0.1:0", "--tcp-port", "0"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let _server = Running(child);
+    let (_server, line) = rendezvous_with(&["--tcp-port", "0"]);
     let via: srudp_tokio::rendezvous::RendezvousAddr = line.trim().parse().unwrap();
     let tcp = via.tcp_port().unwrap();
     // The same server named with a UDP port where nothing answers: only
