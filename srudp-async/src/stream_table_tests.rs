@@ -273,8 +273,15 @@ fn crossing_connects_complete_both_calls_and_queue_nothing() {
     assert_eq!(read_all(&mut net.b, hb, &w).0, b"hello");
 }
 
-#[test]
-fn a_parked_reader_is_woken_by_data_and_then_sees_the_end_of_the_stream() {
+/// A connected pair; a reader parked on `b`'s stream (its wake counter
+/// and waker); "hello" written on `a`'s, not yet sent.
+fn reader_parked_on_b_while_a_writes_hello() -> (
+    Net,
+    ConnectionHandle,
+    ConnectionHandle,
+    Arc<CountingWaker>,
+    Waker,
+) {
     let mut net = Net::with_defaults();
     let (a, b) = net.connected_pair();
     let (reader_counter, reader) = counting_waker();
@@ -284,12 +291,18 @@ fn a_parked_reader_is_woken_by_data_and_then_sees_the_end_of_the_stream() {
         .table
         .poll_read(&mut net.b.ep, b, &reader, &mut buf)
         .is_pending());
-
     let (_, w) = counting_waker();
     assert!(matches!(
         net.a.table.poll_write(&mut net.a.ep, a, &w, b"hello"),
         Poll::Ready(Ok(5))
     ));
+    (net, a, b, reader_counter, reader)
+}
+
+#[test]
+fn a_parked_reader_is_woken_by_data_and_then_sees_the_end_of_the_stream() {
+    let (mut net, a, b, reader_counter, reader) = reader_parked_on_b_while_a_writes_hello();
+    let (_, w) = counting_waker();
     assert!(net.a.table.poll_finish(&mut net.a.ep, a, &w).is_pending());
     net.run_until(Duration::from_secs(1), |_| wakes(&reader_counter) > 0);
     assert!(wakes(&reader_counter) >= 1);
@@ -298,20 +311,7 @@ fn a_parked_reader_is_woken_by_data_and_then_sees_the_end_of_the_stream() {
 
 #[test]
 fn a_reader_found_readable_by_the_driver_is_handed_over_to_be_woken_after_the_lock() {
-    let mut net = Net::with_defaults();
-    let (a, b) = net.connected_pair();
-    let (reader_counter, reader) = counting_waker();
-    let mut buf = [0u8; 16];
-    assert!(net
-        .b
-        .table
-        .poll_read(&mut net.b.ep, b, &reader, &mut buf)
-        .is_pending());
-    let (_, w) = counting_waker();
-    assert!(matches!(
-        net.a.table.poll_write(&mut net.a.ep, a, &w, b"hello"),
-        Poll::Ready(Ok(5))
-    ));
+    let (mut net, _a, b, reader_counter, reader) = reader_parked_on_b_while_a_writes_hello();
 
     // The driver's way: every event through `handle_event`, under the lock.
     let mut datagram = [0u8; 1200];

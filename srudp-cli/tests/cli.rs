@@ -590,10 +590,7 @@ fn a_rendezvous_with_a_tcp_port_prints_it_and_accepts_tcp_there() {
     let (_server, line) = rendezvous_with(&["--tcp-port", "0"]);
     let via: srudp_tokio::rendezvous::RendezvousAddr = line.trim().parse().unwrap();
     let tcp = via.tcp_socket_addr().expect("the address names a TCP port");
-    assert!(
-        line.ends_with(&format!("/tcp:{}", tcp.port())),
-        "{line}"
-    );
+    assert!(line.ends_with(&format!("/tcp:{}", tcp.port())), "{line}");
     assert_ne!(tcp.port(), 0);
     std::net::TcpStream::connect(tcp).expect("the server listens on TCP there");
 }
