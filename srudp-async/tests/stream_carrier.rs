@@ -478,11 +478,9 @@ fn udp_blocked_config(server: &RendezvousServer, silent: &std::net::UdpSocket) -
     config
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_endpoint_whose_udp_goes_unanswered_registers_over_the_stream_carrier_after_the_delay() {
-    let server = start_server(StreamCarrierConfig::new(0));
-    let silent = std::net::UdpSocket::bind((loopback(9), 0)).unwrap();
-    let config = udp_blocked_config(&server, &silent);
+/// An endpoint on loopback with the rendezvous `config`, once registered,
+/// and the address the server saw it at.
+async fn bind_and_register(config: ClientConfig) -> (srudp_async::Endpoint, SocketAddr) {
     let endpoint = srudp_async::Endpoint::bind_with_rendezvous(
         SocketAddr::new(loopback(2), 0),
         EndpointConfig::new(Keypair::generate_from_os()),
@@ -493,6 +491,15 @@ async fn an_endpoint_whose_udp_goes_unanswered_registers_over_the_stream_carrier
         .await
         .expect("registered within the limit")
         .unwrap();
+    (endpoint, observed)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_whose_udp_goes_unanswered_registers_over_the_stream_carrier_after_the_delay() {
+    let server = start_server(StreamCarrierConfig::new(0));
+    let silent = std::net::UdpSocket::bind((loopback(9), 0)).unwrap();
+    let config = udp_blocked_config(&server, &silent);
+    let (endpoint, observed) = bind_and_register(config).await;
     assert_ne!(
         observed,
         endpoint.local_addr(),
@@ -511,16 +518,7 @@ async fn an_endpoint_whose_udp_is_answered_never_opens_the_stream_carrier() {
     let mut config = ClientConfig::new(server.public_key(), server.local_addr());
     config.detect_nat = false;
     config.stream_carrier = server.tcp_addr();
-    let endpoint = srudp_async::Endpoint::bind_with_rendezvous(
-        SocketAddr::new(loopback(2), 0),
-        EndpointConfig::new(Keypair::generate_from_os()),
-        config,
-    )
-    .unwrap();
-    let observed = tokio::time::timeout(WAIT, endpoint.wait_registered())
-        .await
-        .expect("registered within the limit")
-        .unwrap();
+    let (endpoint, observed) = bind_and_register(config).await;
     assert_eq!(observed, endpoint.local_addr(), "over UDP");
     // Well past the fallback delay, the link is still on UDP alone.
     tokio::time::sleep(Duration::from_millis(1500)).await;
