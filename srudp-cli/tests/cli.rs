@@ -79,6 +79,17 @@ fn rendezvous_with(extra: &[&str]) -> (Running, String) {
     (Running(child), via)
 }
 
+/// `srudp connect TICKET`, its standard streams piped.
+fn connect_by_ticket(ticket: &str) -> Child {
+    srudp()
+        .args(["connect", ticket])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 fn payload(seed: u64, len: usize) -> Vec<u8> {
     let mut state = seed | 1;
     (0..len)
@@ -269,13 +280,7 @@ fn listen_and_connect_by_ticket_pipe_8_mib_each_way_byte_identical() {
     let dir = TempDir::new("ticket");
     let (_server, via) = rendezvous();
     let (listener, ticket) = listen(&via, &dir, &[]);
-    let connector = srudp()
-        .args(["connect", &ticket])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let connector = connect_by_ticket(&ticket);
     pipe_both_ways(listener, connector, 8 << 20);
 }
 
@@ -356,13 +361,7 @@ fn a_connect_without_the_tickets_secret_is_refused_with_one_line_and_logged() {
     );
     // The genuine holder still gets through, and the listener logged the
     // refusal.
-    let connector = srudp()
-        .args(["connect", &ticket])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let connector = connect_by_ticket(&ticket);
     let (a, b) = (payload(3, 4096), payload(4, 4096));
     let b2 = b.clone();
     let l = thread::spawn(move || run_with_input(listener, a, WAIT));
@@ -606,13 +605,7 @@ fn listen_and_connect_reach_a_rendezvous_whose_udp_port_is_dead_over_its_tcp_por
     let via = format!("{}@127.0.0.1:{dead_udp}/tcp:{tcp}", via.key());
     let dir = TempDir::new("tcp-only");
     let (listener, ticket) = listen(&via, &dir, &[]);
-    let connector = srudp()
-        .args(["connect", &ticket])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let connector = connect_by_ticket(&ticket);
     // Direct on loopback, or through the relay on the stream carriers:
     // then `path: relayed via ADDR (tcp)`.
     pipe_both_ways_on(listener, connector, 1 << 20, "path: ");
