@@ -20,75 +20,114 @@ use srudp_proto::{ConnectionHandle, Endpoint, Transmit};
 /// [`ClientEvent::Connection`]). Per-connection calls (read, write, close…)
 /// go to [`endpoint_mut`](Self::endpoint_mut).
 #[derive(Debug)]
-pub(crate) struct DrivenEndpoint {
-    // Exactly one of the two is set.
-    plain: Option<Endpoint>,
-    client: Option<Box<RendezvousClient>>,
+pub(crate) enum DrivenEndpoint {
+    /// An endpoint without rendezvous (boxed like the client, so that both
+    /// variants are a pointer).
+    Plain(Box<Endpoint>),
+    /// An endpoint inside a rendezvous client. Once `stopped`
+    /// ([`stop_rendezvous`](Self::stop_rendezvous)), the client is left
+    /// behind for good and its endpoint is driven as a plain one.
+    Rendezvous {
+        /// The client, which owns the endpoint.
+        client: Box<RendezvousClient>,
+        /// The application left the rendezvous.
+        stopped: bool,
+    },
+}
+
+/// Where a call of the calling contract goes.
+enum Target<'a> {
+    Endpoint(&'a mut Endpoint),
+    Client(&'a mut RendezvousClient),
 }
 
 impl DrivenEndpoint {
     /// An endpoint without rendezvous.
     pub(crate) fn plain(endpoint: Endpoint) -> DrivenEndpoint {
-        DrivenEndpoint {
-            plain: Some(endpoint),
-            client: None,
-        }
+        DrivenEndpoint::Plain(Box::new(endpoint))
     }
 
     /// An endpoint inside a rendezvous client.
     pub(crate) fn rendezvous(client: RendezvousClient) -> DrivenEndpoint {
-        DrivenEndpoint {
-            plain: None,
-            client: Some(Box::new(client)),
+        DrivenEndpoint::Rendezvous {
+            client: Box::new(client),
+            stopped: false,
+        }
+    }
+
+    fn target(&mut self) -> Target<'_> {
+        match self {
+            DrivenEndpoint::Plain(e) => Target::Endpoint(e),
+            DrivenEndpoint::Rendezvous {
+                client,
+                stopped: true,
+            } => Target::Endpoint(client.endpoint_mut()),
+            DrivenEndpoint::Rendezvous {
+                client,
+                stopped: false,
+            } => Target::Client(client),
         }
     }
 
     /// The protocol endpoint.
     pub(crate) fn endpoint(&self) -> &Endpoint {
-        match (&self.client, &self.plain) {
-            (Some(c), _) => c.endpoint(),
-            (None, Some(e)) => e,
-            (None, None) => unreachable!("a DrivenEndpoint always holds an endpoint"),
+        match self {
+            DrivenEndpoint::Plain(e) => e,
+            DrivenEndpoint::Rendezvous { client, .. } => client.endpoint(),
         }
     }
 
     /// The protocol endpoint, for per-connection calls.
     pub(crate) fn endpoint_mut(&mut self) -> &mut Endpoint {
-        match (&mut self.client, &mut self.plain) {
-            (Some(c), _) => c.endpoint_mut(),
-            (None, Some(e)) => e,
-            (None, None) => unreachable!("a DrivenEndpoint always holds an endpoint"),
+        match self {
+            DrivenEndpoint::Plain(e) => e,
+            DrivenEndpoint::Rendezvous { client, .. } => client.endpoint_mut(),
         }
     }
 
-    /// The rendezvous client, if any.
+    /// The rendezvous client, unless there is none or it was stopped.
     pub(crate) fn client(&self) -> Option<&RendezvousClient> {
-        self.client.as_deref()
+        match self {
+            DrivenEndpoint::Rendezvous {
+                client,
+                stopped: false,
+            } => Some(client),
+            _ => None,
+        }
     }
 
-    /// The rendezvous client, if any, for requests (connect by key or name,
-    /// NAT detection).
+    /// The rendezvous client, unless there is none or it was stopped, for
+    /// requests (connect by key or name, NAT detection).
     pub(crate) fn client_mut(&mut self) -> Option<&mut RendezvousClient> {
-        self.client.as_deref_mut()
+        match self.target() {
+            Target::Client(c) => Some(c),
+            Target::Endpoint(_) => None,
+        }
     }
 
     /// Stops the rendezvous client, if any: its link to the server is
     /// closed (the CLOSE goes out with the next transmits), and nothing
-    /// reconnects or refreshes anymore. The endpoint stays, plain.
+    /// reconnects or refreshes anymore. The endpoint is driven as a plain
+    /// one from now on.
     pub(crate) fn stop_rendezvous(&mut self, now: Instant) {
-        if let Some(client) = self.client.take() {
-            let link = client.server_link();
-            let mut endpoint = client.into_endpoint();
-            if let Some(link) = link {
-                endpoint.close(now, link, 0, b"endpoint closed");
+        if let DrivenEndpoint::Rendezvous {
+            client,
+            stopped: stopped @ false,
+        } = self
+        {
+            *stopped = true;
+            if let Some(link) = client.server_link() {
+                client
+                    .endpoint_mut()
+                    .close(now, link, 0, b"endpoint closed");
             }
-            self.plain = Some(endpoint);
         }
     }
 
-    /// The rendezvous link, which is not the application's.
+    /// The rendezvous link of a running client, which is not the
+    /// application's.
     pub(crate) fn server_link(&self) -> Option<ConnectionHandle> {
-        self.client.as_ref().and_then(|c| c.server_link())
+        self.client().and_then(RendezvousClient::server_link)
     }
 
     /// See [`Endpoint::handle_datagram_in_place`]: a data packet is opened
@@ -99,19 +138,17 @@ impl DrivenEndpoint {
         from: SocketAddr,
         datagram: &mut [u8],
     ) {
-        match &mut self.client {
-            Some(c) => c.handle_datagram_in_place(now, from, datagram),
-            None => self
-                .endpoint_mut()
-                .handle_datagram_in_place(now, from, datagram),
+        match self.target() {
+            Target::Client(c) => c.handle_datagram_in_place(now, from, datagram),
+            Target::Endpoint(e) => e.handle_datagram_in_place(now, from, datagram),
         }
     }
 
     /// See [`Endpoint::handle_timeout`].
     pub(crate) fn handle_timeout(&mut self, now: Instant) {
-        match &mut self.client {
-            Some(c) => c.handle_timeout(now),
-            None => self.endpoint_mut().handle_timeout(now),
+        match self.target() {
+            Target::Client(c) => c.handle_timeout(now),
+            Target::Endpoint(e) => e.handle_timeout(now),
         }
     }
 
@@ -119,15 +156,15 @@ impl DrivenEndpoint {
     /// [`MAX_DATAGRAM_SIZE`](srudp_proto::MAX_DATAGRAM_SIZE), relay
     /// envelopes included.
     pub(crate) fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
-        match &mut self.client {
-            Some(c) => c.poll_transmit(now, buf),
-            None => self.endpoint_mut().poll_transmit(now, buf),
+        match self.target() {
+            Target::Client(c) => c.poll_transmit(now, buf),
+            Target::Endpoint(e) => e.poll_transmit(now, buf),
         }
     }
 
     /// See [`Endpoint::poll_timeout`].
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
-        match &self.client {
+        match self.client() {
             Some(c) => c.poll_timeout(),
             None => self.endpoint().poll_timeout(),
         }
@@ -136,10 +173,9 @@ impl DrivenEndpoint {
     /// The next event: the endpoint's own, or the client's (which wraps the
     /// endpoint's application events as [`ClientEvent::Connection`]).
     pub(crate) fn poll_event(&mut self) -> Option<ClientEvent> {
-        match &mut self.client {
-            Some(c) => c.poll_event(),
-            None => self
-                .endpoint_mut()
+        match self.target() {
+            Target::Client(c) => c.poll_event(),
+            Target::Endpoint(e) => e
                 .poll_event()
                 .map(|(handle, event)| ClientEvent::Connection { handle, event }),
         }
