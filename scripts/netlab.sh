@@ -14,3 +14,23 @@ netlab_link() {
         ip -n "${end%%:*}" link set "${end#*:}" up
     done
 }
+
+# netlab_teardown TMP PID... -- NAMESPACE...: stops the background
+# processes (TERM, then waits for each), deletes the namespaces and the
+# scratch folder TMP. For the labs' EXIT traps.
+netlab_teardown() {
+    local tmp=$1 pid ns
+    shift
+    while [[ $# -gt 0 && "$1" != "--" ]]; do
+        pid=$1
+        shift
+        [[ -n "$pid" ]] || continue
+        kill -TERM "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    [[ $# -gt 0 ]] && shift
+    for ns in "$@"; do
+        ip netns del "$ns" 2>/dev/null || true
+    done
+    rm -rf "$tmp"
+}

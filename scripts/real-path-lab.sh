@@ -136,14 +136,7 @@ bg_pids=()
 cleanup() {
     local status=$?
     trap - EXIT INT TERM
-    for pid in "${bg_pids[@]}" "${delay_pids[@]}"; do
-        kill -TERM "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    for ns in "${all_ns[@]}"; do
-        ip netns del "$ns" 2>/dev/null || true
-    done
-    rm -rf "$tmp"
+    netlab_teardown "$tmp" "${bg_pids[@]}" "${delay_pids[@]}" -- "${all_ns[@]}"
     exit "$status"
 }
 trap cleanup EXIT

@@ -104,14 +104,7 @@ flows_pid=
 cleanup() {
     local status=$?
     trap - EXIT INT TERM
-    for pid in $flows_pid $delay_pid; do
-        kill -TERM "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    for ns in "${all_ns[@]}"; do
-        ip netns del "$ns" 2>/dev/null || true
-    done
-    rm -rf "$tmp"
+    netlab_teardown "$tmp" $flows_pid $delay_pid -- "${all_ns[@]}"
     exit "$status"
 }
 trap cleanup EXIT
