@@ -250,3 +250,34 @@ fn a_path_change_is_validated_before_it_gets_more_than_three_times_its_bytes() {
     );
     assert!(b.audit.sent.get(&rebound).is_some_and(|&n| n > 0));
 }
+
+#[test]
+fn an_initiation_never_confirmed_gets_its_response_and_a_few_nudges_within_three_times_its_bytes() {
+    // A replayed initiation from a victim's address: the responder answers
+    // it, then nudges the "initiator" while it waits for a confirmation
+    // that never comes (spec §4.2). All of it stays within three times the
+    // one initiation's bytes, and ends with the handshake timeout.
+    let mut b = Bench::new(|_| {});
+    b.connect();
+    let init = b.client_output().remove(0);
+    let victim = spoofed(0);
+    let first = b.deliver_to_server(victim, &init);
+    assert_eq!(first.len(), 1, "the response");
+    let mut nudges = 0;
+    for _ in 0..200 {
+        let Some(at) = b.server.poll_timeout() else {
+            break;
+        };
+        b.now = at;
+        b.server.handle_timeout(b.now);
+        while let Some(t) = b.server.poll_transmit(b.now, &mut b.buf) {
+            b.audit.check(t.destination, t.size);
+            assert_eq!(t.destination, victim);
+            assert_eq!(b.buf[1], 3, "a nudge is a Data packet");
+            nudges += 1;
+        }
+    }
+    assert_eq!(nudges, 7, "seven nudges, then nothing");
+    assert_eq!(b.server.connection_count(), 0, "forgotten at the timeout");
+    assert!(b.audit.sent[&victim] <= 3 * init.len() as u64);
+}

@@ -9,6 +9,7 @@ mod idle;
 #[cfg(test)]
 pub(crate) use idle::IDLE_RELEASE_DELAY;
 mod ack_frequency;
+mod confirm_nudges;
 mod keepalive;
 mod lost_packets;
 mod pacing;
@@ -42,6 +43,7 @@ use std::time::{Duration, Instant};
 use tracing::debug;
 
 use ack_frequency::AckFrequency;
+use confirm_nudges::ConfirmNudges;
 use lost_packets::{LostPackets, SpuriousLoss};
 use pacing::Pacer;
 pub(crate) use params::{TransportParams, MAX_PARAMS_LEN};
@@ -120,6 +122,8 @@ enum State {
     Confirming {
         response: Box<[u8]>,
         resend_to: Option<SocketAddr>,
+        /// PINGs that show the initiator where we are now (spec §4.2).
+        nudges: ConfirmNudges,
     },
     Established,
     /// We sent CLOSE; answer further packets with it until the deadline,
@@ -379,11 +383,14 @@ impl Connection {
         self.ticket = setup.ticket;
         self.apply_peer_params(&setup.peer_params);
         self.session = Some(setup.session);
+        let (nudges, first_nudge) = ConfirmNudges::new(now, self.config.handshake_retry_initial);
         self.state = State::Confirming {
             response: setup.response,
             resend_to: Some(setup.remote),
+            nudges,
         };
         self.timers.stop(Timer::Punch);
+        self.timers.set(Timer::ConfirmNudge, first_nudge);
         self.timers
             .set(Timer::Handshake, now + self.config.handshake_timeout);
     }
@@ -528,6 +535,14 @@ impl Connection {
         debug_assert_eq!(self.peer, Some(peer), "adopted without authentication");
         self.app_visible = true;
         self.expected_peer = Some(peer);
+    }
+
+    /// Sends an ack-eliciting PING soon (an established connection only):
+    /// the peer hears from us now, from wherever our NAT maps us now.
+    pub(crate) fn ping(&mut self) {
+        if matches!(self.state, State::Established) {
+            self.ping_pending = true;
+        }
     }
 
     /// The ticket the connection was opened or accepted with.
@@ -810,6 +825,13 @@ impl Connection {
                     self.challenge = None;
                 }
                 Timer::IdleRelease => self.on_idle_release_timeout(),
+                Timer::ConfirmNudge => {
+                    if let State::Confirming { nudges, .. } = &mut self.state {
+                        if let Some(next) = nudges.fire(now, self.path.remote, self.relay) {
+                            self.timers.set(Timer::ConfirmNudge, next);
+                        }
+                    }
+                }
             }
         }
     }

@@ -106,6 +106,9 @@ impl Connection {
     /// happened to arrive that way while a direct path works.
     pub(crate) fn set_relay_address(&mut self, relay: SocketAddr) {
         self.relay = Some(relay);
+        if let State::Confirming { nudges, .. } = &mut self.state {
+            nudges.through_new_relay(relay);
+        }
     }
 
     /// Whether an authenticated packet from `from` may start a validation
@@ -133,6 +136,15 @@ impl Connection {
             self.timers.set(Timer::Punch, punch.next_at());
             self.timers
                 .set(Timer::Handshake, at + self.config.handshake_timeout);
+        }
+    }
+
+    /// Moves the handshake timeout of a connection still punching, or
+    /// answered and not yet confirmed, to `at` (a rendezvous waits for the
+    /// peer to act on its own Introduce, spec §11.4).
+    pub(crate) fn set_handshake_deadline(&mut self, at: Instant) {
+        if let State::Handshaking { .. } | State::Confirming { .. } = self.state {
+            self.timers.set(Timer::Handshake, at);
         }
     }
 

@@ -256,6 +256,14 @@ impl Connection {
             self.largest_received = Some(pn);
         }
         self.reset_idle(now);
+        if self.pto_count >= 2 {
+            // Our probe timeouts backed off twice or more as if the peer
+            // were gone, but it is heard again (an outage ended): what it
+            // has not acknowledged goes again one probe timeout after we
+            // last sent, not after the backed-off one (spec §6.5).
+            self.pto_count = 0;
+            self.set_loss_timer();
+        }
 
         if let State::Confirming { .. } = self.state {
             // A ticket connection whose initiator found we do not hold its
@@ -542,6 +550,11 @@ impl Connection {
             // The old path may have eaten packets: start the congestion state afresh-ish
             // by probing soon.
             self.ping_pending = true;
+            // What the old path ate was backed off as if the peer were
+            // gone: it is back, so what is unacknowledged goes again after
+            // one probe timeout, not after the backed-off one (spec §6.7).
+            self.pto_count = 0;
+            self.set_loss_timer();
         }
     }
 

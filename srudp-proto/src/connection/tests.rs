@@ -480,6 +480,57 @@ fn a_probe_timeout_sends_two_probes_and_leaves_the_window_alone() {
 }
 
 #[test]
+fn a_peer_heard_again_after_an_outage_ends_the_probe_timeout_backoff() {
+    let mut p = warmed_up(Pair::default_pair());
+    // An outage: a's data and b's packets are all lost, long enough for
+    // a's probe timeout to back off twice (spec §6.5).
+    p.policy = Box::new(|_, _| Fate::Drop);
+    p.write_a(1000);
+    p.flush();
+    for _ in 0..2 {
+        let pto = p.a.timers.deadline(Timer::LossDetection).expect("armed");
+        p.run_until(pto, &mut |_| {});
+    }
+    assert_eq!(p.a.stats.pto_count, 2);
+    let backed_off = p.a.timers.deadline(Timer::LossDetection).unwrap();
+    assert!(backed_off - p.now >= p.a.pto() * 4 - MS, "backed off 4×");
+    // The outage ends: b's next packet (a PING) reaches a, whose
+    // unacknowledged data goes again one unbacked PTO after its last send.
+    p.policy = Box::new(|_, _| Fate::Deliver);
+    p.b.ping_pending = true;
+    p.flush();
+    let heard = p.now + p.one_way;
+    p.run_until(heard, &mut |_| {});
+    let rearmed = p.a.timers.deadline(Timer::LossDetection).expect("armed");
+    assert!(
+        rearmed < backed_off,
+        "{rearmed:?} not before {backed_off:?}"
+    );
+    assert!(rearmed <= heard + p.a.pto(), "at most one PTO from now");
+}
+
+#[test]
+fn one_probe_timeout_is_not_an_outage_a_packet_from_the_peer_keeps_its_backoff() {
+    let mut p = warmed_up(Pair::default_pair());
+    p.policy = Box::new(|towards_b, _| if towards_b { Fate::Drop } else { Fate::Deliver });
+    p.write_a(1000);
+    p.flush();
+    let pto = p.a.timers.deadline(Timer::LossDetection).expect("armed");
+    p.run_until(pto, &mut |_| {});
+    assert_eq!(p.a.stats.pto_count, 1);
+    let backed_off = p.a.timers.deadline(Timer::LossDetection).unwrap();
+    p.b.ping_pending = true;
+    p.flush();
+    let heard = p.now + p.one_way;
+    p.run_until(heard, &mut |_| {});
+    assert_eq!(
+        p.a.timers.deadline(Timer::LossDetection),
+        Some(backed_off),
+        "a single expiry is ordinary loss recovery"
+    );
+}
+
+#[test]
 fn of_the_two_probes_only_the_first_carries_data_the_second_is_a_ping() {
     let mut p = warmed_up(Pair::default_pair());
     let settled = p.now + Duration::from_secs(1);

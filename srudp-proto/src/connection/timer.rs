@@ -25,9 +25,11 @@ pub(crate) enum Timer {
     Pacing = 8,
     /// A quiet connection frees its empty buffers (see `idle.rs`).
     IdleRelease = 9,
+    /// An unconfirmed responder nudges the initiator (see `confirm_nudges.rs`).
+    ConfirmNudge = 10,
 }
 
-const COUNT: usize = 10;
+const COUNT: usize = 11;
 const ALL: [Timer; COUNT] = [
     Timer::Idle,
     Timer::LossDetection,
@@ -39,6 +41,7 @@ const ALL: [Timer; COUNT] = [
     Timer::PathValidation,
     Timer::Pacing,
     Timer::IdleRelease,
+    Timer::ConfirmNudge,
 ];
 
 #[derive(Debug, Default, Clone)]

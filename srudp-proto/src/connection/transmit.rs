@@ -113,8 +113,12 @@ impl Connection {
             State::Confirming {
                 response,
                 resend_to,
+                nudges,
             } => {
-                let dest = resend_to.take()?;
+                let Some(dest) = resend_to.take() else {
+                    let dest = nudges.poll()?;
+                    return self.build_nudge(now, buf, dest);
+                };
                 let len = response.len();
                 buf.get_mut(..len)?.copy_from_slice(response);
                 self.stats.packets_sent += 1;
@@ -147,6 +151,34 @@ impl Connection {
             }
             State::Established => self.build_data_packet(now, buf, unanswered),
         }
+    }
+
+    /// A Data packet holding one PING, from an unconfirmed responder (see
+    /// `confirm_nudges.rs`); not recorded (nothing to retransmit). Within
+    /// three times what the initiator's address sent us while it is not
+    /// validated (spec §4.2).
+    fn build_nudge(&mut self, now: Instant, buf: &mut [u8], dest: SocketAddr) -> Option<Transmit> {
+        let size = (DATA_HEADER_LEN + 1 + TAG_LEN) as u64;
+        if dest == self.path.remote
+            && !self.path.validated
+            && self.path.bytes_sent + size > 3 * self.path.bytes_received
+        {
+            return None;
+        }
+        let mut w = Writer::new(plaintext_area(buf, self.max_datagram_to(dest))?);
+        Frame::Ping.emit(&mut w).ok()?;
+        let len = w.len();
+        trace!(cid = %self.local_cid, %dest, "nudging the initiator");
+        self.seal_and_record(
+            now,
+            dest,
+            buf,
+            len,
+            false,
+            StreamChunks::default(),
+            false,
+            false,
+        )
     }
 
     fn build_close_packet(

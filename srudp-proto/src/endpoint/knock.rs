@@ -41,6 +41,17 @@ impl Endpoint {
         self.refresh(handle);
     }
 
+    /// Moves the handshake timeout of a connection still punching, or
+    /// answered and not yet confirmed, to `at` (the rendezvous client, while
+    /// the peer has not yet acted on its own Introduce, spec §11.4). Nothing
+    /// for any other connection.
+    pub(crate) fn set_handshake_deadline(&mut self, handle: ConnectionHandle, at: Instant) {
+        if let Some(slot) = self.connections.get_mut(&handle) {
+            slot.conn.set_handshake_deadline(at);
+        }
+        self.refresh(handle);
+    }
+
     /// A Knock arrived from `from`: if its MAC is keyed by our public key,
     /// answer with a KnockReply (smaller than the knock, so nothing is
     /// amplified), keeping no state.

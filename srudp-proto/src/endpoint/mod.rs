@@ -523,6 +523,15 @@ impl Endpoint {
             .ok_or(ReadError::UnknownConnection)?
     }
 
+    /// Sends an ack-eliciting PING on an established connection at the next
+    /// [`poll_transmit`](Self::poll_transmit): the peer hears from us, from
+    /// wherever our NAT maps us now (after a rebinding it follows us there,
+    /// spec §6.7), and its acknowledgment tells us the path answers. Nothing
+    /// for a connection that is not established or unknown.
+    pub fn ping(&mut self, handle: ConnectionHandle) {
+        self.with_visible(handle, Connection::ping);
+    }
+
     /// Closes the connection at once with an application code and reason
     /// (at most 256 bytes), which the peer receives. Unsent data is discarded;
     /// for a graceful close use [`finish`](Self::finish) and wait for [`Event::Closed`].

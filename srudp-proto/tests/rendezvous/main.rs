@@ -13,3 +13,4 @@ mod nat_detection;
 mod registration;
 mod relay;
 mod sweep;
+mod waiting_ping;

@@ -407,6 +407,8 @@ impl World {
         };
         self.now = self.now.max(next);
         let now = self.now;
+        // Simulated time on every log line (`SRUDP_SWEEP_SEED` with `RUST_LOG`).
+        let _time = tracing::debug_span!("sim", t = ?self.elapsed()).entered();
         while let Some(d) = self.net.poll_delivery(now) {
             if let Some(s) = &mut self.server {
                 if d.to == s.main {
@@ -419,6 +421,7 @@ impl World {
                 }
             }
             if let Some(c) = self.clients.iter_mut().find(|c| c.addr == d.to) {
+                let _at = tracing::debug_span!("at", host = %c.addr).entered();
                 c.client.handle_datagram(now, d.from, &d.payload);
             } else if let Some(r) = self.raws.iter_mut().find(|r| r.addr == d.to) {
                 r.endpoint.handle_datagram(now, d.from, &d.payload);
@@ -431,6 +434,7 @@ impl World {
         }
         for c in &mut self.clients {
             if c.client.poll_timeout().is_some_and(|t| t <= now) {
+                let _at = tracing::debug_span!("at", host = %c.addr).entered();
                 c.client.handle_timeout(now);
             }
         }

@@ -60,6 +60,14 @@ pub struct ClientConfig {
     /// How long a connect request waits for the server's answer.
     /// Default: 10 s.
     pub request_timeout: Duration,
+    /// While something waits for the server (an answer to a connect
+    /// request, the Introduce for a connection held for it, an introduced
+    /// connection not connected yet, which may need the relay), the link is
+    /// pinged this often: if our NAT gave us
+    /// another port, the server follows us there at once (spec §6.7) instead
+    /// of at the next keepalive, and what it was sending reaches us.
+    /// Default: 1 s.
+    pub waiting_ping_interval: Duration,
     /// When no direct path answered this long after punching started, punch
     /// through the server's relay too (spec §11.5).
     /// Default: 3 s.
@@ -71,6 +79,14 @@ pub struct ClientConfig {
     /// a peer or a server that predates PeerOpened.
     /// Default: 1 s.
     pub opened_wait: Duration,
+    /// How long after the coordinated start an introduced connection keeps
+    /// punching while the peer has not yet acted on its own Introduce (no
+    /// PeerOpened: the server is still reaching it, say after the peer's NAT
+    /// gave it another port). Once PeerOpened arrives the handshake timeout
+    /// counts from then (from `opened_wait` after the start at the
+    /// earliest), within this bound (spec §11.4).
+    /// Default: 30 s.
+    pub introduction_timeout: Duration,
     /// While a connection is relayed, probe the peer's direct candidates
     /// this often (spec §11.6).
     /// Default: 5 s.
@@ -140,8 +156,10 @@ impl ClientConfig {
             reconnect_initial: Duration::from_secs(1),
             reconnect_max: Duration::from_secs(30),
             request_timeout: Duration::from_secs(10),
+            waiting_ping_interval: Duration::from_secs(1),
             relay_fallback: Duration::from_secs(3),
             opened_wait: Duration::from_secs(1),
+            introduction_timeout: Duration::from_secs(30),
             direct_probe_interval: Duration::from_secs(5),
             direct_probe_rounds: 12,
             path_check_interval: Duration::from_secs(1),
@@ -176,10 +194,11 @@ impl ClientConfig {
             || self.reply_timeout.is_zero()
             || self.reconnect_initial.is_zero()
             || self.request_timeout.is_zero()
+            || self.waiting_ping_interval.is_zero()
             || self.direct_probe_interval.is_zero()
             || self.path_check_interval.is_zero()
         {
-            return bad("refresh_interval, reply_timeout, reconnect_initial, request_timeout and direct_probe_interval must be positive");
+            return bad("refresh_interval, reply_timeout, reconnect_initial, request_timeout, waiting_ping_interval, direct_probe_interval and path_check_interval must be positive");
         }
         if self.reconnect_max < self.reconnect_initial {
             return bad("reconnect_max must be at least reconnect_initial");
@@ -230,8 +249,10 @@ mod tests {
             reconnect_initial,
             reconnect_max,
             request_timeout,
+            waiting_ping_interval,
             relay_fallback,
             opened_wait,
+            introduction_timeout,
             direct_probe_interval,
             direct_probe_rounds,
             path_check_interval,
@@ -260,8 +281,10 @@ mod tests {
         assert_eq!(reconnect_initial, Duration::from_secs(1));
         assert_eq!(reconnect_max, Duration::from_secs(30));
         assert_eq!(request_timeout, Duration::from_secs(10));
+        assert_eq!(waiting_ping_interval, Duration::from_secs(1));
         assert_eq!(relay_fallback, Duration::from_secs(3));
         assert_eq!(opened_wait, Duration::from_secs(1));
+        assert_eq!(introduction_timeout, Duration::from_secs(30));
         assert_eq!(direct_probe_interval, Duration::from_secs(5));
         assert_eq!(direct_probe_rounds, 12);
         assert_eq!(path_check_interval, Duration::from_secs(1));

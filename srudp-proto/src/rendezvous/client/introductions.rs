@@ -36,6 +36,8 @@ pub(super) struct PeerLink {
     candidates: Vec<SocketAddr>,
     /// Whether the application was told (it owns the handle from then on).
     connected: bool,
+    /// The coordinated start of the punch.
+    start: Instant,
     /// Whether a relay session is bound to the connection.
     relay: bool,
     /// When to check that the direct path still answers.
@@ -66,6 +68,12 @@ pub(super) struct HeldIntroduction {
 }
 
 impl PeerLink {
+    /// Not connected yet: punching, or answered and waiting for the
+    /// peer's confirmation.
+    pub(super) fn is_connecting(&self) -> bool {
+        !self.connected
+    }
+
     pub(super) fn next_timer(&self) -> Option<Instant> {
         [self.fallback_at, self.probe_at, self.check_at]
             .into_iter()
@@ -250,6 +258,13 @@ impl RendezvousClient {
                 return;
             }
         };
+        // Until the peer acts on its own Introduce, the handshake timeout
+        // waits for it (`on_peer_opened`), up to `introduction_timeout`.
+        let handshake_timeout = self.endpoint.config().transport.handshake_timeout;
+        self.endpoint.set_handshake_deadline(
+            handle,
+            (start + self.config.introduction_timeout).max(hold + handshake_timeout),
+        );
         let relay = relay_session != 0
             && self.endpoint.set_relay(
                 handle,
@@ -270,6 +285,7 @@ impl RendezvousClient {
                 requests: request.into_iter().collect(),
                 candidates,
                 connected: false,
+                start,
                 relay,
                 check_at: None,
                 last_ptos: 0,
@@ -291,15 +307,23 @@ impl RendezvousClient {
     /// The server says `peer` opened its NAT toward us (spec §11.4): our
     /// introduced connection to it, if still held, punches all the way now.
     pub(super) fn on_peer_opened(&mut self, now: Instant, peer: PublicKey) {
-        let handles: Vec<ConnectionHandle> = self
+        let handshake_timeout = self.endpoint.config().transport.handshake_timeout;
+        let (opened_wait, limit) = (self.config.opened_wait, self.config.introduction_timeout);
+        let due: Vec<(ConnectionHandle, Instant)> = self
             .peers
             .iter()
             .filter(|(_, p)| p.peer == peer && !p.connected)
-            .map(|(h, _)| *h)
+            .map(|(h, p)| {
+                // The handshake timeout counts from now, or from the hold's
+                // end if that is later, within `introduction_timeout`.
+                let from = now.max(p.start + opened_wait);
+                (*h, (from + handshake_timeout).min(p.start + limit))
+            })
             .collect();
-        for handle in handles {
+        for (handle, deadline) in due {
             debug!(%handle, %peer, "the peer opened its NAT: punching all the way");
             self.endpoint.punch_now(now, handle);
+            self.endpoint.set_handshake_deadline(handle, deadline);
         }
     }
 
@@ -431,6 +455,7 @@ impl RendezvousClient {
                 requests: Vec::new(),
                 candidates: candidates.to_vec(),
                 connected: true,
+                start: now,
                 relay,
                 check_at: relay.then(|| now + self.config.path_check_interval),
                 last_ptos: 0,

@@ -33,6 +33,7 @@ mod error;
 mod event;
 mod introductions;
 mod nat_test;
+mod waiting_ping;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
@@ -98,6 +99,9 @@ pub struct RendezvousClient {
     /// The server link rides the stream carrier (spec §12.5): UDP is
     /// blocked here, so introduced connections relay from their start.
     link_on_stream: bool,
+    /// When to ping the server link next while something waits on it
+    /// (`waiting_ping.rs`).
+    waiting_ping_at: Option<Instant>,
 }
 
 impl RendezvousClient {
@@ -139,6 +143,7 @@ impl RendezvousClient {
             events: VecDeque::new(),
             warned_small_buffer: false,
             link_on_stream: false,
+            waiting_ping_at: None,
             config,
         };
         client.connect_link(now);
@@ -385,6 +390,7 @@ impl RendezvousClient {
             requests,
             peers,
             self.nat.poll_timeout(),
+            self.waiting_ping_timer(),
         ]
         .into_iter()
         .flatten()
@@ -495,6 +501,7 @@ impl RendezvousClient {
                     .push_back(ClientEvent::Connection { handle, event });
             }
         }
+        self.ping_while_waiting(now);
     }
 
     fn on_link_event(&mut self, now: Instant, handle: ConnectionHandle, event: Event) {
