@@ -369,6 +369,100 @@ fn both_peers_behind_routers_that_drop_all_udp_connect_through_the_relay_over_tc
 }
 
 #[test]
+fn both_peers_behind_routers_that_drop_all_udp_connect_through_the_relay_over_tls() {
+    let Some(mut t) =
+        topology("both_peers_behind_routers_that_drop_all_udp_connect_through_the_relay_over_tls")
+    else {
+        return;
+    };
+    let rdv = t.add_public_host("rdv", RDV_IP).unwrap();
+    let (a, b, na, nb) = two_nats(&mut t, NatKind::PortPreserving, NatKind::Symmetric);
+    t.block_udp_from_lan(&na).unwrap();
+    t.block_udp_from_lan(&nb).unwrap();
+    let (_server, via) = start_rendezvous_with(&t, &rdv, &["--tcp-port", "443", "--tls"]);
+    assert!(via.ends_with(&format!("@{RDV_IP}:4433/tls:443")), "{via}");
+    let pair = pair(&via, &a, &b, 8 * MIB);
+    let (pl, pc) = pair.paths();
+    assert_eq!(pl, format!("path: relayed via {RDV_IP}:4433 (tcp)"));
+    assert_eq!(pc, format!("path: relayed via {RDV_IP}:4433 (tcp)"));
+    pair.check();
+}
+
+/// The HTTP proxy of [`a_listener_whose_network_lets_only_its_proxy_out_connects_through_it`].
+const PROXY_IP: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 30);
+
+/// Starts a real tinyproxy on `node`, port 8888, with basic
+/// authentication (alice:s3cret) and CONNECT allowed to port 443 only;
+/// returns it once it accepts connections, and its log's path.
+fn start_tinyproxy(t: &Topology, node: &Node) -> (Running, PathBuf) {
+    let ok = Command::new("tinyproxy")
+        .arg("-v")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        ok,
+        "tinyproxy is needed (Debian package tinyproxy; .ci/run installs it)"
+    );
+    let log = t.scratch_path("tinyproxy.log");
+    let conf = t.scratch_path("tinyproxy.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "Port 8888\nListen {}\nTimeout 600\nMaxClients 64\nAllow 0.0.0.0/0\n\
+             BasicAuth alice s3cret\nConnectPort 443\nLogLevel Info\nLogFile \"{}\"\n",
+            node.ip,
+            log.display()
+        ),
+    )
+    .unwrap();
+    let child = node
+        .command("tinyproxy")
+        .args(["-d", "-c"])
+        .arg(&conf)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let running = Running(Some(child));
+    let started = Instant::now();
+    while !std::fs::read_to_string(&log).is_ok_and(|l| l.contains("Accepting connections")) {
+        assert!(started.elapsed() < WAIT, "tinyproxy did not start");
+        thread::sleep(Duration::from_millis(20));
+    }
+    (running, log)
+}
+
+#[test]
+fn a_listener_whose_network_lets_only_its_proxy_out_connects_through_it() {
+    let Some(mut t) =
+        topology("a_listener_whose_network_lets_only_its_proxy_out_connects_through_it")
+    else {
+        return;
+    };
+    let rdv = t.add_public_host("rdv", RDV_IP).unwrap();
+    let proxy = t.add_public_host("proxy", PROXY_IP).unwrap();
+    let (a, b, na, _nb) = two_nats(&mut t, NatKind::PortPreserving, NatKind::PortPreserving);
+    t.block_all_from_lan_except(&na, PROXY_IP).unwrap();
+    let (_tinyproxy, log) = start_tinyproxy(&t, &proxy);
+    a.set_env(
+        "HTTPS_PROXY",
+        &format!("http://alice:s3cret@{PROXY_IP}:8888"),
+    );
+    let (_server, via) = start_rendezvous_with(&t, &rdv, &["--tcp-port", "443", "--tls"]);
+    let pair = pair(&via, &a, &b, 8 * MIB);
+    let (pl, pc) = pair.paths();
+    assert_eq!(pl, format!("path: relayed via {RDV_IP}:4433 (tcp)"));
+    assert_eq!(pc, format!("path: relayed via {RDV_IP}:4433"));
+    pair.check();
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        log.contains(&format!("{RDV_IP}:443")),
+        "the proxy carried the stream: {log}"
+    );
+}
+
+#[test]
 fn both_behind_symmetric_nats_connect_through_the_relay() {
     let Some(mut t) = topology("both_behind_symmetric_nats_connect_through_the_relay") else {
         return;
