@@ -388,6 +388,50 @@ fn both_peers_behind_routers_that_drop_all_udp_connect_through_the_relay_over_tl
     pair.check();
 }
 
+#[test]
+fn a_udp_block_lifted_mid_transfer_moves_the_connection_to_a_direct_path_without_losing_a_byte() {
+    let Some(mut t) = topology("a_udp_block_lifted_mid_transfer") else {
+        return;
+    };
+    let rdv = t.add_public_host("rdv", RDV_IP).unwrap();
+    let mut na = t
+        .add_nat(
+            "nata",
+            Ipv4Addr::new(203, 0, 113, 21),
+            [192, 168, 1],
+            NatKind::PortPreserving,
+        )
+        .unwrap();
+    let a = t.add_host_behind(&mut na, "a").unwrap();
+    // A public peer: once UDP passes again, A's probes reach it and its
+    // answers come back through A's NAT.
+    let b = t
+        .add_public_host("b", Ipv4Addr::new(203, 0, 113, 40))
+        .unwrap();
+    t.block_udp_from_lan(&na).unwrap();
+    let (_server, via) = start_rendezvous_with(&t, &rdv, &["--tcp-port", "4443"]);
+    // 16 MiB each way through the relay's 2 MiB/s: the transfer outlasts
+    // the peers' direct probes (every 5 s, spec §11.6).
+    let pair = pair(&via, &a, &b, 16 * MIB);
+    let (pl, pc) = pair.paths();
+    assert_eq!(pl, format!("path: relayed via {RDV_IP}:4433 (tcp)"));
+    assert_eq!(pc, format!("path: relayed via {RDV_IP}:4433"));
+    t.lift_udp_block(&na).unwrap();
+    let direct = |l: &str| l.starts_with("path: direct ");
+    pair.listener.wait_line("direct path", direct);
+    pair.connector.wait_line("direct path", direct);
+    let (listener_err, _) = pair.check();
+    let paths: Vec<&str> = listener_err
+        .lines()
+        .filter(|l| l.starts_with("path: "))
+        .collect();
+    assert!(
+        paths.first().is_some_and(|p| p.ends_with("(tcp)"))
+            && paths.last().is_some_and(|p| direct(p)),
+        "relayed over TCP, then direct: {paths:?}"
+    );
+}
+
 /// The HTTP proxy of [`a_listener_whose_network_lets_only_its_proxy_out_connects_through_it`].
 const PROXY_IP: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 30);
 

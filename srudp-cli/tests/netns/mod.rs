@@ -406,6 +406,36 @@ impl Topology {
         Ok(())
     }
 
+    /// Ends [`Topology::block_udp_from_lan`] on `nat`: its router forwards
+    /// UDP from its LAN again.
+    pub fn lift_udp_block(&self, nat: &Nat) -> io::Result<()> {
+        let out = in_ns(
+            &nat.router.netns,
+            &["nft", "-a", "list", "chain", "ip", "filter", "fwd_filter"],
+        )?;
+        let listing = String::from_utf8_lossy(&out.stdout).into_owned();
+        let handle = listing
+            .lines()
+            .find(|l| l.contains("l4proto udp drop"))
+            .and_then(|l| l.rsplit_once("# handle "))
+            .map(|(_, h)| h.trim().to_string())
+            .ok_or_else(|| io::Error::other(format!("no UDP block in {listing}")))?;
+        in_ns(
+            &nat.router.netns,
+            &[
+                "nft",
+                "delete",
+                "rule",
+                "ip",
+                "filter",
+                "fwd_filter",
+                "handle",
+                &handle,
+            ],
+        )?;
+        Ok(())
+    }
+
     /// Makes `nat`'s router forward nothing from its LAN but to `only`
     /// (an HTTP proxy, say), as networks that allow only their proxy out do.
     pub fn block_all_from_lan_except(&self, nat: &Nat, only: Ipv4Addr) -> io::Result<()> {
