@@ -642,3 +642,20 @@ async fn a_tls_client_at_a_plain_port_is_closed_at_once() {
         .unwrap();
     assert!(closed_by_server(&mut tcp).await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_handshake_that_stalls_is_closed_at_the_authentication_deadline() {
+    let mut carrier = tls_carrier();
+    carrier.auth_timeout = Duration::from_millis(300);
+    let server = start_server(carrier);
+    let mut tcp = connect_from(loopback(2), &server).await.unwrap();
+    // The start of a TLS record announcing a 512-byte ClientHello, then
+    // nothing more: the handshake never ends on its own.
+    tcp.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01])
+        .await
+        .unwrap();
+    assert!(closed_by_server(&mut tcp).await);
+    eventually("the path is gone", || stats(&server).open == 0).await;
+    assert_eq!(stats(&server).unauthenticated, 1, "closed by the deadline");
+    server.shutdown().await;
+}
