@@ -113,6 +113,8 @@
 //! [`connect_error`] and [`driver_stopped`] their causes).
 #![warn(missing_docs)]
 
+mod carrier_proxy;
+mod carrier_tls;
 mod client_carrier;
 mod driven;
 mod driver;
@@ -154,6 +156,9 @@ pub use stream_error::{DriverStopped, StreamError};
 /// Rendezvous: registering an endpoint, reaching peers by key or name, the
 /// relay, NAT behaviour (spec §11), and (feature `tokio`) the server.
 pub mod rendezvous {
+    #[cfg(feature = "tokio")]
+    pub use crate::carrier_tls::{CarrierTls, CarrierTlsError};
+    pub use crate::carrier_tls::{CARRIER_ALPN, IP_LITERAL_SERVER_NAME};
     pub use crate::rendezvous_client::RendezvousConnecting;
     #[cfg(feature = "tokio")]
     pub use crate::rendezvous_server::RendezvousServer;
@@ -165,6 +170,7 @@ pub mod rendezvous {
         RateLimit, RendezvousAddr, RendezvousAddrError, RendezvousError, ServerConfig, ServerEvent,
         ServerStats, Ticket, TicketError,
     };
+    pub use srudp_proto::stream_carrier::{HttpProxy, HttpProxyError, StreamTransport};
 }
 
 #[cfg(test)]

@@ -75,6 +75,7 @@ impl Shared {
                 Instant::now(),
                 config.server_addr,
                 tcp,
+                config.stream_transport.clone(),
                 config.stream_fallback.clone(),
             ))
         });

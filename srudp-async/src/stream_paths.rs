@@ -21,6 +21,10 @@
 //!   inside see as loss and slow down for; a connection whose writes make
 //!   no progress for [`stall_timeout`](StreamCarrierConfig::stall_timeout)
 //!   (a client that does not read) is closed rather than buffered for.
+//!
+//! With [`StreamCarrierConfig::tls`], each connection is a TLS session
+//! first (spec §12.6); its handshake counts against the authentication
+//! deadline, and a connection that does not speak TLS is closed at once.
 
 use std::collections::{HashMap, HashSet};
 use std::io;
@@ -38,6 +42,7 @@ use tracing::{debug, trace};
 
 use srudp_net::socket::canonical;
 
+use crate::carrier_tls::CarrierTls;
 use crate::rendezvous_server::ServerShared;
 
 /// Bytes read from a connection at a time.
@@ -68,6 +73,10 @@ pub struct StreamCarrierConfig {
     /// How long a connection's writes may make no progress before it is
     /// closed (default 10 s).
     pub stall_timeout: Duration,
+    /// Wrap every connection in TLS with this identity (spec §12.6);
+    /// clients learn it from the address's `/tls:` (default: none, plain
+    /// TCP).
+    pub tls: Option<CarrierTls>,
 }
 
 impl StreamCarrierConfig {
@@ -80,6 +89,7 @@ impl StreamCarrierConfig {
             auth_timeout: Duration::from_secs(10),
             max_queued_datagrams: 256,
             stall_timeout: Duration::from_secs(10),
+            tls: None,
         }
     }
 
@@ -329,18 +339,50 @@ impl StreamPaths {
         };
         let server = server.clone();
         let stall = self.config.stall_timeout;
+        let tls = self
+            .config
+            .tls
+            .as_ref()
+            .map(|t| tokio_rustls::TlsAcceptor::from(t.config.clone()));
         self.tasks.spawn(async move {
             let _guard = guard;
             let shared = _guard.shared.clone();
-            let (read, write) = tcp.into_split();
             let feed = |datagram: &[u8]| {
                 let now = Instant::now();
                 server.lock().handle_datagram(now, from, datagram);
             };
-            let end = tokio::select! {
-                r = read_frames(read, feed, || shared.inbound.notify_one()) => r,
-                r = write_frames(write, queued, stall) => r,
-                _ = close.notified() => Ok(()),
+            let fed = || shared.inbound.notify_one();
+            let end = match tls {
+                None => {
+                    let (read, write) = tcp.into_split();
+                    tokio::select! {
+                        r = read_frames(read, feed, fed) => r,
+                        r = write_frames(write, queued, stall) => r,
+                        _ = close.notified() => Ok(()),
+                    }
+                }
+                Some(acceptor) => {
+                    // The handshake counts against the authentication
+                    // deadline: the sweep's close ends a slow one too.
+                    let accepted = tokio::select! {
+                        r = acceptor.accept(tcp) => r,
+                        _ = close.notified() => Err(io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            "no TLS handshake before the authentication deadline",
+                        )),
+                    };
+                    match accepted {
+                        Ok(session) => {
+                            let (read, write) = tokio::io::split(session);
+                            tokio::select! {
+                                r = read_frames(read, feed, fed) => r,
+                                r = write_frames(write, queued, stall) => r,
+                                _ = close.notified() => Ok(()),
+                            }
+                        }
+                        Err(e) => Err(io::Error::new(e.kind(), format!("TLS: {e}"))),
+                    }
+                }
             };
             match end {
                 Ok(()) => debug!(%from, "stream carrier: connection closed"),
@@ -460,16 +502,23 @@ pub(crate) async fn write_frames<W: AsyncWrite + Unpin>(
                 Ok(Ok(0)) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(Ok(n)) => rest = &rest[n..],
                 Ok(Err(e)) => return Err(e),
-                Err(_) => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        "the peer reads nothing: writes stalled",
-                    ))
-                }
+                Err(_) => return Err(stalled()),
             }
+        }
+        // TLS holds records until flushed (a no-op on plain TCP).
+        match tokio::time::timeout(stall, write.flush()).await {
+            Ok(r) => r?,
+            Err(_) => return Err(stalled()),
         }
     }
     Ok(())
+}
+
+fn stalled() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::TimedOut,
+        "the peer reads nothing: writes stalled",
+    )
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use srudp_async::rendezvous::{ServerConfig, StreamCarrierConfig, StreamCarrierStats};
+use srudp_async::rendezvous::{CarrierTls, ServerConfig, StreamCarrierConfig, StreamCarrierStats};
 use srudp_async::srudp_proto::rendezvous::{ClientConfig, ClientEvent, RendezvousClient};
 use srudp_async::srudp_proto::stream_carrier::{encode_stream_frame, StreamFrameDecoder};
 use srudp_async::srudp_proto::{Endpoint, MAX_DATAGRAM_SIZE};
@@ -578,4 +578,84 @@ async fn an_endpoint_that_reaches_its_server_only_on_the_stream_carrier_meets_a_
         .unwrap();
     assert!(got == payload, "1 MB over the relay, intact");
     writer.await.unwrap();
+}
+
+/// A stream carrier that speaks TLS (spec §12.6), with a certificate made
+/// now; `auth_timeout` long, so only TLS itself can close a connection
+/// within a test's [`WAIT`].
+fn tls_carrier() -> StreamCarrierConfig {
+    let mut carrier = StreamCarrierConfig::new(0);
+    carrier.tls = Some(CarrierTls::self_signed(&["rdv.example.org".into()]).unwrap());
+    carrier.auth_timeout = Duration::from_secs(120);
+    carrier
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_whose_udp_goes_unanswered_registers_over_a_tls_stream_carrier() {
+    let server = start_server(tls_carrier());
+    let silent = std::net::UdpSocket::bind((loopback(9), 0)).unwrap();
+    let mut config = udp_blocked_config(&server, &silent);
+    config.stream_transport.tls = true;
+    config.stream_transport.host_name = Some("rdv.example.org".into());
+    let (endpoint, observed) = bind_and_register(config).await;
+    assert_ne!(observed, endpoint.local_addr(), "over the stream");
+    assert_eq!(stats(&server).open, 1);
+    assert_eq!(
+        server.registered_address(&endpoint.public_key()),
+        Some(observed)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plain_tcp_client_at_a_tls_port_is_closed_at_once() {
+    let server = start_server(tls_carrier());
+    let (mut client, _) = client(&server);
+    let mut tcp = connect_from(loopback(2), &server).await.unwrap();
+    // The client's first frame, as a plain-TCP client sends it.
+    let mut out = [0u8; MAX_DATAGRAM_SIZE];
+    let t = client.poll_transmit(Instant::now(), &mut out).unwrap();
+    let mut frame = Vec::new();
+    encode_stream_frame(&out[..t.size], &mut frame).unwrap();
+    tcp.write_all(&frame).await.unwrap();
+    assert!(
+        closed_by_server(&mut tcp).await,
+        "closed well before the 120 s authentication deadline"
+    );
+    eventually("the path is gone", || stats(&server).open == 0).await;
+    assert_eq!(
+        stats(&server).unauthenticated,
+        0,
+        "closed by TLS, not the sweep"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_client_at_a_plain_port_is_closed_at_once() {
+    let mut carrier = StreamCarrierConfig::new(0);
+    carrier.auth_timeout = Duration::from_secs(120);
+    let server = start_server(carrier);
+    let mut tcp = connect_from(loopback(2), &server).await.unwrap();
+    // A TLS record header: handshake (0x16), TLS 1.0 (03 01), 245 bytes.
+    // Read as a frame, 0x1603 is a length over 1200.
+    tcp.write_all(&[0x16, 0x03, 0x01, 0x00, 0xf5])
+        .await
+        .unwrap();
+    assert!(closed_by_server(&mut tcp).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_handshake_that_stalls_is_closed_at_the_authentication_deadline() {
+    let mut carrier = tls_carrier();
+    carrier.auth_timeout = Duration::from_millis(300);
+    let server = start_server(carrier);
+    let mut tcp = connect_from(loopback(2), &server).await.unwrap();
+    // The start of a TLS record announcing a 512-byte ClientHello, then
+    // nothing more: the handshake never ends on its own.
+    tcp.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01])
+        .await
+        .unwrap();
+    assert!(closed_by_server(&mut tcp).await);
+    eventually("the path is gone", || stats(&server).open == 0).await;
+    assert_eq!(stats(&server).unauthenticated, 1, "closed by the deadline");
+    server.shutdown().await;
 }

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{ArgGroup, Args, Parser, Subcommand};
-use srudp_tokio::rendezvous::{RendezvousAddr, Ticket};
+use srudp_tokio::rendezvous::{HttpProxy, RendezvousAddr, Ticket};
 
 use crate::exit_status::EXIT_STATUS_HELP;
 use crate::size;
@@ -19,6 +19,11 @@ pub(crate) struct Cli {
     /// Log what happens on stderr (-v: info, -vv: debug, -vvv: trace).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub(crate) verbose: u8,
+    /// Reach a rendezvous server's TCP port through this HTTP proxy
+    /// (CONNECT): http://[USER:PASSWORD@]HOST:PORT. Default: the
+    /// HTTPS_PROXY (or https_proxy) variable; hosts in NO_PROXY go straight.
+    #[arg(long, global = true, value_name = "URL")]
+    pub(crate) proxy: Option<HttpProxy>,
     #[command(subcommand)]
     pub(crate) command: Command,
 }
@@ -153,6 +158,23 @@ pub(crate) struct RendezvousArgs {
     /// address then ends in /tcp:PORT, and so do the tickets of its clients.
     #[arg(long)]
     pub(crate) tcp_port: Option<u16>,
+    /// Speak TLS on the TCP port (like HTTPS, for firewalls that let only
+    /// TLS out); the printed address then ends in /tls:PORT. Without
+    /// --tls-cert and --tls-key, a self-signed certificate is made at start
+    /// (clients accept any: the server's key authenticates it inside).
+    #[arg(long, requires = "tcp_port")]
+    pub(crate) tls: bool,
+    /// The TLS certificate chain, PEM (with --tls).
+    #[arg(long, requires = "tls", requires = "tls_key", value_name = "FILE")]
+    pub(crate) tls_cert: Option<PathBuf>,
+    /// The TLS certificate's private key, PEM (with --tls-cert).
+    #[arg(long, requires = "tls_cert", value_name = "FILE")]
+    pub(crate) tls_key: Option<PathBuf>,
+    /// Bytes per second the relay forwards for one pair of peers, both
+    /// directions together (e.g. 2MiB, 100MB); each client may relay twice
+    /// that over all its pairs. The relay's cost is the server's bandwidth.
+    #[arg(long, default_value = "2MiB", value_parser = size::parse, value_name = "RATE")]
+    pub(crate) relay_rate: u64,
 }
 
 #[derive(Debug, Args)]

@@ -80,6 +80,7 @@ pub(crate) async fn registered_endpoint(
     let mut client = ClientConfig::new(rdv.key, rdv.addr);
     // Where UDP goes unanswered, the link falls back to TCP (spec §12.5).
     client.stream_carrier = rdv.tcp;
+    client.stream_transport = rdv.transport.clone();
     match admission {
         Admission::ConnectOnly => config.accept = AcceptPolicy::RefuseAll,
         Admission::Ticket(secret) => {

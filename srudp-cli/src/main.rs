@@ -12,6 +12,7 @@ mod keys;
 mod nat_check;
 mod pipe;
 mod progress;
+mod proxy;
 mod rendezvous_command;
 mod reports;
 mod resolve;
@@ -37,6 +38,9 @@ fn main() -> ExitCode {
         Err(e) => return usage_error(e),
     };
     init_logging(cli.verbose);
+    if let Err(e) = proxy::init(cli.proxy) {
+        return fail(&e);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -122,16 +126,7 @@ async fn run_until_stopped(command: Command) -> Result<(), Failure> {
 async fn run(command: Command) -> Result<(), Failure> {
     match command {
         Command::Keygen { out } => keys::keygen(&out),
-        Command::Rendezvous(args) => {
-            rendezvous_command::rendezvous(
-                args.bind,
-                args.key.as_deref(),
-                args.second_port,
-                args.advertise,
-                args.tcp_port,
-            )
-            .await
-        }
+        Command::Rendezvous(args) => rendezvous_command::rendezvous(args).await,
         Command::Listen(args) => pipe::listen(args).await,
         Command::Connect(args) => pipe::connect(args).await,
         Command::Expose(args) => tunnel::expose(args).await,

@@ -4,10 +4,11 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use srudp_tokio::rendezvous::RendezvousAddr;
+use srudp_tokio::rendezvous::{RendezvousAddr, StreamTransport};
 use srudp_tokio::PublicKey;
 
 use crate::failure::Failure;
+use crate::proxy;
 
 /// A rendezvous server, resolved.
 #[derive(Debug, Clone)]
@@ -16,6 +17,8 @@ pub(crate) struct Rendezvous {
     pub(crate) addr: SocketAddr,
     /// Its stream carrier (spec §12), on the same IP address, if it has one.
     pub(crate) tcp: Option<SocketAddr>,
+    /// How to open the stream carrier: TLS, a proxy (spec §12.6).
+    pub(crate) transport: StreamTransport,
 }
 
 /// Resolves a rendezvous server's host (an IP address needs no lookup).
@@ -24,10 +27,15 @@ pub(crate) async fn resolve_rendezvous(via: &RendezvousAddr) -> Result<Rendezvou
         Some(addr) => addr,
         None => first_address(&format!("{}:{}", via.host(), via.port())).await?,
     };
+    let mut transport = StreamTransport::default();
+    transport.tls = via.tls();
+    transport.host_name = via.socket_addr().is_none().then(|| via.host().to_string());
+    transport.proxy = proxy::for_host(via.host());
     Ok(Rendezvous {
         key: via.key(),
         addr,
         tcp: via.tcp_port().map(|port| SocketAddr::new(addr.ip(), port)),
+        transport,
     })
 }
 

@@ -612,6 +612,87 @@ fn listen_and_connect_reach_a_rendezvous_whose_udp_port_is_dead_over_its_tcp_por
 }
 
 #[test]
+fn listen_and_connect_reach_a_rendezvous_whose_udp_port_is_dead_over_its_tls_port() {
+    let (_server, line) = rendezvous_with(&["--tcp-port", "0", "--tls"]);
+    let via: srudp_tokio::rendezvous::RendezvousAddr = line.trim().parse().unwrap();
+    assert!(via.tls(), "{line}");
+    let tcp = via.tcp_port().unwrap();
+    assert!(line.ends_with(&format!("/tls:{tcp}")), "{line}");
+    let dead_udp = free_port();
+    let via = format!("{}@127.0.0.1:{dead_udp}/tls:{tcp}", via.key());
+    let dir = TempDir::new("tls-only");
+    let (listener, ticket) = listen(&via, &dir, &[]);
+    let connector = connect_by_ticket(&ticket);
+    pipe_both_ways_on(listener, connector, 1 << 20, "path: ");
+}
+
+#[test]
+fn tls_and_proxy_options_that_cannot_work_fail_with_one_line() {
+    let limit = Duration::from_secs(10);
+    assert_fails(
+        &["rendezvous", "--bind", "127.0.0.1:0", "--tls"],
+        "--tcp-port",
+        limit,
+    );
+    assert_fails(
+        &[
+            "rendezvous",
+            "--bind",
+            "127.0.0.1:0",
+            "--tcp-port",
+            "0",
+            "--tls",
+            "--tls-cert",
+            "/nonexistent/cert.pem",
+            "--tls-key",
+            "/nonexistent/key.pem",
+        ],
+        "TLS certificate /nonexistent/cert.pem",
+        limit,
+    );
+    assert_fails(
+        &[
+            "--proxy",
+            "socks5://proxy:1080",
+            "nat-check",
+            "--via",
+            "quqpacmjgctvi5elpxolipxxlig36oqney4bv5hlusuy5ku3jzva@127.0.0.1:1",
+        ],
+        "invalid proxy URL",
+        limit,
+    );
+    assert_fails(
+        &[
+            "rendezvous",
+            "--bind",
+            "127.0.0.1:0",
+            "--relay-rate",
+            "1000",
+        ],
+        "--relay-rate",
+        limit,
+    );
+    // HTTPS_PROXY is read at start: a malformed one is an error then.
+    let child = srudp()
+        .args([
+            "nat-check",
+            "--via",
+            "quqpacmjgctvi5elpxolipxxlig36oqney4bv5hlusuy5ku3jzva@127.0.0.1:1",
+        ])
+        .env("HTTPS_PROXY", "ftp://proxy:21")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = run_with_input(child, Vec::new(), limit);
+    let err = stderr_of(&out);
+    assert!(!out.status.success());
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err:?}");
+    assert!(err.contains("HTTPS_PROXY: invalid proxy URL"), "{err}");
+}
+
+#[test]
 fn a_rendezvous_advertising_no_port_fails_with_one_line() {
     assert_fails(
         &[

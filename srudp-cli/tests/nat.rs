@@ -369,6 +369,144 @@ fn both_peers_behind_routers_that_drop_all_udp_connect_through_the_relay_over_tc
 }
 
 #[test]
+fn both_peers_behind_routers_that_drop_all_udp_connect_through_the_relay_over_tls() {
+    let Some(mut t) =
+        topology("both_peers_behind_routers_that_drop_all_udp_connect_through_the_relay_over_tls")
+    else {
+        return;
+    };
+    let rdv = t.add_public_host("rdv", RDV_IP).unwrap();
+    let (a, b, na, nb) = two_nats(&mut t, NatKind::PortPreserving, NatKind::Symmetric);
+    t.block_udp_from_lan(&na).unwrap();
+    t.block_udp_from_lan(&nb).unwrap();
+    let (_server, via) = start_rendezvous_with(&t, &rdv, &["--tcp-port", "443", "--tls"]);
+    assert!(via.ends_with(&format!("@{RDV_IP}:4433/tls:443")), "{via}");
+    let pair = pair(&via, &a, &b, 8 * MIB);
+    let (pl, pc) = pair.paths();
+    assert_eq!(pl, format!("path: relayed via {RDV_IP}:4433 (tcp)"));
+    assert_eq!(pc, format!("path: relayed via {RDV_IP}:4433 (tcp)"));
+    pair.check();
+}
+
+#[test]
+fn a_udp_block_lifted_mid_transfer_moves_the_connection_to_a_direct_path_without_losing_a_byte() {
+    let Some(mut t) = topology("a_udp_block_lifted_mid_transfer") else {
+        return;
+    };
+    let rdv = t.add_public_host("rdv", RDV_IP).unwrap();
+    let mut na = t
+        .add_nat(
+            "nata",
+            Ipv4Addr::new(203, 0, 113, 21),
+            [192, 168, 1],
+            NatKind::PortPreserving,
+        )
+        .unwrap();
+    let a = t.add_host_behind(&mut na, "a").unwrap();
+    // A public peer: once UDP passes again, A's probes reach it and its
+    // answers come back through A's NAT.
+    let b = t
+        .add_public_host("b", Ipv4Addr::new(203, 0, 113, 40))
+        .unwrap();
+    t.block_udp_from_lan(&na).unwrap();
+    let (_server, via) = start_rendezvous_with(&t, &rdv, &["--tcp-port", "4443"]);
+    // 16 MiB each way through the relay's 2 MiB/s: the transfer outlasts
+    // the peers' direct probes (every 5 s, spec §11.6).
+    let pair = pair(&via, &a, &b, 16 * MIB);
+    let (pl, pc) = pair.paths();
+    assert_eq!(pl, format!("path: relayed via {RDV_IP}:4433 (tcp)"));
+    assert_eq!(pc, format!("path: relayed via {RDV_IP}:4433"));
+    t.lift_udp_block(&na).unwrap();
+    let direct = |l: &str| l.starts_with("path: direct ");
+    pair.listener.wait_line("direct path", direct);
+    pair.connector.wait_line("direct path", direct);
+    let (listener_err, _) = pair.check();
+    let paths: Vec<&str> = listener_err
+        .lines()
+        .filter(|l| l.starts_with("path: "))
+        .collect();
+    assert!(
+        paths.first().is_some_and(|p| p.ends_with("(tcp)"))
+            && paths.last().is_some_and(|p| direct(p)),
+        "relayed over TCP, then direct: {paths:?}"
+    );
+}
+
+/// The HTTP proxy of [`a_listener_whose_network_lets_only_its_proxy_out_connects_through_it`].
+const PROXY_IP: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 30);
+
+/// Starts a real tinyproxy on `node`, port 8888, with basic
+/// authentication (alice:s3cret) and CONNECT allowed to port 443 only;
+/// returns it once it accepts connections, and its log's path.
+fn start_tinyproxy(t: &Topology, node: &Node) -> (Running, PathBuf) {
+    let ok = Command::new("tinyproxy")
+        .arg("-v")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        ok,
+        "tinyproxy is needed (Debian package tinyproxy; .ci/run installs it)"
+    );
+    let log = t.scratch_path("tinyproxy.log");
+    let conf = t.scratch_path("tinyproxy.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "Port 8888\nListen {}\nTimeout 600\nMaxClients 64\nAllow 0.0.0.0/0\n\
+             BasicAuth alice s3cret\nConnectPort 443\nLogLevel Info\nLogFile \"{}\"\n",
+            node.ip,
+            log.display()
+        ),
+    )
+    .unwrap();
+    let child = node
+        .command("tinyproxy")
+        .args(["-d", "-c"])
+        .arg(&conf)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let running = Running(Some(child));
+    let started = Instant::now();
+    while !std::fs::read_to_string(&log).is_ok_and(|l| l.contains("Accepting connections")) {
+        assert!(started.elapsed() < WAIT, "tinyproxy did not start");
+        thread::sleep(Duration::from_millis(20));
+    }
+    (running, log)
+}
+
+#[test]
+fn a_listener_whose_network_lets_only_its_proxy_out_connects_through_it() {
+    let Some(mut t) =
+        topology("a_listener_whose_network_lets_only_its_proxy_out_connects_through_it")
+    else {
+        return;
+    };
+    let rdv = t.add_public_host("rdv", RDV_IP).unwrap();
+    let proxy = t.add_public_host("proxy", PROXY_IP).unwrap();
+    let (a, b, na, _nb) = two_nats(&mut t, NatKind::PortPreserving, NatKind::PortPreserving);
+    t.block_all_from_lan_except(&na, PROXY_IP).unwrap();
+    let (_tinyproxy, log) = start_tinyproxy(&t, &proxy);
+    a.set_env(
+        "HTTPS_PROXY",
+        &format!("http://alice:s3cret@{PROXY_IP}:8888"),
+    );
+    let (_server, via) = start_rendezvous_with(&t, &rdv, &["--tcp-port", "443", "--tls"]);
+    let pair = pair(&via, &a, &b, 8 * MIB);
+    let (pl, pc) = pair.paths();
+    assert_eq!(pl, format!("path: relayed via {RDV_IP}:4433 (tcp)"));
+    assert_eq!(pc, format!("path: relayed via {RDV_IP}:4433"));
+    pair.check();
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        log.contains(&format!("{RDV_IP}:443")),
+        "the proxy carried the stream: {log}"
+    );
+}
+
+#[test]
 fn both_behind_symmetric_nats_connect_through_the_relay() {
     let Some(mut t) = topology("both_behind_symmetric_nats_connect_through_the_relay") else {
         return;

@@ -16,11 +16,14 @@
 //! must be closed (a reader cannot find the next frame boundary).
 //!
 //! [`CarrierFallback`] decides when a client's server link moves to the
-//! stream and back (spec §12.5).
+//! stream and back (spec §12.5); [`StreamTransport`] says how the adapter
+//! opens the stream: TLS, an HTTP proxy (spec §12.6).
 
 mod fallback;
+mod transport;
 
 pub use fallback::{Carrier, CarrierFallback, FallbackConfig, ServerRoute};
+pub use transport::{authority, no_proxy_matches, HttpProxy, HttpProxyError, StreamTransport};
 
 use crate::wire::MAX_DATAGRAM_SIZE;
 

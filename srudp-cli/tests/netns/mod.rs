@@ -111,13 +111,33 @@ pub struct Node {
 }
 
 impl Node {
-    /// A command that runs `program` inside this node's namespace.
+    /// A command that runs `program` inside this node's namespace (with
+    /// the variables [`Node::set_env`] gave the node).
     pub fn command(&self, program: &str) -> Command {
         let mut c = Command::new("ip");
         c.args(["netns", "exec", &self.netns, program]);
+        if let Some(vars) = NODE_ENV.lock().unwrap().get(&self.netns) {
+            c.envs(vars.iter().map(|(k, v)| (k, v)));
+        }
         c
     }
+
+    /// Every later [`Node::command`] of this node (and its clones) runs
+    /// with `key=value` in its environment (`HTTPS_PROXY`, say).
+    pub fn set_env(&self, key: &str, value: &str) {
+        NODE_ENV
+            .lock()
+            .unwrap()
+            .entry(self.netns.clone())
+            .or_default()
+            .push((key.to_string(), value.to_string()));
+    }
 }
+
+/// The environment [`Node::set_env`] gave each namespace (names are unique
+/// to the process and topology).
+static NODE_ENV: std::sync::Mutex<std::collections::BTreeMap<String, Vec<(String, String)>>> =
+    std::sync::Mutex::new(std::collections::BTreeMap::new());
 
 /// A NAT router and its LAN.
 #[derive(Debug, Clone)]
@@ -164,7 +184,9 @@ impl Topology {
     pub fn new() -> io::Result<Topology> {
         check_environment().map_err(io::Error::other)?;
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let prefix = format!("srudp{}-{n}", std::process::id());
+        // SRUDP_NETNS_TAG (optional) tells whose namespaces these are.
+        let tag = std::env::var("SRUDP_NETNS_TAG").unwrap_or_default();
+        let prefix = format!("srudp{tag}{}-{n}", std::process::id());
         let inet = format!("{prefix}-inet");
         let scratch = std::env::temp_dir().join(&prefix);
         std::fs::create_dir_all(&scratch)?;
@@ -378,6 +400,60 @@ impl Topology {
                 "meta",
                 "l4proto",
                 "udp",
+                "drop",
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Ends [`Topology::block_udp_from_lan`] on `nat`: its router forwards
+    /// UDP from its LAN again.
+    pub fn lift_udp_block(&self, nat: &Nat) -> io::Result<()> {
+        let out = in_ns(
+            &nat.router.netns,
+            &["nft", "-a", "list", "chain", "ip", "filter", "fwd_filter"],
+        )?;
+        let listing = String::from_utf8_lossy(&out.stdout).into_owned();
+        let handle = listing
+            .lines()
+            .find(|l| l.contains("l4proto udp drop"))
+            .and_then(|l| l.rsplit_once("# handle "))
+            .map(|(_, h)| h.trim().to_string())
+            .ok_or_else(|| io::Error::other(format!("no UDP block in {listing}")))?;
+        in_ns(
+            &nat.router.netns,
+            &[
+                "nft",
+                "delete",
+                "rule",
+                "ip",
+                "filter",
+                "fwd_filter",
+                "handle",
+                &handle,
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Makes `nat`'s router forward nothing from its LAN but to `only`
+    /// (an HTTP proxy, say), as networks that allow only their proxy out do.
+    pub fn block_all_from_lan_except(&self, nat: &Nat, only: Ipv4Addr) -> io::Result<()> {
+        in_ns(
+            &nat.router.netns,
+            &[
+                "nft",
+                "insert",
+                "rule",
+                "ip",
+                "filter",
+                "fwd_filter",
+                "iifname",
+                "lan",
+                "ip",
+                "daddr",
+                "!=",
+                &only.to_string(),
                 "drop",
             ],
         )?;

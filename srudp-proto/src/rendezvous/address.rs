@@ -1,6 +1,7 @@
 //! The text that names a rendezvous server: `KEY@HOST:PORT`, or
-//! `KEY@HOST:PORT/tcp:TCPPORT` for a server that also listens on TCP (spec
-//! §3.2, §12), what `srudp rendezvous` prints, what `--via` takes and what a
+//! `KEY@HOST:PORT/tcp:TCPPORT` for a server that also listens on TCP, or
+//! `KEY@HOST:PORT/tls:TCPPORT` for one that speaks TLS there (spec §3.2,
+//! §12), what `srudp rendezvous` prints, what `--via` takes and what a
 //! ticket carries. The key is the server's static public key in the text of
 //! §3.1; the host is a DNS name or an IP address (IPv6 in brackets).
 //!
@@ -21,7 +22,8 @@ pub const MAX_RENDEZVOUS_ADDR_LEN: usize = 255;
 /// A rendezvous server as users name it: its key, its host and UDP port,
 /// not yet resolved, and the TCP port of its stream carrier (spec §12) if
 /// it has one. `Display` writes `KEY@HOST:PORT`, followed by `/tcp:TCPPORT`
-/// with a TCP port (the key in lowercase, an IPv6 host in brackets);
+/// with a TCP port, or `/tls:TCPPORT` when the server wraps its stream
+/// carrier in TLS (spec §12.6) (the key in lowercase, an IPv6 host in brackets);
 /// `FromStr` reads it back, ignoring whitespace around the whole text.
 ///
 /// ```
@@ -37,6 +39,10 @@ pub const MAX_RENDEZVOUS_ADDR_LEN: usize = 255;
 ///
 /// let with_tcp: RendezvousAddr = format!("{text}/tcp:443").parse().unwrap();
 /// assert_eq!((with_tcp.port(), with_tcp.tcp_port()), (4433, Some(443)));
+/// assert!(!with_tcp.tls());
+///
+/// let with_tls: RendezvousAddr = format!("{text}/tls:443").parse().unwrap();
+/// assert_eq!((with_tls.tcp_port(), with_tls.tls()), (Some(443), true));
 ///
 /// let err = "rdv.example.org:4433".parse::<RendezvousAddr>().unwrap_err();
 /// assert_eq!(
@@ -52,6 +58,8 @@ pub struct RendezvousAddr {
     port: u16,
     /// The TCP port of the server's stream carrier, if it has one.
     tcp_port: Option<u16>,
+    /// The stream carrier is wrapped in TLS (`/tls:`); only with a TCP port.
+    tls: bool,
 }
 
 /// Why a text is not a rendezvous address `KEY@HOST:PORT`. Each message is
@@ -87,10 +95,10 @@ pub enum RendezvousAddrError {
     /// Longer than [`MAX_RENDEZVOUS_ADDR_LEN`] bytes.
     #[error("invalid rendezvous address: {0} bytes long, at most 255")]
     TooLong(usize),
-    /// Something after the `/` other than `tcp:PORT`.
-    #[error("invalid rendezvous address: expected /tcp:PORT after KEY@HOST:PORT, found /{0}")]
+    /// Something after the `/` other than `tcp:PORT` or `tls:PORT`.
+    #[error("invalid rendezvous address: expected /tcp:PORT or /tls:PORT after KEY@HOST:PORT, found /{0}")]
     UnknownCarrier(String),
-    /// The TCP port after `/tcp:` is not a number from 1 to 65535.
+    /// The TCP port after `/tcp:` or `/tls:` is not a number from 1 to 65535.
     #[error("invalid rendezvous address: TCP port {0:?} is not a number from 1 to 65535")]
     BadTcpPort(String),
 }
@@ -108,18 +116,35 @@ impl RendezvousAddr {
             host: host.to_string(),
             port,
             tcp_port: None,
+            tls: false,
         }
         .checked_len()
     }
 
     /// The same server, also reachable over TCP at `tcp_port` on the same
     /// host (spec §12); `None` for UDP only. Port 0 is refused, and so is a
-    /// text that would grow beyond [`MAX_RENDEZVOUS_ADDR_LEN`].
+    /// text that would grow beyond [`MAX_RENDEZVOUS_ADDR_LEN`]. `None`
+    /// also drops [`tls`](Self::tls).
     pub fn with_tcp_port(self, tcp_port: Option<u16>) -> Result<Self, RendezvousAddrError> {
         if tcp_port == Some(0) {
             return Err(RendezvousAddrError::BadTcpPort("0".into()));
         }
-        RendezvousAddr { tcp_port, ..self }.checked_len()
+        let tls = self.tls && tcp_port.is_some();
+        RendezvousAddr {
+            tcp_port,
+            tls,
+            ..self
+        }
+        .checked_len()
+    }
+
+    /// The same server, whose stream carrier is (`true`) or is not wrapped
+    /// in TLS (spec §12.6): `/tls:TCPPORT` instead of `/tcp:TCPPORT`. Set
+    /// the TCP port first: without one there is no TLS, and `true` is
+    /// ignored. The text's length does not change.
+    pub fn with_tls(self, tls: bool) -> Self {
+        let tls = tls && self.tcp_port.is_some();
+        RendezvousAddr { tls, ..self }
     }
 
     fn checked_len(self) -> Result<Self, RendezvousAddrError> {
@@ -157,6 +182,13 @@ impl RendezvousAddr {
         self.tcp_port
     }
 
+    /// Whether the server's stream carrier speaks TLS (`/tls:TCPPORT`,
+    /// spec §12.6): a client then opens a TLS session on the TCP
+    /// connection before the first frame. Always `false` without a TCP port.
+    pub fn tls(&self) -> bool {
+        self.tls
+    }
+
     /// The socket address when the host is an IP address; `None` for a
     /// host name, which the caller resolves.
     pub fn socket_addr(&self) -> Option<SocketAddr> {
@@ -188,6 +220,9 @@ impl RendezvousAddr {
 
 /// What introduces the TCP port: `KEY@HOST:PORT/tcp:TCPPORT`.
 const TCP_SUFFIX: &str = "/tcp:";
+/// What introduces the TCP port of a TLS carrier: `KEY@HOST:PORT/tls:TCPPORT`
+/// (as long as [`TCP_SUFFIX`]).
+const TLS_SUFFIX: &str = "/tls:";
 
 /// A host as the text form allows it: an IPv6 address (given without
 /// brackets), or letters, digits, `.`, `-` and `_` (DNS names, IPv4).
@@ -221,18 +256,23 @@ impl FromStr for RendezvousAddr {
         let (key, host_port) = s.split_once('@').ok_or(RendezvousAddrError::MissingAt)?;
         let key: PublicKey = key.parse().map_err(RendezvousAddrError::Key)?;
         // No host or port has a '/': the first one starts the carriers.
-        let (host_port, tcp_port) = match host_port.split_once('/') {
-            None => (host_port, None),
-            Some((host_port, carrier)) => match strip_prefix_ignore_case(carrier, "tcp:") {
-                Some(port) => (
-                    host_port,
-                    Some(
-                        parse_port(port)
-                            .map_err(|_| RendezvousAddrError::BadTcpPort(port.into()))?,
-                    ),
-                ),
-                None => return Err(RendezvousAddrError::UnknownCarrier(carrier.into())),
-            },
+        let (host_port, tcp_port, tls) = match host_port.split_once('/') {
+            None => (host_port, None, false),
+            Some((host_port, carrier)) => {
+                let (port, tls) = match (
+                    strip_prefix_ignore_case(carrier, "tcp:"),
+                    strip_prefix_ignore_case(carrier, "tls:"),
+                ) {
+                    (Some(port), _) => (port, false),
+                    (None, Some(port)) => (port, true),
+                    (None, None) => {
+                        return Err(RendezvousAddrError::UnknownCarrier(carrier.into()))
+                    }
+                };
+                let port =
+                    parse_port(port).map_err(|_| RendezvousAddrError::BadTcpPort(port.into()))?;
+                (host_port, Some(port), tls)
+            }
         };
         let (host, port) = match host_port.strip_prefix('[') {
             Some(bracketed) => {
@@ -260,7 +300,9 @@ impl FromStr for RendezvousAddr {
             }
         };
         let port = parse_port(port)?;
-        RendezvousAddr::new(key, host, port)?.with_tcp_port(tcp_port)
+        Ok(RendezvousAddr::new(key, host, port)?
+            .with_tcp_port(tcp_port)?
+            .with_tls(tls))
     }
 }
 
@@ -291,6 +333,7 @@ impl fmt::Display for RendezvousAddr {
             write!(f, "{}@{}:{}", self.key, self.host, self.port)?;
         }
         match self.tcp_port {
+            Some(tcp) if self.tls => write!(f, "{TLS_SUFFIX}{tcp}"),
             Some(tcp) => write!(f, "{TCP_SUFFIX}{tcp}"),
             None => Ok(()),
         }
@@ -398,6 +441,30 @@ mod tests {
     }
 
     #[test]
+    fn a_tls_carrier_follows_as_slash_tls_and_reads_back() {
+        let text = format!("{KEY}@[2001:db8::1]:4433/tls:443");
+        let addr = parse(&text).unwrap();
+        assert_eq!((addr.tcp_port(), addr.tls()), (Some(443), true));
+        assert_eq!(
+            addr.tcp_socket_addr(),
+            Some("[2001:db8::1]:443".parse().unwrap())
+        );
+        assert_eq!(addr.to_string(), text);
+        let upper = parse(&format!("{KEY}@192.0.2.1:4433/TLS:443")).unwrap();
+        assert_eq!(upper.to_string(), format!("{KEY}@192.0.2.1:4433/tls:443"));
+        // Plain TCP and TLS on the same port are different servers.
+        let tcp = parse(&format!("{KEY}@192.0.2.1:4433/tcp:443")).unwrap();
+        assert_ne!(tcp, upper);
+        assert_eq!(tcp.clone().with_tls(true), upper);
+        // Without a TCP port there is no TLS to speak.
+        let udp = parse(&format!("{KEY}@192.0.2.1:4433"))
+            .unwrap()
+            .with_tls(true);
+        assert!(!udp.tls());
+        assert_eq!(udp.to_string(), format!("{KEY}@192.0.2.1:4433"));
+    }
+
+    #[test]
     fn surrounding_whitespace_and_a_key_in_capitals_are_accepted() {
         let text = format!("  {}@192.0.2.1:4433\n", KEY.to_uppercase());
         let addr = parse(&text).unwrap();
@@ -465,8 +532,16 @@ mod tests {
                 E::UnknownCarrier("".into()),
             ),
             (
-                format!("{KEY}@192.0.2.1:4433/tls:443"),
-                E::UnknownCarrier("tls:443".into()),
+                format!("{KEY}@192.0.2.1:4433/tlsx:443"),
+                E::UnknownCarrier("tlsx:443".into()),
+            ),
+            (
+                format!("{KEY}@192.0.2.1:4433/tls:0"),
+                E::BadTcpPort("0".into()),
+            ),
+            (
+                format!("{KEY}@192.0.2.1:4433/tls:443/tcp:80"),
+                E::BadTcpPort("443/tcp:80".into()),
             ),
             (
                 format!("{KEY}@192.0.2.1:4433/tcp:"),
@@ -532,11 +607,14 @@ mod tests {
             host in arb_host(),
             port in 1u16..,
             tcp_port in proptest::option::of(1u16..),
+            tls in any::<bool>(),
         ) {
             let addr = RendezvousAddr::new(PublicKey(key), &host, port)
                 .unwrap()
                 .with_tcp_port(tcp_port)
-                .unwrap();
+                .unwrap()
+                .with_tls(tls);
+            prop_assert_eq!(addr.tls(), tls && tcp_port.is_some());
             let text = addr.to_string();
             prop_assert_eq!(parse(&text), Ok(addr.clone()));
             prop_assert_eq!(parse(&text.to_uppercase()).map(|a| a.key()), Ok(addr.key()));
@@ -552,7 +630,7 @@ mod tests {
         #[test]
         fn parsing_near_misses_never_panics(
             key in prop_oneof![Just(KEY.to_string()), "[a-z2-7]{0,60}"],
-            rest in "[@:\\[\\]0-9a-f. /tcp]{0,40}",
+            rest in "[@:\\[\\]0-9a-f. /tcpls]{0,40}",
         ) {
             if let Ok(addr) = parse(&format!("{key}@{rest}")) {
                 prop_assert_eq!(parse(&addr.to_string()), Ok(addr));

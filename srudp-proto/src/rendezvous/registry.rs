@@ -27,6 +27,9 @@ pub(crate) struct Registration {
     /// connection's remote address, looked up when needed).
     pub(crate) candidates: Vec<SocketAddr>,
     pub(crate) expires: Instant,
+    /// The client's link rides the stream carrier (its Register's flag,
+    /// spec §11.2): its peers relay from the start.
+    pub(crate) stream_only: bool,
 }
 
 /// What a registration changed, for notices and cleanup.
@@ -66,6 +69,13 @@ impl Registry {
 
     pub(crate) fn get(&self, key: &PublicKey) -> Option<&Registration> {
         self.by_key.get(key)
+    }
+
+    /// Records whether `key`'s link rides the stream carrier.
+    pub(crate) fn set_stream_only(&mut self, key: &PublicKey, stream_only: bool) {
+        if let Some(r) = self.by_key.get_mut(key) {
+            r.stream_only = stream_only;
+        }
     }
 
     /// The registration a Connect request names.
@@ -177,6 +187,7 @@ impl Registry {
                 groups,
                 candidates,
                 expires,
+                stream_only: false,
             },
         );
         Ok(outcome)

@@ -3,8 +3,8 @@
 //! ticket secret that makes the ticket a capability (spec §4.9), its
 //! optional name and the rendezvous string, in one copy-paste-safe word.
 //!
-//! Layout before encoding: version (1: 2, or 3 when the rendezvous names a
-//! TCP port) | listener key (32) | flags (1:
+//! Layout before encoding: version (1: 2, 3 when the rendezvous names a
+//! TCP port, 4 when that port speaks TLS) | listener key (32) | flags (1:
 //! bit 0, a secret follows) | secret (32, if flagged) | name length (1) |
 //! name | rendezvous length (1) | rendezvous `KEY@HOST:PORT` | checksum (4:
 //! the first bytes of SHA-256 over everything before). A listener that
@@ -30,6 +30,10 @@ const VERSION: u8 = 2;
 /// predate the stream carrier refuse with a message asking for a current
 /// srudp, rather than calling its address malformed.
 const VERSION_WITH_TCP: u8 = 3;
+/// The version of a ticket whose rendezvous address names a TLS carrier
+/// (`/tls:PORT`, spec §12.6): the same layout again, for the same reason —
+/// a reader of version 3 would call `/tls:` malformed.
+const VERSION_WITH_TLS: u8 = 4;
 /// `flags` bit 0: a 32-byte ticket secret follows.
 const FLAG_SECRET: u8 = 1;
 const CHECKSUM_LEN: usize = 4;
@@ -83,9 +87,10 @@ impl Ticket {
     /// address always fits ([`MAX_RENDEZVOUS_ADDR_LEN`](super::MAX_RENDEZVOUS_ADDR_LEN)).
     fn to_bytes(&self) -> Vec<u8> {
         let name = self.name.as_deref().unwrap_or("");
-        let version = match self.rendezvous.tcp_port() {
-            Some(_) => VERSION_WITH_TCP,
-            None => VERSION,
+        let version = match (self.rendezvous.tcp_port(), self.rendezvous.tls()) {
+            (Some(_), true) => VERSION_WITH_TLS,
+            (Some(_), false) => VERSION_WITH_TCP,
+            (None, _) => VERSION,
         };
         let mut out = vec![version];
         out.extend_from_slice(&self.peer.0);
@@ -123,7 +128,7 @@ impl Ticket {
         if Blake2s256::digest(body)[..CHECKSUM_LEN] != *sum {
             return Err(TicketError::Checksum);
         }
-        if body[0] != VERSION && body[0] != VERSION_WITH_TCP {
+        if ![VERSION, VERSION_WITH_TCP, VERSION_WITH_TLS].contains(&body[0]) {
             return Err(TicketError::Version(body[0]));
         }
         let mut rest = &body[1..];
@@ -333,12 +338,31 @@ mod tests {
         let sum = Blake2s256::digest(&v2[..body]);
         v2[body..].copy_from_slice(&sum[..CHECKSUM_LEN]);
         assert_eq!(Ticket::from_bytes(&v2), Ok(t));
-        // Version 4 is not.
-        let mut v4 = v2;
-        v4[0] = 4;
-        let sum = Blake2s256::digest(&v4[..body]);
-        v4[body..].copy_from_slice(&sum[..CHECKSUM_LEN]);
-        assert_eq!(Ticket::from_bytes(&v4), Err(TicketError::Version(4)));
+        // Version 5 is not.
+        let mut v5 = v2;
+        v5[0] = 5;
+        let sum = Blake2s256::digest(&v5[..body]);
+        v5[body..].copy_from_slice(&sum[..CHECKSUM_LEN]);
+        assert_eq!(Ticket::from_bytes(&v5), Err(TicketError::Version(5)));
+    }
+
+    #[test]
+    fn a_rendezvous_with_a_tls_carrier_travels_in_a_version_4_ticket() {
+        let mut t = ticket(Some("laptop"));
+        t.rendezvous = t
+            .rendezvous
+            .with_tcp_port(Some(443))
+            .unwrap()
+            .with_tls(true);
+        let bytes = t.to_bytes();
+        assert_eq!(bytes[0], VERSION_WITH_TLS);
+        let back: Ticket = t.to_string().parse().unwrap();
+        assert!(back.rendezvous.tls());
+        assert_eq!(back.rendezvous.tcp_port(), Some(443));
+        assert_eq!(back, t);
+        // An address of another version's form is read in any of them.
+        let text = base32_encode(&bytes_with_rendezvous(&t.rendezvous.to_string()));
+        assert_eq!(text.parse::<Ticket>().unwrap().rendezvous, t.rendezvous);
     }
 
     #[test]

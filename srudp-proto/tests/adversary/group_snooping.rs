@@ -84,6 +84,7 @@ fn a_key_without_the_group_secret_learns_no_member_and_is_announced_to_no_one() 
         name: Some("mallory".parse().unwrap()),
         groups,
         candidates: vec![],
+        stream_only: false,
     };
     write_messages(&mut w, r, h, &[register(1, guesses)]);
     w.run_for(2 * S);

@@ -18,6 +18,7 @@ fn register(request: RequestId) -> Message {
         name: None,
         groups: vec![],
         candidates: vec![],
+        stream_only: false,
     }
 }
 

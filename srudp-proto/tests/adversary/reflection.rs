@@ -129,6 +129,7 @@ fn register_with(third: &[SocketAddr]) -> Message {
         name: None,
         groups: Vec::new(),
         candidates: third.to_vec(),
+        stream_only: false,
     }
 }
 
@@ -346,6 +347,7 @@ fn lying_server_run(
                 start_in_ms: 0,
                 relay_session: 0,
                 candidates: third.clone(),
+                peer_stream_only: false,
             })
             .collect();
         write_all(&mut w, r, link, &frames(&messages));

@@ -103,6 +103,7 @@ fn one_host_with_a_thousand_keys_cannot_take_the_relay_registrations_or_nat_test
             name: None,
             groups: vec![],
             candidates: vec![],
+            stream_only: false,
         };
         write_messages(&mut w, k.raw, k.handle, &[register]);
     }
@@ -271,6 +272,7 @@ fn peers_an_attacker_asks_to_meet_do_not_pay_for_the_relays_it_causes() {
                     name: None,
                     groups: vec![],
                     candidates: vec![],
+                    stream_only: false,
                 },
                 Message::Connect {
                     request: 2,
@@ -338,6 +340,7 @@ fn keys_spread_over_the_addresses_of_one_ipv6_slash_64_share_one_registration_qu
             name: None,
             groups: vec![],
             candidates: vec![],
+            stream_only: false,
         };
         write_messages(&mut w, r, h, &[register]);
     }

@@ -36,6 +36,7 @@ fn a_client_that_never_reads_its_answers_costs_the_server_at_most_its_backlog_li
         name: None,
         groups: vec![],
         candidates: vec![],
+        stream_only: false,
     }];
     flood.extend((0..50_000u32).map(|i| Message::Connect {
         request: 2 + i,

@@ -51,6 +51,7 @@ fn a_request_flood_from_one_client_is_rate_limited_while_others_are_served() {
         name: Some(Name::new("flooder").unwrap()),
         groups: vec![],
         candidates: vec![],
+        stream_only: false,
     }];
     for i in 0..20_000u32 {
         flood.push(Message::Connect {
@@ -63,6 +64,7 @@ fn a_request_flood_from_one_client_is_rate_limited_while_others_are_served() {
                 name: None,
                 groups: vec![],
                 candidates: vec![],
+                stream_only: false,
             });
         }
     }

@@ -124,6 +124,7 @@ fn a_connection_without_a_key_cannot_register() {
         name: Some(Name::new("anonymous").unwrap()),
         groups: vec![],
         candidates: vec![],
+        stream_only: false,
     }
     .emit(&mut frame)
     .unwrap();

@@ -98,6 +98,55 @@ fn clients_whose_link_rides_the_stream_carrier_relay_from_the_start_without_the_
 }
 
 #[test]
+fn a_udp_peer_introduced_to_a_stream_only_peer_relays_from_the_start_too() {
+    // Spec §11.2, §12.5: a client whose link rides the stream carrier says
+    // so in its Register; the server passes it on in the Introduce its
+    // peer gets, and that peer — on UDP, with its own 3 s relay_fallback —
+    // punches through the relay from the coordinated start as well: its
+    // first relay envelope goes out before any of the stream-only peer's
+    // reaches it (without the flag it would only answer through the relay
+    // once the peer's relayed handshake taught it the way, a round trip
+    // later, or when it is the handshake's initiator (§4.5) wait longer).
+    for seed in 0..3 {
+        for (stream_side, udp_socket, udp_nat) in [
+            (0, "192.168.2.20:6000", "198.51.100.2"),
+            (1, "192.168.1.10:5000", "198.51.100.1"),
+        ] {
+            let mut w = pair(seed, NatConfig::symmetric(), NatConfig::symmetric());
+            let now = w.now();
+            w.client(stream_side)
+                .set_link_carrier(now, srudp_proto::stream_carrier::Carrier::Stream);
+            // The refreshed Register (with the flag) reaches the server.
+            w.run_for(S);
+            w.capture();
+            let start = w.now();
+            let ((ha, pa), (hb, pb)) = introduce(&mut w, 0, 1, 15 * S);
+            assert_eq!((pa, pb), (relayed(), relayed()), "seed {seed}");
+            assert!(w.now() - start < 3 * S, "seed {seed}");
+            let sent = w.captured.take().unwrap();
+            let is_envelope = |d: &&crate::world::Sent| RelayData::parse(&d.payload).is_ok();
+            let first_out = sent
+                .iter()
+                .position(|d| is_envelope(&d) && d.from == addr(udp_socket))
+                .expect("the UDP peer relays");
+            let udp_nat: std::net::IpAddr = udp_nat.parse().unwrap();
+            let first_in = sent
+                .iter()
+                .position(|d| is_envelope(&d) && d.from == addr(SERVER) && d.to.ip() == udp_nat)
+                .expect("the relay forwards to the UDP peer");
+            assert!(
+                first_out < first_in,
+                "seed {seed}, stream side {stream_side}: the UDP peer's first envelope \
+                 (datagram {first_out}) before the first forwarded to it ({first_in})"
+            );
+            let (a_data, b_data) = (data(seed, 20_000), data(seed + 7, 20_000));
+            let (ra, rb) = w.exchange((0, ha), (1, hb), &a_data, &b_data, 30 * S);
+            assert_eq!((ra, rb), (b_data, a_data), "seed {seed}");
+        }
+    }
+}
+
+#[test]
 fn symmetric_and_port_restricted_nats_connect_through_the_relay() {
     for seed in 0..4 {
         let mut w = pair(

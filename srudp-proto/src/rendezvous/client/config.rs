@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::rendezvous::message::{Name, MAX_GROUPS, MAX_MESSAGE_CANDIDATES};
 use crate::rendezvous::GroupSecret;
-use crate::stream_carrier::FallbackConfig;
+use crate::stream_carrier::{FallbackConfig, StreamTransport};
 use crate::{ConfigError, PublicKey};
 
 /// Configuration of the rendezvous client: what an endpoint registered at a
@@ -135,6 +135,10 @@ pub struct ClientConfig {
     /// client itself is unchanged: the carrier is a property of the path.
     /// Default: `None`.
     pub stream_carrier: Option<SocketAddr>,
+    /// How the adapter opens the stream carrier: TLS, an HTTP proxy (spec
+    /// §12.6).
+    /// Default: [`StreamTransport::default`] (plain TCP, straight to the server).
+    pub stream_transport: StreamTransport,
     /// When the adapter moves the server link to the stream carrier.
     /// Default: [`FallbackConfig::default`] (after 1 s without an answer
     /// over UDP; 5 s between attempts).
@@ -172,6 +176,7 @@ impl ClientConfig {
             max_held_introductions: 32,
             rng_seed: None,
             stream_carrier: None,
+            stream_transport: StreamTransport::default(),
             stream_fallback: FallbackConfig::default(),
         }
     }
@@ -265,9 +270,12 @@ mod tests {
             max_held_introductions,
             rng_seed,
             stream_carrier,
+            stream_transport,
             stream_fallback,
         } = ClientConfig::new(key, addr);
         assert_eq!(stream_carrier, None);
+        assert_eq!(stream_transport, StreamTransport::default());
+        assert!(!stream_transport.tls && stream_transport.proxy.is_none());
         assert_eq!(stream_fallback, FallbackConfig::default());
         assert_eq!(stream_fallback.delay, Duration::from_secs(1));
         assert_eq!(stream_fallback.retry, Duration::from_secs(5));

@@ -166,6 +166,7 @@ impl RendezvousClient {
     /// The server introduced us to `peer` (spec §11.4): open a connection
     /// that starts punching at the coordinated instant. The peer does the
     /// same; the simultaneous-open rule (spec §4.5) leaves one connection.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn on_introduce(
         &mut self,
         now: Instant,
@@ -174,6 +175,7 @@ impl RendezvousClient {
         start_in: Duration,
         relay_session: u64,
         candidates: Vec<SocketAddr>,
+        peer_stream_only: bool,
     ) {
         let asked = match self.requests.remove(&request) {
             Some(r) if request != 0 => Some((request, r.internal)),
@@ -291,8 +293,9 @@ impl RendezvousClient {
                 last_ptos: 0,
                 last_received: 0,
                 fallback_at: relay.then(|| {
-                    if self.link_on_stream {
-                        // UDP is blocked here: the relay from the start.
+                    if self.link_on_stream || peer_stream_only {
+                        // UDP is blocked here, or at the peer (spec
+                        // §12.5): the relay from the start.
                         start
                     } else {
                         start + self.config.relay_fallback

@@ -156,10 +156,21 @@ impl RendezvousClient {
     /// coordinated start instead of after `relay_fallback` (their direct
     /// punches still go out, and a direct path found later still takes
     /// over, §11.6); connections still punching go to the relay at once.
+    ///
+    /// The client also tells the server, in its Register (spec §11.2
+    /// `flags`), re-sent at once when this changes while registered: the
+    /// server passes it on in the Introduce its peers get, and they go to
+    /// the relay at the start too rather than after their own
+    /// `relay_fallback` — their punches toward us cannot succeed.
     pub fn set_link_carrier(&mut self, now: Instant, carrier: crate::stream_carrier::Carrier) {
-        self.link_on_stream = carrier == crate::stream_carrier::Carrier::Stream;
+        let on_stream = carrier == crate::stream_carrier::Carrier::Stream;
+        let changed = on_stream != self.link_on_stream;
+        self.link_on_stream = on_stream;
         if self.link_on_stream {
             self.relay_fallback_now(now);
+        }
+        if changed && self.registered {
+            self.register(now);
         }
     }
 
@@ -479,6 +490,7 @@ impl RendezvousClient {
                 .map(|g| g.membership(&self.endpoint.public_key()))
                 .collect(),
             candidates: self.config.host_candidates.clone(),
+            stream_only: self.link_on_stream,
         };
         self.send(now, handle, &m);
     }
@@ -580,6 +592,7 @@ impl RendezvousClient {
                 start_in_ms,
                 relay_session,
                 candidates,
+                peer_stream_only,
                 ..
             } => self.on_introduce(
                 now,
@@ -588,6 +601,7 @@ impl RendezvousClient {
                 Duration::from_millis(start_in_ms.into()),
                 relay_session,
                 candidates,
+                peer_stream_only,
             ),
             Message::PeerJoined {
                 group,

@@ -251,6 +251,10 @@ pub enum Message {
         groups: Vec<GroupMembership>,
         /// Our host (LAN) addresses.
         candidates: Vec<SocketAddr>,
+        /// Our link to the server rides the stream carrier: UDP does not
+        /// pass here (spec §12.5). The trailing `flags` byte's bit 0,
+        /// written only when set.
+        stream_only: bool,
     },
     /// (0x02) Drop our registration.
     Unregister {
@@ -307,6 +311,10 @@ pub enum Message {
         relay_session: u64,
         /// The peer's addresses, the observed one first.
         candidates: Vec<SocketAddr>,
+        /// The peer registered as reachable only through the stream carrier
+        /// (spec §12.5): go to the relay at the start. The trailing `flags`
+        /// byte's bit 0, written only when set.
+        peer_stream_only: bool,
     },
     /// (0x84) A peer joined one of our groups (or was there when we joined).
     PeerJoined {
@@ -400,6 +408,7 @@ impl Message {
                     name,
                     groups,
                     candidates,
+                    stream_only: read_flags(&mut r) & FLAG_STREAM_ONLY != 0,
                 }
             }
             ty::UNREGISTER => Message::Unregister { request: r.u32()? },
@@ -436,6 +445,7 @@ impl Message {
                 start_in_ms: r.u16()?,
                 relay_session: r.u64()?,
                 candidates: read_addresses(&mut r)?,
+                peer_stream_only: read_flags(&mut r) & FLAG_STREAM_ONLY != 0,
             },
             ty::PEER_JOINED => Message::PeerJoined {
                 group: GroupId(r.array()?),
@@ -475,6 +485,7 @@ impl Message {
                 name,
                 groups,
                 candidates,
+                stream_only,
             } => {
                 w.put_u8(ty::REGISTER)?;
                 w.put_u32(*request)?;
@@ -488,6 +499,7 @@ impl Message {
                     w.put_bytes(&g.proof.0)?;
                 }
                 put_addresses(&mut w, candidates)?;
+                put_flags(&mut w, *stream_only)?;
             }
             Message::Unregister { request } => {
                 w.put_u8(ty::UNREGISTER)?;
@@ -535,6 +547,7 @@ impl Message {
                 start_in_ms,
                 relay_session,
                 candidates,
+                peer_stream_only,
             } => {
                 w.put_u8(ty::INTRODUCE)?;
                 w.put_u32(*request)?;
@@ -543,6 +556,7 @@ impl Message {
                 w.put_u16(*start_in_ms)?;
                 w.put_u64(*relay_session)?;
                 put_addresses(&mut w, candidates)?;
+                put_flags(&mut w, *peer_stream_only)?;
             }
             Message::PeerJoined {
                 group,
@@ -663,6 +677,30 @@ fn read_addresses(r: &mut Reader<'_>) -> Result<Vec<SocketAddr>, MessageError> {
         out.push(read_address(r)?);
     }
     Ok(out)
+}
+
+/// `flags` bit 0 of Register and Introduce: the sender's (Register) or the
+/// peer's (Introduce) link to the server rides the stream carrier (spec
+/// §11.2, §12.5).
+const FLAG_STREAM_ONLY: u8 = 1;
+
+/// The optional trailing `flags` byte of Register and Introduce: 0 when
+/// absent (a sender that predates it); unknown bits are ignored.
+fn read_flags(r: &mut Reader<'_>) -> u8 {
+    if r.is_empty() {
+        0
+    } else {
+        r.u8().unwrap_or(0)
+    }
+}
+
+/// Writes the `flags` byte only when a flag is set, so messages without
+/// one are byte for byte what senders that predate it wrote.
+fn put_flags(w: &mut Writer<'_>, stream_only: bool) -> Result<(), MessageError> {
+    if stream_only {
+        w.put_u8(FLAG_STREAM_ONLY)?;
+    }
+    Ok(())
 }
 
 fn put_addresses(w: &mut Writer<'_>, addrs: &[SocketAddr]) -> Result<(), MessageError> {

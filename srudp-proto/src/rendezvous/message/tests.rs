@@ -42,6 +42,7 @@ fn register_literal_bytes() {
             name: Some(name("bob")),
             groups: vec![membership()],
             candidates: vec![sa("192.0.2.10:5000"), sa("[2001:db8::1]:443")],
+            stream_only: false,
         },
         &[
             &[
@@ -161,9 +162,54 @@ fn introduce_literal_bytes() {
             start_in_ms: 100,
             relay_session: 0x1234,
             candidates: vec![sa("203.0.113.2:6000")],
+            peer_stream_only: false,
         },
         &expected,
     );
+}
+
+#[test]
+fn the_stream_only_flag_is_one_trailing_byte_that_older_readers_skip() {
+    // Spec §11.2: Register and Introduce end in an optional `flags` byte,
+    // bit 0 the stream carrier; written only when set.
+    let register = |stream_only| Message::Register {
+        request: 7,
+        name: None,
+        groups: Vec::new(),
+        candidates: Vec::new(),
+        stream_only,
+    };
+    let mut plain = [0u8; MAX_FRAME_LEN];
+    let n_plain = register(false).emit(&mut plain).unwrap();
+    let mut flagged = [0u8; MAX_FRAME_LEN];
+    let n = register(true).emit(&mut flagged).unwrap();
+    assert_eq!(n, n_plain + 1);
+    assert_eq!(flagged[n - 1], 0x01);
+    assert_eq!(&flagged[2..n - 1], &plain[2..n_plain], "the rest unchanged");
+    assert_eq!(Message::parse(&flagged[2..n]).unwrap(), register(true));
+    // Unknown flag bits, and more bytes after, are ignored.
+    let mut later = flagged[2..n].to_vec();
+    *later.last_mut().unwrap() = 0xff;
+    later.extend_from_slice(&[9, 9]);
+    assert_eq!(Message::parse(&later).unwrap(), register(true));
+    later[n - 3] = 0xfe;
+    assert_eq!(Message::parse(&later).unwrap(), register(false));
+
+    let introduce = Message::Introduce {
+        request: 0,
+        peer: key(0x11),
+        name: None,
+        start_in_ms: 100,
+        relay_session: 0x1234,
+        candidates: vec![sa("203.0.113.2:6000")],
+        peer_stream_only: true,
+    };
+    let mut expected = vec![0x00, 0x39, 0x83, 0, 0, 0, 0];
+    expected.extend_from_slice(&[0x11; 32]);
+    expected.extend_from_slice(&[0x00, 0x00, 0x64, 0, 0, 0, 0, 0, 0, 0x12, 0x34]);
+    expected.extend_from_slice(&[0x01, 0x04, 203, 0, 113, 2, 0x17, 0x70]);
+    expected.push(0x01); // flags: the peer is stream-only
+    check(introduce, &expected);
 }
 
 #[test]
@@ -276,6 +322,7 @@ fn emit_refuses_what_the_format_cannot_carry() {
         name: None,
         groups: vec![],
         candidates: vec![sa("192.0.2.1:1"); 16],
+        stream_only: false,
     };
     let mut buf = [0u8; MAX_FRAME_LEN];
     assert_eq!(
@@ -360,13 +407,17 @@ fn arb_message() -> impl Strategy<Value = Message> {
             any::<u32>(),
             proptest::option::of(arb_name()),
             proptest::collection::vec(arb_membership(), 0..=MAX_GROUPS),
-            addrs()
+            addrs(),
+            any::<bool>()
         )
-            .prop_map(|(request, name, groups, candidates)| Message::Register {
-                request,
-                name,
-                groups,
-                candidates
+            .prop_map(|(request, name, groups, candidates, stream_only)| {
+                Message::Register {
+                    request,
+                    name,
+                    groups,
+                    candidates,
+                    stream_only,
+                }
             }),
         any::<u32>().prop_map(|request| Message::Unregister { request }),
         (any::<u32>(), arb_key()).prop_map(|(request, k)| Message::Connect {
@@ -396,10 +447,19 @@ fn arb_message() -> impl Strategy<Value = Message> {
             proptest::option::of(arb_name()),
             any::<u16>(),
             any::<u64>(),
-            addrs()
+            addrs(),
+            any::<bool>()
         )
             .prop_map(
-                |(request, peer, name, start_in_ms, relay_session, candidates)| {
+                |(
+                    request,
+                    peer,
+                    name,
+                    start_in_ms,
+                    relay_session,
+                    candidates,
+                    peer_stream_only,
+                )| {
                     Message::Introduce {
                         request,
                         peer,
@@ -407,6 +467,7 @@ fn arb_message() -> impl Strategy<Value = Message> {
                         start_in_ms,
                         relay_session,
                         candidates,
+                        peer_stream_only,
                     }
                 }
             ),

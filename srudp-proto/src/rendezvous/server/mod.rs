@@ -455,7 +455,8 @@ impl RendezvousServer {
                 name,
                 groups,
                 candidates,
-            } => self.register(now, handle, request, name, groups, candidates),
+                stream_only,
+            } => self.register(now, handle, request, name, groups, candidates, stream_only),
             Message::Unregister { .. } => {
                 let key = self.links.get(&handle).and_then(|l| l.key);
                 if let Some(key) = key {
@@ -499,6 +500,7 @@ impl RendezvousServer {
         self.send(now, to, &Message::PeerOpened { peer: from });
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn register(
         &mut self,
         now: Instant,
@@ -507,6 +509,7 @@ impl RendezvousServer {
         name: Option<Name>,
         groups: Vec<GroupMembership>,
         candidates: Vec<SocketAddr>,
+        stream_only: bool,
     ) {
         let Some(link) = self.links.get(&handle) else {
             return;
@@ -545,6 +548,7 @@ impl RendezvousServer {
             }
         };
         self.stats.registrations += 1;
+        self.registry.set_stream_only(&key, stream_only);
         if let Some(old) = outcome.replaced {
             // The key proved itself again on a new connection (a restarted
             // client, a new NAT mapping): the old one is stale.
@@ -672,6 +676,8 @@ impl RendezvousServer {
         };
         let caller_name = caller_reg.name.clone();
         let callee_name = callee_reg.name.clone();
+        let (caller_stream_only, callee_stream_only) =
+            (caller_reg.stream_only, callee_reg.stream_only);
         let limits = self.relay_limits();
         let relay = self
             .relays
@@ -696,6 +702,7 @@ impl RendezvousServer {
                 start_in_ms: start_in(rtt_caller),
                 relay_session,
                 candidates: callee_cands,
+                peer_stream_only: callee_stream_only,
             },
         );
         self.send(
@@ -708,6 +715,7 @@ impl RendezvousServer {
                 start_in_ms: start_in(rtt_callee),
                 relay_session,
                 candidates: caller_cands,
+                peer_stream_only: caller_stream_only,
             },
         );
         self.stats.introductions += 1;
