@@ -19,6 +19,10 @@ pub(crate) struct Cli {
     /// Log what happens on stderr (-v: info, -vv: debug, -vvv: trace).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub(crate) verbose: u8,
+    /// Do not ask the gateway (PCP, NAT-PMP) to forward a public port to us
+    /// (by default we do, and offer the mapped address to peers).
+    #[arg(long, global = true)]
+    pub(crate) no_port_mapping: bool,
     #[command(subcommand)]
     pub(crate) command: Command,
 }

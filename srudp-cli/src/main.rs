@@ -37,6 +37,7 @@ fn main() -> ExitCode {
         Err(e) => return usage_error(e),
     };
     init_logging(cli.verbose);
+    endpoint_setup::set_port_mapping(!cli.no_port_mapping);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
