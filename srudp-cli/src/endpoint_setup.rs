@@ -79,6 +79,14 @@ impl CliEndpoint {
     }
 }
 
+impl CliEndpoint {
+    /// Where this endpoint's port mapping stands; `None` with
+    /// `--no-port-mapping`.
+    pub(crate) fn port_mapping_state(&self) -> Option<PortMappingState> {
+        self.port_mapping.as_ref().map(PortMapping::state)
+    }
+}
+
 /// Waits at most [`PORT_MAPPING_WAIT`] for `mapping`'s first answer and
 /// prints the mapping when there is one (`port mapping: pcp ADDR`).
 async fn report_port_mapping(mapping: &PortMapping) {

@@ -570,11 +570,19 @@ fn port_preserving_nats_without_input_firewall_connect_directly_with_introductio
 /// `srudp nat-check` behind `nat`'s router: its `mapping:` and
 /// `filtering:` lines.
 fn nat_check(t: &mut Topology, kind: NatKind) -> (String, String) {
+    let (m, f, _) = nat_check_with(t, kind, false);
+    (m, f)
+}
+
+/// [`nat_check`], with a port-mapping server on the router if `mapper`;
+/// also returns the `port mapping:` line.
+fn nat_check_with(t: &mut Topology, kind: NatKind, mapper: bool) -> (String, String, String) {
     let rdv = t.add_public_host("rdv", RDV_IP).unwrap();
     let mut nat = t
         .add_nat("nat", Ipv4Addr::new(203, 0, 113, 21), [192, 168, 1], kind)
         .unwrap();
     let host = t.add_host_behind(&mut nat, "h").unwrap();
+    let _mapper = mapper.then(|| PortMappingServer::start(&nat).unwrap());
     let (_server, via) = start_rendezvous(t, &rdv);
     let out = host
         .command(SRUDP)
@@ -595,7 +603,33 @@ fn nat_check(t: &mut Topology, kind: NatKind) -> (String, String) {
             .unwrap_or_else(|| panic!("no {prefix} line: {stdout}"))
             .to_string()
     };
-    (line("mapping: "), line("filtering: "))
+    (
+        line("mapping: "),
+        line("filtering: "),
+        line("port mapping: "),
+    )
+}
+
+/// `nat-check` behind a symmetric NAT whose router grants port mappings
+/// reports the mapping, which protocol granted it, and that peers get in
+/// through it; without a mapping server it says there is none.
+#[test]
+fn nat_check_reports_the_port_mapping() {
+    let Some(mut t) = topology("nat_check_reports_the_port_mapping") else {
+        return;
+    };
+    let (m, _, p) = nat_check_with(&mut t, NatKind::Symmetric, true);
+    assert!(p.starts_with("port mapping: pcp 203.0.113.21:"), "{p}");
+    assert!(m.contains("through the port mapping"), "{m}");
+    let Some(mut t) = topology("nat_check_reports_the_port_mapping") else {
+        return;
+    };
+    let (m, _, p) = nat_check_with(&mut t, NatKind::Symmetric, false);
+    assert!(
+        p.starts_with("port mapping: none (gateway 192.168.1.1:"),
+        "{p}"
+    );
+    assert!(m.contains("likely be relayed"), "{m}");
 }
 
 /// Issue 18: `nat-check` reports each NAT's mapping and filtering, also
