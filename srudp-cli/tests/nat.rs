@@ -712,6 +712,30 @@ fn symmetric_nats_with_a_port_mapping_on_one_router_connect_directly() {
     );
 }
 
+/// A gateway that speaks NAT-PMP only answers our PCP request with
+/// "unsupported version": we fall back to NAT-PMP, and connect directly
+/// through that mapping.
+#[test]
+fn a_nat_pmp_only_gateway_maps_through_nat_pmp() {
+    let Some(mut t) = topology("a_nat_pmp_only_gateway") else {
+        return;
+    };
+    let rdv = t.add_public_host("rdv", RDV_IP).unwrap();
+    let (a, b, na, _nb) = two_nats(&mut t, NatKind::Symmetric, NatKind::Symmetric);
+    let mapper = PortMappingServer::start_nat_pmp_only(&na).unwrap();
+    let (_server, via) = start_rendezvous(&t, &rdv);
+    let pair = pair(&via, &a, &b, MIB);
+    let mapped = pair
+        .listener
+        .wait_line("port mapping", |l| l.starts_with("port mapping: "));
+    assert!(mapped.starts_with("port mapping: nat-pmp 203.0.113.21:"), "{mapped}");
+    assert_eq!(mapper.leases()[0].protocol, "nat-pmp");
+    let (_, pc) = pair.paths();
+    assert!(pc.starts_with("path: direct 203.0.113.21:"), "{pc}");
+    pair.check();
+    assert!(mapper.leases().is_empty(), "{:?}", mapper.leases());
+}
+
 /// `--no-port-mapping`: the same topology as above, but the listener does
 /// not ask its router: no lease, and symmetric NATs on both sides leave
 /// only the relay.

@@ -53,8 +53,18 @@ pub struct PortMappingServer {
 }
 
 impl PortMappingServer {
-    /// Starts serving on `nat`'s LAN address, port 5351.
+    /// Starts serving NAT-PMP and PCP on `nat`'s LAN address, port 5351.
     pub fn start(nat: &Nat) -> io::Result<PortMappingServer> {
+        PortMappingServer::start_with(nat, true)
+    }
+
+    /// Starts serving NAT-PMP only, as an older gateway does: a PCP
+    /// request gets NAT-PMP's "unsupported version" answer (RFC 6887 §9).
+    pub fn start_nat_pmp_only(nat: &Nat) -> io::Result<PortMappingServer> {
+        PortMappingServer::start_with(nat, false)
+    }
+
+    fn start_with(nat: &Nat, pcp: bool) -> io::Result<PortMappingServer> {
         let router = nat.router.netns.clone();
         let wan = nat.router.ip;
         let lan = nat.lan_ip();
@@ -96,6 +106,7 @@ impl PortMappingServer {
                 }
             };
             let mut server = Server {
+                pcp,
                 router,
                 wan,
                 started: Instant::now(),
@@ -141,6 +152,8 @@ fn enter_netns(netns: &str) -> io::Result<()> {
 }
 
 struct Server {
+    /// Whether PCP is spoken (else NAT-PMP only).
+    pcp: bool,
     router: String,
     wan: Ipv4Addr,
     started: Instant,
@@ -161,7 +174,12 @@ impl Server {
             };
             let answer = match buf[..n].first() {
                 Some(0) => self.nat_pmp(*from4.ip(), &buf[..n]),
-                Some(2) => self.pcp(*from4.ip(), &buf[..n]),
+                Some(2) if self.pcp => self.pcp(*from4.ip(), &buf[..n]),
+                Some(_) if !self.pcp && n >= 2 => {
+                    let mut out = vec![0, buf[1] | 0x80, 0, 1];
+                    out.extend_from_slice(&self.epoch().to_be_bytes());
+                    Some(out)
+                }
                 Some(_) if n >= 2 => Some(pcp_error(&buf[..n], 1, self.epoch())),
                 _ => None,
             };
