@@ -14,7 +14,8 @@
 //! same under tokio, async-io or no runtime at all. Only IPv4 endpoints map,
 //! through the default route's gateway (from `/proc/net/route`, so on Linux;
 //! elsewhere, and for IPv6 sockets, the mapping reports
-//! [`PortMappingState::Unavailable`]).
+//! [`PortMappingState::Unavailable`]); a socket bound to loopback asks
+//! nobody.
 
 use std::collections::hash_map::RandomState;
 use std::fmt;
@@ -259,6 +260,10 @@ fn run(control: &Control, shared: &Weak<Shared>, local: SocketAddr) {
     let outcome = (|| {
         if !local.is_ipv4() {
             return Err("the endpoint's socket is IPv6; only IPv4 gateways are asked".into());
+        }
+        if local.ip().is_loopback() {
+            // Nothing beyond this machine reaches it: no gateway to ask.
+            return Err("the endpoint is bound to a loopback address".into());
         }
         let gateway = default_gateway().ok_or("no IPv4 default gateway")?;
         let socket = Gateway::connect(gateway).map_err(|e| format!("gateway {gateway}: {e}"))?;

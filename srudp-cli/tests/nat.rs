@@ -728,7 +728,10 @@ fn a_nat_pmp_only_gateway_maps_through_nat_pmp() {
     let mapped = pair
         .listener
         .wait_line("port mapping", |l| l.starts_with("port mapping: "));
-    assert!(mapped.starts_with("port mapping: nat-pmp 203.0.113.21:"), "{mapped}");
+    assert!(
+        mapped.starts_with("port mapping: nat-pmp 203.0.113.21:"),
+        "{mapped}"
+    );
     assert_eq!(mapper.leases()[0].protocol, "nat-pmp");
     let (_, pc) = pair.paths();
     assert!(pc.starts_with("path: direct 203.0.113.21:"), "{pc}");
