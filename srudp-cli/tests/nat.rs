@@ -739,6 +739,46 @@ fn a_nat_pmp_only_gateway_maps_through_nat_pmp() {
     assert!(mapper.leases().is_empty(), "{:?}", mapper.leases());
 }
 
+/// The lease is renewed before it expires (at half its lifetime: a
+/// 10-second lease is renewed after 5 s, and still in force after 12 s),
+/// and deleted when the CLI is stopped by a signal (SIGTERM, as Ctrl-C).
+#[test]
+fn the_lease_is_renewed_at_half_life_and_deleted_when_the_cli_is_stopped() {
+    let Some(mut t) = topology("the_lease_is_renewed") else {
+        return;
+    };
+    let rdv = t.add_public_host("rdv", RDV_IP).unwrap();
+    let mut na = t
+        .add_nat(
+            "nata",
+            Ipv4Addr::new(203, 0, 113, 21),
+            [192, 168, 1],
+            NatKind::Symmetric,
+        )
+        .unwrap();
+    let a = t.add_host_behind(&mut na, "a").unwrap();
+    let mapper = PortMappingServer::start_with_max_lifetime(&na, 10).unwrap();
+    let (_server, via) = start_rendezvous(&t, &rdv);
+    let mut cmd = a.command(SRUDP);
+    cmd.args(["-v", "listen", "--via", &via]);
+    let (go, pause) = mpsc::channel::<()>();
+    let listener = spawn_peer(cmd, Vec::new(), pause);
+    listener.wait_line("port mapping", |l| l.starts_with("port mapping: pcp "));
+    assert_eq!(mapper.leases()[0].lifetime, 10);
+    thread::sleep(Duration::from_secs(12));
+    let leases = mapper.leases();
+    assert_eq!(leases.len(), 1, "the lease expired: {leases:?}");
+    assert!(leases[0].grants >= 2, "not renewed: {leases:?}");
+    drop(go);
+    let pid = listener.child.0.as_ref().unwrap().id();
+    let _ = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
+    let _ = listener.finish();
+    assert!(mapper.leases().is_empty(), "{:?}", mapper.leases());
+    assert!(!port_mapping_rules(&na).contains("dnat"));
+}
+
 /// `--no-port-mapping`: the same topology as above, but the listener does
 /// not ask its router: no lease, and symmetric NATs on both sides leave
 /// only the relay.

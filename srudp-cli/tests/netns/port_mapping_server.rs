@@ -39,6 +39,10 @@ pub struct Lease {
     pub external_port: u16,
     /// `"nat-pmp"` or `"pcp"`.
     pub protocol: &'static str,
+    /// How many requests granted it: 1, plus one per renewal.
+    pub grants: u32,
+    /// The lifetime granted last, in seconds.
+    pub lifetime: u32,
     expires: Instant,
     nonce: [u8; 12],
 }
@@ -55,16 +59,22 @@ pub struct PortMappingServer {
 impl PortMappingServer {
     /// Starts serving NAT-PMP and PCP on `nat`'s LAN address, port 5351.
     pub fn start(nat: &Nat) -> io::Result<PortMappingServer> {
-        PortMappingServer::start_with(nat, true)
+        PortMappingServer::start_with(nat, true, MAX_LIFETIME)
+    }
+
+    /// [`start`](PortMappingServer::start), granting leases of at most
+    /// `max_lifetime` seconds (to see them renewed).
+    pub fn start_with_max_lifetime(nat: &Nat, max_lifetime: u32) -> io::Result<PortMappingServer> {
+        PortMappingServer::start_with(nat, true, max_lifetime)
     }
 
     /// Starts serving NAT-PMP only, as an older gateway does: a PCP
     /// request gets NAT-PMP's "unsupported version" answer (RFC 6887 §9).
     pub fn start_nat_pmp_only(nat: &Nat) -> io::Result<PortMappingServer> {
-        PortMappingServer::start_with(nat, false)
+        PortMappingServer::start_with(nat, false, MAX_LIFETIME)
     }
 
-    fn start_with(nat: &Nat, pcp: bool) -> io::Result<PortMappingServer> {
+    fn start_with(nat: &Nat, pcp: bool, max_lifetime: u32) -> io::Result<PortMappingServer> {
         let router = nat.router.netns.clone();
         let wan = nat.router.ip;
         let lan = nat.lan_ip();
@@ -107,6 +117,7 @@ impl PortMappingServer {
             };
             let mut server = Server {
                 pcp,
+                max_lifetime,
                 router,
                 wan,
                 started: Instant::now(),
@@ -154,6 +165,8 @@ fn enter_netns(netns: &str) -> io::Result<()> {
 struct Server {
     /// Whether PCP is spoken (else NAT-PMP only).
     pcp: bool,
+    /// The longest lease granted, in seconds.
+    max_lifetime: u32,
     router: String,
     wan: Ipv4Addr,
     started: Instant,
@@ -202,7 +215,8 @@ impl Server {
             1 if b.len() >= 12 => {
                 let internal = u16::from_be_bytes([b[4], b[5]]);
                 let suggested = u16::from_be_bytes([b[6], b[7]]);
-                let lifetime = u32::from_be_bytes([b[8], b[9], b[10], b[11]]).min(MAX_LIFETIME);
+                let lifetime =
+                    u32::from_be_bytes([b[8], b[9], b[10], b[11]]).min(self.max_lifetime);
                 let client = SocketAddr::from((client, internal));
                 let external = if lifetime == 0 {
                     self.remove(|l| l.client == client);
@@ -238,7 +252,7 @@ impl Server {
         }
         let mut nonce = [0u8; 12];
         nonce.copy_from_slice(&b[24..36]);
-        let lifetime = u32::from_be_bytes([b[4], b[5], b[6], b[7]]).min(MAX_LIFETIME);
+        let lifetime = u32::from_be_bytes([b[4], b[5], b[6], b[7]]).min(self.max_lifetime);
         let internal = u16::from_be_bytes([b[40], b[41]]);
         let suggested = u16::from_be_bytes([b[42], b[43]]);
         let client_addr = SocketAddr::from((client, internal));
@@ -276,6 +290,8 @@ impl Server {
         if let Some(l) = leases.iter_mut().find(|l| l.client == client) {
             l.expires = expires;
             l.nonce = nonce;
+            l.grants += 1;
+            l.lifetime = lifetime;
             return Some(l.external_port);
         }
         let taken = |p: u16| leases.iter().any(|l| l.external_port == p);
@@ -288,6 +304,8 @@ impl Server {
             client,
             external_port: external,
             protocol,
+            grants: 1,
+            lifetime,
             expires,
             nonce,
         });
