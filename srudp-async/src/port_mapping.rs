@@ -95,8 +95,6 @@ pub enum PortMappingState {
     /// No mapping: why (no gateway, neither protocol answered, refused, or
     /// the lease could not be renewed).
     Unavailable(String),
-    /// Closed: the lease was deleted (or there was none).
-    Closed,
 }
 
 /// A port mapping of an endpoint's socket, kept while this lives: renewed
@@ -328,15 +326,12 @@ fn run(control: &Control, shared: &Weak<Shared>, local: SocketAddr) {
         Ok(()) => info!(mapping = %lease.mapped, "port mapping deleted"),
         Err(why) => debug!(mapping = %lease.mapped, "port mapping not deleted: {why}"),
     }
-    control.set(PortMappingState::Closed);
 }
 
+/// Ends the worker without a lease (nothing to delete on close).
 fn unavailable(control: &Control, why: String) {
     info!("port mapping: none ({why})");
     control.set(PortMappingState::Unavailable(why));
-    // Nothing to delete: wait for the owner to stop us.
-    while !control.sleep_until(Instant::now() + Duration::from_secs(3600)) {}
-    control.set(PortMappingState::Closed);
 }
 
 /// Publishes a granted mapping: state, log line, and host candidate.
