@@ -863,6 +863,11 @@ fn ipv6_peers_behind_stateful_firewalls_connect_directly() {
     let mut fb = t.add_firewall6("fwb", 0xb).unwrap();
     let a = t.add_host_behind6(&mut fa, "a").unwrap();
     let b = t.add_host_behind6(&mut fb, "b").unwrap();
+    // The firewalls are stateful: a new inbound datagram is dropped, on
+    // the LAN side it gets through.
+    let a_addr = std::net::SocketAddr::from((a.ip6.unwrap(), 7000));
+    assert!(!netns::unsolicited_udp_arrives(&b, &a, a_addr));
+    assert!(netns::unsolicited_udp_arrives(&fa.router, &a, a_addr));
     let (_server, via) = start_rendezvous(&t, &rdv);
     assert!(via.contains("[2001:db8:ffff:"), "{via}");
     let pair = pair(&via, &a, &b, 8 * MIB);

@@ -124,6 +124,60 @@ impl Node {
     }
 }
 
+/// Moves this thread into network namespace `netns` (the rest of the
+/// process stays where it is).
+pub fn enter_netns(netns: &str) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let file = std::fs::File::open(format!("/run/netns/{netns}"))?;
+    // SAFETY: setns takes a file descriptor we own, open for the call's
+    // duration, and changes only the calling thread's network namespace.
+    let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Whether an unsolicited UDP datagram sent from `from`'s namespace to
+/// `to` (an address of node `receiver`) arrives there: a receiver thread in
+/// `receiver`'s namespace listens on `to` while a sender thread in `from`'s
+/// sends three datagrams.
+pub fn unsolicited_udp_arrives(from: &Node, receiver: &Node, to: std::net::SocketAddr) -> bool {
+    use std::net::UdpSocket;
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let rx_ns = receiver.netns.clone();
+    let listener = std::thread::spawn(move || -> io::Result<bool> {
+        enter_netns(&rx_ns)?;
+        let socket = UdpSocket::bind(to)?;
+        socket.set_read_timeout(Some(Duration::from_secs(1)))?;
+        let _ = ready_tx.send(());
+        let mut buf = [0u8; 16];
+        Ok(socket.recv(&mut buf).is_ok())
+    });
+    if ready_rx.recv().is_err() {
+        panic!("receiver: {:?}", listener.join());
+    }
+    let tx_ns = from.netns.clone();
+    let sender = std::thread::spawn(move || -> io::Result<()> {
+        enter_netns(&tx_ns)?;
+        let any: std::net::SocketAddr = if to.is_ipv6() {
+            "[::]:0".parse().unwrap()
+        } else {
+            "0.0.0.0:0".parse().unwrap()
+        };
+        let socket = UdpSocket::bind(any)?;
+        for _ in 0..3 {
+            socket.send_to(b"unsolicited", to)?;
+        }
+        Ok(())
+    });
+    sender
+        .join()
+        .unwrap()
+        .expect("sending the unsolicited datagrams");
+    listener.join().unwrap().expect("receiving")
+}
+
 /// A NAT router and its LAN.
 #[derive(Debug, Clone)]
 pub struct Nat {

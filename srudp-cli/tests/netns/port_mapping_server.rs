@@ -17,13 +17,12 @@
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
-use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::{in_ns, Nat};
+use super::{enter_netns, in_ns, Nat};
 
 /// The longest lease granted, in seconds.
 const MAX_LIFETIME: u32 = 7200;
@@ -148,18 +147,6 @@ impl Drop for PortMappingServer {
             let _ = t.join();
         }
     }
-}
-
-/// Moves this thread into network namespace `netns`.
-fn enter_netns(netns: &str) -> io::Result<()> {
-    let file = std::fs::File::open(format!("/run/netns/{netns}"))?;
-    // SAFETY: setns takes a file descriptor we own open for the call's
-    // duration and changes only this thread's network namespace.
-    let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
 }
 
 struct Server {
