@@ -123,6 +123,9 @@ mod error;
 #[cfg(feature = "thread")]
 mod exit_hook;
 mod io_traits;
+mod port_mapping;
+mod port_mapping_gateway;
+mod port_mapping_wire;
 mod rendezvous_client;
 #[cfg(feature = "tokio")]
 mod rendezvous_server;
@@ -139,6 +142,7 @@ mod stream_table;
 pub use driver::Driver;
 pub use endpoint::{Connecting, Endpoint};
 pub use error::{close_reason, connect_error, driver_stopped, rendezvous_error};
+pub use port_mapping::{MappedPort, PortMapping, PortMappingProtocol, PortMappingState, MAX_LEASE};
 #[cfg(feature = "tokio")]
 pub use rendezvous_server::RendezvousServer;
 pub use runtime::{AsyncTimer, AsyncUdpSocket, Runtime};

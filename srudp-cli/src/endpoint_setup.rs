@@ -4,10 +4,13 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use srudp_tokio::rendezvous::{ClientConfig, RendezvousAddr, RendezvousConnecting, Ticket};
-use srudp_tokio::{AcceptPolicy, Endpoint, EndpointConfig, Stream, TicketSecret};
+use srudp_tokio::{
+    AcceptPolicy, Endpoint, EndpointConfig, PortMapping, PortMappingState, Stream, TicketSecret,
+};
 
 use crate::failure::Failure;
 use crate::keys;
@@ -19,6 +22,20 @@ use crate::signals::{self, Tracked};
 pub(crate) const REGISTER_TIMEOUT: Duration = Duration::from_secs(8);
 /// How long a connect through the rendezvous may take in all.
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// How long a registered endpoint waits for its gateway's port mapping
+/// before going on without it (a gateway that speaks PCP or NAT-PMP answers
+/// within a LAN round trip; a late mapping still registers).
+pub(crate) const PORT_MAPPING_WAIT: Duration = Duration::from_millis(500);
+
+/// Whether registered endpoints ask their gateway for a port mapping (on
+/// unless `--no-port-mapping`).
+static PORT_MAPPING: AtomicBool = AtomicBool::new(true);
+
+/// Turns port mapping on or off for every endpoint this process registers.
+pub(crate) fn set_port_mapping(on: bool) {
+    PORT_MAPPING.store(on, Ordering::Relaxed);
+}
 
 /// Who may connect to a registered endpoint, and with what.
 #[derive(Debug, Clone, Default)]
@@ -43,10 +60,12 @@ impl Admission {
 }
 
 /// An endpoint of the command, told of signals (see [`signals`]) while it
-/// lives.
+/// lives, with the port mapping it holds (deleted at the gateway when the
+/// endpoint is dropped).
 pub(crate) struct CliEndpoint {
     pub(crate) endpoint: Endpoint,
     _tracked: Tracked,
+    port_mapping: Option<PortMapping>,
 }
 
 impl CliEndpoint {
@@ -55,7 +74,29 @@ impl CliEndpoint {
         CliEndpoint {
             endpoint,
             _tracked: tracked,
+            port_mapping: None,
         }
+    }
+}
+
+impl CliEndpoint {
+    /// Where this endpoint's port mapping stands; `None` with
+    /// `--no-port-mapping`.
+    pub(crate) fn port_mapping_state(&self) -> Option<PortMappingState> {
+        self.port_mapping.as_ref().map(PortMapping::state)
+    }
+}
+
+/// Waits at most [`PORT_MAPPING_WAIT`] for `mapping`'s first answer and
+/// prints the mapping when there is one (`port mapping: pcp ADDR`).
+async fn report_port_mapping(mapping: &PortMapping) {
+    let started = Instant::now();
+    while mapping.state() == PortMappingState::Trying && started.elapsed() < PORT_MAPPING_WAIT {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    match mapping.state() {
+        PortMappingState::Mapped(mapped) => eprintln!("port mapping: {mapped}"),
+        other => tracing::info!(?other, "no port mapping"),
     }
 }
 
@@ -99,10 +140,16 @@ pub(crate) async fn registered_endpoint(
     let bind = bind.unwrap_or_else(|| default_bind(rdv.addr, 0));
     let endpoint = Endpoint::bind_with_rendezvous(bind, config, client)
         .map_err(|e| Failure::msg(format!("cannot bind {bind}: {e}")))?;
-    let endpoint = CliEndpoint::new(endpoint);
+    let mut endpoint = CliEndpoint::new(endpoint);
+    if PORT_MAPPING.load(Ordering::Relaxed) {
+        endpoint.port_mapping = Some(endpoint.map_port());
+    }
     match tokio::time::timeout(REGISTER_TIMEOUT, endpoint.wait_registered()).await {
         Ok(Ok(observed)) => {
             tracing::info!(%observed, "registered at the rendezvous server");
+            if let Some(mapping) = &endpoint.port_mapping {
+                report_port_mapping(mapping).await;
+            }
             Ok(endpoint)
         }
         Ok(Err(e)) => Err(Failure::msg(format!(

@@ -41,6 +41,7 @@ fn main() -> ExitCode {
     if let Err(e) = proxy::init(cli.proxy) {
         return fail(&e);
     }
+    endpoint_setup::set_port_mapping(!cli.no_port_mapping);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

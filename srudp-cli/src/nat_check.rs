@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use srudp_tokio::rendezvous::RendezvousAddr;
+use srudp_tokio::PortMappingState;
 
 use crate::endpoint_setup::{registered_endpoint, Admission};
 use crate::failure::Failure;
@@ -25,10 +26,15 @@ pub(crate) async fn nat_check(
     let nat = tokio::time::timeout(Duration::from_secs(10), endpoint.nat_behavior())
         .await
         .map_err(|_| Failure::msg("the NAT test did not finish within 10s"))??;
+    let port_mapping = endpoint.port_mapping_state();
+    let mapped = matches!(port_mapping, Some(PortMappingState::Mapped(_)));
     let mapping = match nat.mapping {
         srudp_tokio::rendezvous::NatMapping::NotBehindNat => "none (not behind a NAT)",
         srudp_tokio::rendezvous::NatMapping::EndpointIndependent => {
             "endpoint-independent (hole punching works)"
+        }
+        srudp_tokio::rendezvous::NatMapping::EndpointDependent if mapped => {
+            "endpoint-dependent, symmetric (peers reach us through the port mapping)"
         }
         srudp_tokio::rendezvous::NatMapping::EndpointDependent => {
             "endpoint-dependent, symmetric (connections will likely be relayed)"
@@ -46,6 +52,12 @@ pub(crate) async fn nat_check(
     };
     println!("mapping: {mapping}");
     println!("filtering: {filtering}");
+    match port_mapping {
+        Some(PortMappingState::Mapped(m)) => println!("port mapping: {m}"),
+        Some(PortMappingState::Unavailable(why)) => println!("port mapping: none ({why})"),
+        Some(_) => println!("port mapping: none (no answer yet)"),
+        None => println!("port mapping: off (--no-port-mapping)"),
+    }
     endpoint.close();
     Ok(())
 }

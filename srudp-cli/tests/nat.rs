@@ -17,7 +17,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use netns::{Nat, NatKind, Node, Topology};
+use netns::{Nat, NatKind, Node, PortMappingServer, Topology};
 
 const SRUDP: &str = env!("CARGO_BIN_EXE_srudp");
 const MIB: usize = 1 << 20;
@@ -76,7 +76,7 @@ fn start_rendezvous(t: &Topology, node: &Node) -> (Running, String) {
 fn start_rendezvous_with(t: &Topology, node: &Node, extra: &[&str]) -> (Running, String) {
     let mut child = node
         .command(SRUDP)
-        .args(["rendezvous", "--bind", &format!("{}:4433", node.ip)])
+        .args(["rendezvous", "--bind", &rendezvous_bind(node)])
         .args(extra)
         .args(["--second-port", "4434", "--key"])
         .arg(rdv_key(t))
@@ -96,6 +96,15 @@ fn start_rendezvous_with(t: &Topology, node: &Node, extra: &[&str]) -> (Running,
         .recv_timeout(Duration::from_secs(20))
         .expect("the rendezvous printed its --via line");
     (Running(Some(child)), line.trim().to_string())
+}
+
+/// Where the rendezvous on `node` listens: port 4433 of its IPv4 address,
+/// or of its IPv6 address on an IPv6-only node.
+fn rendezvous_bind(node: &Node) -> String {
+    match node.ip6 {
+        Some(ip6) if node.ip.is_unspecified() => format!("[{ip6}]:4433"),
+        _ => format!("{}:4433", node.ip),
+    }
 }
 
 /// One key for the rendezvous across restarts, in the topology's scratch
@@ -225,13 +234,27 @@ fn pair(via: &str, a: &Node, b: &Node, size: usize) -> Pair {
 /// [`pair`], running `before_connect` once the listener registered and
 /// before the connector starts.
 fn pair_with(via: &str, a: &Node, b: &Node, size: usize, before_connect: impl FnOnce()) -> Pair {
+    pair_with_args(via, a, b, size, &[], before_connect)
+}
+
+/// [`pair_with`], with `extra` global options for both peers.
+fn pair_with_args(
+    via: &str,
+    a: &Node,
+    b: &Node,
+    size: usize,
+    extra: &[&str],
+    before_connect: impl FnOnce(),
+) -> Pair {
     let ticket_file = std::env::temp_dir().join(format!("{}.ticket", a.netns));
     let _ = std::fs::remove_file(&ticket_file);
     let (sa, sb) = (payload(1, size), payload(2, size));
     let (ga, pa) = mpsc::channel();
     let (gb, pb) = mpsc::channel();
     let mut cmd = a.command(SRUDP);
-    cmd.args(["-v", "listen", "--via", via, "--ticket-file"])
+    cmd.args(["-v"])
+        .args(extra)
+        .args(["listen", "--via", via, "--ticket-file"])
         .arg(&ticket_file);
     let listener = spawn_peer(cmd, sa.clone(), pa);
     let started = Instant::now();
@@ -251,7 +274,7 @@ fn pair_with(via: &str, a: &Node, b: &Node, size: usize, before_connect: impl Fn
     let _ = std::fs::remove_file(&ticket_file);
     before_connect();
     let mut cmd = b.command(SRUDP);
-    cmd.args(["-v", "connect", &ticket]);
+    cmd.args(["-v"]).args(extra).args(["connect", &ticket]);
     let connector = spawn_peer(cmd, sb.clone(), pb);
     Pair {
         listener,
@@ -685,11 +708,19 @@ fn port_preserving_nats_without_input_firewall_connect_directly_with_introductio
 /// `srudp nat-check` behind `nat`'s router: its `mapping:` and
 /// `filtering:` lines.
 fn nat_check(t: &mut Topology, kind: NatKind) -> (String, String) {
+    let (m, f, _) = nat_check_with(t, kind, false);
+    (m, f)
+}
+
+/// [`nat_check`], with a port-mapping server on the router if `mapper`;
+/// also returns the `port mapping:` line.
+fn nat_check_with(t: &mut Topology, kind: NatKind, mapper: bool) -> (String, String, String) {
     let rdv = t.add_public_host("rdv", RDV_IP).unwrap();
     let mut nat = t
         .add_nat("nat", Ipv4Addr::new(203, 0, 113, 21), [192, 168, 1], kind)
         .unwrap();
     let host = t.add_host_behind(&mut nat, "h").unwrap();
+    let _mapper = mapper.then(|| PortMappingServer::start(&nat).unwrap());
     let (_server, via) = start_rendezvous(t, &rdv);
     let out = host
         .command(SRUDP)
@@ -710,7 +741,33 @@ fn nat_check(t: &mut Topology, kind: NatKind) -> (String, String) {
             .unwrap_or_else(|| panic!("no {prefix} line: {stdout}"))
             .to_string()
     };
-    (line("mapping: "), line("filtering: "))
+    (
+        line("mapping: "),
+        line("filtering: "),
+        line("port mapping: "),
+    )
+}
+
+/// `nat-check` behind a symmetric NAT whose router grants port mappings
+/// reports the mapping, which protocol granted it, and that peers get in
+/// through it; without a mapping server it says there is none.
+#[test]
+fn nat_check_reports_the_port_mapping() {
+    let Some(mut t) = topology("nat_check_reports_the_port_mapping") else {
+        return;
+    };
+    let (m, _, p) = nat_check_with(&mut t, NatKind::Symmetric, true);
+    assert!(p.starts_with("port mapping: pcp 203.0.113.21:"), "{p}");
+    assert!(m.contains("through the port mapping"), "{m}");
+    let Some(mut t) = topology("nat_check_reports_the_port_mapping") else {
+        return;
+    };
+    let (m, _, p) = nat_check_with(&mut t, NatKind::Symmetric, false);
+    assert!(
+        p.starts_with("port mapping: none (gateway 192.168.1.1:"),
+        "{p}"
+    );
+    assert!(m.contains("likely be relayed"), "{m}");
 }
 
 /// Issue 18: `nat-check` reports each NAT's mapping and filtering, also
@@ -735,4 +792,311 @@ fn nat_check_reports_mapping_and_filtering_of_each_masquerade() {
         assert!(m.starts_with(mapping), "{kind:?}: {m}");
         assert!(f.starts_with("filtering: filtered"), "{kind:?}: {f}");
     }
+}
+
+/// The `ip portmap` table of `nat`'s router, as `nft` lists it.
+fn port_mapping_rules(nat: &Nat) -> String {
+    let out = nat
+        .router
+        .command("nft")
+        .args(["list", "table", "ip", "portmap"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+/// Issue 18: symmetric NATs on both sides defeat punching (see
+/// `both_behind_symmetric_nats_connect_through_the_relay`); when one router
+/// grants a port mapping (PCP), the mapped address is registered as a
+/// candidate and the peers connect directly through it. When the CLI
+/// exits, the lease is deleted: the router's forwarding rules are gone.
+#[test]
+fn symmetric_nats_with_a_port_mapping_on_one_router_connect_directly() {
+    let Some(mut t) = topology("symmetric_nats_with_a_port_mapping") else {
+        return;
+    };
+    let rdv = t.add_public_host("rdv", RDV_IP).unwrap();
+    let (a, b, na, _nb) = two_nats(&mut t, NatKind::Symmetric, NatKind::Symmetric);
+    let mapper = PortMappingServer::start(&na).unwrap();
+    let (_server, via) = start_rendezvous(&t, &rdv);
+    let pair = pair(&via, &a, &b, 8 * MIB);
+    let mapped = pair
+        .listener
+        .wait_line("port mapping", |l| l.starts_with("port mapping: "));
+    assert!(
+        mapped.starts_with("port mapping: pcp 203.0.113.21:"),
+        "{mapped}"
+    );
+    let external = mapped.rsplit(':').next().unwrap().to_string();
+    let leases = mapper.leases();
+    assert_eq!(leases.len(), 1, "{leases:?}");
+    assert_eq!(leases[0].client.ip().to_string(), a.ip.to_string());
+    assert_eq!(leases[0].external_port.to_string(), external);
+    assert!(
+        port_mapping_rules(&na).contains(&format!("udp dport {external} dnat to {}:", a.ip)),
+        "{}",
+        port_mapping_rules(&na)
+    );
+    let (pl, pc) = pair.paths();
+    assert!(pl.starts_with("path: direct 203.0.113.22:"), "{pl}");
+    assert_eq!(pc, format!("path: direct 203.0.113.21:{external}"));
+    pair.check();
+    // Both processes exited: the listener deleted its lease on the way out.
+    assert!(mapper.leases().is_empty(), "{:?}", mapper.leases());
+    let rules = port_mapping_rules(&na);
+    assert!(
+        !rules.contains("dnat"),
+        "a forwarding rule outlived the CLI: {rules}"
+    );
+}
+
+/// A gateway that speaks NAT-PMP only answers our PCP request with
+/// "unsupported version": we fall back to NAT-PMP, and connect directly
+/// through that mapping.
+#[test]
+fn a_nat_pmp_only_gateway_maps_through_nat_pmp() {
+    let Some(mut t) = topology("a_nat_pmp_only_gateway") else {
+        return;
+    };
+    let rdv = t.add_public_host("rdv", RDV_IP).unwrap();
+    let (a, b, na, _nb) = two_nats(&mut t, NatKind::Symmetric, NatKind::Symmetric);
+    let mapper = PortMappingServer::start_nat_pmp_only(&na).unwrap();
+    let (_server, via) = start_rendezvous(&t, &rdv);
+    let pair = pair(&via, &a, &b, MIB);
+    let mapped = pair
+        .listener
+        .wait_line("port mapping", |l| l.starts_with("port mapping: "));
+    assert!(
+        mapped.starts_with("port mapping: nat-pmp 203.0.113.21:"),
+        "{mapped}"
+    );
+    assert_eq!(mapper.leases()[0].protocol, "nat-pmp");
+    let (_, pc) = pair.paths();
+    assert!(pc.starts_with("path: direct 203.0.113.21:"), "{pc}");
+    pair.check();
+    assert!(mapper.leases().is_empty(), "{:?}", mapper.leases());
+}
+
+/// The lease is renewed before it expires (at half its lifetime: a
+/// 10-second lease is renewed after 5 s, and still in force after 12 s),
+/// and deleted when the CLI is stopped by a signal (SIGTERM, as Ctrl-C).
+#[test]
+fn the_lease_is_renewed_at_half_life_and_deleted_when_the_cli_is_stopped() {
+    let Some(mut t) = topology("the_lease_is_renewed") else {
+        return;
+    };
+    let rdv = t.add_public_host("rdv", RDV_IP).unwrap();
+    let mut na = t
+        .add_nat(
+            "nata",
+            Ipv4Addr::new(203, 0, 113, 21),
+            [192, 168, 1],
+            NatKind::Symmetric,
+        )
+        .unwrap();
+    let a = t.add_host_behind(&mut na, "a").unwrap();
+    let mapper = PortMappingServer::start_with_max_lifetime(&na, 10).unwrap();
+    let (_server, via) = start_rendezvous(&t, &rdv);
+    let mut cmd = a.command(SRUDP);
+    cmd.args(["-v", "listen", "--via", &via]);
+    let (go, pause) = mpsc::channel::<()>();
+    let listener = spawn_peer(cmd, Vec::new(), pause);
+    listener.wait_line("port mapping", |l| l.starts_with("port mapping: pcp "));
+    assert_eq!(mapper.leases()[0].lifetime, 10);
+    thread::sleep(Duration::from_secs(12));
+    let leases = mapper.leases();
+    assert_eq!(leases.len(), 1, "the lease expired: {leases:?}");
+    assert!(leases[0].grants >= 2, "not renewed: {leases:?}");
+    drop(go);
+    let pid = listener.child.0.as_ref().unwrap().id();
+    let _ = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
+    let _ = listener.finish();
+    assert!(mapper.leases().is_empty(), "{:?}", mapper.leases());
+    assert!(!port_mapping_rules(&na).contains("dnat"));
+}
+
+/// `--no-port-mapping`: the same topology as above, but the listener does
+/// not ask its router: no lease, and symmetric NATs on both sides leave
+/// only the relay.
+#[test]
+fn no_port_mapping_leaves_symmetric_nats_to_the_relay() {
+    let Some(mut t) = topology("no_port_mapping") else {
+        return;
+    };
+    let rdv = t.add_public_host("rdv", RDV_IP).unwrap();
+    let (a, b, na, _nb) = two_nats(&mut t, NatKind::Symmetric, NatKind::Symmetric);
+    let mapper = PortMappingServer::start(&na).unwrap();
+    let (_server, via) = start_rendezvous(&t, &rdv);
+    let pair = pair_with_args(&via, &a, &b, MIB, &["--no-port-mapping"], || {});
+    let (pl, pc) = pair.paths();
+    assert_eq!(pl, format!("path: relayed via {RDV_IP}:4433"));
+    assert_eq!(pc, format!("path: relayed via {RDV_IP}:4433"));
+    assert!(mapper.leases().is_empty(), "{:?}", mapper.leases());
+    let (l_err, _) = pair.check();
+    assert!(!l_err.contains("port mapping: "), "{l_err}");
+}
+
+/// The test server speaks NAT-PMP as `natpmpc` (libnatpmp's client, an
+/// implementation independent of ours) expects: it names the router's
+/// public address, maps a UDP port with a real DNAT rule, and deletes it
+/// on lifetime 0.
+#[test]
+fn the_port_mapping_test_server_answers_natpmpc() {
+    let Some(mut t) = topology("the_port_mapping_test_server_answers_natpmpc") else {
+        return;
+    };
+    let mut nat = t
+        .add_nat(
+            "nat",
+            Ipv4Addr::new(203, 0, 113, 21),
+            [192, 168, 1],
+            NatKind::Symmetric,
+        )
+        .unwrap();
+    let host = t.add_host_behind(&mut nat, "h").unwrap();
+    let mapper = PortMappingServer::start(&nat).unwrap();
+    let natpmpc = |args: &[&str]| {
+        let out = host
+            .command("natpmpc")
+            .args(["-g", &nat.lan_ip().to_string()])
+            .args(args)
+            .output()
+            .expect("natpmpc (package natpmpc; .ci/run installs it)");
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(out.status.success(), "natpmpc {args:?}: {text}");
+        text
+    };
+    let text = natpmpc(&[]);
+    assert!(text.contains("Public IP address : 203.0.113.21"), "{text}");
+    let text = natpmpc(&["-a", "6000", "6000", "udp", "60"]);
+    assert!(
+        text.contains("Mapped public port 6000 protocol UDP to local port 6000"),
+        "{text}"
+    );
+    assert_eq!(mapper.leases().len(), 1);
+    assert_eq!(mapper.leases()[0].protocol, "nat-pmp");
+    let rules = port_mapping_rules(&nat);
+    assert!(
+        rules.contains(&format!("udp dport 6000 dnat to {}:6000", host.ip)),
+        "{rules}"
+    );
+    natpmpc(&["-a", "0", "6000", "udp", "0"]);
+    assert!(mapper.leases().is_empty(), "{:?}", mapper.leases());
+    assert!(!port_mapping_rules(&nat).contains("dnat"));
+}
+
+/// Issue 18: IPv6 without NAT, each peer behind a stateful firewall that
+/// drops new inbound packets (`ct state established,related accept`):
+/// simultaneous open punches through both, and the peers connect directly
+/// between their global addresses.
+#[test]
+fn ipv6_peers_behind_stateful_firewalls_connect_directly() {
+    let Some(mut t) = topology("ipv6_peers_behind_stateful_firewalls") else {
+        return;
+    };
+    let rdv = t.add_public_host6("rdv").unwrap();
+    let mut fa = t.add_firewall6("fwa", 0xa).unwrap();
+    let mut fb = t.add_firewall6("fwb", 0xb).unwrap();
+    let a = t.add_host_behind6(&mut fa, "a").unwrap();
+    let b = t.add_host_behind6(&mut fb, "b").unwrap();
+    // The firewalls are stateful: a new inbound datagram is dropped, on
+    // the LAN side it gets through.
+    let a_addr = std::net::SocketAddr::from((a.ip6.unwrap(), 7000));
+    assert!(!netns::unsolicited_udp_arrives(&b, &a, a_addr));
+    assert!(netns::unsolicited_udp_arrives(&fa.router, &a, a_addr));
+    let (_server, via) = start_rendezvous(&t, &rdv);
+    assert!(via.contains("[2001:db8:ffff:"), "{via}");
+    let pair = pair(&via, &a, &b, 8 * MIB);
+    let (pl, pc) = pair.paths();
+    assert!(pl.starts_with("path: direct [2001:db8:b::20]:"), "{pl}");
+    assert!(pc.starts_with("path: direct [2001:db8:a::20]:"), "{pc}");
+    pair.check();
+}
+
+/// One cell of the NAT matrix: `listen` behind a NAT of kind `a` (whose
+/// router grants port mappings if `mapping`), `connect` behind one of kind
+/// `b`; the connector's path and the time from its start to its `path:`
+/// line.
+fn matrix_cell(a: NatKind, b: NatKind, mapping: bool) -> (String, Duration) {
+    let mut t = Topology::new().expect("building the topology");
+    let rdv = t.add_public_host("rdv", RDV_IP).unwrap();
+    let (ha, hb, na, _nb) = two_nats(&mut t, a, b);
+    let _mapper = mapping.then(|| PortMappingServer::start(&na).unwrap());
+    let (_server, via) = start_rendezvous(&t, &rdv);
+    let started = std::cell::Cell::new(Instant::now());
+    let pair = pair_with(&via, &ha, &hb, 256 * 1024, || started.set(Instant::now()));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let path = loop {
+        if let Some(l) = pair
+            .connector
+            .lines()
+            .iter()
+            .find(|l| l.starts_with("path: "))
+        {
+            break Some(l.clone());
+        }
+        if Instant::now() > deadline {
+            break None;
+        }
+        thread::sleep(Duration::from_millis(5));
+    };
+    let elapsed = started.get().elapsed();
+    let Some(path) = path else {
+        return ("failed".into(), elapsed);
+    };
+    let outcome = if path.starts_with("path: direct") {
+        "direct"
+    } else {
+        "relayed"
+    };
+    let transferred = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| pair.check()));
+    match transferred {
+        Ok(_) => (outcome.into(), elapsed),
+        Err(_) => (format!("{outcome}, transfer failed"), elapsed),
+    }
+}
+
+/// The NAT matrix of NAT.md (`scripts/nat-matrix.sh` runs it): every pair
+/// of NAT kinds, without and with a port mapping on the listener's router;
+/// prints a Markdown table. A measurement, not a test: run on demand.
+#[test]
+#[ignore = "measurement: run by scripts/nat-matrix.sh"]
+fn nat_matrix() {
+    if let Err(why) = netns::check_environment() {
+        panic!("nat_matrix: {why}");
+    }
+    let kinds = [
+        (NatKind::PortPreserving, "port-preserving, input firewall"),
+        (
+            NatKind::PortPreservingNoInputFirewall,
+            "port-preserving, no input firewall",
+        ),
+        (NatKind::Symmetric, "symmetric (masquerade random)"),
+        (NatKind::FullyRandom, "symmetric (masquerade fully-random)"),
+    ];
+    let mut rows = vec![
+        "| listener's NAT | connector's NAT | port mapping (listener's router) | path | time to path |".to_string(),
+        "|---|---|---|---|---|".to_string(),
+    ];
+    for (a, an) in kinds {
+        for (b, bn) in kinds {
+            for mapping in [false, true] {
+                let (outcome, elapsed) = matrix_cell(a, b, mapping);
+                let row = format!(
+                    "| {an} | {bn} | {} | {outcome} | {} ms |",
+                    if mapping { "PCP" } else { "none" },
+                    elapsed.as_millis()
+                );
+                eprintln!("{row}");
+                rows.push(row);
+            }
+        }
+    }
+    println!("NAT-MATRIX-BEGIN");
+    for r in rows {
+        println!("{r}");
+    }
+    println!("NAT-MATRIX-END");
 }

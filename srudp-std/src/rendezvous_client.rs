@@ -16,6 +16,7 @@ use crate::endpoint::Endpoint;
 use crate::stream::Stream;
 
 pub use srudp_async::rendezvous::RendezvousStatus;
+use srudp_async::PortMapping;
 
 impl Endpoint {
     /// Binds a UDP socket to `addr` like [`bind`](Endpoint::bind), and
@@ -104,5 +105,13 @@ impl Endpoint {
     /// port on the server, the mapping and filtering come back `Unknown`.
     pub fn nat_behavior(&self, timeout: Option<Duration>) -> io::Result<NatBehavior> {
         block_on(timeout, self.inner().nat_behavior())
+    }
+
+    /// Asks the gateway for a port mapping of this endpoint's socket (PCP,
+    /// else NAT-PMP) and keeps it while the returned handle lives: see
+    /// srudp-async's `Endpoint::map_port`. The mapped address becomes a
+    /// registered host candidate.
+    pub fn map_port(&self) -> PortMapping {
+        self.inner().map_port()
     }
 }

@@ -22,11 +22,14 @@
 #![allow(dead_code, unreachable_pub)]
 
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
+
+mod port_mapping_server;
+pub use port_mapping_server::PortMappingServer;
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
@@ -106,8 +109,10 @@ pub fn skip_requested(test: &str) -> bool {
 pub struct Node {
     /// The namespace's name.
     pub netns: String,
-    /// Its main address.
+    /// Its main IPv4 address (unspecified on an IPv6-only node).
     pub ip: Ipv4Addr,
+    /// Its global IPv6 address, on IPv6 nodes.
+    pub ip6: Option<Ipv6Addr>,
 }
 
 impl Node {
@@ -139,6 +144,60 @@ impl Node {
 static NODE_ENV: std::sync::Mutex<std::collections::BTreeMap<String, Vec<(String, String)>>> =
     std::sync::Mutex::new(std::collections::BTreeMap::new());
 
+/// Moves this thread into network namespace `netns` (the rest of the
+/// process stays where it is).
+pub fn enter_netns(netns: &str) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let file = std::fs::File::open(format!("/run/netns/{netns}"))?;
+    // SAFETY: setns takes a file descriptor we own, open for the call's
+    // duration, and changes only the calling thread's network namespace.
+    let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Whether an unsolicited UDP datagram sent from `from`'s namespace to
+/// `to` (an address of node `receiver`) arrives there: a receiver thread in
+/// `receiver`'s namespace listens on `to` while a sender thread in `from`'s
+/// sends three datagrams.
+pub fn unsolicited_udp_arrives(from: &Node, receiver: &Node, to: std::net::SocketAddr) -> bool {
+    use std::net::UdpSocket;
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let rx_ns = receiver.netns.clone();
+    let listener = std::thread::spawn(move || -> io::Result<bool> {
+        enter_netns(&rx_ns)?;
+        let socket = UdpSocket::bind(to)?;
+        socket.set_read_timeout(Some(Duration::from_secs(1)))?;
+        let _ = ready_tx.send(());
+        let mut buf = [0u8; 16];
+        Ok(socket.recv(&mut buf).is_ok())
+    });
+    if ready_rx.recv().is_err() {
+        panic!("receiver: {:?}", listener.join());
+    }
+    let tx_ns = from.netns.clone();
+    let sender = std::thread::spawn(move || -> io::Result<()> {
+        enter_netns(&tx_ns)?;
+        let any: std::net::SocketAddr = if to.is_ipv6() {
+            "[::]:0".parse().unwrap()
+        } else {
+            "0.0.0.0:0".parse().unwrap()
+        };
+        let socket = UdpSocket::bind(any)?;
+        for _ in 0..3 {
+            socket.send_to(b"unsolicited", to)?;
+        }
+        Ok(())
+    });
+    sender
+        .join()
+        .unwrap()
+        .expect("sending the unsolicited datagrams");
+    listener.join().unwrap().expect("receiving")
+}
+
 /// A NAT router and its LAN.
 #[derive(Debug, Clone)]
 pub struct Nat {
@@ -146,6 +205,18 @@ pub struct Nat {
     pub router: Node,
     lan_prefix: [u8; 3],
     hosts: u8,
+}
+
+impl Nat {
+    /// The router's LAN address (the hosts' gateway).
+    pub fn lan_ip(&self) -> Ipv4Addr {
+        Ipv4Addr::new(
+            self.lan_prefix[0],
+            self.lan_prefix[1],
+            self.lan_prefix[2],
+            1,
+        )
+    }
 }
 
 /// A set of namespaces and a scratch directory, deleted on drop.
@@ -253,7 +324,11 @@ impl Topology {
         let ns = format!("{}-{name}", self.prefix);
         self.add_namespace(&ns)?;
         self.attach_to_internet(&ns, ip)?;
-        Ok(Node { netns: ns, ip })
+        Ok(Node {
+            netns: ns,
+            ip,
+            ip6: None,
+        })
     }
 
     /// A NAT router with public address `wan_ip` and the LAN `lan_prefix.0/24`
@@ -301,6 +376,7 @@ impl Topology {
             router: Node {
                 netns: ns,
                 ip: wan_ip,
+                ip6: None,
             },
             lan_prefix,
             hosts: 1,
@@ -349,7 +425,11 @@ impl Topology {
             &ns,
             &["ip", "route", "add", "default", "via", &gw.to_string()],
         )?;
-        Ok(Node { netns: ns, ip })
+        Ok(Node {
+            netns: ns,
+            ip,
+            ip6: None,
+        })
     }
 
     /// Simulates a NAT rebinding: the router starts mapping to ports from
@@ -499,6 +579,204 @@ impl Topology {
             .stderr(Stdio::null())
             .status()?;
         Ok(())
+    }
+}
+
+/// A stateful IPv6 firewall router (no NAT) and its LAN
+/// `2001:db8:<lan>::/64` of global addresses: it forwards everything from
+/// its LAN and, from the internet, only what belongs to a flow its LAN
+/// opened (`ct state established,related`); new inbound packets are dropped.
+#[derive(Debug, Clone)]
+pub struct Firewall6 {
+    /// The router's namespace and WAN address.
+    pub router: Node,
+    lan: u16,
+    hosts: u16,
+}
+
+impl Topology {
+    /// Plugs `ns` into the internet router over IPv6: link `k` is
+    /// `2001:db8:ffff:k::/64`, the internet router `::1`, `ns` `::2`, with
+    /// its default route via `::1`. Returns `ns`'s address.
+    fn attach_to_internet6(&mut self, ns: &str) -> io::Result<Ipv6Addr> {
+        self.ports += 1;
+        let k = self.ports;
+        let port = format!("p{k}");
+        let here = Ipv6Addr::new(0x2001, 0xdb8, 0xffff, k as u16, 0, 0, 0, 2);
+        let there = Ipv6Addr::new(0x2001, 0xdb8, 0xffff, k as u16, 0, 0, 0, 1);
+        run(&[
+            "ip", "link", "add", "wan", "netns", ns, "type", "veth", "peer", "name", &port,
+            "netns", &self.inet,
+        ])?;
+        in_ns(
+            &self.inet,
+            &["sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"],
+        )?;
+        in_ns(
+            &self.inet,
+            &[
+                "ip",
+                "-6",
+                "addr",
+                "add",
+                &format!("{there}/64"),
+                "dev",
+                &port,
+                "nodad",
+            ],
+        )?;
+        in_ns(&self.inet, &["ip", "link", "set", &port, "up"])?;
+        in_ns(
+            ns,
+            &[
+                "ip",
+                "-6",
+                "addr",
+                "add",
+                &format!("{here}/64"),
+                "dev",
+                "wan",
+                "nodad",
+            ],
+        )?;
+        in_ns(ns, &["ip", "link", "set", "wan", "up"])?;
+        in_ns(
+            ns,
+            &[
+                "ip",
+                "-6",
+                "route",
+                "add",
+                "default",
+                "via",
+                &there.to_string(),
+            ],
+        )?;
+        Ok(here)
+    }
+
+    /// A host directly on the IPv6 internet.
+    pub fn add_public_host6(&mut self, name: &str) -> io::Result<Node> {
+        let ns = format!("{}-{name}", self.prefix);
+        self.add_namespace(&ns)?;
+        let ip = self.attach_to_internet6(&ns)?;
+        Ok(Node {
+            netns: ns,
+            ip: Ipv4Addr::UNSPECIFIED,
+            ip6: Some(ip),
+        })
+    }
+
+    /// A stateful IPv6 firewall with the LAN `2001:db8:<lan>::/64` (the
+    /// router is `::1`).
+    pub fn add_firewall6(&mut self, name: &str, lan: u16) -> io::Result<Firewall6> {
+        let ns = format!("{}-{name}", self.prefix);
+        self.add_namespace(&ns)?;
+        let wan = self.attach_to_internet6(&ns)?;
+        in_ns(
+            &self.inet,
+            &[
+                "ip",
+                "-6",
+                "route",
+                "add",
+                &format!("2001:db8:{lan:x}::/64"),
+                "via",
+                &wan.to_string(),
+            ],
+        )?;
+        in_ns(&ns, &["ip", "link", "add", "lan", "type", "bridge"])?;
+        in_ns(
+            &ns,
+            &[
+                "ip",
+                "-6",
+                "addr",
+                "add",
+                &format!("2001:db8:{lan:x}::1/64"),
+                "dev",
+                "lan",
+                "nodad",
+            ],
+        )?;
+        in_ns(&ns, &["ip", "link", "set", "lan", "up"])?;
+        in_ns(&ns, &["sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"])?;
+        let rules = "table ip6 filter {\n chain fwd_filter {\n  type filter hook forward priority 0; policy drop;\n  iifname \"lan\" accept\n  ct state established,related accept\n }\n chain in_filter {\n  type filter hook input priority 0; policy drop;\n  iifname != \"wan\" accept\n  ct state established,related accept\n  meta l4proto ipv6-icmp accept\n }\n}\n";
+        let path = std::env::temp_dir().join(format!("{ns}.nft"));
+        std::fs::write(&path, rules)?;
+        let applied = in_ns(&ns, &["nft", "-f", &path.to_string_lossy()]);
+        let _ = std::fs::remove_file(&path);
+        applied?;
+        Ok(Firewall6 {
+            router: Node {
+                netns: ns,
+                ip: Ipv4Addr::UNSPECIFIED,
+                ip6: Some(wan),
+            },
+            lan,
+            hosts: 1,
+        })
+    }
+
+    /// A host on `fw`'s LAN, with the global address `2001:db8:<lan>::<n>0`.
+    pub fn add_host_behind6(&mut self, fw: &mut Firewall6, name: &str) -> io::Result<Node> {
+        fw.hosts += 1;
+        let ip = Ipv6Addr::new(0x2001, 0xdb8, fw.lan, 0, 0, 0, 0, fw.hosts * 0x10);
+        let ns = format!("{}-{name}", self.prefix);
+        self.add_namespace(&ns)?;
+        let port = format!("h{}", fw.hosts);
+        run(&[
+            "ip",
+            "link",
+            "add",
+            "eth0",
+            "netns",
+            &ns,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &port,
+            "netns",
+            &fw.router.netns,
+        ])?;
+        in_ns(
+            &fw.router.netns,
+            &["ip", "link", "set", &port, "master", "lan"],
+        )?;
+        in_ns(&fw.router.netns, &["ip", "link", "set", &port, "up"])?;
+        in_ns(
+            &ns,
+            &[
+                "ip",
+                "-6",
+                "addr",
+                "add",
+                &format!("{ip}/64"),
+                "dev",
+                "eth0",
+                "nodad",
+            ],
+        )?;
+        in_ns(&ns, &["ip", "link", "set", "eth0", "up"])?;
+        let gw = Ipv6Addr::new(0x2001, 0xdb8, fw.lan, 0, 0, 0, 0, 1);
+        in_ns(
+            &ns,
+            &[
+                "ip",
+                "-6",
+                "route",
+                "add",
+                "default",
+                "via",
+                &gw.to_string(),
+            ],
+        )?;
+        Ok(Node {
+            netns: ns,
+            ip: Ipv4Addr::UNSPECIFIED,
+            ip6: Some(ip),
+        })
     }
 }
 

@@ -8,7 +8,10 @@
 //! come from) and, of the declared ones, only addresses that cannot name a
 //! host elsewhere on the Internet: private IPv4 (RFC 1918), link-local (IPv4
 //! 169.254/16, IPv6 fe80::/10) and unique local IPv6 (fc00::/7). Such
-//! addresses are how two peers behind the same NAT reach each other.
+//! addresses are how two peers behind the same NAT reach each other. It
+//! also forwards declared addresses on the observed IP address itself
+//! (another port of the client's own public address: a port mapping its
+//! NAT granted, PCP / NAT-PMP), which aim a peer's probes at nobody else.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -20,7 +23,10 @@ use super::MAX_MESSAGE_CANDIDATES;
 /// [`MAX_MESSAGE_CANDIDATES`].
 pub(crate) fn forwarded_candidates(observed: SocketAddr, hosts: &[SocketAddr]) -> Vec<SocketAddr> {
     let mut out = vec![observed];
-    for h in hosts.iter().filter(|h| is_local_scope(h.ip())) {
+    for h in hosts
+        .iter()
+        .filter(|h| is_local_scope(h.ip()) || h.ip() == observed.ip())
+    {
         if out.len() >= MAX_MESSAGE_CANDIDATES {
             break;
         }
@@ -89,6 +95,17 @@ mod tests {
             addr("[::ffff:8.8.8.8]:53"), // a public address, IPv4-mapped
         ];
         assert_eq!(forwarded_candidates(observed, &hosts), vec![observed]);
+    }
+
+    #[test]
+    fn other_ports_of_the_observed_address_are_forwarded() {
+        // A port mapping the client's NAT granted (PCP / NAT-PMP).
+        let observed = addr("203.0.113.7:4000");
+        let mapped = addr("203.0.113.7:40001");
+        assert_eq!(
+            forwarded_candidates(observed, &[mapped, addr("203.0.113.8:40001")]),
+            vec![observed, mapped]
+        );
     }
 
     #[test]

@@ -337,3 +337,34 @@ fn two_requests_at_once_for_the_same_peer_get_two_connections() {
         "server link and three"
     );
 }
+
+/// A host candidate added after registration — the external address of a
+/// port mapping the client's gateway granted, on its NAT's public IP — is
+/// registered at once and reaches the peers introduced from then on, which
+/// punch toward it; one on an IP the server did not observe does not (it
+/// would aim the peer's probes at a third party, spec §11.4).
+#[test]
+fn a_port_mapped_candidate_added_after_registration_reaches_later_peers() {
+    let mut w = pair(7, NatConfig::symmetric(), NatConfig::symmetric());
+    let mapped = addr("198.51.100.1:40001");
+    let elsewhere = addr("198.51.100.9:40001");
+    let now = w.now();
+    w.client(0).add_host_candidate(now, mapped);
+    w.client(0).add_host_candidate(now, elsewhere);
+    w.run_for(2 * S);
+    w.capture();
+    let now = w.now();
+    let key_a = w.key(0);
+    w.client(1).connect_by_key(now, key_a).unwrap();
+    w.run_for(3 * S);
+    let sent = w.captured.take().unwrap();
+    let from_b = addr("192.168.2.20:6000");
+    assert!(
+        sent.iter().any(|d| d.from == from_b && d.to == mapped),
+        "the peer never punched toward the mapped address"
+    );
+    assert!(
+        !sent.iter().any(|d| d.to == elsewhere),
+        "a candidate on another public IP was forwarded"
+    );
+}

@@ -47,7 +47,7 @@ pub use event::ClientEvent;
 use introductions::{HeldIntroduction, PeerLink, Request};
 use nat_test::{NatObservation, NatTest};
 
-use super::message::{ErrorCode, Message, RequestId, Target};
+use super::message::{ErrorCode, Message, RequestId, Target, MAX_MESSAGE_CANDIDATES};
 use super::stream::MessageStream;
 use super::{NatBehavior, NatFiltering, NatMapping};
 use crate::wire::relay::is_nat_probe;
@@ -148,6 +148,25 @@ impl RendezvousClient {
         };
         client.connect_link(now);
         Ok(client)
+    }
+
+    /// Adds `candidate` to the host candidates we register (e.g. the
+    /// external address of a port mapping our gateway granted, which the
+    /// adapter learns after the client started) and registers again at once
+    /// if we are registered (or registering: the newer Register's answer
+    /// is the one awaited), so peers introduced from now on punch toward it
+    /// too. Ignored when already present or when the list is full
+    /// ([`MAX_MESSAGE_CANDIDATES`]). The server forwards it to peers only
+    /// if it can justify it (spec §11.4).
+    pub fn add_host_candidate(&mut self, now: Instant, candidate: SocketAddr) {
+        let hosts = &mut self.config.host_candidates;
+        if hosts.contains(&candidate) || hosts.len() >= MAX_MESSAGE_CANDIDATES {
+            return;
+        }
+        hosts.push(candidate);
+        if self.registered || self.register_pending.is_some() {
+            self.register(now);
+        }
     }
 
     /// Tells the client which carrier its server link rides (the adapter

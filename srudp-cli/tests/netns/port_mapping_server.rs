@@ -1,0 +1,361 @@
+//! A minimal NAT-PMP (RFC 6886) and PCP (RFC 6887) server for the NAT
+//! tests, run on a NAT router: it grants UDP mappings by installing real
+//! nftables rules in the router's namespace (DNAT of the external port to
+//! the client, SNAT of the client's port to the external one, ahead of the
+//! masquerade), deletes them on lifetime 0 or expiry.
+//!
+//! Debian's miniupnpd (UPnP-IGD, NAT-PMP, PCP over nftables) would be the
+//! real thing, but it refuses to run with an external address in a reserved
+//! range ("ext_ip contains reserved / private address"), and the tests use
+//! documentation ranges only. This server's parsing is its own (not the
+//! client's codec in srudp-async), and `natpmpc` checks it as an independent
+//! client (`nat.rs`).
+//!
+//! It runs on a thread of the test process that entered the router's
+//! network namespace (`setns`), so nothing is left behind when the test
+//! ends: dropping the [`PortMappingServer`] stops it.
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::{enter_netns, in_ns, Nat};
+
+/// The longest lease granted, in seconds.
+const MAX_LIFETIME: u32 = 7200;
+/// Where external ports are allocated when the suggested one is taken.
+const FIRST_FREE_PORT: u16 = 40000;
+
+/// A mapping in force.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    /// The LAN host and its port.
+    pub client: SocketAddr,
+    /// The external port on the router's WAN address.
+    pub external_port: u16,
+    /// `"nat-pmp"` or `"pcp"`.
+    pub protocol: &'static str,
+    /// How many requests granted it: 1, plus one per renewal.
+    pub grants: u32,
+    /// The lifetime granted last, in seconds.
+    pub lifetime: u32,
+    expires: Instant,
+    nonce: [u8; 12],
+}
+
+/// The running server; stops on drop (its rules stay until the namespace
+/// goes).
+#[derive(Debug)]
+pub struct PortMappingServer {
+    stop: Arc<AtomicBool>,
+    leases: Arc<Mutex<Vec<Lease>>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl PortMappingServer {
+    /// Starts serving NAT-PMP and PCP on `nat`'s LAN address, port 5351.
+    pub fn start(nat: &Nat) -> io::Result<PortMappingServer> {
+        PortMappingServer::start_with(nat, true, MAX_LIFETIME)
+    }
+
+    /// [`start`](PortMappingServer::start), granting leases of at most
+    /// `max_lifetime` seconds (to see them renewed).
+    pub fn start_with_max_lifetime(nat: &Nat, max_lifetime: u32) -> io::Result<PortMappingServer> {
+        PortMappingServer::start_with(nat, true, max_lifetime)
+    }
+
+    /// Starts serving NAT-PMP only, as an older gateway does: a PCP
+    /// request gets NAT-PMP's "unsupported version" answer (RFC 6887 §9).
+    pub fn start_nat_pmp_only(nat: &Nat) -> io::Result<PortMappingServer> {
+        PortMappingServer::start_with(nat, false, MAX_LIFETIME)
+    }
+
+    fn start_with(nat: &Nat, pcp: bool, max_lifetime: u32) -> io::Result<PortMappingServer> {
+        let router = nat.router.netns.clone();
+        let wan = nat.router.ip;
+        let lan = nat.lan_ip();
+        // Forward what our DNAT rules let in (the router's forward policy
+        // is drop for anything new from the WAN).
+        in_ns(
+            &router,
+            &[
+                "nft",
+                "insert",
+                "rule",
+                "ip",
+                "filter",
+                "fwd_filter",
+                "ct",
+                "status",
+                "dnat",
+                "accept",
+            ],
+        )?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let leases = Arc::new(Mutex::new(Vec::new()));
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let (s, l) = (stop.clone(), leases.clone());
+        let thread = std::thread::spawn(move || {
+            let socket = enter_netns(&router).and_then(|()| {
+                let socket = UdpSocket::bind((lan, 5351))?;
+                socket.set_read_timeout(Some(Duration::from_millis(100)))?;
+                Ok(socket)
+            });
+            let socket = match socket {
+                Ok(socket) => {
+                    let _ = ready_tx.send(Ok(()));
+                    socket
+                }
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e));
+                    return;
+                }
+            };
+            let mut server = Server {
+                pcp,
+                max_lifetime,
+                router,
+                wan,
+                started: Instant::now(),
+                leases: l,
+            };
+            server.serve(&socket, &s);
+        });
+        ready_rx
+            .recv()
+            .map_err(|_| io::Error::other("the port-mapping server thread died"))??;
+        Ok(PortMappingServer {
+            stop,
+            leases,
+            thread: Some(thread),
+        })
+    }
+
+    /// The mappings in force now.
+    pub fn leases(&self) -> Vec<Lease> {
+        self.leases.lock().unwrap().clone()
+    }
+}
+
+impl Drop for PortMappingServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+struct Server {
+    /// Whether PCP is spoken (else NAT-PMP only).
+    pcp: bool,
+    /// The longest lease granted, in seconds.
+    max_lifetime: u32,
+    router: String,
+    wan: Ipv4Addr,
+    started: Instant,
+    leases: Arc<Mutex<Vec<Lease>>>,
+}
+
+impl Server {
+    fn serve(&mut self, socket: &UdpSocket, stop: &AtomicBool) {
+        let mut buf = [0u8; 1100];
+        while !stop.load(Ordering::Relaxed) {
+            self.expire();
+            let (n, from) = match socket.recv_from(&mut buf) {
+                Ok(r) => r,
+                Err(_) => continue,
+            };
+            let SocketAddr::V4(from4) = from else {
+                continue;
+            };
+            let answer = match buf[..n].first() {
+                Some(0) => self.nat_pmp(*from4.ip(), &buf[..n]),
+                Some(2) if self.pcp => self.pcp(*from4.ip(), &buf[..n]),
+                Some(_) if !self.pcp && n >= 2 => {
+                    let mut out = vec![0, buf[1] | 0x80, 0, 1];
+                    out.extend_from_slice(&self.epoch().to_be_bytes());
+                    Some(out)
+                }
+                Some(_) if n >= 2 => Some(pcp_error(&buf[..n], 1, self.epoch())),
+                _ => None,
+            };
+            if let Some(answer) = answer {
+                let _ = socket.send_to(&answer, from);
+            }
+        }
+    }
+
+    fn epoch(&self) -> u32 {
+        self.started.elapsed().as_secs() as u32
+    }
+
+    fn nat_pmp(&mut self, client: Ipv4Addr, b: &[u8]) -> Option<Vec<u8>> {
+        let op = *b.get(1)?;
+        let mut out = vec![0, op | 0x80, 0, 0];
+        out.extend_from_slice(&self.epoch().to_be_bytes());
+        match op {
+            0 => out.extend_from_slice(&self.wan.octets()),
+            1 if b.len() >= 12 => {
+                let internal = u16::from_be_bytes([b[4], b[5]]);
+                let suggested = u16::from_be_bytes([b[6], b[7]]);
+                let lifetime =
+                    u32::from_be_bytes([b[8], b[9], b[10], b[11]]).min(self.max_lifetime);
+                let client = SocketAddr::from((client, internal));
+                let external = if lifetime == 0 {
+                    self.remove(|l| l.client == client);
+                    0
+                } else {
+                    self.grant(client, suggested, lifetime, "nat-pmp", [0; 12])?
+                };
+                out.extend_from_slice(&internal.to_be_bytes());
+                out.extend_from_slice(&external.to_be_bytes());
+                out.extend_from_slice(&lifetime.to_be_bytes());
+            }
+            // TCP mappings and other opcodes: unsupported opcode.
+            _ => out[3] = 5,
+        }
+        Some(out)
+    }
+
+    fn pcp(&mut self, client: Ipv4Addr, b: &[u8]) -> Option<Vec<u8>> {
+        if b.len() < 24 || b[1] & 0x80 != 0 {
+            return None;
+        }
+        if b[1] != 1 {
+            return Some(pcp_error(b, 4, self.epoch())); // UNSUPP_OPCODE
+        }
+        if b.len() < 60 {
+            return Some(pcp_error(b, 3, self.epoch())); // MALFORMED_REQUEST
+        }
+        if b[8..24] != client.to_ipv6_mapped().octets() {
+            return Some(pcp_error(b, 12, self.epoch())); // ADDRESS_MISMATCH
+        }
+        if b[36] != 17 {
+            return Some(pcp_error(b, 9, self.epoch())); // UNSUPP_PROTOCOL
+        }
+        let mut nonce = [0u8; 12];
+        nonce.copy_from_slice(&b[24..36]);
+        let lifetime = u32::from_be_bytes([b[4], b[5], b[6], b[7]]).min(self.max_lifetime);
+        let internal = u16::from_be_bytes([b[40], b[41]]);
+        let suggested = u16::from_be_bytes([b[42], b[43]]);
+        let client_addr = SocketAddr::from((client, internal));
+        let external = if lifetime == 0 {
+            self.remove(|l| l.client == client_addr && l.nonce == nonce);
+            suggested
+        } else {
+            self.grant(client_addr, suggested, lifetime, "pcp", nonce)?
+        };
+        let mut out = b[..60].to_vec();
+        out[1] |= 0x80;
+        out[2] = 0;
+        out[3] = 0;
+        out[4..8].copy_from_slice(&lifetime.to_be_bytes());
+        out[8..12].copy_from_slice(&self.epoch().to_be_bytes());
+        out[12..24].fill(0);
+        out[42..44].copy_from_slice(&external.to_be_bytes());
+        out[44..60].copy_from_slice(&self.wan.to_ipv6_mapped().octets());
+        Some(out)
+    }
+
+    /// Grants (or renews) `client`'s mapping: the suggested external port
+    /// when free, else the first free one from 40000. None when the rules
+    /// could not be installed (no answer then).
+    fn grant(
+        &mut self,
+        client: SocketAddr,
+        suggested: u16,
+        lifetime: u32,
+        protocol: &'static str,
+        nonce: [u8; 12],
+    ) -> Option<u16> {
+        let expires = Instant::now() + Duration::from_secs(lifetime.into());
+        let mut leases = self.leases.lock().unwrap();
+        if let Some(l) = leases.iter_mut().find(|l| l.client == client) {
+            l.expires = expires;
+            l.nonce = nonce;
+            l.grants += 1;
+            l.lifetime = lifetime;
+            return Some(l.external_port);
+        }
+        let taken = |p: u16| leases.iter().any(|l| l.external_port == p);
+        let external = if suggested != 0 && !taken(suggested) {
+            suggested
+        } else {
+            (FIRST_FREE_PORT..=u16::MAX).find(|p| !taken(*p))?
+        };
+        leases.push(Lease {
+            client,
+            external_port: external,
+            protocol,
+            grants: 1,
+            lifetime,
+            expires,
+            nonce,
+        });
+        let rules = self.rules(&leases);
+        drop(leases);
+        self.apply(&rules).ok()?;
+        Some(external)
+    }
+
+    fn remove(&mut self, f: impl Fn(&Lease) -> bool) {
+        let mut leases = self.leases.lock().unwrap();
+        let before = leases.len();
+        leases.retain(|l| !f(l));
+        if leases.len() != before {
+            let rules = self.rules(&leases);
+            drop(leases);
+            let _ = self.apply(&rules);
+        }
+    }
+
+    fn expire(&mut self) {
+        let now = Instant::now();
+        self.remove(|l| l.expires <= now);
+    }
+
+    /// The `ip portmap` table for `leases`, replacing the previous one.
+    fn rules(&self, leases: &[Lease]) -> String {
+        let mut pre = String::new();
+        let mut post = String::new();
+        for l in leases {
+            let IpAddr::V4(ip) = l.client.ip() else {
+                continue;
+            };
+            let (port, ext, wan) = (l.client.port(), l.external_port, self.wan);
+            pre.push_str(&format!(
+                "  iifname \"wan\" udp dport {ext} dnat to {ip}:{port}\n"
+            ));
+            post.push_str(&format!(
+                "  oifname \"wan\" ip saddr {ip} udp sport {port} snat to {wan}:{ext}\n"
+            ));
+        }
+        format!(
+            "table ip portmap\ndelete table ip portmap\ntable ip portmap {{\n \
+             chain pre {{\n  type nat hook prerouting priority -100;\n{pre} }}\n \
+             chain post {{\n  type nat hook postrouting priority 50;\n{post} }}\n}}\n"
+        )
+    }
+
+    fn apply(&self, rules: &str) -> io::Result<()> {
+        let path = std::env::temp_dir().join(format!("{}-portmap.nft", self.router));
+        std::fs::write(&path, rules)?;
+        let applied = in_ns(&self.router, &["nft", "-f", &path.to_string_lossy()]);
+        let _ = std::fs::remove_file(&path);
+        applied.map(drop)
+    }
+}
+
+/// A PCP error answer to request `b` (its first 24 bytes' layout).
+fn pcp_error(b: &[u8], code: u8, epoch: u32) -> Vec<u8> {
+    let mut out = vec![0u8; 24];
+    out[0] = 2;
+    out[1] = b.get(1).copied().unwrap_or(0) | 0x80;
+    out[3] = code;
+    out[8..12].copy_from_slice(&epoch.to_be_bytes());
+    out
+}
