@@ -165,16 +165,30 @@ impl Connection {
         {
             return None;
         }
-        let mut w = Writer::new(plaintext_area(buf, self.max_datagram_to(dest))?);
-        Frame::Ping.emit(&mut w).ok()?;
-        let len = w.len();
         trace!(cid = %self.local_cid, %dest, "nudging the initiator");
+        self.single_frame_packet(now, buf, dest, Frame::Ping, false)
+    }
+
+    /// A Data packet to `dest` holding `frame` alone; `record`: kept in the
+    /// sent-packet record and in flight (an ack-eliciting packet we would
+    /// retransmit or time out), else sent and forgotten.
+    fn single_frame_packet(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        dest: SocketAddr,
+        frame: Frame<'_>,
+        record: bool,
+    ) -> Option<Transmit> {
+        let mut w = Writer::new(plaintext_area(buf, self.max_datagram_to(dest))?);
+        frame.emit(&mut w).ok()?;
+        let len = w.len();
         self.seal_and_record(
             now,
             dest,
             buf,
             len,
-            false,
+            record,
             StreamChunks::default(),
             false,
             false,
@@ -225,19 +239,7 @@ impl Connection {
                 ch.send = false;
                 let (dest, data) = (ch.remote, ch.data);
                 self.timers.set(Timer::PathValidation, now + self.pto() * 3);
-                let mut w = Writer::new(plaintext_area(buf, self.max_datagram_to(dest))?);
-                Frame::PathChallenge(data).emit(&mut w).ok()?;
-                let len = w.len();
-                return self.seal_and_record(
-                    now,
-                    dest,
-                    buf,
-                    len,
-                    true,
-                    StreamChunks::default(),
-                    false,
-                    false,
-                );
+                return self.single_frame_packet(now, buf, dest, Frame::PathChallenge(data), true);
             }
         }
         while let Some((dest, data)) = self.probes.poll_send() {
@@ -250,34 +252,10 @@ impl Connection {
             if self.relay != Some(dest) && !unanswered.try_spend(now, size) {
                 continue;
             }
-            let mut w = Writer::new(plaintext_area(buf, self.max_datagram_to(dest))?);
-            Frame::PathChallenge(data).emit(&mut w).ok()?;
-            let len = w.len();
-            return self.seal_and_record(
-                now,
-                dest,
-                buf,
-                len,
-                false,
-                StreamChunks::default(),
-                false,
-                false,
-            );
+            return self.single_frame_packet(now, buf, dest, Frame::PathChallenge(data), false);
         }
         if let Some((dest, data)) = self.path_responses.pop_front() {
-            let mut w = Writer::new(plaintext_area(buf, self.max_datagram_to(dest))?);
-            Frame::PathResponse(data).emit(&mut w).ok()?;
-            let len = w.len();
-            return self.seal_and_record(
-                now,
-                dest,
-                buf,
-                len,
-                true,
-                StreamChunks::default(),
-                false,
-                false,
-            );
+            return self.single_frame_packet(now, buf, dest, Frame::PathResponse(data), true);
         }
 
         if std::mem::take(&mut self.flow_update_due)
