@@ -1147,7 +1147,9 @@ fn udp_blocked_connect_times() {
     }
     let tcp: &[&str] = &["--tcp-port", "443"];
     let tls: &[&str] = &["--tcp-port", "443", "--tls"];
-    let cases: [(&str, (bool, bool), &[&str], bool); 4] = [
+    // Name, which routers drop UDP, rendezvous options, proxy only.
+    type Case<'a> = (&'a str, (bool, bool), &'a [&'a str], bool);
+    let cases: [Case; 4] = [
         (
             "listener's router drops UDP, TCP carrier",
             (true, false),
