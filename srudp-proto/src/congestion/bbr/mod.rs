@@ -10,10 +10,13 @@
 //! `gain × bandwidth × min RTT` plus a few packets of headroom. It moves
 //! through four states:
 //!
-//! * **Startup** paces at [`STARTUP_PACING_GAIN`] × the bandwidth, doubling
-//!   the delivery rate each round trip, until the bandwidth grew less than
-//!   25 % in [`FULL_BW_ROUNDS`] rounds (a plateau), or a round's loss shows
-//!   that inflight overran the bottleneck buffer (below).
+//! * **Startup** paces at [`STARTUP_PACING_GAIN`] × the bandwidth (and at
+//!   least that many windows per smoothed RTT), doubling the delivery rate
+//!   each round trip, until the bandwidth grew less than 25 % in
+//!   [`FULL_BW_ROUNDS`] rounds (a plateau), or a round's RTT samples all
+//!   show a standing queue (srudp's addition, as HyStart++ judges: the pipe
+//!   is full, and the plateau's rounds would only overflow the buffer), or
+//!   a round's loss shows that inflight overran the bottleneck buffer.
 //! * **Drain** paces at [`DRAIN_PACING_GAIN`] until inflight is down to one
 //!   bandwidth-delay product (BDP), emptying the queue Startup built.
 //! * **ProbeBW** cycles DOWN (pace at 0.9 until inflight is at most a BDP),
@@ -21,10 +24,10 @@
 //!   connection's seeded generator, so flows desynchronise — or 63 rounds at
 //!   most, REFILL (one round at the bandwidth, bounds reset) and UP (pace at
 //!   1.25 × until inflight exceeds 1.25 BDP, looking for more bandwidth).
-//! * **ProbeRTT**: when the minimum RTT was not refreshed for
-//!   [`PROBE_RTT_INTERVAL`], the window drops to half a BDP for
-//!   [`PROBE_RTT_DURATION`] and a round, so the queue drains and a fresh
-//!   minimum is measured.
+//! * **ProbeRTT**: when no RTT sample came within 1/32 of the minimum for
+//!   [`PROBE_RTT_INTERVAL`] (a queue stood all that time), the window drops
+//!   to half a BDP for [`PROBE_RTT_DURATION`] and a round, so the queue
+//!   drains and a fresh minimum is measured.
 //!
 //! **Loss bounds (BBRv3).** `inflight_hi` is the inflight at which the
 //! bottleneck buffer overflowed: set when a round's loss rate exceeds
@@ -110,6 +113,9 @@ pub const BW_PROBE_WAIT_RANDOM: Duration = Duration::from_secs(1);
 /// ...or at most this many rounds (or one BDP's worth of packets in rounds,
 /// if fewer: Reno's pace of probing, for coexistence with it).
 pub const BW_PROBE_MAX_ROUNDS: u64 = 63;
+/// A sample within 1/32 of the minimum RTT (1.6 ms at 50 ms) renews it:
+/// the queue is empty already, and a ProbeRTT would only cost throughput.
+pub const MIN_RTT_TOLERANCE_DIVISOR: u32 = 32;
 /// Packets added to the window for acknowledgment aggregation and jitter.
 pub const CWND_HEADROOM_PACKETS: u64 = 4;
 
@@ -207,6 +213,8 @@ pub struct Bbr {
 
     probe_rtt_done: Option<(Instant, u64)>,
     congested_rounds: u64,
+    /// The connection's smoothed RTT, for Startup's window-based pacing floor.
+    srtt: Option<Duration>,
 }
 
 impl Bbr {
@@ -237,6 +245,7 @@ impl Bbr {
             up_step: mss,
             probe_rtt_done: None,
             congested_rounds: 0,
+            srtt: None,
             mss,
             config,
         }
@@ -331,6 +340,13 @@ impl Bbr {
             // An expired minimum gives way to the current sample (the path
             // may have changed); ProbeRTT then looks for a lower one.
             self.min_rtt = Some(rtt);
+            self.min_rtt_stamp = now;
+        } else if self
+            .min_rtt
+            .is_some_and(|m| rtt <= m + m / MIN_RTT_TOLERANCE_DIVISOR)
+        {
+            // As good as the minimum: no queue stands, so there is nothing
+            // for ProbeRTT to drain. The minimum still holds.
             self.min_rtt_stamp = now;
         }
         if expired && self.mode != Mode::ProbeRtt {
@@ -437,6 +453,17 @@ impl Bbr {
     /// Startup's plateau test, once per round.
     fn check_full_bw(&mut self, round: &Round) {
         if self.full_bw_reached || round.app_limited {
+            return;
+        }
+        // A round whose every RTT sample shows a standing queue: the pipe
+        // is full (as HyStart++ judges), and more rounds would only fill the
+        // buffer until it overflows.
+        if round
+            .min_rtt
+            .zip(self.min_rtt)
+            .is_some_and(|(r, m)| queue_stood(r, m))
+        {
+            self.full_bw_reached = true;
             return;
         }
         let bw = self.max_bw.get();
@@ -579,7 +606,9 @@ impl Bbr {
 }
 
 impl Controller for Bbr {
-    fn on_ack(&mut self, _: Instant, _: Instant, _: u64, _: bool, _: &RttEstimator) {}
+    fn on_ack(&mut self, _: Instant, _: Instant, _: u64, _: bool, rtt: &RttEstimator) {
+        self.srtt = Some(rtt.smoothed());
+    }
 
     fn on_congestion_event(&mut self, _now: Instant, _sent: Instant, persistent: bool, lost: u64) {
         self.round.lost += lost;
@@ -622,7 +651,20 @@ impl Controller for Bbr {
     }
 
     fn pacing_rate(&self) -> Option<f64> {
-        self.pacing_rate
+        if self.mode != Mode::Startup {
+            return self.pacing_rate;
+        }
+        // Startup paces at least at the gain times the window per smoothed
+        // RTT (as before the first sample): the delivery rate lags the
+        // window by a round, and pacing at the lagging model would slow the
+        // doubling.
+        let by_window = self.srtt.map(|s| {
+            STARTUP_PACING_GAIN * self.cwnd as f64 / s.max(Duration::from_micros(1)).as_secs_f64()
+        });
+        match (self.pacing_rate, by_window) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     fn clone_box(&self) -> Box<dyn Controller> {

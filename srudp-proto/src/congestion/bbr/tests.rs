@@ -97,7 +97,11 @@ fn startup_paces_at_2_77_and_exits_after_three_rounds_without_25_percent_growth(
     let mut r = Run::new();
     assert_eq!(r.bbr.mode(), Mode::Startup);
     assert_eq!(r.bbr.window(), 10 * MSS);
-    assert_eq!(r.bbr.pacing_rate(), None, "no model yet: the window paces");
+    assert_eq!(
+        r.bbr.pacing_rate(),
+        None,
+        "no model, no RTT yet: the window paces"
+    );
     assert_eq!(r.bbr.pacing_gain(), STARTUP_PACING_GAIN);
     // The rate doubles each round; the window grows by what was acknowledged.
     r.round(100_000.0, RTT, 5_000, 0, 10_000);
@@ -123,6 +127,44 @@ fn startup_paces_at_2_77_and_exits_after_three_rounds_without_25_percent_growth(
     assert!(close(r.bbr.pacing_rate().unwrap(), 0.35 * BW * 0.99));
     // The window is capped at 2 BDP + 4 packets.
     assert!(r.bbr.window() <= 2 * BDP + 4 * MSS, "{}", r.bbr.window());
+}
+
+#[test]
+fn startup_paces_at_least_at_2_77_windows_per_smoothed_rtt() {
+    let mut r = Run::new();
+    let mut rtt = RttEstimator::new(Duration::from_millis(333));
+    rtt.update(RTT, Duration::ZERO);
+    r.bbr.on_ack(r.now, r.now, MSS, false, &rtt);
+    // 2.77 × 10 000 bytes / 50 ms.
+    assert!(close(r.bbr.pacing_rate().unwrap(), 554_000.0));
+    // A model below that (the first flight's rate) does not slow it.
+    r.round(100_000.0, RTT, 5_000, 0, 10_000);
+    assert!(close(r.bbr.pacing_rate().unwrap(), 2.77 * 15_000.0 / 0.05));
+}
+
+#[test]
+fn samples_near_the_minimum_rtt_hold_probe_rtt_off() {
+    let mut r = Run::new();
+    r.to_cruise();
+    // 51.5 ms is within 1/32 of 50 ms: no queue to drain, no ProbeRTT.
+    for _ in 0..200 {
+        r.round(BW, Duration::from_micros(51_500), BDP, 0, BDP);
+        assert_ne!(r.bbr.mode(), Mode::ProbeRtt);
+    }
+    assert_eq!(r.bbr.min_rtt(), Some(RTT));
+}
+
+#[test]
+fn a_round_with_a_standing_queue_ends_startup() {
+    let mut r = Run::new();
+    for rate in [100_000.0, 200_000.0, 400_000.0, 800_000.0] {
+        r.round(rate, RTT, (rate * 0.05) as u64, 0, (rate * 0.1) as u64);
+    }
+    r.round(BW, 57 * MS, 60_000, 0, 2 * BDP);
+    assert_eq!(r.bbr.mode(), Mode::Startup, "57 ms is within 50 / 8 + 1 ms");
+    // The queue stands: 58 ms against 50.
+    r.round(BW, 58 * MS, 60_000, 0, 2 * BDP);
+    assert_eq!(r.bbr.mode(), Mode::Drain);
 }
 
 #[test]
