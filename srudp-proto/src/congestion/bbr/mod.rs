@@ -70,54 +70,54 @@ use crate::random::Rng;
 
 /// Pacing gain in Startup: 4 ln 2, the smallest that doubles the delivery
 /// rate every round trip.
-pub const STARTUP_PACING_GAIN: f64 = 2.77;
+pub(crate) const STARTUP_PACING_GAIN: f64 = 2.77;
 /// Window gain in Startup.
-pub const STARTUP_CWND_GAIN: f64 = 2.0;
+pub(crate) const STARTUP_CWND_GAIN: f64 = 2.0;
 /// Pacing gain in Drain (BBRv3's).
-pub const DRAIN_PACING_GAIN: f64 = 0.35;
+pub(crate) const DRAIN_PACING_GAIN: f64 = 0.35;
 /// Pacing gain in ProbeBW DOWN.
-pub const PROBE_DOWN_PACING_GAIN: f64 = 0.9;
+pub(crate) const PROBE_DOWN_PACING_GAIN: f64 = 0.9;
 /// Pacing gain in ProbeBW UP.
-pub const PROBE_UP_PACING_GAIN: f64 = 1.25;
+pub(crate) const PROBE_UP_PACING_GAIN: f64 = 1.25;
 /// Window gain outside Startup and ProbeBW UP.
-pub const CWND_GAIN: f64 = 2.0;
+pub(crate) const CWND_GAIN: f64 = 2.0;
 /// Window gain in ProbeBW UP.
-pub const PROBE_UP_CWND_GAIN: f64 = 2.25;
+pub(crate) const PROBE_UP_CWND_GAIN: f64 = 2.25;
 /// The pacing rate is this fraction below the model's rate, so the
 /// bottleneck queue drains rather than creeps.
-pub const PACING_MARGIN: f64 = 0.01;
+pub(crate) const PACING_MARGIN: f64 = 0.01;
 /// A round whose loss rate exceeds the background by this much, with a
 /// standing queue, is congested (BBRv3's 2 %).
-pub const LOSS_THRESHOLD: f64 = 0.02;
+pub(crate) const LOSS_THRESHOLD: f64 = 0.02;
 /// ...and lost at least this many full packets.
-pub const MIN_LOST_PACKETS: u64 = 3;
+pub(crate) const MIN_LOST_PACKETS: u64 = 3;
 /// Multiplicative cut of the short-term bounds on congestion.
-pub const BETA: f64 = 0.7;
+pub(crate) const BETA: f64 = 0.7;
 /// Outside probing the window stays this fraction below `inflight_hi`,
 /// leaving room in the buffer for other flows.
-pub const HEADROOM: f64 = 0.15;
+pub(crate) const HEADROOM: f64 = 0.15;
 /// Startup ends when the bandwidth grew less than this factor...
-pub const FULL_BW_GROWTH: f64 = 1.25;
+pub(crate) const FULL_BW_GROWTH: f64 = 1.25;
 /// ...in this many consecutive rounds.
-pub const FULL_BW_ROUNDS: u32 = 3;
+pub(crate) const FULL_BW_ROUNDS: u32 = 3;
 /// The minimum RTT is refreshed by ProbeRTT when older than this.
-pub const PROBE_RTT_INTERVAL: Duration = Duration::from_secs(5);
+pub(crate) const PROBE_RTT_INTERVAL: Duration = Duration::from_secs(5);
 /// How long ProbeRTT holds the window down (and at least one round).
-pub const PROBE_RTT_DURATION: Duration = Duration::from_millis(200);
+pub(crate) const PROBE_RTT_DURATION: Duration = Duration::from_millis(200);
 /// The window in ProbeRTT, as a fraction of the BDP.
-pub const PROBE_RTT_CWND_GAIN: f64 = 0.5;
+pub(crate) const PROBE_RTT_CWND_GAIN: f64 = 0.5;
 /// CRUISE lasts this long plus a random part of [`BW_PROBE_WAIT_RANDOM`]...
-pub const BW_PROBE_WAIT_BASE: Duration = Duration::from_secs(2);
+pub(crate) const BW_PROBE_WAIT_BASE: Duration = Duration::from_secs(2);
 /// ...drawn from the connection's generator.
-pub const BW_PROBE_WAIT_RANDOM: Duration = Duration::from_secs(1);
+pub(crate) const BW_PROBE_WAIT_RANDOM: Duration = Duration::from_secs(1);
 /// ...or at most this many rounds (or one BDP's worth of packets in rounds,
 /// if fewer: Reno's pace of probing, for coexistence with it).
-pub const BW_PROBE_MAX_ROUNDS: u64 = 63;
+pub(crate) const BW_PROBE_MAX_ROUNDS: u64 = 63;
 /// A sample within 1/32 of the minimum RTT (1.6 ms at 50 ms) renews it:
 /// the queue is empty already, and a ProbeRTT would only cost throughput.
-pub const MIN_RTT_TOLERANCE_DIVISOR: u32 = 32;
+pub(crate) const MIN_RTT_TOLERANCE_DIVISOR: u32 = 32;
 /// Packets added to the window for acknowledgment aggregation and jitter.
-pub const CWND_HEADROOM_PACKETS: u64 = 4;
+pub(crate) const CWND_HEADROOM_PACKETS: u64 = 4;
 
 /// Parameters of [`Bbr`].
 #[derive(Debug, Clone)]
@@ -305,7 +305,7 @@ impl Bbr {
     pub fn bdp(&self) -> Option<u64> {
         let rtt = self.min_rtt?;
         let bw = self.bw();
-        (bw > 0.0).then(|| (bw * rtt.as_secs_f64()) as u64)
+        (bw > 0.0).then_some((bw * rtt.as_secs_f64()) as u64)
     }
 
     fn current_pacing_gain(&self) -> f64 {

@@ -62,7 +62,7 @@ impl Run {
     }
 
     /// Startup to the plateau, Drain, and into ProbeBW CRUISE.
-    fn to_cruise(&mut self) {
+    fn run_into_cruise(&mut self) {
         for rate in [100_000.0, 200_000.0, 400_000.0, 800_000.0] {
             self.round(rate, RTT, (rate * 0.05) as u64, 0, (rate * 0.1) as u64);
         }
@@ -145,7 +145,7 @@ fn startup_paces_at_least_at_2_77_windows_per_smoothed_rtt() {
 #[test]
 fn samples_near_the_minimum_rtt_hold_probe_rtt_off() {
     let mut r = Run::new();
-    r.to_cruise();
+    r.run_into_cruise();
     // 51.5 ms is within 1/32 of 50 ms: no queue to drain, no ProbeRTT.
     for _ in 0..200 {
         r.round(BW, Duration::from_micros(51_500), BDP, 0, BDP);
@@ -203,7 +203,7 @@ fn drain_ends_when_inflight_is_down_to_one_bdp() {
 #[test]
 fn probe_bw_cycles_cruise_refill_up_down_within_three_seconds() {
     let mut r = Run::new();
-    r.to_cruise();
+    r.run_into_cruise();
     let cruise_start = r.now;
     r.until(Mode::ProbeBw(ProbeBwPhase::Refill), 80, BDP);
     let waited = r.now - cruise_start;
@@ -224,7 +224,7 @@ fn probe_bw_cycles_cruise_refill_up_down_within_three_seconds() {
 #[test]
 fn probe_rtt_follows_five_seconds_without_a_new_minimum_rtt() {
     let mut r = Run::new();
-    r.to_cruise();
+    r.run_into_cruise();
     // The RTT reads 60 ms from now on (a queue someone else keeps).
     let start = r.now;
     while r.bbr.mode() != Mode::ProbeRtt {
@@ -253,7 +253,7 @@ fn probe_rtt_follows_five_seconds_without_a_new_minimum_rtt() {
 #[test]
 fn loss_over_two_percent_with_a_standing_queue_sets_inflight_hi_and_ends_the_probe() {
     let mut r = Run::new();
-    r.to_cruise();
+    r.run_into_cruise();
     r.until(Mode::ProbeBw(ProbeBwPhase::Up), 80, BDP);
     // The probe overflows the buffer: RTT 70 ms, 6 of 56 packets lost.
     r.round(BW, 70 * MS, BDP, 6 * MSS, 80_000);
@@ -279,7 +279,7 @@ fn loss_over_two_percent_with_a_standing_queue_sets_inflight_hi_and_ends_the_pro
 #[test]
 fn loss_without_a_standing_queue_is_background_not_congestion() {
     let mut r = Run::new();
-    r.to_cruise();
+    r.run_into_cruise();
     // 5 % random loss, no queue: the background learns it, up to the
     // next probe for bandwidth.
     for _ in 0..80 {
@@ -320,7 +320,7 @@ fn startup_ends_at_a_buffer_overflow_with_inflight_hi_at_the_bdp_or_above() {
 #[test]
 fn too_few_packets_in_a_round_are_judged_with_the_next() {
     let mut r = Run::new();
-    r.to_cruise();
+    r.run_into_cruise();
     // 10 packets, 3 lost, queue: too small a round to judge alone.
     r.round(BW, 70 * MS, 7 * MSS, 3 * MSS, BDP);
     assert_eq!(r.bbr.congested_rounds(), 0);
@@ -332,7 +332,7 @@ fn too_few_packets_in_a_round_are_judged_with_the_next() {
 #[test]
 fn persistent_congestion_drops_the_window_to_the_minimum() {
     let mut r = Run::new();
-    r.to_cruise();
+    r.run_into_cruise();
     r.bbr.on_congestion_event(r.now, r.now, true, 10 * MSS);
     assert_eq!(r.bbr.window(), 4 * MSS);
 }
