@@ -32,7 +32,11 @@
 //! **Loss bounds (BBRv3).** `inflight_hi` is the inflight at which the
 //! bottleneck buffer overflowed: set when a round's loss rate exceeds
 //! [`LOSS_THRESHOLD`], raised again (by doubling steps) while ProbeBW UP
-//! finds no loss. `inflight_lo` and `bw_lo` are short-term cuts by
+//! finds no loss, and by [`INFLIGHT_HI_GROWTH_PACKETS`] datagrams in every
+//! ProbeBW round whose inflight presses against it (srudp's addition:
+//! additive increase against the multiplicative cut, so that flows held at
+//! unequal shares by their bounds converge, as Reno's windows do).
+//! `inflight_lo` and `bw_lo` are short-term cuts by
 //! [`BETA`] on each congested round in DOWN and CRUISE, forgotten at the
 //! next REFILL. The window never exceeds `inflight_hi` (85 % of it outside
 //! probing) nor `inflight_lo`; the pacing rate never exceeds `bw_lo`.
@@ -116,6 +120,8 @@ pub(crate) const BW_PROBE_MAX_ROUNDS: u64 = 63;
 /// A sample within 1/32 of the minimum RTT (1.6 ms at 50 ms) renews it:
 /// the queue is empty already, and a ProbeRTT would only cost throughput.
 pub(crate) const MIN_RTT_TOLERANCE_DIVISOR: u32 = 32;
+/// Datagrams `inflight_hi` grows by per round that presses against it.
+pub(crate) const INFLIGHT_HI_GROWTH_PACKETS: u64 = 4;
 /// Packets added to the window for acknowledgment aggregation and jitter.
 pub(crate) const CWND_HEADROOM_PACKETS: u64 = 4;
 
@@ -422,6 +428,24 @@ impl Bbr {
         }
     }
 
+    /// A round without congestion in ProbeBW whose inflight pressed against
+    /// the `inflight_hi` bound raises it by [`INFLIGHT_HI_GROWTH_PACKETS`]
+    /// datagrams: additive increase
+    /// against the multiplicative cut of a congested round, so flows whose
+    /// bounds hold them at unequal shares converge, as Reno's windows do.
+    fn grow_inflight_hi(&mut self, in_flight: u64) {
+        let (Mode::ProbeBw(phase), Some(hi)) = (self.mode, self.inflight_hi) else {
+            return;
+        };
+        let bound = match phase {
+            ProbeBwPhase::Up | ProbeBwPhase::Refill => hi as f64,
+            ProbeBwPhase::Down | ProbeBwPhase::Cruise => hi as f64 * (1.0 - HEADROOM),
+        };
+        if (in_flight + self.mss) as f64 >= bound * 0.9 {
+            self.inflight_hi = Some(hi + INFLIGHT_HI_GROWTH_PACKETS * self.mss);
+        }
+    }
+
     /// CRUISE has lasted long enough: time to probe for bandwidth.
     fn time_to_probe(&self, now: Instant) -> bool {
         let bdp_packets = self
@@ -631,6 +655,8 @@ impl Controller for Bbr {
         if let Some(r) = &round {
             if self.judge_round(r) && !r.app_limited {
                 self.on_congested_round(now, r, rng);
+            } else {
+                self.grow_inflight_hi(in_flight);
             }
         }
         self.advance_mode(now, in_flight, round.as_ref(), rng);

@@ -277,6 +277,25 @@ fn loss_over_two_percent_with_a_standing_queue_sets_inflight_hi_and_ends_the_pro
 }
 
 #[test]
+fn a_bound_the_window_presses_against_grows_four_datagrams_a_round() {
+    let mut r = Run::new();
+    r.run_into_cruise();
+    r.until(Mode::ProbeBw(ProbeBwPhase::Up), 80, BDP);
+    r.round(BW, 70 * MS, BDP, 6 * MSS, 80_000);
+    assert_eq!(r.bbr.inflight_hi(), Some(56_000));
+    r.until(Mode::ProbeBw(ProbeBwPhase::Cruise), 5, 40_000);
+    let hi = r.bbr.inflight_hi().unwrap();
+    // Inflight well below the bound (47 600 outside probing): no growth.
+    r.steady(30_000);
+    assert_eq!(r.bbr.inflight_hi(), Some(hi));
+    // Within a tenth of it: one step per round, additive.
+    r.steady(46_000);
+    assert_eq!(r.bbr.inflight_hi(), Some(hi + 4 * MSS));
+    r.steady(46_000);
+    assert_eq!(r.bbr.inflight_hi(), Some(hi + 8 * MSS));
+}
+
+#[test]
 fn loss_without_a_standing_queue_is_background_not_congestion() {
     let mut r = Run::new();
     r.run_into_cruise();
