@@ -13,12 +13,16 @@
 //! * `fairness` — two flows sharing one bottleneck, one starting late
 //!   ([`two_flows`]), one run or a sweep over seeds and start phases.
 //!
+//! Each takes `--cc cubic|newreno|bbr` to choose the senders' congestion
+//! controller ([`controller`]).
+//!
 //! This library holds what they share: the reference formulas
 //! ([`models`]), argument parsing ([`args`]) and scenario drivers
 //! ([`harness`]).
 
 pub mod args;
 pub mod cipher;
+pub mod controller;
 pub mod counting_alloc;
 pub mod harness;
 pub mod in_memory;

@@ -19,11 +19,9 @@
 //! packets reach the queue rather than by their share of it (`fairness`'s
 //! docs say more).
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use srudp_proto::congestion::{ControllerFactory, CubicFactory, NewRenoFactory};
 use srudp_proto::sim::{LinkConfig, Network};
 use srudp_proto::{ConnectionHandle, Event, TransportConfig};
 
@@ -41,40 +39,7 @@ pub const JAIN_TARGET: f64 = 0.95;
 /// …and flow 2 within 20 % of its fair share within this long of its start.
 pub const CONVERGENCE_TARGET: Duration = Duration::from_secs(30);
 
-/// The congestion controller both senders use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Controller {
-    /// CUBIC (RFC 9438), srudp's default.
-    Cubic,
-    /// NewReno (RFC 9002 §7).
-    NewReno,
-}
-
-impl Controller {
-    /// Parses `cubic` or `newreno`.
-    pub fn parse(name: &str) -> Option<Controller> {
-        match name {
-            "cubic" => Some(Controller::Cubic),
-            "newreno" => Some(Controller::NewReno),
-            _ => None,
-        }
-    }
-
-    /// The name [`Controller::parse`] takes.
-    pub fn name(self) -> &'static str {
-        match self {
-            Controller::Cubic => "cubic",
-            Controller::NewReno => "newreno",
-        }
-    }
-
-    fn factory(self) -> Arc<dyn ControllerFactory> {
-        match self {
-            Controller::Cubic => Arc::new(CubicFactory::default()),
-            Controller::NewReno => Arc::new(NewRenoFactory::default()),
-        }
-    }
-}
+pub use crate::controller::Controller;
 
 /// One run's parameters.
 #[derive(Debug, Clone)]

@@ -1149,7 +1149,7 @@ fn udp_blocked_connect_times() {
     let tls: &[&str] = &["--tcp-port", "443", "--tls"];
     // Name, which routers drop UDP, rendezvous options, proxy only.
     type Case<'a> = (&'a str, (bool, bool), &'a [&'a str], bool);
-    let cases: [Case; 4] = [
+    let cases: [Case<'_>; 4] = [
         (
             "listener's router drops UDP, TCP carrier",
             (true, false),

@@ -111,7 +111,11 @@ pub struct TransportConfig {
     /// advertised window always fits.
     /// Default: 16.5 MiB (the largest window plus bookkeeping for 8192 fragments).
     pub max_buffered_bytes: u64,
-    /// Builds the congestion controller of each connection (default: CUBIC).
+    /// Builds the congestion controller of each connection: CUBIC
+    /// ([`CubicFactory`](crate::congestion::CubicFactory)), NewReno
+    /// ([`NewRenoFactory`](crate::congestion::NewRenoFactory)) or BBR
+    /// ([`BbrFactory`](crate::congestion::BbrFactory), model based: keeps
+    /// its rate under random loss, which CUBIC and NewReno halve at).
     /// Default: CUBIC with HyStart++ ([`CubicFactory::default`](crate::congestion::CubicFactory)).
     pub congestion: Arc<dyn ControllerFactory>,
     /// Spread ack-eliciting packets over the round trip instead of sending

@@ -1,8 +1,8 @@
 //! Two srudp flows share one bottleneck; the second starts late.
 //!
 //! ```text
-//! cargo run --release -p srudp-benches --bin fairness -- [--seed N] [--mbps N] [--late-start-ms N] [--jitter-us N] [--cc cubic|newreno] [--series]
-//! cargo run --release -p srudp-benches --bin fairness -- --sweep [--seeds N] [--mbps N] [--jitter-us N] [--cc cubic|newreno]
+//! cargo run --release -p srudp-benches --bin fairness -- [--seed N] [--mbps N] [--late-start-ms N] [--jitter-us N] [--cc cubic|newreno|bbr] [--series]
+//! cargo run --release -p srudp-benches --bin fairness -- --sweep [--seeds N] [--mbps N] [--jitter-us N] [--cc cubic|newreno|bbr]
 //! ```
 //!
 //! The scenario is [`srudp_benches::two_flows`]: two senders, each on its
@@ -66,7 +66,7 @@ const DEFAULT_JITTER: Duration = Duration::from_millis(1);
 /// but a change of the path's RTT (50 ms).
 const MAX_JITTER: Duration = Duration::from_millis(10);
 
-const USAGE: &str = "usage: fairness [--seed N] [--mbps N] [--late-start-ms N] [--jitter-us N] [--cc cubic|newreno] [--series]\n       fairness --sweep [--seeds N] [--mbps N] [--jitter-us N] [--cc cubic|newreno]";
+const USAGE: &str = "usage: fairness [--seed N] [--mbps N] [--late-start-ms N] [--jitter-us N] [--cc cubic|newreno|bbr] [--series]\n       fairness --sweep [--seeds N] [--mbps N] [--jitter-us N] [--cc cubic|newreno|bbr]";
 
 /// The options that take a value, and the flags.
 const OPTIONS: [&str; 6] = ["seed", "seeds", "mbps", "late-start-ms", "jitter-us", "cc"];
@@ -116,11 +116,7 @@ fn scenario(args: &Args) -> Result<TwoFlows, String> {
     let mbps = args.number("mbps", 100u64)?;
     let late_ms = args.number("late-start-ms", LATE_START.as_millis() as u64)?;
     let jitter_us = args.number("jitter-us", DEFAULT_JITTER.as_micros() as u64)?;
-    let controller = match args.text("cc") {
-        None => Controller::Cubic,
-        Some(name) => Controller::parse(name)
-            .ok_or_else(|| format!("--cc: {name:?} is not cubic or newreno"))?,
-    };
+    let controller = Controller::from_option(args.text("cc"), Controller::Cubic)?;
     if !(1..=100_000).contains(&mbps) {
         return Err("--mbps: from 1 to 100000".into());
     }
@@ -205,7 +201,7 @@ mod tests {
     #[test]
     fn options_outside_the_scenario_are_refused_with_a_reason() {
         for bad in [
-            &["--cc", "bbr"][..],
+            &["--cc", "vegas"][..],
             &["--mbps", "0"],
             &["--late-start-ms", "40000"],
             &["--jitter-us", "10001"],

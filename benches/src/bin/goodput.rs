@@ -1,7 +1,7 @@
 //! Goodput of one bulk transfer under loss, against the PFTK model of TCP.
 //!
 //! ```text
-//! cargo run --release -p srudp-benches --bin goodput -- [--seed N] [--mib N] [--only SCENARIO] [--trace]
+//! cargo run --release -p srudp-benches --bin goodput -- [--seed N] [--mib N] [--only SCENARIO] [--cc cubic|newreno|bbr] [--trace]
 //! ```
 //!
 //! Path: 50 ms RTT, 100 Mbit/s bottleneck with a queue of one
@@ -15,13 +15,15 @@
 //! T0 200 ms and b = 1 (one packet per ACK): the stricter of the two usual
 //! choices, since b = 2 predicts less. `link_bytes_per_s` is the raw link
 //! rate (100 Mbit/s = 12.5 MB/s, headers included), so `link_ratio` counts
-//! srudp's own packet overhead against it.
+//! srudp's own packet overhead against it. `--cc` chooses the congestion
+//! controller (default: the throughput profile's).
 
 use std::process::ExitCode;
 use std::time::Duration;
 
 use serde_json::json;
 use srudp_benches::args::Args;
+use srudp_benches::controller::Controller;
 use srudp_benches::harness::{bulk_transfer, two_hosts};
 use srudp_benches::models::pftk_bytes_per_s;
 use srudp_proto::sim::{LinkConfig, LossModel};
@@ -55,10 +57,11 @@ fn scenarios() -> Vec<(&'static str, LossModel)> {
 }
 
 fn main() -> ExitCode {
-    let usage = "usage: goodput [--seed N] [--mib N] [--only SCENARIO] [--trace]";
+    let usage =
+        "usage: goodput [--seed N] [--mib N] [--only SCENARIO] [--cc cubic|newreno|bbr] [--trace]";
     let args = match Args::parse(
         std::env::args().skip(1),
-        &["seed", "mib", "only"],
+        &["seed", "mib", "only", "cc"],
         &["trace"],
     ) {
         Ok(a) => a,
@@ -74,6 +77,22 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let mut transport = TransportConfig::default();
+    // No --cc: the profile's own controller.
+    let controller = match args
+        .text("cc")
+        .map(|name| Controller::from_option(Some(name), Controller::Cubic))
+    {
+        None => None,
+        Some(Ok(c)) => Some(c),
+        Some(Err(e)) => {
+            eprintln!("{e}\n{usage}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(c) = controller {
+        transport.congestion = c.factory();
+    }
     let bytes = mib << 20;
     let link_bytes_per_s = RATE_BPS as f64 / 8.0;
     for (name, loss) in scenarios() {
@@ -86,7 +105,7 @@ fn main() -> ExitCode {
             .with_queue_bytes(BDP_BYTES)
             .with_loss(loss);
         let far_side = LinkConfig::default().with_latency(ONE_WAY / 2);
-        let (mut sim, a, b) = two_hosts(seed, bottleneck, far_side, TransportConfig::default());
+        let (mut sim, a, b) = two_hosts(seed, bottleneck, far_side, transport.clone());
         let trace = args.flag("trace").then_some(Duration::from_millis(100));
         let r = bulk_transfer(&mut sim, a, b, bytes, Duration::from_secs(7200), trace);
         let p = loss.mean_loss();
@@ -99,6 +118,7 @@ fn main() -> ExitCode {
             json!({
                 "scenario": name,
                 "seed": seed,
+                "cc": controller.map_or("default", Controller::name),
                 "loss": p,
                 "rtt_ms": RTT.as_secs_f64() * 1e3,
                 "bytes": bytes,

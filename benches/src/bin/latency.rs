@@ -2,7 +2,7 @@
 //! test scenario, with srudp's low-latency profile.
 //!
 //! ```text
-//! cargo run --release -p srudp-benches --bin latency -- [--seed N] [--seconds N] [--no-bundling]
+//! cargo run --release -p srudp-benches --bin latency -- [--seed N] [--seconds N] [--cc cubic|newreno|bbr] [--no-bundling]
 //! ```
 //!
 //! KCP's `test.cpp` sends one message every 20 ms over a simulated link that
@@ -21,13 +21,15 @@
 //! both applications wrote (the messages and their echoes).
 //!
 //! `--no-bundling` turns off the profile's redundant bundling, to show what
-//! loss detection and retransmission alone achieve.
+//! loss detection and retransmission alone achieve. `--cc` chooses the
+//! congestion controller (default: the profile's).
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 use srudp_benches::args::Args;
+use srudp_benches::controller::Controller;
 use srudp_benches::harness::{addr, endpoint, read_all, Net, NetEvent, RECEIVER, SENDER};
 use srudp_benches::models::percentile;
 use srudp_proto::sim::{LinkConfig, LossModel, Network};
@@ -37,10 +39,10 @@ const INTERVAL: Duration = Duration::from_millis(20);
 const MESSAGE: usize = 8;
 
 fn main() -> ExitCode {
-    let usage = "usage: latency [--seed N] [--seconds N] [--no-bundling]";
+    let usage = "usage: latency [--seed N] [--seconds N] [--cc cubic|newreno|bbr] [--no-bundling]";
     let args = match Args::parse(
         std::env::args().skip(1),
-        &["seed", "seconds"],
+        &["seed", "seconds", "cc"],
         &["no-bundling"],
     ) {
         Ok(a) => a,
@@ -72,6 +74,21 @@ fn main() -> ExitCode {
     let mut profile = TransportConfig::low_latency();
     if args.flag("no-bundling") {
         profile.bundle_unacked_bytes = 0;
+    }
+    // No --cc: the profile's own controller.
+    let controller = match args
+        .text("cc")
+        .map(|name| Controller::from_option(Some(name), Controller::Cubic))
+    {
+        None => None,
+        Some(Ok(c)) => Some(c),
+        Some(Err(e)) => {
+            eprintln!("{e}\n{usage}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(c) = controller {
+        profile.congestion = c.factory();
     }
     let client = net.add(addr(SENDER), endpoint(seed * 2 + 1, profile.clone()));
     let server = net.add(addr(RECEIVER), endpoint(seed * 2 + 2, profile));
@@ -140,6 +157,7 @@ fn main() -> ExitCode {
         json!({
             "scenario": if args.flag("no-bundling") { "kcp_test_no_bundling" } else { "kcp_test" },
             "seed": seed,
+                "cc": controller.map_or("default", Controller::name),
             "loss": loss,
             "rtt_min_ms": 60,
             "rtt_max_ms": 125,

@@ -12,11 +12,17 @@
 //!   fast convergence, on by default and each a switch in [`CubicFactory`],
 //!   make flows that share a bottleneck converge to equal shares sooner.
 //! * [`NewReno`] (RFC 9002 §7) is the reference algorithm of QUIC.
+//! * [`Bbr`] (draft-ietf-ccwg-bbr with BBRv3's loss bounds) is model
+//!   based: it paces at the bottleneck bandwidth it measures from the
+//!   connection's delivery-rate samples
+//!   ([`on_rate_sample`](Controller::on_rate_sample)) and keeps random loss
+//!   from lowering its rate (see its module docs).
 //!
-//! Both use HyStart++ (RFC 9406, [`HyStart`]) to leave slow start when the
+//! CUBIC and NewReno use HyStart++ (RFC 9406, [`HyStart`]) to leave slow start when the
 //! round-trip time starts to grow, before the bottleneck queue overflows,
 //! and both can undo a window reduction whose losses turn out to be spurious.
 
+mod bbr;
 mod cubic;
 mod hystart;
 mod new_reno;
@@ -25,11 +31,13 @@ mod queue_surge;
 use std::fmt;
 use std::time::Instant;
 
+pub use bbr::{Bbr, BbrFactory, Mode as BbrMode, ProbeBwPhase};
 pub use cubic::{Cubic, CubicFactory, STEADY_W_MAX_FACTOR, SURGE_W_MAX_FACTOR};
 pub use hystart::{HyStart, SlowStartPhase};
 pub use new_reno::{NewReno, NewRenoFactory};
 
-use crate::connection::RttEstimator;
+use crate::connection::{RateSample, RttEstimator};
+use crate::random::Rng;
 
 /// Pacing gain in slow start: the window doubles every round trip, so the
 /// pacer must let twice the window out per RTT (as Linux does).
@@ -84,8 +92,31 @@ pub trait Controller: Send + fmt::Debug {
     /// as RFC 4015 (Eifel response) and Linux's undo do. The default does nothing.
     fn on_spurious_congestion_event(&mut self) {}
 
+    /// The delivery-rate sample of one ACK frame (spec §7.1), after its
+    /// [`on_ack`](Controller::on_ack) and
+    /// [`on_congestion_event`](Controller::on_congestion_event) calls;
+    /// `bytes_in_flight` is what remains in flight. `rng` is the
+    /// connection's seeded generator, for controllers that randomise.
+    /// Model-based controllers ([`Bbr`]) live on these; the default ignores them.
+    fn on_rate_sample(
+        &mut self,
+        now: Instant,
+        sample: &RateSample,
+        bytes_in_flight: u64,
+        rng: &mut Rng,
+    ) {
+        let _ = (now, sample, bytes_in_flight, rng);
+    }
+
     /// The congestion window in bytes.
     fn window(&self) -> u64;
+
+    /// The pacing rate in bytes per second, for a controller that models
+    /// it directly; `None` (the default) paces at
+    /// [`pacing_gain`](Controller::pacing_gain) × window per smoothed RTT.
+    fn pacing_rate(&self) -> Option<f64> {
+        None
+    }
 
     /// The slow-start threshold in bytes (`u64::MAX` before the first loss).
     fn ssthresh(&self) -> u64 {

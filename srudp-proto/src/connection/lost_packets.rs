@@ -186,6 +186,7 @@ impl LostPackets {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::connection::delivery_rate::PacketDelivery;
     use crate::connection::send_stream::StreamChunks;
 
     const MS: Duration = Duration::from_millis(1);
@@ -198,6 +199,7 @@ mod tests {
             stream: StreamChunks::default(),
             max_data: false,
             ack_frequency: false,
+            delivery: PacketDelivery::idle(),
         }
     }
 

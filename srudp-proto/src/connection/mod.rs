@@ -10,6 +10,7 @@ mod idle;
 pub(crate) use idle::IDLE_RELEASE_DELAY;
 mod ack_frequency;
 mod confirm_nudges;
+mod delivery_rate;
 mod keepalive;
 mod lost_packets;
 mod pacing;
@@ -44,6 +45,8 @@ use tracing::debug;
 
 use ack_frequency::AckFrequency;
 use confirm_nudges::ConfirmNudges;
+use delivery_rate::DeliveryRate;
+pub use delivery_rate::RateSample;
 use lost_packets::{LostPackets, SpuriousLoss};
 use pacing::Pacer;
 pub(crate) use params::{TransportParams, MAX_PARAMS_LEN};
@@ -250,6 +253,8 @@ pub(crate) struct Connection {
     /// Packets from this number on were sent after the first RTT sample.
     first_pn_after_rtt_sample: Option<u64>,
     cc: Box<dyn Controller>,
+    /// Delivery-rate samples for the controller (spec §7.1).
+    delivery: DeliveryRate,
     pacer: Pacer,
     largest_acked: Option<u64>,
     loss_time: Option<Instant>,
@@ -436,6 +441,7 @@ impl Connection {
             rtt: RttEstimator::new(config.initial_rtt),
             first_pn_after_rtt_sample: None,
             cc,
+            delivery: DeliveryRate::new(now),
             pacer: Pacer::default(),
             largest_acked: None,
             loss_time: None,

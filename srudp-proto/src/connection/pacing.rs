@@ -45,7 +45,13 @@ impl PacingRate {
     /// The rate for a congestion `window` (bytes), smoothed RTT and gain.
     pub(crate) fn new(window: u64, srtt: Duration, gain: f64, mss: u64) -> PacingRate {
         let srtt = srtt.max(Duration::from_micros(1)).as_secs_f64();
-        let bytes_per_second = (gain * window.max(mss) as f64 / srtt).max(1.0);
+        PacingRate::at(gain * window.max(mss) as f64 / srtt, mss)
+    }
+
+    /// A rate of `bytes_per_second` (at least 1), as a model-based
+    /// controller sets it directly.
+    pub(crate) fn at(bytes_per_second: f64, mss: u64) -> PacingRate {
+        let bytes_per_second = bytes_per_second.max(1.0);
         let burst = ((bytes_per_second * BURST_INTERVAL.as_secs_f64()) as u64)
             .clamp(MIN_BURST_PACKETS * mss, MAX_BURST_PACKETS * mss);
         let mut rate = PacingRate {
@@ -87,29 +93,53 @@ pub(crate) struct Pacer {
     last_rate: Option<(RateInputs, PacingRate)>,
 }
 
-/// What a [`PacingRate`] is computed from (the gain by its bits).
+/// What a [`PacingRate`] is computed from (floats by their bits).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct RateInputs {
-    window: u64,
-    srtt: Duration,
-    gain: u64,
-    mss: u64,
+enum RateInputs {
+    Window {
+        window: u64,
+        srtt: Duration,
+        gain: u64,
+        mss: u64,
+    },
+    Rate {
+        bytes_per_second: u64,
+        mss: u64,
+    },
 }
 
 impl Pacer {
     /// `PacingRate::new(window, srtt, gain, mss)`, computed again only when
     /// an input changed.
     pub(crate) fn rate(&mut self, window: u64, srtt: Duration, gain: f64, mss: u64) -> PacingRate {
-        let inputs = RateInputs {
+        let inputs = RateInputs::Window {
             window,
             srtt,
             gain: gain.to_bits(),
             mss,
         };
+        self.remembered(inputs, || PacingRate::new(window, srtt, gain, mss))
+    }
+
+    /// `PacingRate::at(bytes_per_second, mss)`, computed again only when an
+    /// input changed.
+    pub(crate) fn rate_at(&mut self, bytes_per_second: f64, mss: u64) -> PacingRate {
+        let inputs = RateInputs::Rate {
+            bytes_per_second: bytes_per_second.to_bits(),
+            mss,
+        };
+        self.remembered(inputs, || PacingRate::at(bytes_per_second, mss))
+    }
+
+    fn remembered(
+        &mut self,
+        inputs: RateInputs,
+        compute: impl FnOnce() -> PacingRate,
+    ) -> PacingRate {
         match self.last_rate {
             Some((last, rate)) if last == inputs => rate,
             _ => {
-                let rate = PacingRate::new(window, srtt, gain, mss);
+                let rate = compute();
                 self.last_rate = Some((inputs, rate));
                 rate
             }
@@ -228,6 +258,20 @@ mod tests {
                 "{window} {srtt:?} {gain} {mss}"
             );
         }
+        // A controller's own rate: 1.5 MB/s, 0.8 ms per datagram.
+        assert_eq!(
+            p.rate_at(1_500_000.0, 1200),
+            PacingRate::at(1_500_000.0, 1200)
+        );
+        assert_eq!(
+            p.rate_at(1_500_000.0, 1200).transmission_time(1200),
+            Duration::from_micros(800)
+        );
+        assert_eq!(p.rate_at(3e6, 1200), PacingRate::at(3e6, 1200));
+        assert_eq!(
+            p.rate(12_000, 100 * MS, 1.25, 1200),
+            PacingRate::new(12_000, 100 * MS, 1.25, 1200)
+        );
     }
 
     #[test]

@@ -67,6 +67,8 @@ impl Connection {
         self.stats.packets_acked += acked.len() as u64;
         for (pn, p) in acked.drain(..) {
             self.loss_run.on_acked(pn);
+            self.delivery
+                .on_acked(now, p.time_sent, u64::from(p.size), &p.delivery);
             self.cc.on_ack(
                 now,
                 p.time_sent,
@@ -97,6 +99,10 @@ impl Connection {
                 .map_or(ack.largest, |l| l.max(ack.largest)),
         );
         self.detect_lost(now);
+        if let Some(sample) = self.delivery.take_sample(self.rtt.min()) {
+            self.cc
+                .on_rate_sample(now, &sample, self.sent.bytes_in_flight(), &mut self.rng);
+        }
         self.pto_count = 0;
         self.set_loss_timer();
         if self.peer_accepts_ack_frequency {
@@ -149,6 +155,7 @@ impl Connection {
                 persistent |= self.loss_run.on_lost(*pn, p.time_sent, eligible, period);
                 lost_bytes += u64::from(p.size);
             }
+            self.delivery.on_lost(lost_bytes);
             if persistent {
                 self.loss_run.reset();
                 self.stats.persistent_congestion_events += 1;

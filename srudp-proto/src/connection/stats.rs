@@ -68,7 +68,7 @@ pub struct ConnectionStats {
     /// Slots the sent-packet record holds now: packets in flight, plus the
     /// holes behind the oldest one (at most 16 384, spec §10.3).
     pub sent_records: u64,
-    /// Bytes the sent-packet record holds allocated (at most 1.75 MiB).
+    /// Bytes the sent-packet record holds allocated (at most 2.125 MiB).
     pub sent_record_bytes: u64,
     /// Window reductions (one per recovery episode).
     pub congestion_events: u64,

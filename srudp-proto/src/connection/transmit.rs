@@ -442,6 +442,12 @@ impl Connection {
         if !self.config.pacing || !self.rtt.has_sample() {
             return None;
         }
+        if let Some(bytes_per_second) = self.cc.pacing_rate() {
+            return Some(
+                self.pacer
+                    .rate_at(bytes_per_second, MAX_DATAGRAM_SIZE as u64),
+            );
+        }
         Some(self.pacer.rate(
             self.cc.window(),
             self.rtt.smoothed(),
@@ -487,6 +493,9 @@ impl Connection {
             // still had room; acknowledgments of such packets do not grow it.
             let app_limited =
                 !self.send.has_data(self.peer_max_data) && in_flight < self.cc.window();
+            let delivery = self
+                .delivery
+                .on_sent(now, in_flight, size as u64, app_limited);
             self.sent.push(
                 pn,
                 SentPacket {
@@ -496,6 +505,7 @@ impl Connection {
                     stream,
                     max_data,
                     ack_frequency,
+                    delivery,
                 },
             );
             self.cc.on_sent(now, size as u64, in_flight);

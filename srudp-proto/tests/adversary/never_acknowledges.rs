@@ -6,7 +6,7 @@
 //! PINGs and asking for an ACK after each (ACK_FREQUENCY threshold 1) grew
 //! the sent-packet ring by one slot per PING, without end, and the
 //! connection never closed. Now ACK-only packets take no slot, the record
-//! holds at most 16 384 slots (1.75 MiB), and a peer that acknowledges
+//! holds at most 16 384 slots (2.125 MiB), and a peer that acknowledges
 //! nothing for the idle timeout, or lets the record fill, is closed with
 //! `CloseReason::PeerStoppedAcknowledging`.
 
@@ -19,7 +19,7 @@ use crate::hostile_peer::{frames, HostilePeer};
 
 /// The spec's bound on the sent-packet record (§10.3).
 const MAX_SENT_RECORDS: u64 = 16_384;
-const MAX_SENT_RECORD_BYTES: u64 = 1_835_008; // 1.75 MiB
+const MAX_SENT_RECORD_BYTES: u64 = 2_228_224; // 2.125 MiB
 
 /// What the victim held at most while the attack ran.
 #[derive(Debug, Default)]
