@@ -5,6 +5,7 @@
 #   sudo scripts/real-path-lab.sh [--mbps 50] [--rtt-ms 50] [--mib 32]
 #        [--runs 3] [--cases 0,1,5,10,ge] [--transports srudp,cubic,bbr]
 #        [--coexist-s 60] [--timeout-s 300] [--seed 1]
+#        [--congestion cubic|newreno|bbr]
 #
 # Root only (it creates network namespaces); without root it says so and
 # exits 1. It takes minutes, so it is not part of the test run; its figures
@@ -31,7 +32,7 @@
 # from the sender's start to the receiver reading the end of the stream.
 #
 # Output, one JSON line per case:
-#   {"case", "mbps", "rtt_ms", "loss", "bytes", "runs",
+#   {"case", "srudp_congestion", "mbps", "rtt_ms", "loss", "bytes", "runs",
 #    "seconds": {"srudp": [...], "tcp_cubic": [...], "tcp_bbr": [...]},
 #    "median_mbytes_per_s": {...}, "link_fraction": {...},
 #    "rtt_under_load_ms": {...} (median ping RTT during the transfers),
@@ -59,6 +60,9 @@ transports=srudp,cubic,bbr
 coexist_s=60
 timeout_s=300
 seed=1
+# srudp's congestion controller (`srudp --congestion`); the JSON lines say
+# which in "srudp_congestion".
+congestion=cubic
 
 die() {
     echo "real-path-lab: $*" >&2
@@ -66,7 +70,7 @@ die() {
 }
 
 usage() {
-    sed -n '4,6p' "${BASH_SOURCE[0]}" | sed 's/^# *//' >&2
+    sed -n '4,7p' "${BASH_SOURCE[0]}" | sed 's/^# *//' >&2
     exit 2
 }
 
@@ -81,6 +85,7 @@ while [[ $# -gt 0 ]]; do
         --coexist-s) [[ $# -ge 2 ]] || usage; coexist_s=$2; shift 2 ;;
         --timeout-s) [[ $# -ge 2 ]] || usage; timeout_s=$2; shift 2 ;;
         --seed) [[ $# -ge 2 ]] || usage; seed=$2; shift 2 ;;
+        --congestion) [[ $# -ge 2 ]] || usage; congestion=$2; shift 2 ;;
         -h|--help) usage ;;
         *) echo "real-path-lab: unknown argument: $1" >&2; usage ;;
     esac
@@ -93,6 +98,8 @@ done
 [[ "$coexist_s" =~ ^[0-9]{1,4}$ ]] || die "--coexist-s must be a whole number of seconds"
 [[ "$timeout_s" =~ ^[1-9][0-9]{0,4}$ ]] || die "--timeout-s must be a whole number of seconds"
 [[ "$seed" =~ ^[0-9]{1,9}$ ]] || die "--seed must be a whole number"
+case "$congestion" in cubic|newreno|bbr) ;; *) die "--congestion must be cubic, newreno or bbr" ;; esac
+export LAB_CONGESTION=$congestion
 IFS=, read -r -a case_list <<<"$cases"
 for c in "${case_list[@]}"; do
     [[ "$c" == ge || "$c" =~ ^[0-9]{1,2}(\.[0-9]+)?$ ]] || die "unknown case '$c' (a loss percentage or ge)"
@@ -232,14 +239,14 @@ median_ping() {
 # run_srudp: one srudp transfer of $bytes; prints its seconds or null.
 run_srudp() {
     local port=$((5000 + RANDOM % 1000)) start end status
-    ip netns exec "$ns_c" timeout "$timeout_s" "$srudp" connect --direct "$snd_addr:$port" \
+    ip netns exec "$ns_c" timeout "$timeout_s" "$srudp" --congestion "$congestion" connect --direct "$snd_addr:$port" \
         --peer-key "$snd_key" --key "$tmp/rcv.key" --bind "$rcv_addr:$port" \
         </dev/null 2>"$tmp/srudp-rcv.log" | wc -c >"$tmp/srudp-bytes" &
     local receiver=$!
     bg_pids+=("$receiver")
     start=$(now)
     status=0
-    head -c "$bytes" /dev/zero | ip netns exec "$ns_s" timeout "$timeout_s" "$srudp" connect \
+    head -c "$bytes" /dev/zero | ip netns exec "$ns_s" timeout "$timeout_s" "$srudp" --congestion "$congestion" connect \
         --direct "$rcv_addr:$port" --peer-key "$rcv_key" --key "$tmp/snd.key" \
         --bind "$snd_addr:$port" >/dev/null 2>"$tmp/srudp-snd.log" || status=$?
     wait "$receiver" || status=$?
@@ -280,7 +287,7 @@ run_case() {
         done
     done
     python3 - "$tmp/results" "$name" "$loss_json" "$mbps" "$rtt_ms" "$bytes" "$runs" <<'EOF'
-import json, statistics, sys
+import json, os, statistics, sys
 path, name, loss, mbps, rtt, nbytes, runs = sys.argv[1:]
 mbps, rtt, nbytes, runs = float(mbps), int(rtt), int(nbytes), int(runs)
 label = {"srudp": "srudp", "cubic": "tcp_cubic", "bbr": "tcp_bbr"}
@@ -295,7 +302,8 @@ for t, xs in seconds.items():
     rates = [nbytes / s / 1e6 if s else 0.0 for s in xs]
     rate[t] = round(statistics.median(rates), 3)
 out = {
-    "case": name, "mbps": mbps, "rtt_ms": rtt, "loss": json.loads(loss),
+    "case": name, "srudp_congestion": os.environ["LAB_CONGESTION"],
+    "mbps": mbps, "rtt_ms": rtt, "loss": json.loads(loss),
     "bytes": nbytes, "runs": runs, "seconds": seconds,
     "median_mbytes_per_s": rate,
     "link_fraction": {t: round(r * 1e6 * 8 / (mbps * 1e6), 3) for t, r in rate.items()},
@@ -324,12 +332,12 @@ if (( coexist_s > 0 )); then
     base=$(ip netns exec "$ns_s" ping -n -q -c 5 -i 0.2 -W 2 "$rcv_addr" \
         | sed -n 's|.*= [0-9.]*/\([0-9.]*\)/.*|\1|p')
     port=$((5000 + RANDOM % 1000))
-    ip netns exec "$ns_c" timeout $((coexist_s + 30)) "$srudp" connect --direct "$snd_addr:$port" \
+    ip netns exec "$ns_c" timeout $((coexist_s + 30)) "$srudp" --congestion "$congestion" connect --direct "$snd_addr:$port" \
         --peer-key "$snd_key" --key "$tmp/rcv.key" --bind "$rcv_addr:$port" </dev/null 2>/dev/null \
         | python3 "$helper" meter --run-s "$coexist_s" --window-s "$coexist_s" >"$tmp/meter.json" &
     meter=$!
     bg_pids+=("$meter")
-    head -c 100000000000 /dev/zero | ip netns exec "$ns_s" timeout "$coexist_s" "$srudp" connect \
+    head -c 100000000000 /dev/zero | ip netns exec "$ns_s" timeout "$coexist_s" "$srudp" --congestion "$congestion" connect \
         --direct "$rcv_addr:$port" --peer-key "$rcv_key" --key "$tmp/snd.key" \
         --bind "$snd_addr:$port" >/dev/null 2>&1 &
     bg_pids+=($!)
@@ -349,7 +357,7 @@ if (( coexist_s > 0 )); then
     bg_pids=()
     loaded=$(median_ping "$tmp/ping-coexist")
     python3 - "$tmp/meter.json" "$tmp/tcp.json" "$base" "$loaded" "$coexist_s" "$mbps" <<'EOF'
-import json, sys
+import json, os, sys
 meter, tcp, base, loaded, run_s, mbps = sys.argv[1:]
 s = json.load(open(meter))["total_bytes"] if open(meter).read().strip() else 0
 t = json.load(open(tcp))["bytes"] if open(tcp).read().strip() else 0
@@ -357,7 +365,8 @@ total = s + t
 share = (s / total, t / total) if total else (0.0, 0.0)
 jain = (s + t) ** 2 / (2 * (s * s + t * t)) if total else 0.0
 print(json.dumps({
-    "case": "coexist_cubic", "mbps": float(mbps), "run_s": int(run_s),
+    "case": "coexist_cubic", "srudp_congestion": os.environ["LAB_CONGESTION"],
+    "mbps": float(mbps), "run_s": int(run_s),
     "srudp_bytes": s, "tcp_cubic_bytes": t,
     "srudp_share": round(share[0], 3), "tcp_cubic_share": round(share[1], 3),
     "jain_index": round(jain, 3),

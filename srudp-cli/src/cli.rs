@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use clap::{ArgGroup, Args, Parser, Subcommand};
 use srudp_tokio::rendezvous::{HttpProxy, RendezvousAddr, Ticket};
 
+use crate::congestion_choice::Congestion;
 use crate::exit_status::EXIT_STATUS_HELP;
 use crate::size;
 use crate::tunnel::TcpTarget;
@@ -28,6 +29,11 @@ pub(crate) struct Cli {
     /// (by default we do, and offer the mapped address to peers).
     #[arg(long, global = true)]
     pub(crate) no_port_mapping: bool,
+    /// The congestion controller of our connections: cubic (the default,
+    /// like Linux TCP), newreno, or bbr (model based: keeps its rate under
+    /// random loss, as on Wi-Fi and long paths).
+    #[arg(long, global = true, value_enum, default_value_t = Congestion::Cubic)]
+    pub(crate) congestion: Congestion,
     #[command(subcommand)]
     pub(crate) command: Command,
 }

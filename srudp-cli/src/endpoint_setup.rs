@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use srudp_tokio::rendezvous::{ClientConfig, RendezvousAddr, RendezvousConnecting, Ticket};
@@ -118,6 +119,7 @@ pub(crate) async fn registered_endpoint(
 ) -> Result<CliEndpoint, Failure> {
     let keypair = keys::load_or_generate(key)?;
     let mut config = EndpointConfig::new(keypair);
+    config.transport = Arc::new(crate::congestion_choice::transport());
     let mut client = ClientConfig::new(rdv.key, rdv.addr);
     // Where UDP goes unanswered, the link falls back to TCP (spec §12.5).
     client.stream_carrier = rdv.tcp;

@@ -4,6 +4,7 @@
 //! `srudp --help` and the README.
 
 mod cli;
+mod congestion_choice;
 mod demo;
 mod endpoint_setup;
 mod exit_status;
@@ -42,6 +43,7 @@ fn main() -> ExitCode {
         return fail(&e);
     }
     endpoint_setup::set_port_mapping(!cli.no_port_mapping);
+    congestion_choice::choose(cli.congestion);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -15,6 +15,7 @@ use srudp_tokio::{
 use tokio::io::{AsyncWriteExt, BufWriter};
 
 use crate::cli::{ConnectArgs, ListenArgs};
+use crate::congestion_choice;
 use crate::endpoint_setup::{
     announce, connect_ticket, connect_within, fail_and_linger, linger, registered_endpoint,
     Admission, Announcement, CliEndpoint,
@@ -114,7 +115,7 @@ pub(crate) async fn connect_direct(
     config.accept = AcceptPolicy::AcceptKeys(vec![peer]);
     config.transport = Arc::new(TransportConfig {
         handshake_timeout: DIRECT_HANDSHAKE_TIMEOUT,
-        ..TransportConfig::default()
+        ..congestion_choice::transport()
     });
     let endpoint = CliEndpoint::new(
         Endpoint::bind(bind, config)
