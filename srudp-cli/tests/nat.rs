@@ -987,6 +987,142 @@ fn the_port_mapping_test_server_answers_natpmpc() {
     assert!(!port_mapping_rules(&nat).contains("dnat"));
 }
 
+/// Issue 18, UPnP-IGD: symmetric NATs on both sides, one router a UPnP-IGD
+/// gateway only (PCP and NAT-PMP refused): the listener finds it by SSDP,
+/// maps its port with AddPortMapping (a real DNAT rule), and the peers
+/// connect directly through it. When the CLI exits, DeletePortMapping
+/// removes the rule.
+#[test]
+fn symmetric_nats_with_upnp_igd_on_one_router_connect_directly() {
+    let Some(mut t) = topology("symmetric_nats_with_upnp_igd") else {
+        return;
+    };
+    let rdv = t.add_public_host("rdv", RDV_IP).unwrap();
+    let (a, b, na, _nb) = two_nats(&mut t, NatKind::Symmetric, NatKind::Symmetric);
+    let mapper = PortMappingServer::start_upnp_only(&na).unwrap();
+    let (_server, via) = start_rendezvous(&t, &rdv);
+    let pair = pair(&via, &a, &b, 8 * MIB);
+    let mapped = pair
+        .listener
+        .wait_line("port mapping", |l| l.starts_with("port mapping: "));
+    assert!(
+        mapped.starts_with("port mapping: upnp 203.0.113.21:"),
+        "{mapped}"
+    );
+    let external = mapped.rsplit(':').next().unwrap().to_string();
+    let leases = mapper.leases();
+    assert_eq!(leases.len(), 1, "{leases:?}");
+    assert_eq!(leases[0].protocol, "upnp");
+    assert_eq!(leases[0].lifetime, 7200, "a two-hour lease: {leases:?}");
+    assert_eq!(leases[0].client.ip().to_string(), a.ip.to_string());
+    assert_eq!(leases[0].external_port.to_string(), external);
+    assert!(
+        port_mapping_rules(&na).contains(&format!("udp dport {external} dnat to {}:", a.ip)),
+        "{}",
+        port_mapping_rules(&na)
+    );
+    let (pl, pc) = pair.paths();
+    assert!(pl.starts_with("path: direct 203.0.113.22:"), "{pl}");
+    assert_eq!(pc, format!("path: direct 203.0.113.21:{external}"));
+    pair.check();
+    assert!(mapper.leases().is_empty(), "{:?}", mapper.leases());
+    let rules = port_mapping_rules(&na);
+    assert!(
+        !rules.contains("dnat"),
+        "a forwarding rule outlived the CLI: {rules}"
+    );
+}
+
+/// An IGD that takes only leases without end (UPnP error 725 for any
+/// other duration) gets lease 0, and the CLI still deletes the mapping
+/// when it exits (a permanent lease would otherwise leak).
+#[test]
+fn a_upnp_gateway_with_only_permanent_leases_is_mapped_and_cleaned_up() {
+    let Some(mut t) = topology("upnp_permanent_leases_only") else {
+        return;
+    };
+    let rdv = t.add_public_host("rdv", RDV_IP).unwrap();
+    let (a, b, na, _nb) = two_nats(&mut t, NatKind::Symmetric, NatKind::Symmetric);
+    let mapper = PortMappingServer::start_upnp_permanent_leases_only(&na).unwrap();
+    let (_server, via) = start_rendezvous(&t, &rdv);
+    let pair = pair(&via, &a, &b, MIB);
+    let mapped = pair
+        .listener
+        .wait_line("port mapping", |l| l.starts_with("port mapping: "));
+    assert!(
+        mapped.starts_with("port mapping: upnp 203.0.113.21:"),
+        "{mapped}"
+    );
+    let leases = mapper.leases();
+    assert_eq!(leases.len(), 1, "{leases:?}");
+    assert_eq!(leases[0].lifetime, 0, "the permanent lease: {leases:?}");
+    let (_, pc) = pair.paths();
+    assert!(pc.starts_with("path: direct 203.0.113.21:"), "{pc}");
+    pair.check();
+    assert!(mapper.leases().is_empty(), "{:?}", mapper.leases());
+    assert!(!port_mapping_rules(&na).contains("dnat"));
+}
+
+/// The UPnP-IGD test server speaks as `upnpc` (miniupnpc, an
+/// implementation independent of ours) expects: found by SSDP multicast
+/// discovery, it names the router's public address, maps a UDP port with a
+/// real DNAT rule, reports the mapping, and deletes it.
+#[test]
+fn the_upnp_test_server_answers_upnpc() {
+    let Some(mut t) = topology("the_upnp_test_server_answers_upnpc") else {
+        return;
+    };
+    let mut nat = t
+        .add_nat(
+            "nat",
+            Ipv4Addr::new(203, 0, 113, 21),
+            [192, 168, 1],
+            NatKind::Symmetric,
+        )
+        .unwrap();
+    let host = t.add_host_behind(&mut nat, "h").unwrap();
+    let mapper = PortMappingServer::start_upnp_only(&nat).unwrap();
+    let upnpc = |args: &[&str]| {
+        // -i: miniupnpc counts an IGD whose public address is in a
+        // reserved range (ours is a documentation one) as not connected.
+        let out = host
+            .command("upnpc")
+            .arg("-i")
+            .args(args)
+            .output()
+            .expect("upnpc (package miniupnpc; .ci/run installs it)");
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "upnpc {args:?}: {text}{err}");
+        text
+    };
+    let host_ip = host.ip.to_string();
+    let text = upnpc(&["-a", &host_ip, "6000", "6000", "UDP", "60"]);
+    assert!(
+        text.contains(&format!("desc: http://{}:5000/rootDesc.xml", nat.lan_ip())),
+        "discovered by SSDP: {text}"
+    );
+    assert!(text.contains("ExternalIPAddress = 203.0.113.21"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "external 203.0.113.21:6000 UDP is redirected to internal {host_ip}:6000 (duration=60)"
+        )),
+        "{text}"
+    );
+    let leases = mapper.leases();
+    assert_eq!(leases.len(), 1, "{leases:?}");
+    assert_eq!(leases[0].protocol, "upnp");
+    let rules = port_mapping_rules(&nat);
+    assert!(
+        rules.contains(&format!("udp dport 6000 dnat to {host_ip}:6000")),
+        "{rules}"
+    );
+    let text = upnpc(&["-d", "6000", "UDP"]);
+    assert!(text.contains("returned : 0"), "{text}");
+    assert!(mapper.leases().is_empty(), "{:?}", mapper.leases());
+    assert!(!port_mapping_rules(&nat).contains("dnat"));
+}
+
 /// Issue 18: IPv6 without NAT, each peer behind a stateful firewall that
 /// drops new inbound packets (`ct state established,related accept`):
 /// simultaneous open punches through both, and the peers connect directly
