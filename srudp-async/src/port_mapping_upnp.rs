@@ -62,8 +62,9 @@ pub(crate) struct Igd {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct UpnpLease {
     pub(crate) external: SocketAddr,
-    /// The lease asked for: [`MAX_LEASE`], or zero (without end) when the
-    /// gateway takes nothing else.
+    /// The lease in seconds: [`MAX_LEASE`] or what the gateway says it
+    /// holds when shorter, or zero (without end) when the gateway takes
+    /// nothing else.
     pub(crate) lease_secs: u32,
 }
 
@@ -116,6 +117,16 @@ impl Igd {
                 Err(e) => return Err(e),
             }
         }
+        let lease_secs = match self.granted_lease(port) {
+            // A gateway may shorten the lease without saying so in
+            // AddPortMapping's answer; renew by what it holds.
+            Ok(held) if held != 0 && (lease_secs == 0 || held < lease_secs) => held,
+            Ok(_) => lease_secs,
+            Err(e) => {
+                debug!("UPnP-IGD: the lease held is unknown: {e}");
+                lease_secs
+            }
+        };
         let (status, body) = self.call("GetExternalIPAddress", &[])?;
         let answer = wire::parse_soap_answer(status, &body, "GetExternalIPAddress")?;
         let ip = wire::parse_external_ip(answer)?;
@@ -140,6 +151,21 @@ impl Igd {
         )?;
         wire::parse_soap_answer(status, &body, "DeletePortMapping")?;
         Ok(())
+    }
+
+    /// The lease the gateway holds for UDP port `external`, in seconds
+    /// (GetSpecificPortMappingEntry).
+    fn granted_lease(&self, external: u16) -> Result<u32, UpnpFailure> {
+        let (status, body) = self.call(
+            "GetSpecificPortMappingEntry",
+            &[
+                ("NewRemoteHost", String::new()),
+                ("NewExternalPort", external.to_string()),
+                ("NewProtocol", "UDP".into()),
+            ],
+        )?;
+        let answer = wire::parse_soap_answer(status, &body, "GetSpecificPortMappingEntry")?;
+        Ok(wire::parse_lease_duration(answer)?)
     }
 
     fn add(

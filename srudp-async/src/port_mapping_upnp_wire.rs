@@ -221,6 +221,14 @@ pub(crate) fn parse_external_ip(answer: &str) -> Result<Ipv4Addr, UpnpError> {
         .map_err(|_| UpnpError::BadValue("NewExternalIPAddress"))
 }
 
+/// The lease held, in seconds, from GetSpecificPortMappingEntry's answer.
+pub(crate) fn parse_lease_duration(answer: &str) -> Result<u32, UpnpError> {
+    element(answer, "NewLeaseDuration")
+        .ok_or(UpnpError::Missing("NewLeaseDuration"))?
+        .parse()
+        .map_err(|_| UpnpError::BadValue("NewLeaseDuration"))
+}
+
 /// The status line's code, and the header lines after it.
 fn status_and_headers(text: &str) -> Result<(u16, &str), UpnpError> {
     let (line, headers) = text.split_once("\r\n").unwrap_or((text, ""));
@@ -387,6 +395,15 @@ mod tests {
             parse_soap_answer(500, fault, "AddPortMapping"),
             Err(UpnpError::Fault(ONLY_PERMANENT_LEASES))
         );
+        let entry = b"<s:Envelope><s:Body><u:GetSpecificPortMappingEntryResponse>\
+            <NewInternalPort>4000</NewInternalPort><NewLeaseDuration>600</NewLeaseDuration>\
+            </u:GetSpecificPortMappingEntryResponse></s:Body></s:Envelope>";
+        let answer = parse_soap_answer(200, entry, "GetSpecificPortMappingEntry").unwrap();
+        assert_eq!(parse_lease_duration(answer), Ok(600));
+        assert_eq!(
+            parse_lease_duration("<NewLeaseDuration>-1</NewLeaseDuration>"),
+            Err(UpnpError::BadValue("NewLeaseDuration"))
+        );
         assert_eq!(
             parse_soap_answer(500, b"", "AddPortMapping"),
             Err(UpnpError::Status(500))
@@ -408,7 +425,10 @@ mod tests {
         fn hostile_answers_never_panic(b in proptest::collection::vec(any::<u8>(), 0..600)) {
             let _ = parse_ssdp_answer(&b);
             let _ = parse_http_response(&b);
-            let _ = parse_soap_answer(200, &b, "AddPortMapping");
+            if let Ok(answer) = parse_soap_answer(200, &b, "AddPortMapping") {
+                let _ = parse_external_ip(answer);
+                let _ = parse_lease_duration(answer);
+            }
             let text = String::from_utf8_lossy(&b);
             let _ = parse_description(&text, &base());
             let _ = parse_http_url(&text);

@@ -882,7 +882,34 @@ fn a_nat_pmp_only_gateway_maps_through_nat_pmp() {
 /// and deleted when the CLI is stopped by a signal (SIGTERM, as Ctrl-C).
 #[test]
 fn the_lease_is_renewed_at_half_life_and_deleted_when_the_cli_is_stopped() {
-    let Some(mut t) = topology("the_lease_is_renewed") else {
+    lease_renewed_and_deleted(
+        "the_lease_is_renewed",
+        |nat| PortMappingServer::start_with_max_lifetime(nat, 10),
+        "port mapping: pcp ",
+    );
+}
+
+/// As above through UPnP-IGD, whose AddPortMapping does not say that the
+/// gateway shortened the lease: the client reads it back
+/// (GetSpecificPortMappingEntry) and renews by it.
+#[test]
+fn a_upnp_lease_is_renewed_at_half_life_and_deleted_when_the_cli_is_stopped() {
+    lease_renewed_and_deleted(
+        "a_upnp_lease_is_renewed",
+        |nat| PortMappingServer::start_upnp_with_max_lifetime(nat, 10),
+        "port mapping: upnp ",
+    );
+}
+
+/// A listener behind a symmetric NAT whose router `start`s a server that
+/// grants 10-second leases: it logs `line` (protocol and address), the
+/// lease is renewed, and it is deleted when the CLI gets SIGTERM.
+fn lease_renewed_and_deleted(
+    test: &str,
+    start: fn(&Nat) -> std::io::Result<PortMappingServer>,
+    line: &str,
+) {
+    let Some(mut t) = topology(test) else {
         return;
     };
     let rdv = t.add_public_host("rdv", RDV_IP).unwrap();
@@ -895,13 +922,13 @@ fn the_lease_is_renewed_at_half_life_and_deleted_when_the_cli_is_stopped() {
         )
         .unwrap();
     let a = t.add_host_behind(&mut na, "a").unwrap();
-    let mapper = PortMappingServer::start_with_max_lifetime(&na, 10).unwrap();
+    let mapper = start(&na).unwrap();
     let (_server, via) = start_rendezvous(&t, &rdv);
     let mut cmd = a.command(SRUDP);
     cmd.args(["-v", "listen", "--via", &via]);
     let (go, pause) = mpsc::channel::<()>();
     let listener = spawn_peer(cmd, Vec::new(), pause);
-    listener.wait_line("port mapping", |l| l.starts_with("port mapping: pcp "));
+    listener.wait_line("port mapping", |l| l.starts_with(line));
     assert_eq!(mapper.leases()[0].lifetime, 10);
     thread::sleep(Duration::from_secs(12));
     let leases = mapper.leases();

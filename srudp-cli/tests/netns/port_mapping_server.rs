@@ -87,6 +87,22 @@ impl PortMappingServer {
         )
     }
 
+    /// [`start_upnp_only`](PortMappingServer::start_upnp_only), granting
+    /// leases of at most `max_lifetime` seconds (AddPortMapping does not
+    /// say so; GetSpecificPortMappingEntry does).
+    pub fn start_upnp_with_max_lifetime(
+        nat: &Nat,
+        max_lifetime: u32,
+    ) -> io::Result<PortMappingServer> {
+        PortMappingServer::start_with(
+            nat,
+            Protocols::Upnp {
+                permanent_only: false,
+            },
+            max_lifetime,
+        )
+    }
+
     /// [`start_upnp_only`](PortMappingServer::start_upnp_only), as an IGD
     /// 1 gateway that takes only leases without end: any other lease
     /// duration is refused with UPnP error 725.
