@@ -97,14 +97,15 @@ pub enum PortMappingState {
     Trying,
     /// The gateway forwards a port to us.
     Mapped(MappedPort),
-    /// No mapping: why (no gateway, neither protocol answered, refused, or
+    /// No mapping: why (no gateway, no protocol answered, refused, or
     /// the lease could not be renewed).
     Unavailable(String),
 }
 
 /// A port mapping of an endpoint's socket, kept while this lives: renewed
 /// in the background, deleted by [`close`](PortMapping::close) or on drop
-/// (which waits at most about a second for the gateway's answer).
+/// (which waits for the gateway's answer: at most about a second for PCP
+/// and NAT-PMP, two for UPnP-IGD).
 #[derive(Debug)]
 pub struct PortMapping {
     control: Arc<Control>,
@@ -164,8 +165,10 @@ impl PortMapping {
     }
 
     /// Blocks until the first answer is in (mapped or unavailable) or
-    /// `timeout` passed; returns the state then. At most about 3.5 s when
-    /// no gateway answers.
+    /// `timeout` passed; returns the state then. At most about 5 s when
+    /// no gateway answers (PCP, NAT-PMP, then an SSDP search); a UPnP-IGD
+    /// gateway that answers the search but stalls its HTTP may take a few
+    /// seconds more (each exchange is cut at 2 s).
     pub fn wait_settled(&self, timeout: Duration) -> PortMappingState {
         let deadline = Instant::now() + timeout;
         let mut inner = self.control.lock();
@@ -184,8 +187,9 @@ impl PortMapping {
         inner.state.clone()
     }
 
-    /// Deletes the lease at the gateway (lifetime 0) and waits for that, at
-    /// most about a second.
+    /// Deletes the lease at the gateway (lifetime 0, or UPnP-IGD's
+    /// DeletePortMapping) and waits for that, at most about a second (two
+    /// for UPnP-IGD).
     pub fn close(mut self) {
         self.stop();
     }
@@ -207,12 +211,15 @@ impl Drop for PortMapping {
 
 impl Endpoint {
     /// Asks the gateway of the default route to forward a public port to
-    /// this endpoint's socket — PCP first, else NAT-PMP, else UPnP-IGD — on a thread of
-    /// its own, and keeps the lease (at most [`MAX_LEASE`], renewed at half
+    /// this endpoint's socket — PCP first, else NAT-PMP, else UPnP-IGD — on
+    /// a thread of its own, and keeps the lease (at most [`MAX_LEASE`], renewed at half
     /// its lifetime) while the returned [`PortMapping`] lives. With a
     /// rendezvous, the external address becomes a registered host candidate
     /// as soon as it is granted. [`PortMapping::state`] says which protocol
-    /// worked; a line is logged (`port mapping: pcp 203.0.113.1:40001`).
+    /// worked; a line is logged (`port mapping: pcp 203.0.113.1:40001`,
+    /// `nat-pmp …`, `upnp …`). A UPnP-IGD gateway that takes only leases
+    /// without end gets one (see `port_mapping_upnp`): it is deleted on
+    /// close like the others, but outlives a process that is killed.
     ///
     /// ```no_run
     /// # fn example(endpoint: &srudp_async::Endpoint) {

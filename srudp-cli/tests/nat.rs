@@ -1182,11 +1182,14 @@ fn ipv6_peers_behind_stateful_firewalls_connect_directly() {
 /// router grants port mappings if `mapping`), `connect` behind one of kind
 /// `b`; the connector's path and the time from its start to its `path:`
 /// line.
-fn matrix_cell(a: NatKind, b: NatKind, mapping: bool) -> (String, Duration) {
+/// The port-mapping server a matrix cell runs on the listener's router.
+type StartMapper = fn(&Nat) -> std::io::Result<PortMappingServer>;
+
+fn matrix_cell(a: NatKind, b: NatKind, mapping: Option<StartMapper>) -> (String, Duration) {
     let mut t = Topology::new().expect("building the topology");
     let rdv = t.add_public_host("rdv", RDV_IP).unwrap();
     let (ha, hb, na, _nb) = two_nats(&mut t, a, b);
-    let _mapper = mapping.then(|| PortMappingServer::start(&na).unwrap());
+    let _mapper = mapping.map(|start| start(&na).unwrap());
     let (_server, via) = start_rendezvous(&t, &rdv);
     let started = std::cell::Cell::new(Instant::now());
     let pair = pair_with(&via, &ha, &hb, 256 * 1024, || started.set(Instant::now()));
@@ -1222,7 +1225,8 @@ fn matrix_cell(a: NatKind, b: NatKind, mapping: bool) -> (String, Duration) {
 }
 
 /// The NAT matrix of NAT.md (`scripts/nat-matrix.sh` runs it): every pair
-/// of NAT kinds, without and with a port mapping on the listener's router;
+/// of NAT kinds, without a port mapping and with one (PCP, or UPnP-IGD
+/// only) on the listener's router;
 /// prints a Markdown table. A measurement, not a test: run on demand.
 #[test]
 #[ignore = "measurement: run by scripts/nat-matrix.sh"]
@@ -1245,11 +1249,15 @@ fn nat_matrix() {
     ];
     for (a, an) in kinds {
         for (b, bn) in kinds {
-            for mapping in [false, true] {
+            let mappings: [(Option<StartMapper>, &str); 3] = [
+                (None, "none"),
+                (Some(PortMappingServer::start), "PCP"),
+                (Some(PortMappingServer::start_upnp_only), "UPnP-IGD"),
+            ];
+            for (mapping, name) in mappings {
                 let (outcome, elapsed) = matrix_cell(a, b, mapping);
                 let row = format!(
-                    "| {an} | {bn} | {} | {outcome} | {} ms |",
-                    if mapping { "PCP" } else { "none" },
+                    "| {an} | {bn} | {name} | {outcome} | {} ms |",
                     elapsed.as_millis()
                 );
                 eprintln!("{row}");
