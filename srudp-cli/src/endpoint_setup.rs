@@ -25,7 +25,9 @@ pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// How long a registered endpoint waits for its gateway's port mapping
 /// before going on without it (a gateway that speaks PCP or NAT-PMP answers
-/// within a LAN round trip; a late mapping still registers).
+/// within a LAN round trip, a UPnP-IGD one within a few when it refuses
+/// those; a mapping granted later, say after PCP and NAT-PMP went
+/// unanswered, still registers, and is logged with `-v`).
 pub(crate) const PORT_MAPPING_WAIT: Duration = Duration::from_millis(500);
 
 /// Whether registered endpoints ask their gateway for a port mapping (on
