@@ -71,7 +71,19 @@ pub(crate) struct UpnpLease {
 impl Igd {
     /// Searches for the gateway's device and reads its description.
     pub(crate) fn find(gateway: Ipv4Addr, stop: &dyn Fn() -> bool) -> Result<Igd, UpnpFailure> {
-        let location = search(gateway, stop)?;
+        let ssdp = SocketAddrV4::new(gateway, wire::SSDP_GROUP.port());
+        Igd::find_at(ssdp, Some(wire::SSDP_GROUP), stop)
+    }
+
+    /// [`find`](Igd::find) with the gateway's SSDP address, and the
+    /// multicast group to search too (none in the tests, on loopback).
+    fn find_at(
+        ssdp: SocketAddrV4,
+        group: Option<SocketAddrV4>,
+        stop: &dyn Fn() -> bool,
+    ) -> Result<Igd, UpnpFailure> {
+        let gateway = *ssdp.ip();
+        let location = search(ssdp, group, stop)?;
         if *location.addr.ip() != gateway {
             return Err(UpnpFailure::ElsewhereUrl(location.addr));
         }
@@ -204,10 +216,15 @@ fn other_port(port: u16, tries: u16) -> u16 {
     (1024 + spread % (65535 - 1024)) as u16
 }
 
-/// Sends the M-SEARCH to the multicast group and to the gateway, and
+/// Sends the M-SEARCH to the multicast group and to the gateway's `ssdp`
+/// address, and
 /// returns the description's address from the first answer that comes
 /// from the gateway.
-fn search(gateway: Ipv4Addr, stop: &dyn Fn() -> bool) -> Result<HttpUrl, UpnpFailure> {
+fn search(
+    ssdp: SocketAddrV4,
+    group: Option<SocketAddrV4>,
+    stop: &dyn Fn() -> bool,
+) -> Result<HttpUrl, UpnpFailure> {
     let socket = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))?;
     socket.set_multicast_ttl_v4(2)?;
     let request = wire::ssdp_search();
@@ -218,8 +235,10 @@ fn search(gateway: Ipv4Addr, stop: &dyn Fn() -> bool) -> Result<HttpUrl, UpnpFai
         }
         // The multicast send fails where no route carries multicast; the
         // unicast one still goes.
-        let _ = socket.send_to(&request, wire::SSDP_GROUP);
-        socket.send_to(&request, (gateway, wire::SSDP_GROUP.port()))?;
+        if let Some(group) = group {
+            let _ = socket.send_to(&request, group);
+        }
+        socket.send_to(&request, ssdp)?;
         let deadline = Instant::now() + wait;
         loop {
             let now = Instant::now();
@@ -240,7 +259,7 @@ fn search(gateway: Ipv4Addr, stop: &dyn Fn() -> bool) -> Result<HttpUrl, UpnpFai
                 // An ICMP error from the unicast send: keep listening.
                 Err(_) => continue,
             };
-            if from.ip() != gateway {
+            if from.ip() != *ssdp.ip() {
                 continue;
             }
             match wire::parse_ssdp_answer(&buf[..n]) {
@@ -291,6 +310,91 @@ fn http(
 mod tests {
     use super::*;
     use std::net::TcpListener;
+
+    /// A fake gateway on 127.0.0.1: answers each M-SEARCH with `location`,
+    /// and, first, has a host on 127.0.0.2 answer it with `forged`; serves
+    /// `description` on HTTP. Returns its SSDP address.
+    fn fake_gateway(
+        location: impl Fn(SocketAddr) -> String + Send + 'static,
+        forged: String,
+        description: String,
+    ) -> SocketAddrV4 {
+        let ssdp = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let attacker = UdpSocket::bind("127.0.0.2:0").unwrap();
+        let http = TcpListener::bind("127.0.0.1:0").unwrap();
+        let http_addr = http.local_addr().unwrap();
+        let addr = match ssdp.local_addr().unwrap() {
+            SocketAddr::V4(a) => a,
+            SocketAddr::V6(_) => unreachable!(),
+        };
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 1500];
+            while let Ok((_, from)) = ssdp.recv_from(&mut buf) {
+                let answer = |l: &str| format!("HTTP/1.1 200 OK\r\nLOCATION: {l}\r\n\r\n");
+                let _ = attacker.send_to(answer(&forged).as_bytes(), from);
+                std::thread::sleep(Duration::from_millis(20));
+                let _ = ssdp.send_to(answer(&location(http_addr)).as_bytes(), from);
+            }
+        });
+        std::thread::spawn(move || {
+            while let Ok((mut s, _)) = http.accept() {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf);
+                let _ = write!(
+                    s,
+                    "HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n{description}",
+                    description.len()
+                );
+            }
+        });
+        addr
+    }
+
+    fn description(control: &str) -> String {
+        format!(
+            "<root><device><serviceList><service>\
+             <serviceType>urn:schemas-upnp-org:service:WANIPConnection:1</serviceType>\
+             <controlURL>{control}</controlURL></service></serviceList></device></root>"
+        )
+    }
+
+    /// Another host on the LAN answers the search first, naming itself:
+    /// ignored, the gateway's own answer is taken.
+    #[test]
+    fn ssdp_answers_from_other_hosts_are_ignored() {
+        let ssdp = fake_gateway(
+            |http| format!("http://{http}/rootDesc.xml"),
+            "http://127.0.0.2:80/evil.xml".into(),
+            description("/ctl"),
+        );
+        let igd = Igd::find_at(ssdp, None, &|| false).unwrap();
+        assert_eq!(igd.control.addr.ip(), ssdp.ip());
+        assert_eq!(igd.control.path, "/ctl");
+    }
+
+    /// The gateway itself cannot send us to another host: neither its
+    /// description's address nor its control URL may name one.
+    #[test]
+    fn urls_naming_another_host_are_refused() {
+        let ssdp = fake_gateway(
+            |_| "http://127.0.0.3:80/rootDesc.xml".into(),
+            "garbage".into(),
+            description("/ctl"),
+        );
+        assert!(matches!(
+            Igd::find_at(ssdp, None, &|| false),
+            Err(UpnpFailure::ElsewhereUrl(a)) if a.ip() == &Ipv4Addr::new(127, 0, 0, 3)
+        ));
+        let ssdp = fake_gateway(
+            |http| format!("http://{http}/rootDesc.xml"),
+            "garbage".into(),
+            description("http://127.0.0.3:80/ctl"),
+        );
+        assert!(matches!(
+            Igd::find_at(ssdp, None, &|| false),
+            Err(UpnpFailure::ElsewhereUrl(a)) if a.ip() == &Ipv4Addr::new(127, 0, 0, 3)
+        ));
+    }
 
     /// A gateway that sends more than the cap is cut off with an error,
     /// and one that never finishes its response is given up on at the
