@@ -2,7 +2,7 @@
 # The NAT matrix of NAT.md: `srudp listen` and `srudp connect` behind every
 # pair of NAT kinds (port-preserving masquerade with and without an input
 # firewall, `masquerade random`, `masquerade fully-random`), without and
-# with a PCP/NAT-PMP port mapping on the listener's router, each in fresh
+# with a PCP or a UPnP-IGD port mapping on the listener's router, each in fresh
 # network namespaces; prints a Markdown table: direct / relayed / failed and
 # the time from the connector's start to its `path:` line.
 #

@@ -125,6 +125,8 @@ mod exit_hook;
 mod io_traits;
 mod port_mapping;
 mod port_mapping_gateway;
+mod port_mapping_upnp;
+mod port_mapping_upnp_wire;
 mod port_mapping_wire;
 mod rendezvous_client;
 #[cfg(feature = "tokio")]

@@ -1,5 +1,6 @@
 //! Port mapping: asking the gateway to forward a port of its public address
-//! to the endpoint's socket (PCP, RFC 6887, else NAT-PMP, RFC 6886), so that
+//! to the endpoint's socket (PCP, RFC 6887, else NAT-PMP, RFC 6886, else
+//! UPnP-IGD, see `port_mapping_upnp`), so that
 //! peers reach us directly even behind a NAT that maps every destination to
 //! a new port (a symmetric NAT), where punching alone fails.
 //!
@@ -21,7 +22,7 @@ use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 use std::sync::{Arc, Condvar, Mutex, PoisonError, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -30,6 +31,7 @@ use tracing::{debug, info};
 
 use crate::endpoint::Endpoint;
 use crate::port_mapping_gateway::default_gateway;
+use crate::port_mapping_upnp::{Igd, UpnpFailure};
 use crate::port_mapping_wire::{self as wire, Granted, WireError};
 use crate::shared::Shared;
 
@@ -56,6 +58,8 @@ pub enum PortMappingProtocol {
     Pcp,
     /// NAT Port Mapping Protocol (RFC 6886).
     NatPmp,
+    /// UPnP Internet Gateway Device (WANIPConnection's AddPortMapping).
+    Upnp,
 }
 
 impl fmt::Display for PortMappingProtocol {
@@ -63,6 +67,7 @@ impl fmt::Display for PortMappingProtocol {
         f.write_str(match self {
             PortMappingProtocol::Pcp => "pcp",
             PortMappingProtocol::NatPmp => "nat-pmp",
+            PortMappingProtocol::Upnp => "upnp",
         })
     }
 }
@@ -92,14 +97,15 @@ pub enum PortMappingState {
     Trying,
     /// The gateway forwards a port to us.
     Mapped(MappedPort),
-    /// No mapping: why (no gateway, neither protocol answered, refused, or
+    /// No mapping: why (no gateway, no protocol answered, refused, or
     /// the lease could not be renewed).
     Unavailable(String),
 }
 
 /// A port mapping of an endpoint's socket, kept while this lives: renewed
 /// in the background, deleted by [`close`](PortMapping::close) or on drop
-/// (which waits at most about a second for the gateway's answer).
+/// (which waits for the gateway's answer: at most about a second for PCP
+/// and NAT-PMP, two for UPnP-IGD).
 #[derive(Debug)]
 pub struct PortMapping {
     control: Arc<Control>,
@@ -159,8 +165,10 @@ impl PortMapping {
     }
 
     /// Blocks until the first answer is in (mapped or unavailable) or
-    /// `timeout` passed; returns the state then. At most about 3.5 s when
-    /// no gateway answers.
+    /// `timeout` passed; returns the state then. At most about 5 s when
+    /// no gateway answers (PCP, NAT-PMP, then an SSDP search); a UPnP-IGD
+    /// gateway that answers the search but stalls its HTTP may take a few
+    /// seconds more (each exchange is cut at 2 s).
     pub fn wait_settled(&self, timeout: Duration) -> PortMappingState {
         let deadline = Instant::now() + timeout;
         let mut inner = self.control.lock();
@@ -179,8 +187,9 @@ impl PortMapping {
         inner.state.clone()
     }
 
-    /// Deletes the lease at the gateway (lifetime 0) and waits for that, at
-    /// most about a second.
+    /// Deletes the lease at the gateway (lifetime 0, or UPnP-IGD's
+    /// DeletePortMapping) and waits for that, at most about a second (two
+    /// for UPnP-IGD).
     pub fn close(mut self) {
         self.stop();
     }
@@ -202,12 +211,15 @@ impl Drop for PortMapping {
 
 impl Endpoint {
     /// Asks the gateway of the default route to forward a public port to
-    /// this endpoint's socket — PCP first, else NAT-PMP — on a thread of
-    /// its own, and keeps the lease (at most [`MAX_LEASE`], renewed at half
+    /// this endpoint's socket — PCP first, else NAT-PMP, else UPnP-IGD — on
+    /// a thread of its own, and keeps the lease (at most [`MAX_LEASE`], renewed at half
     /// its lifetime) while the returned [`PortMapping`] lives. With a
     /// rendezvous, the external address becomes a registered host candidate
     /// as soon as it is granted. [`PortMapping::state`] says which protocol
-    /// worked; a line is logged (`port mapping: pcp 203.0.113.1:40001`).
+    /// worked; a line is logged (`port mapping: pcp 203.0.113.1:40001`,
+    /// `nat-pmp …`, `upnp …`). A UPnP-IGD gateway that takes only leases
+    /// without end gets one (see `port_mapping_upnp`): it is deleted on
+    /// close like the others, but outlives a process that is killed.
     ///
     /// ```no_run
     /// # fn example(endpoint: &srudp_async::Endpoint) {
@@ -365,6 +377,9 @@ struct Gateway {
     socket: UdpSocket,
     /// Our address as the gateway sees it (PCP names it in requests).
     client: IpAddr,
+    gateway: Ipv4Addr,
+    /// The gateway's UPnP-IGD service, once found.
+    igd: std::cell::OnceCell<Igd>,
 }
 
 /// Why an exchange with the gateway failed.
@@ -378,8 +393,19 @@ enum ExchangeError {
     Wire(#[from] WireError),
     #[error("{0}")]
     Io(#[from] io::Error),
+    #[error("{0}")]
+    Upnp(UpnpFailure),
     #[error("stopped")]
     Stopped,
+}
+
+impl From<UpnpFailure> for ExchangeError {
+    fn from(e: UpnpFailure) -> Self {
+        match e {
+            UpnpFailure::Stopped => ExchangeError::Stopped,
+            e => ExchangeError::Upnp(e),
+        }
+    }
 }
 
 impl Gateway {
@@ -387,11 +413,16 @@ impl Gateway {
         let socket = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))?;
         socket.connect((gateway, wire::SERVER_PORT))?;
         let client = socket.local_addr()?.ip();
-        Ok(Gateway { socket, client })
+        Ok(Gateway {
+            socket,
+            client,
+            gateway,
+            igd: std::cell::OnceCell::new(),
+        })
     }
 
     /// PCP first; NAT-PMP when the gateway does not speak PCP or does not
-    /// answer it.
+    /// answer it; UPnP-IGD when neither works.
     fn map(
         &self,
         stop: &dyn Fn() -> bool,
@@ -413,15 +444,28 @@ impl Gateway {
             Err(e) => e,
         };
         debug!("PCP: {pcp_error}");
-        self.map_with(
+        let nat_pmp = self.map_with(
             stop,
             PortMappingProtocol::NatPmp,
             nonce,
             internal,
             external,
             external_ip,
+        );
+        let nat_pmp_error = match nat_pmp {
+            Ok(lease) => return Ok(lease),
+            Err(e) => e,
+        };
+        debug!("NAT-PMP: {nat_pmp_error}");
+        self.map_with(
+            stop,
+            PortMappingProtocol::Upnp,
+            nonce,
+            internal,
+            external,
+            external_ip,
         )
-        .map_err(|e| format!("PCP: {pcp_error}; NAT-PMP: {e}"))
+        .map_err(|e| format!("PCP: {pcp_error}; NAT-PMP: {nat_pmp_error}; UPnP-IGD: {e}"))
     }
 
     fn map_with(
@@ -459,6 +503,33 @@ impl Gateway {
                     wire::parse_nat_pmp_map_answer(b, internal)
                 })?;
                 (g, IpAddr::V4(ip))
+            }
+            PortMappingProtocol::Upnp => {
+                let IpAddr::V4(client) = self.client else {
+                    return Err(ExchangeError::NoAnswer);
+                };
+                let igd = match self.igd.get() {
+                    Some(igd) => igd,
+                    None => {
+                        let found = Igd::find(self.gateway, stop)?;
+                        self.igd.get_or_init(|| found)
+                    }
+                };
+                let granted = igd.map(SocketAddrV4::new(client, internal), external, stop)?;
+                // A lease without end (the gateway takes no other) is
+                // re-added as often as a two-hour one would be renewed.
+                let secs = match granted.lease_secs {
+                    0 => MAX_LEASE.as_secs() as u32,
+                    s => s,
+                };
+                (
+                    Granted {
+                        external_port: granted.external.port(),
+                        external_ip: Some(granted.external.ip()),
+                        lifetime: secs,
+                    },
+                    granted.external.ip(),
+                )
             }
         };
         let (
@@ -506,6 +577,10 @@ impl Gateway {
                 self.exchange(&|| false, &request, &DELETE_TRIES, |b| {
                     wire::parse_nat_pmp_map_answer(b, internal).map(drop)
                 })
+            }
+            PortMappingProtocol::Upnp => {
+                let igd = self.igd.get().ok_or(ExchangeError::NoAnswer)?;
+                Ok(igd.delete(external.port())?)
             }
         }
     }

@@ -25,8 +25,8 @@ pub(crate) struct Cli {
     /// HTTPS_PROXY (or https_proxy) variable; hosts in NO_PROXY go straight.
     #[arg(long, global = true, value_name = "URL")]
     pub(crate) proxy: Option<HttpProxy>,
-    /// Do not ask the gateway (PCP, NAT-PMP) to forward a public port to us
-    /// (by default we do, and offer the mapped address to peers).
+    /// Do not ask the gateway (PCP, NAT-PMP, UPnP-IGD) to forward a public
+    /// port to us (by default we do, and offer the mapped address to peers).
     #[arg(long, global = true)]
     pub(crate) no_port_mapping: bool,
     /// The congestion controller of our connections: cubic (the default,

@@ -26,7 +26,9 @@ pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// How long a registered endpoint waits for its gateway's port mapping
 /// before going on without it (a gateway that speaks PCP or NAT-PMP answers
-/// within a LAN round trip; a late mapping still registers).
+/// within a LAN round trip, a UPnP-IGD one within a few when it refuses
+/// those; a mapping granted later, say after PCP and NAT-PMP went
+/// unanswered, still registers, and is logged with `-v`).
 pub(crate) const PORT_MAPPING_WAIT: Duration = Duration::from_millis(500);
 
 /// Whether registered endpoints ask their gateway for a port mapping (on
@@ -81,21 +83,31 @@ impl CliEndpoint {
 }
 
 impl CliEndpoint {
-    /// Where this endpoint's port mapping stands; `None` with
+    /// Where this endpoint's port mapping stands once it settled (mapped
+    /// or unavailable), waiting at most `wait`; `None` with
     /// `--no-port-mapping`.
-    pub(crate) fn port_mapping_state(&self) -> Option<PortMappingState> {
-        self.port_mapping.as_ref().map(PortMapping::state)
+    pub(crate) async fn settled_port_mapping_state(
+        &self,
+        wait: Duration,
+    ) -> Option<PortMappingState> {
+        let mapping = self.port_mapping.as_ref()?;
+        Some(settle(mapping, wait).await)
     }
+}
+
+/// Waits at most `wait` for `mapping`'s first answer; its state then.
+async fn settle(mapping: &PortMapping, wait: Duration) -> PortMappingState {
+    let started = Instant::now();
+    while mapping.state() == PortMappingState::Trying && started.elapsed() < wait {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    mapping.state()
 }
 
 /// Waits at most [`PORT_MAPPING_WAIT`] for `mapping`'s first answer and
 /// prints the mapping when there is one (`port mapping: pcp ADDR`).
 async fn report_port_mapping(mapping: &PortMapping) {
-    let started = Instant::now();
-    while mapping.state() == PortMappingState::Trying && started.elapsed() < PORT_MAPPING_WAIT {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    match mapping.state() {
+    match settle(mapping, PORT_MAPPING_WAIT).await {
         PortMappingState::Mapped(mapped) => eprintln!("port mapping: {mapped}"),
         other => tracing::info!(?other, "no port mapping"),
     }

@@ -26,7 +26,11 @@ pub(crate) async fn nat_check(
     let nat = tokio::time::timeout(Duration::from_secs(10), endpoint.nat_behavior())
         .await
         .map_err(|_| Failure::msg("the NAT test did not finish within 10s"))??;
-    let port_mapping = endpoint.port_mapping_state();
+    // PCP, NAT-PMP and an SSDP search for UPnP-IGD take about 5 s in all
+    // when no gateway answers.
+    let port_mapping = endpoint
+        .settled_port_mapping_state(Duration::from_secs(6))
+        .await;
     let mapped = matches!(port_mapping, Some(PortMappingState::Mapped(_)));
     let mapping = match nat.mapping {
         srudp_tokio::rendezvous::NatMapping::NotBehindNat => "none (not behind a NAT)",

@@ -882,7 +882,34 @@ fn a_nat_pmp_only_gateway_maps_through_nat_pmp() {
 /// and deleted when the CLI is stopped by a signal (SIGTERM, as Ctrl-C).
 #[test]
 fn the_lease_is_renewed_at_half_life_and_deleted_when_the_cli_is_stopped() {
-    let Some(mut t) = topology("the_lease_is_renewed") else {
+    lease_renewed_and_deleted(
+        "the_lease_is_renewed",
+        |nat| PortMappingServer::start_with_max_lifetime(nat, 10),
+        "port mapping: pcp ",
+    );
+}
+
+/// As above through UPnP-IGD, whose AddPortMapping does not say that the
+/// gateway shortened the lease: the client reads it back
+/// (GetSpecificPortMappingEntry) and renews by it.
+#[test]
+fn a_upnp_lease_is_renewed_at_half_life_and_deleted_when_the_cli_is_stopped() {
+    lease_renewed_and_deleted(
+        "a_upnp_lease_is_renewed",
+        |nat| PortMappingServer::start_upnp_with_max_lifetime(nat, 10),
+        "port mapping: upnp ",
+    );
+}
+
+/// A listener behind a symmetric NAT whose router `start`s a server that
+/// grants 10-second leases: it logs `line` (protocol and address), the
+/// lease is renewed, and it is deleted when the CLI gets SIGTERM.
+fn lease_renewed_and_deleted(
+    test: &str,
+    start: fn(&Nat) -> std::io::Result<PortMappingServer>,
+    line: &str,
+) {
+    let Some(mut t) = topology(test) else {
         return;
     };
     let rdv = t.add_public_host("rdv", RDV_IP).unwrap();
@@ -895,13 +922,13 @@ fn the_lease_is_renewed_at_half_life_and_deleted_when_the_cli_is_stopped() {
         )
         .unwrap();
     let a = t.add_host_behind(&mut na, "a").unwrap();
-    let mapper = PortMappingServer::start_with_max_lifetime(&na, 10).unwrap();
+    let mapper = start(&na).unwrap();
     let (_server, via) = start_rendezvous(&t, &rdv);
     let mut cmd = a.command(SRUDP);
     cmd.args(["-v", "listen", "--via", &via]);
     let (go, pause) = mpsc::channel::<()>();
     let listener = spawn_peer(cmd, Vec::new(), pause);
-    listener.wait_line("port mapping", |l| l.starts_with("port mapping: pcp "));
+    listener.wait_line("port mapping", |l| l.starts_with(line));
     assert_eq!(mapper.leases()[0].lifetime, 10);
     thread::sleep(Duration::from_secs(12));
     let leases = mapper.leases();
@@ -987,6 +1014,142 @@ fn the_port_mapping_test_server_answers_natpmpc() {
     assert!(!port_mapping_rules(&nat).contains("dnat"));
 }
 
+/// Issue 18, UPnP-IGD: symmetric NATs on both sides, one router a UPnP-IGD
+/// gateway only (PCP and NAT-PMP refused): the listener finds it by SSDP,
+/// maps its port with AddPortMapping (a real DNAT rule), and the peers
+/// connect directly through it. When the CLI exits, DeletePortMapping
+/// removes the rule.
+#[test]
+fn symmetric_nats_with_upnp_igd_on_one_router_connect_directly() {
+    let Some(mut t) = topology("symmetric_nats_with_upnp_igd") else {
+        return;
+    };
+    let rdv = t.add_public_host("rdv", RDV_IP).unwrap();
+    let (a, b, na, _nb) = two_nats(&mut t, NatKind::Symmetric, NatKind::Symmetric);
+    let mapper = PortMappingServer::start_upnp_only(&na).unwrap();
+    let (_server, via) = start_rendezvous(&t, &rdv);
+    let pair = pair(&via, &a, &b, 8 * MIB);
+    let mapped = pair
+        .listener
+        .wait_line("port mapping", |l| l.starts_with("port mapping: "));
+    assert!(
+        mapped.starts_with("port mapping: upnp 203.0.113.21:"),
+        "{mapped}"
+    );
+    let external = mapped.rsplit(':').next().unwrap().to_string();
+    let leases = mapper.leases();
+    assert_eq!(leases.len(), 1, "{leases:?}");
+    assert_eq!(leases[0].protocol, "upnp");
+    assert_eq!(leases[0].lifetime, 7200, "a two-hour lease: {leases:?}");
+    assert_eq!(leases[0].client.ip().to_string(), a.ip.to_string());
+    assert_eq!(leases[0].external_port.to_string(), external);
+    assert!(
+        port_mapping_rules(&na).contains(&format!("udp dport {external} dnat to {}:", a.ip)),
+        "{}",
+        port_mapping_rules(&na)
+    );
+    let (pl, pc) = pair.paths();
+    assert!(pl.starts_with("path: direct 203.0.113.22:"), "{pl}");
+    assert_eq!(pc, format!("path: direct 203.0.113.21:{external}"));
+    pair.check();
+    assert!(mapper.leases().is_empty(), "{:?}", mapper.leases());
+    let rules = port_mapping_rules(&na);
+    assert!(
+        !rules.contains("dnat"),
+        "a forwarding rule outlived the CLI: {rules}"
+    );
+}
+
+/// An IGD that takes only leases without end (UPnP error 725 for any
+/// other duration) gets lease 0, and the CLI still deletes the mapping
+/// when it exits (a permanent lease would otherwise leak).
+#[test]
+fn a_upnp_gateway_with_only_permanent_leases_is_mapped_and_cleaned_up() {
+    let Some(mut t) = topology("upnp_permanent_leases_only") else {
+        return;
+    };
+    let rdv = t.add_public_host("rdv", RDV_IP).unwrap();
+    let (a, b, na, _nb) = two_nats(&mut t, NatKind::Symmetric, NatKind::Symmetric);
+    let mapper = PortMappingServer::start_upnp_permanent_leases_only(&na).unwrap();
+    let (_server, via) = start_rendezvous(&t, &rdv);
+    let pair = pair(&via, &a, &b, MIB);
+    let mapped = pair
+        .listener
+        .wait_line("port mapping", |l| l.starts_with("port mapping: "));
+    assert!(
+        mapped.starts_with("port mapping: upnp 203.0.113.21:"),
+        "{mapped}"
+    );
+    let leases = mapper.leases();
+    assert_eq!(leases.len(), 1, "{leases:?}");
+    assert_eq!(leases[0].lifetime, 0, "the permanent lease: {leases:?}");
+    let (_, pc) = pair.paths();
+    assert!(pc.starts_with("path: direct 203.0.113.21:"), "{pc}");
+    pair.check();
+    assert!(mapper.leases().is_empty(), "{:?}", mapper.leases());
+    assert!(!port_mapping_rules(&na).contains("dnat"));
+}
+
+/// The UPnP-IGD test server speaks as `upnpc` (miniupnpc, an
+/// implementation independent of ours) expects: found by SSDP multicast
+/// discovery, it names the router's public address, maps a UDP port with a
+/// real DNAT rule, reports the mapping, and deletes it.
+#[test]
+fn the_upnp_test_server_answers_upnpc() {
+    let Some(mut t) = topology("the_upnp_test_server_answers_upnpc") else {
+        return;
+    };
+    let mut nat = t
+        .add_nat(
+            "nat",
+            Ipv4Addr::new(203, 0, 113, 21),
+            [192, 168, 1],
+            NatKind::Symmetric,
+        )
+        .unwrap();
+    let host = t.add_host_behind(&mut nat, "h").unwrap();
+    let mapper = PortMappingServer::start_upnp_only(&nat).unwrap();
+    let upnpc = |args: &[&str]| {
+        // -i: miniupnpc counts an IGD whose public address is in a
+        // reserved range (ours is a documentation one) as not connected.
+        let out = host
+            .command("upnpc")
+            .arg("-i")
+            .args(args)
+            .output()
+            .expect("upnpc (package miniupnpc; .ci/run installs it)");
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "upnpc {args:?}: {text}{err}");
+        text
+    };
+    let host_ip = host.ip.to_string();
+    let text = upnpc(&["-a", &host_ip, "6000", "6000", "UDP", "60"]);
+    assert!(
+        text.contains(&format!("desc: http://{}:5000/rootDesc.xml", nat.lan_ip())),
+        "discovered by SSDP: {text}"
+    );
+    assert!(text.contains("ExternalIPAddress = 203.0.113.21"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "external 203.0.113.21:6000 UDP is redirected to internal {host_ip}:6000 (duration=60)"
+        )),
+        "{text}"
+    );
+    let leases = mapper.leases();
+    assert_eq!(leases.len(), 1, "{leases:?}");
+    assert_eq!(leases[0].protocol, "upnp");
+    let rules = port_mapping_rules(&nat);
+    assert!(
+        rules.contains(&format!("udp dport 6000 dnat to {host_ip}:6000")),
+        "{rules}"
+    );
+    let text = upnpc(&["-d", "6000", "UDP"]);
+    assert!(text.contains("returned : 0"), "{text}");
+    assert!(mapper.leases().is_empty(), "{:?}", mapper.leases());
+    assert!(!port_mapping_rules(&nat).contains("dnat"));
+}
+
 /// Issue 18: IPv6 without NAT, each peer behind a stateful firewall that
 /// drops new inbound packets (`ct state established,related accept`):
 /// simultaneous open punches through both, and the peers connect directly
@@ -1019,11 +1182,14 @@ fn ipv6_peers_behind_stateful_firewalls_connect_directly() {
 /// router grants port mappings if `mapping`), `connect` behind one of kind
 /// `b`; the connector's path and the time from its start to its `path:`
 /// line.
-fn matrix_cell(a: NatKind, b: NatKind, mapping: bool) -> (String, Duration) {
+/// The port-mapping server a matrix cell runs on the listener's router.
+type StartMapper = fn(&Nat) -> std::io::Result<PortMappingServer>;
+
+fn matrix_cell(a: NatKind, b: NatKind, mapping: Option<StartMapper>) -> (String, Duration) {
     let mut t = Topology::new().expect("building the topology");
     let rdv = t.add_public_host("rdv", RDV_IP).unwrap();
     let (ha, hb, na, _nb) = two_nats(&mut t, a, b);
-    let _mapper = mapping.then(|| PortMappingServer::start(&na).unwrap());
+    let _mapper = mapping.map(|start| start(&na).unwrap());
     let (_server, via) = start_rendezvous(&t, &rdv);
     let started = std::cell::Cell::new(Instant::now());
     let pair = pair_with(&via, &ha, &hb, 256 * 1024, || started.set(Instant::now()));
@@ -1059,7 +1225,8 @@ fn matrix_cell(a: NatKind, b: NatKind, mapping: bool) -> (String, Duration) {
 }
 
 /// The NAT matrix of NAT.md (`scripts/nat-matrix.sh` runs it): every pair
-/// of NAT kinds, without and with a port mapping on the listener's router;
+/// of NAT kinds, without a port mapping and with one (PCP, or UPnP-IGD
+/// only) on the listener's router;
 /// prints a Markdown table. A measurement, not a test: run on demand.
 #[test]
 #[ignore = "measurement: run by scripts/nat-matrix.sh"]
@@ -1082,11 +1249,15 @@ fn nat_matrix() {
     ];
     for (a, an) in kinds {
         for (b, bn) in kinds {
-            for mapping in [false, true] {
+            let mappings: [(Option<StartMapper>, &str); 3] = [
+                (None, "none"),
+                (Some(PortMappingServer::start), "PCP"),
+                (Some(PortMappingServer::start_upnp_only), "UPnP-IGD"),
+            ];
+            for (mapping, name) in mappings {
                 let (outcome, elapsed) = matrix_cell(a, b, mapping);
                 let row = format!(
-                    "| {an} | {bn} | {} | {outcome} | {} ms |",
-                    if mapping { "PCP" } else { "none" },
+                    "| {an} | {bn} | {name} | {outcome} | {} ms |",
                     elapsed.as_millis()
                 );
                 eprintln!("{row}");

@@ -108,7 +108,7 @@ impl Endpoint {
     }
 
     /// Asks the gateway for a port mapping of this endpoint's socket (PCP,
-    /// else NAT-PMP) and keeps it while the returned handle lives: see
+    /// else NAT-PMP, else UPnP-IGD) and keeps it while the returned handle lives: see
     /// srudp-async's `Endpoint::map_port`. The mapped address becomes a
     /// registered host candidate.
     pub fn map_port(&self) -> PortMapping {

@@ -29,6 +29,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 mod port_mapping_server;
+mod upnp_server;
 pub use port_mapping_server::PortMappingServer;
 
 static NEXT: AtomicU32 = AtomicU32::new(0);

@@ -22,7 +22,20 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use super::upnp_server::{self, UpnpSockets};
 use super::{enter_netns, in_ns, Nat};
+
+/// Which protocols the server speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Protocols {
+    PcpAndNatPmp,
+    NatPmpOnly,
+    Upnp { permanent_only: bool },
+}
+
+fn clone_error(e: &io::Error) -> io::Error {
+    io::Error::new(e.kind(), e.to_string())
+}
 
 /// The longest lease granted, in seconds.
 const MAX_LIFETIME: u32 = 7200;
@@ -36,7 +49,7 @@ pub struct Lease {
     pub client: SocketAddr,
     /// The external port on the router's WAN address.
     pub external_port: u16,
-    /// `"nat-pmp"` or `"pcp"`.
+    /// `"nat-pmp"`, `"pcp"` or `"upnp"`.
     pub protocol: &'static str,
     /// How many requests granted it: 1, plus one per renewal.
     pub grants: u32,
@@ -58,22 +71,68 @@ pub struct PortMappingServer {
 impl PortMappingServer {
     /// Starts serving NAT-PMP and PCP on `nat`'s LAN address, port 5351.
     pub fn start(nat: &Nat) -> io::Result<PortMappingServer> {
-        PortMappingServer::start_with(nat, true, MAX_LIFETIME)
+        PortMappingServer::start_with(nat, Protocols::PcpAndNatPmp, MAX_LIFETIME)
+    }
+
+    /// Starts serving UPnP-IGD only (SSDP on port 1900, the description and
+    /// SOAP control on HTTP port 5000, see `upnp_server`); nothing listens
+    /// on 5351, so PCP and NAT-PMP requests are refused (port unreachable).
+    pub fn start_upnp_only(nat: &Nat) -> io::Result<PortMappingServer> {
+        PortMappingServer::start_with(
+            nat,
+            Protocols::Upnp {
+                permanent_only: false,
+            },
+            MAX_LIFETIME,
+        )
+    }
+
+    /// [`start_upnp_only`](PortMappingServer::start_upnp_only), granting
+    /// leases of at most `max_lifetime` seconds (AddPortMapping does not
+    /// say so; GetSpecificPortMappingEntry does).
+    pub fn start_upnp_with_max_lifetime(
+        nat: &Nat,
+        max_lifetime: u32,
+    ) -> io::Result<PortMappingServer> {
+        PortMappingServer::start_with(
+            nat,
+            Protocols::Upnp {
+                permanent_only: false,
+            },
+            max_lifetime,
+        )
+    }
+
+    /// [`start_upnp_only`](PortMappingServer::start_upnp_only), as an IGD
+    /// 1 gateway that takes only leases without end: any other lease
+    /// duration is refused with UPnP error 725.
+    pub fn start_upnp_permanent_leases_only(nat: &Nat) -> io::Result<PortMappingServer> {
+        PortMappingServer::start_with(
+            nat,
+            Protocols::Upnp {
+                permanent_only: true,
+            },
+            MAX_LIFETIME,
+        )
     }
 
     /// [`start`](PortMappingServer::start), granting leases of at most
     /// `max_lifetime` seconds (to see them renewed).
     pub fn start_with_max_lifetime(nat: &Nat, max_lifetime: u32) -> io::Result<PortMappingServer> {
-        PortMappingServer::start_with(nat, true, max_lifetime)
+        PortMappingServer::start_with(nat, Protocols::PcpAndNatPmp, max_lifetime)
     }
 
     /// Starts serving NAT-PMP only, as an older gateway does: a PCP
     /// request gets NAT-PMP's "unsupported version" answer (RFC 6887 §9).
     pub fn start_nat_pmp_only(nat: &Nat) -> io::Result<PortMappingServer> {
-        PortMappingServer::start_with(nat, false, MAX_LIFETIME)
+        PortMappingServer::start_with(nat, Protocols::NatPmpOnly, MAX_LIFETIME)
     }
 
-    fn start_with(nat: &Nat, pcp: bool, max_lifetime: u32) -> io::Result<PortMappingServer> {
+    fn start_with(
+        nat: &Nat,
+        protocols: Protocols,
+        max_lifetime: u32,
+    ) -> io::Result<PortMappingServer> {
         let router = nat.router.netns.clone();
         let wan = nat.router.ip;
         let lan = nat.lan_ip();
@@ -99,7 +158,23 @@ impl PortMappingServer {
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (s, l) = (stop.clone(), leases.clone());
         let thread = std::thread::spawn(move || {
-            let socket = enter_netns(&router).and_then(|()| {
+            let server = Server {
+                pcp: protocols == Protocols::PcpAndNatPmp,
+                max_lifetime,
+                router,
+                wan,
+                started: Instant::now(),
+                leases: l,
+            };
+            if let Protocols::Upnp { permanent_only } = protocols {
+                let sockets = enter_netns(&server.router).and_then(|()| UpnpSockets::bind(lan));
+                let _ = ready_tx.send(sockets.as_ref().map(drop).map_err(clone_error));
+                if let Ok(sockets) = sockets {
+                    upnp_server::serve(&server, &sockets, permanent_only, &s);
+                }
+                return;
+            }
+            let socket = enter_netns(&server.router).and_then(|()| {
                 let socket = UdpSocket::bind((lan, 5351))?;
                 socket.set_read_timeout(Some(Duration::from_millis(100)))?;
                 Ok(socket)
@@ -114,14 +189,7 @@ impl PortMappingServer {
                     return;
                 }
             };
-            let mut server = Server {
-                pcp,
-                max_lifetime,
-                router,
-                wan,
-                started: Instant::now(),
-                leases: l,
-            };
+            let mut server = server;
             server.serve(&socket, &s);
         });
         ready_rx
@@ -149,15 +217,16 @@ impl Drop for PortMappingServer {
     }
 }
 
-struct Server {
+#[derive(Clone)]
+pub(super) struct Server {
     /// Whether PCP is spoken (else NAT-PMP only).
     pcp: bool,
     /// The longest lease granted, in seconds.
-    max_lifetime: u32,
+    pub(super) max_lifetime: u32,
     router: String,
-    wan: Ipv4Addr,
+    pub(super) wan: Ipv4Addr,
     started: Instant,
-    leases: Arc<Mutex<Vec<Lease>>>,
+    pub(super) leases: Arc<Mutex<Vec<Lease>>>,
 }
 
 impl Server {
@@ -261,18 +330,23 @@ impl Server {
         Some(out)
     }
 
-    /// Grants (or renews) `client`'s mapping: the suggested external port
+    /// Grants (or renews) `client`'s mapping for `lifetime` seconds (0: without end): the suggested external port
     /// when free, else the first free one from 40000. None when the rules
     /// could not be installed (no answer then).
-    fn grant(
-        &mut self,
+    pub(super) fn grant(
+        &self,
         client: SocketAddr,
         suggested: u16,
         lifetime: u32,
         protocol: &'static str,
         nonce: [u8; 12],
     ) -> Option<u16> {
-        let expires = Instant::now() + Duration::from_secs(lifetime.into());
+        // Lifetime 0 (UPnP-IGD only; the others delete with it): no end.
+        let expires = Instant::now()
+            + match lifetime {
+                0 => Duration::from_secs(100 * 365 * 24 * 3600),
+                s => Duration::from_secs(s.into()),
+            };
         let mut leases = self.leases.lock().unwrap();
         if let Some(l) = leases.iter_mut().find(|l| l.client == client) {
             l.expires = expires;
@@ -302,7 +376,7 @@ impl Server {
         Some(external)
     }
 
-    fn remove(&mut self, f: impl Fn(&Lease) -> bool) {
+    pub(super) fn remove(&self, f: impl Fn(&Lease) -> bool) {
         let mut leases = self.leases.lock().unwrap();
         let before = leases.len();
         leases.retain(|l| !f(l));
@@ -313,7 +387,7 @@ impl Server {
         }
     }
 
-    fn expire(&mut self) {
+    pub(super) fn expire(&self) {
         let now = Instant::now();
         self.remove(|l| l.expires <= now);
     }
