@@ -327,15 +327,21 @@ impl Pair {
 }
 
 fn two_nats(t: &mut Topology, a: NatKind, b: NatKind) -> (Node, Node, Nat, Nat) {
-    let mut nat_a = t
-        .add_nat("nata", Ipv4Addr::new(203, 0, 113, 21), [192, 168, 1], a)
-        .unwrap();
+    let (ha, nat_a) = nat_a(t, a);
     let mut nat_b = t
         .add_nat("natb", Ipv4Addr::new(203, 0, 113, 22), [192, 168, 2], b)
         .unwrap();
-    let ha = t.add_host_behind(&mut nat_a, "a").unwrap();
     let hb = t.add_host_behind(&mut nat_b, "b").unwrap();
     (ha, hb, nat_a, nat_b)
+}
+
+/// Host "a" behind NAT "nata" (203.0.113.21, LAN 192.168.1.0/24) of `kind`.
+fn nat_a(t: &mut Topology, kind: NatKind) -> (Node, Nat) {
+    let mut nat = t
+        .add_nat("nata", Ipv4Addr::new(203, 0, 113, 21), [192, 168, 1], kind)
+        .unwrap();
+    let host = t.add_host_behind(&mut nat, "a").unwrap();
+    (host, nat)
 }
 
 #[test]
@@ -417,15 +423,7 @@ fn a_udp_block_lifted_mid_transfer_moves_the_connection_to_a_direct_path_without
         return;
     };
     let rdv = t.add_public_host("rdv", RDV_IP).unwrap();
-    let mut na = t
-        .add_nat(
-            "nata",
-            Ipv4Addr::new(203, 0, 113, 21),
-            [192, 168, 1],
-            NatKind::PortPreserving,
-        )
-        .unwrap();
-    let a = t.add_host_behind(&mut na, "a").unwrap();
+    let (a, na) = nat_a(&mut t, NatKind::PortPreserving);
     // A public peer: once UDP passes again, A's probes reach it and its
     // answers come back through A's NAT.
     let b = t
@@ -913,15 +911,7 @@ fn lease_renewed_and_deleted(
         return;
     };
     let rdv = t.add_public_host("rdv", RDV_IP).unwrap();
-    let mut na = t
-        .add_nat(
-            "nata",
-            Ipv4Addr::new(203, 0, 113, 21),
-            [192, 168, 1],
-            NatKind::Symmetric,
-        )
-        .unwrap();
-    let a = t.add_host_behind(&mut na, "a").unwrap();
+    let (a, na) = nat_a(&mut t, NatKind::Symmetric);
     let mapper = start(&na).unwrap();
     let (_server, via) = start_rendezvous(&t, &rdv);
     let mut cmd = a.command(SRUDP);
