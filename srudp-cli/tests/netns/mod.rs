@@ -385,17 +385,17 @@ impl Topology {
     }
 
     /// A host on `nat`'s LAN; returns it with its private address.
-    pub fn add_host_behind(&mut self, nat: &mut Nat, name: &str) -> io::Result<Node> {
-        nat.hosts += 1;
-        let ip = Ipv4Addr::new(
-            nat.lan_prefix[0],
-            nat.lan_prefix[1],
-            nat.lan_prefix[2],
-            nat.hosts * 10,
-        );
+    /// A new namespace `name` whose `eth0` is port `h<n>` of `router`'s
+    /// LAN bridge; returns the namespace (addresses are the caller's).
+    fn add_lan_host(
+        &mut self,
+        router: &Node,
+        n: impl std::fmt::Display,
+        name: &str,
+    ) -> io::Result<String> {
         let ns = format!("{}-{name}", self.prefix);
         self.add_namespace(&ns)?;
-        let port = format!("h{}", nat.hosts);
+        let port = format!("h{n}");
         run(&[
             "ip",
             "link",
@@ -409,13 +409,25 @@ impl Topology {
             "name",
             &port,
             "netns",
-            &nat.router.netns,
+            &router.netns,
         ])?;
         in_ns(
-            &nat.router.netns,
+            &router.netns,
             &["ip", "link", "set", &port, "master", "lan"],
         )?;
-        in_ns(&nat.router.netns, &["ip", "link", "set", &port, "up"])?;
+        in_ns(&router.netns, &["ip", "link", "set", &port, "up"])?;
+        Ok(ns)
+    }
+
+    pub fn add_host_behind(&mut self, nat: &mut Nat, name: &str) -> io::Result<Node> {
+        nat.hosts += 1;
+        let ip = Ipv4Addr::new(
+            nat.lan_prefix[0],
+            nat.lan_prefix[1],
+            nat.lan_prefix[2],
+            nat.hosts * 10,
+        );
+        let ns = self.add_lan_host(&nat.router, nat.hosts, name)?;
         in_ns(
             &ns,
             &["ip", "addr", "add", &format!("{ip}/24"), "dev", "eth0"],
@@ -723,29 +735,7 @@ impl Topology {
     pub fn add_host_behind6(&mut self, fw: &mut Firewall6, name: &str) -> io::Result<Node> {
         fw.hosts += 1;
         let ip = Ipv6Addr::new(0x2001, 0xdb8, fw.lan, 0, 0, 0, 0, fw.hosts * 0x10);
-        let ns = format!("{}-{name}", self.prefix);
-        self.add_namespace(&ns)?;
-        let port = format!("h{}", fw.hosts);
-        run(&[
-            "ip",
-            "link",
-            "add",
-            "eth0",
-            "netns",
-            &ns,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            &port,
-            "netns",
-            &fw.router.netns,
-        ])?;
-        in_ns(
-            &fw.router.netns,
-            &["ip", "link", "set", &port, "master", "lan"],
-        )?;
-        in_ns(&fw.router.netns, &["ip", "link", "set", &port, "up"])?;
+        let ns = self.add_lan_host(&fw.router, fw.hosts, name)?;
         in_ns(
             &ns,
             &[
