@@ -21,7 +21,7 @@ pub(crate) struct Cli {
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub(crate) verbose: u8,
     /// Reach a rendezvous server's TCP port through this HTTP proxy
-    /// (CONNECT): http://[USER:PASSWORD@]HOST:PORT. Default: the
+    /// (CONNECT): `http://[USER:PASSWORD@]HOST:PORT`. Default: the
     /// HTTPS_PROXY (or https_proxy) variable; hosts in NO_PROXY go straight.
     #[arg(long, global = true, value_name = "URL")]
     pub(crate) proxy: Option<HttpProxy>,

@@ -112,7 +112,7 @@ pub struct TransportConfig {
     /// Default: 16.5 MiB (the largest window plus bookkeeping for 8192 fragments).
     pub max_buffered_bytes: u64,
     /// Builds the congestion controller of each connection: CUBIC
-    /// ([`CubicFactory`](crate::congestion::CubicFactory)), NewReno
+    /// ([`CubicFactory`]), NewReno
     /// ([`NewRenoFactory`](crate::congestion::NewRenoFactory)) or BBR
     /// ([`BbrFactory`](crate::congestion::BbrFactory), model based: keeps
     /// its rate under random loss, which CUBIC and NewReno halve at).
