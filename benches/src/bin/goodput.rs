@@ -145,6 +145,7 @@ fn main() -> ExitCode {
                 "pacing_limited_s": s.pacing_limited_time.as_secs_f64(),
                 "flow_limited_s": s.flow_limited_time.as_secs_f64(),
                 "app_limited_s": s.app_limited_time.as_secs_f64(),
+                "receive_window": r.receiver.receive_window,
             })
         );
     }

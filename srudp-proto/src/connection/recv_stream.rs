@@ -5,9 +5,20 @@
 //! The receiver holds at most one window of bytes beyond what the
 //! application has read (ready and out of order together), because the
 //! peer may not send beyond `read + window`. The window starts at the
-//! configured initial size and doubles, up to the configured cap, each time
-//! the peer consumes half of it in less than two round trips: then the
-//! window, not the path, is what limits the transfer.
+//! configured initial size and grows, never beyond the configured cap, by
+//! two rules applied when the limit is raised:
+//!
+//! - it doubles each time the application consumes half of it in less than
+//!   two round trips: then the window, not the path, limits the transfer;
+//! - it is at least twice what the peer needs beyond the bytes read: the
+//!   bytes the application drained over the last round trip (the data in
+//!   flight at that rate) plus the largest span that holes pinned beyond
+//!   the first missing byte since the last raise. Under loss, data beyond a
+//!   hole waits in the reassembly buffer for a round trip or more, and it
+//!   counts against the window while the application cannot read it; the
+//!   first rule does not see this, because reads stall behind the hole and
+//!   then come in bursts. Twice, because the limit is raised only once half
+//!   a window was read, so the peer may have as little as half of it.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -58,6 +69,11 @@ pub(crate) struct RecvStream {
     max_window: u64,
     /// When we last raised the limit.
     last_update: Option<Instant>,
+    /// `read` when we last raised the limit.
+    read_at_update: u64,
+    /// The largest span `[contiguous, end of the last fragment)` seen since
+    /// the last raise: bytes of the window that holes kept from the application.
+    pinned_peak: u64,
     /// Bytes received that we already had.
     duplicate: u64,
 }
@@ -78,6 +94,8 @@ impl RecvStream {
             max_window: max_window.max(window),
             // The initial window counts as advertised at creation.
             last_update: Some(now),
+            read_at_update: 0,
+            pinned_peak: 0,
             duplicate: 0,
         }
     }
@@ -162,6 +180,7 @@ impl RecvStream {
         let before = self.contiguous;
         let held_before = self.contiguous + self.pending_bytes;
         self.insert_new(offset, data);
+        self.pinned_peak = self.pinned_peak.max(self.pinned());
         let held_after = self.contiguous + self.pending_bytes;
         self.duplicate += data.len() as u64 - (held_after - held_before);
         Ok(self.contiguous > before || (fin && self.is_complete()))
@@ -277,9 +296,10 @@ impl RecvStream {
     }
 
     /// A new, larger limit to advertise, when the application has read enough
-    /// that less than half a window remains for the peer. Doubles the window
-    /// first (up to the cap) if the previous raise was less than two round
-    /// trips ago.
+    /// that less than half a window remains for the peer. Grows the window
+    /// first (up to the cap; see the module documentation): doubles it if
+    /// the previous raise was less than two round trips ago, and raises it
+    /// to twice the bytes drained per round trip plus the span holes pinned.
     pub(crate) fn next_max_data(&mut self, now: Instant, srtt: Duration) -> Option<u64> {
         if self.final_size.is_some() {
             return None;
@@ -288,15 +308,45 @@ impl RecvStream {
         if target.saturating_sub(self.max_data) < self.window / 2 {
             return None;
         }
-        if self
+        let since = self
             .last_update
-            .is_some_and(|last| now.saturating_duration_since(last) < srtt * 2)
-        {
+            .map(|last| now.saturating_duration_since(last));
+        if since.is_some_and(|since| since < srtt * 2) {
             self.window = self.window.saturating_mul(2).min(self.max_window);
         }
+        let needed = self
+            .drained_per_round_trip(since, srtt)
+            .saturating_add(self.pinned_peak)
+            .saturating_mul(2);
+        self.window = self.window.max(needed.min(self.max_window));
         self.last_update = Some(now);
+        self.read_at_update = self.read;
+        self.pinned_peak = self.pinned();
         self.max_data = self.max_data.max(self.read + self.window);
         Some(self.max_data)
+    }
+
+    /// Bytes the application read since the last raise, scaled to one round
+    /// trip: the drain rate times `srtt`, measured over at least `srtt` so a
+    /// burst of reads after a filled hole does not count as a faster rate.
+    fn drained_per_round_trip(&self, since: Option<Duration>, srtt: Duration) -> u64 {
+        let drained = self.read - self.read_at_update;
+        let Some(since) = since else {
+            return 0;
+        };
+        let over = since.max(srtt);
+        if over.is_zero() {
+            return drained;
+        }
+        (drained as u128 * srtt.as_nanos() / over.as_nanos()) as u64
+    }
+
+    /// The bytes of the window beyond the first missing byte, up to the end
+    /// of the last out-of-order fragment: held, or still to be repaired.
+    fn pinned(&self) -> u64 {
+        self.pending.last_key_value().map_or(0, |(&start, chunk)| {
+            start + chunk.len() as u64 - self.contiguous
+        })
     }
 
     /// The current window.
@@ -495,6 +545,55 @@ mod tests {
         // The peer can never have more than the cap outstanding.
         assert_eq!(
             s.insert(20_480 + 16_384, b"x", false),
+            Err(StreamViolation::FlowControl)
+        );
+    }
+
+    #[test]
+    fn data_pinned_behind_a_hole_widens_the_window() {
+        let t0 = Instant::now();
+        let rtt = Duration::from_millis(100);
+        let mut s = RecvStream::new(t0 - 10 * rtt, 4096, 65_536);
+        // The first frame is lost: the rest of the window waits behind it,
+        // and the whole window is pinned (the hole and what follows it).
+        s.insert(1024, &[7; 3072], false).unwrap();
+        assert_eq!(s.pinned(), 4096);
+        // Repaired; the application reads it all, slowly (no doubling).
+        s.insert(0, &[7; 1024], false).unwrap();
+        assert_eq!(s.read(&mut [0; 4096]).unwrap(), 4096);
+        let max = s.next_max_data(t0 + 3 * rtt, rtt).unwrap();
+        // Twice (4096 bytes read over 1.3 s, per 100 ms RTT: 315) plus the
+        // 4096 bytes pinned: 8822, instead of the 4096 that filled up.
+        assert_eq!(s.window(), 2 * (4096 * 100 / 1300 + 4096));
+        assert_eq!(max, 4096 + s.window());
+    }
+
+    #[test]
+    fn a_peer_holding_holes_open_cannot_push_the_window_past_the_cap() {
+        let t0 = Instant::now();
+        let rtt = Duration::from_millis(100);
+        let cap = 8192;
+        let mut s = RecvStream::new(t0, 4096, cap);
+        let mut now = t0;
+        for _ in 0..20 {
+            // Everything but the first byte, up to the limit, then the byte.
+            let (start, end) = (s.received(), s.max_data());
+            s.insert(start + 1, &vec![7; (end - start - 1) as usize], false)
+                .unwrap();
+            assert!(s.buffered_bytes() <= cap + FRAGMENT_OVERHEAD);
+            s.insert(start, b"x", false).unwrap();
+            assert_eq!(
+                s.read(&mut vec![0; cap as usize]).unwrap() as u64,
+                end - start
+            );
+            now += Duration::from_millis(1);
+            s.next_max_data(now, rtt);
+            assert!(s.window() <= cap);
+            assert!(s.max_data() - s.received() <= cap);
+        }
+        assert_eq!(s.window(), cap);
+        assert_eq!(
+            s.insert(s.max_data(), b"x", false),
             Err(StreamViolation::FlowControl)
         );
     }

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use srudp_proto::sim::{LinkConfig, Network, NodeId, SimEvent, Simulation};
 use srudp_proto::{
-    CloseReason, ConnectionHandle, Endpoint, EndpointConfig, Event, Keypair, PublicKey, ReadError,
-    Rng, TransportConfig,
+    CloseReason, ConnectionHandle, ConnectionStats, Endpoint, EndpointConfig, Event, Keypair,
+    PublicKey, ReadError, Rng, TransportConfig,
 };
 
 pub const A_ADDR: &str = "192.0.2.1:4433";
@@ -112,6 +112,8 @@ pub struct Side {
     pub connected: u32,
     pub peer_finished: bool,
     pub all_acked: bool,
+    /// This side's connection counters when the peer acknowledged all its data.
+    pub stats_all_acked: Option<ConnectionStats>,
     pub closed: Option<CloseReason>,
 }
 
@@ -168,7 +170,10 @@ pub fn transfer(
             match event {
                 Event::Connected { .. } => sides[i].connected += 1,
                 Event::PeerFinished => sides[i].peer_finished = true,
-                Event::AllDataAcked => sides[i].all_acked = true,
+                Event::AllDataAcked => {
+                    sides[i].all_acked = true;
+                    sides[i].stats_all_acked = sim.endpoint(nodes[i]).stats(*handle);
+                }
                 Event::Closed { reason } => sides[i].closed = Some(reason.clone()),
                 _ => {}
             }
