@@ -35,6 +35,14 @@ impl Controller {
         }
     }
 
+    /// The `--cc` option of a benchmark whose profile otherwise keeps its
+    /// own controller: `None` without the option, or says why not.
+    pub fn overriding(value: Option<&str>) -> Result<Option<Controller>, String> {
+        value
+            .map(|name| Controller::from_option(Some(name), Controller::Cubic))
+            .transpose()
+    }
+
     /// The name [`Controller::parse`] takes.
     pub fn name(self) -> &'static str {
         match self {

@@ -79,13 +79,9 @@ fn main() -> ExitCode {
     };
     let mut transport = TransportConfig::default();
     // No --cc: the profile's own controller.
-    let controller = match args
-        .text("cc")
-        .map(|name| Controller::from_option(Some(name), Controller::Cubic))
-    {
-        None => None,
-        Some(Ok(c)) => Some(c),
-        Some(Err(e)) => {
+    let controller = match Controller::overriding(args.text("cc")) {
+        Ok(c) => c,
+        Err(e) => {
             eprintln!("{e}\n{usage}");
             return ExitCode::from(2);
         }
