@@ -9,7 +9,7 @@
 
 mod netns;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -17,7 +17,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use netns::{Nat, NatKind, Node, PortMappingServer, Topology};
+use netns::{Lease, Nat, NatKind, Node, PortMappingServer, Topology};
 
 const SRUDP: &str = env!("CARGO_BIN_EXE_srudp");
 const MIB: usize = 1 << 20;
@@ -803,31 +803,34 @@ fn port_mapping_rules(nat: &Nat) -> String {
     String::from_utf8_lossy(&out.stdout).to_string()
 }
 
-/// Issue 18: symmetric NATs on both sides defeat punching (see
-/// `both_behind_symmetric_nats_connect_through_the_relay`); when one router
-/// grants a port mapping (PCP), the mapped address is registered as a
-/// candidate and the peers connect directly through it. When the CLI
-/// exits, the lease is deleted: the router's forwarding rules are gone.
-#[test]
-fn symmetric_nats_with_a_port_mapping_on_one_router_connect_directly() {
-    let Some(mut t) = topology("symmetric_nats_with_a_port_mapping") else {
-        return;
-    };
+/// Symmetric NATs on both sides, and the listener's router a gateway that
+/// `start` sets up: the listener maps its port by `protocol`
+/// (`port mapping: PROTOCOL 203.0.113.21:PORT`, a real DNAT rule), the
+/// peers connect directly through the mapping, and once both CLIs exited
+/// the lease and its forwarding rule are gone. Returns the lease as the
+/// gateway held it.
+fn direct_through_a_mapping(
+    test: &str,
+    start: impl FnOnce(&Nat) -> io::Result<PortMappingServer>,
+    protocol: &str,
+) -> Option<Lease> {
+    let mut t = topology(test)?;
     let rdv = t.add_public_host("rdv", RDV_IP).unwrap();
     let (a, b, na, _nb) = two_nats(&mut t, NatKind::Symmetric, NatKind::Symmetric);
-    let mapper = PortMappingServer::start(&na).unwrap();
+    let mapper = start(&na).unwrap();
     let (_server, via) = start_rendezvous(&t, &rdv);
     let pair = pair(&via, &a, &b, 8 * MIB);
     let mapped = pair
         .listener
         .wait_line("port mapping", |l| l.starts_with("port mapping: "));
     assert!(
-        mapped.starts_with("port mapping: pcp 203.0.113.21:"),
+        mapped.starts_with(&format!("port mapping: {protocol} 203.0.113.21:")),
         "{mapped}"
     );
     let external = mapped.rsplit(':').next().unwrap().to_string();
     let leases = mapper.leases();
     assert_eq!(leases.len(), 1, "{leases:?}");
+    assert_eq!(leases[0].protocol, protocol);
     assert_eq!(leases[0].client.ip().to_string(), a.ip.to_string());
     assert_eq!(leases[0].external_port.to_string(), external);
     assert!(
@@ -846,6 +849,21 @@ fn symmetric_nats_with_a_port_mapping_on_one_router_connect_directly() {
         !rules.contains("dnat"),
         "a forwarding rule outlived the CLI: {rules}"
     );
+    Some(leases[0].clone())
+}
+
+/// Issue 18: symmetric NATs on both sides defeat punching (see
+/// `both_behind_symmetric_nats_connect_through_the_relay`); when one router
+/// grants a port mapping (PCP), the mapped address is registered as a
+/// candidate and the peers connect directly through it. When the CLI
+/// exits, the lease is deleted: the router's forwarding rules are gone.
+#[test]
+fn symmetric_nats_with_a_port_mapping_on_one_router_connect_directly() {
+    direct_through_a_mapping(
+        "symmetric_nats_with_a_port_mapping",
+        PortMappingServer::start,
+        "pcp",
+    );
 }
 
 /// A gateway that speaks NAT-PMP only answers our PCP request with
@@ -853,26 +871,11 @@ fn symmetric_nats_with_a_port_mapping_on_one_router_connect_directly() {
 /// through that mapping.
 #[test]
 fn a_nat_pmp_only_gateway_maps_through_nat_pmp() {
-    let Some(mut t) = topology("a_nat_pmp_only_gateway") else {
-        return;
-    };
-    let rdv = t.add_public_host("rdv", RDV_IP).unwrap();
-    let (a, b, na, _nb) = two_nats(&mut t, NatKind::Symmetric, NatKind::Symmetric);
-    let mapper = PortMappingServer::start_nat_pmp_only(&na).unwrap();
-    let (_server, via) = start_rendezvous(&t, &rdv);
-    let pair = pair(&via, &a, &b, MIB);
-    let mapped = pair
-        .listener
-        .wait_line("port mapping", |l| l.starts_with("port mapping: "));
-    assert!(
-        mapped.starts_with("port mapping: nat-pmp 203.0.113.21:"),
-        "{mapped}"
+    direct_through_a_mapping(
+        "a_nat_pmp_only_gateway",
+        PortMappingServer::start_nat_pmp_only,
+        "nat-pmp",
     );
-    assert_eq!(mapper.leases()[0].protocol, "nat-pmp");
-    let (_, pc) = pair.paths();
-    assert!(pc.starts_with("path: direct 203.0.113.21:"), "{pc}");
-    pair.check();
-    assert!(mapper.leases().is_empty(), "{:?}", mapper.leases());
 }
 
 /// The lease is renewed before it expires (at half its lifetime: a
@@ -1006,48 +1009,19 @@ fn the_port_mapping_test_server_answers_natpmpc() {
 
 /// Issue 18, UPnP-IGD: symmetric NATs on both sides, one router a UPnP-IGD
 /// gateway only (PCP and NAT-PMP refused): the listener finds it by SSDP,
-/// maps its port with AddPortMapping (a real DNAT rule), and the peers
-/// connect directly through it. When the CLI exits, DeletePortMapping
-/// removes the rule.
+/// maps its port with AddPortMapping (a real DNAT rule) for two hours, and
+/// the peers connect directly through it. When the CLI exits,
+/// DeletePortMapping removes the rule.
 #[test]
 fn symmetric_nats_with_upnp_igd_on_one_router_connect_directly() {
-    let Some(mut t) = topology("symmetric_nats_with_upnp_igd") else {
-        return;
-    };
-    let rdv = t.add_public_host("rdv", RDV_IP).unwrap();
-    let (a, b, na, _nb) = two_nats(&mut t, NatKind::Symmetric, NatKind::Symmetric);
-    let mapper = PortMappingServer::start_upnp_only(&na).unwrap();
-    let (_server, via) = start_rendezvous(&t, &rdv);
-    let pair = pair(&via, &a, &b, 8 * MIB);
-    let mapped = pair
-        .listener
-        .wait_line("port mapping", |l| l.starts_with("port mapping: "));
-    assert!(
-        mapped.starts_with("port mapping: upnp 203.0.113.21:"),
-        "{mapped}"
+    let lease = direct_through_a_mapping(
+        "symmetric_nats_with_upnp_igd",
+        PortMappingServer::start_upnp_only,
+        "upnp",
     );
-    let external = mapped.rsplit(':').next().unwrap().to_string();
-    let leases = mapper.leases();
-    assert_eq!(leases.len(), 1, "{leases:?}");
-    assert_eq!(leases[0].protocol, "upnp");
-    assert_eq!(leases[0].lifetime, 7200, "a two-hour lease: {leases:?}");
-    assert_eq!(leases[0].client.ip().to_string(), a.ip.to_string());
-    assert_eq!(leases[0].external_port.to_string(), external);
-    assert!(
-        port_mapping_rules(&na).contains(&format!("udp dport {external} dnat to {}:", a.ip)),
-        "{}",
-        port_mapping_rules(&na)
-    );
-    let (pl, pc) = pair.paths();
-    assert!(pl.starts_with("path: direct 203.0.113.22:"), "{pl}");
-    assert_eq!(pc, format!("path: direct 203.0.113.21:{external}"));
-    pair.check();
-    assert!(mapper.leases().is_empty(), "{:?}", mapper.leases());
-    let rules = port_mapping_rules(&na);
-    assert!(
-        !rules.contains("dnat"),
-        "a forwarding rule outlived the CLI: {rules}"
-    );
+    if let Some(lease) = lease {
+        assert_eq!(lease.lifetime, 7200, "a two-hour lease: {lease:?}");
+    }
 }
 
 /// An IGD that takes only leases without end (UPnP error 725 for any
