@@ -967,15 +967,7 @@ fn the_port_mapping_test_server_answers_natpmpc() {
     let Some(mut t) = topology("the_port_mapping_test_server_answers_natpmpc") else {
         return;
     };
-    let mut nat = t
-        .add_nat(
-            "nat",
-            Ipv4Addr::new(203, 0, 113, 21),
-            [192, 168, 1],
-            NatKind::Symmetric,
-        )
-        .unwrap();
-    let host = t.add_host_behind(&mut nat, "h").unwrap();
+    let (host, nat) = nat_a(&mut t, NatKind::Symmetric);
     let mapper = PortMappingServer::start(&nat).unwrap();
     let natpmpc = |args: &[&str]| {
         let out = host
@@ -1063,15 +1055,7 @@ fn the_upnp_test_server_answers_upnpc() {
     let Some(mut t) = topology("the_upnp_test_server_answers_upnpc") else {
         return;
     };
-    let mut nat = t
-        .add_nat(
-            "nat",
-            Ipv4Addr::new(203, 0, 113, 21),
-            [192, 168, 1],
-            NatKind::Symmetric,
-        )
-        .unwrap();
-    let host = t.add_host_behind(&mut nat, "h").unwrap();
+    let (host, nat) = nat_a(&mut t, NatKind::Symmetric);
     let mapper = PortMappingServer::start_upnp_only(&nat).unwrap();
     let upnpc = |args: &[&str]| {
         // -i: miniupnpc counts an IGD whose public address is in a
