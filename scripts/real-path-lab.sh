@@ -36,12 +36,21 @@
 #    "seconds": {"srudp": [...], "tcp_cubic": [...], "tcp_bbr": [...]},
 #    "median_mbytes_per_s": {...}, "link_fraction": {...},
 #    "rtt_under_load_ms": {...} (median ping RTT during the transfers),
+#    "wire_utilization": {...} (bytes the bottleneck sent, headers
+#    included, over rate × seconds: how busy each kept the link, whatever
+#    its per-packet overhead),
 #    "srudp_vs_tcp_cubic", "srudp_vs_tcp_bbr" (ratios of median rates)}
 # A transfer that did not finish within --timeout-s counts as null (and
 # its rate as 0). Then, unless --coexist-s 0, one line for the coexistence
 # case: one srudp flow and one TCP CUBIC flow share the bottleneck (no
 # loss) for --coexist-s seconds: {"case": "coexist_cubic",
-# "srudp_share", "tcp_cubic_share", "jain_index", "queue_delay_ms"}.
+# "srudp_share", "tcp_cubic_share", "jain_index", "queue_delay_ms"}; and
+# one for two srudp flows, the second starting --coexist-s / 6 seconds
+# later: {"case": "coexist_srudp", "flow1_mbytes_per_s",
+# "flow2_mbytes_per_s", "jain_index"} over the last half of the run.
+# Every case line also carries "base_rtt_ms" (the idle path) and
+# "queue_delay_ms" (median RTT under load minus base, per transport), and
+# srudp's "srudp_seconds_to_exit" (until both processes exited).
 
 set -euo pipefail
 
@@ -96,6 +105,7 @@ done
 [[ "$mib" =~ ^[1-9][0-9]{0,4}$ ]] || die "--mib must be a whole number of MiB"
 [[ "$runs" =~ ^[1-9][0-9]?$ ]] || die "--runs must be 1..99"
 [[ "$coexist_s" =~ ^[0-9]{1,4}$ ]] || die "--coexist-s must be a whole number of seconds"
+(( coexist_s == 0 || coexist_s >= 12 )) || die "--coexist-s must be 0 (no coexistence cases) or at least 12"
 [[ "$timeout_s" =~ ^[1-9][0-9]{0,4}$ ]] || die "--timeout-s must be a whole number of seconds"
 [[ "$seed" =~ ^[0-9]{1,9}$ ]] || die "--seed must be a whole number"
 case "$congestion" in cubic|newreno|bbr) ;; *) die "--congestion must be cubic, newreno or bbr" ;; esac
@@ -230,6 +240,18 @@ ping_during() {
     echo $!
 }
 
+# tbf_bytes: the bytes the bottleneck has sent so far (headers included).
+tbf_bytes() {
+    tc -s -n "$ns_r" qdisc show dev to-rcv | sed -n 's/^ *Sent \([0-9]*\) bytes.*/\1/p' | head -n 1
+}
+
+# base_rtt: the mean of 5 pings across the idle path, in ms (empty if none
+# came back).
+base_rtt() {
+    ip netns exec "$ns_s" ping -n -q -c 5 -i 0.2 -W 2 "$rcv_addr" \
+        | sed -n 's|.*= [0-9.]*/\([0-9.]*\)/.*|\1|p'
+}
+
 # median_ping FILE: the median RTT of the replies in a ping output, or null.
 median_ping() {
     sed -n 's/.*time=\([0-9.]*\) ms.*/\1/p' "$1" | sort -n | awk '
@@ -241,7 +263,7 @@ run_srudp() {
     local port=$((5000 + RANDOM % 1000)) start end status
     ip netns exec "$ns_c" timeout "$timeout_s" "$srudp" --congestion "$congestion" connect --direct "$snd_addr:$port" \
         --peer-key "$snd_key" --key "$tmp/rcv.key" --bind "$rcv_addr:$port" \
-        </dev/null 2>"$tmp/srudp-rcv.log" | wc -c >"$tmp/srudp-bytes" &
+        </dev/null 2>"$tmp/srudp-rcv.log" | python3 "$helper" sink >"$tmp/srudp-sink.json" &
     local receiver=$!
     bg_pids+=("$receiver")
     start=$(now)
@@ -252,14 +274,17 @@ run_srudp() {
     wait "$receiver" || status=$?
     end=$(now)
     bg_pids=()
-    local got
-    got=$(tr -d ' ' <"$tmp/srudp-bytes")
+    local got last
+    read -r got last < <(python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(j["bytes"], j["last_byte_at"])' "$tmp/srudp-sink.json")
     if [[ $status -ne 0 || "$got" != "$bytes" ]]; then
         echo "real-path-lab: srudp transfer failed (status $status, $got of $bytes bytes): $(tail -n 1 "$tmp/srudp-snd.log")" >&2
         echo null
         return
     fi
-    awk -v a="$start" -v b="$end" 'BEGIN { printf "%.4f\n", b - a }'
+    # Timed like TCP, to the receiver reading the last byte; the time until
+    # both processes have exited (closing period included) is kept apart.
+    awk -v a="$start" -v b="$end" 'BEGIN { printf "%.4f\n", b - a }' >>"$tmp/srudp-exit"
+    awk -v a="$start" -v b="$last" 'BEGIN { printf "%.4f\n", b - a }'
 }
 
 # run_tcp CC: one TCP transfer of $bytes; prints its seconds or null.
@@ -271,30 +296,56 @@ run_tcp() {
     python3 -c 'import json,sys; s=json.loads(sys.argv[1])["seconds"]; print("null" if s is None else s)' "$out"
 }
 
+# srudp_metered_flow N RUN_S WINDOW_S: starts srudp flow N (its own ports)
+# in the background for RUN_S seconds, its receiver piped into a meter that
+# writes $tmp/meter-N.json (the rate over the last WINDOW_S seconds).
+meters=()
+srudp_metered_flow() {
+    local n=$1 run=$2 window=$3 port=$((5000 + RANDOM % 1000 + 1000 * $1))
+    ip netns exec "$ns_c" timeout $((run + 30)) "$srudp" --congestion "$congestion" connect --direct "$snd_addr:$port" \
+        --peer-key "$snd_key" --key "$tmp/rcv.key" --bind "$rcv_addr:$port" </dev/null 2>/dev/null \
+        | python3 "$helper" meter --run-s "$run" --window-s "$window" >"$tmp/meter-$n.json" &
+    meters+=($!)
+    bg_pids+=($!)
+    head -c 100000000000 /dev/zero | ip netns exec "$ns_s" timeout "$run" "$srudp" --congestion "$congestion" connect \
+        --direct "$rcv_addr:$port" --peer-key "$rcv_key" --key "$tmp/snd.key" \
+        --bind "$snd_addr:$port" >/dev/null 2>&1 &
+    bg_pids+=($!)
+}
+
 # case_line NAME LOSS_JSON: runs every transport --runs times and prints
 # the case's JSON line from the collected seconds.
 run_case() {
-    local name=$1 loss_json=$2 t r secs pid
+    local name=$1 loss_json=$2 t r secs pid base sent
     : >"$tmp/results"
+    : >"$tmp/srudp-exit"
+    base=$(base_rtt)
     for ((r = 1; r <= runs; r++)); do
         for t in "${transport_list[@]}"; do
             pid=$(ping_during "$timeout_s" "$tmp/ping-$t-$r")
+            sent=$(tbf_bytes)
             if [[ "$t" == srudp ]]; then secs=$(run_srudp); else secs=$(run_tcp "$t"); fi
+            sent=$(( $(tbf_bytes) - sent ))
             kill "$pid" 2>/dev/null || true
             wait "$pid" 2>/dev/null || true
-            echo "$t $secs $(median_ping "$tmp/ping-$t-$r")" >>"$tmp/results"
+            echo "$t $secs $(median_ping "$tmp/ping-$t-$r") $sent" >>"$tmp/results"
             echo "real-path-lab: $name run $r: $t ${secs} s" >&2
         done
     done
-    python3 - "$tmp/results" "$name" "$loss_json" "$mbps" "$rtt_ms" "$bytes" "$runs" <<'EOF'
+    python3 - "$tmp/results" "$name" "$loss_json" "$mbps" "$rtt_ms" "$bytes" "$runs" "$tmp/srudp-exit" "$base" <<'EOF'
 import json, os, statistics, sys
-path, name, loss, mbps, rtt, nbytes, runs = sys.argv[1:]
+path, name, loss, mbps, rtt, nbytes, runs, exits, base = sys.argv[1:]
 mbps, rtt, nbytes, runs = float(mbps), int(rtt), int(nbytes), int(runs)
 label = {"srudp": "srudp", "cubic": "tcp_cubic", "bbr": "tcp_bbr"}
-seconds, pings = {}, {}
+seconds, pings, wire = {}, {}, {}
 for line in open(path):
-    t, s, p = line.split()
+    t, s, p, w = line.split()
     seconds.setdefault(label[t], []).append(None if s == "null" else float(s))
+    if s != "null":
+        # The bottleneck's busy fraction while the transfer ran: its bytes
+        # on the wire (headers included; pings are negligible) over what the
+        # rate allows in that time. Packet overhead does not count against it.
+        wire.setdefault(label[t], []).append(int(w) * 8 / (mbps * 1e6 * float(s)))
     if p != "null":
         pings.setdefault(label[t], []).append(float(p))
 rate = {}
@@ -308,7 +359,12 @@ out = {
     "median_mbytes_per_s": rate,
     "link_fraction": {t: round(r * 1e6 * 8 / (mbps * 1e6), 3) for t, r in rate.items()},
     "rtt_under_load_ms": {t: round(statistics.median(p), 1) for t, p in pings.items()},
+    "wire_utilization": {t: round(statistics.median(u), 3) for t, u in wire.items()},
+    "base_rtt_ms": float(base) if base else None,
+    "srudp_seconds_to_exit": [float(x) for x in open(exits).read().split()],
 }
+if base:
+    out["queue_delay_ms"] = {t: round(statistics.median(p) - float(base), 1) for t, p in pings.items()}
 for other in ("tcp_cubic", "tcp_bbr"):
     if "srudp" in rate and other in rate and rate[other] > 0:
         out[f"srudp_vs_{other}"] = round(rate["srudp"] / rate[other], 3)
@@ -329,8 +385,7 @@ done
 
 if (( coexist_s > 0 )); then
     start_delay_lines
-    base=$(ip netns exec "$ns_s" ping -n -q -c 5 -i 0.2 -W 2 "$rcv_addr" \
-        | sed -n 's|.*= [0-9.]*/\([0-9.]*\)/.*|\1|p')
+    base=$(base_rtt)
     port=$((5000 + RANDOM % 1000))
     ip netns exec "$ns_c" timeout $((coexist_s + 30)) "$srudp" --congestion "$congestion" connect --direct "$snd_addr:$port" \
         --peer-key "$snd_key" --key "$tmp/rcv.key" --bind "$rcv_addr:$port" </dev/null 2>/dev/null \
@@ -371,8 +426,44 @@ print(json.dumps({
     "srudp_share": round(share[0], 3), "tcp_cubic_share": round(share[1], 3),
     "jain_index": round(jain, 3),
     "link_fraction": round(total * 8 / (float(mbps) * 1e6 * int(run_s)), 3),
+    "wire_utilization": {t: round(statistics.median(u), 3) for t, u in wire.items()},
     "base_rtt_ms": float(base) if base else None,
     "queue_delay_ms": round(float(loaded) - float(base), 1) if base and loaded != "null" else None,
+}), flush=True)
+EOF
+    stop_delay_lines
+
+    # Two srudp flows: the second starts --coexist-s / 6 seconds after the
+    # first (10 s for 60), as in the simulated fairness bench; Jain's index
+    # over each flow's rate in the last half of the run.
+    start_delay_lines
+    late=$((coexist_s / 6))
+    window=$((coexist_s / 2))
+    srudp_metered_flow 1 "$coexist_s" "$window"
+    sleep "$late"
+    srudp_metered_flow 2 $((coexist_s - late)) "$window"
+    for m in "${meters[@]}"; do wait "$m" || true; done
+    for p in "${bg_pids[@]}"; do
+        kill -TERM "$p" 2>/dev/null || true
+        wait "$p" 2>/dev/null || true
+    done
+    bg_pids=()
+    meters=()
+    python3 - "$tmp/meter-1.json" "$tmp/meter-2.json" "$coexist_s" "$late" "$window" "$mbps" <<'EOF'
+import json, os, sys
+m1, m2, run_s, late, window, mbps = sys.argv[1:]
+def rate(path):
+    text = open(path).read().strip()
+    return json.loads(text)["bytes_per_s_last_window"] if text else 0.0
+a, b = rate(m1), rate(m2)
+jain = (a + b) ** 2 / (2 * (a * a + b * b)) if a + b else 0.0
+print(json.dumps({
+    "case": "coexist_srudp", "srudp_congestion": os.environ["LAB_CONGESTION"],
+    "mbps": float(mbps), "run_s": int(run_s), "second_flow_starts_s": int(late),
+    "window_s": int(window),
+    "flow1_mbytes_per_s": round(a / 1e6, 3), "flow2_mbytes_per_s": round(b / 1e6, 3),
+    "jain_index": round(jain, 3),
+    "link_fraction": round((a + b) * 8 / (float(mbps) * 1e6), 3),
 }), flush=True)
 EOF
     stop_delay_lines

@@ -33,6 +33,15 @@ Subcommands, all run as root by those shell scripts, never by hand:
     line with the seconds from the start of ``connect()`` to the receiver
     reading the sender's end of stream (null if ``--timeout-s`` passed).
 
+``sink``
+    Reads its standard input to the end (an srudp receiver piped into it)
+    and prints one JSON line: the bytes read, the wall-clock time
+    (``time.time()``, the clock of ``date +%s.%N``) at which the last byte
+    was read, and the time of the end of file. The lab times an srudp
+    transfer to its last byte, as ``transfer`` times TCP to the receiver
+    reading the end of the stream; the end of file comes only when the
+    srudp process exits, after its closing period.
+
 ``meter``
     Counts the bytes on its standard input for ``--run-s`` seconds and
     prints one JSON line with the bytes per second over the last
@@ -519,6 +528,20 @@ def run_meter(args):
     }))
 
 
+def run_sink(_args):
+    """Reads stdin to EOF; prints bytes, last-byte time and EOF time."""
+    f = os.fdopen(sys.stdin.fileno(), "rb", buffering=0, closefd=False)
+    view = memoryview(bytearray(1 << 20))
+    total, last_byte_at = 0, None
+    while True:
+        n = f.readinto(view)
+        if not n:
+            break
+        total += n
+        last_byte_at = time.time()
+    print(json.dumps({"bytes": total, "last_byte_at": last_byte_at, "eof_at": time.time()}))
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -539,6 +562,7 @@ def main():
     m = sub.add_parser("meter")
     m.add_argument("--run-s", type=int, required=True)
     m.add_argument("--window-s", type=int, default=30)
+    sub.add_parser("sink")
     f = sub.add_parser("flows")
     for name in ("sender1-ns", "sender2-ns", "receiver-ns",
                  "sender1-addr", "sender2-addr", "receiver-addr", "cc"):
@@ -558,6 +582,8 @@ def main():
         if args.bytes <= 0:
             p.error("--bytes must be positive")
         run_transfer(args)
+    elif args.cmd == "sink":
+        run_sink(args)
     elif args.cmd == "meter":
         if not 0 < args.window_s <= args.run_s <= 3600:
             p.error("want 0 < --window-s <= --run-s <= 3600")

@@ -1,11 +1,13 @@
 //! Goodput of one bulk transfer under loss, against the PFTK model of TCP.
 //!
 //! ```text
-//! cargo run --release -p srudp-benches --bin goodput -- [--seed N] [--mib N] [--only SCENARIO] [--cc cubic|newreno|bbr] [--trace]
+//! cargo run --release -p srudp-benches --bin goodput -- [--seed N] [--mib N] [--mbps N] [--rtt-ms N] [--only SCENARIO] [--cc cubic|newreno|bbr] [--trace]
 //! ```
 //!
 //! Path: 50 ms RTT, 100 Mbit/s bottleneck with a queue of one
-//! bandwidth-delay product (625 000 bytes), 64 MiB from sender to receiver.
+//! bandwidth-delay product (625 000 bytes), 64 MiB from sender to receiver;
+//! `--mbps` and `--rtt-ms` change the rate and the round trip (the queue
+//! stays one bandwidth-delay product), as the real-path lab's do.
 //! The sender's access link is the bottleneck and carries the loss model,
 //! which applies once per direction (to data and to acknowledgments); the
 //! receiver's link only adds its half of the delay. Scenarios: random loss
@@ -29,10 +31,6 @@ use srudp_benches::models::pftk_bytes_per_s;
 use srudp_proto::sim::{LinkConfig, LossModel};
 use srudp_proto::TransportConfig;
 
-const RATE_BPS: u64 = 100_000_000;
-const ONE_WAY: Duration = Duration::from_millis(25);
-const RTT: Duration = Duration::from_millis(50);
-const BDP_BYTES: usize = 625_000;
 const PFTK_MSS: f64 = 1024.0;
 const PFTK_T0: f64 = 0.2;
 const PFTK_B: f64 = 1.0;
@@ -58,10 +56,10 @@ fn scenarios() -> Vec<(&'static str, LossModel)> {
 
 fn main() -> ExitCode {
     let usage =
-        "usage: goodput [--seed N] [--mib N] [--only SCENARIO] [--cc cubic|newreno|bbr] [--trace]";
+        "usage: goodput [--seed N] [--mib N] [--mbps N] [--rtt-ms N] [--only SCENARIO] [--cc cubic|newreno|bbr] [--trace]";
     let args = match Args::parse(
         std::env::args().skip(1),
-        &["seed", "mib", "only", "cc"],
+        &["seed", "mib", "mbps", "rtt-ms", "only", "cc"],
         &["trace"],
     ) {
         Ok(a) => a,
@@ -70,8 +68,17 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let (seed, mib) = match (args.number("seed", 1u64), args.number("mib", 64u64)) {
-        (Ok(s), Ok(m)) if m > 0 => (s, m),
+    let (seed, mib, mbps, rtt_ms) = match (
+        args.number("seed", 1u64),
+        args.number("mib", 64u64),
+        args.number("mbps", 100u64),
+        args.number("rtt-ms", 50u64),
+    ) {
+        (Ok(s), Ok(m), Ok(r), Ok(t))
+            if m > 0 && (1..=10_000).contains(&r) && (2..=10_000).contains(&t) =>
+        {
+            (s, m, r, t)
+        }
         _ => {
             eprintln!("{usage}");
             return ExitCode::from(2);
@@ -90,23 +97,27 @@ fn main() -> ExitCode {
         transport.congestion = c.factory();
     }
     let bytes = mib << 20;
-    let link_bytes_per_s = RATE_BPS as f64 / 8.0;
+    let rate_bps = mbps * 1_000_000;
+    let rtt = Duration::from_millis(rtt_ms);
+    let one_way = rtt / 2;
+    let bdp_bytes = (rate_bps / 8 * rtt_ms / 1000) as usize;
+    let link_bytes_per_s = rate_bps as f64 / 8.0;
     for (name, loss) in scenarios() {
         if args.text("only").is_some_and(|only| only != name) {
             continue;
         }
         let bottleneck = LinkConfig::default()
-            .with_latency(ONE_WAY / 2)
-            .with_bandwidth_bps(RATE_BPS)
-            .with_queue_bytes(BDP_BYTES)
+            .with_latency(one_way / 2)
+            .with_bandwidth_bps(rate_bps)
+            .with_queue_bytes(bdp_bytes)
             .with_loss(loss);
-        let far_side = LinkConfig::default().with_latency(ONE_WAY / 2);
+        let far_side = LinkConfig::default().with_latency(one_way / 2);
         let (mut sim, a, b) = two_hosts(seed, bottleneck, far_side, transport.clone());
         let trace = args.flag("trace").then_some(Duration::from_millis(100));
         let r = bulk_transfer(&mut sim, a, b, bytes, Duration::from_secs(7200), trace);
         let p = loss.mean_loss();
         let goodput = r.delivered as f64 / r.elapsed.as_secs_f64();
-        let pftk = pftk_bytes_per_s(p, RTT.as_secs_f64(), PFTK_T0, PFTK_B, PFTK_MSS, None);
+        let pftk = pftk_bytes_per_s(p, rtt.as_secs_f64(), PFTK_T0, PFTK_B, PFTK_MSS, None);
         let s = &r.sender;
         let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
         println!(
@@ -116,7 +127,8 @@ fn main() -> ExitCode {
                 "seed": seed,
                 "cc": controller.map_or("default", Controller::name),
                 "loss": p,
-                "rtt_ms": RTT.as_secs_f64() * 1e3,
+                "rtt_ms": rtt.as_secs_f64() * 1e3,
+                "mbps": mbps,
                 "bytes": bytes,
                 "complete": r.complete,
                 "elapsed_s": r.elapsed.as_secs_f64(),
