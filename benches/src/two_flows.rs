@@ -52,8 +52,11 @@ pub struct TwoFlows {
     pub late_start: Duration,
     /// In-order jitter on each sender's access link.
     pub jitter: Duration,
-    /// The senders' congestion controller.
+    /// Flow 1's congestion controller.
     pub controller: Controller,
+    /// Flow 2's (the late one's); the same as flow 1's unless a run pits
+    /// two controllers against each other.
+    pub controller2: Controller,
 }
 
 /// What one run measured.
@@ -132,16 +135,25 @@ impl TwoFlows {
             .add_host(addr(RECEIVER).ip(), bottleneck)
             .expect("unique address");
         let mut net = Net::new(network);
-        let transport = || TransportConfig {
-            congestion: self.controller.factory(),
+        let transport = |c: Controller| TransportConfig {
+            congestion: c.factory(),
             ..TransportConfig::default()
         };
         let seed = self.seed;
         let senders = [
-            net.add(addr(SENDERS[0]), endpoint(seed * 3 + 1, transport())),
-            net.add(addr(SENDERS[1]), endpoint(seed * 3 + 2, transport())),
+            net.add(
+                addr(SENDERS[0]),
+                endpoint(seed * 3 + 1, transport(self.controller)),
+            ),
+            net.add(
+                addr(SENDERS[1]),
+                endpoint(seed * 3 + 2, transport(self.controller2)),
+            ),
         ];
-        let receiver = net.add(addr(RECEIVER), endpoint(seed * 3 + 3, transport()));
+        let receiver = net.add(
+            addr(RECEIVER),
+            endpoint(seed * 3 + 3, transport(self.controller)),
+        );
         let mut flows = Flows {
             receiver,
             senders,
@@ -256,6 +268,7 @@ impl TwoFlowsResult {
             "flows": self.flows,
             "scenario": "two_flows_late_start",
             "cc": s.controller.name(),
+            "cc2": s.controller2.name(),
             "seed": s.seed,
             "sender_jitter_us": s.jitter.as_micros() as u64,
             "bottleneck_bytes_per_s": s.bottleneck_bytes_per_s(),

@@ -1,8 +1,8 @@
 //! Two srudp flows share one bottleneck; the second starts late.
 //!
 //! ```text
-//! cargo run --release -p srudp-benches --bin fairness -- [--seed N] [--mbps N] [--late-start-ms N] [--jitter-us N] [--cc cubic|newreno|bbr] [--series]
-//! cargo run --release -p srudp-benches --bin fairness -- --sweep [--seeds N] [--mbps N] [--jitter-us N] [--cc cubic|newreno|bbr]
+//! cargo run --release -p srudp-benches --bin fairness -- [--seed N] [--mbps N] [--late-start-ms N] [--jitter-us N] [--cc cubic|newreno|bbr] [--cc2 cubic|newreno|bbr] [--series]
+//! cargo run --release -p srudp-benches --bin fairness -- --sweep [--seeds N] [--mbps N] [--jitter-us N] [--cc cubic|newreno|bbr] [--cc2 cubic|newreno|bbr]
 //! ```
 //!
 //! The scenario is [`srudp_benches::two_flows`]: two senders, each on its
@@ -66,10 +66,18 @@ const DEFAULT_JITTER: Duration = Duration::from_millis(1);
 /// but a change of the path's RTT (50 ms).
 const MAX_JITTER: Duration = Duration::from_millis(10);
 
-const USAGE: &str = "usage: fairness [--seed N] [--mbps N] [--late-start-ms N] [--jitter-us N] [--cc cubic|newreno|bbr] [--series]\n       fairness --sweep [--seeds N] [--mbps N] [--jitter-us N] [--cc cubic|newreno|bbr]";
+const USAGE: &str = "usage: fairness [--seed N] [--mbps N] [--late-start-ms N] [--jitter-us N] [--cc cubic|newreno|bbr] [--cc2 cubic|newreno|bbr] [--series]\n       fairness --sweep [--seeds N] [--mbps N] [--jitter-us N] [--cc cubic|newreno|bbr] [--cc2 cubic|newreno|bbr]";
 
 /// The options that take a value, and the flags.
-const OPTIONS: [&str; 6] = ["seed", "seeds", "mbps", "late-start-ms", "jitter-us", "cc"];
+const OPTIONS: [&str; 7] = [
+    "seed",
+    "seeds",
+    "mbps",
+    "late-start-ms",
+    "jitter-us",
+    "cc",
+    "cc2",
+];
 const FLAGS: [&str; 2] = ["series", "sweep"];
 
 fn main() -> ExitCode {
@@ -117,6 +125,7 @@ fn scenario(args: &Args) -> Result<TwoFlows, String> {
     let late_ms = args.number("late-start-ms", LATE_START.as_millis() as u64)?;
     let jitter_us = args.number("jitter-us", DEFAULT_JITTER.as_micros() as u64)?;
     let controller = Controller::from_option(args.text("cc"), Controller::Cubic)?;
+    let controller2 = Controller::from_option(args.text("cc2"), controller)?;
     if !(1..=100_000).contains(&mbps) {
         return Err("--mbps: from 1 to 100000".into());
     }
@@ -133,6 +142,7 @@ fn scenario(args: &Args) -> Result<TwoFlows, String> {
         late_start: Duration::from_millis(late_ms),
         jitter: Duration::from_micros(jitter_us),
         controller,
+        controller2,
     })
 }
 

@@ -201,15 +201,16 @@ fn drain_ends_when_inflight_is_down_to_one_bdp() {
 }
 
 #[test]
-fn probe_bw_cycles_cruise_refill_up_down_within_three_seconds() {
+fn probe_bw_cycles_cruise_refill_up_down_within_a_second_and_a_half() {
     let mut r = Run::new();
     r.run_into_cruise();
     let cruise_start = r.now;
     r.until(Mode::ProbeBw(ProbeBwPhase::Refill), 80, BDP);
     let waited = r.now - cruise_start;
-    // 2–3 s of probe wait (drawn), or 50 rounds (one BDP in packets) of 50 ms.
-    assert!(waited <= Duration::from_millis(2550), "{waited:?}");
-    assert!(waited >= Duration::from_secs(2) - 2 * RTT, "{waited:?}");
+    // 0.5–1 s of probe wait (drawn); 50 rounds (one BDP in packets) of
+    // 50 ms would be 2.5 s.
+    assert!(waited <= Duration::from_millis(1050), "{waited:?}");
+    assert!(waited >= Duration::from_millis(500) - 2 * RTT, "{waited:?}");
     r.steady(BDP);
     assert_eq!(r.bbr.mode(), Mode::ProbeBw(ProbeBwPhase::Up));
     assert!(close(r.bbr.pacing_rate().unwrap(), 1.25 * BW * 0.99));
@@ -299,10 +300,10 @@ fn a_bound_the_window_presses_against_grows_four_datagrams_a_round() {
 fn loss_without_a_standing_queue_is_background_not_congestion() {
     let mut r = Run::new();
     r.run_into_cruise();
-    // 5 % random loss, no queue: the background learns it, up to the
-    // next probe for bandwidth.
-    for _ in 0..80 {
-        if r.bbr.mode() == Mode::ProbeBw(ProbeBwPhase::Up) {
+    // 5 % random loss, no queue, for 40 rounds and on to the next probe
+    // for bandwidth: the background learns it, and the cycles go on.
+    for i in 0..160 {
+        if i >= 40 && r.bbr.mode() == Mode::ProbeBw(ProbeBwPhase::Up) {
             break;
         }
         r.round(BW * 0.95, RTT, 47_500, 2_500, BDP);
@@ -318,7 +319,9 @@ fn loss_without_a_standing_queue_is_background_not_congestion() {
     r.round(BW * 0.95, 65 * MS, 47_500, 2_500, BDP * 5 / 4);
     assert_eq!(r.bbr.congested_rounds(), 0);
     assert_eq!(r.bbr.inflight_hi(), None);
-    assert!(r.bbr.pacing_rate().unwrap() >= 0.9 * BW * 0.99);
+    // The model is the delivery rate (95 % of BW, the filter forgot the
+    // first cycles'); the loss took nothing off it: DOWN paces at 0.9 of it.
+    assert!(r.bbr.pacing_rate().unwrap() >= 0.9 * (BW * 0.95) * 0.99 * 0.999);
     // 9 % with a queue is 4 % in excess of the background: congestion.
     r.round(BW * 0.95, 65 * MS, 45_500, 4_500, BDP * 5 / 4);
     assert_eq!(r.bbr.congested_rounds(), 1);
