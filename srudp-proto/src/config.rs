@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::congestion::{ControllerFactory, CubicFactory};
+use crate::congestion::{BbrFactory, ControllerFactory};
 use crate::crypto::{Cipher, HandshakePattern};
 use crate::keys::{Keypair, PublicKey};
 
@@ -111,12 +111,13 @@ pub struct TransportConfig {
     /// advertised window always fits.
     /// Default: 16.5 MiB (the largest window plus bookkeeping for 8192 fragments).
     pub max_buffered_bytes: u64,
-    /// Builds the congestion controller of each connection: CUBIC
-    /// ([`CubicFactory`]), NewReno
-    /// ([`NewRenoFactory`](crate::congestion::NewRenoFactory)) or BBR
-    /// ([`BbrFactory`](crate::congestion::BbrFactory), model based: keeps
-    /// its rate under random loss, which CUBIC and NewReno halve at).
-    /// Default: CUBIC with HyStart++ ([`CubicFactory::default`](crate::congestion::CubicFactory)).
+    /// Builds the congestion controller of each connection: BBR
+    /// ([`BbrFactory`], model based: keeps its rate under random loss,
+    /// which CUBIC and NewReno halve at), CUBIC
+    /// ([`CubicFactory`](crate::congestion::CubicFactory), with
+    /// HyStart++) or NewReno
+    /// ([`NewRenoFactory`](crate::congestion::NewRenoFactory)).
+    /// Default: BBR ([`BbrFactory::default`]).
     pub congestion: Arc<dyn ControllerFactory>,
     /// Spread ack-eliciting packets over the round trip instead of sending
     /// the congestion window in bursts (spec §7.2).
@@ -161,7 +162,7 @@ impl Default for TransportConfig {
             // fragments: twice what a full 4 MiB of full-size out-of-order
             // frames needs.
             max_buffered_bytes: (16 << 20) + (512 << 10),
-            congestion: Arc::new(CubicFactory::default()),
+            congestion: Arc::new(BbrFactory::default()),
             pacing: true,
             bundle_unacked_bytes: 0,
             close_linger_ptos: 3,
@@ -514,7 +515,7 @@ pub(crate) mod tests {
         assert_eq!(max_buffered_bytes, 16 * MIB + MIB / 2);
         assert_eq!(
             format!("{congestion:?}"),
-            format!("{:?}", CubicFactory::default())
+            format!("{:?}", BbrFactory::default())
         );
         assert!(pacing);
         assert_eq!(bundle_unacked_bytes, 0);
