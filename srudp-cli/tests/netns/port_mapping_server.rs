@@ -155,10 +155,16 @@ impl PortMappingServer {
         PortMappingServer::start_with(nat, Protocols::NatPmpOnly, MAX_LIFETIME)
     }
 
-    /// [`start`](PortMappingServer::start), sending every answer `late`
-    /// after the request (the mapping itself is made at once).
-    pub fn start_answering_late(nat: &Nat, late: Duration) -> io::Result<PortMappingServer> {
-        let server = PortMappingServer::start(nat)?;
+    /// [`start_nat_pmp_only`](PortMappingServer::start_nat_pmp_only),
+    /// sending every answer `late` after the request (the mapping itself is
+    /// made at once): a client that waits for each of its three answers
+    /// (PCP's refusal, NAT-PMP's address and mapping) is mapped after three
+    /// times `late`.
+    pub fn start_nat_pmp_only_answering_late(
+        nat: &Nat,
+        late: Duration,
+    ) -> io::Result<PortMappingServer> {
+        let server = PortMappingServer::start_nat_pmp_only(nat)?;
         server
             .server
             .answer_delay_ms
