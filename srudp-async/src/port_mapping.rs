@@ -292,7 +292,9 @@ impl Endpoint {
     /// rendezvous, the external address becomes a registered host candidate
     /// as soon as it is granted. [`PortMapping::state`] says which protocol
     /// worked; a line is logged (`port mapping: pcp 203.0.113.1:40001`,
-    /// `nat-pmp …`, `upnp …`). A UPnP-IGD gateway that takes only leases
+    /// `nat-pmp …`, `upnp …`), and [`PortMapping::on_mapped`] is told. A
+    /// PCP or NAT-PMP gateway that restarts (its epoch says so, probed every
+    /// [`EPOCH_PROBE`], or it announces it) is asked again at once. A UPnP-IGD gateway that takes only leases
     /// without end gets one (see `port_mapping_upnp`): it is deleted on
     /// close like the others, but outlives a process that is killed.
     ///
