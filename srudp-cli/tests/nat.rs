@@ -17,8 +17,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use netns::{Lease, Nat, NatKind, Node, PortMappingServer, Restart, Topology, OTHER_PORTS_FROM};
-use srudp_tokio::EPOCH_PROBE;
+use netns::{Lease, Nat, NatKind, Node, PortMappingServer, Topology};
 
 const SRUDP: &str = env!("CARGO_BIN_EXE_srudp");
 const MIB: usize = 1 << 20;
@@ -1321,6 +1320,9 @@ fn udp_blocked_connect_times() {
     }
     println!("UDP-BLOCKED-END");
 }
+
+use netns::{Restart, OTHER_PORTS_FROM};
+use srudp_tokio::EPOCH_PROBE;
 
 /// Polls `f` every 100 ms for at most `within`; whether it held.
 fn holds_within(within: Duration, f: impl Fn() -> bool) -> bool {
