@@ -293,10 +293,11 @@ impl Endpoint {
     /// as soon as it is granted. [`PortMapping::state`] says which protocol
     /// worked; a line is logged (`port mapping: pcp 203.0.113.1:40001`,
     /// `nat-pmp …`, `upnp …`), and [`PortMapping::on_mapped`] is told. A
-    /// PCP or NAT-PMP gateway that restarts (its epoch says so, probed every
-    /// [`EPOCH_PROBE`], or it announces it) is asked again at once. A UPnP-IGD gateway that takes only leases
-    /// without end gets one (see `port_mapping_upnp`): it is deleted on
-    /// close like the others, but outlives a process that is killed.
+    /// PCP or NAT-PMP gateway that restarts (its epoch says so, probed
+    /// every [`EPOCH_PROBE`], or it announces it) is asked again at once. A
+    /// UPnP-IGD gateway that takes only leases without end gets one (see
+    /// `port_mapping_upnp`): it is deleted on close like the others, but
+    /// outlives a process that is killed.
     ///
     /// ```no_run
     /// # fn example(endpoint: &srudp_async::Endpoint) {
@@ -558,7 +559,9 @@ fn run(control: &Control, shared: &Weak<Shared>, local: SocketAddr) {
             }
             Err(why) => {
                 debug!("port mapping not renewed yet: {why}");
-                renew_at = now + ((expires - now) / 2).max(MIN_RENEW);
+                // Half the time left, but no longer than a probe period: a
+                // request after a restart must not wait for half an hour.
+                renew_at = now + ((expires - now) / 2).clamp(MIN_RENEW, EPOCH_PROBE);
             }
         }
     }
