@@ -124,6 +124,8 @@ mod error;
 mod exit_hook;
 mod io_traits;
 mod port_mapping;
+mod port_mapping_announce;
+mod port_mapping_epoch;
 mod port_mapping_gateway;
 mod port_mapping_upnp;
 mod port_mapping_upnp_wire;
@@ -144,7 +146,9 @@ mod stream_table;
 pub use driver::Driver;
 pub use endpoint::{Connecting, Endpoint};
 pub use error::{close_reason, connect_error, driver_stopped, rendezvous_error};
-pub use port_mapping::{MappedPort, PortMapping, PortMappingProtocol, PortMappingState, MAX_LEASE};
+pub use port_mapping::{
+    MappedPort, PortMapping, PortMappingProtocol, PortMappingState, EPOCH_PROBE, MAX_LEASE,
+};
 #[cfg(feature = "tokio")]
 pub use rendezvous_server::RendezvousServer;
 pub use runtime::{AsyncTimer, AsyncUdpSocket, Runtime};

@@ -11,6 +11,14 @@
 //! [`PortMapping`] is closed or dropped — a leaked lease would keep the
 //! port forwarded after we are gone.
 //!
+//! A gateway that restarts loses its mappings. PCP and NAT-PMP gateways
+//! tell it by their epoch (see `port_mapping_epoch`), which the thread
+//! checks in every answer, in a probe every [`EPOCH_PROBE`] between
+//! renewals, and in the announcements a restarted gateway multicasts (see
+//! `port_mapping_announce`): on a restart it requests the same mapping
+//! again at once, and a new external address becomes a candidate like the
+//! first one.
+//!
 //! It runs on a thread of its own with a blocking socket, so it works the
 //! same under tokio, async-io or no runtime at all. Only IPv4 endpoints map,
 //! through the default route's gateway (from `/proc/net/route`, so on Linux;
@@ -30,9 +38,11 @@ use std::time::{Duration, Instant};
 use tracing::{debug, info};
 
 use crate::endpoint::Endpoint;
+use crate::port_mapping_announce::Announcements;
+use crate::port_mapping_epoch::{EpochCheck, EpochRule, GatewayEpoch};
 use crate::port_mapping_gateway::default_gateway;
 use crate::port_mapping_upnp::{Igd, UpnpFailure};
-use crate::port_mapping_wire::{self as wire, Granted, WireError};
+use crate::port_mapping_wire::{self as wire, Announcement, Granted, WireError};
 use crate::shared::Shared;
 
 /// The longest lease we ask for: two hours (leases without end are a known
@@ -50,6 +60,17 @@ const TRIES: [Duration; 3] = [
 const DELETE_TRIES: [Duration; 2] = [Duration::from_millis(250), Duration::from_millis(500)];
 /// The shortest wait before renewing, whatever lifetime the gateway grants.
 const MIN_RENEW: Duration = Duration::from_secs(5);
+/// How often a PCP or NAT-PMP gateway is asked for its epoch between
+/// renewals (one small exchange on the LAN), so that a restart it does not
+/// announce is noticed within this long rather than at the next renewal.
+pub const EPOCH_PROBE: Duration = Duration::from_secs(30);
+/// The shortest time between two requests made because the gateway said
+/// it restarted (announcements can be forged by the LAN, and come in
+/// bursts).
+const MIN_REMAP_INTERVAL: Duration = Duration::from_secs(2);
+/// How often the thread looks up from the announcement socket to see
+/// whether it was asked to stop.
+const STOP_POLL: Duration = Duration::from_millis(250);
 
 /// Which protocol the gateway granted the mapping with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,6 +143,36 @@ struct Control {
 struct Inner {
     state: PortMappingState,
     stop: bool,
+    /// Told of each new mapping.
+    on_mapped: Option<OnMapped>,
+    /// The protocol and address `on_mapped` was last told of.
+    reported: Option<(PortMappingProtocol, SocketAddr)>,
+}
+
+/// A function told of each new mapping (see [`PortMapping::on_mapped`]).
+#[derive(Clone)]
+struct OnMapped(Arc<dyn Fn(MappedPort) + Send + Sync>);
+
+impl fmt::Debug for OnMapped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("OnMapped")
+    }
+}
+
+impl Inner {
+    /// The function to call and what to tell it, when the mapping in force
+    /// is not the one it was last told of.
+    fn unreported(&mut self) -> Option<(OnMapped, MappedPort)> {
+        let (PortMappingState::Mapped(mapped), Some(f)) = (&self.state, &self.on_mapped) else {
+            return None;
+        };
+        let now = Some((mapped.protocol, mapped.external));
+        if self.reported == now {
+            return None;
+        }
+        self.reported = now;
+        Some((f.clone(), *mapped))
+    }
 }
 
 impl Control {
@@ -130,8 +181,15 @@ impl Control {
     }
 
     fn set(&self, state: PortMappingState) {
-        self.lock().state = state;
+        let report = {
+            let mut inner = self.lock();
+            inner.state = state;
+            inner.unreported()
+        };
         self.changed.notify_all();
+        if let Some((f, mapped)) = report {
+            (f.0)(mapped);
+        }
     }
 
     fn stopping(&self) -> bool {
@@ -187,6 +245,23 @@ impl PortMapping {
         inner.state.clone()
     }
 
+    /// Calls `f` whenever a mapping is obtained or moves to another
+    /// protocol or external address (say after the gateway restarted),
+    /// not on renewals that keep it: at once if one is in force already,
+    /// later on the mapping's thread (so `f` should be quick). The CLI
+    /// prints its `port mapping: pcp 203.0.113.1:40001` line with it.
+    pub fn on_mapped(&self, f: impl Fn(MappedPort) + Send + Sync + 'static) {
+        let report = {
+            let mut inner = self.control.lock();
+            inner.on_mapped = Some(OnMapped(Arc::new(f)));
+            inner.reported = None;
+            inner.unreported()
+        };
+        if let Some((f, mapped)) = report {
+            (f.0)(mapped);
+        }
+    }
+
     /// Deletes the lease at the gateway (lifetime 0, or UPnP-IGD's
     /// DeletePortMapping) and waits for that, at most about a second (two
     /// for UPnP-IGD).
@@ -217,9 +292,12 @@ impl Endpoint {
     /// rendezvous, the external address becomes a registered host candidate
     /// as soon as it is granted. [`PortMapping::state`] says which protocol
     /// worked; a line is logged (`port mapping: pcp 203.0.113.1:40001`,
-    /// `nat-pmp …`, `upnp …`). A UPnP-IGD gateway that takes only leases
-    /// without end gets one (see `port_mapping_upnp`): it is deleted on
-    /// close like the others, but outlives a process that is killed.
+    /// `nat-pmp …`, `upnp …`), and [`PortMapping::on_mapped`] is told. A
+    /// PCP or NAT-PMP gateway that restarts (its epoch says so, probed
+    /// every [`EPOCH_PROBE`], or it announces it) is asked again at once. A
+    /// UPnP-IGD gateway that takes only leases without end gets one (see
+    /// `port_mapping_upnp`): it is deleted on close like the others, but
+    /// outlives a process that is killed.
     ///
     /// ```no_run
     /// # fn example(endpoint: &srudp_async::Endpoint) {
@@ -234,6 +312,8 @@ impl Endpoint {
             inner: Mutex::new(Inner {
                 state: PortMappingState::Trying,
                 stop: false,
+                on_mapped: None,
+                reported: None,
             }),
             changed: Condvar::new(),
         });
@@ -263,6 +343,111 @@ struct Lease {
     /// Our socket's port, the mapping's internal port.
     internal: u16,
     nonce: [u8; 12],
+    /// The server's epoch in the answer (none for UPnP-IGD).
+    epoch: Option<u32>,
+}
+
+impl Lease {
+    /// Judges the epoch of the answer that granted this lease.
+    fn check_epoch(&self, epochs: &mut GatewayEpoch, now: Instant) -> Option<EpochCheck> {
+        let rule = match self.mapped.protocol {
+            PortMappingProtocol::Pcp => EpochRule::Pcp,
+            PortMappingProtocol::NatPmp => EpochRule::NatPmp,
+            PortMappingProtocol::Upnp => return None,
+        };
+        Some(epochs.observe(now, self.epoch?, rule))
+    }
+}
+
+/// Why the worker woke.
+enum Wake {
+    /// Asked to stop.
+    Stop,
+    /// The deadline passed.
+    Deadline,
+    /// The gateway announced something.
+    Heard(Announcement),
+}
+
+/// Waits until `deadline`, hearing the gateway's announcements when there
+/// is a socket for them, and waking when asked to stop.
+fn wait(control: &Control, announcements: Option<&Announcements>, deadline: Instant) -> Wake {
+    let Some(announcements) = announcements else {
+        return match control.sleep_until(deadline) {
+            true => Wake::Stop,
+            false => Wake::Deadline,
+        };
+    };
+    loop {
+        if control.stopping() {
+            return Wake::Stop;
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return Wake::Deadline;
+        }
+        match announcements.recv_until(deadline.min(now + STOP_POLL)) {
+            Ok(Some(heard)) => return Wake::Heard(heard),
+            Ok(None) => {}
+            Err(e) => {
+                debug!("port mapping: announcements not heard: {e}");
+                return wait(control, None, deadline);
+            }
+        }
+    }
+}
+
+/// The rule that judges the epoch of what the gateway said.
+fn rule_of(heard: Announcement) -> EpochRule {
+    match heard {
+        Announcement::Pcp { .. } => EpochRule::Pcp,
+        Announcement::NatPmp(_) => EpochRule::NatPmp,
+    }
+}
+
+/// Whether the gateway's answer to an epoch probe means our mapping is
+/// lost or moved: its epoch says it restarted, or NAT-PMP names another
+/// public address than ours.
+fn lost(heard: Announcement, epochs: &mut GatewayEpoch, now: Instant, mapped: MappedPort) -> bool {
+    if epochs.observe(now, heard.epoch(), rule_of(heard)) == EpochCheck::Reset {
+        info!(
+            epoch = heard.epoch(),
+            "port mapping: the gateway restarted; mapping again"
+        );
+        return true;
+    }
+    match heard {
+        Announcement::NatPmp(public) if IpAddr::V4(public.ip) != mapped.external.ip() => {
+            info!(public = %public.ip, "port mapping: the gateway's address changed; mapping again");
+            true
+        }
+        _ => false,
+    }
+}
+
+/// When to map again after the gateway said it lost our mapping: now,
+/// unless the last request was less than [`MIN_REMAP_INTERVAL`] ago.
+fn remap_at(last_request: Instant, now: Instant) -> Instant {
+    now.max(last_request + MIN_REMAP_INTERVAL)
+}
+
+/// When to request the mapping next after hearing `heard`, unsolicited, at
+/// `now` (it was due at `renew_at`): as soon as [`remap_at`] allows, since
+/// a gateway announces only a restart (PCP, NAT-PMP) or a new public
+/// address (NAT-PMP). Its epoch becomes the one later ones are judged by.
+fn announced(
+    heard: Announcement,
+    epochs: &mut GatewayEpoch,
+    now: Instant,
+    last_request: Instant,
+    renew_at: Instant,
+) -> Instant {
+    epochs.observe(now, heard.epoch(), rule_of(heard));
+    info!(
+        epoch = heard.epoch(),
+        "port mapping: the gateway announced a restart or a new address; mapping again"
+    );
+    renew_at.min(remap_at(last_request, now))
 }
 
 /// The worker: map, register the candidate, renew, delete on stop.
@@ -295,13 +480,53 @@ fn run(control: &Control, shared: &Weak<Shared>, local: SocketAddr) {
         Err(why) => return unavailable(control, format!("gateway {gateway}: {why}")),
     };
     granted(control, shared, lease.mapped);
-    let mut expires = Instant::now() + lease.mapped.lifetime;
-    let mut renew_at = Instant::now() + (lease.mapped.lifetime / 2).max(MIN_RENEW);
+    let mut epochs = GatewayEpoch::default();
+    lease.check_epoch(&mut epochs, Instant::now());
+    // Only PCP and NAT-PMP gateways announce, and have an epoch to probe.
+    let announcements = match (lease.mapped.protocol, socket.client) {
+        (PortMappingProtocol::Upnp, _) | (_, IpAddr::V6(_)) => None,
+        (_, IpAddr::V4(client)) => Announcements::listen(gateway, client)
+            .map_err(|e| debug!("port mapping: not hearing announcements: {e}"))
+            .ok(),
+    };
+    let probes = lease.epoch.is_some();
+    let mut last_request = Instant::now();
+    let mut expires = last_request + lease.mapped.lifetime;
+    let mut renew_at = last_request + (lease.mapped.lifetime / 2).max(MIN_RENEW);
+    let mut probe_at = last_request + EPOCH_PROBE;
     loop {
-        if control.sleep_until(renew_at) {
-            break;
+        let wake_at = if probes {
+            renew_at.min(probe_at)
+        } else {
+            renew_at
+        };
+        match wait(control, announcements.as_ref(), wake_at) {
+            Wake::Stop => break,
+            Wake::Heard(heard) => {
+                let now = Instant::now();
+                renew_at = announced(heard, &mut epochs, now, last_request, renew_at);
+                continue;
+            }
+            Wake::Deadline => {}
+        }
+        let now = Instant::now();
+        if now < renew_at {
+            // Time to ask the gateway's epoch.
+            probe_at = now + EPOCH_PROBE;
+            match socket.epoch(&|| control.stopping(), lease.mapped.protocol) {
+                Ok(Some(heard)) => {
+                    if lost(heard, &mut epochs, Instant::now(), lease.mapped) {
+                        renew_at = renew_at.min(remap_at(last_request, Instant::now()));
+                    }
+                }
+                Ok(None) => {}
+                Err(ExchangeError::Stopped) => break,
+                Err(why) => debug!("port mapping: the gateway's epoch not read: {why}"),
+            }
+            continue;
         }
         let external = lease.mapped.external;
+        last_request = now;
         let renewed = socket.map_with(
             &|| control.stopping(),
             lease.mapped.protocol,
@@ -313,12 +538,16 @@ fn run(control: &Control, shared: &Weak<Shared>, local: SocketAddr) {
         let now = Instant::now();
         match renewed {
             Ok(renewed) => {
+                if renewed.check_epoch(&mut epochs, now) == Some(EpochCheck::Reset) {
+                    info!("port mapping: the gateway restarted; mapped again");
+                }
                 if renewed.mapped.external != external {
                     info!(old = %external, "port mapping moved");
                 }
                 lease = renewed;
                 expires = now + lease.mapped.lifetime;
                 renew_at = now + (lease.mapped.lifetime / 2).max(MIN_RENEW);
+                probe_at = now + EPOCH_PROBE;
                 granted(control, shared, lease.mapped);
             }
             Err(ExchangeError::Stopped) => break,
@@ -330,7 +559,9 @@ fn run(control: &Control, shared: &Weak<Shared>, local: SocketAddr) {
             }
             Err(why) => {
                 debug!("port mapping not renewed yet: {why}");
-                renew_at = now + ((expires - now) / 2).max(MIN_RENEW);
+                // Half the time left, but no longer than a probe period: a
+                // request after a restart must not wait for half an hour.
+                renew_at = now + ((expires - now) / 2).clamp(MIN_RENEW, EPOCH_PROBE);
             }
         }
     }
@@ -495,14 +726,15 @@ impl Gateway {
                 (g, ip)
             }
             PortMappingProtocol::NatPmp => {
-                let ip = self.exchange(stop, &wire::nat_pmp_address_request(), &TRIES, |b| {
-                    wire::parse_nat_pmp_address_answer(b)
-                })?;
+                let public =
+                    self.exchange(stop, &wire::nat_pmp_address_request(), &TRIES, |b| {
+                        wire::parse_nat_pmp_address_answer(b)
+                    })?;
                 let request = wire::nat_pmp_map_request(internal, external, lifetime);
                 let g = self.exchange(stop, &request, &TRIES, |b| {
                     wire::parse_nat_pmp_map_answer(b, internal)
                 })?;
-                (g, IpAddr::V4(ip))
+                (g, IpAddr::V4(public.ip))
             }
             PortMappingProtocol::Upnp => {
                 let IpAddr::V4(client) = self.client else {
@@ -527,6 +759,7 @@ impl Gateway {
                         external_port: granted.external.port(),
                         external_ip: Some(granted.external.ip()),
                         lifetime: secs,
+                        epoch: 0,
                     },
                     granted.external.ip(),
                 )
@@ -536,6 +769,7 @@ impl Gateway {
             Granted {
                 external_port,
                 lifetime,
+                epoch,
                 ..
             },
             ip,
@@ -551,7 +785,34 @@ impl Gateway {
             },
             internal,
             nonce,
+            epoch: (protocol != PortMappingProtocol::Upnp).then_some(epoch),
         })
+    }
+
+    /// Asks a PCP gateway (ANNOUNCE) or a NAT-PMP one (its public address)
+    /// for its epoch; `None` for UPnP-IGD, which has none.
+    fn epoch(
+        &self,
+        stop: &dyn Fn() -> bool,
+        protocol: PortMappingProtocol,
+    ) -> Result<Option<Announcement>, ExchangeError> {
+        Ok(Some(match protocol {
+            PortMappingProtocol::Pcp => {
+                let request = wire::pcp_announce_request(self.client);
+                let epoch = self.exchange(stop, &request, &TRIES, wire::parse_pcp_announce)?;
+                Announcement::Pcp { epoch }
+            }
+            PortMappingProtocol::NatPmp => {
+                let request = wire::nat_pmp_address_request();
+                Announcement::NatPmp(self.exchange(
+                    stop,
+                    &request,
+                    &TRIES,
+                    wire::parse_nat_pmp_address_answer,
+                )?)
+            }
+            PortMappingProtocol::Upnp => return Ok(None),
+        }))
     }
 
     /// Deletes the lease (lifetime 0).
@@ -638,5 +899,117 @@ fn refused(e: io::Error) -> ExchangeError {
         ExchangeError::Refused
     } else {
         ExchangeError::Io(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::port_mapping_wire::PublicAddress;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn mapped(port: u16) -> MappedPort {
+        MappedPort {
+            protocol: PortMappingProtocol::Pcp,
+            external: SocketAddr::from(([203, 0, 113, 1], port)),
+            lifetime: MAX_LEASE,
+        }
+    }
+
+    fn control() -> Control {
+        Control {
+            inner: Mutex::new(Inner {
+                state: PortMappingState::Trying,
+                stop: false,
+                on_mapped: None,
+                reported: None,
+            }),
+            changed: Condvar::new(),
+        }
+    }
+
+    #[test]
+    fn on_mapped_hears_each_new_mapping_once_and_not_the_renewals() {
+        let mapping = PortMapping {
+            control: Arc::new(control()),
+            worker: None,
+        };
+        let heard = Arc::new(Mutex::new(Vec::new()));
+        // Granted before anyone listens: told at once.
+        mapping.control.set(PortMappingState::Mapped(mapped(40000)));
+        let h = heard.clone();
+        mapping.on_mapped(move |m| h.lock().unwrap().push(m.external.port()));
+        assert_eq!(*heard.lock().unwrap(), [40000]);
+        // A renewal that keeps the address (another lifetime): not told.
+        let mut renewed = mapped(40000);
+        renewed.lifetime = Duration::from_secs(60);
+        mapping.control.set(PortMappingState::Mapped(renewed));
+        // The gateway restarted and gave another port: told.
+        mapping.control.set(PortMappingState::Mapped(mapped(40001)));
+        mapping.control.set(PortMappingState::Mapped(mapped(40001)));
+        assert_eq!(*heard.lock().unwrap(), [40000, 40001]);
+    }
+
+    #[test]
+    fn a_probed_epoch_tells_a_restart_and_nat_pmp_a_public_address_change() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs;
+        let mut epochs = GatewayEpoch::default();
+        let pcp = |epoch| Announcement::Pcp { epoch };
+        assert!(!lost(pcp(100), &mut epochs, t0, mapped(40000)));
+        assert!(!lost(pcp(110), &mut epochs, t0 + s(10), mapped(40000)));
+        // Restarted: the epoch counts from 0 again.
+        assert!(lost(pcp(0), &mut epochs, t0 + s(20), mapped(40000)));
+        // Asked again a second later: the new state continues.
+        assert!(!lost(pcp(1), &mut epochs, t0 + s(21), mapped(40000)));
+        // NAT-PMP names another public address, its epoch continuous.
+        let moved = Announcement::NatPmp(PublicAddress {
+            ip: Ipv4Addr::new(198, 51, 100, 7),
+            epoch: 11,
+        });
+        assert!(lost(moved, &mut epochs, t0 + s(31), mapped(40000)));
+        let same = Announcement::NatPmp(PublicAddress {
+            ip: Ipv4Addr::new(203, 0, 113, 1),
+            epoch: 12,
+        });
+        assert!(!lost(same, &mut epochs, t0 + s(32), mapped(40000)));
+    }
+
+    #[test]
+    fn an_announcement_maps_again_at_once() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs;
+        let mut epochs = GatewayEpoch::default();
+        let heard = Announcement::Pcp { epoch: 0 };
+        // Last request 10 s ago, next renewal in an hour: now.
+        let at = announced(heard, &mut epochs, t0 + s(10), t0, t0 + s(3600));
+        assert_eq!(at, t0 + s(10));
+    }
+
+    /// Attacker test: a LAN host forging the gateway's announcements
+    /// (from its address and port) gets at most one request to the gateway
+    /// per `MIN_REMAP_INTERVAL`.
+    #[test]
+    fn forged_announcements_cannot_make_us_request_more_than_every_two_seconds() {
+        let t0 = Instant::now();
+        let mut epochs = GatewayEpoch::default();
+        let requests = AtomicUsize::new(0);
+        let mut last_request = t0;
+        let mut next_request = t0 + MAX_LEASE;
+        for i in 0..1000u32 {
+            // 1000 forged announcements in 10 s.
+            let now = t0 + Duration::from_millis(u64::from(i) * 10);
+            if now >= next_request {
+                requests.fetch_add(1, Ordering::Relaxed);
+                last_request = now;
+                next_request = now + MAX_LEASE;
+            }
+            let forged = Announcement::Pcp {
+                epoch: i % 2 * 5000,
+            };
+            next_request = announced(forged, &mut epochs, now, last_request, next_request);
+        }
+        let n = requests.load(Ordering::Relaxed);
+        assert!((4..=5).contains(&n), "{n} requests in 10 s");
     }
 }

@@ -2,6 +2,13 @@
 //! on UDP port 5351: NAT-PMP (RFC 6886) and its successor PCP (RFC 6887),
 //! the client's side only (requests out, answers in), for UDP mappings.
 //!
+//! Every answer carries the server's epoch (seconds since its mapping
+//! state began, RFC 6887 §8.5, RFC 6886 §3.6), which tells a restarted
+//! gateway (see `port_mapping_epoch`). A gateway that restarts also
+//! announces it, unsolicited, to 224.0.0.1:5350: PCP with an ANNOUNCE
+//! (RFC 6887 §14.1.3), NAT-PMP with its public address (RFC 6886 §3.2.1);
+//! [`parse_announcement`] reads either.
+//!
 //! Answers come from the network: every parser checks lengths, versions
 //! and opcodes and returns a [`WireError`], never panics.
 
@@ -9,6 +16,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// The gateway's port for both protocols.
 pub(crate) const SERVER_PORT: u16 = 5351;
+/// The port clients hear the gateway's unsolicited announcements on.
+pub(crate) const ANNOUNCE_PORT: u16 = 5350;
 
 /// NAT-PMP's version number; PCP's is [`PCP_VERSION`].
 const NAT_PMP_VERSION: u8 = 0;
@@ -19,6 +28,10 @@ const NAT_PMP_OP_ADDRESS: u8 = 0;
 const NAT_PMP_OP_MAP_UDP: u8 = 1;
 /// PCP's MAP opcode (answers set the top bit).
 const PCP_OP_MAP: u8 = 1;
+/// PCP's ANNOUNCE opcode.
+const PCP_OP_ANNOUNCE: u8 = 0;
+/// Length of a PCP header, the whole of an ANNOUNCE.
+pub(crate) const PCP_HEADER_LEN: usize = 24;
 /// The IANA protocol number of UDP, in a PCP MAP.
 const PROTOCOL_UDP: u8 = 17;
 /// Result code 1 in both protocols: the server speaks another version.
@@ -67,6 +80,40 @@ pub(crate) struct Granted {
     pub(crate) external_ip: Option<IpAddr>,
     /// Seconds the mapping lasts (0 for a deletion).
     pub(crate) lifetime: u32,
+    /// The server's epoch: seconds since its mapping state began.
+    pub(crate) epoch: u32,
+}
+
+/// A NAT-PMP server's public address, and its epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PublicAddress {
+    /// The gateway's external address.
+    pub(crate) ip: Ipv4Addr,
+    /// The server's epoch: seconds since its mapping state began.
+    pub(crate) epoch: u32,
+}
+
+/// An unsolicited announcement of a gateway (sent to 224.0.0.1:5350 when
+/// it restarts, or, for NAT-PMP, when its public address changes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Announcement {
+    /// A PCP ANNOUNCE (RFC 6887 §14.1.3) with the server's epoch.
+    Pcp {
+        /// The server's epoch.
+        epoch: u32,
+    },
+    /// A NAT-PMP public address announcement (RFC 6886 §3.2.1).
+    NatPmp(PublicAddress),
+}
+
+impl Announcement {
+    /// The server's epoch it carries.
+    pub(crate) fn epoch(&self) -> u32 {
+        match self {
+            Announcement::Pcp { epoch } => *epoch,
+            Announcement::NatPmp(a) => a.epoch,
+        }
+    }
 }
 
 /// A PCP MAP request for UDP `internal_port` of `client` (the address the
@@ -150,7 +197,45 @@ pub(crate) fn parse_pcp_map_answer(
             None => IpAddr::V6(ip),
         }),
         lifetime: u32::from_be_bytes([b[4], b[5], b[6], b[7]]),
+        epoch: u32::from_be_bytes([b[8], b[9], b[10], b[11]]),
     })
+}
+
+/// A PCP ANNOUNCE request from `client`: the server answers with its epoch
+/// only (RFC 6887 §14.1.1), which tells whether it restarted since.
+pub(crate) fn pcp_announce_request(client: IpAddr) -> [u8; PCP_HEADER_LEN] {
+    let mut b = [0u8; PCP_HEADER_LEN];
+    b[0] = PCP_VERSION;
+    b[1] = PCP_OP_ANNOUNCE;
+    b[8..24].copy_from_slice(&as_v6(client).octets());
+    b
+}
+
+/// Parses a PCP ANNOUNCE answer (to [`pcp_announce_request`], or sent
+/// unsolicited); returns the server's epoch.
+pub(crate) fn parse_pcp_announce(b: &[u8]) -> Result<u32, WireError> {
+    if b.len() < PCP_HEADER_LEN {
+        return Err(WireError::Truncated(b.len()));
+    }
+    if b[0] != PCP_VERSION || b[1] != PCP_OP_ANNOUNCE | 0x80 {
+        return Err(WireError::Unexpected {
+            version: b[0],
+            opcode: b[1],
+        });
+    }
+    match u16::from(b[3]) {
+        0 => Ok(u32::from_be_bytes([b[8], b[9], b[10], b[11]])),
+        code => Err(result_error(code)),
+    }
+}
+
+/// Parses an unsolicited announcement: a PCP ANNOUNCE or a NAT-PMP public
+/// address answer.
+pub(crate) fn parse_announcement(b: &[u8]) -> Result<Announcement, WireError> {
+    match b.first() {
+        Some(&PCP_VERSION) => parse_pcp_announce(b).map(|epoch| Announcement::Pcp { epoch }),
+        _ => parse_nat_pmp_address_answer(b).map(Announcement::NatPmp),
+    }
 }
 
 /// A NAT-PMP request for the gateway's external address.
@@ -158,13 +243,17 @@ pub(crate) fn nat_pmp_address_request() -> [u8; 2] {
     [NAT_PMP_VERSION, NAT_PMP_OP_ADDRESS]
 }
 
-/// Parses the answer to [`nat_pmp_address_request`].
-pub(crate) fn parse_nat_pmp_address_answer(b: &[u8]) -> Result<Ipv4Addr, WireError> {
+/// Parses the answer to [`nat_pmp_address_request`] (or the same message
+/// sent unsolicited, an announcement).
+pub(crate) fn parse_nat_pmp_address_answer(b: &[u8]) -> Result<PublicAddress, WireError> {
     let code = nat_pmp_header(b, NAT_PMP_OP_ADDRESS, 12)?;
     if code != 0 {
         return Err(result_error(code));
     }
-    Ok(Ipv4Addr::new(b[8], b[9], b[10], b[11]))
+    Ok(PublicAddress {
+        ip: Ipv4Addr::new(b[8], b[9], b[10], b[11]),
+        epoch: u32::from_be_bytes([b[4], b[5], b[6], b[7]]),
+    })
 }
 
 /// A NAT-PMP request mapping UDP `internal_port`, suggesting
@@ -197,6 +286,7 @@ pub(crate) fn parse_nat_pmp_map_answer(b: &[u8], internal_port: u16) -> Result<G
         external_port: u16::from_be_bytes([b[10], b[11]]),
         external_ip: None,
         lifetime: u32::from_be_bytes([b[12], b[13], b[14], b[15]]),
+        epoch: u32::from_be_bytes([b[4], b[5], b[6], b[7]]),
     })
 }
 
@@ -288,6 +378,7 @@ mod tests {
         assert_eq!(g.external_port, 40001);
         assert_eq!(g.external_ip, Some("203.0.113.1".parse().unwrap()));
         assert_eq!(g.lifetime, 3600);
+        assert_eq!(g.epoch, 1234);
     }
 
     #[test]
@@ -341,8 +432,8 @@ mod tests {
         ];
         let g = parse_nat_pmp_map_answer(&answer, 5000).unwrap();
         assert_eq!(
-            (g.external_port, g.external_ip, g.lifetime),
-            (40001, None, 3600)
+            (g.external_port, g.external_ip, g.lifetime, g.epoch),
+            (40001, None, 3600, 5)
         );
         assert_eq!(
             parse_nat_pmp_map_answer(&answer, 5001),
@@ -351,7 +442,10 @@ mod tests {
         let address = [0, 128, 0, 0, 0, 0, 0, 5, 203, 0, 113, 1];
         assert_eq!(
             parse_nat_pmp_address_answer(&address),
-            Ok(Ipv4Addr::new(203, 0, 113, 1))
+            Ok(PublicAddress {
+                ip: Ipv4Addr::new(203, 0, 113, 1),
+                epoch: 5
+            })
         );
         let refused = [0, 129, 0, 2, 0, 0, 0, 5];
         assert_eq!(
@@ -371,6 +465,70 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_pcp_announce_request_has_the_rfc_6887_layout() {
+        let b = pcp_announce_request("192.168.1.20".parse().unwrap());
+        assert_eq!(b.len(), 24);
+        assert_eq!((b[0], b[1], &b[4..8]), (2, 0, &[0u8; 4][..]));
+        assert_eq!(
+            &b[8..24],
+            &Ipv4Addr::new(192, 168, 1, 20).to_ipv6_mapped().octets()
+        );
+    }
+
+    /// What a restarted PCP server multicasts (RFC 6887 §14.1.3): an
+    /// ANNOUNCE answer with result 0 and its new epoch.
+    fn pcp_announce(epoch: u32) -> Vec<u8> {
+        let mut b = vec![0u8; 24];
+        b[0] = 2;
+        b[1] = 0x80;
+        b[8..12].copy_from_slice(&epoch.to_be_bytes());
+        b
+    }
+
+    #[test]
+    fn announcements_of_either_protocol_carry_the_epoch() {
+        assert_eq!(
+            parse_announcement(&pcp_announce(3)),
+            Ok(Announcement::Pcp { epoch: 3 })
+        );
+        let nat_pmp = [0, 128, 0, 0, 0, 0, 0, 2, 203, 0, 113, 1];
+        assert_eq!(
+            parse_announcement(&nat_pmp),
+            Ok(Announcement::NatPmp(PublicAddress {
+                ip: Ipv4Addr::new(203, 0, 113, 1),
+                epoch: 2
+            }))
+        );
+        assert_eq!(parse_announcement(&nat_pmp).unwrap().epoch(), 2);
+    }
+
+    #[test]
+    fn what_is_not_an_announcement_is_an_error() {
+        assert_eq!(
+            parse_announcement(&pcp_announce(3)[..23]),
+            Err(WireError::Truncated(23))
+        );
+        // A request (no answer bit), a MAP answer, a refusal.
+        let mut request = pcp_announce(3);
+        request[1] = 0;
+        assert!(matches!(
+            parse_announcement(&request),
+            Err(WireError::Unexpected { .. })
+        ));
+        let map = [
+            0u8, 129, 0, 0, 0, 0, 0, 5, 0x13, 0x88, 0x9c, 0x41, 0, 0, 0, 1,
+        ];
+        assert!(matches!(
+            parse_announcement(&map),
+            Err(WireError::Unexpected { .. })
+        ));
+        let mut refused = pcp_announce(3);
+        refused[3] = 8; // NO_RESOURCES
+        assert_eq!(parse_announcement(&refused), Err(WireError::Refused(8)));
+        assert_eq!(parse_announcement(&[]), Err(WireError::Truncated(0)));
+    }
+
     proptest! {
         /// Attacker test: any datagram a hostile host sends to our
         /// port-mapping socket is parsed to a value or an error, never a
@@ -380,6 +538,21 @@ mod tests {
             let _ = parse_pcp_map_answer(&b, NONCE, 5000);
             let _ = parse_nat_pmp_map_answer(&b, 5000);
             let _ = parse_nat_pmp_address_answer(&b);
+            let _ = parse_pcp_announce(&b);
+            let _ = parse_announcement(&b);
+        }
+
+        /// Attacker test: any datagram that reaches the announcement port
+        /// is an announcement or an error, never a panic; an announcement
+        /// it is only if it has the exact shape of one.
+        #[test]
+        fn hostile_announcements_never_panic(b in proptest::collection::vec(any::<u8>(), 0..64)) {
+            if let Ok(a) = parse_announcement(&b) {
+                match a {
+                    Announcement::Pcp { .. } => prop_assert!(b.len() >= 24 && b[..2] == [2, 0x80] && b[3] == 0),
+                    Announcement::NatPmp(_) => prop_assert!(b.len() >= 12 && b[..4] == [0, 128, 0, 0]),
+                }
+            }
         }
 
         /// Whatever a PCP server grants is read back exactly.

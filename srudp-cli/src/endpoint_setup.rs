@@ -28,7 +28,7 @@ pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 /// before going on without it (a gateway that speaks PCP or NAT-PMP answers
 /// within a LAN round trip, a UPnP-IGD one within a few when it refuses
 /// those; a mapping granted later, say after PCP and NAT-PMP went
-/// unanswered, still registers, and is logged with `-v`).
+/// unanswered, still registers, and its line is printed then).
 pub(crate) const PORT_MAPPING_WAIT: Duration = Duration::from_millis(500);
 
 /// Whether registered endpoints ask their gateway for a port mapping (on
@@ -104,12 +104,23 @@ async fn settle(mapping: &PortMapping, wait: Duration) -> PortMappingState {
     mapping.state()
 }
 
-/// Waits at most [`PORT_MAPPING_WAIT`] for `mapping`'s first answer and
-/// prints the mapping when there is one (`port mapping: pcp ADDR`).
-async fn report_port_mapping(mapping: &PortMapping) {
+/// Asks the gateway for a port mapping of `endpoint`'s socket, printing
+/// `port mapping: pcp ADDR` (or `nat-pmp`, `upnp`) whenever one is
+/// obtained or moves (a gateway that answers late, or restarted and gave
+/// another port), from the mapping's thread, delaying nothing.
+fn map_port(endpoint: &Endpoint) -> PortMapping {
+    let mapping = endpoint.map_port();
+    mapping.on_mapped(|mapped| eprintln!("port mapping: {mapped}"));
+    mapping
+}
+
+/// Waits at most [`PORT_MAPPING_WAIT`] for `mapping`'s first answer (its
+/// line is printed by [`map_port`]'s callback), so that a mapping a gateway
+/// grants at once is registered before we go on.
+async fn settle_port_mapping(mapping: &PortMapping) {
     match settle(mapping, PORT_MAPPING_WAIT).await {
-        PortMappingState::Mapped(mapped) => eprintln!("port mapping: {mapped}"),
-        other => tracing::info!(?other, "no port mapping"),
+        PortMappingState::Mapped(_) => {}
+        other => tracing::info!(?other, "no port mapping yet"),
     }
 }
 
@@ -156,13 +167,13 @@ pub(crate) async fn registered_endpoint(
         .map_err(|e| Failure::msg(format!("cannot bind {bind}: {e}")))?;
     let mut endpoint = CliEndpoint::new(endpoint);
     if PORT_MAPPING.load(Ordering::Relaxed) {
-        endpoint.port_mapping = Some(endpoint.map_port());
+        endpoint.port_mapping = Some(map_port(&endpoint));
     }
     match tokio::time::timeout(REGISTER_TIMEOUT, endpoint.wait_registered()).await {
         Ok(Ok(observed)) => {
             tracing::info!(%observed, "registered at the rendezvous server");
             if let Some(mapping) = &endpoint.port_mapping {
-                report_port_mapping(mapping).await;
+                settle_port_mapping(mapping).await;
             }
             Ok(endpoint)
         }

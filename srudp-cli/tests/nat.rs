@@ -1320,3 +1320,147 @@ fn udp_blocked_connect_times() {
     }
     println!("UDP-BLOCKED-END");
 }
+
+use netns::{Restart, OTHER_PORTS_FROM};
+use srudp_tokio::EPOCH_PROBE;
+
+/// Polls `f` every 100 ms for at most `within`; whether it held.
+fn holds_within(within: Duration, f: impl Fn() -> bool) -> bool {
+    let started = Instant::now();
+    while started.elapsed() < within {
+        if f() {
+            return true;
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+    f()
+}
+
+/// RFC 6887 §14.1.3: a PCP gateway that restarts (its mappings and their
+/// forwarding rules gone, its epoch from 0) multicasts an ANNOUNCE to
+/// 224.0.0.1:5350. The registered listener hears it and maps its port
+/// again at once: the rule is back within seconds, though its renewal is
+/// an hour away and its next epoch probe 30 s.
+#[test]
+fn a_restarted_gateway_that_announces_it_is_mapped_again_at_once() {
+    let Some(mut t) = topology("a_restarted_gateway_that_announces_it") else {
+        return;
+    };
+    let rdv = t.add_public_host("rdv", RDV_IP).unwrap();
+    let (a, na) = nat_a(&mut t, NatKind::Symmetric);
+    let mapper = PortMappingServer::start(&na).unwrap();
+    let (_server, via) = start_rendezvous(&t, &rdv);
+    let mut cmd = a.command(SRUDP);
+    cmd.args(["-v", "listen", "--via", &via]);
+    let (_go, pause) = mpsc::channel::<()>();
+    let listener = spawn_peer(cmd, Vec::new(), pause);
+    let line = listener.wait_line("port mapping", |l| {
+        l.starts_with("port mapping: pcp 203.0.113.21:")
+    });
+    listener.wait_line("registered", |l| l.contains("registered at the rendezvous"));
+    let external = line.rsplit(':').next().unwrap().to_string();
+    let rule = format!("udp dport {external} dnat to {}:", a.ip);
+    assert!(port_mapping_rules(&na).contains(&rule));
+    mapper.restart(Restart::Announced);
+    assert!(!port_mapping_rules(&na).contains("dnat"), "not flushed");
+    assert!(
+        holds_within(Duration::from_secs(10), || port_mapping_rules(&na)
+            .contains(&rule)),
+        "not mapped again: {}\n{:?}",
+        port_mapping_rules(&na),
+        listener.lines()
+    );
+    let leases = mapper.leases();
+    assert_eq!(leases.len(), 1, "{leases:?}");
+    assert_eq!(leases[0].external_port.to_string(), external);
+    assert!(
+        listener
+            .lines()
+            .iter()
+            .any(|l| l.contains("the gateway announced a restart")),
+        "{:?}",
+        listener.lines()
+    );
+}
+
+/// RFC 6886 §3.6: a NAT-PMP gateway that restarts silently, and gives
+/// other ports from then on, is found out by its epoch (the listener asks
+/// it every 30 s between renewals): the listener maps again, prints the
+/// new `port mapping:` line, registers the new address, and a peer that
+/// connects afterwards reaches it directly through the new mapping.
+#[test]
+fn a_silently_restarted_gateway_is_found_out_by_its_epoch_and_its_new_port_connects_directly() {
+    let Some(mut t) = topology("a_silently_restarted_gateway") else {
+        return;
+    };
+    let rdv = t.add_public_host("rdv", RDV_IP).unwrap();
+    let (a, b, na, _nb) = two_nats(&mut t, NatKind::Symmetric, NatKind::Symmetric);
+    let mapper = PortMappingServer::start_nat_pmp_only(&na).unwrap();
+    let up = Instant::now();
+    let (_server, via) = start_rendezvous(&t, &rdv);
+    let moved = format!("udp dport {OTHER_PORTS_FROM} dnat to {}:", a.ip);
+    let pair = pair_with(&via, &a, &b, MIB, || {
+        assert!(holds_within(WAIT, || mapper.leases().len() == 1));
+        // An epoch that fell back from 10 s or more is beyond RFC 6886's
+        // tolerance whenever the probe comes (RFC 6886 §3.6).
+        thread::sleep(Duration::from_secs(10).saturating_sub(up.elapsed()));
+        mapper.restart(Restart::OtherPorts);
+        assert!(!port_mapping_rules(&na).contains("dnat"), "not flushed");
+        assert!(
+            holds_within(EPOCH_PROBE + Duration::from_secs(10), || {
+                port_mapping_rules(&na).contains(&moved)
+            }),
+            "not mapped again: {}",
+            port_mapping_rules(&na)
+        );
+    });
+    let remapped = format!("port mapping: nat-pmp 203.0.113.21:{OTHER_PORTS_FROM}");
+    pair.listener
+        .wait_line("new port mapping", |l| l == remapped);
+    let (_, pc) = pair.paths();
+    assert_eq!(pc, format!("path: direct 203.0.113.21:{OTHER_PORTS_FROM}"));
+    let (l_err, _) = pair.check();
+    assert_eq!(
+        l_err
+            .lines()
+            .filter(|l| l.starts_with("port mapping: nat-pmp "))
+            .count(),
+        2,
+        "the first mapping and the new one: {l_err}"
+    );
+    assert!(l_err.contains("the gateway restarted"), "{l_err}");
+    assert!(mapper.leases().is_empty(), "{:?}", mapper.leases());
+}
+
+/// A gateway that answers each request 1.5 s late (PCP with NAT-PMP's
+/// "unsupported version", then NAT-PMP's address and mapping): the mapping
+/// comes after about 4.5 s, when the CLI has long stopped waiting for it
+/// (500 ms after registering) and printed its ticket. It still registers,
+/// and its `port mapping:` line is printed when it comes.
+#[test]
+fn a_mapping_granted_late_is_printed_when_it_comes() {
+    let Some(mut t) = topology("a_mapping_granted_late") else {
+        return;
+    };
+    let rdv = t.add_public_host("rdv", RDV_IP).unwrap();
+    let (a, na) = nat_a(&mut t, NatKind::Symmetric);
+    let late = Duration::from_millis(1500);
+    let mapper = PortMappingServer::start_nat_pmp_only_answering_late(&na, late).unwrap();
+    let (_server, via) = start_rendezvous(&t, &rdv);
+    let mut cmd = a.command(SRUDP);
+    cmd.args(["listen", "--via", &via]);
+    let (_go, pause) = mpsc::channel::<()>();
+    let listener = spawn_peer(cmd, Vec::new(), pause);
+    let line = listener.wait_line("port mapping", |l| l.starts_with("port mapping: "));
+    assert!(
+        line.starts_with("port mapping: nat-pmp 203.0.113.21:"),
+        "{line}"
+    );
+    let lines = listener.lines();
+    let at = |p: &str| lines.iter().position(|l| l.starts_with(p)).unwrap();
+    assert!(
+        at("ticket: ") < at("port mapping: "),
+        "the ticket was printed first: {lines:?}"
+    );
+    assert_eq!(mapper.leases().len(), 1, "{:?}", mapper.leases());
+}

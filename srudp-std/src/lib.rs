@@ -99,7 +99,9 @@ pub use srudp_async::host_candidates;
 pub use stream::Stream;
 
 pub use srudp_async::{DriverStopped, StreamError};
-pub use srudp_async::{MappedPort, PortMapping, PortMappingProtocol, PortMappingState, MAX_LEASE};
+pub use srudp_async::{
+    MappedPort, PortMapping, PortMappingProtocol, PortMappingState, EPOCH_PROBE, MAX_LEASE,
+};
 pub use srudp_proto;
 pub use srudp_proto::{
     AcceptPolicy, Cipher, CloseReason, ConfigError, ConnectOptions, ConnectionStats, CookieMode,

@@ -30,7 +30,7 @@ use std::time::Duration;
 
 mod port_mapping_server;
 mod upnp_server;
-pub use port_mapping_server::{Lease, PortMappingServer};
+pub use port_mapping_server::{Lease, PortMappingServer, Restart, OTHER_PORTS_FROM};
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
 

@@ -11,13 +11,19 @@
 //! client's codec in srudp-async), and `natpmpc` checks it as an independent
 //! client (`nat.rs`).
 //!
+//! It can play a gateway that restarts ([`PortMappingServer::restart`]):
+//! its mappings and their rules are gone, its epoch counts from 0 again,
+//! and it may announce it (PCP's ANNOUNCE and NAT-PMP's public address,
+//! multicast to 224.0.0.1:5350 on the LAN), or give other ports from then
+//! on; and a gateway that answers late.
+//!
 //! It runs on a thread of the test process that entered the router's
 //! network namespace (`setns`), so nothing is left behind when the test
 //! ends: dropping the [`PortMappingServer`] stops it.
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -41,6 +47,23 @@ fn clone_error(e: &io::Error) -> io::Error {
 const MAX_LIFETIME: u32 = 7200;
 /// Where external ports are allocated when the suggested one is taken.
 const FIRST_FREE_PORT: u16 = 40000;
+/// Where a gateway restarted with [`Restart::OtherPorts`] allocates every
+/// external port (below Linux's ephemeral range, so never the one it gave
+/// before).
+pub const OTHER_PORTS_FROM: u16 = 20000;
+
+/// How a gateway restarts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Restart {
+    /// Silently: its clients find out from its epoch.
+    Silent,
+    /// Announcing it to 224.0.0.1:5350 (RFC 6887 §14.1.3, RFC 6886
+    /// §3.2.1).
+    Announced,
+    /// Silently, giving other external ports than the suggested ones from
+    /// then on (from [`OTHER_PORTS_FROM`]).
+    OtherPorts,
+}
 
 /// A mapping in force.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,6 +89,10 @@ pub struct PortMappingServer {
     stop: Arc<AtomicBool>,
     leases: Arc<Mutex<Vec<Lease>>>,
     thread: Option<JoinHandle<()>>,
+    /// The server's state, shared with its thread (to restart it).
+    server: Server,
+    /// Its PCP/NAT-PMP socket (LAN address, port 5351), to announce from.
+    socket: Option<UdpSocket>,
 }
 
 impl PortMappingServer {
@@ -128,6 +155,52 @@ impl PortMappingServer {
         PortMappingServer::start_with(nat, Protocols::NatPmpOnly, MAX_LIFETIME)
     }
 
+    /// [`start_nat_pmp_only`](PortMappingServer::start_nat_pmp_only),
+    /// sending every answer `late` after the request (the mapping itself is
+    /// made at once): a client that waits for each of its three answers
+    /// (PCP's refusal, NAT-PMP's address and mapping) is mapped after three
+    /// times `late`.
+    pub fn start_nat_pmp_only_answering_late(
+        nat: &Nat,
+        late: Duration,
+    ) -> io::Result<PortMappingServer> {
+        let server = PortMappingServer::start_nat_pmp_only(nat)?;
+        server
+            .server
+            .answer_delay_ms
+            .store(late.as_millis() as u64, Ordering::Relaxed);
+        Ok(server)
+    }
+
+    /// Plays a gateway that restarts: every mapping and its rules are
+    /// gone, the epoch counts from 0 again, and it announces it or gives
+    /// other ports from then on, as `how` says.
+    pub fn restart(&self, how: Restart) {
+        *self.server.started.lock().unwrap() = Instant::now();
+        self.server
+            .other_ports
+            .store(how == Restart::OtherPorts, Ordering::Relaxed);
+        self.server.remove(|_| true);
+        if how == Restart::Announced {
+            let socket = self.socket.as_ref().expect("a PCP/NAT-PMP server");
+            let to = (Ipv4Addr::new(224, 0, 0, 1), 5350);
+            let epoch = self.server.epoch().to_be_bytes();
+            // PCP's ANNOUNCE: an answer (R bit), result 0, the new epoch.
+            let mut pcp = [0u8; 24];
+            pcp[0] = 2;
+            pcp[1] = 0x80;
+            pcp[8..12].copy_from_slice(&epoch);
+            // NAT-PMP's public address announcement.
+            let mut nat_pmp = vec![0, 128, 0, 0];
+            nat_pmp.extend_from_slice(&epoch);
+            nat_pmp.extend_from_slice(&self.server.wan.octets());
+            let announce: &[u8] = if self.server.pcp { &pcp } else { &nat_pmp };
+            socket
+                .send_to(announce, to)
+                .expect("announcing to 224.0.0.1:5350");
+        }
+    }
+
     fn start_with(
         nat: &Nat,
         protocols: Protocols,
@@ -157,18 +230,21 @@ impl PortMappingServer {
         let leases = Arc::new(Mutex::new(Vec::new()));
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (s, l) = (stop.clone(), leases.clone());
+        let shared = Server {
+            pcp: protocols == Protocols::PcpAndNatPmp,
+            max_lifetime,
+            router,
+            wan,
+            started: Arc::new(Mutex::new(Instant::now())),
+            leases: l,
+            answer_delay_ms: Arc::new(AtomicU64::new(0)),
+            other_ports: Arc::new(AtomicBool::new(false)),
+        };
+        let server = shared.clone();
         let thread = std::thread::spawn(move || {
-            let server = Server {
-                pcp: protocols == Protocols::PcpAndNatPmp,
-                max_lifetime,
-                router,
-                wan,
-                started: Instant::now(),
-                leases: l,
-            };
             if let Protocols::Upnp { permanent_only } = protocols {
                 let sockets = enter_netns(&server.router).and_then(|()| UpnpSockets::bind(lan));
-                let _ = ready_tx.send(sockets.as_ref().map(drop).map_err(clone_error));
+                let _ = ready_tx.send(sockets.as_ref().map(|_| None).map_err(clone_error));
                 if let Ok(sockets) = sockets {
                     upnp_server::serve(&server, &sockets, permanent_only, &s);
                 }
@@ -181,7 +257,7 @@ impl PortMappingServer {
             });
             let socket = match socket {
                 Ok(socket) => {
-                    let _ = ready_tx.send(Ok(()));
+                    let _ = ready_tx.send(socket.try_clone().map(Some));
                     socket
                 }
                 Err(e) => {
@@ -192,13 +268,15 @@ impl PortMappingServer {
             let mut server = server;
             server.serve(&socket, &s);
         });
-        ready_rx
+        let socket = ready_rx
             .recv()
             .map_err(|_| io::Error::other("the port-mapping server thread died"))??;
         Ok(PortMappingServer {
             stop,
             leases,
             thread: Some(thread),
+            server: shared,
+            socket,
         })
     }
 
@@ -217,7 +295,7 @@ impl Drop for PortMappingServer {
     }
 }
 
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub(super) struct Server {
     /// Whether PCP is spoken (else NAT-PMP only).
     pcp: bool,
@@ -225,8 +303,13 @@ pub(super) struct Server {
     pub(super) max_lifetime: u32,
     router: String,
     pub(super) wan: Ipv4Addr,
-    started: Instant,
+    /// When the server's state began (its epoch counts from there).
+    started: Arc<Mutex<Instant>>,
     pub(super) leases: Arc<Mutex<Vec<Lease>>>,
+    /// How long each PCP/NAT-PMP answer waits before it is sent.
+    answer_delay_ms: Arc<AtomicU64>,
+    /// Whether suggested ports are ignored (see [`Restart::OtherPorts`]).
+    other_ports: Arc<AtomicBool>,
 }
 
 impl Server {
@@ -252,14 +335,28 @@ impl Server {
                 Some(_) if n >= 2 => Some(pcp_error(&buf[..n], 1, self.epoch())),
                 _ => None,
             };
-            if let Some(answer) = answer {
-                let _ = socket.send_to(&answer, from);
+            let Some(answer) = answer else {
+                continue;
+            };
+            match self.answer_delay_ms.load(Ordering::Relaxed) {
+                0 => {
+                    let _ = socket.send_to(&answer, from);
+                }
+                late => {
+                    let Ok(socket) = socket.try_clone() else {
+                        continue;
+                    };
+                    std::thread::spawn(move || {
+                        std::thread::sleep(Duration::from_millis(late));
+                        let _ = socket.send_to(&answer, from);
+                    });
+                }
             }
         }
     }
 
     fn epoch(&self) -> u32 {
-        self.started.elapsed().as_secs() as u32
+        self.started.lock().unwrap().elapsed().as_secs() as u32
     }
 
     fn nat_pmp(&mut self, client: Ipv4Addr, b: &[u8]) -> Option<Vec<u8>> {
@@ -293,6 +390,10 @@ impl Server {
     fn pcp(&mut self, client: Ipv4Addr, b: &[u8]) -> Option<Vec<u8>> {
         if b.len() < 24 || b[1] & 0x80 != 0 {
             return None;
+        }
+        if b[1] == 0 {
+            // ANNOUNCE: the header back, result 0, with the epoch.
+            return Some(pcp_error(b, 0, self.epoch()));
         }
         if b[1] != 1 {
             return Some(pcp_error(b, 4, self.epoch())); // UNSUPP_OPCODE
@@ -356,7 +457,9 @@ impl Server {
             return Some(l.external_port);
         }
         let taken = |p: u16| leases.iter().any(|l| l.external_port == p);
-        let external = if suggested != 0 && !taken(suggested) {
+        let external = if self.other_ports.load(Ordering::Relaxed) {
+            (OTHER_PORTS_FROM..=u16::MAX).find(|p| !taken(*p))?
+        } else if suggested != 0 && !taken(suggested) {
             suggested
         } else {
             (FIRST_FREE_PORT..=u16::MAX).find(|p| !taken(*p))?
@@ -424,7 +527,8 @@ impl Server {
     }
 }
 
-/// A PCP error answer to request `b` (its first 24 bytes' layout).
+/// A PCP error answer to request `b` (its first 24 bytes' layout), or with
+/// code 0 the answer to an ANNOUNCE.
 fn pcp_error(b: &[u8], code: u8, epoch: u32) -> Vec<u8> {
     let mut out = vec![0u8; 24];
     out[0] = 2;
