@@ -426,7 +426,6 @@ print(json.dumps({
     "srudp_share": round(share[0], 3), "tcp_cubic_share": round(share[1], 3),
     "jain_index": round(jain, 3),
     "link_fraction": round(total * 8 / (float(mbps) * 1e6 * int(run_s)), 3),
-    "wire_utilization": {t: round(statistics.median(u), 3) for t, u in wire.items()},
     "base_rtt_ms": float(base) if base else None,
     "queue_delay_ms": round(float(loaded) - float(base), 1) if base and loaded != "null" else None,
 }), flush=True)
