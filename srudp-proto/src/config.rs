@@ -88,8 +88,14 @@ pub struct TransportConfig {
     /// Default: 4 MiB.
     pub send_buffer: u64,
     /// Initial flow-control window: bytes the peer may send beyond what the
-    /// application has read. Advertised in the handshake.
-    /// Default: 1 MiB.
+    /// application has read. Advertised in the handshake. It is a promise,
+    /// not an allocation: memory is used only by data that arrives, and
+    /// `max_buffered_bytes` bounds that whatever the window. It must cover
+    /// what a sender has in flight when its first loss leaves a hole: at
+    /// 1 MiB a BBR sender at 100 Mbit/s × 50 ms stopped for want of credit
+    /// right after its startup (80 ms; `goodput`, 0 % loss: 0.8975 of the
+    /// link at 1 MiB, 0.9015 at 4 MiB).
+    /// Default: 4 MiB.
     pub receive_window: u64,
     /// Largest flow-control window auto-tuning may grow to, and so the most
     /// stream bytes a connection buffers for the application (spec §6.4).
@@ -155,7 +161,7 @@ impl Default for TransportConfig {
             granularity: Duration::from_millis(1),
             max_probe_timeout: Duration::from_secs(4),
             send_buffer: 4 << 20,
-            receive_window: 1 << 20,
+            receive_window: 4 << 20,
             max_receive_window: 16 << 20,
             max_reorder_distance: 16 << 20,
             // The largest window plus room for the bookkeeping of 8192
@@ -509,7 +515,7 @@ pub(crate) mod tests {
         assert_eq!(granularity, Duration::from_millis(1));
         assert_eq!(max_probe_timeout, Duration::from_secs(4));
         assert_eq!(send_buffer, 4 * MIB);
-        assert_eq!(receive_window, MIB);
+        assert_eq!(receive_window, 4 * MIB);
         assert_eq!(max_receive_window, 16 * MIB);
         assert_eq!(max_reorder_distance, 16 * MIB);
         assert_eq!(max_buffered_bytes, 16 * MIB + MIB / 2);

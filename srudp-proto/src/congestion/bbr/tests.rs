@@ -9,6 +9,8 @@ const MS: Duration = Duration::from_millis(1);
 const RTT: Duration = Duration::from_millis(50);
 const BW: f64 = 1_000_000.0;
 const BDP: u64 = 50_000;
+/// The pacer runs this fraction of the model's rate (0.995).
+const MARGIN: f64 = 1.0 - PACING_MARGIN;
 
 struct Run {
     bbr: Bbr,
@@ -105,7 +107,10 @@ fn startup_paces_at_2_77_and_exits_after_three_rounds_without_25_percent_growth(
     assert_eq!(r.bbr.pacing_gain(), STARTUP_PACING_GAIN);
     // The rate doubles each round; the window grows by what was acknowledged.
     r.round(100_000.0, RTT, 5_000, 0, 10_000);
-    assert!(close(r.bbr.pacing_rate().unwrap(), 2.77 * 100_000.0 * 0.99));
+    assert!(close(
+        r.bbr.pacing_rate().unwrap(),
+        2.77 * 100_000.0 * MARGIN
+    ));
     assert_eq!(r.bbr.window(), 15_000);
     for rate in [200_000.0, 400_000.0, 800_000.0] {
         r.round(rate, RTT, (rate * 0.05) as u64, 0, (rate * 0.1) as u64);
@@ -124,7 +129,7 @@ fn startup_paces_at_2_77_and_exits_after_three_rounds_without_25_percent_growth(
     assert_eq!(r.bbr.mode(), Mode::Drain);
     assert_eq!(r.bbr.max_bw(), BW);
     assert_eq!(r.bbr.bdp(), Some(BDP));
-    assert!(close(r.bbr.pacing_rate().unwrap(), 0.35 * BW * 0.99));
+    assert!(close(r.bbr.pacing_rate().unwrap(), 0.35 * BW * MARGIN));
     // The window is capped at 2 BDP + 4 packets.
     assert!(r.bbr.window() <= 2 * BDP + 4 * MSS, "{}", r.bbr.window());
 }
@@ -196,7 +201,7 @@ fn drain_ends_when_inflight_is_down_to_one_bdp() {
     // DOWN ends at once: inflight is already at the BDP.
     r.steady(BDP);
     assert_eq!(r.bbr.mode(), Mode::ProbeBw(ProbeBwPhase::Cruise));
-    assert!(close(r.bbr.pacing_rate().unwrap(), BW * 0.99));
+    assert!(close(r.bbr.pacing_rate().unwrap(), BW * MARGIN));
     assert_eq!(r.bbr.window(), 2 * BDP + 4 * MSS);
 }
 
@@ -213,13 +218,13 @@ fn probe_bw_cycles_cruise_refill_up_down_within_a_second_and_a_half() {
     assert!(waited >= Duration::from_millis(500) - 2 * RTT, "{waited:?}");
     r.steady(BDP);
     assert_eq!(r.bbr.mode(), Mode::ProbeBw(ProbeBwPhase::Up));
-    assert!(close(r.bbr.pacing_rate().unwrap(), 1.25 * BW * 0.99));
+    assert!(close(r.bbr.pacing_rate().unwrap(), 1.25 * BW * MARGIN));
     // UP lasts until 1.25 BDP are in flight after a round.
     r.steady(BDP);
     assert_eq!(r.bbr.mode(), Mode::ProbeBw(ProbeBwPhase::Up));
     r.steady(BDP * 5 / 4);
     assert_eq!(r.bbr.mode(), Mode::ProbeBw(ProbeBwPhase::Down));
-    assert!(close(r.bbr.pacing_rate().unwrap(), 0.9 * BW * 0.99));
+    assert!(close(r.bbr.pacing_rate().unwrap(), 0.9 * BW * MARGIN));
 }
 
 #[test]
@@ -321,7 +326,7 @@ fn loss_without_a_standing_queue_is_background_not_congestion() {
     assert_eq!(r.bbr.inflight_hi(), None);
     // The model is the delivery rate (95 % of BW, the filter forgot the
     // first cycles'); the loss took nothing off it: DOWN paces at 0.9 of it.
-    assert!(r.bbr.pacing_rate().unwrap() >= 0.9 * (BW * 0.95) * 0.99 * 0.999);
+    assert!(r.bbr.pacing_rate().unwrap() >= 0.9 * (BW * 0.95) * MARGIN * 0.999);
     // 9 % with a queue is 4 % in excess of the background: congestion.
     r.round(BW * 0.95, 65 * MS, 45_500, 4_500, BDP * 5 / 4);
     assert_eq!(r.bbr.congested_rounds(), 1);
