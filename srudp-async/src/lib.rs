@@ -134,6 +134,7 @@ mod rendezvous_server;
 mod rendezvous_status;
 pub mod runtime;
 mod shared;
+mod spare_sockets;
 mod spawn;
 mod stream;
 pub mod stream_error;
@@ -148,6 +149,7 @@ pub use port_mapping::{MappedPort, PortMapping, PortMappingProtocol, PortMapping
 #[cfg(feature = "tokio")]
 pub use rendezvous_server::RendezvousServer;
 pub use runtime::{AsyncTimer, AsyncUdpSocket, Runtime};
+pub use spare_sockets::{MAX_SPARE_SOCKETS, SPARE_IDLE};
 pub use srudp_net::batch::{Inbox, Outbox, UdpBatch, MAX_DATAGRAM};
 pub use srudp_net::host_candidates;
 pub use srudp_proto;
