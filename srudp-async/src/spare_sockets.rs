@@ -265,3 +265,72 @@ fn queue(
     outbox.push_with_hop_limit(to, datagram.len(), hop_limit);
     true
 }
+
+#[cfg(all(test, feature = "async-io"))]
+mod tests {
+    use std::net::UdpSocket;
+    use std::task::{Context, Waker};
+
+    use super::*;
+    use crate::runtime::AsyncIo;
+
+    fn receive_all(spares: &mut SpareSockets<AsyncIo>, now: Instant) -> Vec<(SocketAddr, Vec<u8>)> {
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut got = Vec::new();
+        for _ in 0..50 {
+            spares.receive(&mut cx, now, |from, d| got.push((from, d.to_vec())));
+            if !got.is_empty() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        got
+    }
+
+    #[test]
+    fn a_hint_opens_at_most_the_bound_and_a_spare_that_heard_a_peer_carries_its_datagrams() {
+        let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+        peer.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let to = peer.local_addr().unwrap();
+        let mut spares = SpareSockets::<AsyncIo>::new("127.0.0.1:4433".parse().unwrap());
+        let now = Instant::now();
+        // Asked for more than the bound: the bound, each sending once from
+        // a port of its own.
+        assert!(spares.send(now, to, b"knock", Some(2), 300));
+        assert_eq!(spares.len(), MAX_SPARE_SOCKETS);
+        let mut buf = [0u8; 64];
+        let mut ports = std::collections::HashSet::new();
+        for _ in 0..MAX_SPARE_SOCKETS {
+            let (n, from) = peer.recv_from(&mut buf).unwrap();
+            assert_eq!(&buf[..n], b"knock");
+            assert_eq!(from.ip(), to.ip(), "bound to the endpoint's IP address");
+            ports.insert(from.port());
+        }
+        assert_eq!(ports.len(), MAX_SPARE_SOCKETS);
+        // All in use: a second hint is the endpoint socket's to send.
+        assert!(!spares.send(now, to, b"knock", None, 1));
+        // Not heard yet: ordinary datagrams to the peer are not ours.
+        assert!(!spares.send(now, to, b"data", None, 0));
+        // The peer answers one spare: its datagram is delivered, and from
+        // then on datagrams to the peer leave through that spare.
+        let spare = *ports.iter().next().unwrap();
+        peer.send_to(b"reply", ("127.0.0.1", spare)).unwrap();
+        let got = receive_all(&mut spares, now);
+        assert_eq!(got, vec![(to, b"reply".to_vec())]);
+        assert!(spares.send(now, to, b"data", None, 0));
+        let (n, from) = peer.recv_from(&mut buf).unwrap();
+        assert_eq!((&buf[..n], from.port()), (&b"data"[..], spare));
+        // Idle spares close after SPARE_IDLE; the one that heard the peer
+        // lives as long as it keeps hearing it.
+        let later = now + SPARE_IDLE - Duration::from_secs(1);
+        peer.send_to(b"keepalive", ("127.0.0.1", spare)).unwrap();
+        assert_eq!(receive_all(&mut spares, later).len(), 1);
+        spares.expire(now + SPARE_IDLE);
+        assert_eq!(spares.len(), 1);
+        assert!(spares.send(now, to, b"data", None, 0));
+        spares.expire(later + SPARE_IDLE);
+        assert_eq!(spares.len(), 0);
+        assert_eq!(spares.next_expiry(), None);
+        assert!(!spares.send(now, to, b"data", None, 0), "route forgotten");
+    }
+}
