@@ -4,9 +4,11 @@
 //! is `K` leaves once from each of `K` fresh UDP sockets, bound to the
 //! endpoint socket's IP address and port 0: behind a symmetric NAT each
 //! makes a mapping of its own toward the peer. What a spare receives is fed
-//! to the endpoint like any datagram, and the spare remembers who it heard:
-//! later datagrams to an address last heard on a spare leave through that
-//! spare, so a path found through one keeps using it.
+//! to the endpoint like any datagram, and the spare remembers who it heard
+//! (on the IP address it was opened toward, so that a spoofed source
+//! elsewhere, say the rendezvous server's, cannot pull that traffic onto a
+//! spare): later datagrams to an address last heard on a spare leave
+//! through that spare, so a path found through one keeps using it.
 //!
 //! Bounds: at most [`MAX_SPARE_SOCKETS`] spares at a time (a hint asking
 //! for more opens what is left), at most [`MAX_ROUTES`] remembered
@@ -18,7 +20,7 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -44,6 +46,9 @@ struct Spare<S> {
     socket: S,
     batch: UdpBatch,
     family: Family,
+    /// The IP address it was opened toward: only datagrams from there
+    /// make it a route (a spoofed source elsewhere moves nothing).
+    toward: IpAddr,
     /// When it last received (or opened).
     heard: Instant,
 }
@@ -157,6 +162,7 @@ impl<R: Runtime> SpareSockets<R> {
             socket,
             batch,
             family,
+            toward: to.ip(),
             heard: now,
         });
         Ok(())
@@ -180,7 +186,9 @@ impl<R: Runtime> SpareSockets<R> {
                     Ok(_) => {
                         for (from, datagram) in inbox.datagrams_mut() {
                             spare.heard = now;
-                            if self.routes.len() < MAX_ROUTES || self.routes.contains_key(&from) {
+                            let room =
+                                self.routes.len() < MAX_ROUTES || self.routes.contains_key(&from);
+                            if from.ip() == spare.toward && room {
                                 self.routes.insert(from, spare.id);
                             }
                             trace!(%from, spare = spare.id, "datagram on a spare socket");
@@ -319,6 +327,13 @@ mod tests {
         assert_eq!(got, vec![(to, b"reply".to_vec())]);
         assert!(spares.send(now, to, b"data", None, 0));
         let (n, from) = peer.recv_from(&mut buf).unwrap();
+        // A datagram from another IP address reaches the endpoint, but
+        // routes nothing onto the spare.
+        let stranger = UdpSocket::bind("127.0.0.2:0").unwrap();
+        stranger.send_to(b"spoof", ("127.0.0.1", spare)).unwrap();
+        assert_eq!(receive_all(&mut spares, now).len(), 1);
+        let elsewhere = stranger.local_addr().unwrap();
+        assert!(!spares.send(now, elsewhere, b"data", None, 0));
         assert_eq!((&buf[..n], from.port()), (&b"data"[..], spare));
         // Idle spares close after SPARE_IDLE; the one that heard the peer
         // lives as long as it keeps hearing it.
