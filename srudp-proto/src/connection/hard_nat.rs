@@ -230,6 +230,11 @@ impl Connection {
         budget: &mut UnansweredBudget,
     ) -> Option<Transmit> {
         let round = self.hard_nat.as_mut()?;
+        // Over (its key still checks late replies), or not due: the timer
+        // is already set to what is due next.
+        if round.next_at(now)? > now {
+            return None;
+        }
         let send = round.poll(now, &mut self.rng, budget);
         match round.next_at(now) {
             Some(at) => self.timers.set(Timer::Punch, at),

@@ -109,7 +109,7 @@ pub struct Transmit {
     /// address and port 0) instead of from the endpoint's socket, feed
     /// whatever those sockets receive to the endpoint like any datagram,
     /// and send later datagrams to an address last heard on a spare
-    /// through that spare. Only the spare probe of the hard-NAT round
+    /// (from the IP address it was opened toward) through that spare. Only the spare probe of the hard-NAT round
     /// carries it (spec §4.4): each spare opens one more mapping of a
     /// symmetric NAT toward the peer. An adapter that cannot honour it
     /// sends the datagram once from its own socket, as usual.
