@@ -4,7 +4,8 @@
 # firewall, `masquerade random`, `masquerade fully-random`), without and
 # with a PCP or a UPnP-IGD port mapping on the listener's router, each in fresh
 # network namespaces; prints a Markdown table: direct / relayed / failed and
-# the time from the connector's start to its `path:` line.
+# the time from the connector's start to its `path:` line (to its direct
+# path for "relayed, then direct": the hard-NAT round of spec §4.4).
 #
 # Needs root, iproute2, nftables and conntrack (as srudp-cli's NAT tests).
 # Usage: sudo scripts/nat-matrix.sh [> table.md]

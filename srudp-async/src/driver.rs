@@ -32,6 +32,7 @@ use tracing::{debug, trace, warn};
 
 use crate::runtime::{AsyncTimer, AsyncUdpSocket, Runtime};
 use crate::shared::{DriverEnd, Shared, State};
+use crate::spare_sockets::SpareSockets;
 use crate::stream_error::DriverStopped;
 
 /// Receive buffers filled per round (each one datagram, or several from one
@@ -69,6 +70,8 @@ pub struct Driver<R: Runtime> {
     /// Datagrams taken from the endpoint; what the socket refused (its
     /// buffer was full) goes first when it is writable again.
     outbox: Outbox,
+    /// The hard-NAT round's spare sockets (see `spare_sockets.rs`).
+    spares: SpareSockets<R>,
     /// Readers and writers able to make progress, woken once a round has
     /// let go of the lock (woken under it, they would only wait for it).
     woken: Vec<Waker>,
@@ -97,6 +100,7 @@ impl<R: Runtime> Driver<R> {
         timer: R::Timer,
     ) -> Driver<R> {
         Driver {
+            spares: SpareSockets::new(shared.local_addr),
             shared,
             socket,
             timer,
@@ -246,6 +250,10 @@ impl<R: Runtime> Driver<R> {
             state.machine.handle_datagram_in_place(now, from, datagram);
         }
         self.inbox.clear();
+        self.spares.receive(cx, now, |from, datagram| {
+            state.machine.handle_datagram_in_place(now, from, datagram);
+        });
+        self.spares.expire(now);
         // What the stream carrier brought, as from the server (spec §12.3).
         if let Some(carrier) = &mut state.carrier {
             let server = carrier.server_addr();
@@ -264,7 +272,13 @@ impl<R: Runtime> Driver<R> {
                 .table
                 .handle_timeout(state.machine.endpoint_mut(), now);
         }
-        fill(&mut self.outbox, state, self.shared.family, now);
+        fill(
+            &mut self.outbox,
+            &mut self.spares,
+            state,
+            self.shared.family,
+            now,
+        );
         crate::rendezvous_client::drain_events(state, now);
         state.table.take_woken(&mut self.woken);
         if let Some(carrier) = &mut state.carrier {
@@ -292,6 +306,7 @@ impl<R: Runtime> Driver<R> {
             state.machine.poll_timeout(),
             state.table.poll_timeout(),
             state.carrier.as_ref().and_then(|c| c.poll_timeout()),
+            self.spares.next_expiry(),
         ]
         .into_iter()
         .flatten()
@@ -320,7 +335,14 @@ impl<R: Runtime> Driver<R> {
 
 /// Under the lock: takes datagrams from the endpoint until it has no more
 /// or the outbox is full (what the socket refused last round stays first).
-fn fill(outbox: &mut Outbox, state: &mut State, family: Family, now: Instant) {
+/// Datagrams for spare sockets leave through them at once.
+fn fill<R: Runtime>(
+    outbox: &mut Outbox,
+    spares: &mut SpareSockets<R>,
+    state: &mut State,
+    family: Family,
+    now: Instant,
+) {
     while let Some(slot) = outbox.free_slot() {
         let Some(t) = state.machine.poll_transmit(now, slot) else {
             break;
@@ -330,6 +352,15 @@ fn fill(outbox: &mut Outbox, state: &mut State, family: Family, now: Instant) {
             if !carrier.route(t.destination, &slot[..t.size]) {
                 continue;
             }
+        }
+        if spares.send(
+            now,
+            t.destination,
+            &slot[..t.size],
+            t.hop_limit,
+            t.spare_sockets,
+        ) {
+            continue;
         }
         match family.destination(t.destination) {
             Some(to) => outbox.push_with_hop_limit(to, t.size, t.hop_limit),
@@ -427,7 +458,13 @@ impl<R: Runtime> Driver<R> {
     /// socket refused (its buffer is full): the rest is lost.
     fn send_on_drop(&mut self, state: &mut State, now: Instant) -> bool {
         for _ in 0..DROP_SEND_ROUNDS {
-            fill(&mut self.outbox, state, self.shared.family, now);
+            fill(
+                &mut self.outbox,
+                &mut self.spares,
+                state,
+                self.shared.family,
+                now,
+            );
             if self.outbox.is_empty() {
                 return true;
             }

@@ -136,6 +136,7 @@ mod rendezvous_server;
 mod rendezvous_status;
 pub mod runtime;
 mod shared;
+mod spare_sockets;
 mod spawn;
 mod stream;
 pub mod stream_error;
@@ -152,6 +153,7 @@ pub use port_mapping::{
 #[cfg(feature = "tokio")]
 pub use rendezvous_server::RendezvousServer;
 pub use runtime::{AsyncTimer, AsyncUdpSocket, Runtime};
+pub use spare_sockets::{MAX_SPARE_SOCKETS, SPARE_IDLE};
 pub use srudp_net::batch::{Inbox, Outbox, UdpBatch, MAX_DATAGRAM};
 pub use srudp_net::host_candidates;
 pub use srudp_proto;

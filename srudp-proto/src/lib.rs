@@ -185,7 +185,8 @@ pub mod wire;
 pub use config::{AcceptPolicy, ConfigError, CookieMode, EndpointConfig, TransportConfig};
 pub use connection::{
     ConnectError, ConnectionStats, ReadError, Transmit, WriteError, CLOSING_PERIOD,
-    MAX_KNOCKS_PER_CANDIDATE, UNANSWERED_BYTES_PER_CONNECTION, UNANSWERED_BYTES_PER_MINUTE,
+    HARD_NAT_BYTES_PER_MINUTE, HARD_NAT_KNOCKS, HARD_NAT_SPARE_SOCKETS, MAX_KNOCKS_PER_CANDIDATE,
+    UNANSWERED_BYTES_PER_CONNECTION, UNANSWERED_BYTES_PER_MINUTE,
 };
 pub use crypto::{Cipher, CryptoError, HandshakePattern, Suite};
 pub use endpoint::{ConnectOptions, Endpoint, EndpointStats, PathKind, RelaySessionId};

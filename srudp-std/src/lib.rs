@@ -55,6 +55,12 @@
 //! The driver sleeps until the earliest of: a datagram arrives, the
 //! protocol's next deadline passes, or the application acts. There is no
 //! polling tick: an idle endpoint uses no CPU until a keepalive is due.
+//! Because that thread waits on the endpoint's one socket, it opens no
+//! spare sockets for the hard-NAT round (srudp-proto's
+//! `Transmit::spare_sockets` hint, spec §4.4): it sends that knock once
+//! from its socket. A symmetric NAT facing an endpoint-independent one
+//! then stays on the relay with srudp-std, where the tokio and async-std
+//! adapters find a direct path.
 //!
 //! ## Example
 //!

@@ -50,6 +50,14 @@ pub trait Runtime: 'static {
     /// before the endpoint shut down (its task was cancelled, its runtime
     /// went away): what that means for this runtime's users.
     const DRIVER_DROPPED: &'static str;
+
+    /// Whether the driver may open spare sockets for the hard-NAT round
+    /// ([`srudp_proto::Transmit::spare_sockets`]): each is registered
+    /// with [`wrap_udp_socket`](Runtime::wrap_udp_socket) and must wake the
+    /// driver's task when readable. A runtime whose driver waits on its one
+    /// socket only says `false`, and such datagrams leave once from the
+    /// endpoint's socket.
+    const SPARE_SOCKETS: bool = true;
 }
 
 /// A UDP socket that says when it may be ready and is then tried without

@@ -63,6 +63,9 @@ impl Runtime for OwnThread {
 
     const DRIVER_DROPPED: &'static str =
         "the endpoint's driver thread stopped before the endpoint shut down";
+
+    /// The thread waits on the endpoint's socket alone: no spare sockets.
+    const SPARE_SOCKETS: bool = false;
 }
 
 /// The socket, registered with the thread's poller.

@@ -11,6 +11,7 @@ pub(crate) use idle::IDLE_RELEASE_DELAY;
 mod ack_frequency;
 mod confirm_nudges;
 mod delivery_rate;
+mod hard_nat;
 mod keepalive;
 mod lost_packets;
 mod pacing;
@@ -47,6 +48,8 @@ use ack_frequency::AckFrequency;
 use confirm_nudges::ConfirmNudges;
 use delivery_rate::DeliveryRate;
 pub use delivery_rate::RateSample;
+use hard_nat::HardNatRound;
+pub use hard_nat::{HARD_NAT_BYTES_PER_MINUTE, HARD_NAT_KNOCKS, HARD_NAT_SPARE_SOCKETS};
 use lost_packets::{LostPackets, SpuriousLoss};
 use pacing::Pacer;
 pub(crate) use params::{TransportParams, MAX_PARAMS_LEN};
@@ -101,6 +104,16 @@ pub struct Transmit {
     /// the opening knocks of hole punching carry one (spec §4.4): an
     /// adapter that cannot honour it sends the datagram as usual.
     pub hop_limit: Option<u8>,
+    /// When not 0: send this datagram once from each of this many fresh
+    /// local sockets ("spare sockets", bound to the endpoint socket's IP
+    /// address and port 0) instead of from the endpoint's socket, feed
+    /// whatever those sockets receive to the endpoint like any datagram,
+    /// and send later datagrams to an address last heard on a spare
+    /// (from the IP address it was opened toward) through that spare. Only the spare probe of the hard-NAT round
+    /// carries it (spec §4.4): each spare opens one more mapping of a
+    /// symmetric NAT toward the peer. An adapter that cannot honour it
+    /// sends the datagram once from its own socket, as usual.
+    pub spare_sockets: u16,
 }
 
 /// Which side of the handshake we are.
@@ -233,6 +246,8 @@ pub(crate) struct Connection {
     challenge: Option<PathChallenge>,
     /// Challenges to other candidate addresses of the peer (spec §11.6).
     probes: PathProbes,
+    /// The hard-NAT round, while one runs (spec §4.4).
+    hard_nat: Option<HardNatRound>,
     /// The relay toward the peer, if a rendezvous gave us one (spec §11.6).
     relay: Option<SocketAddr>,
     /// When an authenticated packet last arrived on the current path.
@@ -427,6 +442,7 @@ impl Connection {
             },
             challenge: None,
             probes: PathProbes::default(),
+            hard_nat: None,
             relay: None,
             path_heard: now,
             path_responses: VecDeque::new(),

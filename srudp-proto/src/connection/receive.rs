@@ -155,6 +155,9 @@ impl Connection {
         reply: &crate::wire::KnockReply,
     ) {
         let State::Handshaking { punch, .. } = &mut self.state else {
+            if matches!(self.state, State::Established) {
+                self.hard_nat_knock_reply(now, from, reply);
+            }
             return;
         };
         if punch.on_knock_reply(from, &reply.token, now) {

@@ -162,9 +162,12 @@ impl Pair {
         for towards_b in [true, false] {
             loop {
                 let conn = if towards_b { &mut self.a } else { &mut self.b };
-                let Some(t) =
-                    conn.poll_transmit(self.now, &mut buf, &mut UnansweredBudget::default())
-                else {
+                let Some(t) = conn.poll_transmit(
+                    self.now,
+                    &mut buf,
+                    &mut UnansweredBudget::default(),
+                    &mut UnansweredBudget::default(),
+                ) else {
                     break;
                 };
                 let Ok(Packet::Data(header, _)) = Packet::parse(&buf[..t.size]) else {
@@ -706,11 +709,21 @@ fn poll_timeout_reports_the_pacing_deadline_instead_of_bursting() {
     p.a.handle_timeout(deadline);
     assert!(p
         .a
-        .poll_transmit(deadline, &mut buf, &mut UnansweredBudget::default())
+        .poll_transmit(
+            deadline,
+            &mut buf,
+            &mut UnansweredBudget::default(),
+            &mut UnansweredBudget::default()
+        )
         .is_some());
     assert!(p
         .a
-        .poll_transmit(deadline, &mut buf, &mut UnansweredBudget::default())
+        .poll_transmit(
+            deadline,
+            &mut buf,
+            &mut UnansweredBudget::default(),
+            &mut UnansweredBudget::default()
+        )
         .is_none());
     let next = p.a.poll_timeout().unwrap();
     assert!(

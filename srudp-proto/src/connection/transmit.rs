@@ -50,12 +50,14 @@ fn write_init(
 impl Connection {
     /// Writes the next datagram into `buf`, if there is one to send.
     /// Knocks toward candidates that have not answered are charged to
-    /// `unanswered` (the endpoint's budget, spec §4.4).
+    /// `unanswered` (the endpoint's budget, spec §4.4), and those of a
+    /// hard-NAT round to `hard_nat` (the endpoint's other budget).
     pub(crate) fn poll_transmit(
         &mut self,
         now: Instant,
         buf: &mut [u8],
         unanswered: &mut UnansweredBudget,
+        hard_nat: &mut UnansweredBudget,
     ) -> Option<Transmit> {
         self.last_now = self.last_now.max(now);
         match &mut self.state {
@@ -94,6 +96,7 @@ impl Connection {
                             } else {
                                 None
                             },
+                            spare_sockets: 0,
                         });
                     }
                 };
@@ -108,6 +111,7 @@ impl Connection {
                     destination: dest,
                     size: len,
                     hop_limit: None,
+                    spare_sockets: 0,
                 })
             }
             State::Confirming {
@@ -127,6 +131,7 @@ impl Connection {
                     destination: dest,
                     size: len,
                     hop_limit: None,
+                    spare_sockets: 0,
                 })
             }
             State::Closing { send_close_to } => {
@@ -147,9 +152,14 @@ impl Connection {
                 // (spec §10.3); ack-eliciting packets beyond it could not be
                 // recorded, and the peer is not acknowledging them anyway.
                 self.peer_stopped_acknowledging(now);
-                self.poll_transmit(now, buf, unanswered)
+                self.poll_transmit(now, buf, unanswered, hard_nat)
             }
-            State::Established => self.build_data_packet(now, buf, unanswered),
+            State::Established => {
+                if let Some(t) = self.poll_hard_nat(now, buf, hard_nat) {
+                    return Some(t);
+                }
+                self.build_data_packet(now, buf, unanswered)
+            }
         }
     }
 
@@ -519,6 +529,7 @@ impl Connection {
             destination: dest,
             size,
             hop_limit: None,
+            spare_sockets: 0,
         })
     }
 }

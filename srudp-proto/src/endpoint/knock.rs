@@ -52,6 +52,32 @@ impl Endpoint {
         self.refresh(handle);
     }
 
+    /// Starts the hard-NAT round of an established connection still on the
+    /// relay (spec §4.4): a knock to `observed` — the peer's address as the
+    /// rendezvous server observed it — from
+    /// [`HARD_NAT_SPARE_SOCKETS`](crate::HARD_NAT_SPARE_SOCKETS) spare
+    /// sockets (the [`Transmit::spare_sockets`](crate::Transmit::spare_sockets)
+    /// hint), then [`HARD_NAT_KNOCKS`](crate::HARD_NAT_KNOCKS) knocks to
+    /// random ports of `observed`'s IP address and never any other, drawn
+    /// from the endpoint's budget of
+    /// [`HARD_NAT_BYTES_PER_MINUTE`](crate::HARD_NAT_BYTES_PER_MINUTE). A
+    /// knock answered from its own address starts a path validation there.
+    /// Returns whether the round started (an established IPv4 connection
+    /// with an authenticated peer, no round running).
+    pub fn start_hard_nat_round(
+        &mut self,
+        now: Instant,
+        handle: ConnectionHandle,
+        observed: SocketAddr,
+    ) -> bool {
+        let started = self
+            .connections
+            .get_mut(&handle)
+            .is_some_and(|slot| slot.conn.start_hard_nat_round(now, observed));
+        self.refresh(handle);
+        started
+    }
+
     /// A Knock arrived from `from`: if its MAC is keyed by our public key,
     /// answer with a KnockReply (smaller than the knock, so nothing is
     /// amplified), keeping no state.

@@ -169,6 +169,8 @@ pub struct Endpoint {
     relay_routes: relay::RelayRoutes,
     /// Bytes we may still send to addresses that never answered us (spec §4.4).
     unanswered: UnansweredBudget,
+    /// Bytes hard-NAT rounds may still send (spec §4.4).
+    hard_nat_budget: UnansweredBudget,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -210,6 +212,7 @@ impl Endpoint {
             stats: EndpointStats::default(),
             relay_routes: relay::RelayRoutes::default(),
             unanswered: UnansweredBudget::default(),
+            hard_nat_budget: UnansweredBudget::per_minute(crate::HARD_NAT_BYTES_PER_MINUTE),
         })
     }
 
@@ -708,6 +711,7 @@ impl Endpoint {
                 destination,
                 size: datagram.len(),
                 hop_limit: None,
+                spare_sockets: 0,
             });
         }
         // Round robin over the connections that may have something to send:
@@ -720,7 +724,10 @@ impl Endpoint {
             let Some(slot) = self.connections.get_mut(&handle) else {
                 continue; // gone
             };
-            match slot.conn.poll_transmit(now, buf, &mut self.unanswered) {
+            match slot
+                .conn
+                .poll_transmit(now, buf, &mut self.unanswered, &mut self.hard_nat_budget)
+            {
                 Some(t) => {
                     debug_assert!(t.size <= MAX_DATAGRAM_SIZE);
                     self.ready.push_back(handle);

@@ -293,6 +293,7 @@ impl Endpoint {
                         destination: server,
                         size,
                         hop_limit: t.hop_limit,
+                        spare_sockets: t.spare_sockets,
                     },
                     // Unreachable: the connection sizes packets for the
                     // relay, and `buf` holds 1200 bytes.

@@ -39,7 +39,7 @@ pub(crate) fn forwarded_candidates(observed: SocketAddr, hosts: &[SocketAddr]) -
 
 /// Whether `ip` is private, link-local or unique local: an address that is
 /// meaningful only on the client's own network.
-fn is_local_scope(ip: IpAddr) -> bool {
+pub(crate) fn is_local_scope(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => v4.is_private() || v4.is_link_local(),
         IpAddr::V6(v6) => {

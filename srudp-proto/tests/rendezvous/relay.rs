@@ -659,3 +659,79 @@ fn the_server_refuses_a_relay_envelope_over_1200_bytes() {
     w.server().handle_datagram(now, a_public, &full);
     assert_eq!(relayed_to_b(&mut w), 1);
 }
+
+/// Knocks client `from` sent toward `peer_ip`: the distinct ports, and in
+/// all.
+fn knocks_toward(w: &World, from: &str, peer_ip: &str) -> (usize, usize) {
+    let (from, ip) = (addr(from), addr(&format!("{peer_ip}:0")).ip());
+    let knocks: Vec<u16> = w
+        .captured
+        .as_ref()
+        .unwrap()
+        .iter()
+        .filter(|d| d.from == from && d.to.ip() == ip && d.payload[..2] == [1, 7])
+        .map(|d| d.to.port())
+        .collect();
+    let ports: std::collections::HashSet<u16> = knocks.iter().copied().collect();
+    (ports.len(), knocks.len())
+}
+
+#[test]
+fn only_a_pair_left_on_the_relay_runs_the_hard_nat_round_once_after_its_first_direct_attempts() {
+    // Punched through: no round, nothing to random ports.
+    let mut w = pair(
+        5,
+        NatConfig::port_restricted_cone(),
+        NatConfig::port_restricted_cone(),
+    );
+    w.capture();
+    let ((_, pa), _) = introduce(&mut w, 0, 1, 10 * S);
+    assert!(matches!(pa, PathKind::Direct(_)), "{pa:?}");
+    w.run_for(30 * S);
+    let (ports, _) = knocks_toward(&w, "192.168.1.10:5000", "198.51.100.2");
+    assert!(ports <= 1, "{ports} ports knocked");
+    // Left on the relay: not before the first direct-probe round (5 s after
+    // connecting), then one round each, to the peer's observed IP only.
+    let mut w = pair(1, NatConfig::symmetric(), NatConfig::symmetric());
+    w.capture();
+    let ((_, pa), _) = introduce(&mut w, 0, 1, 15 * S);
+    assert_eq!(pa, relayed());
+    w.run_for(4 * S);
+    for (me, peer) in [
+        ("192.168.1.10:5000", "198.51.100.2"),
+        ("192.168.2.20:6000", "198.51.100.1"),
+    ] {
+        let (ports, _) = knocks_toward(&w, me, peer);
+        assert!(ports <= 2, "{me}: {ports} ports before the round");
+    }
+    w.run_for(60 * S);
+    for (me, peer) in [
+        ("192.168.1.10:5000", "198.51.100.2"),
+        ("192.168.2.20:6000", "198.51.100.1"),
+    ] {
+        let (ports, knocks) = knocks_toward(&w, me, peer);
+        assert!(ports > 900, "{me}: {ports} ports knocked");
+        // One round (1024 knocks, and the spare knock, sent once from the
+        // simulator's one socket), plus the few knocks of the first punch.
+        let round = usize::from(srudp_proto::HARD_NAT_KNOCKS) + 1;
+        assert!(
+            (round..round + 10).contains(&knocks),
+            "{me}: {knocks} knocks"
+        );
+    }
+    let elsewhere = w
+        .captured
+        .as_ref()
+        .unwrap()
+        .iter()
+        .filter(|d| d.payload[..2] == [1, 7])
+        .filter(|d| !["198.51.100.1", "198.51.100.2"].contains(&d.to.ip().to_string().as_str()))
+        .filter(|d| {
+            d.to.ip().to_string() != "192.168.1.10" && d.to.ip().to_string() != "192.168.2.20"
+        })
+        .count();
+    assert_eq!(
+        elsewhere, 0,
+        "knocks only to the observed IP (and the LAN candidates of the punch)"
+    );
+}

@@ -210,6 +210,13 @@ fn address_bytes(addr: SocketAddr, out: &mut [u8; 18]) -> &[u8] {
     &out[..n + 2]
 }
 
+/// `MAC(secret, address)`: a value only the holder of `secret` can compute
+/// for `addr` (a cookie, spec §4.8; the token of a hard-NAT knock, §4.4).
+pub(crate) fn address_mac(secret: &[u8; 32], addr: SocketAddr) -> [u8; MAC_LEN] {
+    let mut buf = [0u8; 18];
+    mac(secret, &[address_bytes(addr, &mut buf)])
+}
+
 /// The responder's rotating cookie secrets. Secrets come from the endpoint's
 /// seeded [`Rng`], drawn the first time a cookie is needed.
 #[derive(Clone, Default)]
@@ -246,9 +253,7 @@ impl CookieSecrets {
 
     /// The cookie of `addr` under the current secret.
     pub(crate) fn cookie_for(&mut self, now: Instant, rng: &mut Rng, addr: SocketAddr) -> Cookie {
-        let secret = self.rotate(now, rng);
-        let mut buf = [0u8; 18];
-        mac(&secret, &[address_bytes(addr, &mut buf)])
+        address_mac(&self.rotate(now, rng), addr)
     }
 
     /// Whether a HandshakeInit from `addr` carries a `mac2` made with the

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use tracing::debug;
 
 use super::{ClientEvent, RendezvousClient, RendezvousError};
+use crate::rendezvous::candidate_filter::is_local_scope;
 use crate::rendezvous::message::{Message, RequestId, Target};
 use crate::{
     CloseReason, ConnectError, ConnectOptions, ConnectionHandle, Event, HandshakePattern,
@@ -50,6 +51,8 @@ pub(super) struct PeerLink {
     /// When to probe the direct candidates again.
     probe_at: Option<Instant>,
     probe_rounds_left: u32,
+    /// A hard-NAT round ran for this introduction (spec §4.4, §11.6).
+    hard_nat_tried: bool,
 }
 
 /// An incoming connection whose initiator said it comes from an
@@ -213,6 +216,7 @@ impl RendezvousClient {
                 {
                     link.probe_at = Some(now + start_in);
                     link.probe_rounds_left = self.config.direct_probe_rounds;
+                    link.hard_nat_tried = false;
                 }
                 if let (Some(r), Some(path)) = (request, self.endpoint.path_kind(handle)) {
                     self.events.push_back(ClientEvent::PeerConnected {
@@ -303,6 +307,7 @@ impl RendezvousClient {
                 }),
                 probe_at: None,
                 probe_rounds_left: self.config.direct_probe_rounds,
+                hard_nat_tried: false,
             },
         );
     }
@@ -468,6 +473,7 @@ impl RendezvousClient {
                     .is_relayed()
                     .then(|| now + self.config.direct_probe_interval),
                 probe_rounds_left: self.config.direct_probe_rounds,
+                hard_nat_tried: false,
             },
         );
         self.events.push_back(ClientEvent::PeerConnected {
@@ -633,6 +639,19 @@ impl RendezvousClient {
                     link.probe_rounds_left -= 1;
                     for c in &link.candidates {
                         self.endpoint.probe_path(now, handle, *c);
+                    }
+                    // Punching failed (the connection is on the relay): once
+                    // per introduction, the hard-NAT round toward the address
+                    // the server observed for the peer, its first candidate
+                    // (spec §4.4, §11.6). Not for a peer on our LAN.
+                    if !link.hard_nat_tried {
+                        link.hard_nat_tried = true;
+                        let observed = link.candidates.first().copied();
+                        let public =
+                            |o: &SocketAddr| !is_local_scope(o.ip()) && !o.ip().is_loopback();
+                        if let Some(observed) = observed.filter(public) {
+                            self.endpoint.start_hard_nat_round(now, handle, observed);
+                        }
                     }
                     if link.probe_rounds_left > 0 {
                         link.probe_at = Some(now + self.config.direct_probe_interval);

@@ -390,6 +390,7 @@ impl RendezvousClient {
                     destination,
                     size,
                     hop_limit: None,
+                    spare_sockets: 0,
                 });
             }
         }

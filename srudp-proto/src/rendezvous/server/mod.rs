@@ -247,6 +247,7 @@ impl RendezvousServer {
                     destination,
                     size,
                     hop_limit: None,
+                    spare_sockets: 0,
                 });
             }
         }

@@ -222,6 +222,7 @@ fn pop_probe(
         destination,
         size,
         hop_limit: None,
+        spare_sockets: 0,
     })
 }
 
