@@ -355,6 +355,7 @@ mod tests {
                 late_start: Duration::from_secs(10),
                 jitter: Duration::ZERO,
                 controller: Controller::Cubic,
+                controller2: Controller::Cubic,
             },
             last_window_bytes_per_s: [1.0, 1.0],
             jain_index: jain,
