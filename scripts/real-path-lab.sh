@@ -71,7 +71,7 @@ timeout_s=300
 seed=1
 # srudp's congestion controller (`srudp --congestion`); the JSON lines say
 # which in "srudp_congestion".
-congestion=bbr
+congestion=cubic
 
 die() {
     echo "real-path-lab: $*" >&2

@@ -29,10 +29,10 @@ pub(crate) struct Cli {
     /// port to us (by default we do, and offer the mapped address to peers).
     #[arg(long, global = true)]
     pub(crate) no_port_mapping: bool,
-    /// The congestion controller of our connections: bbr (the default;
-    /// model based: keeps its rate under random loss, as on Wi-Fi and long
-    /// paths), cubic (loss based, like Linux TCP), or newreno.
-    #[arg(long, global = true, value_enum, default_value_t = Congestion::Bbr)]
+    /// The congestion controller of our connections: cubic (the default,
+    /// like Linux TCP), newreno, or bbr (model based: keeps its rate under
+    /// random loss, as on Wi-Fi and long paths).
+    #[arg(long, global = true, value_enum, default_value_t = Congestion::Cubic)]
     pub(crate) congestion: Congestion,
     #[command(subcommand)]
     pub(crate) command: Command,

@@ -9,13 +9,13 @@ use srudp_proto::TransportConfig;
 /// A congestion controller the command line can name.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum Congestion {
-    /// BBR (model-based, the default): keeps its rate under random loss.
-    #[default]
-    Bbr,
     /// CUBIC with HyStart++ (RFC 9438): loss-based, like Linux TCP's default.
+    #[default]
     Cubic,
     /// NewReno (RFC 9002): loss-based, halves at every loss.
     Newreno,
+    /// BBR (model-based): keeps its rate under random loss.
+    Bbr,
 }
 
 impl Congestion {

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::congestion::{BbrFactory, ControllerFactory};
+use crate::congestion::{ControllerFactory, CubicFactory};
 use crate::crypto::{Cipher, HandshakePattern};
 use crate::keys::{Keypair, PublicKey};
 
@@ -117,13 +117,12 @@ pub struct TransportConfig {
     /// advertised window always fits.
     /// Default: 16.5 MiB (the largest window plus bookkeeping for 8192 fragments).
     pub max_buffered_bytes: u64,
-    /// Builds the congestion controller of each connection: BBR
-    /// ([`BbrFactory`], model based: keeps its rate under random loss,
-    /// which CUBIC and NewReno halve at), CUBIC
-    /// ([`CubicFactory`](crate::congestion::CubicFactory), with
-    /// HyStart++) or NewReno
-    /// ([`NewRenoFactory`](crate::congestion::NewRenoFactory)).
-    /// Default: BBR ([`BbrFactory::default`]).
+    /// Builds the congestion controller of each connection: CUBIC
+    /// ([`CubicFactory`]), NewReno
+    /// ([`NewRenoFactory`](crate::congestion::NewRenoFactory)) or BBR
+    /// ([`BbrFactory`](crate::congestion::BbrFactory), model based: keeps
+    /// its rate under random loss, which CUBIC and NewReno halve at).
+    /// Default: CUBIC with HyStart++ ([`CubicFactory::default`](crate::congestion::CubicFactory)).
     pub congestion: Arc<dyn ControllerFactory>,
     /// Spread ack-eliciting packets over the round trip instead of sending
     /// the congestion window in bursts (spec §7.2).
@@ -168,7 +167,7 @@ impl Default for TransportConfig {
             // fragments: twice what a full 4 MiB of full-size out-of-order
             // frames needs.
             max_buffered_bytes: (16 << 20) + (512 << 10),
-            congestion: Arc::new(BbrFactory::default()),
+            congestion: Arc::new(CubicFactory::default()),
             pacing: true,
             bundle_unacked_bytes: 0,
             close_linger_ptos: 3,
@@ -202,9 +201,9 @@ impl TransportConfig {
     ///   lost message arrives with the next one, without waiting a round
     ///   trip for loss detection — at the cost of sending small messages
     ///   several times (about RTT / message interval times each);
-    /// * keeps CUBIC ([`CubicFactory`](crate::congestion::CubicFactory))
-    ///   rather than BBR: an application-limited flow gives BBR a model of
-    ///   a few packets, and its window then holds back a message behind a
+    /// * names CUBIC ([`CubicFactory`]) itself, so it stays on CUBIC if the
+    ///   default becomes BBR: an application-limited flow gives BBR a model
+    ///   of a few packets, and its window then holds back a message behind a
     ///   loss (`latency`, seeds 1–5, maximum delay: CUBIC 178–234 ms, BBR
     ///   187–466 ms against KCP's 392 ms).
     ///
@@ -220,7 +219,7 @@ impl TransportConfig {
             time_threshold: 1.0,
             max_probe_timeout: Duration::from_secs(1),
             bundle_unacked_bytes: 1024,
-            congestion: Arc::new(crate::congestion::CubicFactory::default()),
+            congestion: Arc::new(CubicFactory::default()),
             ..Self::default()
         }
     }
@@ -527,7 +526,7 @@ pub(crate) mod tests {
         assert_eq!(max_buffered_bytes, 16 * MIB + MIB / 2);
         assert_eq!(
             format!("{congestion:?}"),
-            format!("{:?}", BbrFactory::default())
+            format!("{:?}", CubicFactory::default())
         );
         assert!(pacing);
         assert_eq!(bundle_unacked_bytes, 0);
@@ -535,15 +534,10 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn the_throughput_profile_runs_bbr_and_the_low_latency_profile_cubic() {
-        let name = |c: &TransportConfig| format!("{:?}", c.congestion);
+    fn the_low_latency_profile_runs_cubic() {
         assert_eq!(
-            name(&TransportConfig::throughput()),
-            format!("{:?}", BbrFactory::default())
-        );
-        assert_eq!(
-            name(&TransportConfig::low_latency()),
-            format!("{:?}", crate::congestion::CubicFactory::default())
+            format!("{:?}", TransportConfig::low_latency().congestion),
+            format!("{:?}", CubicFactory::default())
         );
     }
 

@@ -146,16 +146,6 @@ impl Pair {
         )
     }
 
-    /// Both sides on CUBIC: for the tests of a loss-based window's cuts
-    /// (the default, BBR, does not cut at individual losses).
-    fn cubic_pair() -> Pair {
-        let cubic = || TransportConfig {
-            congestion: Arc::new(crate::congestion::CubicFactory::default()),
-            ..TransportConfig::default()
-        };
-        Pair::new(cubic(), cubic(), 25 * MS)
-    }
-
     /// Sends everything both sides have to send now.
     fn flush(&mut self) {
         let mut buf = [0u8; MAX_DATAGRAM_SIZE];
@@ -582,7 +572,7 @@ fn of_the_two_probes_only_the_first_carries_data_the_second_is_a_ping() {
 
 #[test]
 fn losses_spanning_the_persistent_congestion_period_collapse_the_window() {
-    let mut p = warmed_up(Pair::cubic_pair());
+    let mut p = warmed_up(Pair::default_pair());
     // An outage of the a → b direction: data and probes vanish for 3 s.
     p.policy = Box::new(|towards_b, _| if towards_b { Fate::Drop } else { Fate::Deliver });
     p.write_a(50_000);
@@ -612,7 +602,7 @@ fn losses_spanning_the_persistent_congestion_period_collapse_the_window() {
 
 #[test]
 fn scattered_losses_with_acks_in_between_are_not_persistent_congestion() {
-    let mut p = warmed_up(Pair::cubic_pair());
+    let mut p = warmed_up(Pair::default_pair());
     // Every third packet from a is lost, for 3 s: plenty of loss, but
     // acknowledged packets between the losses.
     p.policy = Box::new(|towards_b, pn| {
@@ -633,7 +623,7 @@ fn scattered_losses_with_acks_in_between_are_not_persistent_congestion() {
 
 #[test]
 fn a_delayed_packet_declared_lost_is_a_spurious_loss_and_the_cut_is_undone() {
-    let mut p = warmed_up(Pair::cubic_pair());
+    let mut p = warmed_up(Pair::default_pair());
     let window_before = p.a.cc.window();
     let ssthresh_before = p.a.cc.ssthresh();
     // Delay one packet by 60 ms: later packets overtake it, so a declares it
@@ -801,7 +791,7 @@ fn the_receive_window_grows_to_fill_the_path_and_stops_at_the_cap() {
 
 #[test]
 fn application_limited_acks_do_not_grow_the_window() {
-    let mut p = Pair::cubic_pair();
+    let mut p = Pair::default_pair();
     let window = p.a.cc.window();
     // A trickle: 100 bytes every 50 ms for 5 s.
     for _ in 0..100 {
