@@ -139,6 +139,21 @@ struct Control {
     changed: Condvar,
 }
 
+impl Control {
+    /// Trying, not stopped, nobody told yet.
+    fn new() -> Control {
+        Control {
+            inner: Mutex::new(Inner {
+                state: PortMappingState::Trying,
+                stop: false,
+                on_mapped: None,
+                reported: None,
+            }),
+            changed: Condvar::new(),
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Inner {
     state: PortMappingState,
@@ -308,15 +323,7 @@ impl Endpoint {
     /// # }
     /// ```
     pub fn map_port(&self) -> PortMapping {
-        let control = Arc::new(Control {
-            inner: Mutex::new(Inner {
-                state: PortMappingState::Trying,
-                stop: false,
-                on_mapped: None,
-                reported: None,
-            }),
-            changed: Condvar::new(),
-        });
+        let control = Arc::new(Control::new());
         let shared = Arc::downgrade(self.shared());
         let local = self.local_addr();
         let c = control.clone();
@@ -916,22 +923,10 @@ mod tests {
         }
     }
 
-    fn control() -> Control {
-        Control {
-            inner: Mutex::new(Inner {
-                state: PortMappingState::Trying,
-                stop: false,
-                on_mapped: None,
-                reported: None,
-            }),
-            changed: Condvar::new(),
-        }
-    }
-
     #[test]
     fn on_mapped_hears_each_new_mapping_once_and_not_the_renewals() {
         let mapping = PortMapping {
-            control: Arc::new(control()),
+            control: Arc::new(Control::new()),
             worker: None,
         };
         let heard = Arc::new(Mutex::new(Vec::new()));
