@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use srudp_proto::congestion::{BbrFactory, ControllerFactory, CubicFactory, NewRenoFactory};
+use srudp_proto::TransportConfig;
 
 /// A congestion controller by name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,11 +37,20 @@ impl Controller {
     }
 
     /// The `--cc` option of a benchmark whose profile otherwise keeps its
-    /// own controller: `None` without the option, or says why not.
-    pub fn overriding(value: Option<&str>) -> Result<Option<Controller>, String> {
-        value
+    /// own controller: with the option, puts that controller into
+    /// `profile` and returns it; without, leaves `profile` alone and
+    /// returns `None`; or says why the value is not a controller.
+    pub fn overriding(
+        value: Option<&str>,
+        profile: &mut TransportConfig,
+    ) -> Result<Option<Controller>, String> {
+        let chosen = value
             .map(|name| Controller::from_option(Some(name), Controller::Cubic))
-            .transpose()
+            .transpose()?;
+        if let Some(c) = chosen {
+            profile.congestion = c.factory();
+        }
+        Ok(chosen)
     }
 
     /// The name [`Controller::parse`] takes.

@@ -86,16 +86,13 @@ fn main() -> ExitCode {
     };
     let mut transport = TransportConfig::default();
     // No --cc: the profile's own controller.
-    let controller = match Controller::overriding(args.text("cc")) {
+    let controller = match Controller::overriding(args.text("cc"), &mut transport) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{e}\n{usage}");
             return ExitCode::from(2);
         }
     };
-    if let Some(c) = controller {
-        transport.congestion = c.factory();
-    }
     let bytes = mib << 20;
     let rate_bps = mbps * 1_000_000;
     let rtt = Duration::from_millis(rtt_ms);

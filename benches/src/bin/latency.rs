@@ -76,16 +76,13 @@ fn main() -> ExitCode {
         profile.bundle_unacked_bytes = 0;
     }
     // No --cc: the profile's own controller.
-    let controller = match Controller::overriding(args.text("cc")) {
+    let controller = match Controller::overriding(args.text("cc"), &mut profile) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{e}\n{usage}");
             return ExitCode::from(2);
         }
     };
-    if let Some(c) = controller {
-        profile.congestion = c.factory();
-    }
     let client = net.add(addr(SENDER), endpoint(seed * 2 + 1, profile.clone()));
     let server = net.add(addr(RECEIVER), endpoint(seed * 2 + 2, profile));
 
