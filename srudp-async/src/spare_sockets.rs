@@ -123,6 +123,11 @@ impl<R: Runtime> SpareSockets<R> {
             // own socket sends it, like an adapter without spares.
             return opened > 0;
         }
+        // The common case, every datagram of an endpoint that never ran a
+        // hard-NAT round: no hashing on the send path.
+        if self.routes.is_empty() {
+            return false;
+        }
         let Some(&id) = self.routes.get(&to) else {
             return false;
         };
