@@ -33,7 +33,7 @@
 //! bottleneck buffer overflowed: set when a round's loss rate exceeds
 //! [`LOSS_THRESHOLD`], raised again (by doubling steps) while ProbeBW UP
 //! finds no loss, and by [`INFLIGHT_HI_GROWTH_PACKETS`] datagrams in every
-//! ProbeBW round whose inflight presses against it (srudp's addition:
+//! ProbeBW round whose sending fills it (srudp's addition:
 //! additive increase against the multiplicative cut, so that flows held at
 //! unequal shares by their bounds converge, as Reno's windows do).
 //! `inflight_lo` and `bw_lo` are short-term cuts by
@@ -133,8 +133,19 @@ pub(crate) const BW_PROBE_MAX_ROUNDS: u64 = 63;
 /// A sample within 1/32 of the minimum RTT (1.6 ms at 50 ms) renews it:
 /// the queue is empty already, and a ProbeRTT would only cost throughput.
 pub(crate) const MIN_RTT_TOLERANCE_DIVISOR: u32 = 32;
-/// Datagrams `inflight_hi` grows by per round that presses against it.
-pub(crate) const INFLIGHT_HI_GROWTH_PACKETS: u64 = 4;
+/// Datagrams `inflight_hi` grows by per round whose sending filled it.
+///
+/// Flows held by their bounds at unequal shares converge only as fast as
+/// this additive step moves them between the multiplicative cuts of
+/// congested rounds. Without timing noise (`fairness --cc bbr --mbps 50
+/// --jitter-us 0`, seeds 1–6) Jain's index over the last 30 s is 0.972 /
+/// 0.916 / 0.879 / 0.904 / 0.926 / 0.932 with 2 datagrams, 0.983 / 0.983 /
+/// 0.951 / 0.998 / 0.959 / 0.954 with 4, 1.0 / 0.996 / 0.988 / 0.984 /
+/// 0.99 / 0.998 with 8 and 1.0 / 1.0 / 0.983 / 0.995 / 0.985 / 0.988 with
+/// 16; the sweep (`fairness --sweep --seeds 2 --cc bbr`) meets both its
+/// targets in 8, 8, 11 and 13 of 14 runs. `goodput` is unchanged (the
+/// bound is only set by congested rounds, which random loss is not).
+pub(crate) const INFLIGHT_HI_GROWTH_PACKETS: u64 = 16;
 /// Packets added to the window for acknowledgment aggregation and jitter.
 pub(crate) const CWND_HEADROOM_PACKETS: u64 = 4;
 
@@ -441,22 +452,31 @@ impl Bbr {
         }
     }
 
-    /// A round without congestion in ProbeBW whose inflight pressed against
-    /// the `inflight_hi` bound raises it by [`INFLIGHT_HI_GROWTH_PACKETS`]
-    /// datagrams: additive increase
-    /// against the multiplicative cut of a congested round, so flows whose
-    /// bounds hold them at unequal shares converge, as Reno's windows do.
-    fn grow_inflight_hi(&mut self, in_flight: u64) {
+    /// A round without congestion in ProbeBW whose sending filled the
+    /// `inflight_hi` bound raises it by [`INFLIGHT_HI_GROWTH_PACKETS`]
+    /// datagrams: additive increase against the multiplicative cut of a
+    /// congested round, so flows whose bounds hold them at unequal shares
+    /// converge, as Reno's windows do. "Filled" is judged by the inflight
+    /// each packet was sent with, not by what is left in flight when its
+    /// acknowledgment comes (that is lower by the acknowledged bytes, and
+    /// missed the bound in most rounds of a flow held by it).
+    fn grow_inflight_hi(&mut self, round: &Round) {
         let (Mode::ProbeBw(phase), Some(hi)) = (self.mode, self.inflight_hi) else {
             return;
         };
         let bound = match phase {
-            ProbeBwPhase::Up | ProbeBwPhase::Refill => hi as f64,
-            ProbeBwPhase::Down | ProbeBwPhase::Cruise => hi as f64 * (1.0 - HEADROOM),
+            ProbeBwPhase::Up | ProbeBwPhase::Refill => hi,
+            ProbeBwPhase::Down | ProbeBwPhase::Cruise => (hi as f64 * (1.0 - HEADROOM)) as u64,
         };
-        if (in_flight + self.mss) as f64 >= bound * 0.9 {
+        if self.pressed(round, bound) {
             self.inflight_hi = Some(hi + INFLIGHT_HI_GROWTH_PACKETS * self.mss);
         }
+    }
+
+    /// Whether a round's sending filled `bound`: some packet went out with
+    /// inflight within two datagrams of it.
+    fn pressed(&self, round: &Round, bound: u64) -> bool {
+        round.max_tx_in_flight + 2 * self.mss >= bound
     }
 
     /// CRUISE has lasted long enough: time to probe for bandwidth.
@@ -552,12 +572,12 @@ impl Bbr {
                 }
             }
             Mode::ProbeBw(ProbeBwPhase::Up) => {
-                if round.is_some() {
+                if let Some(r) = round {
                     self.up_rounds += 1;
                     // No congestion this round: let inflight_hi grow, by
                     // doubling steps while the window presses against it.
                     if let Some(hi) = self.inflight_hi {
-                        if in_flight + self.mss >= (hi as f64 * 0.9) as u64 {
+                        if self.pressed(r, hi) {
                             self.inflight_hi = Some(hi + self.up_step);
                             self.up_step = self.up_step.saturating_mul(2);
                         }
@@ -669,7 +689,7 @@ impl Controller for Bbr {
             if self.judge_round(r) && !r.app_limited {
                 self.on_congested_round(now, r, rng);
             } else {
-                self.grow_inflight_hi(in_flight);
+                self.grow_inflight_hi(r);
             }
         }
         self.advance_mode(now, in_flight, round.as_ref(), rng);

@@ -34,6 +34,20 @@ impl Run {
     /// bytes declared lost, `in_flight` bytes left in flight (and in flight
     /// when the sample's packet was sent).
     fn round(&mut self, rate: f64, rtt: Duration, acked: u64, lost: u64, in_flight: u64) {
+        self.round_sent_at(rate, rtt, acked, lost, in_flight, in_flight);
+    }
+
+    /// [`round`](Self::round), with the sample's packet sent when
+    /// `tx_in_flight` bytes were in flight.
+    fn round_sent_at(
+        &mut self,
+        rate: f64,
+        rtt: Duration,
+        acked: u64,
+        lost: u64,
+        tx_in_flight: u64,
+        in_flight: u64,
+    ) {
         self.now += rtt;
         if lost > 0 {
             self.bbr
@@ -49,7 +63,7 @@ impl Run {
             total_delivered: self.delivered,
             app_limited: false,
             rtt,
-            tx_in_flight: in_flight,
+            tx_in_flight,
             lost_since_sent: lost,
             newly_acked: acked,
             newly_lost: lost,
@@ -283,7 +297,7 @@ fn loss_over_two_percent_with_a_standing_queue_sets_inflight_hi_and_ends_the_pro
 }
 
 #[test]
-fn a_bound_the_window_presses_against_grows_four_datagrams_a_round() {
+fn a_bound_the_sending_filled_grows_sixteen_datagrams_a_round() {
     let mut r = Run::new();
     r.run_into_cruise();
     r.until(Mode::ProbeBw(ProbeBwPhase::Up), 80, BDP);
@@ -291,14 +305,19 @@ fn a_bound_the_window_presses_against_grows_four_datagrams_a_round() {
     assert_eq!(r.bbr.inflight_hi(), Some(56_000));
     r.until(Mode::ProbeBw(ProbeBwPhase::Cruise), 5, 40_000);
     let hi = r.bbr.inflight_hi().unwrap();
-    // Inflight well below the bound (47 600 outside probing): no growth.
+    // Sent well below the bound (47 600 outside probing): no growth.
     r.steady(30_000);
     assert_eq!(r.bbr.inflight_hi(), Some(hi));
-    // Within a tenth of it: one step per round, additive.
-    r.steady(46_000);
-    assert_eq!(r.bbr.inflight_hi(), Some(hi + 4 * MSS));
-    r.steady(46_000);
-    assert_eq!(r.bbr.inflight_hi(), Some(hi + 8 * MSS));
+    // A packet sent within two datagrams of the bound: one step, though
+    // only 40 000 bytes are left in flight when its acknowledgment comes.
+    r.round_sent_at(BW, RTT, BDP, 0, 46_000, 40_000);
+    assert_eq!(r.bbr.inflight_hi(), Some(hi + 16 * MSS));
+    // The bound moved to 0.85 × 72 000 = 61 200: 46 000 no longer fills it...
+    r.round_sent_at(BW, RTT, BDP, 0, 46_000, 40_000);
+    assert_eq!(r.bbr.inflight_hi(), Some(hi + 16 * MSS));
+    // ...60 000 does: additive, a step a round.
+    r.round_sent_at(BW, RTT, BDP, 0, 60_000, 40_000);
+    assert_eq!(r.bbr.inflight_hi(), Some(hi + 32 * MSS));
 }
 
 #[test]
