@@ -192,7 +192,7 @@ impl Net {
             now,
             start: now,
             nodes: Vec::new(),
-            buf: vec![0; srudp_proto::MAX_DATAGRAM_SIZE],
+            buf: vec![0; srudp_proto::MAX_UDP_PAYLOAD_SIZE],
         }
     }
 

@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use srudp_proto::MAX_DATAGRAM_SIZE;
+use srudp_proto::MAX_UDP_PAYLOAD_SIZE;
 use srudp_proto::{
     Cipher, ConnectionHandle, Endpoint, EndpointConfig, Event, Keypair, Rng, TransportConfig,
 };
@@ -69,7 +69,7 @@ impl MemoryPair {
             hb: ha,
             a_addr,
             b_addr,
-            datagram: vec![0; MAX_DATAGRAM_SIZE],
+            datagram: vec![0; MAX_UDP_PAYLOAD_SIZE],
             read_buf: vec![0; 256 * 1024],
         };
         let mut hb = None;

@@ -153,8 +153,9 @@ impl DrivenEndpoint {
     }
 
     /// See [`Endpoint::poll_transmit`]: buffers of
-    /// [`MAX_DATAGRAM_SIZE`](srudp_proto::MAX_DATAGRAM_SIZE), relay
-    /// envelopes included.
+    /// [`MAX_UDP_PAYLOAD_SIZE`](srudp_proto::MAX_UDP_PAYLOAD_SIZE) (at least
+    /// [`MAX_DATAGRAM_SIZE`](srudp_proto::MAX_DATAGRAM_SIZE), which keeps
+    /// every datagram at the base size).
     pub(crate) fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         match self.target() {
             Target::Client(c) => c.poll_transmit(now, buf),

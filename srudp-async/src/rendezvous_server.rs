@@ -275,6 +275,9 @@ async fn serve_until_stopped(
     stopped: &mut watch::Receiver<bool>,
 ) {
     let mut recv = vec![0u8; RECV_BUF];
+    // The base size: the server's datagrams never grow by path MTU
+    // discovery (spec §6.9), which a buffer this small turns off: its
+    // sockets do not set DF, so a probe could pass fragmented.
     let mut send = vec![0u8; MAX_DATAGRAM_SIZE];
     loop {
         // Send everything the server owes, then log its events.

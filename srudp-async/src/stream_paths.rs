@@ -570,7 +570,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_malformed_length_ends_the_reader_with_invalid_data() {
-        let stream: &[u8] = &[0, 2, 1, 1, 0x04, 0xb1, 0, 0, 0];
+        // 0x05c1 = 1473: one byte over the largest datagram.
+        let stream: &[u8] = &[0, 2, 1, 1, 0x05, 0xc1, 0, 0, 0];
         let mut got = Vec::new();
         let err = read_frames(stream, |d| got.push(d.to_vec()), || {})
             .await

@@ -255,7 +255,7 @@ async fn a_zero_or_oversized_frame_length_closes_the_connection_at_once() {
     let mut carrier = StreamCarrierConfig::new(0);
     carrier.auth_timeout = Duration::from_secs(3600);
     let server = start_server(carrier);
-    for bad in [[0x00, 0x00], [0x04, 0xb1], [0xff, 0xff]] {
+    for bad in [[0x00, 0x00], [0x05, 0xc1], [0xff, 0xff]] {
         let mut tcp = connect_from(loopback(2), &server).await.unwrap();
         tcp.write_all(&bad).await.unwrap();
         assert!(closed_by_server(&mut tcp).await, "{bad:02x?}");

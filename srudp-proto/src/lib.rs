@@ -48,9 +48,13 @@
 //!   session) and [`Endpoint::probe_path`] (look for a better path).
 //! * **Outputs**, to drain after *every* input or command, in this order:
 //!   1. [`Endpoint::poll_transmit`]`(now, buf)` until it returns `None`: each
-//!      call writes one datagram (at most [`wire::MAX_DATAGRAM_SIZE`] = 1200
-//!      bytes, relay envelopes included) into your buffer and returns its
-//!      destination and length;
+//!      call writes one datagram into your buffer and returns its
+//!      destination and length. Give it [`MAX_UDP_PAYLOAD_SIZE`] = 1472
+//!      bytes: a direct path whose MTU discovery (spec §6.9) finds room then
+//!      carries Data packets that large. A buffer of at least
+//!      [`MAX_DATAGRAM_SIZE`] = 1200 bytes also works (datagrams then stay
+//!      that small); a smaller one gets nothing. Receive buffers need
+//!      [`MAX_UDP_PAYLOAD_SIZE`] bytes too;
 //!   2. [`Endpoint::poll_event`] until `None`: [`Event`]s such as `Connected`,
 //!      `Readable`, `Writable`, `PeerFinished`, `AllDataAcked`, `PathChanged`, `Closed`;
 //!   3. [`Endpoint::poll_timeout`]: the exact instant at which to call
@@ -194,4 +198,4 @@ pub use event::{close_code, CloseReason, ConnectionHandle, Event};
 pub use keys::{KeyParseError, Keypair, PublicKey, SecretKey};
 pub use random::Rng;
 pub use ticket::{TicketSecret, TICKET_SECRET_LEN};
-pub use wire::MAX_DATAGRAM_SIZE;
+pub use wire::{MAX_DATAGRAM_SIZE, MAX_UDP_PAYLOAD_SIZE};

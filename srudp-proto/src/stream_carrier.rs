@@ -25,13 +25,14 @@ mod transport;
 pub use fallback::{Carrier, CarrierFallback, FallbackConfig, ServerRoute};
 pub use transport::{authority, no_proxy_matches, HttpProxy, HttpProxyError, StreamTransport};
 
-use crate::wire::MAX_DATAGRAM_SIZE;
+use crate::wire::MAX_UDP_PAYLOAD_SIZE;
 
 /// Bytes of a frame's length prefix.
 pub const STREAM_FRAME_HEADER_LEN: usize = 2;
 
-/// The longest frame: a [`MAX_DATAGRAM_SIZE`] datagram and its prefix.
-pub const MAX_STREAM_FRAME_LEN: usize = STREAM_FRAME_HEADER_LEN + MAX_DATAGRAM_SIZE;
+/// The longest frame: a [`MAX_UDP_PAYLOAD_SIZE`] datagram (a Data packet
+/// as large as path MTU discovery lets it be, spec §6.9) and its prefix.
+pub const MAX_STREAM_FRAME_LEN: usize = STREAM_FRAME_HEADER_LEN + MAX_UDP_PAYLOAD_SIZE;
 
 /// Why a stream carries no more frames. Both are fatal: the reader closes
 /// the stream (spec §12.2).
@@ -41,8 +42,8 @@ pub enum StreamFrameError {
     /// A frame of length zero: no srudp datagram is empty.
     #[error("stream carrier: a frame of length 0")]
     Empty,
-    /// A frame longer than [`MAX_DATAGRAM_SIZE`].
-    #[error("stream carrier: a frame of {0} bytes, at most {MAX_DATAGRAM_SIZE}")]
+    /// A frame longer than [`MAX_UDP_PAYLOAD_SIZE`].
+    #[error("stream carrier: a frame of {0} bytes, at most {MAX_UDP_PAYLOAD_SIZE}")]
     TooLong(usize),
 }
 
@@ -53,8 +54,8 @@ pub fn stream_frame_header(
 ) -> Result<[u8; STREAM_FRAME_HEADER_LEN], StreamFrameError> {
     match datagram_len {
         0 => Err(StreamFrameError::Empty),
-        n if n > MAX_DATAGRAM_SIZE => Err(StreamFrameError::TooLong(n)),
-        // MAX_DATAGRAM_SIZE fits 16 bits.
+        n if n > MAX_UDP_PAYLOAD_SIZE => Err(StreamFrameError::TooLong(n)),
+        // MAX_UDP_PAYLOAD_SIZE fits 16 bits.
         n => Ok((n as u16).to_be_bytes()),
     }
 }
@@ -204,7 +205,7 @@ fn frame_len(header: &[u8]) -> Result<usize, StreamFrameError> {
     let len = usize::from(u16::from_be_bytes([header[0], header[1]]));
     match len {
         0 => Err(StreamFrameError::Empty),
-        n if n > MAX_DATAGRAM_SIZE => Err(StreamFrameError::TooLong(n)),
+        n if n > MAX_UDP_PAYLOAD_SIZE => Err(StreamFrameError::TooLong(n)),
         n => Ok(n),
     }
 }
@@ -259,11 +260,11 @@ mod tests {
             Err(StreamFrameError::Empty)
         );
         assert_eq!(
-            encode_stream_frame(&[0; MAX_DATAGRAM_SIZE + 1], &mut out),
-            Err(StreamFrameError::TooLong(MAX_DATAGRAM_SIZE + 1))
+            encode_stream_frame(&[0; MAX_UDP_PAYLOAD_SIZE + 1], &mut out),
+            Err(StreamFrameError::TooLong(MAX_UDP_PAYLOAD_SIZE + 1))
         );
         assert_eq!(out, [7]);
-        encode_stream_frame(&[1; MAX_DATAGRAM_SIZE], &mut out).unwrap();
+        encode_stream_frame(&[1; MAX_UDP_PAYLOAD_SIZE], &mut out).unwrap();
         assert_eq!(out.len(), 1 + MAX_STREAM_FRAME_LEN);
     }
 
@@ -303,13 +304,13 @@ mod tests {
 
     #[test]
     fn an_oversized_length_is_refused_before_any_of_its_bytes_are_buffered() {
-        // 0x04b1 = 1201: the attacker announces one byte too many.
+        // 0x05c1 = 1473: the attacker announces one byte too many.
         for sizes in [&[1][..], &[64 * 1024]] {
-            let mut stream = vec![0x04, 0xb1];
-            stream.extend_from_slice(&[0; 1201]);
+            let mut stream = vec![0x05, 0xc1];
+            stream.extend_from_slice(&[0; 1473]);
             let (out, err, decoder) = decode_in_chunks(&stream, sizes);
             assert!(out.is_empty());
-            assert_eq!(err, Some(StreamFrameError::TooLong(1201)));
+            assert_eq!(err, Some(StreamFrameError::TooLong(1473)));
             assert!(decoder.buffered() <= STREAM_FRAME_HEADER_LEN);
         }
         let (_, err, _) = decode_in_chunks(&[0xff, 0xff], &[2]);
@@ -331,7 +332,7 @@ mod tests {
     proptest! {
         #[test]
         fn any_datagrams_round_trip_through_any_chunking(
-            lens in proptest::collection::vec(1usize..=MAX_DATAGRAM_SIZE, 0..12),
+            lens in proptest::collection::vec(1usize..=MAX_UDP_PAYLOAD_SIZE, 0..12),
             sizes in proptest::collection::vec(1usize..3000, 1..8),
         ) {
             let datagrams: Vec<Vec<u8>> = lens
@@ -357,7 +358,7 @@ mod tests {
             let (out, _, decoder) = decode_in_chunks(&stream, &sizes);
             prop_assert!(decoder.buffered() <= MAX_STREAM_FRAME_LEN);
             for d in out {
-                prop_assert!(!d.is_empty() && d.len() <= MAX_DATAGRAM_SIZE);
+                prop_assert!(!d.is_empty() && d.len() <= MAX_UDP_PAYLOAD_SIZE);
             }
         }
     }

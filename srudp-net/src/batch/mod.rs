@@ -24,10 +24,13 @@
 //!
 //! Side effects of [`UdpBatch::new`] on the socket (quinn-udp's): it is made
 //! non-blocking, packet-info and ECN reporting are on, and IP fragmentation
-//! is off (`IP_PMTUDISC_PROBE`, `DF` set). srudp's datagrams (at most 1200
-//! bytes of payload, relayed or not) fit every IPv6 path (1280-byte minimum
-//! MTU); an IPv4 path with an MTU below 1228 bytes, which would have
-//! fragmented them, now drops them, as it would QUIC's.
+//! is off (`IP_PMTUDISC_PROBE`, `DF` set). srudp's base datagrams (at most
+//! 1200 bytes of payload, relayed or not) fit every IPv6 path (1280-byte
+//! minimum MTU); an IPv4 path with an MTU below 1228 bytes, which would have
+//! fragmented them, now drops them, as it would QUIC's. `DF` is also what
+//! path MTU discovery (spec §6.9) needs: a probe larger than the path
+//! carries is dropped, not fragmented, so only sizes that really pass are
+//! used for Data packets (up to 1472 bytes).
 
 mod inbox;
 mod outbox;

@@ -2,11 +2,12 @@
 
 use std::net::SocketAddr;
 
-use srudp_proto::MAX_DATAGRAM_SIZE;
+use srudp_proto::MAX_UDP_PAYLOAD_SIZE;
 
-/// Room for one datagram: the largest srudp datagram, 1200 bytes, relay
-/// envelopes included.
-pub const MAX_DATAGRAM: usize = MAX_DATAGRAM_SIZE;
+/// Room for one datagram: the largest srudp datagram, 1472 bytes (a Data
+/// packet on a direct path whose MTU discovery found room, spec §6.9;
+/// every other datagram is at most 1200).
+pub const MAX_DATAGRAM: usize = MAX_UDP_PAYLOAD_SIZE;
 
 /// A queue of datagrams to send, packed back to back in one buffer so that a
 /// run of same-size datagrams to one destination is one contiguous slice: the

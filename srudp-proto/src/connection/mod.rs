@@ -14,6 +14,7 @@ mod delivery_rate;
 mod hard_nat;
 mod keepalive;
 mod lost_packets;
+mod mtu_discovery;
 mod pacing;
 mod params;
 mod paths;
@@ -51,6 +52,7 @@ pub use delivery_rate::RateSample;
 use hard_nat::HardNatRound;
 pub use hard_nat::{HARD_NAT_BYTES_PER_MINUTE, HARD_NAT_KNOCKS, HARD_NAT_SPARE_SOCKETS};
 use lost_packets::{LostPackets, SpuriousLoss};
+use mtu_discovery::MtuDiscovery;
 use pacing::Pacer;
 pub(crate) use params::{TransportParams, MAX_PARAMS_LEN};
 use paths::PathProbes;
@@ -284,6 +286,12 @@ pub(crate) struct Connection {
     peer_introduced: bool,
     /// How often we ask the peer to acknowledge (spec §6.2).
     ack_frequency: AckFrequency,
+    /// The largest UDP payload the peer accepts (transport parameter, spec §4.3).
+    peer_max_udp_payload: usize,
+    /// How large Data packets on the current direct path may be (spec §6.9).
+    mtu: MtuDiscovery,
+    /// The path `mtu` was started for.
+    mtu_path: Option<SocketAddr>,
     idle_timeout: Duration,
     /// Reused buffers of the acknowledgment path (no allocation per ACK).
     acked_scratch: Vec<(u64, SentPacket)>,
@@ -469,6 +477,9 @@ impl Connection {
             peer_accepts_ack_frequency: false,
             peer_introduced: false,
             ack_frequency: AckFrequency::default(),
+            peer_max_udp_payload: MAX_DATAGRAM_SIZE,
+            mtu: MtuDiscovery::new(config.mtu_research_interval),
+            mtu_path: None,
             idle_timeout: config.idle_timeout,
             acked_scratch: Vec::new(),
             spurious_scratch: Vec::new(),
@@ -502,6 +513,7 @@ impl Connection {
         self.peer_max_ack_delay = Duration::from_millis(params.max_ack_delay_ms);
         self.peer_accepts_ack_frequency = params.accepts_ack_frequency;
         self.peer_introduced = params.introduced;
+        self.peer_max_udp_payload = usize::try_from(params.max_udp_payload).unwrap_or(usize::MAX);
         if params.idle_timeout_ms > 0 {
             self.idle_timeout = self
                 .idle_timeout
@@ -611,6 +623,7 @@ impl Connection {
         s.cwnd = self.cc.window();
         s.ssthresh = self.cc.ssthresh();
         s.bytes_in_flight = self.sent.bytes_in_flight();
+        s.max_datagram_size = self.max_datagram_to(self.path.remote) as u64;
         s.ack_work = self.sent.visited();
         s.sent_records = self.sent.slots() as u64;
         s.sent_record_bytes = self.sent.memory() as u64;

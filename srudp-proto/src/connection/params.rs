@@ -2,7 +2,7 @@
 
 use crate::ticket::TICKET_PROOF_LEN;
 use crate::wire::coding::{Reader, Writer};
-use crate::wire::{ConnectionId, WireError};
+use crate::wire::{ConnectionId, WireError, MAX_DATAGRAM_SIZE};
 
 /// Largest max_ack_delay a peer may announce, in milliseconds (2^14, as in QUIC).
 pub(crate) const MAX_ACK_DELAY_LIMIT_MS: u64 = 1 << 14;
@@ -32,11 +32,14 @@ pub(crate) struct TransportParams {
     /// (init only, spec §4.3, §11.4): the responder holds the connection
     /// for that introduction.
     pub(crate) introduced: bool,
+    /// The largest UDP payload the sender accepts (spec §4.3, §6.9); a
+    /// peer that does not send the field accepts [`MAX_DATAGRAM_SIZE`].
+    pub(crate) max_udp_payload: u64,
 }
 
-/// Most bytes the parameters take encoded (five fields, the longest
+/// Most bytes the parameters take encoded (six fields, the longest
 /// varints, a ticket proof).
-pub(crate) const MAX_PARAMS_LEN: usize = 1 + 8 + 3 * 8 + TICKET_PROOF_LEN;
+pub(crate) const MAX_PARAMS_LEN: usize = 1 + 8 + 4 * 8 + TICKET_PROOF_LEN;
 
 /// `flags` bit 0: the responder refuses the connection.
 const FLAG_REFUSED: u8 = 1;
@@ -76,6 +79,7 @@ impl TransportParams {
         if let Some(proof) = &self.ticket_proof {
             w.put_bytes(proof)?;
         }
+        w.put_varint(self.max_udp_payload)?;
         Ok(w.len())
     }
 
@@ -96,6 +100,16 @@ impl TransportParams {
         } else {
             None
         };
+        // Added after version 1's first release: a sender that predates it
+        // ends here, and accepts the base size.
+        let max_udp_payload = if r.peek_rest().is_empty() {
+            MAX_DATAGRAM_SIZE as u64
+        } else {
+            r.varint()?
+        };
+        if max_udp_payload < MAX_DATAGRAM_SIZE as u64 {
+            return Err(WireError::InvalidLength);
+        }
         Ok(TransportParams {
             refused: flags & FLAG_REFUSED != 0,
             accepts_ack_frequency: flags & FLAG_ACK_FREQUENCY != 0,
@@ -106,6 +120,7 @@ impl TransportParams {
             max_data,
             idle_timeout_ms,
             max_ack_delay_ms,
+            max_udp_payload,
         })
     }
 }
@@ -126,14 +141,29 @@ mod tests {
             ticket_proof: None,
             ticket_required: false,
             introduced: false,
+            max_udp_payload: 1472,
         };
         let mut buf = [0u8; 64];
         let n = p.encode(&mut buf).unwrap();
         assert_eq!(
             &buf[..n],
-            &[0x02, 1, 2, 3, 4, 5, 6, 7, 8, 0x80, 0x40, 0x00, 0x00, 0x80, 0x00, 0x75, 0x30, 25]
+            &[
+                0x02, 1, 2, 3, 4, 5, 6, 7, 8, 0x80, 0x40, 0x00, 0x00, 0x80, 0x00, 0x75, 0x30, 25,
+                0x45, 0xc0
+            ]
         );
         assert_eq!(TransportParams::decode(&buf[..n]).unwrap(), p);
+        // A peer that predates max_udp_payload ends after max_ack_delay_ms:
+        // it accepts the base size (spec §4.3).
+        let older = TransportParams::decode(&buf[..n - 2]).unwrap();
+        assert_eq!(older.max_udp_payload, 1200);
+        // Below the base is invalid: every path carries 1200 bytes.
+        let mut small = buf;
+        small[n - 2..n].copy_from_slice(&[0x44, 0xaf]); // 1199
+        assert_eq!(
+            TransportParams::decode(&small[..n]),
+            Err(WireError::InvalidLength)
+        );
         // A peer that predates ACK_FREQUENCY sends flags 0 (and ignores bit 1).
         buf[0] = 0x00;
         let old = TransportParams::decode(&buf[..n]).unwrap();
@@ -162,15 +192,17 @@ mod tests {
             ticket_proof: Some([0xaa; 32]),
             ticket_required: true,
             introduced: false,
+            max_udp_payload: 1200,
         };
         let mut buf = [0u8; MAX_PARAMS_LEN];
         let n = p.encode(&mut buf).unwrap();
         let mut expected = vec![0x0d, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 25];
         expected.extend_from_slice(&[0xaa; 32]);
+        expected.extend_from_slice(&[0x44, 0xb0]); // max_udp_payload 1200
         assert_eq!(&buf[..n], &expected[..]);
         assert_eq!(TransportParams::decode(&buf[..n]).unwrap(), p);
         // A proof cut short is malformed, not a shorter proof.
-        assert!(TransportParams::decode(&buf[..n - 1]).is_err());
+        assert!(TransportParams::decode(&buf[..n - 3]).is_err());
         // `ticket_required` means nothing without `refused`.
         buf[0] = 0x08;
         assert!(!TransportParams::decode(&buf[..12]).unwrap().ticket_required);
@@ -189,6 +221,7 @@ mod tests {
             ticket_proof: None,
             ticket_required: false,
             introduced: false,
+            max_udp_payload: 1472,
         };
         let n = p.encode(&mut buf).unwrap();
         assert!(TransportParams::decode(&buf[..n]).is_err());
@@ -212,6 +245,7 @@ mod tests {
             max_data in 0..=VARINT_MAX,
             idle in 0..=VARINT_MAX,
             delay in 0..=MAX_ACK_DELAY_LIMIT_MS,
+            max_udp_payload in (MAX_DATAGRAM_SIZE as u64)..=VARINT_MAX,
             trailer in proptest::collection::vec(any::<u8>(), 0..8),
         ) {
             let p = TransportParams {
@@ -224,6 +258,7 @@ mod tests {
                 ticket_proof,
                 ticket_required: refused && ticket_required,
                 introduced,
+                max_udp_payload,
             };
             let mut buf = [0u8; MAX_PARAMS_LEN];
             let n = p.encode(&mut buf).unwrap();

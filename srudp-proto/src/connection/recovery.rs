@@ -4,6 +4,9 @@
 
 use std::time::{Duration, Instant};
 
+use tracing::debug;
+
+use super::mtu_discovery::Change;
 use super::{Connection, Timer};
 use crate::event::Event;
 use crate::wire::AckFrame;
@@ -66,6 +69,12 @@ impl Connection {
         let newly_acked = !acked.is_empty();
         self.stats.packets_acked += acked.len() as u64;
         for (pn, p) in acked.drain(..) {
+            if self.mtu.is_probe(pn) {
+                if let Change::Raised(size) = self.mtu.on_probe_acked(now, pn) {
+                    debug!(cid = %self.local_cid, size, "path MTU probe acknowledged");
+                }
+            }
+            self.mtu.on_acked(pn, usize::from(p.size));
             self.loss_run.on_acked(pn);
             self.delivery
                 .on_acked(now, p.time_sent, u64::from(p.size), &p.delivery);
@@ -145,6 +154,21 @@ impl Connection {
             loss_delay,
             &mut lost,
         );
+        // A lost path MTU probe says the path may not carry its size, not
+        // that it is congested (spec §6.9): it leaves the window alone.
+        if lost.iter().any(|(pn, _)| self.mtu.is_probe(*pn)) {
+            let mtu = &mut self.mtu;
+            let stats = &mut self.stats;
+            lost.retain(|(pn, _)| {
+                if mtu.is_probe(*pn) {
+                    mtu.on_probe_lost(now, *pn);
+                    stats.mtu_probes_lost += 1;
+                    false
+                } else {
+                    true
+                }
+            });
+        }
         if let Some((_, newest)) = lost.last() {
             let newest_sent = newest.time_sent;
             let period = self.pto() * PERSISTENT_CONGESTION_THRESHOLD;
@@ -165,6 +189,7 @@ impl Connection {
             }
             for (pn, p) in lost.drain(..) {
                 self.stats.packets_lost += 1;
+                self.mtu.on_lost(pn, usize::from(p.size));
                 for chunk in p.stream.iter() {
                     self.send.on_lost(chunk);
                 }
@@ -180,6 +205,12 @@ impl Connection {
                 .on_congestion_event(now, newest_sent, persistent, lost_bytes);
         }
         self.acked_scratch = lost;
+        if let Change::Lowered(size) = self.mtu.check_black_hole(now) {
+            // Large packets vanish while a smaller later one arrives
+            // (spec §6.9): everything goes at the base size again.
+            self.stats.mtu_black_holes += 1;
+            debug!(cid = %self.local_cid, size, "path MTU black hole: back to the base size");
+        }
     }
 
     /// The probe timeout after backoff, capped at `max_probe_timeout`.
@@ -248,6 +279,7 @@ impl Connection {
         // loss detection declare the refused packets lost.
         self.pto_count = self.pto_count.saturating_add(1);
         self.stats.pto_count += 1;
+
         self.probes_pending = 2;
         let oldest = self
             .sent

@@ -76,6 +76,17 @@ pub struct ConnectionStats {
     pub congestion_events_undone: u64,
     /// Times persistent congestion collapsed the window (RFC 9002 §7.6).
     pub persistent_congestion_events: u64,
+    /// Path MTU probes sent (spec §6.9).
+    pub mtu_probes_sent: u64,
+    /// Path MTU probes declared lost: candidate sizes the path may not
+    /// carry (not congestion).
+    pub mtu_probes_lost: u64,
+    /// Times packets larger than 1200 bytes stopped passing and the size
+    /// fell back to 1200 (spec §6.9).
+    pub mtu_black_holes: u64,
+    /// The largest Data packet the current path takes now, in bytes: 1200
+    /// until path MTU discovery finds room for more (spec §6.9).
+    pub max_datagram_size: u64,
     /// Smoothed round-trip time.
     pub srtt: Duration,
     /// Round-trip time variance.

@@ -57,6 +57,7 @@ fn params(config: &TransportConfig, cid: ConnectionId) -> TransportParams {
         ticket_proof: None,
         ticket_required: false,
         introduced: false,
+        max_udp_payload: config.max_udp_payload as u64,
     }
 }
 

@@ -13,7 +13,10 @@ use super::send_stream::StreamChunks;
 use super::stats::SendLimit;
 use super::*;
 use crate::crypto::cookie::InitiatorCookies;
-use crate::wire::{Knock, Packet, MAC_LEN, MAX_RELAYED_INNER_SIZE, RELAYED_HANDSHAKE_INIT_SIZE};
+use crate::wire::{
+    Knock, Packet, MAC_LEN, MAX_RELAYED_INNER_SIZE, MAX_UDP_PAYLOAD_SIZE, MAX_UDP_PAYLOAD_SIZE_V6,
+    RELAYED_HANDSHAKE_INIT_SIZE,
+};
 
 /// A PATH_CHALLENGE frame: its type and 8 bytes of data.
 const PATH_CHALLENGE_FRAME_LEN: usize = 1 + 8;
@@ -21,9 +24,11 @@ const PATH_CHALLENGE_FRAME_LEN: usize = 1 + 8;
 /// Where a data packet's plaintext goes in the datagram buffer: right after
 /// the header, with room for the tag after it, so it is sealed in place, and
 /// no more than a datagram of `max_datagram` bytes holds. `None` if `buf` is
-/// too small for such a datagram.
+/// too small for even a header and a tag. A buffer smaller than
+/// `max_datagram` gets a smaller datagram.
 fn plaintext_area(buf: &mut [u8], max_datagram: usize) -> Option<&mut [u8]> {
-    buf.get_mut(DATA_HEADER_LEN..max_datagram - TAG_LEN)
+    let end = max_datagram.min(buf.len()).checked_sub(TAG_LEN)?;
+    buf.get_mut(DATA_HEADER_LEN..end)
 }
 
 /// Writes our HandshakeInit `init` (1200 bytes) into `buf` for `dest`,
@@ -268,6 +273,10 @@ impl Connection {
             return self.single_frame_packet(now, buf, dest, Frame::PathResponse(data), true);
         }
 
+        if let Some(t) = self.poll_mtu_probe(now, buf) {
+            return Some(t);
+        }
+
         if std::mem::take(&mut self.flow_update_due)
             && self.recv.next_max_data(now, self.rtt.smoothed()).is_some()
         {
@@ -278,7 +287,8 @@ impl Connection {
         let probe = self.probes_pending > 0;
         // The sent-packet record counts as part of the window: short of its
         // limit, only probes and path responses may still be recorded.
-        let cwnd_room = self.sent.bytes_in_flight() + MAX_DATAGRAM_SIZE as u64 <= self.cc.window()
+        let full_size = self.max_datagram_to(self.path.remote) as u64;
+        let cwnd_room = self.sent.bytes_in_flight() + full_size <= self.cc.window()
             && !self.sent.blocks_sending();
         let has_stream = self.send.has_data(self.peer_max_data);
         let want_eliciting = self.ping_pending || self.max_data_pending || has_stream || probe;
@@ -296,7 +306,7 @@ impl Connection {
         } else {
             match self
                 .pacing_rate()
-                .and_then(|rate| self.pacer.delay(now, MAX_DATAGRAM_SIZE as u64, &rate))
+                .and_then(|rate| self.pacer.delay(now, full_size, &rate))
             {
                 Some(at) => {
                     self.timers.set(Timer::Pacing, at);
@@ -316,9 +326,7 @@ impl Connection {
             return None;
         }
         // Anti-amplification on an unvalidated path.
-        if !self.path.validated
-            && self.path.bytes_sent + MAX_DATAGRAM_SIZE as u64 > 3 * self.path.bytes_received
-        {
+        if !self.path.validated && self.path.bytes_sent + full_size > 3 * self.path.bytes_received {
             return None;
         }
 
@@ -441,9 +449,83 @@ impl Connection {
     pub(super) fn max_datagram_to(&self, dest: SocketAddr) -> usize {
         if self.relay == Some(dest) {
             MAX_RELAYED_INNER_SIZE
+        } else if self.mtu_path == Some(dest) {
+            self.mtu.current()
         } else {
             MAX_DATAGRAM_SIZE
         }
+    }
+
+    /// Restarts path MTU discovery when the path changed (spec §6.9): a
+    /// relayed path keeps the base size; a direct one, once validated, is
+    /// searched up to the smaller of both sides' `max_udp_payload` and the
+    /// address family's largest.
+    fn mtu_follow_path(&mut self) {
+        let remote = self.path.remote;
+        if self.mtu_path == Some(remote) || !self.path.validated {
+            return;
+        }
+        self.mtu_path = Some(remote);
+        if self.relay == Some(remote) {
+            self.mtu.stop();
+            return;
+        }
+        let family_max = match remote.ip().to_canonical() {
+            std::net::IpAddr::V4(_) => MAX_UDP_PAYLOAD_SIZE,
+            std::net::IpAddr::V6(_) => MAX_UDP_PAYLOAD_SIZE_V6,
+        };
+        let limit = self
+            .config
+            .max_udp_payload
+            .min(self.peer_max_udp_payload)
+            .min(family_max);
+        self.mtu.start(limit);
+    }
+
+    /// A path MTU probe (spec §6.9), if one is due and may leave now: a PING
+    /// padded to the candidate size, within the congestion window and the
+    /// pacer like any data packet, and only if `buf` holds it.
+    fn poll_mtu_probe(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        self.mtu_follow_path();
+        let dest = self.path.remote;
+        if self.mtu_path != Some(dest) || self.sent.blocks_sending() {
+            return None;
+        }
+        let size = self.mtu.probe_due(now)?;
+        if buf.len() < size || self.sent.bytes_in_flight() + size as u64 > self.cc.window() {
+            return None;
+        }
+        if let Some(rate) = self.pacing_rate() {
+            if self.pacer.delay(now, size as u64, &rate).is_some() {
+                return None; // the data path arms the pacing timer
+            }
+        }
+        let area = plaintext_area(buf, size)?;
+        let len = area.len();
+        // PING is type 0x01, and every PADDING byte 0x00 (spec §9.4.2).
+        area[0] = 0x01;
+        area[1..].fill(0x00);
+        let pn = self.next_pn;
+        let t = self.seal_and_record(
+            now,
+            dest,
+            buf,
+            len,
+            true,
+            StreamChunks::default(),
+            false,
+            false,
+        )?;
+        debug_assert_eq!(t.size, size);
+        self.mtu.on_probe_sent(pn, size);
+        self.stats.mtu_probes_sent += 1;
+        trace!(cid = %self.local_cid, size, "path MTU probe");
+        if let Some(rate) = self.pacing_rate() {
+            self.pacer.on_sent(now, t.size as u64, &rate);
+        }
+        self.time_of_last_ack_eliciting = Some(now);
+        self.set_loss_timer();
+        Some(t)
     }
 
     /// The pacing rate, once an RTT sample tells how long a round trip is
@@ -494,7 +576,7 @@ impl Connection {
             .seal_in_place(pn, buf.get_mut(h..)?, plaintext_len)
             .ok()?;
         let size = h + sealed;
-        debug_assert!(size <= self.max_datagram_to(dest));
+        debug_assert!(size <= MAX_UDP_PAYLOAD_SIZE);
         self.next_pn += 1;
         if ack_eliciting {
             // Only ack-eliciting packets are in flight and recorded (spec §6.5).

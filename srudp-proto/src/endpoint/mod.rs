@@ -207,7 +207,7 @@ impl Endpoint {
             next_handle: 0,
             events: VecDeque::new(),
             stateless: VecDeque::new(),
-            scratch: vec![0u8; MAX_DATAGRAM_SIZE].into_boxed_slice(),
+            scratch: vec![0u8; crate::wire::MAX_UDP_PAYLOAD_SIZE].into_boxed_slice(),
             due_scratch: Vec::new(),
             stats: EndpointStats::default(),
             relay_routes: relay::RelayRoutes::default(),
@@ -672,6 +672,7 @@ impl Endpoint {
             idle_timeout_ms: t.idle_timeout.as_millis().min(u128::from(u32::MAX)) as u64,
             max_ack_delay_ms: t.max_ack_delay.as_millis() as u64,
             accepts_ack_frequency: true,
+            max_udp_payload: t.max_udp_payload as u64,
         }
     }
 
@@ -697,10 +698,14 @@ impl Endpoint {
 
     // ----- outputs ---------------------------------------------------------
 
-    /// Writes the next datagram to send into `buf` (at least
-    /// [`MAX_DATAGRAM_SIZE`] bytes) and says where it goes. Call until `None`
-    /// after every input. Relay envelopes (spec §11.5) are no larger: a
-    /// relayed connection builds its packets 10 bytes smaller.
+    /// Writes the next datagram to send into `buf` and says where it goes.
+    /// Call until `None` after every input. Give it
+    /// [`MAX_UDP_PAYLOAD_SIZE`](crate::MAX_UDP_PAYLOAD_SIZE) bytes: a direct
+    /// path whose MTU discovery (spec §6.9) found room takes Data packets
+    /// that large. With a smaller buffer every datagram stays within it and
+    /// no larger probe goes out; below [`MAX_DATAGRAM_SIZE`] nothing is
+    /// written. Relay envelopes (spec §11.5) are no larger than 1200 bytes:
+    /// a relayed connection builds its packets 10 bytes smaller.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         if buf.len() < MAX_DATAGRAM_SIZE {
             return None;
@@ -729,7 +734,7 @@ impl Endpoint {
                 .poll_transmit(now, buf, &mut self.unanswered, &mut self.hard_nat_budget)
             {
                 Some(t) => {
-                    debug_assert!(t.size <= MAX_DATAGRAM_SIZE);
+                    debug_assert!(t.size <= crate::wire::MAX_UDP_PAYLOAD_SIZE);
                     self.ready.push_back(handle);
                     let t = self.relay_wrap(handle, buf, t);
                     self.refresh(handle);

@@ -37,7 +37,7 @@ pub use endpoint_target::{endpoint, ConnectedPair, EndpointOp, CLIENT, SERVER};
 pub use reassembler_target::reassembler;
 
 use crate::rendezvous::message::{Message, MessageError, MessageReader, MAX_FRAME_LEN};
-use crate::wire::{Frame, FrameIter, Packet, Writer, MAX_DATAGRAM_SIZE};
+use crate::wire::{Frame, FrameIter, Packet, Writer, MAX_DATAGRAM_SIZE, MAX_UDP_PAYLOAD_SIZE};
 
 /// The ticket parser: the input as a ticket's text, and as the bytes its
 /// base32 would carry; and the rendezvous address parser (`KEY@HOST:PORT`,
@@ -90,7 +90,7 @@ pub fn stream_carrier(data: &[u8]) {
             expected_error = Some(StreamFrameError::Empty);
             break;
         }
-        if len > MAX_DATAGRAM_SIZE {
+        if len > MAX_UDP_PAYLOAD_SIZE {
             expected_error = Some(StreamFrameError::TooLong(len));
             break;
         }

@@ -42,9 +42,21 @@ pub use relay::{
 /// The protocol version carried in the first byte of every datagram.
 pub const VERSION: u8 = 1;
 
-/// The largest datagram this protocol ever sends or accepts, in bytes,
-/// relay envelopes included (spec §2).
+/// The base datagram size, in bytes: the largest datagram of every kind
+/// but a Data packet on a direct path, relay envelopes included, and the
+/// largest Data packet until path MTU discovery finds that a bigger one
+/// passes (spec §6.9, §9.2). Every path srudp uses must carry it.
 pub const MAX_DATAGRAM_SIZE: usize = 1200;
+
+/// The largest datagram accepted, in bytes: a Data packet on a direct path
+/// whose MTU discovery found room for it (spec §6.9). 1472 is what an
+/// Ethernet MTU of 1500 leaves for a UDP payload over IPv4; over IPv6 the
+/// sender stops at [`MAX_UDP_PAYLOAD_SIZE_V6`].
+pub const MAX_UDP_PAYLOAD_SIZE: usize = 1472;
+
+/// The largest Data packet sent over IPv6: what an MTU of 1500 leaves
+/// after the 40-byte IPv6 and the 8-byte UDP header.
+pub const MAX_UDP_PAYLOAD_SIZE_V6: usize = 1452;
 
 /// The largest number of data bytes in one STREAM / STREAM_FIN frame.
 pub const MAX_STREAM_PAYLOAD: usize = 1024;
@@ -104,7 +116,8 @@ pub enum WireError {
     /// The output buffer cannot hold what is being emitted.
     #[error("output buffer too small")]
     BufferTooSmall,
-    /// A datagram exceeds [`MAX_DATAGRAM_SIZE`].
-    #[error("datagram larger than {MAX_DATAGRAM_SIZE} bytes")]
+    /// A datagram exceeds [`MAX_DATAGRAM_SIZE`] ([`MAX_UDP_PAYLOAD_SIZE`]
+    /// for a Data packet sent directly).
+    #[error("datagram larger than its type allows ({MAX_DATAGRAM_SIZE} bytes, {MAX_UDP_PAYLOAD_SIZE} for direct data)")]
     TooLarge,
 }

@@ -18,7 +18,7 @@ pub mod knock;
 
 use super::{
     WireError, HANDSHAKE_INIT_SIZE, MAX_DATAGRAM_SIZE, MAX_RELAYED_INNER_SIZE,
-    RELAYED_HANDSHAKE_INIT_SIZE, TAG_LEN, VERSION,
+    MAX_UDP_PAYLOAD_SIZE, RELAYED_HANDSHAKE_INIT_SIZE, TAG_LEN, VERSION,
 };
 use crate::crypto::{Cipher, HandshakePattern, Suite};
 use knock::{Knock, KnockReply, TYPE_KNOCK, TYPE_KNOCK_REPLY};
@@ -85,22 +85,35 @@ pub enum Packet<'a> {
 impl<'a> Packet<'a> {
     /// Parses one datagram. Never panics; any malformed input is an error.
     pub fn parse(datagram: &'a [u8]) -> Result<Packet<'a>, WireError> {
-        Self::parse_sized(datagram, MAX_DATAGRAM_SIZE, HANDSHAKE_INIT_SIZE)
+        Self::parse_sized(
+            datagram,
+            MAX_DATAGRAM_SIZE,
+            MAX_UDP_PAYLOAD_SIZE,
+            HANDSHAKE_INIT_SIZE,
+        )
     }
 
     /// Parses the datagram a relay envelope carried (spec §11.5): at most
     /// [`MAX_RELAYED_INNER_SIZE`] bytes, and a HandshakeInit exactly
     /// [`RELAYED_HANDSHAKE_INIT_SIZE`].
     pub fn parse_relayed(inner: &'a [u8]) -> Result<Packet<'a>, WireError> {
-        Self::parse_sized(inner, MAX_RELAYED_INNER_SIZE, RELAYED_HANDSHAKE_INIT_SIZE)
+        Self::parse_sized(
+            inner,
+            MAX_RELAYED_INNER_SIZE,
+            MAX_RELAYED_INNER_SIZE,
+            RELAYED_HANDSHAKE_INIT_SIZE,
+        )
     }
 
+    /// `max_len` bounds every packet; `max_data_len`, at least as large,
+    /// bounds a Data packet (spec §9.3.1 step 2).
     fn parse_sized(
         datagram: &'a [u8],
         max_len: usize,
+        max_data_len: usize,
         init_size: usize,
     ) -> Result<Packet<'a>, WireError> {
-        if datagram.len() > max_len {
+        if datagram.len() > max_data_len {
             return Err(WireError::TooLarge);
         }
         let mut r = Reader::new(datagram);
@@ -108,7 +121,11 @@ impl<'a> Packet<'a> {
         if version != VERSION {
             return Err(WireError::UnsupportedVersion(version));
         }
-        match r.u8()? {
+        let packet_type = r.u8()?;
+        if packet_type != TYPE_DATA && datagram.len() > max_len {
+            return Err(WireError::TooLarge);
+        }
+        match packet_type {
             TYPE_HANDSHAKE_INIT => {
                 if datagram.len() != init_size {
                     return Err(WireError::InvalidHandshakeSize(datagram.len()));
@@ -349,7 +366,8 @@ impl DataHeader {
 
     /// Writes only the header and returns [`DATA_HEADER_LEN`]; the caller
     /// appends the sealed payload (at least [`TAG_LEN`] bytes, and at most
-    /// `MAX_DATAGRAM_SIZE - DATA_HEADER_LEN`).
+    /// `MAX_UDP_PAYLOAD_SIZE - DATA_HEADER_LEN` on a direct path whose MTU
+    /// discovery found room, `MAX_DATAGRAM_SIZE - DATA_HEADER_LEN` otherwise).
     pub fn emit(&self, buf: &mut [u8]) -> Result<usize, WireError> {
         let mut w = Writer::new(buf);
         w.put_bytes(&self.to_bytes())?;

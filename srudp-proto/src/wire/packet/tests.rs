@@ -290,9 +290,16 @@ fn data_needs_a_full_tag() {
     let mut max = vec![0u8; MAX_DATAGRAM_SIZE];
     max[..DATA_HEADER_LEN].copy_from_slice(&DATA[..DATA_HEADER_LEN]);
     assert!(matches!(Packet::parse(&max), Ok(Packet::Data(_, sealed)) if sealed.len() == 1182));
+    assert_eq!(MAX_DATA_PLAINTEXT, 1166);
+    // A Data packet may be larger, up to what path MTU discovery can reach
+    // (spec §6.9, §9.3.1 step 2); one byte more is too large.
+    max.resize(MAX_UDP_PAYLOAD_SIZE, 0);
+    assert!(matches!(Packet::parse(&max), Ok(Packet::Data(_, sealed)) if sealed.len() == 1454));
     max.push(0);
     assert_eq!(Packet::parse(&max), Err(WireError::TooLarge));
-    assert_eq!(MAX_DATA_PLAINTEXT, 1166);
+    // Relayed, it stays within the envelope's 1190 bytes.
+    max.truncate(MAX_RELAYED_INNER_SIZE + 1);
+    assert_eq!(Packet::parse_relayed(&max), Err(WireError::TooLarge));
 }
 
 #[test]
@@ -357,7 +364,16 @@ fn version_and_type_are_checked_first() {
         Packet::parse(&[0x01, 0x09, 0, 0]),
         Err(WireError::UnknownPacketType(9))
     );
-    assert_eq!(Packet::parse(&[0u8; 1201]), Err(WireError::TooLarge));
+    assert_eq!(Packet::parse(&[0u8; 1473]), Err(WireError::TooLarge));
+    // Only a Data packet may exceed 1200 bytes: any other type is too
+    // large at 1201, and its version is checked first.
+    let mut big = vec![0u8; 1201];
+    assert_eq!(Packet::parse(&big), Err(WireError::UnsupportedVersion(0)));
+    big[0] = 0x01;
+    for t in [1u8, 2, 4, 7, 8, 9] {
+        big[1] = t;
+        assert_eq!(Packet::parse(&big), Err(WireError::TooLarge), "type {t}");
+    }
 }
 
 #[test]
