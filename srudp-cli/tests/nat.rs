@@ -365,6 +365,72 @@ fn both_behind_port_preserving_nats_connect_directly() {
     pair.check();
 }
 
+/// The largest path MTU probe acknowledged on the peer connection in a
+/// debug log (spec §6.9): the server link connects first and is skipped.
+fn largest_probe_acked_to_the_peer(log: &str) -> Option<usize> {
+    let plain = strip_ansi(log);
+    let field = |line: &str, name: &str| {
+        let at = line.find(&format!("{name}="))? + name.len() + 1;
+        Some(line[at..].split_whitespace().next()?.to_string())
+    };
+    let peer_cid = plain
+        .lines()
+        .filter(|l| l.contains("connected (initiator)") || l.contains("connected (responder)"))
+        .filter_map(|l| field(l, "cid"))
+        .nth(1)?;
+    plain
+        .lines()
+        .filter(|l| l.contains("path MTU probe acknowledged"))
+        .filter(|l| field(l, "cid").as_deref() == Some(&peer_cid))
+        .filter_map(|l| field(l, "size")?.parse().ok())
+        .max()
+}
+
+/// `s` without terminal colour sequences (`ESC [ … m`).
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[test]
+fn a_path_with_a_1400_byte_mtu_carries_the_largest_data_packets_that_fit() {
+    let Some(mut t) = topology("a_path_with_a_1400_byte_mtu") else {
+        return;
+    };
+    let rdv = t.add_public_host("rdv", RDV_IP).unwrap();
+    let (a, b, _na, nb) = two_nats(&mut t, NatKind::PortPreserving, NatKind::PortPreserving);
+    // B's router reaches the internet through a 1400-byte link: 1372 bytes
+    // of UDP payload over IPv4, where Ethernet leaves 1472.
+    t.set_wan_mtu(&nb, 1400).unwrap();
+    let (_server, via) = start_rendezvous(&t, &rdv);
+    // A second -v: debug logs, which name each probe acknowledged.
+    let pair = pair_with_args(&via, &a, &b, 8 * MIB, &["-v"], || {});
+    let (pl, pc) = pair.paths();
+    assert!(pl.starts_with("path: direct 203.0.113.22:"), "{pl}");
+    assert!(pc.starts_with("path: direct 203.0.113.21:"), "{pc}");
+    let (listener_err, connector_err) = pair.check();
+    for (who, log) in [("listener", &listener_err), ("connector", &connector_err)] {
+        let size = largest_probe_acked_to_the_peer(log);
+        // Within the search's 16-byte precision of what fits, never above.
+        assert!(
+            size.is_some_and(|s| (1372 - 15..=1372).contains(&s)),
+            "{who}: largest probe acknowledged {size:?}"
+        );
+    }
+}
+
 #[test]
 fn a_listener_whose_router_drops_all_udp_connects_through_the_relay_over_tcp() {
     let Some(mut t) =

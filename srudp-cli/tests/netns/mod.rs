@@ -484,6 +484,30 @@ impl Topology {
 
     /// Makes `nat`'s router forward no UDP from its LAN, as networks that
     /// block UDP do (TCP still passes, masqueraded).
+    /// Sets the MTU of `nat`'s WAN link, both ends (a tunnel or a PPPoE
+    /// uplink): larger packets do not pass either way (with DF set, which
+    /// srudp's sockets set, routers drop them instead of fragmenting).
+    pub fn set_wan_mtu(&self, nat: &Nat, mtu: u16) -> io::Result<()> {
+        let mtu = mtu.to_string();
+        in_ns(
+            &nat.router.netns,
+            &["ip", "link", "set", "wan", "mtu", &mtu],
+        )?;
+        // The internet router's end: the port its route to the WAN address uses.
+        let route = in_ns(
+            &self.inet,
+            &["ip", "route", "get", &nat.router.ip.to_string()],
+        )?;
+        let route = String::from_utf8_lossy(&route.stdout);
+        let port = route
+            .split_whitespace()
+            .skip_while(|w| *w != "dev")
+            .nth(1)
+            .ok_or_else(|| io::Error::other(format!("no route to the NAT: {route}")))?;
+        in_ns(&self.inet, &["ip", "link", "set", port, "mtu", &mtu])?;
+        Ok(())
+    }
+
     pub fn block_udp_from_lan(&self, nat: &Nat) -> io::Result<()> {
         in_ns(
             &nat.router.netns,
