@@ -11,14 +11,17 @@ use std::time::Duration;
 /// Between a near side (whoever sends to [`addr`](ArmedLossRelay::addr)
 /// first) and `peer`. Once [`arm`](ArmedLossRelay::arm)ed with `n`, it
 /// drops everything the near side sends until it has forwarded `n` more
-/// datagrams from the peer: the near side's acknowledgments and its first
-/// CLOSE are lost, and the peer's retransmissions reach it.
+/// datagrams from the peer after the first loss: the near side's
+/// acknowledgments and its first CLOSE are lost, and the peer's
+/// retransmissions reach it. What the peer sends before the near side sends
+/// anything (its data, a path MTU probe) does not count toward `n`.
 /// [`drop_next`](ArmedLossRelay::drop_next) loses a number of the near
 /// side's datagrams instead, whatever the peer sends.
 #[derive(Debug)]
 pub struct ArmedLossRelay {
     addr: SocketAddr,
     armed: Arc<AtomicU32>,
+    lost_since_armed: Arc<AtomicBool>,
     to_drop: Arc<AtomicU32>,
     dropped: Arc<AtomicU32>,
     stop: Arc<AtomicBool>,
@@ -34,11 +37,13 @@ impl ArmedLossRelay {
             .unwrap();
         let addr = socket.local_addr().unwrap();
         let armed = Arc::new(AtomicU32::new(0));
+        let lost_since_armed = Arc::new(AtomicBool::new(false));
         let to_drop = Arc::new(AtomicU32::new(0));
         let dropped = Arc::new(AtomicU32::new(0));
         let stop = Arc::new(AtomicBool::new(false));
-        let (a, t, d, s) = (
+        let (a, l, t, d, s) = (
             armed.clone(),
+            lost_since_armed.clone(),
             to_drop.clone(),
             dropped.clone(),
             stop.clone(),
@@ -54,15 +59,22 @@ impl ArmedLossRelay {
                 if from == peer {
                     if let Some(near) = near {
                         let _ = socket.send_to(&buf[..n], near);
-                        let _ = a
-                            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| v.checked_sub(1));
+                        if l.load(Ordering::SeqCst) {
+                            let _ = a.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| {
+                                v.checked_sub(1)
+                            });
+                        }
                     }
                 } else {
                     near = Some(from);
                     let counted = t
                         .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| v.checked_sub(1))
                         .is_ok();
-                    if counted || a.load(Ordering::SeqCst) > 0 {
+                    let armed_loss = a.load(Ordering::SeqCst) > 0;
+                    if armed_loss {
+                        l.store(true, Ordering::SeqCst);
+                    }
+                    if counted || armed_loss {
                         d.fetch_add(1, Ordering::SeqCst);
                     } else {
                         let _ = socket.send_to(&buf[..n], peer);
@@ -73,6 +85,7 @@ impl ArmedLossRelay {
         ArmedLossRelay {
             addr,
             armed,
+            lost_since_armed,
             to_drop,
             dropped,
             stop,
@@ -86,8 +99,9 @@ impl ArmedLossRelay {
     }
 
     /// Loses what the near side sends until `n` datagrams of the peer
-    /// went through.
+    /// went through after the first one lost.
     pub fn arm(&self, n: u32) {
+        self.lost_since_armed.store(false, Ordering::SeqCst);
         self.armed.store(n, Ordering::SeqCst);
     }
 
