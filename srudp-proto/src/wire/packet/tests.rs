@@ -382,9 +382,10 @@ fn connection_id_displays_as_16_hex_digits() {
     assert_eq!(ConnectionId(u64::MAX).to_string(), "ffffffffffffffff");
 }
 
-/// Re-emits a parsed packet into a fresh datagram.
+/// Re-emits a parsed packet into a fresh datagram (a Data packet may be
+/// up to 1472 bytes, spec §6.9).
 fn reemit(p: &Packet<'_>) -> Vec<u8> {
-    let mut out = vec![0u8; MAX_DATAGRAM_SIZE];
+    let mut out = vec![0u8; crate::wire::MAX_UDP_PAYLOAD_SIZE];
     let n = match p {
         Packet::HandshakeInit(h) => h.emit(&mut out),
         Packet::HandshakeResponse(h) => h.emit(&mut out),
@@ -402,7 +403,7 @@ fn reemit(p: &Packet<'_>) -> Vec<u8> {
 }
 
 fn arb_packet_bytes() -> impl Strategy<Value = Vec<u8>> {
-    let tail = proptest::collection::vec(any::<u8>(), 0..1250);
+    let tail = proptest::collection::vec(any::<u8>(), 0..1500);
     prop_oneof![
         (0u8..6, tail.clone()).prop_map(|(ty, t)| [&[1, ty][..], &t].concat()),
         (0u8..3, any::<u64>(), 0u16..1300, tail.clone()).prop_map(|(pat, cid, n, t)| {
