@@ -91,7 +91,7 @@ use crate::random::Rng;
 use crate::wire::coding::Writer;
 use crate::wire::{
     CloseFrame, ConnectionId, DataHeader, Frame, FrameIter, HandshakeResponse, StreamFrame,
-    DATA_HEADER_LEN, MAX_DATAGRAM_SIZE, MAX_STREAM_PAYLOAD, STREAM_FRAME_MAX_OVERHEAD, TAG_LEN,
+    DATA_HEADER_LEN, MAX_DATAGRAM_SIZE, STREAM_FRAME_MAX_OVERHEAD, TAG_LEN,
 };
 
 /// Where to send a datagram written by `poll_transmit`.

@@ -36,6 +36,9 @@ struct Pair {
     /// Decides each datagram's fate from its direction (towards b?) and packet number.
     policy: Policy,
     scratch: Vec<u8>,
+    /// The size of the buffers `flush` offers `poll_transmit`: the base
+    /// size, so no path MTU probe goes out unless a test makes room.
+    datagram_buf: usize,
 }
 
 fn addr_a() -> SocketAddr {
@@ -135,7 +138,8 @@ impl Pair {
             one_way,
             wire: Vec::new(),
             policy: Box::new(|_, _| Fate::Deliver),
-            scratch: vec![0; MAX_DATAGRAM_SIZE],
+            scratch: vec![0; crate::wire::MAX_UDP_PAYLOAD_SIZE],
+            datagram_buf: MAX_DATAGRAM_SIZE,
         }
     }
 
@@ -149,7 +153,7 @@ impl Pair {
 
     /// Sends everything both sides have to send now.
     fn flush(&mut self) {
-        let mut buf = [0u8; MAX_DATAGRAM_SIZE];
+        let mut buf = vec![0u8; self.datagram_buf];
         for towards_b in [true, false] {
             loop {
                 let conn = if towards_b { &mut self.a } else { &mut self.b };
@@ -743,6 +747,41 @@ fn a_full_packet_carries_two_stream_frames() {
         .iter()
         .take(8)
         .all(|(_, _, d)| d.len() == MAX_DATAGRAM_SIZE));
+}
+
+#[test]
+fn a_full_packet_larger_than_the_base_size_carries_one_stream_frame() {
+    // Once a 1472-byte probe is acknowledged (spec §6.9), 1438 plaintext
+    // bytes: one frame at an offset of 4 varint bytes (16 KiB..1 GiB) takes
+    // 1 + 4 + 2 + 1431, where two would have carried 1424.
+    let mut p = Pair::default_pair();
+    p.datagram_buf = crate::wire::MAX_UDP_PAYLOAD_SIZE;
+    let total = 1 << 20;
+    let mut written = 0;
+    let mut read = 0;
+    let until = p.now + Duration::from_secs(30);
+    p.run_until(until, &mut |p| {
+        if written < total {
+            written += p.write_a(total - written);
+        }
+        read += p.read_b();
+    });
+    read += p.read_b();
+    assert_eq!(read, total, "every byte arrived");
+    assert_eq!(p.a.stats().max_datagram_size, 1472);
+    p.write_a(100_000);
+    p.flush();
+    let sizes: Vec<_> = p.wire.iter().map(|(_, _, d)| d.len()).collect();
+    assert!(sizes.len() >= 50 && sizes.iter().take(50).all(|&n| n == 1472), "{sizes:?}");
+    let chunks: Vec<_> = p
+        .a
+        .sent
+        .iter()
+        .filter(|(_, sent)| usize::from(sent.size) == 1472)
+        .map(|(_, sent)| sent.stream.iter().map(|c| c.len).collect::<Vec<_>>())
+        .collect();
+    assert!(chunks.len() >= 50);
+    assert!(chunks.iter().all(|c| c == &[1431]), "{chunks:?}");
 }
 
 // ----- flow control (spec §6.4) ---------------------------------------------

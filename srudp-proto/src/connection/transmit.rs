@@ -334,7 +334,9 @@ impl Connection {
         // is re-packetised from stream data, so a move between a direct and
         // a relayed path needs nothing more (spec §11.5).
         let dest = self.path.remote;
-        let mut w = Writer::new(plaintext_area(buf, self.max_datagram_to(dest))?);
+        let datagram_size = self.max_datagram_to(dest).min(buf.len());
+        let max_payload = StreamFrame::max_payload_in(datagram_size);
+        let mut w = Writer::new(plaintext_area(buf, datagram_size)?);
         if ack_due || self.received.should_piggyback() {
             let delay = self.received.on_ack_sent(now);
             self.timers.stop(Timer::Ack);
@@ -360,8 +362,9 @@ impl Connection {
                     ack_eliciting = true;
                 }
             }
-            // As many STREAM frames as fit: a full 1024-byte frame leaves
-            // room for a second, shorter one (spec §6.3). No frame starts past
+            // As many STREAM frames as fit: in a packet of the base size a
+            // full 1024-byte frame leaves room for a second, shorter one; a
+            // larger packet takes one frame (spec §6.3). No frame starts past
             // the written end, which bounds the offset's encoded size.
             let frame_overhead = 1 + crate::wire::varint_len(self.send.written()) + 2;
             debug_assert!(frame_overhead <= STREAM_FRAME_MAX_OVERHEAD);
@@ -376,7 +379,7 @@ impl Connection {
                 if room == 0 {
                     break;
                 }
-                let max_len = room.min(MAX_STREAM_PAYLOAD);
+                let max_len = room.min(max_payload);
                 let Some((c, retransmit)) = self.send.next_chunk(max_len, self.peer_max_data)
                 else {
                     break;

@@ -58,8 +58,19 @@ pub const MAX_UDP_PAYLOAD_SIZE: usize = 1472;
 /// after the 40-byte IPv6 and the 8-byte UDP header.
 pub const MAX_UDP_PAYLOAD_SIZE_V6: usize = 1452;
 
-/// The largest number of data bytes in one STREAM / STREAM_FIN frame.
+/// The most data bytes a sender puts in one STREAM / STREAM_FIN frame of a
+/// Data packet of the base size ([`MAX_DATAGRAM_SIZE`]): a full packet
+/// carries a frame of this size and a shorter second one (spec §6.3).
 pub const MAX_STREAM_PAYLOAD: usize = 1024;
+
+/// The most data bytes in any STREAM / STREAM_FIN frame a receiver accepts:
+/// what a [`MAX_UDP_PAYLOAD_SIZE`] Data packet holds in one frame with the
+/// shortest 2-byte-length header (1 + 1 + 2 bytes). A sender uses frames
+/// longer than [`MAX_STREAM_PAYLOAD`] only in Data packets larger than the
+/// base size, which go only to peers that advertised room for them
+/// (spec §4.3, §6.9), so one frame fills such a packet.
+pub const MAX_LARGE_STREAM_PAYLOAD: usize =
+    MAX_UDP_PAYLOAD_SIZE - packet::DATA_HEADER_LEN - TAG_LEN - 4;
 
 /// The exact size of every HandshakeInit datagram sent directly
 /// (anti-amplification padding: a HandshakeResponse is never larger than the

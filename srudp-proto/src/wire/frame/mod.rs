@@ -20,7 +20,9 @@ use std::iter::FusedIterator;
 
 use super::coding::varint::{varint_len, VARINT_MAX};
 use super::coding::{Reader, Writer};
-use super::{WireError, MAX_CLOSE_REASON, MAX_STREAM_PAYLOAD};
+use super::{
+    WireError, MAX_CLOSE_REASON, MAX_DATAGRAM_SIZE, MAX_LARGE_STREAM_PAYLOAD, MAX_STREAM_PAYLOAD,
+};
 
 pub mod ack;
 
@@ -48,7 +50,8 @@ pub const FRAME_TYPE_PATH_RESPONSE: u64 = 0x08;
 pub const FRAME_TYPE_ACK_FREQUENCY: u64 = 0x09;
 
 /// The most bytes a STREAM frame adds around its data: type (1), offset
-/// (up to 8) and length (up to 2, since length ≤ [`MAX_STREAM_PAYLOAD`]).
+/// (up to 8) and length (up to 2, since length ≤
+/// [`MAX_LARGE_STREAM_PAYLOAD`]).
 pub const STREAM_FRAME_MAX_OVERHEAD: usize = 1 + 8 + 2;
 
 /// The fewest bytes a STREAM frame adds around its data (offset < 64 and
@@ -248,7 +251,8 @@ pub struct StreamFrame<'a> {
     pub offset: u64,
     /// Whether the stream ends at `offset + data.len()` (STREAM_FIN).
     pub fin: bool,
-    /// The data, at most [`MAX_STREAM_PAYLOAD`] bytes.
+    /// The data, at most [`MAX_LARGE_STREAM_PAYLOAD`] bytes (a sender's
+    /// limit is [`StreamFrame::max_payload_in`]).
     pub data: &'a [u8],
 }
 
@@ -258,7 +262,7 @@ impl<'a> StreamFrame<'a> {
         let len = r.varint()?;
         let len = usize::try_from(len)
             .ok()
-            .filter(|&len| len <= MAX_STREAM_PAYLOAD)
+            .filter(|&len| len <= MAX_LARGE_STREAM_PAYLOAD)
             .ok_or(WireError::InvalidLength)?;
         let frame = StreamFrame {
             offset,
@@ -289,6 +293,19 @@ impl<'a> StreamFrame<'a> {
         (1 + varint_len(offset) + len_field).saturating_add(len)
     }
 
+    /// The most data bytes a sender puts in one STREAM frame of a Data
+    /// packet of `datagram_size` bytes (spec §6.3): [`MAX_STREAM_PAYLOAD`]
+    /// in a packet of the base size, so that every receiver takes it;
+    /// [`MAX_LARGE_STREAM_PAYLOAD`] in a larger one, which only a peer that
+    /// advertised room for it receives (spec §6.9).
+    pub fn max_payload_in(datagram_size: usize) -> usize {
+        if datagram_size > MAX_DATAGRAM_SIZE {
+            MAX_LARGE_STREAM_PAYLOAD
+        } else {
+            MAX_STREAM_PAYLOAD
+        }
+    }
+
     /// The most data bytes a STREAM frame at `offset` can carry within
     /// `space` bytes (capped at [`MAX_STREAM_PAYLOAD`]), or `None` if not
     /// even an empty frame fits.
@@ -305,7 +322,7 @@ impl<'a> StreamFrame<'a> {
     /// Writes this frame; on error nothing is written.
     ///
     /// Fails with [`WireError::InvalidLength`] if the data exceeds
-    /// [`MAX_STREAM_PAYLOAD`] or `offset + len` exceeds `2^62 - 1`.
+    /// [`MAX_LARGE_STREAM_PAYLOAD`] or `offset + len` exceeds `2^62 - 1`.
     pub fn emit(&self, w: &mut Writer<'_>) -> Result<(), WireError> {
         Self::emit_filled(self.offset, self.data.len(), self.fin, w, |out| {
             out.copy_from_slice(self.data)
@@ -325,7 +342,9 @@ impl<'a> StreamFrame<'a> {
         fill: impl FnOnce(&mut [u8]),
     ) -> Result<(), WireError> {
         let len_u64 = u64::try_from(len).map_err(|_| WireError::InvalidLength)?;
-        if len > MAX_STREAM_PAYLOAD || offset.checked_add(len_u64).is_none_or(|e| e > VARINT_MAX) {
+        if len > MAX_LARGE_STREAM_PAYLOAD
+            || offset.checked_add(len_u64).is_none_or(|e| e > VARINT_MAX)
+        {
             return Err(WireError::InvalidLength);
         }
         w.ensure(Self::encoded_len(offset, len))?;

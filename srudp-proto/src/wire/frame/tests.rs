@@ -115,7 +115,7 @@ fn a_filled_stream_frame_is_the_same_bytes_as_an_emitted_one() {
     let mut w = Writer::new(&mut small);
     let never = |_: &mut [u8]| panic!("fill called for a frame that does not fit");
     assert_eq!(
-        StreamFrame::emit_filled(0, 1025, false, &mut w, never),
+        StreamFrame::emit_filled(0, MAX_LARGE_STREAM_PAYLOAD + 1, false, &mut w, never),
         Err(WireError::InvalidLength)
     );
     assert_eq!(
@@ -127,14 +127,16 @@ fn a_filled_stream_frame_is_the_same_bytes_as_an_emitted_one() {
 
 #[test]
 fn stream_length_is_limited() {
-    // length = 1025 > MAX_STREAM_PAYLOAD
-    let mut bytes = vec![0x03, 0x00, 0x44, 0x01];
-    bytes.resize(4 + 1025, 0xaa);
+    // length = 1435 > MAX_LARGE_STREAM_PAYLOAD (what one frame of a
+    // 1472-byte Data packet holds)
+    assert_eq!(MAX_LARGE_STREAM_PAYLOAD, 1434);
+    let mut bytes = vec![0x03, 0x00, 0x45, 0x9b];
+    bytes.resize(4 + 1435, 0xaa);
     assert_eq!(first_error(&bytes), WireError::InvalidLength);
-    // length = 1024 is fine.
-    bytes[3] = 0x00;
+    // length = 1434 is fine.
+    bytes[3] = 0x9a;
     bytes.pop();
-    assert!(matches!(&parse_all(&bytes)[..], [Frame::Stream(s)] if s.data.len() == 1024));
+    assert!(matches!(&parse_all(&bytes)[..], [Frame::Stream(s)] if s.data.len() == 1434));
     // length exceeding the remaining bytes.
     assert_eq!(
         first_error(&[0x03, 0x00, 0x05, b'a']),
@@ -410,6 +412,11 @@ fn stream_frame_sizing() {
     assert_eq!(StreamFrame::max_data_len(0, 67), Some(63));
     assert_eq!(StreamFrame::max_data_len(0, 68), Some(64));
     assert_eq!(StreamFrame::max_data_len(1 << 40, 1166), Some(1024));
+    // A sender fills a larger packet with one frame, a base-size one with
+    // frames every receiver takes.
+    assert_eq!(StreamFrame::max_payload_in(1200), MAX_STREAM_PAYLOAD);
+    assert_eq!(StreamFrame::max_payload_in(1201), MAX_LARGE_STREAM_PAYLOAD);
+    assert_eq!(StreamFrame::max_payload_in(1472), MAX_LARGE_STREAM_PAYLOAD);
     for offset in [0, 63, 64, 1 << 20, 1 << 40] {
         for space in 0..1100 {
             if let Some(n) = StreamFrame::max_data_len(offset, space) {
@@ -450,9 +457,9 @@ fn arb_spec() -> impl Strategy<Value = Spec> {
         )
             .prop_map(|(r, d, m)| Spec::Ack(r, d, m)),
         (
-            0..=VARINT_MAX - 1024,
+            0..=VARINT_MAX - MAX_LARGE_STREAM_PAYLOAD as u64,
             any::<bool>(),
-            data(MAX_STREAM_PAYLOAD)
+            data(MAX_LARGE_STREAM_PAYLOAD)
         )
             .prop_map(|(o, f, d)| Spec::Stream(o, f, d)),
         (0..=VARINT_MAX).prop_map(Spec::MaxData),
