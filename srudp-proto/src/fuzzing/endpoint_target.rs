@@ -11,7 +11,7 @@ use crate::event::{ConnectionHandle, Event};
 use crate::keys::Keypair;
 use crate::random::Rng;
 use crate::sim::{Captured, LinkConfig, Network, NodeId, Simulation};
-use crate::wire::{Writer, MAX_DATAGRAM_SIZE, MAX_DATA_PLAINTEXT};
+use crate::wire::{Writer, MAX_DATAGRAM_SIZE, MAX_DATA_PLAINTEXT, MAX_UDP_PAYLOAD_SIZE};
 use crate::Endpoint;
 
 /// The client's address.
@@ -322,8 +322,9 @@ pub fn endpoint(data: &[u8]) {
                 p.sim.endpoint(p.client).handle_datagram(now, SERVER, &d);
             }
             EndpointOp::Sealed(src, frames) => {
-                let mut dg = [0u8; MAX_DATAGRAM_SIZE];
-                let frames = &frames[..frames.len().min(1166)];
+                // Up to a 1472-byte Data packet: large STREAM frames too.
+                let mut dg = [0u8; MAX_UDP_PAYLOAD_SIZE];
+                let frames = &frames[..frames.len().min(MAX_UDP_PAYLOAD_SIZE - 34)];
                 let h = p.client_handle;
                 if let Some(n) = p
                     .sim

@@ -37,7 +37,7 @@ pub use endpoint_target::{endpoint, ConnectedPair, EndpointOp, CLIENT, SERVER};
 pub use reassembler_target::reassembler;
 
 use crate::rendezvous::message::{Message, MessageError, MessageReader, MAX_FRAME_LEN};
-use crate::wire::{Frame, FrameIter, Packet, Writer, MAX_DATAGRAM_SIZE, MAX_UDP_PAYLOAD_SIZE};
+use crate::wire::{Frame, FrameIter, Packet, Writer, MAX_UDP_PAYLOAD_SIZE};
 
 /// The ticket parser: the input as a ticket's text, and as the bytes its
 /// base32 would carry; and the rendezvous address parser (`KEY@HOST:PORT`,
@@ -191,7 +191,7 @@ pub fn rendezvous(data: &[u8]) {
 /// The packet parser: parse, re-emit, parse again.
 pub fn packet(data: &[u8]) {
     let Ok(p) = Packet::parse(data) else { return };
-    let mut out = [0u8; MAX_DATAGRAM_SIZE];
+    let mut out = [0u8; MAX_UDP_PAYLOAD_SIZE];
     let n = match &p {
         Packet::HandshakeInit(h) => h.emit(&mut out),
         Packet::HandshakeResponse(h) => h.emit(&mut out),
