@@ -772,14 +772,16 @@ fn a_full_packet_larger_than_the_base_size_carries_one_stream_frame() {
     p.write_a(100_000);
     p.flush();
     let sizes: Vec<_> = p.wire.iter().map(|(_, _, d)| d.len()).collect();
-    assert!(sizes.len() >= 50 && sizes.iter().take(50).all(|&n| n == 1472), "{sizes:?}");
-    let chunks: Vec<_> = p
-        .a
-        .sent
-        .iter()
-        .filter(|(_, sent)| usize::from(sent.size) == 1472)
-        .map(|(_, sent)| sent.stream.iter().map(|c| c.len).collect::<Vec<_>>())
-        .collect();
+    assert!(
+        sizes.len() >= 50 && sizes.iter().take(50).all(|&n| n == 1472),
+        "{sizes:?}"
+    );
+    let chunks: Vec<_> =
+        p.a.sent
+            .iter()
+            .filter(|(_, sent)| usize::from(sent.size) == 1472)
+            .map(|(_, sent)| sent.stream.iter().map(|c| c.len).collect::<Vec<_>>())
+            .collect();
     assert!(chunks.len() >= 50);
     assert!(chunks.iter().all(|c| c == &[1431]), "{chunks:?}");
 }
