@@ -537,17 +537,17 @@ impl Connection {
         if !self.config.pacing || !self.rtt.has_sample() {
             return None;
         }
+        // The burst is counted in the datagrams we send now (up to 1472
+        // bytes once path MTU discovery raised them, spec §6.9).
+        let full_size = self.max_datagram_to(self.path.remote) as u64;
         if let Some(bytes_per_second) = self.cc.pacing_rate() {
-            return Some(
-                self.pacer
-                    .rate_at(bytes_per_second, MAX_DATAGRAM_SIZE as u64),
-            );
+            return Some(self.pacer.rate_at(bytes_per_second, full_size));
         }
         Some(self.pacer.rate(
             self.cc.window(),
             self.rtt.smoothed(),
             self.cc.pacing_gain(),
-            MAX_DATAGRAM_SIZE as u64,
+            full_size,
         ))
     }
 

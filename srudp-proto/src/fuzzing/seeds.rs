@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::endpoint_target::{ConnectedPair, SERVER};
 use super::*;
 use crate::sim::{Captured, LinkConfig};
-use crate::wire::FrameIter;
+use crate::wire::{FrameIter, MAX_DATAGRAM_SIZE};
 
 /// A fuzz target's body.
 type Target = fn(&[u8]);
