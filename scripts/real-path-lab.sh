@@ -5,7 +5,7 @@
 #   sudo scripts/real-path-lab.sh [--mbps 50] [--rtt-ms 50] [--mib 32]
 #        [--runs 3] [--cases 0,1,5,10,ge] [--transports srudp,cubic,bbr]
 #        [--coexist-s 60] [--timeout-s 300] [--seed 1]
-#        [--congestion cubic|newreno|bbr]
+#        [--congestion cubic|newreno|bbr] [--log-dir DIR]
 #
 # Root only (it creates network namespaces); without root it says so and
 # exits 1. It takes minutes, so it is not part of the test run; its figures
@@ -51,6 +51,10 @@
 # Every case line also carries "base_rtt_ms" (the idle path) and
 # "queue_delay_ms" (median RTT under load minus base, per transport), and
 # srudp's "srudp_seconds_to_exit" (until both processes exited).
+#
+# --log-dir DIR runs every srudp process with -vv and keeps its stderr in
+# DIR (srudp-N-snd.log / -rcv.log per transfer, coexist-*.log per
+# coexistence flow): each ends with the connection's statistics.
 
 set -euo pipefail
 
@@ -72,6 +76,8 @@ seed=1
 # srudp's congestion controller (`srudp --congestion`); the JSON lines say
 # which in "srudp_congestion".
 congestion=cubic
+# Where srudp's -vv logs go (--log-dir); none kept when empty.
+log_dir=
 
 die() {
     echo "real-path-lab: $*" >&2
@@ -95,6 +101,7 @@ while [[ $# -gt 0 ]]; do
         --timeout-s) [[ $# -ge 2 ]] || usage; timeout_s=$2; shift 2 ;;
         --seed) [[ $# -ge 2 ]] || usage; seed=$2; shift 2 ;;
         --congestion) [[ $# -ge 2 ]] || usage; congestion=$2; shift 2 ;;
+        --log-dir) [[ $# -ge 2 ]] || usage; log_dir=$2; shift 2 ;;
         -h|--help) usage ;;
         *) echo "real-path-lab: unknown argument: $1" >&2; usage ;;
     esac
@@ -110,6 +117,10 @@ done
 [[ "$seed" =~ ^[0-9]{1,9}$ ]] || die "--seed must be a whole number"
 case "$congestion" in cubic|newreno|bbr) ;; *) die "--congestion must be cubic, newreno or bbr" ;; esac
 export LAB_CONGESTION=$congestion
+if [[ -n "$log_dir" ]]; then
+    mkdir -p "$log_dir" || die "cannot create --log-dir $log_dir"
+    log_dir=$(cd "$log_dir" && pwd)
+fi
 IFS=, read -r -a case_list <<<"$cases"
 for c in "${case_list[@]}"; do
     [[ "$c" == ge || "$c" =~ ^[0-9]{1,2}(\.[0-9]+)?$ ]] || die "unknown case '$c' (a loss percentage or ge)"
@@ -233,6 +244,15 @@ rcv_key=$("$srudp" keygen --out "$tmp/rcv.key" 2>/dev/null | tail -n 1 | awk '{p
 
 now() { date +%s.%N; }
 
+# srudp's verbosity flags (-vv with --log-dir) and where a process's stderr
+# goes: log_to NAME prints $log_dir/NAME.log, or /dev/null without one.
+verbosity=()
+[[ -n "$log_dir" ]] && verbosity=(-vv)
+log_to() {
+    if [[ -n "$log_dir" ]]; then echo "$log_dir/$1.log"; else echo /dev/null; fi
+}
+transfers=0
+
 # ping_during SECONDS_MAX OUT: pings the receiver from the sender 5 times a
 # second in the background; the caller kills it. Prints the pid.
 ping_during() {
@@ -261,19 +281,24 @@ median_ping() {
 # run_srudp: one srudp transfer of $bytes; prints its seconds or null.
 run_srudp() {
     local port=$((5000 + RANDOM % 1000)) start end status
-    ip netns exec "$ns_c" timeout "$timeout_s" "$srudp" --congestion "$congestion" connect --direct "$snd_addr:$port" \
+    transfers=$((transfers + 1))
+    ip netns exec "$ns_c" timeout "$timeout_s" "$srudp" "${verbosity[@]}" --congestion "$congestion" connect --direct "$snd_addr:$port" \
         --peer-key "$snd_key" --key "$tmp/rcv.key" --bind "$rcv_addr:$port" \
         </dev/null 2>"$tmp/srudp-rcv.log" | python3 "$helper" sink >"$tmp/srudp-sink.json" &
     local receiver=$!
     bg_pids+=("$receiver")
     start=$(now)
     status=0
-    head -c "$bytes" /dev/zero | ip netns exec "$ns_s" timeout "$timeout_s" "$srudp" --congestion "$congestion" connect \
+    head -c "$bytes" /dev/zero | ip netns exec "$ns_s" timeout "$timeout_s" "$srudp" "${verbosity[@]}" --congestion "$congestion" connect \
         --direct "$rcv_addr:$port" --peer-key "$rcv_key" --key "$tmp/snd.key" \
         --bind "$snd_addr:$port" >/dev/null 2>"$tmp/srudp-snd.log" || status=$?
     wait "$receiver" || status=$?
     end=$(now)
     bg_pids=()
+    if [[ -n "$log_dir" ]]; then
+        cp "$tmp/srudp-rcv.log" "$log_dir/srudp-$transfers-rcv.log"
+        cp "$tmp/srudp-snd.log" "$log_dir/srudp-$transfers-snd.log"
+    fi
     local got last
     read -r got last < <(python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(j["bytes"], j["last_byte_at"])' "$tmp/srudp-sink.json")
     if [[ $status -ne 0 || "$got" != "$bytes" ]]; then
@@ -302,14 +327,14 @@ run_tcp() {
 meters=()
 srudp_metered_flow() {
     local n=$1 run=$2 window=$3 port=$((5000 + RANDOM % 1000 + 1000 * $1))
-    ip netns exec "$ns_c" timeout $((run + 30)) "$srudp" --congestion "$congestion" connect --direct "$snd_addr:$port" \
-        --peer-key "$snd_key" --key "$tmp/rcv.key" --bind "$rcv_addr:$port" </dev/null 2>/dev/null \
+    ip netns exec "$ns_c" timeout $((run + 30)) "$srudp" "${verbosity[@]}" --congestion "$congestion" connect --direct "$snd_addr:$port" \
+        --peer-key "$snd_key" --key "$tmp/rcv.key" --bind "$rcv_addr:$port" </dev/null 2>"$(log_to "coexist-srudp-$n-rcv")" \
         | python3 "$helper" meter --run-s "$run" --window-s "$window" >"$tmp/meter-$n.json" &
     meters+=($!)
     bg_pids+=($!)
-    head -c 100000000000 /dev/zero | ip netns exec "$ns_s" timeout "$run" "$srudp" --congestion "$congestion" connect \
+    head -c 100000000000 /dev/zero | ip netns exec "$ns_s" timeout "$run" "$srudp" "${verbosity[@]}" --congestion "$congestion" connect \
         --direct "$rcv_addr:$port" --peer-key "$rcv_key" --key "$tmp/snd.key" \
-        --bind "$snd_addr:$port" >/dev/null 2>&1 &
+        --bind "$snd_addr:$port" >/dev/null 2>"$(log_to "coexist-srudp-$n-snd")" &
     bg_pids+=($!)
 }
 
@@ -387,14 +412,14 @@ if (( coexist_s > 0 )); then
     start_delay_lines
     base=$(base_rtt)
     port=$((5000 + RANDOM % 1000))
-    ip netns exec "$ns_c" timeout $((coexist_s + 30)) "$srudp" --congestion "$congestion" connect --direct "$snd_addr:$port" \
-        --peer-key "$snd_key" --key "$tmp/rcv.key" --bind "$rcv_addr:$port" </dev/null 2>/dev/null \
+    ip netns exec "$ns_c" timeout $((coexist_s + 30)) "$srudp" "${verbosity[@]}" --congestion "$congestion" connect --direct "$snd_addr:$port" \
+        --peer-key "$snd_key" --key "$tmp/rcv.key" --bind "$rcv_addr:$port" </dev/null 2>"$(log_to coexist-cubic-rcv)" \
         | python3 "$helper" meter --run-s "$coexist_s" --window-s "$coexist_s" >"$tmp/meter.json" &
     meter=$!
     bg_pids+=("$meter")
-    head -c 100000000000 /dev/zero | ip netns exec "$ns_s" timeout "$coexist_s" "$srudp" --congestion "$congestion" connect \
+    head -c 100000000000 /dev/zero | ip netns exec "$ns_s" timeout "$coexist_s" "$srudp" "${verbosity[@]}" --congestion "$congestion" connect \
         --direct "$rcv_addr:$port" --peer-key "$rcv_key" --key "$tmp/snd.key" \
-        --bind "$snd_addr:$port" >/dev/null 2>&1 &
+        --bind "$snd_addr:$port" >/dev/null 2>"$(log_to coexist-cubic-snd)" &
     bg_pids+=($!)
     python3 "$helper" transfer --sender-ns "$ns_s" --receiver-ns "$ns_c" --receiver-addr "$rcv_addr" \
         --cc cubic --port $((6000 + RANDOM % 1000)) --bytes 100000000000 \

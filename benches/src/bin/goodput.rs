@@ -1,7 +1,7 @@
 //! Goodput of one bulk transfer under loss, against the PFTK model of TCP.
 //!
 //! ```text
-//! cargo run --release -p srudp-benches --bin goodput -- [--seed N] [--mib N] [--mbps N] [--rtt-ms N] [--only SCENARIO] [--cc cubic|newreno|bbr] [--trace]
+//! cargo run --release -p srudp-benches --bin goodput -- [--seed N] [--mib N] [--mbps N] [--rtt-ms N] [--only SCENARIO] [--cc cubic|newreno|bbr] [--max-udp-payload N] [--trace]
 //! ```
 //!
 //! Path: 50 ms RTT, 100 Mbit/s bottleneck with a queue of one
@@ -18,7 +18,10 @@
 //! choices, since b = 2 predicts less. `link_bytes_per_s` is the raw link
 //! rate (100 Mbit/s = 12.5 MB/s, headers included), so `link_ratio` counts
 //! srudp's own packet overhead against it. `--cc` chooses the congestion
-//! controller (default: the throughput profile's).
+//! controller (default: the throughput profile's). The links carry any
+//! datagram, so path MTU discovery (spec §6.9) takes the sender's Data
+//! packets to 1472 bytes within a round trip; `--max-udp-payload 1200`
+//! keeps them at the base size, as before it.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -56,10 +59,18 @@ fn scenarios() -> Vec<(&'static str, LossModel)> {
 
 fn main() -> ExitCode {
     let usage =
-        "usage: goodput [--seed N] [--mib N] [--mbps N] [--rtt-ms N] [--only SCENARIO] [--cc cubic|newreno|bbr] [--trace]";
+        "usage: goodput [--seed N] [--mib N] [--mbps N] [--rtt-ms N] [--only SCENARIO] [--cc cubic|newreno|bbr] [--max-udp-payload N] [--trace]";
     let args = match Args::parse(
         std::env::args().skip(1),
-        &["seed", "mib", "mbps", "rtt-ms", "only", "cc"],
+        &[
+            "seed",
+            "mib",
+            "mbps",
+            "rtt-ms",
+            "only",
+            "cc",
+            "max-udp-payload",
+        ],
         &["trace"],
     ) {
         Ok(a) => a,
@@ -85,6 +96,14 @@ fn main() -> ExitCode {
         }
     };
     let mut transport = TransportConfig::default();
+    // --max-udp-payload 1200 turns path MTU discovery off (spec §6.9).
+    match args.number("max-udp-payload", transport.max_udp_payload as u64) {
+        Ok(n) => transport.max_udp_payload = n as usize,
+        Err(_) => {
+            eprintln!("{usage}");
+            return ExitCode::from(2);
+        }
+    }
     // No --cc: the profile's own controller.
     let controller = match Controller::overriding(args.text("cc"), &mut transport) {
         Ok(c) => c,

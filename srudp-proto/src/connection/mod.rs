@@ -763,6 +763,9 @@ impl Connection {
 
     fn report_closed(&mut self, reason: CloseReason) {
         if self.close_reason.is_none() {
+            // For diagnosing a slow or failed connection from its log:
+            // loss, retransmissions, path MTU, what limited the sender.
+            debug!(cid = %self.local_cid, stats = ?self.stats(), "connection statistics at close");
             self.close_reason = Some(reason.clone());
             if self.app_visible {
                 self.events.push_back(Event::Closed { reason });
