@@ -348,6 +348,11 @@ impl Controller for Cubic {
         }
     }
 
+    fn on_max_datagram_size(&mut self, max_datagram_size: u64) {
+        self.mss = max_datagram_size;
+        self.state.window = self.state.window.max(self.minimum_window());
+    }
+
     fn on_spurious_congestion_event(&mut self) {
         if let Some(saved) = self.saved.take() {
             let window = self.state.window.max(saved.window);
@@ -722,6 +727,33 @@ mod tests {
         assert!((cc.k().as_secs_f64() - 75f64.cbrt()).abs() < 1e-9);
         cc.on_spurious_congestion_event();
         assert_eq!(cc.window(), 84_000, "one undo per reduction");
+    }
+
+    #[test]
+    fn segments_are_the_datagrams_sent_once_path_mtu_discovery_raises_them() {
+        // C, K and the minimum window count segments of the datagram size
+        // the connection sends now (spec §6.9): 1472 bytes.
+        let t0 = Instant::now();
+        let rtt = rtt(100);
+        let mut cc = grown_to(100, t0, &rtt);
+        cc.on_max_datagram_size(1472);
+        cc.on_congestion_event(t0 + Duration::from_secs(2), t0, false, 1472);
+        // W_max 120 000 bytes, cwnd 84 000: K = ∛(36 000 / 1472 / 0.4).
+        let k = (36_000f64 / 1472.0 / 0.4).cbrt();
+        assert!((cc.k().as_secs_f64() - k).abs() < 1e-9, "{:?}", cc.k());
+        cc.on_congestion_event(
+            t0 + Duration::from_secs(9),
+            t0 + Duration::from_secs(8),
+            true,
+            1472,
+        );
+        assert_eq!(cc.window(), 2 * 1472);
+        // A smaller window than the new minimum grows to it at once.
+        let mut small = Cubic::new(CubicFactory::default(), MSS);
+        small.on_congestion_event(t0 + Duration::from_secs(1), t0, true, MSS);
+        assert_eq!(small.window(), 2 * MSS);
+        small.on_max_datagram_size(1472);
+        assert_eq!(small.window(), 2 * 1472);
     }
 
     #[test]

@@ -114,6 +114,16 @@ pub trait Controller: Send + fmt::Debug {
         let _ = (now, sample, bytes_in_flight, rng);
     }
 
+    /// The largest datagram the connection sends changed to
+    /// `max_datagram_size` bytes: path MTU discovery raised it, a black hole
+    /// or a move to a relayed path lowered it (spec §6.9). Arithmetic that
+    /// counts in datagrams (the minimum window, growth per round, CUBIC's
+    /// segments) uses the new size from now on, and the window is kept at
+    /// least its minimum in the new size. The default ignores it.
+    fn on_max_datagram_size(&mut self, max_datagram_size: u64) {
+        let _ = max_datagram_size;
+    }
+
     /// The congestion window in bytes.
     fn window(&self) -> u64;
 

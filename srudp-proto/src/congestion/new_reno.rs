@@ -153,6 +153,11 @@ impl Controller for NewReno {
         }
     }
 
+    fn on_max_datagram_size(&mut self, max_datagram_size: u64) {
+        self.mss = max_datagram_size;
+        self.window = self.window.max(self.minimum_window());
+    }
+
     fn on_spurious_congestion_event(&mut self) {
         if let Some(saved) = self.saved.take() {
             self.window = self.window.max(saved.window);
@@ -254,6 +259,17 @@ mod tests {
         cc.on_congestion_event(t0 + Duration::from_secs(1), t0, true, 12_000);
         assert_eq!(cc.window(), 2_400);
         assert_eq!(cc.ssthresh(), 6_000);
+    }
+
+    #[test]
+    fn the_minimum_window_is_two_of_the_datagrams_sent_now() {
+        let (mut cc, t0, _) = setup();
+        cc.on_max_datagram_size(1472);
+        cc.on_congestion_event(t0 + Duration::from_secs(1), t0, true, 12_000);
+        assert_eq!(cc.window(), 2 * 1472);
+        // Back to the base size (a black hole): the window stays.
+        cc.on_max_datagram_size(1200);
+        assert_eq!(cc.window(), 2 * 1472);
     }
 
     #[test]

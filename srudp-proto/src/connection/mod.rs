@@ -270,6 +270,8 @@ pub(crate) struct Connection {
     /// Packets from this number on were sent after the first RTT sample.
     first_pn_after_rtt_sample: Option<u64>,
     cc: Box<dyn Controller>,
+    /// The datagram size the controller was last told of.
+    cc_datagram_size: u64,
     /// Delivery-rate samples for the controller (spec §7.1).
     delivery: DeliveryRate,
     pacer: Pacer,
@@ -465,6 +467,8 @@ impl Connection {
             rtt: RttEstimator::new(config.initial_rtt),
             first_pn_after_rtt_sample: None,
             cc,
+            // What every controller is built for (`ControllerFactory::build`).
+            cc_datagram_size: MAX_DATAGRAM_SIZE as u64,
             delivery: DeliveryRate::new(now),
             pacer: Pacer::default(),
             largest_acked: None,

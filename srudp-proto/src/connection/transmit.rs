@@ -288,6 +288,11 @@ impl Connection {
         // The sent-packet record counts as part of the window: short of its
         // limit, only probes and path responses may still be recorded.
         let full_size = self.max_datagram_to(self.path.remote) as u64;
+        if full_size != self.cc_datagram_size {
+            // Path MTU discovery or a path change moved it (spec §6.9).
+            self.cc_datagram_size = full_size;
+            self.cc.on_max_datagram_size(full_size);
+        }
         let cwnd_room = self.sent.bytes_in_flight() + full_size <= self.cc.window()
             && !self.sent.blocks_sending();
         let has_stream = self.send.has_data(self.peer_max_data);

@@ -697,6 +697,11 @@ impl Controller for Bbr {
         self.update_cwnd(rs);
     }
 
+    fn on_max_datagram_size(&mut self, max_datagram_size: u64) {
+        self.mss = max_datagram_size;
+        self.cwnd = self.cwnd.max(self.minimum_window());
+    }
+
     fn window(&self) -> u64 {
         self.cwnd
     }

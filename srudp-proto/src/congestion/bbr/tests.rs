@@ -376,6 +376,15 @@ fn too_few_packets_in_a_round_are_judged_with_the_next() {
 }
 
 #[test]
+fn the_minimum_window_is_four_of_the_datagrams_sent_now() {
+    let mut r = Run::new();
+    r.run_into_cruise();
+    r.bbr.on_max_datagram_size(1472);
+    r.bbr.on_congestion_event(r.now, r.now, true, 10 * MSS);
+    assert_eq!(r.bbr.window(), 4 * 1472);
+}
+
+#[test]
 fn persistent_congestion_drops_the_window_to_the_minimum() {
     let mut r = Run::new();
     r.run_into_cruise();
