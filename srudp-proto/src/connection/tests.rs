@@ -786,6 +786,42 @@ fn a_full_packet_larger_than_the_base_size_carries_one_stream_frame() {
     assert!(chunks.iter().all(|c| c == &[1431]), "{chunks:?}");
 }
 
+/// A fixed-window controller that records every datagram size it is told of.
+#[derive(Debug, Clone)]
+struct SizeSpy(std::sync::Arc<std::sync::Mutex<Vec<u64>>>);
+
+impl Controller for SizeSpy {
+    fn on_ack(&mut self, _: Instant, _: Instant, _: u64, _: bool, _: &RttEstimator) {}
+    fn on_congestion_event(&mut self, _: Instant, _: Instant, _: bool, _: u64) {}
+    fn on_max_datagram_size(&mut self, size: u64) {
+        self.0.lock().unwrap().push(size);
+    }
+    fn window(&self) -> u64 {
+        1 << 20
+    }
+    fn clone_box(&self) -> Box<dyn Controller> {
+        Box::new(self.clone())
+    }
+}
+
+#[test]
+fn the_controller_hears_of_the_datagram_size_path_mtu_discovery_finds() {
+    // Built for 1200 bytes; told once, when the 1472-byte probe comes back
+    // (spec §6.9, §7.1), and not again while the size holds.
+    let mut p = Pair::default_pair();
+    p.datagram_buf = crate::wire::MAX_UDP_PAYLOAD_SIZE;
+    let sizes = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    p.a.cc = Box::new(SizeSpy(sizes.clone()));
+    let mut read = 0;
+    p.write_a(300_000);
+    let until = p.now + Duration::from_secs(5);
+    p.run_until(until, &mut |p| read += p.read_b());
+    read += p.read_b();
+    assert_eq!(read, 300_000);
+    assert_eq!(p.a.stats().max_datagram_size, 1472);
+    assert_eq!(*sizes.lock().unwrap(), vec![1472]);
+}
+
 // ----- flow control (spec §6.4) ---------------------------------------------
 
 #[test]
