@@ -11,7 +11,9 @@ use crate::event::{ConnectionHandle, Event};
 use crate::keys::Keypair;
 use crate::random::Rng;
 use crate::sim::{Captured, LinkConfig, Network, NodeId, Simulation};
-use crate::wire::{Writer, MAX_DATAGRAM_SIZE, MAX_DATA_PLAINTEXT, MAX_UDP_PAYLOAD_SIZE};
+use crate::wire::{
+    Writer, DATA_HEADER_LEN, MAX_DATAGRAM_SIZE, MAX_DATA_PLAINTEXT, MAX_UDP_PAYLOAD_SIZE, TAG_LEN,
+};
 use crate::Endpoint;
 
 /// The client's address.
@@ -324,7 +326,9 @@ pub fn endpoint(data: &[u8]) {
             EndpointOp::Sealed(src, frames) => {
                 // Up to a 1472-byte Data packet: large STREAM frames too.
                 let mut dg = [0u8; MAX_UDP_PAYLOAD_SIZE];
-                let frames = &frames[..frames.len().min(MAX_UDP_PAYLOAD_SIZE - 34)];
+                let frames = &frames[..frames
+                    .len()
+                    .min(MAX_UDP_PAYLOAD_SIZE - DATA_HEADER_LEN - TAG_LEN)];
                 let h = p.client_handle;
                 if let Some(n) = p
                     .sim
